@@ -1,0 +1,236 @@
+//! The command line: argument definitions and dispatch, one file per command.
+//!
+//! This is the edge: errors become one sentence on stderr that says what to do next (exit 1),
+//! `--json` output is one document on stdout.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::workspace::{Context, Workspace};
+
+pub mod config_check;
+pub mod cost;
+pub mod demo;
+pub mod drift;
+pub mod requests;
+pub mod run;
+pub mod state;
+pub mod status;
+
+/// Local operations and disaster recovery for a Terraform working directory.
+///
+/// tfops routes request files from balanceador/incoming_requests/ to healthy service_N/
+/// inboxes, switches services off on cost schedules, snapshots and restores
+/// iac/terraform.tfstate, and detects drift between iac/*.tf and the state — offline.
+#[derive(Debug, Parser)]
+#[command(name = "tfops", version, propagate_version = true)]
+pub struct Cli {
+    /// Workspace root (holds iac/, balanceador/, config/) [default: the current directory]
+    #[arg(long, global = true, env = "TFOPS_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Configuration file [default: ROOT/config/tfops.hcl; missing = built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the supervisor in the foreground (SIGHUP reloads, SIGTERM stops, SIGUSR1 snapshots)
+    Run(RunArgs),
+    /// Work with request files
+    #[command(subcommand)]
+    Requests(RequestsCmd),
+    /// Services, intake, errors, alarms, last snapshot and drift; with or without a supervisor
+    Status(JsonArg),
+    /// Snapshot the state now
+    Backup,
+    /// List snapshots with validity and flags, oldest first
+    Backups(JsonArg),
+    /// Put a snapshot back as the live state (preview, confirmation, atomic write)
+    Restore(RestoreArgs),
+    /// Recheck every snapshot against its sha256; exit 1 naming each bad one
+    Verify,
+    /// Detect drift between the configuration (*.tf) and the state, offline
+    Drift(DriftArgs),
+    /// Scripted drift scenarios
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
+    /// Simulated cost accounting
+    #[command(subcommand)]
+    Cost(CostCmd),
+    /// Configuration commands
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// A guided tour of everything on a throw-away copy of the workspace
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Recover, evaluate schedules, apply `active`, one health check, route what has settled,
+    /// flush logs, print `routed R, rejected E, waiting W`, exit
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// One JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCmd {
+    /// Write N requests into the intake atomically, named <PREFIX>_<ts>_<i>.txt, never overwriting
+    Generate {
+        /// How many requests
+        n: u64,
+        /// Name prefix
+        #[arg(long, default_value = "req")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Snapshot id (a folder name from `tfops backups`, never a path)
+    pub id: Option<String>,
+    /// The newest valid snapshot by taken_at
+    #[arg(long, conflicts_with = "id")]
+    pub latest: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Restore across lineages or while Terraform holds the state
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would change and stop
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// One JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 no drift, 2 drift, 1 error (as `terraform plan -detailed-exitcode`)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCmd {
+    /// Apply a scenario's steps, detect drift, check its expectations (exit 0 held, 1 not, 3 broken)
+    Run {
+        /// Scenario file (HCL), e.g. config/scenarios/rename_service_1.hcl
+        file: PathBuf,
+        /// Run on the live workspace as a drill; every touched file is put back at the end
+        #[arg(long)]
+        in_place: bool,
+        /// Leave the result in place (implies --in-place), originals kept as <file>.orig
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Put back the originals left by `scenario run --keep`
+    Revert,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CostCmd {
+    /// Hours up and off, cost and savings per service
+    Report {
+        /// One JSON document on stdout
+        #[arg(long)]
+        json: bool,
+        /// Say which services the schedules would have off at TIME (RFC 3339 or "YYYY-MM-DD HH:MM")
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate the configuration; print every problem as file:line:column
+    Check,
+}
+
+/// Resolves ROOT and the config file path.
+fn locate(cli: &Cli) -> anyhow::Result<(Workspace, PathBuf)> {
+    let root = match &cli.root {
+        Some(r) => r.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let root = std::fs::canonicalize(&root).with_context(|| {
+        format!(
+            "workspace root {} does not exist; pass --root DIR or set TFOPS_ROOT",
+            root.display()
+        )
+    })?;
+    let ws = Workspace::new(root);
+    let cfg = cli.config.clone().unwrap_or_else(|| ws.config_file());
+    Ok((ws, cfg))
+}
+
+/// Loads the configuration for a command.
+///
+/// # Errors
+/// When the config does not validate: every problem, then what to do.
+pub fn load_context(ws: &Workspace, config_path: &std::path::Path) -> anyhow::Result<Context> {
+    let display = ws.rel(config_path).into_owned();
+    match Config::load(config_path, &display, &ws.root) {
+        Ok(config) => Ok(Context {
+            ws: ws.clone(),
+            config,
+            config_path: config_path.to_path_buf(),
+        }),
+        Err(e @ ConfigError::Invalid(_)) => Err(anyhow::anyhow!(
+            "{e}\nthe configuration is invalid; fix the lines above (`tfops config check` rechecks)"
+        )),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+/// Runs a parsed command line; returns the exit code.
+///
+/// # Errors
+/// Any failure of the command, to be printed once by `main`.
+pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    let (ws, config_path) = locate(&cli)?;
+    if let Command::Config(ConfigCmd::Check) = cli.command {
+        return config_check::run(&ws, &config_path);
+    }
+    let ctx = load_context(&ws, &config_path)?;
+    // A scenario killed mid-way is healed by the next tfops command.
+    crate::drift::heal_interrupted(&ctx)?;
+    match cli.command {
+        Command::Run(a) => run::run(&ctx, a.once),
+        Command::Requests(RequestsCmd::Generate { n, prefix }) => {
+            requests::generate(&ctx, n, &prefix)
+        }
+        Command::Status(a) => status::run(&ctx, a.json),
+        Command::Backup => state::backup(&ctx),
+        Command::Backups(a) => state::backups(&ctx, a.json),
+        Command::Restore(a) => state::restore(&ctx, &a),
+        Command::Verify => state::verify(&ctx),
+        Command::Drift(a) => drift::drift(&ctx, a.json, a.detailed_exitcode),
+        Command::Scenario(ScenarioCmd::Run {
+            file,
+            in_place,
+            keep,
+        }) => drift::scenario_run(&ctx, &file, in_place || keep, keep),
+        Command::Scenario(ScenarioCmd::Revert) => drift::scenario_revert(&ctx),
+        Command::Cost(CostCmd::Report { json, at }) => cost::report(&ctx, json, at.as_deref()),
+        Command::Config(ConfigCmd::Check) => unreachable!("handled above"),
+        Command::Demo => demo::run(&ctx),
+    }
+}

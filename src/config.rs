@@ -1,0 +1,927 @@
+//! The configuration: `config/tfops.hcl` turned into a validated, typed [`Config`].
+//!
+//! Validation walks the hcl-edit syntax tree rather than deserializing with hcl-rs serde: the
+//! tree keeps spans, so every problem (unknown key, repeated single block, bad value) is reported
+//! as `file:line:column`, all of them at once. hcl-rs serde would silently merge two `health`
+//! blocks and report unknown fields without a position. This module only reads and checks: it
+//! does no I/O beyond reading the one file, and knows nothing of actors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hcl_edit::expr::Expression;
+use hcl_edit::structure::{Attribute, Block, Body, Structure};
+use hcl_edit::Span;
+
+use crate::schedule::{Days, Timezone, Window};
+
+/// Routing strategy of the balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Each up service in turn.
+    #[default]
+    RoundRobin,
+    /// The service with the fewest requests in its inbox; ties in round-robin order.
+    LeastBacklog,
+    /// Smooth weighted round robin by `weight`.
+    Weighted,
+}
+
+impl Strategy {
+    /// The name used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::RoundRobin => "round_robin",
+            Strategy::LeastBacklog => "least_backlog",
+            Strategy::Weighted => "weighted",
+        }
+    }
+}
+
+/// `services { }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicesConfig {
+    /// Number of services, `service_1 … service_count`.
+    pub count: usize,
+    /// 1-based indices of the services given a marker at start and on reload.
+    pub active: Vec<usize>,
+}
+
+/// `service "service_N" { }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSettings {
+    pub weight: u32,
+    pub hourly_cost: f64,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            weight: 1,
+            hourly_cost: 0.10,
+        }
+    }
+}
+
+/// `balancer { }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BalancerConfig {
+    pub strategy: Strategy,
+    pub rescan: Duration,
+    pub settle: Duration,
+    pub max_request_bytes: u64,
+    pub recent_in_log: usize,
+}
+
+/// `health { }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    pub interval: Duration,
+}
+
+/// `schedule "name" { }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleConfig {
+    pub name: String,
+    /// 1-based service indices.
+    pub services: Vec<usize>,
+    pub off: Window,
+    pub days: Days,
+    pub timezone: Timezone,
+}
+
+/// `state { }`. Paths are absolute (resolved against the workspace root).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateConfig {
+    pub path: PathBuf,
+    pub backups: PathBuf,
+    pub keep_last: usize,
+    pub keep_daily: usize,
+    pub grace: Duration,
+    pub auto_restore: bool,
+}
+
+/// `drift { }`. `dir` is absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftConfig {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub keep_reports: usize,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from, `None` for built-in defaults (no file).
+    pub source: Option<PathBuf>,
+    pub services: ServicesConfig,
+    /// Per-service settings by 1-based index; absent means defaults.
+    pub service: BTreeMap<usize, ServiceSettings>,
+    pub balancer: BalancerConfig,
+    pub health: HealthConfig,
+    pub schedules: Vec<ScheduleConfig>,
+    pub state: StateConfig,
+    pub drift: DriftConfig,
+}
+
+impl Config {
+    /// The built-in defaults, paths resolved against `root`.
+    pub fn defaults(root: &Path) -> Config {
+        Config {
+            source: None,
+            services: ServicesConfig {
+                count: 3,
+                active: vec![1, 2, 3],
+            },
+            service: BTreeMap::new(),
+            balancer: BalancerConfig {
+                strategy: Strategy::RoundRobin,
+                rescan: Duration::from_secs(5),
+                settle: Duration::from_millis(200),
+                max_request_bytes: 1_048_576,
+                recent_in_log: 1000,
+            },
+            health: HealthConfig {
+                interval: Duration::from_secs(10),
+            },
+            schedules: Vec::new(),
+            state: StateConfig {
+                path: root.join("iac/terraform.tfstate"),
+                backups: root.join("backups"),
+                keep_last: 50,
+                keep_daily: 0,
+                grace: Duration::from_secs(5),
+                auto_restore: false,
+            },
+            drift: DriftConfig {
+                dir: root.join("iac"),
+                interval: Duration::from_secs(60),
+                keep_reports: 100,
+            },
+        }
+    }
+
+    /// Settings of service `n` (1-based), defaults when it has no block.
+    pub fn service_settings(&self, n: usize) -> ServiceSettings {
+        self.service.get(&n).cloned().unwrap_or_default()
+    }
+
+    /// Loads `path`; a missing file gives the defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] when the file exists but cannot be read, [`ConfigError::Invalid`]
+    /// with every problem found when it does not validate.
+    pub fn load(path: &Path, display: &str, root: &Path) -> Result<Config, ConfigError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::defaults(root)),
+            Err(e) => {
+                return Err(ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+            }
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let off = e.utf8_error().valid_up_to();
+                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let lines = LineIndex::new(&lossy);
+                let (line, column) = lines.position(off);
+                return Err(ConfigError::Invalid(vec![Problem {
+                    file: display.to_string(),
+                    line,
+                    column,
+                    message: "the file is not valid UTF-8".into(),
+                }]));
+            }
+        };
+        let mut cfg = parse_config(&text, display, root)?;
+        cfg.source = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", problems_text(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn problems_text(p: &[Problem]) -> String {
+    p.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Byte offset to 1-based line and column (columns count characters).
+pub struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let line = match self.starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.starts[line];
+        let end = offset.min(self.text.len());
+        let col = self
+            .text
+            .get(start..end)
+            .map(|s| s.chars().count())
+            .unwrap_or(end - start);
+        (line + 1, col + 1)
+    }
+}
+
+/// Parses and validates configuration text. `display` names the file in messages; relative
+/// paths in the text are resolved against `root`.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] listing every problem found.
+pub fn parse_config(text: &str, display: &str, root: &Path) -> Result<Config, ConfigError> {
+    let lines = LineIndex::new(text);
+    let mut v = Validator {
+        file: display,
+        lines: &lines,
+        problems: Vec::new(),
+    };
+    let body = match hcl_edit::parser::parse_body(text) {
+        Ok(b) => b,
+        Err(e) => {
+            let loc = e.location();
+            return Err(ConfigError::Invalid(vec![Problem {
+                file: display.to_string(),
+                line: loc.line(),
+                column: loc.column(),
+                message: format!("syntax error: {}", e.message()),
+            }]));
+        }
+    };
+    let cfg = v.config(&body, root);
+    if v.problems.is_empty() {
+        Ok(cfg)
+    } else {
+        v.problems.sort_by_key(|p| (p.line, p.column));
+        Err(ConfigError::Invalid(v.problems))
+    }
+}
+
+/// Parses a duration such as `"200ms"`, `"5s"`, `"1m"`, `"2h"`, `"1d"`.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like \"200ms\", \"5s\", \"1m\" or \"1h\""))?;
+    let mult = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration: the unit must be ms, s, m, h or d"
+            ))
+        }
+    };
+    let secs = n * mult;
+    if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
+        return Err(format!("{s:?} must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `service_N` to `N` (1-based).
+pub fn parse_service_name(s: &str) -> Option<usize> {
+    let n: usize = s.strip_prefix("service_")?.parse().ok()?;
+    (n >= 1 && !s.contains('+') && !s["service_".len()..].starts_with('0')).then_some(n)
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    lines: &'a LineIndex<'a>,
+    problems: Vec<Problem>,
+}
+
+/// A literal value read from the tree.
+enum Lit<'e> {
+    Num(f64),
+    Str(&'e str),
+    Bool(bool),
+}
+
+impl<'a> Validator<'a> {
+    fn at(&mut self, span: Option<std::ops::Range<usize>>, msg: impl Into<String>) {
+        let (line, column) = self.lines.position(span.map(|r| r.start).unwrap_or(0));
+        self.problems.push(Problem {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: msg.into(),
+        });
+    }
+
+    fn lit<'e>(&mut self, e: &'e Expression) -> Option<Lit<'e>> {
+        match e {
+            Expression::Number(n) => n.value().as_f64().map(Lit::Num),
+            Expression::String(s) => Some(Lit::Str(s.value().as_str())),
+            Expression::Bool(b) => Some(Lit::Bool(*b.value())),
+            Expression::Parenthesis(p) => self.lit(p.inner()),
+            _ => {
+                self.at(e.span(), "must be a literal value (no variables or functions)");
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, a: &Attribute) -> Option<String> {
+        match self.lit(&a.value)? {
+            Lit::Str(s) => Some(s.to_string()),
+            _ => {
+                self.at(a.value.span(), format!("`{}` must be a string", a.key.as_str()));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, a: &Attribute) -> Option<bool> {
+        match self.lit(&a.value)? {
+            Lit::Bool(b) => Some(b),
+            _ => {
+                self.at(
+                    a.value.span(),
+                    format!("`{}` must be true or false", a.key.as_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, a: &Attribute) -> Option<f64> {
+        match self.lit(&a.value)? {
+            Lit::Num(n) => Some(n),
+            _ => {
+                self.at(a.value.span(), format!("`{}` must be a number", a.key.as_str()));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, a: &Attribute, min: u64, max: u64) -> Option<u64> {
+        let n = self.number(a)?;
+        if n.fract() != 0.0 || n < min as f64 || n > max as f64 {
+            self.at(
+                a.value.span(),
+                format!(
+                    "`{}` must be a whole number from {min} to {max}, not {n}",
+                    a.key.as_str()
+                ),
+            );
+            return None;
+        }
+        Some(n as u64)
+    }
+
+    fn duration(&mut self, a: &Attribute) -> Option<Duration> {
+        let s = self.string(a)?;
+        match parse_duration(&s) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                self.at(a.value.span(), format!("`{}`: {m}", a.key.as_str()));
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, a: &Attribute, root: &Path) -> Option<PathBuf> {
+        let s = self.string(a)?;
+        if s.is_empty() {
+            self.at(a.value.span(), format!("`{}` must not be empty", a.key.as_str()));
+            return None;
+        }
+        Some(root.join(s))
+    }
+
+    fn string_list(&mut self, a: &Attribute) -> Option<Vec<(String, Option<std::ops::Range<usize>>)>> {
+        let Expression::Array(arr) = &a.value else {
+            self.at(
+                a.value.span(),
+                format!("`{}` must be a list of strings", a.key.as_str()),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            match item {
+                Expression::String(s) => out.push((s.value().to_string(), item.span())),
+                _ => {
+                    self.at(item.span(), format!("`{}` must be a list of strings", a.key.as_str()));
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Attributes of a block body, reporting nested blocks and unknown or repeated keys.
+    fn attrs<'b>(&mut self, block: &'b Block, known: &[&str]) -> BTreeMap<String, &'b Attribute> {
+        let mut out = BTreeMap::new();
+        let what = block.ident.as_str().to_string();
+        for s in block.body.iter() {
+            match s {
+                Structure::Attribute(a) => {
+                    let k = a.key.as_str();
+                    if !known.contains(&k) {
+                        self.at(
+                            a.span(),
+                            format!(
+                                "unknown key `{k}` in `{what}` (known: {})",
+                                known.join(", ")
+                            ),
+                        );
+                    } else if out.insert(k.to_string(), a).is_some() {
+                        self.at(a.span(), format!("`{k}` is set twice in `{what}`"));
+                    }
+                }
+                Structure::Block(b) => {
+                    self.at(
+                        b.span(),
+                        format!("unexpected block `{}` inside `{what}`", b.ident.as_str()),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn config(&mut self, body: &Body, root: &Path) -> Config {
+        let mut cfg = Config::defaults(root);
+        let single = ["services", "balancer", "health", "state", "drift"];
+        let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
+        let mut service_blocks: Vec<&Block> = Vec::new();
+        let mut schedule_blocks: Vec<&Block> = Vec::new();
+        let mut services_block = None;
+        for s in body.iter() {
+            let b = match s {
+                Structure::Attribute(a) => {
+                    self.at(
+                        a.span(),
+                        format!(
+                            "unknown top-level key `{}`: settings live in blocks (services, service, balancer, health, schedule, state, drift)",
+                            a.key.as_str()
+                        ),
+                    );
+                    continue;
+                }
+                Structure::Block(b) => b,
+            };
+            let name = b.ident.as_str();
+            if let Some(&k) = single.iter().find(|k| **k == name) {
+                if !b.labels.is_empty() {
+                    self.at(b.span(), format!("`{name}` takes no label"));
+                }
+                if seen.insert(k, ()).is_some() {
+                    self.at(
+                        b.span(),
+                        format!("`{name}` block is repeated; there can be only one"),
+                    );
+                    continue;
+                }
+            }
+            match name {
+                "services" => services_block = Some(b),
+                "service" => service_blocks.push(b),
+                "schedule" => schedule_blocks.push(b),
+                "balancer" => self.balancer(b, &mut cfg.balancer),
+                "health" => {
+                    let a = self.attrs(b, &["interval"]);
+                    if let Some(d) = a.get("interval").and_then(|a| self.duration(a)) {
+                        cfg.health.interval = d;
+                    }
+                }
+                "state" => self.state(b, &mut cfg.state, root),
+                "drift" => {
+                    let a = self.attrs(b, &["dir", "interval", "keep_reports"]);
+                    if let Some(p) = a.get("dir").and_then(|a| self.path(a, root)) {
+                        cfg.drift.dir = p;
+                    }
+                    if let Some(d) = a.get("interval").and_then(|a| self.duration(a)) {
+                        cfg.drift.interval = d;
+                    }
+                    if let Some(n) = a.get("keep_reports").and_then(|a| self.integer(a, 1, 1_000_000)) {
+                        cfg.drift.keep_reports = n as usize;
+                    }
+                }
+                other => self.at(
+                    b.span(),
+                    format!(
+                        "unknown block `{other}` (known: services, service, balancer, health, schedule, state, drift)"
+                    ),
+                ),
+            }
+        }
+        if let Some(b) = services_block {
+            self.services(b, &mut cfg.services);
+        }
+        let count = cfg.services.count;
+        for b in service_blocks {
+            self.service(b, count, &mut cfg.service);
+        }
+        for b in schedule_blocks {
+            if let Some(s) = self.schedule(b, count, &cfg.schedules) {
+                cfg.schedules.push(s);
+            }
+        }
+        cfg
+    }
+
+    fn services(&mut self, b: &Block, out: &mut ServicesConfig) {
+        let a = self.attrs(b, &["count", "active"]);
+        if let Some(n) = a.get("count").and_then(|a| self.integer(a, 1, 10_000)) {
+            out.count = n as usize;
+            // Default active: all of them.
+            out.active = (1..=out.count).collect();
+        }
+        if let Some(attr) = a.get("active") {
+            let Expression::Array(arr) = &attr.value else {
+                self.at(attr.value.span(), "`active` must be a list of service numbers, like [1, 2, 3]");
+                return;
+            };
+            let mut act = Vec::new();
+            for item in arr.iter() {
+                let n = match item {
+                    Expression::Number(n) => n.value().as_f64(),
+                    _ => None,
+                };
+                match n {
+                    Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= out.count as f64 => {
+                        let n = n as usize;
+                        if act.contains(&n) {
+                            self.at(item.span(), format!("service {n} is listed twice in `active`"));
+                        } else {
+                            act.push(n);
+                        }
+                    }
+                    _ => self.at(
+                        item.span(),
+                        format!(
+                            "`active` entries must be service numbers from 1 to {} (services.count)",
+                            out.count
+                        ),
+                    ),
+                }
+            }
+            act.sort_unstable();
+            out.active = act;
+        }
+    }
+
+    fn service(&mut self, b: &Block, count: usize, out: &mut BTreeMap<usize, ServiceSettings>) {
+        let label = match b.labels.as_slice() {
+            [l] => l.as_str().to_string(),
+            _ => {
+                self.at(b.span(), "`service` needs one label, like service \"service_3\" { … }");
+                return;
+            }
+        };
+        let Some(n) = parse_service_name(&label).filter(|n| *n <= count) else {
+            self.at(
+                b.labels[0].span(),
+                format!("`service \"{label}\"`: no such service (service_1 … service_{count})"),
+            );
+            return;
+        };
+        if out.contains_key(&n) {
+            self.at(b.span(), format!("`service \"{label}\"` is defined twice"));
+            return;
+        }
+        let a = self.attrs(b, &["weight", "hourly_cost"]);
+        let mut s = ServiceSettings::default();
+        if let Some(w) = a.get("weight").and_then(|a| self.integer(a, 0, 1_000_000)) {
+            s.weight = w as u32;
+        }
+        if let Some(attr) = a.get("hourly_cost") {
+            if let Some(c) = self.number(attr) {
+                if c >= 0.0 && c.is_finite() {
+                    s.hourly_cost = c;
+                } else {
+                    self.at(attr.value.span(), "`hourly_cost` must be zero or more");
+                }
+            }
+        }
+        out.insert(n, s);
+    }
+
+    fn balancer(&mut self, b: &Block, out: &mut BalancerConfig) {
+        let a = self.attrs(
+            b,
+            &["strategy", "rescan", "settle", "max_request_bytes", "recent_in_log"],
+        );
+        if let Some(attr) = a.get("strategy") {
+            if let Some(s) = self.string(attr) {
+                match s.as_str() {
+                    "round_robin" => out.strategy = Strategy::RoundRobin,
+                    "least_backlog" => out.strategy = Strategy::LeastBacklog,
+                    "weighted" => out.strategy = Strategy::Weighted,
+                    other => self.at(
+                        attr.value.span(),
+                        format!("unknown strategy {other:?}: use round_robin, least_backlog or weighted"),
+                    ),
+                }
+            }
+        }
+        if let Some(d) = a.get("rescan").and_then(|a| self.duration(a)) {
+            out.rescan = d;
+        }
+        if let Some(attr) = a.get("settle") {
+            if let Some(s) = self.string(attr) {
+                // settle may be zero ("0s"): take files found by rescan at once.
+                if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+                    out.settle = Duration::ZERO;
+                } else {
+                    match parse_duration(&s) {
+                        Ok(d) => out.settle = d,
+                        Err(m) => self.at(attr.value.span(), format!("`settle`: {m}")),
+                    }
+                }
+            }
+        }
+        if let Some(n) = a
+            .get("max_request_bytes")
+            .and_then(|a| self.integer(a, 1, 1 << 40))
+        {
+            out.max_request_bytes = n;
+        }
+        if let Some(n) = a
+            .get("recent_in_log")
+            .and_then(|a| self.integer(a, 0, 10_000_000))
+        {
+            out.recent_in_log = n as usize;
+        }
+    }
+
+    fn state(&mut self, b: &Block, out: &mut StateConfig, root: &Path) {
+        let a = self.attrs(
+            b,
+            &["path", "backups", "keep_last", "keep_daily", "grace", "auto_restore"],
+        );
+        if let Some(p) = a.get("path").and_then(|a| self.path(a, root)) {
+            out.path = p;
+        }
+        if let Some(p) = a.get("backups").and_then(|a| self.path(a, root)) {
+            out.backups = p;
+        }
+        if let Some(n) = a.get("keep_last").and_then(|a| self.integer(a, 1, 1_000_000)) {
+            out.keep_last = n as usize;
+        }
+        if let Some(n) = a.get("keep_daily").and_then(|a| self.integer(a, 0, 100_000)) {
+            out.keep_daily = n as usize;
+        }
+        if let Some(d) = a.get("grace").and_then(|a| self.duration(a)) {
+            out.grace = d;
+        }
+        if let Some(v) = a.get("auto_restore").and_then(|a| self.boolean(a)) {
+            out.auto_restore = v;
+        }
+    }
+
+    fn schedule(
+        &mut self,
+        b: &Block,
+        count: usize,
+        existing: &[ScheduleConfig],
+    ) -> Option<ScheduleConfig> {
+        let name = match b.labels.as_slice() {
+            [l] => l.as_str().to_string(),
+            _ => {
+                self.at(b.span(), "`schedule` needs one label, like schedule \"night\" { … }");
+                return None;
+            }
+        };
+        if existing.iter().any(|s| s.name == name) {
+            self.at(b.span(), format!("schedule {name:?} is defined twice"));
+        }
+        let a = self.attrs(b, &["services", "off", "days", "timezone"]);
+        let mut ok = true;
+        let mut services = Vec::new();
+        match a.get("services") {
+            None => {
+                self.at(b.span(), format!("schedule {name:?} needs `services`"));
+                ok = false;
+            }
+            Some(attr) => match self.string_list(attr) {
+                None => ok = false,
+                Some(list) => {
+                    for (s, span) in list {
+                        match parse_service_name(&s).filter(|n| *n <= count) {
+                            Some(n) if !services.contains(&n) => services.push(n),
+                            Some(_) => {}
+                            None => {
+                                self.at(
+                                    span,
+                                    format!("{s:?}: no such service (service_1 … service_{count})"),
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+            },
+        }
+        let off = match a.get("off") {
+            None => {
+                self.at(b.span(), format!("schedule {name:?} needs `off`, like \"00:00-06:00\""));
+                None
+            }
+            Some(attr) => {
+                let s = self.string(attr)?;
+                match Window::parse(&s) {
+                    Ok(w) => Some(w),
+                    Err(m) => {
+                        self.at(attr.value.span(), format!("`off`: {m}"));
+                        None
+                    }
+                }
+            }
+        };
+        let mut days = Days::all();
+        if let Some(attr) = a.get("days") {
+            if let Some(list) = self.string_list(attr) {
+                let mut d = Days::none();
+                for (s, span) in list {
+                    if !d.add_name(&s) {
+                        self.at(span, format!("{s:?} is not a day: use mon, tue, wed, thu, fri, sat, sun"));
+                        ok = false;
+                    }
+                }
+                days = d;
+            } else {
+                ok = false;
+            }
+        }
+        let mut timezone = Timezone::Local;
+        if let Some(attr) = a.get("timezone") {
+            if let Some(s) = self.string(attr) {
+                match Timezone::parse(&s) {
+                    Ok(t) => timezone = t,
+                    Err(m) => {
+                        self.at(attr.value.span(), m);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        let off = off?;
+        ok.then_some(ScheduleConfig {
+            name,
+            services,
+            off,
+            days,
+            timezone,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        parse_config(text, "config/tfops.hcl", Path::new("/ws")).map_err(|e| match e {
+            ConfigError::Invalid(p) => p,
+            ConfigError::Io { .. } => unreachable!(),
+        })
+    }
+
+    #[test]
+    fn empty_text_is_defaults() {
+        assert_eq!(parse("").unwrap(), Config::defaults(Path::new("/ws")));
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let cfg = parse(include_str!("../config/tfops.hcl")).unwrap();
+        assert_eq!(cfg.services.count, 3);
+        assert_eq!(cfg.schedules.len(), 1);
+        assert_eq!(cfg.schedules[0].services, vec![3]);
+        assert_eq!(cfg.state.path, Path::new("/ws/iac/terraform.tfstate"));
+    }
+
+    #[test]
+    fn errors_name_line_and_column_all_at_once() {
+        let p = parse("services {\n  count = 0\n}\nhealth {\n  interval = \"5 parsecs\"\n  bogus = 1\n}\n")
+            .unwrap_err();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (2, 11));
+        assert!(p[0].message.contains("count"));
+        assert_eq!(p[1].line, 5);
+        assert!(p[1].message.contains("parsecs"));
+        assert_eq!(p[2].line, 6);
+        assert!(p[2].message.contains("bogus"));
+        assert!(p[0].to_string().starts_with("config/tfops.hcl:2:11:"));
+    }
+
+    #[test]
+    fn repeated_single_block_is_an_error() {
+        let p = parse("health {\n}\nhealth {\n  interval = \"1s\"\n}\n").unwrap_err();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].line, 3);
+        assert!(p[0].message.contains("repeated"));
+    }
+
+    #[test]
+    fn active_out_of_range_and_bad_window_and_timezone() {
+        let p = parse(
+            "services {\n  count = 2\n  active = [1, 3]\n}\nschedule \"n\" {\n  services = [\"service_2\"]\n  off = \"25:00-06:00\"\n  timezone = \"Mars/Olympus\"\n}\n",
+        )
+        .unwrap_err();
+        let msgs: Vec<_> = p.iter().map(|p| (p.line, p.message.clone())).collect();
+        assert_eq!(p.len(), 3, "{msgs:?}");
+        assert_eq!(p[0].line, 3);
+        assert_eq!(p[1].line, 7);
+        assert_eq!(p[2].line, 8);
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let p = parse("services {\n  count = \n").unwrap_err();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].message.contains("syntax"));
+        assert!(p[0].line >= 2);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn service_names() {
+        assert_eq!(parse_service_name("service_3"), Some(3));
+        assert_eq!(parse_service_name("service_0"), None);
+        assert_eq!(parse_service_name("service_03"), None);
+        assert_eq!(parse_service_name("service_+3"), None);
+        assert_eq!(parse_service_name("svc_3"), None);
+    }
+
+    #[test]
+    fn service_block_and_strategy() {
+        let c = parse("balancer {\n  strategy = \"weighted\"\n}\nservice \"service_2\" {\n  weight = 3\n  hourly_cost = 0.5\n}\n").unwrap();
+        assert_eq!(c.balancer.strategy, Strategy::Weighted);
+        assert_eq!(c.service_settings(2).weight, 3);
+        assert_eq!(c.service_settings(1).weight, 1);
+        let p = parse("service \"service_9\" {}\n").unwrap_err();
+        assert!(p[0].message.contains("no such service"));
+    }
+}

@@ -1,0 +1,35 @@
+//! # tfops
+//!
+//! Local operations and disaster recovery for a Terraform working directory: request
+//! balancing, service health, cost schedules, state snapshots and drift detection, in one
+//! supervised actix actor system. SPEC.md (in the shared folder) is the contract.
+//!
+//! # Layout
+//!
+//! - [`cli`]: one file per command; the only place that prints for users and uses `anyhow`.
+//! - [`config`]: `config/tfops.hcl` validated on the hcl-edit tree into a typed `Config`.
+//! - [`workspace`]: every path of the layout, derived from ROOT.
+//! - [`actors`]: the actor graph — supervisor, services, health, cost, state keeper, drift.
+//!   Thin: they own I/O, timing and messages; decisions live in the plain modules below.
+//! - [`router`]: which service gets the next request (pure policy).
+//! - [`spool`]: the request intake, validation, atomic delivery and the delivery journal.
+//! - [`health`]: what makes a service up, down or off.
+//! - [`schedule`]: cost windows and the ledger.
+//! - [`state`]: the tfstate model, snapshots, retention, restore.
+//! - [`drift`]: the HCL model, the diff, the report, scenarios.
+//! - [`fsutil`], [`clock`], [`lock`]: primitives shared by the rest.
+
+pub mod actors;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod drift;
+pub mod fsutil;
+pub mod health;
+pub mod lock;
+pub mod router;
+pub mod schedule;
+pub mod spool;
+pub mod state;
+pub mod status;
+pub mod workspace;

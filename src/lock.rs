@@ -1,0 +1,138 @@
+//! Advisory locks on files (`flock`): one supervisor per workspace (`.tfops/run.lock`), one
+//! snapshot writer per backups folder. Also reads Terraform's own lock on the state (`fcntl`).
+//!
+//! A lock is released when its [`FileLock`] is dropped or the process dies (kill -9 included).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{flock, FlockOperation};
+
+/// A held `flock` on a file.
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl FileLock {
+    /// Takes the lock without waiting; `Ok(None)` when another process holds it.
+    ///
+    /// # Errors
+    /// When the lock file cannot be created or locked for another reason.
+    pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
+        let file = open_lock_file(path)?;
+        match flock(file.as_fd(), FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(FileLock {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the lock, waiting for the holder to release it.
+    ///
+    /// # Errors
+    /// When the lock file cannot be created or locked.
+    pub fn acquire(path: &Path) -> io::Result<FileLock> {
+        let file = open_lock_file(path)?;
+        flock(file.as_fd(), FlockOperation::LockExclusive)?;
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Whether some process holds a lock on `path` (tested without taking it), as `flock`.
+///
+/// # Errors
+/// When the file exists but cannot be opened.
+pub fn is_flocked(path: &Path) -> io::Result<bool> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match flock(file.as_fd(), FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = flock(file.as_fd(), FlockOperation::Unlock);
+            Ok(false)
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether another process holds an `fcntl` (POSIX record) lock on `path`, the way Terraform
+/// locks its local state file during a write. Uses `F_GETLK`, which takes nothing.
+///
+/// # Errors
+/// When the file exists but cannot be opened.
+pub fn is_fcntl_locked(path: &Path) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(_) => match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return Err(e),
+        },
+    };
+    // SAFETY: flock is a plain C struct; zeroed is a valid value, F_GETLK fills it in.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0;
+    // SAFETY: valid fd and a valid pointer to a flock struct for the duration of the call.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_try_acquire_fails_while_held() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l");
+        let a = FileLock::try_acquire(&p).unwrap();
+        assert!(a.is_some());
+        assert!(FileLock::try_acquire(&p).unwrap().is_none());
+        assert!(is_flocked(&p).unwrap());
+        drop(a);
+        assert!(!is_flocked(&p).unwrap());
+        assert!(FileLock::try_acquire(&p).unwrap().is_some());
+    }
+}

@@ -1,0 +1,1 @@
+//! Which service gets the next request.

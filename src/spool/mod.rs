@@ -1,0 +1,1 @@
+//! The request spool: intake scanning, validation, atomic delivery, journals.

@@ -1,0 +1,1 @@
+//! The tfstate model, snapshots, retention and restore.

@@ -1,0 +1,1 @@
+//! The daemon's status file and the `status` view.

@@ -1,0 +1,113 @@
+//! The workspace: every path tfops reads or writes, derived from ROOT and the config.
+//!
+//! One place names the layout of SPEC.md so that no other module builds paths by hand. It does
+//! no I/O except [`Workspace::ensure_runtime_dirs`].
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// Paths of one workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(root: impl Into<PathBuf>) -> Workspace {
+        Workspace { root: root.into() }
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config/tfops.hcl")
+    }
+    pub fn scenarios_dir(&self) -> PathBuf {
+        self.root.join("config/scenarios")
+    }
+    pub fn balanceador(&self) -> PathBuf {
+        self.root.join("balanceador")
+    }
+    pub fn intake(&self) -> PathBuf {
+        self.root.join("balanceador/incoming_requests")
+    }
+    pub fn errors(&self) -> PathBuf {
+        self.root.join("balanceador/errors")
+    }
+    pub fn bal_logs(&self) -> PathBuf {
+        self.root.join("balanceador/logs")
+    }
+    /// `balanceador/service_N` (n is 1-based).
+    pub fn service_dir(&self, n: usize) -> PathBuf {
+        self.root.join(format!("balanceador/service_{n}"))
+    }
+    /// `balanceador/service_N/service_N.txt`, the "active" marker.
+    pub fn marker(&self, n: usize) -> PathBuf {
+        self.service_dir(n).join(format!("service_{n}.txt"))
+    }
+    pub fn archived_dir(&self, n: usize) -> PathBuf {
+        self.root.join(format!("archived/service_{n}"))
+    }
+    pub fn archived(&self) -> PathBuf {
+        self.root.join("archived")
+    }
+    pub fn load_json(&self, n: usize) -> PathBuf {
+        self.bal_logs().join(format!("load_{n}.json"))
+    }
+    pub fn load_jsonl(&self, n: usize) -> PathBuf {
+        self.bal_logs().join(format!("load_{n}.jsonl"))
+    }
+    pub fn health_log(&self) -> PathBuf {
+        self.bal_logs().join("health.log")
+    }
+    pub fn cost_log(&self) -> PathBuf {
+        self.bal_logs().join("cost.log")
+    }
+    pub fn cost_ledger(&self) -> PathBuf {
+        self.bal_logs().join("cost_ledger.jsonl")
+    }
+    pub fn status_json(&self) -> PathBuf {
+        self.bal_logs().join("status.json")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn dot_tfops(&self) -> PathBuf {
+        self.root.join(".tfops")
+    }
+    pub fn run_lock(&self) -> PathBuf {
+        self.dot_tfops().join("run.lock")
+    }
+    pub fn run_pid(&self) -> PathBuf {
+        self.dot_tfops().join("run.pid")
+    }
+    /// Delivery journal of service N (intents written before each move).
+    pub fn delivery_journal(&self, n: usize) -> PathBuf {
+        self.dot_tfops().join(format!("deliver_{n}.journal"))
+    }
+    /// Relative form of a path inside the workspace, for messages and JSON.
+    pub fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
+        match p.strip_prefix(&self.root) {
+            Ok(r) => r.to_string_lossy(),
+            Err(_) => p.to_string_lossy(),
+        }
+    }
+
+    /// Creates the runtime folders of the balancer (intake, errors, logs, .tfops).
+    ///
+    /// # Errors
+    /// The first folder that cannot be created.
+    pub fn ensure_runtime_dirs(&self) -> std::io::Result<()> {
+        for d in [self.intake(), self.errors(), self.bal_logs(), self.dot_tfops()] {
+            std::fs::create_dir_all(&d)?;
+        }
+        Ok(())
+    }
+}
+
+/// Workspace plus the config in force, handed to commands.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub ws: Workspace,
+    pub config: Config,
+    /// The config file path (may not exist: then `config` holds the defaults).
+    pub config_path: PathBuf,
+}
