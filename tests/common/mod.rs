@@ -1,0 +1,151 @@
+//! Helpers for black-box tests: a temp copy of the bundled workspace, the real binary, and the
+//! real tools used as oracles (Terraform, HashiCorp's HCL parser).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `tfops` binary cargo built for these tests.
+pub fn tfops_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tfops"))
+}
+
+/// The repository root (holds the bundled workspace: iac/, config/).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp workspace holding copies of the bundled `iac/` and `config/`.
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+}
+
+impl Ws {
+    /// Copy of the bundled workspace.
+    pub fn bundled() -> Ws {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_tree(&repo_root().join("iac"), &dir.path().join("iac"));
+        copy_tree(&repo_root().join("config"), &dir.path().join("config"));
+        Ws { dir }
+    }
+
+    /// An empty workspace (no config: built-in defaults).
+    pub fn empty() -> Ws {
+        Ws {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `config/tfops.hcl`.
+    pub fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.path("config")).unwrap();
+        std::fs::write(self.path("config/tfops.hcl"), text).unwrap();
+    }
+
+    /// A `tfops` command rooted here, without a terminal.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(tfops_bin());
+        c.arg("--root").arg(self.root());
+        c.env_remove("TFOPS_ROOT");
+        c.stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs `tfops ARGS…` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run tfops")
+    }
+}
+
+/// stdout + stderr as text, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+/// True when CI promises the real tools (the README's test command installs them).
+pub fn tools_required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("TFOPS_REQUIRE_TOOLS").is_some()
+}
+
+/// The real Terraform binary: `$TFOPS_TERRAFORM`, else `terraform` on PATH. `None` only when
+/// CI does not promise it (then a test may skip, saying so); under CI a missing one panics.
+pub fn terraform() -> Option<PathBuf> {
+    let found = std::env::var_os("TFOPS_TERRAFORM")
+        .map(PathBuf::from)
+        .or_else(|| which("terraform"));
+    if found.is_none() && tools_required() {
+        panic!("Terraform is required here (CI): run scripts/test.sh, which installs it");
+    }
+    if found.is_none() {
+        eprintln!("SKIP: no terraform binary (set TFOPS_TERRAFORM or run scripts/test.sh)");
+    }
+    found
+}
+
+/// Folder holding `node_modules/@cdktf/hcl2json` (`$TFOPS_HCL2JSON_DIR`); same rules as
+/// [`terraform`].
+pub fn hcl2json_dir() -> Option<PathBuf> {
+    let found = std::env::var_os("TFOPS_HCL2JSON_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.join("node_modules/@cdktf/hcl2json").exists());
+    if found.is_none() && tools_required() {
+        panic!("@cdktf/hcl2json is required here (CI): run scripts/test.sh, which installs it");
+    }
+    found
+}
+
+/// Debian's faketime; same rules as [`terraform`].
+pub fn faketime() -> Option<PathBuf> {
+    let found = which("faketime");
+    if found.is_none() && tools_required() {
+        panic!("faketime is required here (CI): run scripts/test.sh, which installs it");
+    }
+    found
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|c| c.is_file())
+    })
+}
+
+/// Runs the real Terraform with the given args (its CLI-config warning silenced).
+pub fn terraform_cmd(tf: &Path, args: &[&str], dir: &Path) -> Output {
+    let empty_rc = std::env::temp_dir().join("tfops-test-terraformrc");
+    let _ = std::fs::write(&empty_rc, "");
+    Command::new(tf)
+        .args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", &empty_rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("run terraform")
+}
