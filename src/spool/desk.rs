@@ -264,7 +264,11 @@ impl Desk {
         }
         self.last_at = DateTime::parse_from_rfc3339(at_rfc3339)
             .ok()
-            .map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string())
+            .map(|t| {
+                t.with_timezone(&Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
             .or(self.last_at.take());
         self.dirty = true;
     }
@@ -430,7 +434,11 @@ impl Desk {
             if let Err(e) = self.append_lines(&lines) {
                 // The moves happened; the journal still holds them, so the next start (or
                 // the next flush that succeeds) writes these lines.
-                log::error!("service_{}: cannot append to load_{}.jsonl: {e}", self.n, self.n);
+                log::error!(
+                    "service_{}: cannot append to load_{}.jsonl: {e}",
+                    self.n,
+                    self.n
+                );
                 self.journal_dirty = true;
                 return out;
             }
@@ -524,7 +532,9 @@ impl Desk {
                 Err(e) => return Err(fail(e)),
             }
         }
-        Err(fail(io::Error::other("too many rejected requests with the same name")))
+        Err(fail(io::Error::other(
+            "too many rejected requests with the same name",
+        )))
     }
 
     /// Rewrites `load_N.json` (and its checkpoint) if anything changed, then empties the
@@ -646,12 +656,20 @@ mod tests {
         let now = Local::now();
         let out = desk.deliver_batch(&["a.txt".into(), "bad.txt".into(), "gone".into()], now);
         assert!(matches!(out[0], Outcome::Delivered { .. }));
-        assert!(matches!(out[1], Outcome::Rejected { reason: Reason::NotUtf8, .. }));
+        assert!(matches!(
+            out[1],
+            Outcome::Rejected {
+                reason: Reason::NotUtf8,
+                ..
+            }
+        ));
         assert_eq!(out[2], Outcome::Gone);
         // same name, same second
         std::fs::write(ws.intake().join("a.txt"), "again").unwrap();
         let out2 = desk.deliver_batch(&["a.txt".into()], now);
-        let Outcome::Delivered { file } = &out2[0] else { panic!("{out2:?}") };
+        let Outcome::Delivered { file } = &out2[0] else {
+            panic!("{out2:?}")
+        };
         assert!(file.to_str().unwrap().contains("-2_a.txt"));
         assert_eq!(std::fs::read_dir(ws.service_dir(1)).unwrap().count(), 2);
         assert!(ws.errors().join("bad.txt.error.json").exists());
@@ -725,7 +743,16 @@ mod tests {
         std::fs::remove_dir(ws.service_dir(1)).unwrap();
         std::fs::write(ws.intake().join("a"), "x").unwrap();
         let out = desk.deliver_batch(&["a".into()], Local::now());
-        assert!(matches!(out[0], Outcome::Failed { service_fault: true, .. }), "{out:?}");
+        assert!(
+            matches!(
+                out[0],
+                Outcome::Failed {
+                    service_fault: true,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
         assert!(ws.intake().join("a").exists());
     }
 }

@@ -153,16 +153,26 @@ mod tests {
         let settle = Duration::from_millis(200);
         assert!(s.observe([e("a", 1)], t0, settle).is_empty());
         // grew: the clock restarts
-        assert!(s.observe([e("a", 2)], t0 + Duration::from_millis(150), settle).is_empty());
-        assert!(s.observe([e("a", 2)], t0 + Duration::from_millis(300), settle).is_empty());
-        assert_eq!(s.observe([e("a", 2)], t0 + Duration::from_millis(350), settle), vec![OsString::from("a")]);
+        assert!(s
+            .observe([e("a", 2)], t0 + Duration::from_millis(150), settle)
+            .is_empty());
+        assert!(s
+            .observe([e("a", 2)], t0 + Duration::from_millis(300), settle)
+            .is_empty());
+        assert_eq!(
+            s.observe([e("a", 2)], t0 + Duration::from_millis(350), settle),
+            vec![OsString::from("a")]
+        );
         assert!(s.is_empty());
     }
 
     #[test]
     fn zero_settle_takes_at_once() {
         let mut s = Settler::default();
-        assert_eq!(s.observe([e("a", 1)], Instant::now(), Duration::ZERO).len(), 1);
+        assert_eq!(
+            s.observe([e("a", 1)], Instant::now(), Duration::ZERO).len(),
+            1
+        );
     }
 
     #[test]
@@ -171,7 +181,11 @@ mod tests {
         for n in ["a.txt", ".b", "c.tmp"] {
             std::fs::write(d.path().join(n), "x").unwrap();
         }
-        let names: Vec<_> = scan(d.path()).unwrap().into_iter().map(|e| e.name).collect();
+        let names: Vec<_> = scan(d.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, vec![OsString::from("a.txt")]);
     }
 }

@@ -88,7 +88,10 @@ pub fn validate(path: &Path, max_bytes: u64) -> Verdict {
     if meta.len() > max_bytes {
         return Verdict::Invalid {
             reason: Reason::TooLarge,
-            detail: format!("{} bytes, more than max_request_bytes = {max_bytes}", meta.len()),
+            detail: format!(
+                "{} bytes, more than max_request_bytes = {max_bytes}",
+                meta.len()
+            ),
         };
     }
     // O_NOFOLLOW and O_NONBLOCK: if the file was swapped for a symlink or a fifo since the
@@ -147,7 +150,10 @@ pub fn validate(path: &Path, max_bytes: u64) -> Verdict {
     if let Err(e) = std::str::from_utf8(&buf) {
         return Verdict::Invalid {
             reason: Reason::NotUtf8,
-            detail: format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+            detail: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
         };
     }
     Verdict::Valid {
@@ -280,13 +286,37 @@ mod tests {
         std::fs::write(p("ok"), "hola ñ").unwrap();
         assert_eq!(validate(&p("ok"), 100), Verdict::Valid { bytes: 7 });
         std::fs::write(p("bin"), [0xff, 0xfe]).unwrap();
-        assert!(matches!(validate(&p("bin"), 100), Verdict::Invalid { reason: Reason::NotUtf8, .. }));
+        assert!(matches!(
+            validate(&p("bin"), 100),
+            Verdict::Invalid {
+                reason: Reason::NotUtf8,
+                ..
+            }
+        ));
         std::fs::write(p("big"), "x".repeat(101)).unwrap();
-        assert!(matches!(validate(&p("big"), 100), Verdict::Invalid { reason: Reason::TooLarge, .. }));
+        assert!(matches!(
+            validate(&p("big"), 100),
+            Verdict::Invalid {
+                reason: Reason::TooLarge,
+                ..
+            }
+        ));
         symlink(p("ok"), p("link")).unwrap();
-        assert!(matches!(validate(&p("link"), 100), Verdict::Invalid { reason: Reason::Symlink, .. }));
+        assert!(matches!(
+            validate(&p("link"), 100),
+            Verdict::Invalid {
+                reason: Reason::Symlink,
+                ..
+            }
+        ));
         std::fs::create_dir(p("dir")).unwrap();
-        assert!(matches!(validate(&p("dir"), 100), Verdict::Invalid { reason: Reason::NotRegularFile, .. }));
+        assert!(matches!(
+            validate(&p("dir"), 100),
+            Verdict::Invalid {
+                reason: Reason::NotRegularFile,
+                ..
+            }
+        ));
         rustix::fs::mknodat(
             rustix::fs::CWD,
             p("fifo").as_path(),
@@ -295,10 +325,22 @@ mod tests {
             0,
         )
         .unwrap();
-        assert!(matches!(validate(&p("fifo"), 100), Verdict::Invalid { reason: Reason::NotRegularFile, .. }));
+        assert!(matches!(
+            validate(&p("fifo"), 100),
+            Verdict::Invalid {
+                reason: Reason::NotRegularFile,
+                ..
+            }
+        ));
         assert_eq!(validate(&p("missing"), 100), Verdict::Gone);
         let bad = d.path().join(OsStr::from_bytes(b"bad\xffname"));
         std::fs::write(&bad, "x").unwrap();
-        assert!(matches!(validate(&bad, 100), Verdict::Invalid { reason: Reason::BadName, .. }));
+        assert!(matches!(
+            validate(&bad, 100),
+            Verdict::Invalid {
+                reason: Reason::BadName,
+                ..
+            }
+        ));
     }
 }
