@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Local;
@@ -265,31 +264,46 @@ fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
     };
     sys.block_on(async move {
         use actix::Actor;
+        // Handlers first: a SIGHUP that arrives while starting must not kill the process.
+        let sigs = Signals::install();
         let addr = SupervisorActor::new(start).start();
-        actix_rt::spawn(signals(addr));
+        match sigs {
+            Ok(s) => {
+                actix_rt::spawn(s.forward(addr));
+            }
+            Err(e) => log::error!("cannot install signal handlers ({e}); stop with SIGKILL only"),
+        }
     });
     let code = sys.run_with_code().context("the actor system failed")?;
     Ok(code)
 }
 
-async fn signals(addr: actix::Addr<SupervisorActor>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        log::error!("cannot install signal handlers; stop with SIGKILL only");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => { log::info!("SIGHUP: reloading the configuration"); addr.do_send(Reload) }
-            _ = term.recv() => { log::info!("SIGTERM"); addr.do_send(Stop) }
-            _ = int.recv() => { log::info!("SIGINT"); addr.do_send(Stop) }
-            _ = usr1.recv() => { log::info!("SIGUSR1: snapshot"); addr.do_send(Usr1) }
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+
+    async fn forward(mut self, addr: actix::Addr<SupervisorActor>) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => { log::info!("SIGHUP: reloading the configuration"); addr.do_send(Reload) }
+                _ = self.term.recv() => { log::info!("SIGTERM"); addr.do_send(Stop) }
+                _ = self.int.recv() => { log::info!("SIGINT"); addr.do_send(Stop) }
+                _ = self.usr1.recv() => { log::info!("SIGUSR1: snapshot"); addr.do_send(Usr1) }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
