@@ -235,7 +235,8 @@ impl SupervisorActor {
         if self.stopping {
             return;
         }
-        let entries = match intake::scan(&self.ws.intake()) {
+        let queued = &self.queued;
+        let entries = match intake::scan_except(&self.ws.intake(), |n| queued.contains(n)) {
             Ok(e) => e,
             Err(e) => {
                 log::error!("cannot read {}: {e}", self.ws.intake().display());
@@ -243,15 +244,13 @@ impl SupervisorActor {
                 return;
             }
         };
-        let present: HashSet<OsString> = entries.iter().map(|e| e.name.clone()).collect();
-        self.settler.retain_present(&present);
-        let fresh: Vec<_> = entries
-            .into_iter()
-            .filter(|e| !self.queued.contains(&e.name))
-            .collect();
+        if !self.settler.is_empty() {
+            let present: HashSet<OsString> = entries.iter().map(|e| e.name.clone()).collect();
+            self.settler.retain_present(&present);
+        }
         let ready = self
             .settler
-            .observe(fresh, Instant::now(), self.cfg.balancer.settle);
+            .observe(entries, Instant::now(), self.cfg.balancer.settle);
         self.enqueue(ready);
         self.arm_settle_check(ctx);
         self.pump(ctx);

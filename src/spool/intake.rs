@@ -4,7 +4,7 @@
 //! taken at once and do not pass through here.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,11 +26,20 @@ pub struct Entry {
 /// # Errors
 /// When the folder cannot be read.
 pub fn scan(dir: &Path) -> std::io::Result<Vec<Entry>> {
+    scan_except(dir, |_| false)
+}
+
+/// Like [`scan`], but names for which `skip` is true are not even stat'ed (those already
+/// queued: a rescan of a big backlog then costs one `getdents`, not one `lstat` per file).
+///
+/// # Errors
+/// When the folder cannot be read.
+pub fn scan_except(dir: &Path, skip: impl Fn(&OsStr) -> bool) -> std::io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let Ok(e) = e else { continue };
         let name = e.file_name();
-        if is_in_progress(&name) {
+        if is_in_progress(&name) || skip(&name) {
             continue;
         }
         // DirEntry::metadata does not follow symlinks.
