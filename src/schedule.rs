@@ -243,5 +243,36 @@ pub fn off_at(cfg: &Config, t: DateTime<Utc>) -> BTreeMap<usize, String> {
         .collect()
 }
 
+/// The schedule naming service `n` whose window most recently ended at or before `t` (within a
+/// week), for saying which schedule a service comes back from when nobody saw it go off.
+pub fn last_ended(cfg: &Config, n: usize, t: DateTime<Utc>) -> Option<&str> {
+    fn last_end<Tz: TimeZone>(
+        tz: &Tz,
+        s: &ScheduleConfig,
+        t: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let today = t.with_timezone(tz).date_naive();
+        (-8..=0)
+            .filter_map(|k| today.checked_add_signed(Duration::days(k)))
+            .filter(|d| s.days.contains(chrono::Datelike::weekday(d)))
+            .filter_map(|d| s.off.interval_on(tz, d))
+            .map(|(_, end)| end)
+            .filter(|end| *end <= t)
+            .max()
+    }
+    cfg.schedules
+        .iter()
+        .filter(|s| s.services.contains(&n))
+        .filter_map(|s| {
+            let end = match s.timezone {
+                Timezone::Local => last_end(&chrono::Local, s, t),
+                Timezone::Named(tz) => last_end(&tz, s, t),
+            }?;
+            Some((end, s.name.as_str()))
+        })
+        .max_by_key(|(end, _)| *end)
+        .map(|(_, name)| name)
+}
+
 #[cfg(test)]
 mod tests;

@@ -207,6 +207,20 @@ fn off_at_ignores_services_beyond_count() {
 }
 
 #[test]
+fn last_ended_names_the_window_just_over() {
+    let mut cfg = Config::defaults(std::path::Path::new("/nonexistent"));
+    cfg.schedules = vec![
+        sched("night", &[3], "00:00-06:00", ALL, "UTC"),
+        sched("lunch", &[3], "12:00-13:00", ALL, "UTC"),
+        sched("other", &[1], "06:00-07:00", ALL, "UTC"),
+    ];
+    assert_eq!(last_ended(&cfg, 3, utc(2026, 1, 1, 6, 0)), Some("night"));
+    assert_eq!(last_ended(&cfg, 3, utc(2026, 1, 1, 11, 0)), Some("night"));
+    assert_eq!(last_ended(&cfg, 3, utc(2026, 1, 1, 13, 0)), Some("lunch"));
+    assert_eq!(last_ended(&cfg, 2, utc(2026, 1, 1, 13, 0)), None);
+}
+
+#[test]
 fn days_names_round_trip() {
     let mut d = Days::none();
     d.add_name("sun");
