@@ -274,5 +274,49 @@ pub fn last_ended(cfg: &Config, n: usize, t: DateTime<Utc>) -> Option<&str> {
         .map(|(_, name)| name)
 }
 
+/// What can be wrong with a time given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("{text:?} is not a time: give RFC 3339 (2026-01-01T03:00:00+00:00) or local \"YYYY-MM-DD HH:MM\"")]
+    Unparsable { text: String },
+    #[error("{text:?} does not exist in local time (the clocks skip it for daylight saving time)")]
+    Skipped { text: String },
+}
+
+/// Parses an instant: RFC 3339 with an offset, or a local time `YYYY-MM-DD HH:MM` (also with
+/// seconds, or a `T` between date and time) in `tz`. A local time that happens twice (DST
+/// fall-back) means its first occurrence, as for windows.
+///
+/// # Errors
+/// [`TimeError::Unparsable`] for other text, [`TimeError::Skipped`] for a local time inside a
+/// DST gap.
+pub fn parse_instant<Tz: TimeZone>(text: &str, tz: &Tz) -> Result<DateTime<Utc>, TimeError> {
+    let t = text.trim();
+    if let Ok(x) = DateTime::parse_from_rfc3339(t) {
+        return Ok(x.with_timezone(&Utc));
+    }
+    let formats = [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ];
+    let naive = formats
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+        .ok_or_else(|| TimeError::Unparsable {
+            text: text.to_string(),
+        })?;
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(x) => Ok(x.with_timezone(&Utc)),
+        chrono::LocalResult::Ambiguous(a, b) => {
+            Ok(a.with_timezone(&Utc).min(b.with_timezone(&Utc)))
+        }
+        chrono::LocalResult::None => Err(TimeError::Skipped {
+            text: text.to_string(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -221,6 +221,41 @@ fn last_ended_names_the_window_just_over() {
 }
 
 #[test]
+fn parse_instant_forms() {
+    let ny: Tz = "America/New_York".parse().unwrap();
+    assert_eq!(
+        parse_instant("2026-01-01T03:00:00Z", &ny).unwrap(),
+        utc(2026, 1, 1, 3, 0)
+    );
+    assert_eq!(
+        parse_instant("2026-01-01T03:00:00+01:00", &ny).unwrap(),
+        utc(2026, 1, 1, 2, 0)
+    );
+    assert_eq!(
+        parse_instant("2026-01-01 03:00", &ny).unwrap(),
+        utc(2026, 1, 1, 8, 0)
+    );
+    assert_eq!(
+        parse_instant(" 2026-01-01T03:00:30 ", &Tz::UTC).unwrap(),
+        utc(2026, 1, 1, 3, 0) + Duration::seconds(30)
+    );
+    // Fall-back: the first 01:30 (EDT).
+    assert_eq!(
+        parse_instant("2026-11-01 01:30", &ny).unwrap(),
+        utc(2026, 11, 1, 5, 30)
+    );
+    assert!(matches!(
+        parse_instant("2026-03-08 02:30", &ny),
+        Err(TimeError::Skipped { .. })
+    ));
+    assert!(matches!(
+        parse_instant("tomorrow", &ny),
+        Err(TimeError::Unparsable { .. })
+    ));
+    assert!(parse_instant("2026-01-01 25:00", &ny).is_err());
+}
+
+#[test]
 fn days_names_round_trip() {
     let mut d = Days::none();
     d.add_name("sun");
