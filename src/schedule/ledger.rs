@@ -279,7 +279,7 @@ pub fn merge(entries: Vec<Entry>) -> Vec<Entry> {
         }
     }
     let mut out: Vec<Entry> = per.into_values().flatten().collect();
-    out.sort_by(|a, b| (a.from, a.service).cmp(&(b.from, b.service)));
+    out.sort_by_key(|a| (a.from, a.service));
     out
 }
 
