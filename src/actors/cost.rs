@@ -40,9 +40,9 @@ pub const CONFLICT_ALARM: &str = "cost_conflict";
 /// Alarm kind raised when a folder cannot be moved or the ledger cannot be written.
 pub const ERROR_ALARM: &str = "cost_error";
 
-/// How long to wait for the supervisor to take a service off routing before trying again at
-/// the next minute.
-const SET_OFF_TIMEOUT: StdDuration = StdDuration::from_secs(30);
+/// How long to wait for the supervisor to take a service off routing (it waits up to a minute
+/// for deliveries in flight) before trying again at the next minute.
+const SET_OFF_TIMEOUT: StdDuration = StdDuration::from_secs(90);
 
 /// What can go wrong switching a service off or on.
 #[derive(Debug, thiserror::Error)]
