@@ -11,7 +11,12 @@ pub fn drift(_ctx: &Context, _json: bool, _detailed: bool) -> anyhow::Result<i32
 }
 /// # Errors
 /// Not built yet.
-pub fn scenario_run(_ctx: &Context, _file: &Path, _in_place: bool, _keep: bool) -> anyhow::Result<i32> {
+pub fn scenario_run(
+    _ctx: &Context,
+    _file: &Path,
+    _in_place: bool,
+    _keep: bool,
+) -> anyhow::Result<i32> {
     anyhow::bail!("`tfops scenario run` is not built yet")
 }
 /// # Errors

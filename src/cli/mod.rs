@@ -209,7 +209,22 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Config(ConfigCmd::Check) = cli.command {
         return config_check::run(&ws, &config_path);
     }
-    let ctx = load_context(&ws, &config_path)?;
+    let ctx = match (load_context(&ws, &config_path), &cli.command) {
+        (Ok(ctx), _) => ctx,
+        // `status` must work while someone is fixing the config (the daemon keeps the old one).
+        (Err(e), Command::Status(_)) => {
+            eprintln!(
+                "warning: {e:#}
+showing status with the built-in defaults"
+            );
+            Context {
+                config: Config::defaults(&ws.root),
+                ws: ws.clone(),
+                config_path: config_path.clone(),
+            }
+        }
+        (Err(e), _) => return Err(e),
+    };
     // A scenario killed mid-way is healed by the next tfops command.
     crate::drift::heal_interrupted(&ctx)?;
     match cli.command {
