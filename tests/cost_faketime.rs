@@ -221,3 +221,206 @@ fn cost_report_at_under_a_faked_clock_is_unaffected() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["at"]["off"][0]["name"], "service_3");
 }
+
+/// `tfops run` under faketime, starting at `when`; SIGKILLed if still running when dropped.
+/// `faketime` forks: signals go to tfops itself, by the pid in `.tfops/run.pid`.
+struct Daemon {
+    child: std::process::Child,
+    pid: i32,
+}
+
+impl Daemon {
+    fn start(ws: &Ws, when: &str) -> Option<Daemon> {
+        let ft = faketime()?;
+        let _ = std::fs::remove_file(ws.path("balanceador/logs/status.json"));
+        let log = std::fs::File::create(ws.path(&format!("daemon-{}.log", when.replace(' ', "_"))))
+            .unwrap();
+        let child = Command::new(ft)
+            .arg("-m")
+            .arg("-f")
+            .arg(format!("@{when}"))
+            .arg(tfops_bin())
+            .arg("--root")
+            .arg(ws.root())
+            .arg("run")
+            .env("TZ", "UTC")
+            .env_remove("TFOPS_ROOT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start faketime tfops run");
+        let mut d = Daemon { child, pid: 0 };
+        assert!(
+            wait_until(std::time::Duration::from_secs(15), || ws
+                .path("balanceador/logs/status.json")
+                .exists()),
+            "the daemon did not start"
+        );
+        d.pid = std::fs::read_to_string(ws.path(".tfops/run.pid"))
+            .expect("run.pid")
+            .trim()
+            .parse()
+            .expect("a pid in run.pid");
+        Some(d)
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> Option<i32> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_secs(20) {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() && self.pid > 0 {
+            // SAFETY: our own grandchild, still running (its parent has not exited).
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f()
+}
+
+/// Writes a request the way writers should: a dot name, then a rename.
+fn drop_request(ws: &Ws, name: &str) {
+    let dir = ws.path("balanceador/incoming_requests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = dir.join(format!(".{name}.part"));
+    std::fs::write(&tmp, name).unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
+
+/// `processed_<YYYY-MM-DD_HH-MM-SS>[-k]_<name>` → (timestamp, name).
+fn split_processed(f: &str) -> (String, String) {
+    let rest = f.strip_prefix("processed_").unwrap();
+    let ts = rest[..19].to_string();
+    let name = rest[19..].split_once('_').unwrap().1.to_string();
+    (ts, name)
+}
+
+#[test]
+fn the_daemon_switches_off_at_03_00_while_requests_flow_and_after_a_restart() {
+    let ws = Ws::bundled();
+    ws.write_config(
+        "balancer {\n  rescan = \"200ms\"\n  settle = \"50ms\"\n}\nhealth {\n  interval = \"300ms\"\n}\n\
+         schedule \"night\" {\n  services = [\"service_3\"]\n  off = \"03:00-06:00\"\n  timezone = \"UTC\"\n}\n",
+    );
+    let Some(d) = Daemon::start(&ws, "2026-01-02 02:59:54") else {
+        eprintln!("SKIP: no faketime");
+        return;
+    };
+    let archived = ws.path("archived/service_3");
+    // Requests every 50 ms until two seconds after service_3 went off.
+    let mut sent = 0;
+    let mut off_since: Option<std::time::Instant> = None;
+    let t0 = std::time::Instant::now();
+    while off_since.is_none_or(|t| t.elapsed() < std::time::Duration::from_secs(2)) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "never went off"
+        );
+        drop_request(&ws, &format!("flow_{sent:04}.txt"));
+        sent += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if off_since.is_none() && archived.is_dir() {
+            off_since = Some(std::time::Instant::now());
+        }
+    }
+    // Let the last ones settle and go.
+    assert!(wait_until(std::time::Duration::from_secs(10), || count(
+        &ws.path("balanceador/incoming_requests")
+    ) == 0));
+    assert_eq!(d.stop(), Some(0));
+
+    // Every request is in exactly one place; none reached service_3 at or after 03:00.
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut late_to_3 = Vec::new();
+    for dir in [
+        ws.path("balanceador/service_1"),
+        ws.path("balanceador/service_2"),
+        archived.clone(),
+    ] {
+        for f in processed(&dir) {
+            let (ts, name) = split_processed(&f);
+            if dir == archived && ts.as_str() >= "2026-01-02_03-00-00" {
+                late_to_3.push(f.clone());
+            }
+            *seen.entry(name).or_default() += 1;
+        }
+    }
+    assert_eq!(seen.len(), sent, "every request delivered");
+    assert!(seen.values().all(|c| *c == 1), "a request is in two places");
+    assert!(
+        late_to_3.is_empty(),
+        "routed to service_3 after 03:00: {late_to_3:?}"
+    );
+    assert!(
+        !processed(&archived).is_empty(),
+        "service_3 had requests before 03:00"
+    );
+    assert!(!ws.path("balanceador/service_3").exists());
+    let log = cost_log(&ws);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].starts_with("2026-01-02 03:00:0"), "{}", log[0]);
+    assert!(
+        log[0].ends_with("  service_3 OFF (schedule night)"),
+        "{}",
+        log[0]
+    );
+
+    // A restart mid-window: still off, no second OFF line, the ledger goes on.
+    let d = Daemon::start(&ws, "2026-01-02 03:10:00").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(d.stop(), Some(0));
+    assert!(archived.is_dir());
+    assert_eq!(cost_log(&ws).len(), 1);
+
+    let o = ws
+        .cmd()
+        .env("TZ", "UTC")
+        .args(["cost", "report", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["services"];
+    assert!(s[0]["hours_up"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        s[2]["hours_up"].as_f64().unwrap() > 0.0,
+        "02:59:54-03:00, {v}"
+    );
+    assert!(s[2]["hours_off"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(s[2]["saved"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["since"], "2026-01-02T02:59:54+00:00");
+    // Until the second run's stop, past 03:10 (the ten minutes with no daemon are not billed).
+    assert!(
+        v["until"].as_str().unwrap() >= "2026-01-02T03:10:00+00:00",
+        "{v}"
+    );
+    let off_h = s[2]["hours_off"].as_f64().unwrap();
+    assert!(
+        off_h < 60.0 / 3600.0,
+        "only the seconds a daemon ran: {off_h}"
+    );
+}
