@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use tfops::actors::cost::{apply_now, reconcile, CostActor, Tick, CONFLICT_ALARM};
+use tfops::actors::cost::{apply_now, reconcile, CostActor, Tick, CONFLICT_ALARM, ERROR_ALARM};
 use tfops::actors::{Reconfigure, SetOff, Shutdown, StatusEvent};
 use tfops::clock::{Clock, FakeClock};
 use tfops::config::{parse_config, Config};
@@ -391,6 +391,35 @@ async fn a_service_without_a_folder_is_archived_empty() {
     a.send(Tick).await.unwrap();
     assert!(rig.ws.archived_dir(3).is_dir());
     assert_eq!(rig.cost_log().len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_ledger_that_cannot_be_written_raises_cost_error_until_it_can() {
+    let rig = Rig::new(utc(2026, 1, 1, 12, 0));
+    // A folder where the ledger file should be: it can be neither read nor appended to.
+    std::fs::create_dir_all(rig.ws.cost_ledger()).unwrap();
+    let a = rig.actor(config(&rig.ws.root, NIGHT));
+    a.send(Tick).await.unwrap();
+    rig.tick_to(&a, utc(2026, 1, 1, 12, 3)).await;
+    assert_eq!(
+        rig.alarms(),
+        vec![format!("alarm {ERROR_ALARM}")],
+        "raised once and kept"
+    );
+    std::fs::remove_dir(rig.ws.cost_ledger()).unwrap();
+    rig.tick_to(&a, utc(2026, 1, 1, 12, 4)).await;
+    rig.tick_to(&a, utc(2026, 1, 1, 12, 5)).await;
+    assert_eq!(
+        rig.alarms(),
+        vec![
+            format!("alarm {ERROR_ALARM}"),
+            format!("clear {ERROR_ALARM}")
+        ]
+    );
+    a.send(Shutdown).await.unwrap();
+    let sum = summarize_file(&rig.ws.cost_ledger()).unwrap();
+    // Billing starts once the ledger opens (12:04); the time before could not be recorded.
+    assert_eq!(sum.services[&1].seconds_up, 60);
 }
 
 #[test]

@@ -363,43 +363,45 @@ impl CostActor {
     }
 
     /// Opens the ledger (repairing and compacting it) if not open yet.
-    fn open_ledger(&mut self) {
-        if self.ledger.is_some() {
-            return;
-        }
-        match Ledger::open(&self.ws.cost_ledger()) {
-            Ok(l) => {
-                self.ledger = Some(l);
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read or repaired: accounting waits until it can.
+    fn open_ledger(&mut self) -> Result<&mut Ledger, LedgerError> {
+        let ledger = match self.ledger.take() {
+            Some(l) => l,
+            None => {
+                let l = Ledger::open(&self.ws.cost_ledger())?;
                 self.last_compact = Some(self.now());
+                l
             }
-            Err(e) => self.problem(ERROR_ALARM, format!("{e}; cost accounting paused")),
-        }
+        };
+        Ok(self.ledger.insert(ledger))
     }
 
     /// Appends the time since the last record with the states held, and compacts once a day.
-    fn record(&mut self, now: DateTime<Utc>) {
-        self.open_ledger();
-        let Some(ledger) = self.ledger.as_mut() else {
-            return;
-        };
-        let res = ledger.record(now, &self.held);
-        if let Err(e) = res {
-            self.problem(ERROR_ALARM, e.to_string());
-            return;
-        }
+    ///
+    /// # Errors
+    /// When the ledger cannot be opened or written; the next call covers the interval again.
+    fn record(&mut self, now: DateTime<Utc>) -> Result<(), CostError> {
+        let held = std::mem::take(&mut self.held);
+        let res = self
+            .open_ledger()
+            .and_then(|l| l.record(now, &held).map(|_| ()));
+        self.held = held;
+        res?;
         if self
             .last_compact
             .is_some_and(|t| now - t >= Duration::days(1))
         {
             self.last_compact = Some(now);
-            if let Err(e) = ledger.compact() {
+            if let Some(Err(e)) = self.ledger.as_ref().map(Ledger::compact) {
                 log::warn!("{e}");
             }
         }
+        Ok(())
     }
 
-    /// Re-reads which services are off, for billing from now on. `entered` names the schedules
-    /// that just switched services off.
+    /// Re-reads which services are off, for billing from now on.
     fn refresh_held(&mut self, now: DateTime<Utc>) {
         let mut held = BTreeMap::new();
         for n in 1..=self.cfg.services.count {
@@ -475,13 +477,15 @@ impl CostActor {
         }
         let now = self.now();
         let prepared = catch(|| {
-            self.record(now);
+            let recorded = self.record(now);
             let cfg = self.cfg.clone();
             let held = self.held.clone();
-            plan(&self.ws, &cfg, now, |n| {
+            let (actions, mut problems) = plan(&self.ws, &cfg, now, |n| {
                 let known = held.get(&n).and_then(|h| h.schedule.as_deref());
                 leave_name(&cfg, n, now, known)
-            })
+            });
+            problems.extend(recorded.err());
+            (actions, problems)
         });
         let (actions, conflicts) = match prepared {
             Ok(p) => p,
@@ -569,7 +573,10 @@ impl Actor for CostActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.stopping = false;
-        self.open_ledger();
+        if let Err(e) = self.open_ledger() {
+            // Raised by the evaluation below, retried every minute.
+            log::warn!("{e}");
+        }
         // Bill from now on with what the folders say, then evaluate.
         self.refresh_held(self.now());
         let f = self.evaluate();
@@ -598,7 +605,9 @@ impl Handler<Reconfigure> for CostActor {
     fn handle(&mut self, msg: Reconfigure, _: &mut Context<Self>) -> Self::Result {
         // The time so far is recorded at the old costs (held), then the new config applies.
         let now = self.now();
-        self.record(now);
+        if let Err(e) = self.record(now) {
+            self.problem(ERROR_ALARM, e.to_string());
+        }
         self.cfg = msg.0;
         AtomicResponse::new(self.evaluate())
     }
@@ -610,7 +619,9 @@ impl Handler<Shutdown> for CostActor {
     /// off stays off while no daemon runs.
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         let now = self.now();
-        self.record(now);
+        if let Err(e) = self.record(now) {
+            self.problem(ERROR_ALARM, e.to_string());
+        }
         self.stopping = true;
         if let Some(t) = self.timer.take() {
             ctx.cancel_future(t);
