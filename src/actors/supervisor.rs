@@ -598,16 +598,14 @@ impl Actor for SupervisorActor {
             me.clone().recipient(),
         );
         self.health = Some(actix::Supervisor::start(move |_| health));
-        self.cost = Some(
-            CostActor::new(
-                self.ws.clone(),
-                self.cfg.clone(),
-                Arc::new(SystemClock),
-                me.clone().recipient(),
-                me.clone().recipient(),
-            )
-            .start(),
+        let cost = CostActor::new(
+            self.ws.clone(),
+            self.cfg.clone(),
+            Arc::new(SystemClock),
+            me.clone().recipient(),
+            me.clone().recipient(),
         );
+        self.cost = Some(actix::Supervisor::start(move |_| cost));
         self.state_keeper = Some(
             StateKeeperActor::new(self.ws.clone(), self.cfg.clone(), me.clone().recipient())
                 .start(),
@@ -681,26 +679,23 @@ impl Handler<SetOff> for SupervisorActor {
             return Box::pin(actix::fut::ready(()));
         }
         // Reply once nothing is in flight to that service, so its folder can move.
-        WaitIdle { n, tries: 0 }.run(self)
+        WaitIdle { n }.run(self)
     }
 }
 
-/// Waits (polling every 10 ms, at most a minute) until service `n` has nothing in flight.
+/// Waits (polling every 10 ms) until service `n` has nothing in flight. Every batch future
+/// ends (with outcomes or a mailbox error), so this always ends too.
 struct WaitIdle {
     n: usize,
-    tries: u32,
 }
 
 impl WaitIdle {
     fn run(self, act: &mut SupervisorActor) -> ResponseActFuture<SupervisorActor, ()> {
         let busy = act.slots.get(&self.n).is_some_and(|s| s.in_flight > 0);
-        if !busy || self.tries > 6000 {
+        if !busy {
             return Box::pin(actix::fut::ready(()));
         }
-        let next = WaitIdle {
-            n: self.n,
-            tries: self.tries + 1,
-        };
+        let next = WaitIdle { n: self.n };
         Box::pin(
             actix_rt::time::sleep(Duration::from_millis(10))
                 .into_actor(act)
