@@ -8,7 +8,10 @@
 //!    Also at N/10, to see whether the per-request cost stays flat.
 //! 3. Latency: requests written at 1,000/s into a running `tfops run`; arrival-to-delivery
 //!    measured with inotify on the inboxes; p50/p99/max.
-//! 4. Memory: resident set of the daemon idle and its peak while routing N.
+//! 4. Memory: resident set of a fresh idle daemon, and the peak while routing N.
+//!
+//! Times include the daemon's start and the `settle` of the first scan (50 ms here): a fixed
+//! cost that weighs more at N/10.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +26,10 @@ fn tfops() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("tfops");
-    assert!(bin.exists(), "build the binary first: cargo build --release");
+    assert!(
+        bin.exists(),
+        "build the binary first: cargo build --release"
+    );
     bin
 }
 
@@ -39,7 +45,11 @@ fn workspace(root: &Path) {
 fn write_requests(dir: &Path, n: usize, prefix: &str) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..n {
-        std::fs::write(dir.join(format!("{prefix}_{i}.txt")), b"request body, some text\n").unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}_{i}.txt")),
+            b"request body, some text\n",
+        )
+        .unwrap();
     }
 }
 
@@ -63,7 +73,10 @@ fn baseline(n: usize) -> Duration {
     let dst = d.path().join("out");
     std::fs::create_dir_all(&dst).unwrap();
     write_requests(&src, n, "b");
-    let names: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let t = Instant::now();
     for name in names {
         let p = src.join(&name);
@@ -128,7 +141,7 @@ fn tfops_backlog(n: usize) -> Run {
     }
 }
 
-fn latency(rate: u32, seconds: u32) -> Vec<Duration> {
+fn latency(rate: u32, seconds: u32) -> (Vec<Duration>, u64) {
     let d = tempfile::tempdir().unwrap();
     workspace(d.path());
     let child = spawn(d.path());
@@ -136,7 +149,8 @@ fn latency(rate: u32, seconds: u32) -> Vec<Duration> {
     while !bal.join("logs/status.json").exists() {
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
+    let idle_kb = proc_kb(child.id(), "VmRSS:");
     let (tx, rx) = mpsc::channel();
     let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
         if let Ok(ev) = r {
@@ -149,7 +163,11 @@ fn latency(rate: u32, seconds: u32) -> Vec<Duration> {
     })
     .unwrap();
     for s in 1..=3 {
-        w.watch(&bal.join(format!("service_{s}")), RecursiveMode::NonRecursive).unwrap();
+        w.watch(
+            &bal.join(format!("service_{s}")),
+            RecursiveMode::NonRecursive,
+        )
+        .unwrap();
     }
     let intake = bal.join("incoming_requests");
     let mut sent: HashMap<String, Instant> = HashMap::new();
@@ -171,7 +189,10 @@ fn latency(rate: u32, seconds: u32) -> Vec<Duration> {
     while lat.len() < total as usize && Instant::now() < deadline {
         if let Ok((p, at)) = rx.recv_timeout(Duration::from_millis(100)) {
             let f = p.file_name().unwrap().to_string_lossy().into_owned();
-            if let Some(name) = f.strip_prefix("processed_").and_then(|r| r.find("_lat_").map(|i| &r[i + 1..])) {
+            if let Some(name) = f
+                .strip_prefix("processed_")
+                .and_then(|r| r.find("_lat_").map(|i| &r[i + 1..]))
+            {
                 if let Some(t0) = sent.remove(name) {
                     lat.push(at.duration_since(t0));
                 }
@@ -180,7 +201,7 @@ fn latency(rate: u32, seconds: u32) -> Vec<Duration> {
     }
     stop(child);
     lat.sort();
-    lat
+    (lat, idle_kb)
 }
 
 fn main() {
@@ -189,9 +210,22 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     println!("balancer benchmark, N = {n} (2 cores; same run, same disk)");
+    let base_small = baseline(n / 10);
     let base = baseline(n);
+    let base_rate_small = (n / 10) as f64 / base_small.as_secs_f64();
     let base_rate = n as f64 / base.as_secs_f64();
-    println!("baseline open+read+rename loop: {:>8.0} files/s ({:.2} s)", base_rate, base.as_secs_f64());
+    println!(
+        "baseline open+read+rename loop, {:>7}: {:>8.0} files/s ({:.2} s)",
+        n / 10,
+        base_rate_small,
+        base_small.as_secs_f64()
+    );
+    println!(
+        "baseline open+read+rename loop, {:>7}: {:>8.0} files/s ({:.2} s)",
+        n,
+        base_rate,
+        base.as_secs_f64()
+    );
     let small = tfops_backlog(n / 10);
     let big = tfops_backlog(n);
     let rate_small = (n / 10) as f64 / small.elapsed.as_secs_f64();
@@ -203,14 +237,19 @@ fn main() {
         small.elapsed.as_secs_f64()
     );
     println!(
-        "tfops run, backlog {:>7}:     {:>8.0} req/s ({:.2} s), peak RSS {} MB, idle RSS {} MB",
+        "tfops run, backlog {:>7}:     {:>8.0} req/s ({:.2} s), peak RSS {} MB, RSS after {} MB",
         n,
         rate_big,
         big.elapsed.as_secs_f64(),
         big.peak_kb / 1024,
         big.idle_kb / 1024
     );
-    println!("ratio tfops/baseline at {n}: {:.2}x", rate_big / base_rate);
+    println!(
+        "ratio tfops/baseline: {:.2}x at {}, {:.2}x at {n}",
+        rate_small / base_rate_small,
+        n / 10,
+        rate_big / base_rate
+    );
     println!(
         "per-request cost {}k vs {}k: {:.1} us vs {:.1} us (ratio {:.2})",
         n / 10_000,
@@ -219,7 +258,11 @@ fn main() {
         1e6 / rate_big,
         rate_small / rate_big
     );
-    let lat = latency(1000, 5);
+    let (lat, idle_kb) = latency(1000, 5);
+    println!(
+        "idle RSS (fresh daemon, empty intake): {} MB",
+        idle_kb / 1024
+    );
     if lat.is_empty() {
         println!("latency: no deliveries seen");
         return;

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::Local;
-use notify::{RecursiveMode, Watcher};
 
 use super::service::ChildPanicked;
 use super::{catch, Reconfigure};
 use crate::config::Config;
 use crate::health::{self, Verdict};
+use crate::watch::{Hint, MaskedWatcher, INBOX_MASK, PARENT_MASK};
 use crate::workspace::Workspace;
 
 /// The verdicts of one check, service index → verdict and backlog.
@@ -41,9 +41,9 @@ pub struct HealthActor {
     report: Recipient<HealthReport>,
     parent: Recipient<ChildPanicked>,
     last: HashMap<usize, Verdict>,
-    watcher: Option<notify::RecommendedWatcher>,
-    /// Watched service folders by inode (a recreated folder needs a new watch).
-    watched: HashMap<PathBuf, u64>,
+    watcher: Option<MaskedWatcher>,
+    /// Watched folders by inode (a recreated folder needs a new watch).
+    watched: HashMap<PathBuf, (u64, inotify::WatchDescriptor)>,
     interval: Option<SpawnHandle>,
     pending: bool,
 }
@@ -90,30 +90,48 @@ impl HealthActor {
         self.report.do_send(HealthReport(out));
     }
 
-    /// Watches `balanceador/` and each existing service folder (again, if it was recreated).
+    /// Watches `balanceador/`, `archived/` and each existing service folder (again, if it was
+    /// recreated).
     fn rewatch(&mut self) {
         let Some(w) = self.watcher.as_mut() else {
             return;
         };
-        let mut dirs = vec![self.ws.balanceador(), self.ws.archived()];
-        dirs.extend((1..=self.cfg.services.count).map(|n| self.ws.service_dir(n)));
-        for d in dirs {
+        let mut dirs = vec![
+            (self.ws.balanceador(), PARENT_MASK),
+            (self.ws.archived(), PARENT_MASK),
+        ];
+        dirs.extend((1..=self.cfg.services.count).map(|n| (self.ws.service_dir(n), INBOX_MASK)));
+        let wanted: Vec<PathBuf> = dirs.iter().map(|(d, _)| d.clone()).collect();
+        for (d, mask) in dirs {
             let ino = std::fs::metadata(&d).map(|m| m.ino()).ok();
-            match (ino, self.watched.get(&d).copied()) {
+            match (ino, self.watched.get(&d).map(|(i, _)| *i)) {
                 (Some(i), Some(old)) if i == old => {}
-                (Some(i), old) => {
-                    if old.is_some() {
-                        let _ = w.unwatch(&d);
+                (Some(i), _) => {
+                    if let Some((_, wd)) = self.watched.remove(&d) {
+                        w.remove(wd);
                     }
-                    if w.watch(&d, RecursiveMode::NonRecursive).is_ok() {
-                        self.watched.insert(d, i);
+                    if let Ok(wd) = w.add(&d, mask) {
+                        self.watched.insert(d, (i, wd));
                     }
                 }
                 (None, Some(_)) => {
-                    let _ = w.unwatch(&d);
-                    self.watched.remove(&d);
+                    if let Some((_, wd)) = self.watched.remove(&d) {
+                        w.remove(wd);
+                    }
                 }
                 (None, None) => {}
+            }
+        }
+        // Services removed by a reload.
+        let gone: Vec<PathBuf> = self
+            .watched
+            .keys()
+            .filter(|d| !wanted.contains(d))
+            .cloned()
+            .collect();
+        for d in gone {
+            if let Some((_, wd)) = self.watched.remove(&d) {
+                w.remove(wd);
             }
         }
     }
@@ -144,28 +162,12 @@ impl Actor for HealthActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let me = ctx.address();
-        let bal = self.ws.balanceador();
-        let archived = self.ws.archived();
-        // Only events about markers and folders matter; deliveries into an inbox are ignored.
-        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let relevant = match &res {
-                Err(_) => true,
-                Ok(ev) => {
-                    ev.need_rescan()
-                        || ev.paths.iter().any(|p| {
-                            let parent = p.parent();
-                            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                            parent == Some(bal.as_path())
-                                || parent == Some(archived.as_path())
-                                || (name.starts_with("service_") && name.ends_with(".txt"))
-                        })
-                }
-            };
-            if relevant {
+        // The masks already leave out deliveries (moved-in); anything else is worth a look.
+        match MaskedWatcher::spawn("tfops-health", move |h| {
+            if matches!(h, Hint::Overflow | Hint::Name { .. }) {
                 me.do_send(Poke);
             }
-        });
-        match watcher {
+        }) {
             Ok(w) => self.watcher = Some(w),
             Err(e) => log::warn!("health: no file events ({e}); checking every interval only"),
         }

@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Local;
-use notify::{event::AccessKind, event::AccessMode, event::ModifyKind, event::RenameMode};
-use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::cost::CostActor;
 use super::drift::DriftActor;
@@ -35,6 +33,7 @@ use crate::router::{Candidate, Router};
 use crate::spool::desk::{Limits, Outcome};
 use crate::spool::intake::{self, Settler};
 use crate::status::{Alarm, DaemonInfo, DaemonStatus, ServiceStatus};
+use crate::watch::{Hint, MaskedWatcher, INTAKE_MASK};
 use crate::workspace::Workspace;
 
 /// Exit code when a child keeps panicking past the restart cap.
@@ -104,7 +103,7 @@ pub struct SupervisorActor {
     queued: HashSet<OsString>,
     settler: Settler,
     hints: Arc<Mutex<IntakeHints>>,
-    watcher: Option<notify::RecommendedWatcher>,
+    watcher: Option<MaskedWatcher>,
     health: Option<Addr<HealthActor>>,
     cost: Option<Addr<CostActor>>,
     state_keeper: Option<Addr<StateKeeperActor>>,
@@ -188,35 +187,27 @@ impl SupervisorActor {
     fn watch_intake(&mut self, ctx: &mut Context<Self>) {
         let hints = self.hints.clone();
         let me = ctx.address();
-        let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let w = MaskedWatcher::spawn("tfops-intake", move |hint| {
             let mut h = hints.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = h.names.is_empty() && !h.rescan;
-            match res {
-                Err(_) => h.rescan = true,
-                Ok(ev) if ev.need_rescan() => h.rescan = true,
-                Ok(ev) => match ev.kind {
-                    EventKind::Access(AccessKind::Close(AccessMode::Write))
-                    | EventKind::Modify(ModifyKind::Name(RenameMode::To))
-                    | EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
-                        let target = ev.paths.last();
-                        if let Some(name) = target.and_then(|p| p.file_name()) {
-                            if !crate::spool::request::is_in_progress(name) {
-                                h.names.push(name.to_os_string());
-                            }
-                        }
+            match hint {
+                Hint::Overflow => h.rescan = true,
+                Hint::Name {
+                    name: Some(name), ..
+                } => {
+                    if crate::spool::request::is_in_progress(&name) {
+                        return;
                     }
-                    _ => return,
-                },
+                    h.names.push(name);
+                }
+                Hint::Name { name: None, .. } => return,
             }
             if was_empty {
                 me.do_send(IntakeWake);
             }
         });
-        match w {
-            Ok(mut w) => match w.watch(&self.ws.intake(), RecursiveMode::NonRecursive) {
-                Ok(()) => self.watcher = Some(w),
-                Err(e) => log::warn!("no intake events ({e}); relying on rescans"),
-            },
+        match w.and_then(|mut w| w.add(&self.ws.intake(), INTAKE_MASK).map(|_| w)) {
+            Ok(w) => self.watcher = Some(w),
             Err(e) => log::warn!("no intake events ({e}); relying on rescans"),
         }
     }
