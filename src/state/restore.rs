@@ -342,7 +342,8 @@ fn restore_tmp_prefix(state: &Path) -> String {
     format!(".{}.tfops-restore-", file_label(state))
 }
 
-fn clean_restore_leftovers(state: &Path) {
+/// Removes temp files an interrupted restore left beside the state.
+pub(crate) fn clean_restore_leftovers(state: &Path) {
     let dir = state.parent().unwrap_or(Path::new("."));
     let prefix = restore_tmp_prefix(state);
     let Ok(rd) = std::fs::read_dir(dir) else {
