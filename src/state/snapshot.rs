@@ -626,7 +626,15 @@ pub(crate) fn take_locked(
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let mut seq = 1;
+    // After the highest sequence already used in this second (a pruned lower one is not
+    // reused: listings order same-second snapshots by sequence).
+    let mut seq = existing
+        .iter()
+        .filter_map(|s| parse_name(&s.id))
+        .filter(|(t, _)| t.format("%Y-%m-%d_%H-%M-%S").to_string() == ts)
+        .map(|(_, k)| k + 1)
+        .max()
+        .unwrap_or(1);
     let (id, dir) = loop {
         let id = snapshot_name(&ts, seq);
         let dir = backups.join(&id);
