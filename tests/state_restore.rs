@@ -425,3 +425,20 @@ fn kill_9_during_restore_leaves_old_or_new_never_a_mix() {
     assert!(hidden.is_empty(), "{hidden:?}");
     eprintln!("kill -9 rounds (delay ms, killed mid-write, finished, state is the snapshot): {outcomes:?}");
 }
+
+#[test]
+fn folders_of_the_original_rsync_scripts_are_listed_and_restorable() {
+    let ws = Ws::bundled();
+    let legacy = ws.path("backups/tfstate_2025-06-01_12-00-00.backup");
+    std::fs::create_dir_all(&legacy).unwrap();
+    let original = std::fs::read(state(&ws)).unwrap();
+    std::fs::write(legacy.join("terraform.tfstate"), &original).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&ws, &["backups", "--json"])).unwrap();
+    let s = &v["snapshots"][0];
+    assert_eq!(s["id"], "tfstate_2025-06-01_12-00-00.backup");
+    assert_eq!(s["valid"], true);
+    assert_eq!(s["serial"], 3);
+    set_serial(&ws, 9);
+    ok(&ws, &["restore", "tfstate_2025-06-01_12-00-00.backup", "--yes"]);
+    assert_eq!(std::fs::read(state(&ws)).unwrap(), original);
+}
