@@ -56,7 +56,12 @@ fn snapshots(ws: &Ws) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(ws.path("backups"))
         .map(|rd| {
             rd.map(|e| e.unwrap().path())
-                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("tfstate_"))
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("tfstate_")
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -71,7 +76,10 @@ fn meta(dir: &Path) -> serde_json::Value {
 async fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
     let t0 = Instant::now();
     while !cond() {
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -109,7 +117,10 @@ async fn snapshots_a_changed_state_by_itself() {
     assert_eq!(snapshots(&r.ws).len(), 1);
     // Terraform writes in place.
     std::fs::write(state(&r.ws), with_serial(&r.ws, 4)).unwrap();
-    wait_for("a snapshot of the change", 20, || snapshots(&r.ws).len() == 2).await;
+    wait_for("a snapshot of the change", 20, || {
+        snapshots(&r.ws).len() == 2
+    })
+    .await;
     let m = meta(&snapshots(&r.ws)[1]);
     assert_eq!(m["serial"], 4);
     assert_eq!(m["reason"], "change");
@@ -176,7 +187,11 @@ async fn alarm_without_auto_restore_then_cleared() {
     std::fs::write(state(&r.ws), b"").unwrap();
     wait_for("the alarm", 20, || alarms(&r.events, "state") == 1).await;
     actix_rt::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(std::fs::read(state(&r.ws)).unwrap(), b"", "no restore without auto_restore");
+    assert_eq!(
+        std::fs::read(state(&r.ws)).unwrap(),
+        b"",
+        "no restore without auto_restore"
+    );
     assert_eq!(alarms(&r.events, "state"), 1, "raised once");
     std::fs::write(state(&r.ws), &original).unwrap();
     wait_for("the alarm cleared", 20, || clears(&r.events) == 1).await;
@@ -188,10 +203,17 @@ async fn hands_off_while_terraform_holds_the_state() {
     let r = start(true);
     wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
     let info = r.ws.path("iac/.terraform.tfstate.lock.info");
-    std::fs::write(&info, r#"{"ID":"1","Operation":"OperationTypeApply","Who":"t@h"}"#).unwrap();
+    std::fs::write(
+        &info,
+        r#"{"ID":"1","Operation":"OperationTypeApply","Who":"t@h"}"#,
+    )
+    .unwrap();
     std::fs::remove_file(state(&r.ws)).unwrap();
     actix_rt::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!state(&r.ws).exists(), "nothing restored while Terraform holds the state");
+    assert!(
+        !state(&r.ws).exists(),
+        "nothing restored while Terraform holds the state"
+    );
     assert_eq!(alarms(&r.events, "state"), 0, "no alarm either");
     std::fs::remove_file(&info).unwrap();
     wait_for("the state back once released", 20, || state(&r.ws).exists()).await;

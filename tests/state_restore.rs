@@ -96,7 +96,10 @@ fn latest_restores_the_newest_valid_and_keeps_the_current_one() {
     )
     .unwrap();
     assert_eq!(m["reason"], "pre-restore");
-    assert!(out.contains(&format!("kept as snapshot {}", ids[1])), "{out}");
+    assert!(
+        out.contains(&format!("kept as snapshot {}", ids[1])),
+        "{out}"
+    );
 }
 
 #[test]
@@ -107,11 +110,21 @@ fn restore_by_id_and_dry_run() {
     let changed = set_serial(&ws, 7);
     let out = ok(&ws, &["restore", &first, "--dry-run"]);
     assert!(out.contains("dry run"), "{out}");
-    assert!(out.contains("---") && out.contains("+++"), "a unified diff: {out}");
-    assert_eq!(std::fs::read(state(&ws)).unwrap(), changed, "dry run changes nothing");
+    assert!(
+        out.contains("---") && out.contains("+++"),
+        "a unified diff: {out}"
+    );
+    assert_eq!(
+        std::fs::read(state(&ws)).unwrap(),
+        changed,
+        "dry run changes nothing"
+    );
     assert_eq!(ids(&ws).len(), 1, "and snapshots nothing");
     ok(&ws, &["restore", &first, "--yes"]);
-    assert_eq!(std::fs::read(state(&ws)).unwrap(), snapshot_bytes(&ws, &first));
+    assert_eq!(
+        std::fs::read(state(&ws)).unwrap(),
+        snapshot_bytes(&ws, &first)
+    );
 }
 
 #[test]
@@ -187,9 +200,14 @@ fn an_id_must_be_a_snapshot_name() {
             "{bad}: {err}"
         );
     }
-    let err = refused(&ws, &["restore", "tfstate_2001-01-01_00-00-00.backup", "--yes"]);
+    let err = refused(
+        &ws,
+        &["restore", "tfstate_2001-01-01_00-00-00.backup", "--yes"],
+    );
     assert!(
-        err.contains("no snapshot named tfstate_2001-01-01_00-00-00.backup; `tfops backups` lists them"),
+        err.contains(
+            "no snapshot named tfstate_2001-01-01_00-00-00.backup; `tfops backups` lists them"
+        ),
         "{err}"
     );
 }
@@ -221,14 +239,14 @@ fn another_lineage_is_refused_unless_forced() {
     std::fs::write(state(&ws), fixture("sensitive.tfstate")).unwrap();
     let live = std::fs::read(state(&ws)).unwrap();
     let err = refused(&ws, &["restore", &other, "--yes"]);
-    assert!(
-        err.contains("lineage") && err.contains("--force"),
-        "{err}"
-    );
+    assert!(err.contains("lineage") && err.contains("--force"), "{err}");
     assert_eq!(std::fs::read(state(&ws)).unwrap(), live);
     let out = ok(&ws, &["restore", &other, "--yes", "--force"]);
     assert!(out.contains("another state"), "{out}");
-    assert_eq!(std::fs::read(state(&ws)).unwrap(), fixture("other_lineage.tfstate"));
+    assert_eq!(
+        std::fs::read(state(&ws)).unwrap(),
+        fixture("other_lineage.tfstate")
+    );
 }
 
 #[test]
@@ -242,7 +260,12 @@ fn terraform_lock_info_is_respected_unless_forced() {
     )
     .unwrap();
     let err = refused(&ws, &["restore", "--latest", "--yes"]);
-    for part in ["alice@build-7", "OperationTypeApply", "2026-11-28T14:59:01.123Z", "--force"] {
+    for part in [
+        "alice@build-7",
+        "OperationTypeApply",
+        "2026-11-28T14:59:01.123Z",
+        "--force",
+    ] {
         assert!(err.contains(part), "{part}: {err}");
     }
     ok(&ws, &["restore", "--latest", "--yes", "--force"]);
@@ -253,7 +276,7 @@ fn terraform_lock_info_is_respected_unless_forced() {
 }
 
 /// Holds an fcntl write lock on `path` from this process, as Terraform does.
-struct FcntlLock(std::fs::File);
+struct FcntlLock(#[allow(dead_code)] std::fs::File);
 
 impl FcntlLock {
     fn take(path: &Path) -> FcntlLock {
@@ -279,7 +302,10 @@ fn terraform_fcntl_lock_is_respected_unless_forced() {
     set_serial(&ws, 4);
     let lock = FcntlLock::take(&state(&ws));
     let err = refused(&ws, &["restore", "--latest", "--yes"]);
-    assert!(err.contains("Terraform holds the state") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("Terraform holds the state") && err.contains("--force"),
+        "{err}"
+    );
     ok(&ws, &["restore", "--latest", "--yes", "--force"]);
     drop(lock);
 }
@@ -298,15 +324,25 @@ fn sensitive_values_are_never_printed() {
         .replace("\"port\": 5432", "\"port\": 6543")
         .replace("\"serial\": 2", "\"serial\": 5");
     std::fs::write(state(&ws), &live).unwrap();
-    for args in [vec!["restore", id.as_str(), "--dry-run"], vec!["restore", id.as_str(), "--yes"]] {
+    for args in [
+        vec!["restore", id.as_str(), "--dry-run"],
+        vec!["restore", id.as_str(), "--yes"],
+    ] {
         let o = ws.run(&args);
         assert!(o.status.success(), "{}", text(&o));
         let all = text(&o);
-        for secret in ["attr-secret", "out-secret", "eyJzY2hlbWFfdmVyc2lvbiI6IjEifQ"] {
+        for secret in [
+            "attr-secret",
+            "out-secret",
+            "eyJzY2hlbWFfdmVyc2lvbiI6IjEifQ",
+        ] {
             assert!(!all.contains(secret), "{secret} printed:\n{all}");
         }
         assert!(all.contains("~ aws_db_instance.main"), "{all}");
-        assert!(all.contains("6543") && all.contains("5432"), "visible values show: {all}");
+        assert!(
+            all.contains("6543") && all.contains("5432"),
+            "visible values show: {all}"
+        );
     }
 }
 
@@ -321,7 +357,11 @@ fn terraform_reads_the_restored_state() {
     let id = ids(&ws)[0].clone();
     std::fs::remove_file(state(&ws)).unwrap();
     ok(&ws, &["restore", &id, "--yes"]);
-    let o = common::terraform_cmd(&tf, &["state", "list", "-state=terraform.tfstate"], &ws.path("iac"));
+    let o = common::terraform_cmd(
+        &tf,
+        &["state", "list", "-state=terraform.tfstate"],
+        &ws.path("iac"),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let mut listed: Vec<String> = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -375,7 +415,14 @@ fn kill_9_during_restore_leaves_old_or_new_never_a_mix() {
     let new = big_state(20, 2, "b");
     let mut outcomes = Vec::new();
     // Kill at fixed moments, and at moments after the temp file appears (mid-write).
-    let rounds: [(bool, u64); 6] = [(false, 100), (false, 700), (true, 0), (true, 2), (true, 10), (true, 40)];
+    let rounds: [(bool, u64); 6] = [
+        (false, 100),
+        (false, 700),
+        (true, 0),
+        (true, 2),
+        (true, 10),
+        (true, 40),
+    ];
     for (wait_tmp, delay_ms) in rounds {
         // Put the live state back to `new` for each round.
         std::fs::write(state(&ws), &new).unwrap();
@@ -439,6 +486,9 @@ fn folders_of_the_original_rsync_scripts_are_listed_and_restorable() {
     assert_eq!(s["valid"], true);
     assert_eq!(s["serial"], 3);
     set_serial(&ws, 9);
-    ok(&ws, &["restore", "tfstate_2025-06-01_12-00-00.backup", "--yes"]);
+    ok(
+        &ws,
+        &["restore", "tfstate_2025-06-01_12-00-00.backup", "--yes"],
+    );
     assert_eq!(std::fs::read(state(&ws)).unwrap(), original);
 }

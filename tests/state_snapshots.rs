@@ -185,20 +185,35 @@ fn backups_json_shape_oldest_first_with_flags() {
     ok(&ws, &["backup"]);
     set_serial(&ws, 2); // a regression
     ok(&ws, &["backup"]);
-    std::fs::write(ws.path("iac/terraform.tfstate"), fixture("other_lineage.tfstate")).unwrap();
+    std::fs::write(
+        ws.path("iac/terraform.tfstate"),
+        fixture("other_lineage.tfstate"),
+    )
+    .unwrap();
     ok(&ws, &["backup"]);
     let v: serde_json::Value = serde_json::from_str(&ok(&ws, &["backups", "--json"])).unwrap();
     let snaps = v["snapshots"].as_array().unwrap();
     assert_eq!(snaps.len(), 3);
     for s in snaps {
         for k in [
-            "id", "taken_at", "serial", "lineage", "resources", "bytes", "sha256", "valid", "flags",
+            "id",
+            "taken_at",
+            "serial",
+            "lineage",
+            "resources",
+            "bytes",
+            "sha256",
+            "valid",
+            "flags",
         ] {
             assert!(s.get(k).is_some(), "{k} missing in {s}");
         }
         assert_eq!(s["valid"], true);
     }
-    let serials: Vec<u64> = snaps.iter().map(|s| s["serial"].as_u64().unwrap()).collect();
+    let serials: Vec<u64> = snaps
+        .iter()
+        .map(|s| s["serial"].as_u64().unwrap())
+        .collect();
     assert_eq!(serials, vec![3, 2, 1], "oldest first");
     assert_eq!(snaps[1]["flags"], serde_json::json!(["serial_decreased"]));
     assert_eq!(
@@ -206,7 +221,16 @@ fn backups_json_shape_oldest_first_with_flags() {
         serde_json::json!(["lineage_changed", "serial_decreased"])
     );
     let table = ok(&ws, &["backups"]);
-    for h in ["ID", "TAKEN", "SERIAL", "LINEAGE", "RESOURCES", "SIZE", "VALID", "FLAGS"] {
+    for h in [
+        "ID",
+        "TAKEN",
+        "SERIAL",
+        "LINEAGE",
+        "RESOURCES",
+        "SIZE",
+        "VALID",
+        "FLAGS",
+    ] {
         assert!(table.contains(h), "{table}");
     }
     assert!(table.contains("lineage_changed"));
@@ -262,7 +286,10 @@ fn retention_keeps_last_n_and_the_newest_valid() {
     }
     let s = snapshots(&ws);
     assert_eq!(s.len(), 2);
-    let serials: Vec<u64> = s.iter().map(|d| meta(d)["serial"].as_u64().unwrap()).collect();
+    let serials: Vec<u64> = s
+        .iter()
+        .map(|d| meta(d)["serial"].as_u64().unwrap())
+        .collect();
     assert_eq!(serials, vec![7, 8]);
 }
 

@@ -43,7 +43,11 @@ struct FsHint;
 enum Job {
     /// Look at the state; snapshot it when it changed (`force`: even when it did not, and even
     /// while Terraform holds it — an explicit request).
-    Scan { reason: String, force: bool, startup: bool },
+    Scan {
+        reason: String,
+        force: bool,
+        startup: bool,
+    },
     /// Put the newest valid snapshot back (the disaster path).
     Restore { why: String },
 }
@@ -59,7 +63,7 @@ struct Cache {
 enum JobOutcome {
     Scanned {
         seen: Option<Seen>,
-        taken: Option<Taken>,
+        taken: Option<Box<Taken>>,
         error: Option<String>,
         cache: Option<Cache>,
     },
@@ -119,7 +123,9 @@ impl StateKeeperActor {
         let addr = ctx.address();
         let handler = move |res: notify::Result<notify::Event>| match res {
             Ok(ev) => {
-                if ev.need_rescan() || (relevant(&ev.kind) && ev.paths.iter().any(|p| *p == state || *p == info)) {
+                if ev.need_rescan()
+                    || (relevant(&ev.kind) && ev.paths.iter().any(|p| *p == state || *p == info))
+                {
                     addr.do_send(FsHint);
                 }
             }
@@ -258,7 +264,10 @@ impl StateKeeperActor {
 
     fn react(&mut self, seen: &Seen, ctx: &mut Context<Self>) {
         let st = &self.cfg.state;
-        match self.guard.observe(seen, Instant::now(), st.grace, st.auto_restore) {
+        match self
+            .guard
+            .observe(seen, Instant::now(), st.grace, st.auto_restore)
+        {
             Action::Nothing => {}
             Action::Alarm(d) => {
                 log::error!("{d}; `tfops restore --latest` puts the newest valid snapshot back");
@@ -351,7 +360,13 @@ fn run_job(cfg: &Config, job: Job, cache: Option<Cache>) -> JobOutcome {
     }
 }
 
-fn scan(cfg: &Config, reason: &str, force: bool, startup: bool, cache: Option<Cache>) -> JobOutcome {
+fn scan(
+    cfg: &Config,
+    reason: &str,
+    force: bool,
+    startup: bool,
+    cache: Option<Cache>,
+) -> JobOutcome {
     let state = &cfg.state.path;
     let mut out_error = None;
     if startup {
@@ -368,7 +383,10 @@ fn scan(cfg: &Config, reason: &str, force: bool, startup: bool, cache: Option<Ca
     let held = match tflock::terraform_lock(state) {
         Ok(l) => l.is_some(),
         Err(e) => {
-            log::warn!("cannot tell whether Terraform holds {}: {e}", state.display());
+            log::warn!(
+                "cannot tell whether Terraform holds {}: {e}",
+                state.display()
+            );
             false
         }
     };
@@ -384,7 +402,11 @@ fn scan(cfg: &Config, reason: &str, force: bool, startup: bool, cache: Option<Ca
     let key = match std::fs::metadata(state) {
         Ok(m) => FileKey::of(&m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seen = if held { Seen::Held } else { Seen::Bad("missing".into()) };
+            let seen = if held {
+                Seen::Held
+            } else {
+                Seen::Bad("missing".into())
+            };
             return scanned(Some(seen), None, None, None);
         }
         Err(e) => {
@@ -442,8 +464,18 @@ fn scan(cfg: &Config, reason: &str, force: bool, startup: bool, cache: Option<Ca
     let taken = snapshot::lock_backups(&cfg.state.backups)
         .and_then(|_lock| snapshot::take_locked(cfg, rs, reason, &opts));
     match taken {
-        Ok(t) => scanned(Some(if held { Seen::Held } else { seen }), t, None, new_cache),
-        Err(e) => scanned(Some(seen), None, Some(format!("snapshot failed: {e}")), None),
+        Ok(t) => scanned(
+            Some(if held { Seen::Held } else { seen }),
+            t.map(Box::new),
+            None,
+            new_cache,
+        ),
+        Err(e) => scanned(
+            Some(seen),
+            None,
+            Some(format!("snapshot failed: {e}")),
+            None,
+        ),
     }
 }
 
@@ -539,7 +571,10 @@ impl Handler<Shutdown> for StateKeeperActor {
         self.stopping = true;
         self.pending = None;
         self.watcher = None;
-        for h in [self.tick.take(), self.debounce.take()].into_iter().flatten() {
+        for h in [self.tick.take(), self.debounce.take()]
+            .into_iter()
+            .flatten()
+        {
             ctx.cancel_future(h);
         }
         if !self.busy {

@@ -43,13 +43,23 @@ impl ProgressLine {
         } else {
             Duration::from_secs(1)
         };
-        if self.last.get().is_some_and(|l| now.duration_since(l) < every) && done < total {
+        if self
+            .last
+            .get()
+            .is_some_and(|l| now.duration_since(l) < every)
+            && done < total
+        {
             return;
         }
         self.last.set(Some(now));
         let pct = (done * 100).checked_div(total).unwrap_or(100);
         if self.tty {
-            eprint!("\r{}: {} of {} ({pct}%)   ", self.label, size(done), size(total));
+            eprint!(
+                "\r{}: {} of {} ({pct}%)   ",
+                self.label,
+                size(done),
+                size(total)
+            );
         } else {
             eprintln!("{}: {} of {} ({pct}%)", self.label, size(done), size(total));
         }
@@ -285,11 +295,7 @@ pub fn backups(ctx: &Context, json: bool) -> anyhow::Result<i32> {
         println!("{}", line.join("  ").trim_end());
     }
     for s in list.iter().filter(|s| !s.valid()) {
-        println!(
-            "{}: {}",
-            s.id,
-            s.problem.as_deref().unwrap_or("not valid")
-        );
+        println!("{}: {}", s.id, s.problem.as_deref().unwrap_or("not valid"));
     }
     Ok(0)
 }
@@ -347,10 +353,12 @@ fn print_plan(ctx: &Context, plan: &RestorePlan) {
         plan.info.lineage
     );
     match &plan.current {
-        Current::Missing => println!("  over {state}: missing (nothing to compare, it will be created)"),
-        Current::Invalid { reason, .. } => println!(
-            "  over {state}: {reason} (kept beside as {state}.corrupt-<ts>)"
-        ),
+        Current::Missing => {
+            println!("  over {state}: missing (nothing to compare, it will be created)")
+        }
+        Current::Invalid { reason, .. } => {
+            println!("  over {state}: {reason} (kept beside as {state}.corrupt-<ts>)")
+        }
         Current::Valid { info, .. } => {
             println!(
                 "  over {state}: serial {}, {} resources",

@@ -50,7 +50,13 @@ impl Guard {
     }
 
     /// One observation at `now`.
-    pub fn observe(&mut self, seen: &Seen, now: Instant, grace: Duration, auto_restore: bool) -> Action {
+    pub fn observe(
+        &mut self,
+        seen: &Seen,
+        now: Instant,
+        grace: Duration,
+        auto_restore: bool,
+    ) -> Action {
         match seen {
             Seen::Valid => {
                 self.bad_since = None;
@@ -100,11 +106,20 @@ mod tests {
         let mut g = Guard::default();
         let bad = Seen::Bad("missing".into());
         assert_eq!(g.observe(&bad, t0, G, false), Action::Nothing);
-        assert_eq!(g.observe(&bad, t0 + Duration::from_secs(4), G, false), Action::Nothing);
-        assert!(matches!(g.observe(&bad, t0 + G, G, false), Action::Alarm(_)));
+        assert_eq!(
+            g.observe(&bad, t0 + Duration::from_secs(4), G, false),
+            Action::Nothing
+        );
+        assert!(matches!(
+            g.observe(&bad, t0 + G, G, false),
+            Action::Alarm(_)
+        ));
         assert_eq!(g.observe(&bad, t0 + 2 * G, G, false), Action::Nothing);
         assert_eq!(g.observe(&Seen::Valid, t0 + 3 * G, G, false), Action::Clear);
-        assert_eq!(g.observe(&Seen::Valid, t0 + 4 * G, G, false), Action::Nothing);
+        assert_eq!(
+            g.observe(&Seen::Valid, t0 + 4 * G, G, false),
+            Action::Nothing
+        );
     }
 
     #[test]
@@ -114,13 +129,22 @@ mod tests {
         let bad = Seen::Bad("empty".into());
         g.observe(&bad, t0, G, true);
         g.observe(&Seen::Held, t0 + Duration::from_secs(4), G, true);
-        assert_eq!(g.observe(&bad, t0 + Duration::from_secs(6), G, true), Action::Nothing);
+        assert_eq!(
+            g.observe(&bad, t0 + Duration::from_secs(6), G, true),
+            Action::Nothing
+        );
         assert!(matches!(
             g.observe(&bad, t0 + Duration::from_secs(11), G, true),
             Action::AlarmAndRestore(_)
         ));
         // one restore per episode
-        assert_eq!(g.observe(&bad, t0 + Duration::from_secs(20), G, true), Action::Nothing);
-        assert_eq!(g.observe(&Seen::Valid, t0 + Duration::from_secs(21), G, true), Action::Clear);
+        assert_eq!(
+            g.observe(&bad, t0 + Duration::from_secs(20), G, true),
+            Action::Nothing
+        );
+        assert_eq!(
+            g.observe(&Seen::Valid, t0 + Duration::from_secs(21), G, true),
+            Action::Clear
+        );
     }
 }

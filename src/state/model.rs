@@ -296,7 +296,10 @@ impl<'de> de::Deserialize<'de> for ResourceInstances {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a resource")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResourceInstances, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ResourceInstances, A::Error> {
                 let mut n = 0;
                 while let Some(k) = map.next_key::<KeyName>()? {
                     if k.0 == KeyId::Instances {
@@ -503,7 +506,10 @@ mod tests {
     #[test]
     fn truncated_json_is_invalid() {
         let e = parse_state(&GOOD[..60]).unwrap_err();
-        assert!(matches!(e, Invalid::Json(ref m) if m.starts_with("truncated")), "{e}");
+        assert!(
+            matches!(e, Invalid::Json(ref m) if m.starts_with("truncated")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -523,10 +529,7 @@ mod tests {
             );
         }
         let s = br#"{"serial": 1, "lineage": "l", "resources": []}"#;
-        assert_eq!(
-            parse_state(s),
-            Err(Invalid::Version("is missing".into()))
-        );
+        assert_eq!(parse_state(s), Err(Invalid::Version("is missing".into())));
     }
 
     #[test]

@@ -191,7 +191,12 @@ fn instances(doc: &Value) -> BTreeMap<String, Value> {
             r.get("type").and_then(Value::as_str).unwrap_or(""),
             r.get("name").and_then(Value::as_str).unwrap_or(""),
         );
-        for i in r.get("instances").and_then(Value::as_array).into_iter().flatten() {
+        for i in r
+            .get("instances")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             out.insert(instance_address(&base, i.get("index_key")), i.clone());
         }
     }
@@ -341,7 +346,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            addresses_light(A.as_bytes()).into_iter().collect::<Vec<_>>(),
+            addresses_light(A.as_bytes())
+                .into_iter()
+                .collect::<Vec<_>>(),
             addresses(&doc)
         );
     }

@@ -36,8 +36,14 @@ pub enum Target {
 pub enum Current {
     Missing,
     /// Present but empty or invalid; kept as `corrupt-<ts>` by the restore.
-    Invalid { reason: Invalid, sha256: String },
-    Valid { info: StateInfo, sha256: String },
+    Invalid {
+        reason: Invalid,
+        sha256: String,
+    },
+    Valid {
+        info: StateInfo,
+        sha256: String,
+    },
 }
 
 impl Current {
@@ -91,7 +97,7 @@ pub enum RestoreError {
         path: PathBuf,
     },
     #[error("Terraform holds the state {} ({})", path.display(), lock.describe())]
-    TerraformHolds { path: PathBuf, lock: TfLock },
+    TerraformHolds { path: PathBuf, lock: Box<TfLock> },
     #[error("the state {} changed since the preview", path.display())]
     ChangedSincePreview { path: PathBuf },
     #[error("{}: {source}", path.display())]
@@ -129,18 +135,18 @@ fn prepare_inner(
             let (b, i) = snapshot::full_check(&s)?;
             (s, b, i)
         }
-        Target::Latest => snapshot::latest_valid(backups)?.ok_or_else(|| {
-            RestoreError::NoValidSnapshot {
+        Target::Latest => {
+            snapshot::latest_valid(backups)?.ok_or_else(|| RestoreError::NoValidSnapshot {
                 dir: backups.clone(),
-            }
-        })?,
+            })?
+        }
     };
     let tf_lock = tflock::terraform_lock(state).map_err(io_err(state))?;
     if let Some(l) = &tf_lock {
         if !force {
             return Err(RestoreError::TerraformHolds {
                 path: state.clone(),
-                lock: l.clone(),
+                lock: Box::new(l.clone()),
             });
         }
     }
@@ -229,7 +235,7 @@ pub fn apply(
         if let Some(l) = tflock::terraform_lock(state).map_err(io_err(state))? {
             return Err(RestoreError::TerraformHolds {
                 path: state.clone(),
-                lock: l,
+                lock: Box::new(l),
             });
         }
     }
@@ -299,7 +305,10 @@ pub fn restore(cfg: &Config, target: &Target, force: bool) -> Result<Restored, R
 /// `NoValidSnapshot` when there is nothing to restore; others as [`apply`].
 pub fn auto_restore(cfg: &Config) -> Result<Option<Restored>, RestoreError> {
     let state = &cfg.state.path;
-    if tflock::terraform_lock(state).map_err(io_err(state))?.is_some() {
+    if tflock::terraform_lock(state)
+        .map_err(io_err(state))?
+        .is_some()
+    {
         return Ok(None);
     }
     let (current, _) = read_current(state)?;

@@ -233,7 +233,10 @@ impl FileKey {
 ///
 /// # Errors
 /// `StateMissing` when absent, `StateChanged` when it changed while read, `Io` otherwise.
-pub fn read_file(path: &Path, progress: Option<Progress>) -> Result<(Vec<u8>, FileKey), SnapshotError> {
+pub fn read_file(
+    path: &Path,
+    progress: Option<Progress>,
+) -> Result<(Vec<u8>, FileKey), SnapshotError> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -270,7 +273,10 @@ pub fn read_file(path: &Path, progress: Option<Progress>) -> Result<(Vec<u8>, Fi
 ///
 /// # Errors
 /// As [`read_file`].
-pub fn read_state(path: &Path, progress: Option<Progress>) -> Result<(ReadState, FileKey), SnapshotError> {
+pub fn read_state(
+    path: &Path,
+    progress: Option<Progress>,
+) -> Result<(ReadState, FileKey), SnapshotError> {
     let (bytes, key) = read_file(path, progress)?;
     let (sha256, info) = hash_and_check(&bytes);
     Ok((
@@ -333,7 +339,10 @@ pub fn clean_leftovers(backups: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
             };
             match r {
                 Ok(()) => {
-                    log::info!("removed the leftover of an interrupted snapshot: {}", p.display());
+                    log::info!(
+                        "removed the leftover of an interrupted snapshot: {}",
+                        p.display()
+                    );
                     removed.push(p);
                 }
                 Err(err) => log::warn!("cannot remove leftover {}: {err}", p.display()),
@@ -410,7 +419,9 @@ fn describe(dir: &Path, id: &str, name_t: NaiveDateTime, check_legacy: bool) -> 
                     snap.taken_at = t;
                 }
                 snap.problem = match &file_meta {
-                    Ok(fm) if !fm.is_file() => Some("its terraform.tfstate is not a regular file".into()),
+                    Ok(fm) if !fm.is_file() => {
+                        Some("its terraform.tfstate is not a regular file".into())
+                    }
                     Ok(fm) if fm.len() != m.bytes => Some(format!(
                         "terraform.tfstate has {} bytes, meta.json says {}",
                         fm.len(),
@@ -488,10 +499,15 @@ pub fn full_check(snap: &Snapshot) -> Result<(Vec<u8>, StateInfo), SnapshotError
     if let Some(p) = &snap.problem {
         return Err(bad(p.clone()));
     }
-    let meta = snap.meta.as_ref().ok_or_else(|| bad("it has no meta.json".into()))?;
+    let meta = snap
+        .meta
+        .as_ref()
+        .ok_or_else(|| bad("it has no meta.json".into()))?;
     let (bytes, _) = match read_file(&snap.file(), None) {
         Ok(r) => r,
-        Err(SnapshotError::StateMissing { .. }) => return Err(bad("terraform.tfstate is missing".into())),
+        Err(SnapshotError::StateMissing { .. }) => {
+            return Err(bad("terraform.tfstate is missing".into()))
+        }
         Err(e) => return Err(e),
     };
     let (sha, info) = hash_and_check(&bytes);
@@ -517,7 +533,9 @@ fn short(s: &str) -> &str {
 ///
 /// # Errors
 /// When the folder cannot be listed.
-pub fn latest_valid(backups: &Path) -> Result<Option<(Snapshot, Vec<u8>, StateInfo)>, SnapshotError> {
+pub fn latest_valid(
+    backups: &Path,
+) -> Result<Option<(Snapshot, Vec<u8>, StateInfo)>, SnapshotError> {
     for s in list(backups)?.into_iter().rev().filter(Snapshot::valid) {
         match full_check(&s) {
             Ok((b, i)) => return Ok(Some((s, b, i))),
@@ -554,7 +572,11 @@ fn unreachable_unchanged(cfg: &Config) -> Result<Taken, SnapshotError> {
 ///
 /// # Errors
 /// As [`take`].
-pub fn take_with(cfg: &Config, reason: &str, opts: &TakeOptions) -> Result<Option<Taken>, SnapshotError> {
+pub fn take_with(
+    cfg: &Config,
+    reason: &str,
+    opts: &TakeOptions,
+) -> Result<Option<Taken>, SnapshotError> {
     let path = &cfg.state.path;
     let (rs, _) = read_state(path, opts.progress)?;
     let _lock = lock_backups(&cfg.state.backups)?;
@@ -590,7 +612,12 @@ pub(crate) fn take_locked(
         }
     }
     let mut flags = Vec::new();
-    if let Some(prev) = existing.iter().rev().find(|s| s.valid()).and_then(|s| s.meta.as_ref()) {
+    if let Some(prev) = existing
+        .iter()
+        .rev()
+        .find(|s| s.valid())
+        .and_then(|s| s.meta.as_ref())
+    {
         if prev.lineage != info.lineage {
             flags.push(FLAG_LINEAGE_CHANGED.to_string());
         }
@@ -620,8 +647,17 @@ pub(crate) fn take_locked(
         flags,
         linked_to: twin.map(|t| t.id.clone()),
     };
-    let tmp = backups.join(format!("{TMP_PREFIX}{ts}{TMP_SUFFIX}-{}", std::process::id()));
-    let built = build_tmp(&tmp, twin.map(|t| t.file()), &rs.bytes, &meta, opts.progress);
+    let tmp = backups.join(format!(
+        "{TMP_PREFIX}{ts}{TMP_SUFFIX}-{}",
+        std::process::id()
+    ));
+    let built = build_tmp(
+        &tmp,
+        twin.map(|t| t.file()),
+        &rs.bytes,
+        &meta,
+        opts.progress,
+    );
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -640,7 +676,10 @@ pub(crate) fn take_locked(
         let dir = backups.join(&id);
         match fsutil::rename_noreplace(&tmp, &dir) {
             Ok(()) => break (id, dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    || e.raw_os_error() == Some(libc::ENOTEMPTY) =>
+            {
                 seq += 1;
             }
             Err(e) => {
@@ -725,7 +764,11 @@ fn build_tmp(
 }
 
 /// Creates `path` (must not exist) as 0600 whatever the umask, writes, fsyncs.
-pub(crate) fn write_private(path: &Path, bytes: &[u8], progress: Option<Progress>) -> io::Result<()> {
+pub(crate) fn write_private(
+    path: &Path,
+    bytes: &[u8],
+    progress: Option<Progress>,
+) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -814,12 +857,21 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(snapshot_name("2026-11-28_15-00-00", 1), "tfstate_2026-11-28_15-00-00.backup");
-        assert_eq!(snapshot_name("2026-11-28_15-00-00", 3), "tfstate_2026-11-28_15-00-00_3.backup");
+        assert_eq!(
+            snapshot_name("2026-11-28_15-00-00", 1),
+            "tfstate_2026-11-28_15-00-00.backup"
+        );
+        assert_eq!(
+            snapshot_name("2026-11-28_15-00-00", 3),
+            "tfstate_2026-11-28_15-00-00_3.backup"
+        );
         let (t, s) = parse_name("tfstate_2026-11-28_15-00-00_3.backup").unwrap();
         assert_eq!(s, 3);
         assert_eq!(t.format("%H:%M:%S").to_string(), "15:00:00");
-        assert_eq!(parse_name("tfstate_2026-11-28_15-00-00.backup").unwrap().1, 1);
+        assert_eq!(
+            parse_name("tfstate_2026-11-28_15-00-00.backup").unwrap().1,
+            1
+        );
     }
 
     #[test]

@@ -146,6 +146,9 @@ mod tests {
         let l = terraform_lock(&s).unwrap().unwrap();
         assert!(!l.fcntl);
         let d = l.describe();
-        assert!(d.contains("bob@host") && d.contains("OperationTypeApply"), "{d}");
+        assert!(
+            d.contains("bob@host") && d.contains("OperationTypeApply"),
+            "{d}"
+        );
     }
 }
