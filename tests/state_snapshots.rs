@@ -361,3 +361,32 @@ fn fifty_megabyte_state_is_snapshotted_and_deduplicated() {
     assert_eq!(a.ino(), b.ino());
     ok(&ws, &["verify"]);
 }
+
+#[test]
+fn concurrent_backups_never_interleave() {
+    let ws = Ws::bundled();
+    set_serial(&ws, 11);
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            ws.cmd()
+                .arg("backup")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let s = snapshots(&ws);
+    assert_eq!(s.len(), 6, "six distinct folders");
+    // One holds the bytes; the five others link to it.
+    let inodes: std::collections::BTreeSet<u64> = s
+        .iter()
+        .map(|d| std::fs::metadata(d.join("terraform.tfstate")).unwrap().ino())
+        .collect();
+    assert_eq!(inodes.len(), 1);
+    ok(&ws, &["verify"]);
+}

@@ -380,29 +380,19 @@ fn scan(
             Err(e) => out_error = Some(e.to_string()),
         }
     }
-    let held = match tflock::terraform_lock(state) {
-        Ok(l) => l.is_some(),
-        Err(e) => {
-            log::warn!(
-                "cannot tell whether Terraform holds {}: {e}",
-                state.display()
-            );
-            false
-        }
-    };
     let scanned = |seen, taken, error: Option<String>, cache| JobOutcome::Scanned {
         seen,
         taken,
         error: error.or(out_error.clone()),
         cache,
     };
-    if held && !force {
-        return scanned(Some(Seen::Held), None, None, cache);
-    }
+    // A stat first; the state is opened (to ask for Terraform's lock, or to read it) only when
+    // it changed or is bad, so that a quiet state costs no open/close events that other
+    // watchers of the folder would see.
     let key = match std::fs::metadata(state) {
         Ok(m) => FileKey::of(&m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seen = if held {
+            let seen = if terraform_holds(state) {
                 Seen::Held
             } else {
                 Seen::Bad("missing".into())
@@ -421,9 +411,18 @@ fn scan(
     if !force {
         if let Some(c) = &cache {
             if c.key == key {
-                return scanned(Some(c.seen.clone()), None, None, cache);
+                let seen = if c.seen != Seen::Valid && terraform_holds(state) {
+                    Seen::Held
+                } else {
+                    c.seen.clone()
+                };
+                return scanned(Some(seen), None, None, cache);
             }
         }
+    }
+    let held = terraform_holds(state);
+    if held && !force {
+        return scanned(Some(Seen::Held), None, None, cache);
     }
     let (rs, key) = match snapshot::read_state(state, None) {
         Ok(r) => r,
@@ -476,6 +475,19 @@ fn scan(
             Some(format!("snapshot failed: {e}")),
             None,
         ),
+    }
+}
+
+fn terraform_holds(state: &Path) -> bool {
+    match tflock::terraform_lock(state) {
+        Ok(l) => l.is_some(),
+        Err(e) => {
+            log::warn!(
+                "cannot tell whether Terraform holds {}: {e}",
+                state.display()
+            );
+            false
+        }
     }
 }
 

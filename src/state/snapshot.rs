@@ -554,15 +554,8 @@ pub fn latest_valid(
 /// `StateMissing` / `StateInvalid` when there is no valid state to keep (an empty file counts
 /// as missing in spirit and is reported as invalid `Empty`); `Io` naming the path on failure.
 pub fn take(cfg: &Config, reason: &str) -> Result<Taken, SnapshotError> {
-    match take_with(cfg, reason, &TakeOptions::default())? {
-        Some(t) => Ok(t),
-        None => unreachable_unchanged(cfg),
-    }
-}
-
-fn unreachable_unchanged(cfg: &Config) -> Result<Taken, SnapshotError> {
-    // take_with only skips when asked to (only_if_changed).
-    Err(SnapshotError::StateChanged {
+    // Without `only_if_changed`, take_with always takes one.
+    take_with(cfg, reason, &TakeOptions::default())?.ok_or_else(|| SnapshotError::StateChanged {
         path: cfg.state.path.clone(),
     })
 }
