@@ -1,7 +1,7 @@
 //! Black-box tests of state protection inside the running daemon (`tfops run`): a changed
 //! state is snapshotted by itself, SIGUSR1 snapshots, a deleted and a truncated state are put
-//! back with `auto_restore`, SIGTERM exits 0. They skip (saying so) while `run` is not built on
-//! this branch; the actor-level tests in `state_actor.rs` cover the same ground without it.
+//! back with `auto_restore`, SIGTERM exits 0. The actor-level tests in `state_actor.rs` cover
+//! the same ground without the rest of the daemon.
 
 mod common;
 
@@ -30,8 +30,8 @@ impl Daemon {
     }
 }
 
-/// Starts `tfops run`; `None` (test skipped) when `run` is not built on this branch.
-fn start(ws: &Ws) -> Option<Daemon> {
+/// Starts `tfops run`.
+fn start(ws: &Ws) -> Daemon {
     let child = ws
         .cmd()
         .arg("run")
@@ -48,10 +48,6 @@ fn start(ws: &Ws) -> Option<Daemon> {
                 use std::io::Read;
                 let _ = e.read_to_string(&mut err);
             }
-            if err.contains("not built yet") {
-                eprintln!("SKIP: `tfops run` is not built on this branch");
-                return None;
-            }
             panic!("tfops run exited at start ({status}): {err}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -62,7 +58,7 @@ fn start(ws: &Ws) -> Option<Daemon> {
             let _ = std::io::copy(&mut e, &mut std::io::sink());
         });
     }
-    Some(d)
+    d
 }
 
 fn state(ws: &Ws) -> PathBuf {
@@ -110,9 +106,7 @@ fn wait_for(what: &str, cond: impl Fn() -> bool) {
 fn daemon_snapshots_changes_and_sigusr1_and_restores_lost_states() {
     let ws = Ws::bundled();
     ws.write_config("state {\n  grace        = \"1s\"\n  auto_restore = true\n}\n");
-    let Some(d) = start(&ws) else {
-        return;
-    };
+    let d = start(&ws);
     wait_for("a first snapshot", || !snapshots(&ws).is_empty());
     let n = snapshots(&ws).len();
 

@@ -385,7 +385,11 @@ fn concurrent_backups_never_interleave() {
     // One holds the bytes; the five others link to it.
     let inodes: std::collections::BTreeSet<u64> = s
         .iter()
-        .map(|d| std::fs::metadata(d.join("terraform.tfstate")).unwrap().ino())
+        .map(|d| {
+            std::fs::metadata(d.join("terraform.tfstate"))
+                .unwrap()
+                .ino()
+        })
         .collect();
     assert_eq!(inodes.len(), 1);
     ok(&ws, &["verify"]);

@@ -90,7 +90,7 @@ pub struct JsonArg {
 
 #[derive(Debug, Subcommand)]
 pub enum RequestsCmd {
-    /// Write N requests into the intake atomically, named <PREFIX>_<ts>_<i>.txt, never overwriting
+    /// Write N requests into the intake atomically, named `PREFIX_<ts>_<i>.txt`, never overwriting
     Generate {
         /// How many requests
         n: u64,
@@ -137,7 +137,7 @@ pub enum ScenarioCmd {
         /// Run on the live workspace as a drill; every touched file is put back at the end
         #[arg(long)]
         in_place: bool,
-        /// Leave the result in place (implies --in-place), originals kept as <file>.orig
+        /// Leave the result in place (implies --in-place), originals kept as `FILE.orig`
         #[arg(long)]
         keep: bool,
     },

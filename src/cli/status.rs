@@ -135,7 +135,7 @@ pub fn collect(ctx: &Context) -> Value {
         "incoming": incoming,
         "errors": errors,
         "alarms": daemon.as_ref().map(|d| d.alarms.clone()).unwrap_or_default(),
-        "last_snapshot": Value::Null,
+        "last_snapshot": crate::state::last_snapshot(&ctx.config),
         "last_drift": Value::Null,
     })
 }
