@@ -1,12 +1,225 @@
-//! Drift: the HCL model of the configuration, the state's instances, the diff, the report,
-//! and scripted scenarios.
+//! Drift: the configuration of one module (`drift.dir/*.tf`) against the Terraform state
+//! (`state.path`), offline and without Terraform — like `terraform plan -refresh=false`. This is
+//! configuration against state, **not** state against the real cloud: nothing here asks a
+//! provider what exists.
+//!
+//! - [`model`]: the desired side, `*.tf` parsed (hcl-edit/hcl-rs), `count`/`for_each`
+//!   expanded when known, `unknown` otherwise.
+//! - [`state`]: the recorded side, the state's instances as addresses (typed serde).
+//! - [`diff`]: pure comparison; [`report`]: JSON, table and the files under `logs/`.
+//! - [`scenario`]: scripted drift scenarios rewritten with hcl-edit, on a temp copy or in place
+//!   with a journal ([`journal`]) that puts every file back.
+//!
+//! [`detect`] parses the `.tf` files one per thread and the state beside them.
 
-use crate::workspace::Context;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::config::Config;
+use crate::workspace::{Context, Workspace};
+
+pub mod diff;
+pub mod error;
+pub mod journal;
+pub mod model;
+pub mod report;
+pub mod scenario;
+pub mod state;
+
+pub use error::DriftError;
+pub use report::Report;
+
+/// Where to look, and how to name it in messages and reports.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The module folder holding `*.tf`.
+    pub dir: PathBuf,
+    /// The state file (may be missing).
+    pub state: PathBuf,
+    /// `dir` as shown (relative to the workspace root).
+    pub dir_display: String,
+    /// `state` as shown.
+    pub state_display: String,
+}
+
+impl Target {
+    /// The workspace's own module folder and state, from the config.
+    pub fn of(ws: &Workspace, cfg: &Config) -> Target {
+        Target {
+            dir: cfg.drift.dir.clone(),
+            state: cfg.state.path.clone(),
+            dir_display: ws.rel(&cfg.drift.dir).into_owned(),
+            state_display: ws.rel(&cfg.state.path).into_owned(),
+        }
+    }
+}
+
+/// Detects drift in the workspace: `drift.dir/*.tf` against `state.path`. Writes nothing.
+///
+/// # Errors
+/// Broken HCL ([`DriftError::Hcl`], with `file:line:column`), a duplicate resource, an empty or
+/// invalid state, or a file that cannot be read.
+pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
+    detect_target(&Target::of(ws, cfg))
+}
+
+/// The `*.tf` files of a module folder, sorted by name.
+///
+/// # Errors
+/// When the folder cannot be listed.
+pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
+        let e = e.map_err(|e| DriftError::io(dir, e))?;
+        let p = e.path();
+        let is_tf = p.extension().is_some_and(|x| x == "tf")
+            && !e.file_name().to_string_lossy().starts_with('.');
+        if is_tf && p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Detects drift for an explicit target (a scenario's temp copy, a bench).
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
+    let files = tf_files(&t.dir)?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<model::FileModel, DriftError>)>> =
+        Mutex::new(Vec::with_capacity(files.len()));
+    let (recorded, ()) = std::thread::scope(|s| {
+        // The state is parsed beside the HCL.
+        let st = s.spawn(|| state::load_state(&t.state, &t.state_display));
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = files.get(i) else { break };
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let display = format!("{}/{name}", t.dir_display);
+                    let r =
+                        read_tf(p, &display).and_then(|text| model::parse_file(&text, &display));
+                    if let Ok(mut v) = results.lock() {
+                        v.push((i, r));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
+        }
+        let recorded = st.join().unwrap_or_else(|_| {
+            Err(DriftError::StateInvalid {
+                state: t.state_display.clone(),
+                reason: "the state parser panicked".into(),
+            })
+        });
+        (recorded, ())
+    });
+    let mut parsed = results.into_inner().unwrap_or_default();
+    parsed.sort_by_key(|(i, _)| *i);
+    let mut models = Vec::with_capacity(parsed.len());
+    for (_, r) in parsed {
+        models.push(r?);
+    }
+    let desired = model::expand(models)?;
+    let recorded = recorded?;
+    let d = diff::diff(&desired, &recorded);
+    Ok(Report::new(
+        d,
+        &t.dir_display,
+        &t.state_display,
+        recorded.missing,
+        crate::fsutil::json_ts(chrono::Local::now()),
+    ))
+}
+
+fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
+    let bytes = std::fs::read(p).map_err(|e| DriftError::io(p, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let off = e.utf8_error().valid_up_to();
+        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let (line, column) = crate::config::LineIndex::new(&lossy).position(off);
+        DriftError::Hcl {
+            file: display.to_string(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".into(),
+        }
+    })
+}
+
+/// Detects drift in the workspace and writes `logs/drift_<ts>.json` and `.log` (also for a
+/// failed run: then the JSON carries `error` and no summary), bounded by `drift.keep_reports`.
+///
+/// # Errors
+/// The detection error (after its report was written), or an I/O error writing the report.
+pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
+    let now = chrono::Local::now();
+    let ts = crate::fsutil::name_ts(now);
+    match detect(ws, cfg) {
+        Ok(r) => {
+            let path = report::write_files(
+                &ws.logs(),
+                &ts,
+                &r.to_json(),
+                &r.table(),
+                cfg.drift.keep_reports,
+            )
+            .map_err(|e| DriftError::io(ws.logs(), e))?;
+            log::debug!("drift report {}", ws.rel(&path));
+            Ok((r, path))
+        }
+        Err(e) => {
+            let t = Target::of(ws, cfg);
+            let json = serde_json::json!({
+                "format_version": "1",
+                "detected_at": crate::fsutil::json_ts(now),
+                "dir": t.dir_display,
+                "state": t.state_display,
+                "summary": null,
+                "error": e.to_string(),
+            });
+            let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+            if let Err(io) = report::write_files(
+                &ws.logs(),
+                &ts,
+                &text,
+                &format!("error: {e}\n"),
+                cfg.drift.keep_reports,
+            ) {
+                log::warn!(
+                    "cannot write the drift report under {}: {io}",
+                    ws.rel(&ws.logs())
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `{"detected_at", "summary"}` of the newest `logs/drift_*.json` (for `status`); `None` when
+/// drift never ran. Cheap: reads one small file.
+pub fn last_drift(ws: &Workspace) -> Option<serde_json::Value> {
+    report::last(&ws.logs())
+}
 
 /// Heals a scenario run that was killed mid-way (puts journaled originals back).
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn heal_interrupted(_ctx: &Context) -> anyhow::Result<()> {
-    Ok(())
+pub fn heal_interrupted(ctx: &Context) -> anyhow::Result<()> {
+    journal::heal(&ctx.ws).map_err(|e| anyhow::anyhow!("{e}"))
 }
