@@ -221,5 +221,7 @@ pub fn last_drift(ws: &Workspace) -> Option<serde_json::Value> {
 /// # Errors
 /// When an original cannot be put back.
 pub fn heal_interrupted(ctx: &Context) -> anyhow::Result<()> {
-    journal::heal(&ctx.ws).map_err(|e| anyhow::anyhow!("{e}"))
+    journal::heal(&ctx.ws)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e}; cannot put back the files of an interrupted scenario"))
 }
