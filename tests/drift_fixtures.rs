@@ -28,7 +28,11 @@ fn cases() -> Vec<String> {
 fn workspace(case: &str) -> Ws {
     let ws = Ws::empty();
     std::fs::create_dir_all(ws.path("iac")).unwrap();
-    std::fs::copy(fixtures().join(format!("{case}.tf")), ws.path("iac/main.tf")).unwrap();
+    std::fs::copy(
+        fixtures().join(format!("{case}.tf")),
+        ws.path("iac/main.tf"),
+    )
+    .unwrap();
     let st = fixtures().join(format!("{case}.tfstate"));
     if st.exists() {
         std::fs::copy(&st, ws.path("iac/terraform.tfstate")).unwrap();
@@ -38,7 +42,9 @@ fn workspace(case: &str) -> Ws {
 
 fn all_report_files(root: &Path) -> Vec<(PathBuf, String)> {
     let logs = root.join("logs");
-    let Ok(rd) = std::fs::read_dir(&logs) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(&logs) else {
+        return Vec::new();
+    };
     rd.map(|e| {
         let p = e.unwrap().path();
         let t = std::fs::read_to_string(&p).unwrap();
@@ -59,7 +65,11 @@ fn every_fixture_matches_its_expected_report() {
             let want = std::fs::read_to_string(&err_file).unwrap();
             let stderr = String::from_utf8_lossy(&o.stderr);
             if o.status.code() != Some(1) || !stderr.contains(want.trim()) || !o.stdout.is_empty() {
-                failures.push(format!("{case}: want exit 1 and {:?} on stderr\n{}", want.trim(), text(&o)));
+                failures.push(format!(
+                    "{case}: want exit 1 and {:?} on stderr\n{}",
+                    want.trim(),
+                    text(&o)
+                ));
             }
             continue;
         }
@@ -74,11 +84,16 @@ fn every_fixture_matches_its_expected_report() {
         let got = serde_json::json!({"exit_code": o.status.code(), "report": report});
         let exp_file = fixtures().join(format!("{case}.json"));
         if bless {
-            std::fs::write(&exp_file, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            std::fs::write(
+                &exp_file,
+                serde_json::to_string_pretty(&got).unwrap() + "\n",
+            )
+            .unwrap();
             continue;
         }
-        let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&exp_file).unwrap_or_default())
-            .unwrap_or(serde_json::Value::Null);
+        let want: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&exp_file).unwrap_or_default())
+                .unwrap_or(serde_json::Value::Null);
         if want != got {
             failures.push(format!(
                 "{case}: report differs\n--- want\n{}\n--- got\n{}",
@@ -103,9 +118,15 @@ fn sensitive_values_are_never_printed_or_logged() {
     for (_, t) in all_report_files(ws.root()) {
         everything.push_str(&t);
     }
-    assert!(everything.contains("password"), "the attribute name is reported: {everything}");
+    assert!(
+        everything.contains("password"),
+        "the attribute name is reported: {everything}"
+    );
     for secret in ["hunter2", "swordfish", "SECRET"] {
-        assert!(!everything.contains(secret), "secret {secret} leaked:\n{everything}");
+        assert!(
+            !everything.contains(secret),
+            "secret {secret} leaked:\n{everything}"
+        );
     }
 }
 
@@ -115,14 +136,25 @@ fn table_output_and_plain_exit_codes() {
     let o = ws.run(&["drift"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("+ create   null_resource.service_1_drift"), "{out}");
-    assert!(out.contains("terraform state mv 'null_resource.service_1' 'null_resource.service_1_drift'"), "{out}");
+    assert!(
+        out.contains("+ create   null_resource.service_1_drift"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "terraform state mv 'null_resource.service_1' 'null_resource.service_1_drift'"
+        ),
+        "{out}"
+    );
     assert!(out.contains("moved {"), "{out}");
     assert!(out.contains("-refresh=false"), "{out}");
     let o = ws.run(&["drift", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(2));
     let ws = workspace("in_sync");
-    assert_eq!(ws.run(&["drift", "--detailed-exitcode"]).status.code(), Some(0));
+    assert_eq!(
+        ws.run(&["drift", "--detailed-exitcode"]).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -146,5 +178,8 @@ fn a_failed_run_is_recorded_for_status() {
     assert_eq!(o.status.code(), Some(1));
     let last = tfops::drift::last_drift(&tfops::workspace::Workspace::new(ws.root())).unwrap();
     assert!(last["summary"].is_null());
-    assert!(last["error"].as_str().unwrap().contains("iac/main.tf:5:"), "{last}");
+    assert!(
+        last["error"].as_str().unwrap().contains("iac/main.tf:5:"),
+        "{last}"
+    );
 }

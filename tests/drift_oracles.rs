@@ -31,7 +31,10 @@ const fs = require('fs');
 /// Resource block addresses per file, by HashiCorp's parser.
 fn hashicorp_blocks(dir: &Path, files: &[PathBuf]) -> serde_json::Value {
     let mut c = Command::new("node");
-    c.arg("-e").arg(H2J).args(files).env("NODE_PATH", dir.join("node_modules"));
+    c.arg("-e")
+        .arg(H2J)
+        .args(files)
+        .env("NODE_PATH", dir.join("node_modules"));
     let o = c.output().expect("run node");
     assert!(o.status.success(), "hcl2json failed: {}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap()
@@ -112,7 +115,10 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| {
             let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
         })
         .collect();
     v.sort();
@@ -121,11 +127,23 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn terraform_fmt_accepts_every_rewritten_file() {
-    let Some(tf) = common::terraform() else { return };
+    let Some(tf) = common::terraform() else {
+        return;
+    };
     let ws = rich_ws();
-    let fmt = |ws: &Ws| common::terraform_cmd(&tf, &["fmt", "-check", "-diff", "-list=true", "."], &ws.path("iac"));
+    let fmt = |ws: &Ws| {
+        common::terraform_cmd(
+            &tf,
+            &["fmt", "-check", "-diff", "-list=true", "."],
+            &ws.path("iac"),
+        )
+    };
     let pre = fmt(&ws);
-    assert!(pre.status.success(), "the input must be fmt-clean: {}", text(&pre));
+    assert!(
+        pre.status.success(),
+        "the input must be fmt-clean: {}",
+        text(&pre)
+    );
     let steps = [
         ("rename_first", "rename {\n  from = \"null_resource.first\"\n  to   = \"null_resource.renamed\"\n}\n"),
         ("set_existing_multiline", "set {\n  address   = \"null_resource.second\"\n  attribute = \"triggers\"\n  value = {\n    name    = \"second\"\n    version = \"2\"\n  }\n}\n"),
@@ -149,11 +167,19 @@ fn terraform_fmt_accepts_every_rewritten_file() {
         let after = snapshot(&ws.path("iac"));
         assert_ne!(before, after, "{name}: nothing changed");
         let f = fmt(&ws);
-        assert!(f.status.success(), "{name}: terraform fmt -check rejects the result:\n{}\n{}", text(&f),
-            std::fs::read_to_string(ws.path("iac/main.tf")).unwrap());
+        assert!(
+            f.status.success(),
+            "{name}: terraform fmt -check rejects the result:\n{}\n{}",
+            text(&f),
+            std::fs::read_to_string(ws.path("iac/main.tf")).unwrap()
+        );
         // Our own parser (and Terraform's, through fmt) still reads every file.
         let o = ws.run(&["scenario", "revert"]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
-        assert_eq!(snapshot(&ws.path("iac")), before, "{name}: revert is not byte-identical");
+        assert_eq!(
+            snapshot(&ws.path("iac")),
+            before,
+            "{name}: revert is not byte-identical"
+        );
     }
 }

@@ -105,6 +105,25 @@ pub fn read(ws: &Workspace) -> Result<Option<Journal>, JournalError> {
     }
 }
 
+/// Fails when a journal is in force (a run in place, or a kept scenario).
+///
+/// # Errors
+/// [`JournalError::Busy`], [`JournalError::Kept`], or the journal cannot be read.
+pub fn ensure_free(ws: &Workspace) -> Result<(), JournalError> {
+    match read(ws)? {
+        None => Ok(()),
+        Some(j) => Err(match j.phase {
+            Phase::Kept => JournalError::Kept {
+                scenario: j.scenario,
+            },
+            Phase::Applying => JournalError::Busy {
+                pid: j.pid,
+                scenario: j.scenario,
+            },
+        }),
+    }
+}
+
 impl Journal {
     /// Journals `files` (path, is-state) before anything touches them.
     ///

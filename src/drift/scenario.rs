@@ -942,6 +942,7 @@ pub fn run_in_place(
     t: &Target,
     keep: bool,
 ) -> Result<Outcome, ScenarioError> {
+    super::journal::ensure_free(ws)?;
     let plan = plan(s, t)?;
     let files: Vec<(PathBuf, bool)> = plan
         .changes
