@@ -194,6 +194,9 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     out
 }
 
+/// (data source?, type, compared attribute names) of a group of creates.
+type KindKeys<'a> = (bool, &'a str, Vec<&'a str>);
+
 /// Unique create/destroy pairs of the same type (and module) whose compared attributes match.
 fn renames(
     desired: &Desired,
@@ -203,7 +206,7 @@ fn renames(
     destroy: &[String],
 ) -> Vec<Renamed> {
     // Group creates by (kind, compared attribute names, canonical values).
-    let mut by_keys: HashMap<(bool, &str, Vec<&str>), HashMap<String, Vec<&str>>> = HashMap::new();
+    let mut by_keys: HashMap<KindKeys, HashMap<String, Vec<&str>>> = HashMap::new();
     for c in create {
         let d = &desired.instances[c];
         let keys: Vec<&str> = d.attrs.keys().map(String::as_str).collect();
@@ -329,9 +332,7 @@ mod tests {
     fn moved_is_in_sync() {
         let d = run(
             "resource \"null_resource\" \"b\" {\n  count = 1\n}\nmoved {\n  from = null_resource.a\n  to   = null_resource.b\n}\n",
-            &st(&format!(
-                r#"{{"mode":"managed","type":"null_resource","name":"a","instances":[{{"index_key":0,"attributes":{{}}}}]}}"#
-            )),
+            &st(r#"{"mode":"managed","type":"null_resource","name":"a","instances":[{"index_key":0,"attributes":{}}]}"#),
         );
         assert!(!d.has_drift(), "{d:?}");
         assert_eq!(d.in_sync, 1);
@@ -342,9 +343,9 @@ mod tests {
     fn unknown_covers_state() {
         let d = run(
             "variable \"n\" {}\nresource \"null_resource\" \"a\" {\n  count = var.n\n}\n",
-            &st(&format!(
-                r#"{{"mode":"managed","type":"null_resource","name":"a","instances":[{{"index_key":0,"attributes":{{}}}}]}}"#
-            )),
+            &st(
+                r#"{"mode":"managed","type":"null_resource","name":"a","instances":[{"index_key":0,"attributes":{}}]}"#,
+            ),
         );
         assert!(d.destroy.is_empty());
         assert_eq!(d.unknown.len(), 1);
