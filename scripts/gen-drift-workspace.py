@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates a workspace for the drift bench: N null_resource blocks over F .tf files
-(fmt-clean, ~200 bytes each) and a matching version-4 state (~500 bytes per resource).
+(fmt-clean, ~180 bytes each) and a version-4 state (~680 bytes per resource) where one
+resource in a thousand has drifted (a changed trigger).
 Usage: gen-drift-workspace.py DIR [N=10000] [FILES=10]"""
 import json, os, sys, uuid
 
@@ -32,8 +33,8 @@ for f in range(files):
                     "attributes": {
                         "id": str(4425463214330446128 + i),
                         "triggers": {"name": f"service_{i}", "owner": f"team-{i % 17}",
-                                     "version": str(i % 5),
-                                     "note": "x" * 120},
+                                     "version": str(i % 5 + (1 if i % 1000 == 7 else 0))},
+                        "note": "x" * 120,
                     },
                     "sensitive_attributes": [],
                     "private": "bnVsbA==",

@@ -159,11 +159,10 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         let have = &recorded.instances[*orig];
         let mut attrs = Vec::new();
         let mut sensitive = Vec::new();
-        for (k, v) in &want.attrs {
-            let same = have
-                .attributes
-                .get(k)
-                .is_some_and(|sv| canonical(sv) == canonical(v));
+        let keys: Vec<&str> = want.attrs.keys().map(String::as_str).collect();
+        let values = if keys.is_empty() { Vec::new() } else { have.attributes(&keys) };
+        for ((k, v), sv) in want.attrs.iter().zip(values) {
+            let same = sv.is_some_and(|sv| canonical(&sv) == canonical(v));
             if !same {
                 attrs.push(k.clone());
                 if have.sensitive.contains(k) {
@@ -235,9 +234,10 @@ fn renames(
             if *data != r.data || *rtype != r.rtype {
                 continue;
             }
-            let vals: Option<Vec<String>> = keys
-                .iter()
-                .map(|k| r.attributes.get(*k).map(canonical))
+            let vals: Option<Vec<String>> = r
+                .attributes(keys)
+                .into_iter()
+                .map(|v| v.as_ref().map(canonical))
                 .collect();
             let Some(vals) = vals else { continue };
             if let Some(cs) = sigs.get(&vals.join("\u{1}")) {

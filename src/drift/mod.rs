@@ -88,6 +88,7 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
 /// # Errors
 /// As [`detect`].
 pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
+    let t0 = std::time::Instant::now();
     let files = tf_files(&t.dir)?;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -98,7 +99,11 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
         Mutex::new(Vec::with_capacity(files.len()));
     let (recorded, ()) = std::thread::scope(|s| {
         // The state is parsed beside the HCL.
-        let st = s.spawn(|| state::load_state(&t.state, &t.state_display));
+        let st = s.spawn(|| {
+            let r = state::load_state(&t.state, &t.state_display);
+            log::debug!("state parsed in {:?}", t0.elapsed());
+            r
+        });
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| loop {
@@ -120,7 +125,9 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
         for w in workers {
             let _ = w.join();
         }
-        let recorded = st.join().unwrap_or_else(|_| {
+        let recorded = st.join();
+        log::debug!("parsed {} .tf files on {threads} threads and the state in {:?}", files.len(), t0.elapsed());
+        let recorded = recorded.unwrap_or_else(|_| {
             Err(DriftError::StateInvalid {
                 state: t.state_display.clone(),
                 reason: "the state parser panicked".into(),
@@ -136,7 +143,9 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
     }
     let desired = model::expand(models)?;
     let recorded = recorded?;
+    log::debug!("expanded in {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);
+    log::debug!("compared in {:?}", t0.elapsed());
     Ok(Report::new(
         d,
         &t.dir_display,

@@ -247,11 +247,55 @@ fn literal(e: &hcl_edit::expr::Expression, empty: &EvalContext) -> Option<Value>
         }
         _ => {}
     }
+    if let Some(direct) = direct_literal(e) {
+        return direct;
+    }
     let v = hcl::Expression::from(e.clone()).evaluate(empty).ok()?;
     if v.is_null() {
         return None;
     }
     serde_json::to_value(v).ok()
+}
+
+/// Literal objects, arrays and primitives straight to JSON, without converting and
+/// evaluating (the common case, and most of the parse cost on large modules). `None` when the
+/// expression needs evaluation; `Some(None)` for a null (not compared).
+fn direct_literal(e: &hcl_edit::expr::Expression) -> Option<Option<Value>> {
+    use hcl_edit::expr::{Expression as E, ObjectKey};
+    Some(Some(match e {
+        E::String(s) => Value::String(s.value().to_string()),
+        E::Bool(b) => Value::Bool(*b.value()),
+        E::Null(_) => return Some(None),
+        E::Number(n) => {
+            let n = n.value();
+            match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Value::from(i),
+                (None, Some(u)) => Value::from(u),
+                _ => serde_json::Number::from_f64(n.as_f64()?).map(Value::Number)?,
+            }
+        }
+        E::Parenthesis(p) => return direct_literal(p.inner()),
+        E::Array(a) => {
+            let mut out = Vec::with_capacity(a.len());
+            for x in a.iter() {
+                out.push(direct_literal(x)?.unwrap_or(Value::Null));
+            }
+            Value::Array(out)
+        }
+        E::Object(o) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in o.iter() {
+                let key = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                    ObjectKey::Expression(E::String(s)) => s.value().to_string(),
+                    ObjectKey::Expression(_) => return None,
+                };
+                out.insert(key, direct_literal(v.expr())?.unwrap_or(Value::Null));
+            }
+            Value::Object(out)
+        }
+        _ => return None,
+    }))
 }
 
 /// The evaluation context for `count`, `for_each`, variable defaults and locals: the registered

@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::error::DriftError;
 
 /// One instance recorded in the state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RecordedInstance {
     /// `module.a.` prefix (empty for the root module), then `data.` for data sources.
     pub module: String,
@@ -23,14 +24,26 @@ pub struct RecordedInstance {
     pub data: bool,
     /// Resource type, e.g. `null_resource`.
     pub rtype: String,
-    /// Attributes as recorded.
-    pub attributes: Map<String, Value>,
+    /// Attributes as recorded, kept as raw JSON text: only those the configuration compares
+    /// are ever parsed ([`RecordedInstance::attributes`]).
+    pub raw_attributes: Box<RawValue>,
     /// Top-level attribute names that hold (or contain) sensitive values.
     pub sensitive: BTreeSet<String>,
 }
 
+impl RecordedInstance {
+    /// The values of the attributes `keys` (in that order; `None` where absent).
+    pub fn attributes(&self, keys: &[&str]) -> Vec<Option<Value>> {
+        let map: std::collections::HashMap<String, &RawValue> =
+            serde_json::from_str(self.raw_attributes.get()).unwrap_or_default();
+        keys.iter()
+            .map(|k| map.get(*k).and_then(|r| serde_json::from_str(r.get()).ok()))
+            .collect()
+    }
+}
+
 /// Every instance of a state by address, plus what the file said about itself.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Recorded {
     pub instances: BTreeMap<String, RecordedInstance>,
     /// True when there was no state file (counts as empty).
@@ -63,7 +76,7 @@ struct RawInstance {
     #[serde(default)]
     index_key: Option<Value>,
     #[serde(default)]
-    attributes: Option<Map<String, Value>>,
+    attributes: Option<Box<RawValue>>,
     #[serde(default)]
     sensitive_attributes: Option<Vec<Vec<RawPathStep>>>,
 }
@@ -74,6 +87,10 @@ struct RawPathStep {
     kind: String,
     #[serde(default)]
     value: Option<Value>,
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_string()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
 /// The index part of an address: `[0]` or `["key"]`.
@@ -174,7 +191,10 @@ pub fn parse_state(bytes: &[u8], display: &str) -> Result<Recorded, DriftError> 
                     module: module.clone(),
                     data,
                     rtype: r.rtype.clone(),
-                    attributes: i.attributes.unwrap_or_default(),
+                    raw_attributes: match i.attributes {
+                        Some(a) if a.get().trim_start().starts_with('{') => a,
+                        _ => empty_object(),
+                    },
                     sensitive,
                 },
             );
