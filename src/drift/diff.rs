@@ -8,6 +8,7 @@
 //! the only match for both. Values are never copied into the result: only addresses and
 //! attribute names, so sensitive values cannot leak through it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
@@ -105,6 +106,38 @@ fn canon_into(v: &Value, out: &mut String) {
     }
 }
 
+/// Whole-value equality with primitives compared after conversion to strings (Terraform's
+/// conversion: `1` equals `"1"`, `true` equals `"true"`); the same relation as comparing
+/// [`canonical`] texts, without building them.
+pub fn equal(a: &Value, b: &Value) -> bool {
+    fn prim(v: &Value) -> Option<Cow<'_, str>> {
+        match v {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Value::Number(n) => Some(Cow::Owned(match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => format!("{}", f as i64),
+                Some(f) => format!("{f}"),
+                None => n.to_string(),
+            })),
+            _ => None,
+        }
+    }
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
+        }
+        (Value::String(x), Value::String(y)) => x == y,
+        _ => match (prim(a), prim(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
 /// True when `prefix` names `addr` or a part of it (`a.b` covers `a.b[0]`; `module.m` covers
 /// `module.m.x.y` and `module.m[0].x.y`).
 fn covers(prefix: &str, addr: &str) -> bool {
@@ -124,10 +157,14 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         ..Diff::default()
     };
     // Effective address of each recorded instance after `moved` blocks.
-    let mut effective: BTreeMap<String, &str> = BTreeMap::new();
+    let mut effective: BTreeMap<Cow<'_, str>, &str> = BTreeMap::new();
     for addr in recorded.instances.keys() {
+        if desired.moved.is_empty() || desired.instances.contains_key(addr) {
+            effective.insert(Cow::Borrowed(addr.as_str()), addr.as_str());
+            continue;
+        }
         let mut cur = addr.clone();
-        if !desired.instances.contains_key(&cur) {
+        {
             for _ in 0..=desired.moved.len() {
                 let next = desired.moved.iter().find_map(|m| {
                     let rest = cur.strip_prefix(m.from.as_str())?;
@@ -147,12 +184,14 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 from: addr.clone(),
                 to: cur.clone(),
             });
+            effective.insert(Cow::Owned(cur), addr.as_str());
+        } else {
+            effective.insert(Cow::Borrowed(addr.as_str()), addr.as_str());
         }
-        effective.insert(cur, addr.as_str());
     }
 
     for (addr, want) in &desired.instances {
-        let Some(orig) = effective.get(addr) else {
+        let Some(orig) = effective.get(addr.as_str()) else {
             out.create.push(addr.clone());
             continue;
         };
@@ -160,9 +199,13 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         let mut attrs = Vec::new();
         let mut sensitive = Vec::new();
         let keys: Vec<&str> = want.attrs.keys().map(String::as_str).collect();
-        let values = if keys.is_empty() { Vec::new() } else { have.attributes(&keys) };
+        let values = if keys.is_empty() {
+            Vec::new()
+        } else {
+            have.attributes(&keys)
+        };
         for ((k, v), sv) in want.attrs.iter().zip(values) {
-            let same = sv.is_some_and(|sv| canonical(&sv) == canonical(v));
+            let same = sv.is_some_and(|sv| equal(&sv, v));
             if !same {
                 attrs.push(k.clone());
                 if have.sensitive.contains(k) {
@@ -180,14 +223,13 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             });
         }
     }
-    for (addr, orig) in &effective {
-        if desired.instances.contains_key(addr)
+    for addr in effective.keys() {
+        if desired.instances.contains_key(addr.as_ref())
             || out.unknown.iter().any(|u| covers(&u.address, addr))
         {
             continue;
         }
-        let _ = orig;
-        out.destroy.push(addr.clone());
+        out.destroy.push(addr.to_string());
     }
     out.renamed = renames(desired, recorded, &effective, &out.create, &out.destroy);
     out
@@ -200,7 +242,7 @@ type KindKeys<'a> = (bool, &'a str, Vec<&'a str>);
 fn renames(
     desired: &Desired,
     recorded: &Recorded,
-    effective: &BTreeMap<String, &str>,
+    effective: &BTreeMap<Cow<'_, str>, &str>,
     create: &[String],
     destroy: &[String],
 ) -> Vec<Renamed> {
@@ -226,7 +268,7 @@ fn renames(
     let mut matches_of_destroy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut matches_of_create: HashMap<&str, Vec<&str>> = HashMap::new();
     for dname in destroy {
-        let r = &recorded.instances[effective[dname]];
+        let r = &recorded.instances[effective[dname.as_str()]];
         if !r.module.is_empty() {
             continue;
         }
@@ -287,6 +329,34 @@ mod tests {
         format!(
             r#"{{"mode":"managed","type":"null_resource","name":"{name}","instances":[{{"attributes":{attrs}}}]}}"#
         )
+    }
+
+    #[test]
+    fn equal_is_canonical_equality() {
+        use serde_json::json;
+        let vals = [
+            json!(1),
+            json!("1"),
+            json!(1.0),
+            json!("1.0"),
+            json!(true),
+            json!("true"),
+            json!(null),
+            json!({"a": 1}),
+            json!({"a": "1"}),
+            json!({"a": 1, "b": 2}),
+            json!([1, "2"]),
+            json!(["1", 2]),
+            json!([]),
+            json!(1.5),
+            json!("1.5"),
+            json!({}),
+        ];
+        for a in &vals {
+            for b in &vals {
+                assert_eq!(equal(a, b), canonical(a) == canonical(b), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

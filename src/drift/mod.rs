@@ -97,45 +97,72 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<model::FileModel, DriftError>)>> =
         Mutex::new(Vec::with_capacity(files.len()));
-    let (recorded, ()) = std::thread::scope(|s| {
-        // The state is parsed beside the HCL.
-        let st = s.spawn(|| {
-            let r = state::load_state(&t.state, &t.state_display);
-            log::debug!("state parsed in {:?}", t0.elapsed());
-            r
-        });
+    // One file at a time per worker, until none is left.
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(p) = files.get(i) else { break };
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let display = format!("{}/{name}", t.dir_display);
+        let r = read_tf(p, &display).and_then(|text| model::parse_file(&text, &display));
+        if let Ok(mut v) = results.lock() {
+            v.push((i, r));
+        }
+    };
+    let load_state = || {
+        let r = state::load_state(&t.state, &t.state_display);
+        log::debug!("state parsed at {:?}", t0.elapsed());
+        r
+    };
+    let recorded = std::thread::scope(|s| {
+        // The state is parsed beside the HCL; if no thread can be started, all runs here.
+        let st = std::thread::Builder::new()
+            .name("drift-state".into())
+            .spawn_scoped(s, load_state)
+            .ok();
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = files.get(i) else { break };
-                    let name = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let display = format!("{}/{name}", t.dir_display);
-                    let r =
-                        read_tf(p, &display).and_then(|text| model::parse_file(&text, &display));
-                    if let Ok(mut v) = results.lock() {
-                        v.push((i, r));
-                    }
-                })
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("drift-hcl".into())
+                    .spawn_scoped(s, work)
+                    .ok()
             })
             .collect();
-        for w in workers {
-            let _ = w.join();
+        if workers.is_empty() {
+            work();
         }
-        let recorded = st.join();
-        log::debug!("parsed {} .tf files on {threads} threads and the state in {:?}", files.len(), t0.elapsed());
-        let recorded = recorded.unwrap_or_else(|_| {
-            Err(DriftError::StateInvalid {
-                state: t.state_display.clone(),
-                reason: "the state parser panicked".into(),
-            })
-        });
-        (recorded, ())
+        for w in workers {
+            if w.join().is_err() {
+                log::warn!("a drift parser thread panicked");
+            }
+        }
+        let recorded = match st {
+            Some(h) => h.join().unwrap_or_else(|_| {
+                Err(DriftError::StateInvalid {
+                    state: t.state_display.clone(),
+                    reason: "the state parser panicked".into(),
+                })
+            }),
+            None => load_state(),
+        };
+        log::debug!(
+            "parsed {} .tf files on {threads} threads and the state at {:?}",
+            files.len(),
+            t0.elapsed()
+        );
+        recorded
     });
     let mut parsed = results.into_inner().unwrap_or_default();
+    if parsed.len() != files.len() {
+        return Err(DriftError::Hcl {
+            file: t.dir_display.clone(),
+            line: 1,
+            column: 1,
+            message: "a .tf file could not be parsed (parser thread failed)".into(),
+        });
+    }
     parsed.sort_by_key(|(i, _)| *i);
     let mut models = Vec::with_capacity(parsed.len());
     for (_, r) in parsed {
@@ -143,14 +170,19 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
     }
     let desired = model::expand(models)?;
     let recorded = recorded?;
-    log::debug!("expanded in {:?}", t0.elapsed());
+    log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);
-    log::debug!("compared in {:?}", t0.elapsed());
+    log::debug!("compared at {:?}", t0.elapsed());
+    let missing = recorded.missing;
+    // Freeing two large trees is pure malloc work: let it happen off the caller's path.
+    let _ = std::thread::Builder::new()
+        .name("drift-free".into())
+        .spawn(move || drop((desired, recorded)));
     Ok(Report::new(
         d,
         &t.dir_display,
         &t.state_display,
-        recorded.missing,
+        missing,
         crate::fsutil::json_ts(chrono::Local::now()),
     ))
 }

@@ -528,10 +528,11 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
     ctx.declare_var("local", HclValue::Object(locals));
     for d in declared {
         let base = d.address();
+        let at = d.at.clone();
         let unknown = |reason: String| Unknown {
             address: base.clone(),
             reason,
-            at: d.at.clone(),
+            at: at.clone(),
         };
         let keys: Vec<String> = match (&d.count, &d.for_each) {
             (Some(_), Some(_)) => {
@@ -583,13 +584,21 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
             },
             (None, None) => vec![String::new()],
         };
-        for k in keys {
+        let n = keys.len();
+        let mut attrs = Some(d.attrs);
+        for (i, k) in keys.into_iter().enumerate() {
+            // The last instance takes the attributes; the others get copies.
+            let attrs = if i + 1 == n {
+                attrs.take().unwrap_or_default()
+            } else {
+                attrs.clone().unwrap_or_default()
+            };
             out.instances.insert(
                 format!("{base}{k}"),
                 DesiredInstance {
                     data: d.data,
                     rtype: d.rtype.clone(),
-                    attrs: d.attrs.clone(),
+                    attrs,
                 },
             );
         }

@@ -34,11 +34,22 @@ pub struct RecordedInstance {
 impl RecordedInstance {
     /// The values of the attributes `keys` (in that order; `None` where absent).
     pub fn attributes(&self, keys: &[&str]) -> Vec<Option<Value>> {
-        let map: std::collections::HashMap<String, &RawValue> =
-            serde_json::from_str(self.raw_attributes.get()).unwrap_or_default();
-        keys.iter()
-            .map(|k| map.get(*k).and_then(|r| serde_json::from_str(r.get()).ok()))
-            .collect()
+        let raw = self.raw_attributes.get();
+        // Borrowed keys (no allocation) unless a key holds an escape.
+        let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
+        match serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(raw) {
+            Ok(map) => keys
+                .iter()
+                .map(|k| map.get(*k).and_then(|r| parse(r)))
+                .collect(),
+            Err(_) => {
+                let map: std::collections::HashMap<String, &RawValue> =
+                    serde_json::from_str(raw).unwrap_or_default();
+                keys.iter()
+                    .map(|k| map.get(*k).and_then(|r| parse(r)))
+                    .collect()
+            }
+        }
     }
 }
 
