@@ -83,6 +83,27 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     Ok(files)
 }
 
+/// The files of a module folder that drift reads: `*.tf`, `terraform.tfvars(.json)` and
+/// `*.auto.tfvars(.json)` (what a scenario's temporary copy needs).
+///
+/// # Errors
+/// When the folder cannot be listed.
+pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
+    let mut files = tf_files(dir)?;
+    for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
+        let e = e.map_err(|e| DriftError::io(dir, e))?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        let vars = n == "terraform.tfvars"
+            || n == "terraform.tfvars.json"
+            || n.ends_with(".auto.tfvars")
+            || n.ends_with(".auto.tfvars.json");
+        if vars && e.path().is_file() {
+            files.push(e.path());
+        }
+    }
+    Ok(files)
+}
+
 /// Detects drift for an explicit target (a scenario's temp copy, a bench).
 ///
 /// # Errors
@@ -168,7 +189,8 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
     for (_, r) in parsed {
         models.push(r?);
     }
-    let desired = model::expand(models)?;
+    let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
+    let desired = model::expand_with(models, tfvars)?;
     let recorded = recorded?;
     log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);

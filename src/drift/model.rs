@@ -469,8 +469,17 @@ fn f_concat(args: FuncArgs) -> Result<HclValue, String> {
 /// # Errors
 /// [`DriftError::Duplicate`] when a resource is declared twice.
 pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
+    expand_with(files, (hcl::Map::new(), Vec::new()))
+}
+
+/// As [`expand`], with variable values from `terraform.tfvars` / `*.auto.tfvars`
+/// ([`load_tfvars`]) taking precedence over defaults, as Terraform does.
+///
+/// # Errors
+/// As [`expand`].
+pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, DriftError> {
     let funcs = functions();
-    // Variables: literal defaults only.
+    // Variables: literal defaults, then the tfvars files.
     let mut vars = hcl::Map::new();
     let mut locals_src = Vec::new();
     let mut out = Desired::default();
@@ -504,6 +513,10 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
             declared.push(d);
         }
     }
+    vars.extend(tfvars.0);
+    for name in tfvars.1 {
+        vars.shift_remove(&name);
+    }
     // Locals: evaluate until no more become known (they may refer to each other).
     let mut locals = hcl::Map::new();
     let mut pending = locals_src;
@@ -523,6 +536,12 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
             break;
         }
     }
+    let known_vars: BTreeSet<String> = vars.keys().cloned().collect();
+    let known_locals: BTreeSet<String> = locals.keys().cloned().collect();
+    let why = |text: &str, err: &hcl::eval::Error| {
+        why_unknown(text, &known_vars, &known_locals)
+            .unwrap_or_else(|| first_line(&err.to_string()))
+    };
     let mut ctx = functions();
     ctx.declare_var("var", HclValue::Object(vars));
     ctx.declare_var("local", HclValue::Object(locals));
@@ -554,7 +573,7 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
                 Err(e) => {
                     out.unknown.push(unknown(format!(
                         "count = {text} cannot be known offline: {}",
-                        first_line(&e.to_string())
+                        why(text, &e)
                     )));
                     continue;
                 }
@@ -577,7 +596,7 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
                 Err(e) => {
                     out.unknown.push(unknown(format!(
                         "for_each = {text} cannot be known offline: {}",
-                        first_line(&e.to_string())
+                        why(text, &e)
                     )));
                     continue;
                 }
@@ -604,6 +623,121 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
         }
     }
     Ok(out)
+}
+
+/// The first reference in an expression's text that makes it unknowable offline.
+fn why_unknown(text: &str, vars: &BTreeSet<String>, locals: &BTreeSet<String>) -> Option<String> {
+    let mut in_string = false;
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        if c == '"' {
+            in_string = !in_string;
+        }
+        if !in_string && (c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
+            cur.push(c);
+        } else if !cur.is_empty() {
+            tokens.push(std::mem::take(&mut cur));
+        }
+    }
+    tokens.push(cur);
+    for t in tokens {
+        let parts: Vec<&str> = t.split('.').filter(|p| !p.is_empty()).collect();
+        match parts.as_slice() {
+            ["var", name, ..] if !vars.contains(*name) => {
+                return Some(format!(
+                    "var.{name} has no literal default or tfvars value (it is given at plan time)"
+                ))
+            }
+            ["local", name, ..] if !locals.contains(*name) => {
+                return Some(format!("local.{name} is not a literal value"))
+            }
+            ["data", t, n, ..] => {
+                return Some(format!("it depends on data.{t}.{n}, read at plan time"))
+            }
+            ["module", m, ..] => return Some(format!("it depends on the outputs of module.{m}")),
+            [root, n, ..]
+                if !matches!(
+                    *root,
+                    "var" | "local" | "count" | "each" | "path" | "terraform" | "self"
+                ) && root.contains('_') =>
+            {
+                return Some(format!("it depends on {root}.{n}, known only after apply"))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Literal variable values from tfvars files, and the names set there to something that is not
+/// literal (unknown).
+pub type Tfvars = (hcl::Map<String, HclValue>, Vec<String>);
+
+/// Variable values from `terraform.tfvars`, `terraform.tfvars.json`, then `*.auto.tfvars`
+/// and `*.auto.tfvars.json` in name order (later files win), as Terraform loads them. A value
+/// that is not literal makes its variable unknown (its default would be a guess).
+///
+/// # Errors
+/// [`DriftError::Hcl`] for a tfvars file that does not parse, [`DriftError::Io`] when one
+/// cannot be read.
+pub fn load_tfvars(dir: &std::path::Path, dir_display: &str) -> Result<Tfvars, DriftError> {
+    let mut names: Vec<String> = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))?;
+    for e in rd {
+        let e = e.map_err(|e| DriftError::io(dir, e))?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.ends_with(".auto.tfvars") || n.ends_with(".auto.tfvars.json") {
+            names.push(n);
+        }
+    }
+    names.sort();
+    for first in ["terraform.tfvars.json", "terraform.tfvars"] {
+        if dir.join(first).is_file() {
+            names.insert(0, first.to_string());
+        }
+    }
+    let funcs = functions();
+    let mut out = hcl::Map::new();
+    let mut not_literal = Vec::new();
+    for n in &names {
+        let p = dir.join(n);
+        let display = format!("{dir_display}/{n}");
+        let text = std::fs::read_to_string(&p).map_err(|e| DriftError::io(&p, e))?;
+        if n.ends_with(".json") {
+            let m: serde_json::Map<String, Value> =
+                serde_json::from_str(&text).map_err(|e| DriftError::Hcl {
+                    file: display.clone(),
+                    line: e.line(),
+                    column: e.column(),
+                    message: format!("invalid JSON: {e}"),
+                })?;
+            for (k, v) in m {
+                match serde_json::from_value::<HclValue>(v) {
+                    Ok(v) => {
+                        out.insert(k, v);
+                    }
+                    Err(_) => not_literal.push(k),
+                }
+            }
+            continue;
+        }
+        let body = hcl_edit::parser::parse_body(&text).map_err(|e| DriftError::Hcl {
+            file: display.clone(),
+            line: e.location().line(),
+            column: e.location().column(),
+            message: format!("syntax error: {}", e.message()),
+        })?;
+        for a in body.attributes() {
+            match hcl::Expression::from(a.value.clone()).evaluate(&funcs) {
+                Ok(v) => {
+                    out.insert(a.key.as_str().to_string(), v);
+                }
+                Err(_) => not_literal.push(a.key.as_str().to_string()),
+            }
+        }
+    }
+    Ok((out, not_literal))
 }
 
 fn first_line(s: &str) -> String {
@@ -683,6 +817,34 @@ data "null_data_source" "d" {}
         let i = &d.instances["x.y"];
         let keys: Vec<_> = i.attrs.keys().cloned().collect();
         assert_eq!(keys, ["a", "b", "c", "g"]);
+    }
+
+    #[test]
+    fn tfvars_override_defaults_and_reasons_are_plain() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("terraform.tfvars"),
+            "n = 3\nm = upper(\"x\")\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("b.auto.tfvars.json"), "{\"n\": 2}").unwrap();
+        let tfvars = load_tfvars(d.path(), "iac").unwrap();
+        let text = "variable \"n\" {\n  default = 5\n}\nvariable \"m\" {\n  default = 1\n}\nresource \"a\" \"n\" {\n  count = var.n\n}\nresource \"a\" \"m\" {\n  count = var.m\n}\nresource \"a\" \"r\" {\n  count = length(aws_instance.x.ids)\n}\n";
+        let d = expand_with(vec![parse_file(text, "t.tf").unwrap()], tfvars).unwrap();
+        assert!(d.instances.contains_key("a.n[1]") && !d.instances.contains_key("a.n[2]"));
+        assert_eq!(d.unknown.len(), 2, "{:?}", d.unknown);
+        assert!(
+            d.unknown[0].reason.contains("var.m has no literal default"),
+            "{}",
+            d.unknown[0].reason
+        );
+        assert!(
+            d.unknown[1]
+                .reason
+                .contains("aws_instance.x, known only after apply"),
+            "{}",
+            d.unknown[1].reason
+        );
     }
 
     #[test]

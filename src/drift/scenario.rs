@@ -888,7 +888,9 @@ pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
             .unwrap_or_else(|| std::ffi::OsStr::new("module")),
     );
     std::fs::create_dir(&dir).map_err(io(&dir))?;
-    for f in super::tf_files(&t.dir).map_err(|e| broken(t.dir_display.clone(), e.to_string()))? {
+    for f in
+        super::module_files(&t.dir).map_err(|e| broken(t.dir_display.clone(), e.to_string()))?
+    {
         if let Some(n) = f.file_name() {
             std::fs::copy(&f, dir.join(n)).map_err(io(&f))?;
         }
