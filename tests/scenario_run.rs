@@ -250,6 +250,38 @@ fn ctrl_c_puts_everything_back() {
     assert_eq!(snapshot(ws.root()), before);
 }
 
+#[test]
+fn ctrl_c_on_a_copy_removes_the_copy() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    let tmp = tempfile::tempdir().unwrap();
+    let child = ws
+        .cmd()
+        .args(["scenario", "run", "rename_service_1"])
+        .env("TFOPS_TEST_SCENARIO_PAUSE_MS", "30000")
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the copy", || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .next()
+            .is_some_and(|e| e.unwrap().path().join("iac/main.tf").exists())
+    });
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the copy is removed"
+    );
+    assert_eq!(snapshot(ws.root()), before);
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

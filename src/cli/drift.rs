@@ -23,7 +23,7 @@ pub fn drift(ctx: &Context, json: bool, detailed: bool) -> anyhow::Result<i32> {
             }
             Ok(if detailed { report.exit_code() } else { 0 })
         }
-        Err(e) => Err(anyhow::anyhow!("{e}\n{}", e.hint())),
+        Err(e) => Err(anyhow::anyhow!("{e}; {}", e.hint())),
     }
 }
 

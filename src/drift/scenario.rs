@@ -877,6 +877,8 @@ impl Drop for TempDir {
 /// [`ScenarioError::Broken`] when a step cannot apply; I/O errors making the copy.
 pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
     let plan = plan(s, t)?;
+    // Ctrl-C stops the run but still removes the temporary copy.
+    let _guard = SignalGuard::install();
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ScenarioError::Io { path, source }
@@ -914,6 +916,18 @@ pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
     };
     apply(&plan.changes, map).map_err(io(&tmp.0))?;
     test_pause();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Ok(Outcome {
+            plan,
+            detection: Err(DriftError::StateInvalid {
+                state: t.state_display.clone(),
+                reason: "not detected: the run was interrupted".into(),
+            }),
+            checks: Vec::new(),
+            interrupted: true,
+            kept: Vec::new(),
+        });
+    }
     let copy = Target {
         dir: dir.clone(),
         state: state.clone(),
@@ -946,6 +960,18 @@ pub fn run_in_place(
 ) -> Result<Outcome, ScenarioError> {
     super::journal::ensure_free(ws)?;
     let plan = plan(s, t)?;
+    if plan.changes.is_empty() {
+        // Nothing to touch, nothing to journal: just detect.
+        let detection = detect_target(t);
+        let checks = check(&s.expect, &detection);
+        return Ok(Outcome {
+            plan,
+            detection,
+            checks,
+            interrupted: false,
+            kept: Vec::new(),
+        });
+    }
     let files: Vec<(PathBuf, bool)> = plan
         .changes
         .iter()
@@ -1119,9 +1145,15 @@ pub fn run_cli(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow
     };
     match run(&ctx.ws, &ctx.config, file, in_place, keep) {
         Ok((s, o)) => {
-            print!("{}", render(&s, &o, &where_));
+            if !o.interrupted {
+                print!("{}", render(&s, &o, &where_));
+            }
             if o.interrupted {
-                eprintln!("interrupted: every touched file was put back");
+                if in_place {
+                    eprintln!("interrupted: every touched file was put back");
+                } else {
+                    eprintln!("interrupted: the temporary copy was removed; the workspace was never touched");
+                }
                 return Ok(130);
             }
             if !o.kept.is_empty() || (keep && !o.plan.changes.is_empty()) {
