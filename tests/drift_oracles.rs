@@ -100,6 +100,8 @@ resource "null_resource" "top" {
   }
 }
 
+# A section note, apart from the block below: it stays when that block goes.
+
 resource "null_resource" "bottom" {}
 "#;
 
@@ -152,6 +154,7 @@ fn terraform_fmt_accepts_every_rewritten_file() {
         ("set_into_empty_block", "set {\n  address   = \"null_resource.last\"\n  attribute = \"triggers\"\n  value     = { a = \"b\" }\n}\n"),
         ("remove_middle", "remove {\n  address = \"null_resource.second\"\n}\n"),
         ("remove_last", "remove {\n  address = \"null_resource.last\"\n}\n"),
+        ("remove_last_keeps_section_note", "remove {\n  address = \"null_resource.bottom\"\n}\n"),
         ("remove_first_of_file", "remove {\n  address = \"null_resource.top\"\n}\n"),
         ("add_default_file", "add {\n  block = <<EOT\n# Added.\nresource \"null_resource\" \"added\" {\n  triggers = {\n    name = \"added\"\n  }\n}\nEOT\n}\n"),
         ("add_new_file", "add {\n  file  = \"extra.tf\"\n  block = <<EOT\nresource \"null_resource\" \"extra\" {}\nEOT\n}\n"),
@@ -166,6 +169,13 @@ fn terraform_fmt_accepts_every_rewritten_file() {
         assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
         let after = snapshot(&ws.path("iac"));
         assert_ne!(before, after, "{name}: nothing changed");
+        if name == "remove_last_keeps_section_note" {
+            let other = std::fs::read_to_string(ws.path("iac/other.tf")).unwrap();
+            assert!(
+                other.contains("# A section note") && !other.contains("bottom"),
+                "{other}"
+            );
+        }
         let f = fmt(&ws);
         assert!(
             f.status.success(),

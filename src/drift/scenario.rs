@@ -575,25 +575,7 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Plan, ScenarioError> {
                 let a = addr_of(address, at)?;
                 let (di, si) = find(docs, a).ok_or_else(|| missing(address))?;
                 docs[di].touched = true;
-                let removed = docs[di].body.remove(si);
-                // The file's first block: its successor must not start with blank lines.
-                if si == 0 {
-                    if let Some(next) = docs[di].body.get_mut(0) {
-                        let p = next
-                            .decor()
-                            .prefix()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default();
-                        let keep_head = removed
-                            .decor()
-                            .prefix()
-                            .map(|p| p.to_string())
-                            .unwrap_or_default();
-                        let _ = keep_head;
-                        next.decor_mut()
-                            .set_prefix(p.trim_start_matches('\n').to_string());
-                    }
-                }
+                remove_structure(&mut docs[di].body, si);
                 out.log
                     .push(format!("{} ({})", step.describe(), docs[di].display));
             }
@@ -691,6 +673,55 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Plan, ScenarioError> {
         });
     }
     Ok(out)
+}
+
+/// Removes structure `si` with the comments directly above it (they belong to it). Comments
+/// separated from it by a blank line (a file header, a section note) stay, moved onto the
+/// structure that follows (or after the one before, at the end of the file), and the file
+/// never starts with a blank line.
+fn remove_structure(body: &mut Body, si: usize) {
+    let removed = body.remove(si);
+    let prefix = removed
+        .decor()
+        .prefix()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    // Split after the last blank line: what is above it is detached from the block.
+    let mut cut = 0;
+    let mut pos = 0;
+    for line in prefix.split_inclusive('\n') {
+        pos += line.len();
+        if line.trim().is_empty() && line.ends_with('\n') {
+            cut = pos;
+        }
+    }
+    let detached = &prefix[..cut];
+    let has_comment = !detached.trim().is_empty();
+    if let Some(next) = body.get_mut(si) {
+        let p = next
+            .decor()
+            .prefix()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let p = if has_comment {
+            format!("{detached}{}", p.trim_start_matches('\n'))
+        } else if si == 0 {
+            p.trim_start_matches('\n').to_string()
+        } else {
+            p
+        };
+        next.decor_mut().set_prefix(p);
+    } else if has_comment && si > 0 {
+        if let Some(prev) = body.get_mut(si - 1) {
+            let sfx = prev
+                .decor()
+                .suffix()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            prev.decor_mut()
+                .set_suffix(format!("{sfx}\n{}", detached.trim_end_matches('\n')));
+        }
+    }
 }
 
 /// Writes the changes of a plan (mapping each path through `map`).
@@ -1206,5 +1237,45 @@ pub fn revert_cli(ctx: &Context) -> anyhow::Result<i32> {
             println!("Nothing to revert: no scenario was kept.");
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn removed(text: &str, addr: &str) -> String {
+        let mut body = hcl_edit::parser::parse_body(text).unwrap();
+        let (d, t, n) = parse_addr(addr).unwrap();
+        let si = body
+            .iter()
+            .position(|s| matches!(s, Structure::Block(b) if is_block(b, d, t, n)))
+            .unwrap();
+        remove_structure(&mut body, si);
+        body.to_string()
+    }
+
+    #[test]
+    fn comments_directly_above_belong_to_the_block() {
+        let t = "# header\n\nresource \"a\" \"x\" {}\n\n# section\n\n# about y\nresource \"a\" \"y\" {}\n\n# about z\nresource \"a\" \"z\" {}\n";
+        assert_eq!(
+            removed(t, "a.x"),
+            "# header\n\n# section\n\n# about y\nresource \"a\" \"y\" {}\n\n# about z\nresource \"a\" \"z\" {}\n"
+        );
+        assert_eq!(
+            removed(t, "a.y"),
+            "# header\n\nresource \"a\" \"x\" {}\n\n# section\n\n# about z\nresource \"a\" \"z\" {}\n"
+        );
+        assert_eq!(
+            removed(t, "a.z"),
+            "# header\n\nresource \"a\" \"x\" {}\n\n# section\n\n# about y\nresource \"a\" \"y\" {}\n"
+        );
+        let t2 = "resource \"a\" \"x\" {}\n\n# section at the end\n\n# about y\nresource \"a\" \"y\" {}\n";
+        assert_eq!(
+            removed(t2, "a.y"),
+            "resource \"a\" \"x\" {}\n\n# section at the end\n"
+        );
+        let t3 = "# about x\nresource \"a\" \"x\" {}\n\nresource \"a\" \"y\" {}\n";
+        assert_eq!(removed(t3, "a.x"), "resource \"a\" \"y\" {}\n");
     }
 }
