@@ -1,16 +1,49 @@
 //! Drift: the configuration of one module (`drift.dir/*.tf`) against the Terraform state
-//! (`state.path`), offline and without Terraform — like `terraform plan -refresh=false`. This is
-//! configuration against state, **not** state against the real cloud: nothing here asks a
-//! provider what exists.
+//! (`state.path`), offline and without Terraform — like `terraform plan -refresh=false`.
 //!
-//! - [`model`]: the desired side, `*.tf` parsed (hcl-edit/hcl-rs), `count`/`for_each`
-//!   expanded when known, `unknown` otherwise.
-//! - [`state`]: the recorded side, the state's instances as addresses (typed serde).
-//! - [`diff`]: pure comparison; [`report`]: JSON, table and the files under `logs/`.
-//! - [`scenario`]: scripted drift scenarios rewritten with hcl-edit, on a temp copy or in place
-//!   with a journal ([`journal`]) that puts every file back.
+//! **Scope, plainly:** this is configuration against state, *not* state against the real
+//! cloud. Nothing here asks a provider what exists; a resource deleted by hand in the cloud
+//! but still in the state is not drift to tfops (it is to `terraform plan` with refresh).
 //!
-//! [`detect`] parses the `.tf` files one per thread and the state beside them.
+//! # What is compared
+//!
+//! - Desired ([`model`]): every `resource` and `data` block of `drift.dir/*.tf`, parsed with
+//!   hcl-edit — the parser hcl-rs itself uses (`hcl::parse` is hcl-edit plus a conversion), so
+//!   errors keep `file:line:column` — and evaluated with hcl-rs. `count` and `for_each` are
+//!   expanded when known offline: literals, `toset`, `tomap`, `tolist`, `range`, `length`,
+//!   `keys`, `values`, `merge`, `concat`, literal `variable` defaults, `terraform.tfvars` /
+//!   `*.auto.tfvars` values, and literal `locals`. What depends on anything else (a variable
+//!   with no default, another resource, a data source, a child module) is listed under
+//!   `unknown` with the reason and its block's position, never guessed; state instances it
+//!   covers are neither destroyed nor in sync. `moved { from, to }` blocks are honoured.
+//!   Not read: `-var` / `TF_VAR_*` values (given at plan time), `.tf.json` files, child modules.
+//! - Recorded ([`state`]): the state's instances as addresses (`type.name`, `[0]`,
+//!   `["key"]`, `data.`, `module.` prefixes), parsed with typed serde structs; attributes stay
+//!   raw JSON until compared. A missing state counts as empty (`state_missing: true`); an
+//!   empty or invalid one is an error.
+//! - The diff ([`diff`]): `create`, `destroy`, `update` (attributes written with a literal
+//!   value that differs from the state, whole values, primitives after conversion so `1`
+//!   equals `"1"`; meta-arguments never), `renamed` (a destroy and a create of the same type
+//!   whose compared attributes match, unique both ways; also listed under create and destroy,
+//!   with a `moved` block and the `terraform state mv` command to keep the resource).
+//!   Sensitive values are never copied out of the state: reports carry addresses and
+//!   attribute names only.
+//! - The report ([`report`]): a table, or the versioned JSON (`format_version` "1"); every
+//!   run of [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`, bounded by
+//!   `drift.keep_reports`; [`last_drift`] gives `status` the newest.
+//!
+//! [`detect`] parses the `.tf` files one per thread (as many as there are cores) and the
+//! state on a thread beside them.
+//!
+//! # Scenarios
+//!
+//! [`scenario`] runs a scenario file (`config/scenarios/*.hcl`): steps `rename`, `set`,
+//! `remove`, `add` (configuration, rewritten with hcl-edit, format kept) and `delete_state`,
+//! `corrupt_state { truncate_to = N }`; then detection; then the `expect` block (`create`,
+//! `destroy`, `update`, `unknown`: a list of addresses or a count; `renamed`: a count or a list
+//! of `{ from, to }`; `in_sync`, `exit_code`: numbers). On a temporary copy by default; in
+//! place with a journal ([`journal`]) that puts every file back byte for byte, also after
+//! Ctrl-C, and after kill -9 at the next tfops command ([`heal_interrupted`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
