@@ -421,4 +421,71 @@ mod tests {
         assert_eq!(d.unknown.len(), 1);
         assert_eq!(d.in_sync, 0);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(json!(null)),
+                any::<bool>().prop_map(Value::from),
+                (-3i64..3).prop_map(Value::from),
+                prop_oneof![Just("1"), Just("true"), Just("a"), Just("1.5"), Just("")]
+                    .prop_map(Value::from),
+                Just(json!(1.5)),
+            ];
+            leaf.prop_recursive(3, 16, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    prop::collection::btree_map(
+                        prop_oneof![Just("a".to_string()), Just("b".to_string())],
+                        inner,
+                        0..3
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn equal_agrees_with_canonical(a in value(), b in value()) {
+                prop_assert_eq!(equal(&a, &b), canonical(&a) == canonical(&b));
+                prop_assert!(equal(&a, &a));
+            }
+
+            /// Every desired instance is exactly one of create / update / in sync; every
+            /// recorded one is matched or destroyed; renamed pairs are among both.
+            #[test]
+            fn the_diff_partitions_both_sides(
+                want in prop::collection::btree_map("[a-e]", 0u8..3, 0..5),
+                have in prop::collection::btree_map("[a-e]", 0u8..3, 0..5),
+            ) {
+                let tf: String = want
+                    .iter()
+                    .map(|(n, v)| format!("resource \"t\" \"{n}\" {{\n  v = {v}\n}}\n"))
+                    .collect();
+                let res: Vec<String> = have
+                    .iter()
+                    .map(|(n, v)| format!(r#"{{"mode":"managed","type":"t","name":"{n}","instances":[{{"attributes":{{"v":"{v}"}}}}]}}"#))
+                    .collect();
+                let d = run(&tf, &st(&res.join(",")));
+                let updated = d.update.len();
+                prop_assert_eq!(d.create.len() + updated + d.in_sync, want.len());
+                let matched = want.keys().filter(|k| have.contains_key(*k)).count();
+                prop_assert_eq!(d.destroy.len() + matched, have.len());
+                for r in &d.renamed {
+                    prop_assert!(d.create.contains(&r.to) && d.destroy.contains(&r.from));
+                }
+                for (n, v) in &want {
+                    if have.get(n).is_some_and(|h| h != v) {
+                        let addr = format!("t.{n}");
+                        prop_assert!(d.update.iter().any(|u| u.address == addr));
+                    }
+                }
+            }
+        }
+    }
 }

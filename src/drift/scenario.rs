@@ -1213,30 +1213,43 @@ pub fn run_cli(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow
     }
 }
 
+/// Puts back the originals left by `scenario run --keep` (for the CLI and the demo). Returns
+/// the kept journal that was undone, `None` when nothing was kept.
+///
+/// # Errors
+/// [`JournalError::Busy`] while a run is in place; when an original cannot be put back.
+pub fn revert(ws: &Workspace) -> Result<Option<super::journal::Journal>, JournalError> {
+    match super::journal::read(ws)? {
+        Some(j) if j.phase == super::journal::Phase::Kept => {
+            j.restore(ws)?;
+            Ok(Some(j))
+        }
+        Some(j) => Err(JournalError::Busy {
+            pid: j.pid,
+            scenario: j.scenario,
+        }),
+        None => Ok(None),
+    }
+}
+
 /// `tfops scenario revert`: puts back the originals left by `scenario run --keep`.
 ///
 /// # Errors
 /// When the journal cannot be read or an original cannot be put back.
 pub fn revert_cli(ctx: &Context) -> anyhow::Result<i32> {
-    match super::journal::read(&ctx.ws)? {
-        Some(j) if j.phase == super::journal::Phase::Kept => {
-            j.restore(&ctx.ws)?;
-            println!(
-                "Reverted {}: {} file(s) put back.",
-                j.scenario,
-                j.entries.len()
-            );
+    match revert(&ctx.ws) {
+        Ok(Some(j)) => {
+            println!("Reverted {}: {} file(s) put back.", j.scenario, j.entries.len());
             Ok(0)
         }
-        Some(j) => Err(anyhow::anyhow!(
-            "a scenario ({}, pid {}) is running in place; it puts its files back when it ends",
-            j.scenario,
-            j.pid
-        )),
-        None => {
+        Ok(None) => {
             println!("Nothing to revert: no scenario was kept.");
             Ok(0)
         }
+        Err(JournalError::Busy { pid, scenario }) => Err(anyhow::anyhow!(
+            "a scenario ({scenario}, pid {pid}) is running in place; it puts its files back when it ends"
+        )),
+        Err(e) => Err(anyhow::anyhow!("{e}; the journal in .tfops/ is kept, run `tfops scenario revert` again once fixed")),
     }
 }
 
