@@ -110,24 +110,12 @@ mod tests {
 
     #[test]
     fn window_parse() {
-        assert_eq!(
-            Window::parse("00:00-06:00").unwrap(),
-            Window { start: 0, end: 360 }
-        );
-        assert_eq!(
-            Window::parse("22:30-02:15").unwrap(),
-            Window {
-                start: 1350,
-                end: 135
-            }
-        );
+        assert_eq!(Window::parse("00:00-06:00").unwrap(), Window { start: 0, end: 360 });
+        assert_eq!(Window::parse("22:30-02:15").unwrap(), Window { start: 1350, end: 135 });
         assert!(Window::parse("25:00-06:00").is_err());
         assert!(Window::parse("00:60-06:00").is_err());
         assert!(Window::parse("0:00-06:00").is_err());
         assert!(Window::parse("00:00").is_err());
-        assert_eq!(
-            Window::parse("22:30-02:15").unwrap().to_string(),
-            "22:30-02:15"
-        );
+        assert_eq!(Window::parse("22:30-02:15").unwrap().to_string(), "22:30-02:15");
     }
 }
