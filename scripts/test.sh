@@ -42,4 +42,4 @@ export TFOPS_REQUIRE_TOOLS=1
 
 echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
 echo "== cargo test"
-cargo test --all-targets -- --test-threads=2 "$@"
+cargo test -- --test-threads=2 "$@"

@@ -176,7 +176,9 @@ impl Config {
     pub fn load(path: &Path, display: &str, root: &Path) -> Result<Config, ConfigError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::defaults(root)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::defaults(root))
+            }
             Err(e) => {
                 return Err(ConfigError::Io {
                     path: path.to_path_buf(),
@@ -374,7 +376,10 @@ impl<'a> Validator<'a> {
             Expression::Bool(b) => Some(Lit::Bool(*b.value())),
             Expression::Parenthesis(p) => self.lit(p.inner()),
             _ => {
-                self.at(e.span(), "must be a literal value (no variables or functions)");
+                self.at(
+                    e.span(),
+                    "must be a literal value (no variables or functions)",
+                );
                 None
             }
         }
@@ -384,7 +389,10 @@ impl<'a> Validator<'a> {
         match self.lit(&a.value)? {
             Lit::Str(s) => Some(s.to_string()),
             _ => {
-                self.at(a.value.span(), format!("`{}` must be a string", a.key.as_str()));
+                self.at(
+                    a.value.span(),
+                    format!("`{}` must be a string", a.key.as_str()),
+                );
                 None
             }
         }
@@ -407,7 +415,10 @@ impl<'a> Validator<'a> {
         match self.lit(&a.value)? {
             Lit::Num(n) => Some(n),
             _ => {
-                self.at(a.value.span(), format!("`{}` must be a number", a.key.as_str()));
+                self.at(
+                    a.value.span(),
+                    format!("`{}` must be a number", a.key.as_str()),
+                );
                 None
             }
         }
@@ -442,13 +453,19 @@ impl<'a> Validator<'a> {
     fn path(&mut self, a: &Attribute, root: &Path) -> Option<PathBuf> {
         let s = self.string(a)?;
         if s.is_empty() {
-            self.at(a.value.span(), format!("`{}` must not be empty", a.key.as_str()));
+            self.at(
+                a.value.span(),
+                format!("`{}` must not be empty", a.key.as_str()),
+            );
             return None;
         }
         Some(root.join(s))
     }
 
-    fn string_list(&mut self, a: &Attribute) -> Option<Vec<(String, Option<std::ops::Range<usize>>)>> {
+    fn string_list(
+        &mut self,
+        a: &Attribute,
+    ) -> Option<Vec<(String, Option<std::ops::Range<usize>>)>> {
         let Expression::Array(arr) = &a.value else {
             self.at(
                 a.value.span(),
@@ -461,7 +478,10 @@ impl<'a> Validator<'a> {
             match item {
                 Expression::String(s) => out.push((s.value().to_string(), item.span())),
                 _ => {
-                    self.at(item.span(), format!("`{}` must be a list of strings", a.key.as_str()));
+                    self.at(
+                        item.span(),
+                        format!("`{}` must be a list of strings", a.key.as_str()),
+                    );
                     return None;
                 }
             }
@@ -590,7 +610,10 @@ impl<'a> Validator<'a> {
         }
         if let Some(attr) = a.get("active") {
             let Expression::Array(arr) = &attr.value else {
-                self.at(attr.value.span(), "`active` must be a list of service numbers, like [1, 2, 3]");
+                self.at(
+                    attr.value.span(),
+                    "`active` must be a list of service numbers, like [1, 2, 3]",
+                );
                 return;
             };
             let mut act = Vec::new();
@@ -626,7 +649,10 @@ impl<'a> Validator<'a> {
         let label = match b.labels.as_slice() {
             [l] => l.as_str().to_string(),
             _ => {
-                self.at(b.span(), "`service` needs one label, like service \"service_3\" { … }");
+                self.at(
+                    b.span(),
+                    "`service` needs one label, like service \"service_3\" { … }",
+                );
                 return;
             }
         };
@@ -661,7 +687,13 @@ impl<'a> Validator<'a> {
     fn balancer(&mut self, b: &Block, out: &mut BalancerConfig) {
         let a = self.attrs(
             b,
-            &["strategy", "rescan", "settle", "max_request_bytes", "recent_in_log"],
+            &[
+                "strategy",
+                "rescan",
+                "settle",
+                "max_request_bytes",
+                "recent_in_log",
+            ],
         );
         if let Some(attr) = a.get("strategy") {
             if let Some(s) = self.string(attr) {
@@ -709,7 +741,14 @@ impl<'a> Validator<'a> {
     fn state(&mut self, b: &Block, out: &mut StateConfig, root: &Path) {
         let a = self.attrs(
             b,
-            &["path", "backups", "keep_last", "keep_daily", "grace", "auto_restore"],
+            &[
+                "path",
+                "backups",
+                "keep_last",
+                "keep_daily",
+                "grace",
+                "auto_restore",
+            ],
         );
         if let Some(p) = a.get("path").and_then(|a| self.path(a, root)) {
             out.path = p;
@@ -717,10 +756,16 @@ impl<'a> Validator<'a> {
         if let Some(p) = a.get("backups").and_then(|a| self.path(a, root)) {
             out.backups = p;
         }
-        if let Some(n) = a.get("keep_last").and_then(|a| self.integer(a, 1, 1_000_000)) {
+        if let Some(n) = a
+            .get("keep_last")
+            .and_then(|a| self.integer(a, 1, 1_000_000))
+        {
             out.keep_last = n as usize;
         }
-        if let Some(n) = a.get("keep_daily").and_then(|a| self.integer(a, 0, 100_000)) {
+        if let Some(n) = a
+            .get("keep_daily")
+            .and_then(|a| self.integer(a, 0, 100_000))
+        {
             out.keep_daily = n as usize;
         }
         if let Some(d) = a.get("grace").and_then(|a| self.duration(a)) {
@@ -740,7 +785,10 @@ impl<'a> Validator<'a> {
         let name = match b.labels.as_slice() {
             [l] => l.as_str().to_string(),
             _ => {
-                self.at(b.span(), "`schedule` needs one label, like schedule \"night\" { … }");
+                self.at(
+                    b.span(),
+                    "`schedule` needs one label, like schedule \"night\" { … }",
+                );
                 return None;
             }
         };
@@ -776,7 +824,10 @@ impl<'a> Validator<'a> {
         }
         let off = match a.get("off") {
             None => {
-                self.at(b.span(), format!("schedule {name:?} needs `off`, like \"00:00-06:00\""));
+                self.at(
+                    b.span(),
+                    format!("schedule {name:?} needs `off`, like \"00:00-06:00\""),
+                );
                 None
             }
             Some(attr) => {
@@ -796,7 +847,10 @@ impl<'a> Validator<'a> {
                 let mut d = Days::none();
                 for (s, span) in list {
                     if !d.add_name(&s) {
-                        self.at(span, format!("{s:?} is not a day: use mon, tue, wed, thu, fri, sat, sun"));
+                        self.at(
+                            span,
+                            format!("{s:?} is not a day: use mon, tue, wed, thu, fri, sat, sun"),
+                        );
                         ok = false;
                     }
                 }
@@ -855,8 +909,10 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_column_all_at_once() {
-        let p = parse("services {\n  count = 0\n}\nhealth {\n  interval = \"5 parsecs\"\n  bogus = 1\n}\n")
-            .unwrap_err();
+        let p = parse(
+            "services {\n  count = 0\n}\nhealth {\n  interval = \"5 parsecs\"\n  bogus = 1\n}\n",
+        )
+        .unwrap_err();
         assert_eq!(p.len(), 3, "{p:?}");
         assert_eq!((p[0].line, p[0].column), (2, 11));
         assert!(p[0].message.contains("count"));

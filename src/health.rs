@@ -1,10 +1,185 @@
-//! What makes a service up, down or off: the checks behind the HealthActor's verdict.
+//! What makes a service up, down or off — the checks behind the HealthActor's verdict, the
+//! `services.active` markers, and the `health.log` line format.
+//!
+//! Up: the folder exists, holds its marker `service_N.txt`, and accepts a write (a probe file
+//! created and removed). Off: a cost schedule holds it in `archived/service_N/`. Down:
+//! anything else.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+
+use chrono::{DateTime, Local};
+
+use crate::config::Config;
+use crate::workspace::Workspace;
 
 /// A service's state as the router and `status` see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceState {
     Up,
     Down,
     Off,
+}
+
+impl ServiceState {
+    pub fn word(self) -> &'static str {
+        match self {
+            ServiceState::Up => "UP",
+            ServiceState::Down => "DOWN",
+            ServiceState::Off => "OFF",
+        }
+    }
+}
+
+/// The verdict on one service, with the reason a person reads in `health.log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub state: ServiceState,
+    pub reason: String,
+}
+
+/// Whether a cost schedule holds service `n` off (its folder is in `archived/`).
+pub fn is_off(ws: &Workspace, n: usize) -> bool {
+    ws.archived_dir(n).is_dir()
+}
+
+/// Checks service `n`. `probe`: also prove the folder accepts a write.
+pub fn check(ws: &Workspace, n: usize, probe: bool) -> Verdict {
+    let v = |state, reason: &str| Verdict {
+        state,
+        reason: reason.to_string(),
+    };
+    if is_off(ws, n) {
+        return v(ServiceState::Off, "archived by a cost schedule");
+    }
+    let dir = ws.service_dir(n);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return v(ServiceState::Down, "folder is not a directory"),
+        Err(_) => return v(ServiceState::Down, "folder missing"),
+    }
+    match std::fs::symlink_metadata(ws.marker(n)) {
+        Ok(m) if m.is_file() => {}
+        _ => return v(ServiceState::Down, "marker missing"),
+    }
+    if probe {
+        let p = dir.join(format!(".tfops-probe-{}", std::process::id()));
+        let r = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .and_then(|mut f| f.write_all(b"probe"));
+        let _ = std::fs::remove_file(&p);
+        if let Err(e) = r {
+            return Verdict {
+                state: ServiceState::Down,
+                reason: format!("folder does not accept a write: {e}"),
+            };
+        }
+    }
+    v(ServiceState::Up, "marker present, folder writable")
+}
+
+/// Requests waiting in service `n`'s inbox (everything but the marker and dotfiles).
+pub fn backlog(ws: &Workspace, n: usize) -> u64 {
+    let marker = format!("service_{n}.txt");
+    std::fs::read_dir(ws.service_dir(n))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    name.as_bytes().first() != Some(&b'.') && name.as_bytes() != marker.as_bytes()
+                })
+                .count() as u64
+        })
+        .unwrap_or(0)
+}
+
+/// Applies `services.active`: active services that are not off get their folder and marker,
+/// the others lose their marker.
+///
+/// # Errors
+/// The first folder or marker that cannot be created or removed.
+pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::Result<()> {
+    for n in 1..=cfg.services.count {
+        if off.contains(&n) || is_off(ws, n) {
+            continue;
+        }
+        if cfg.services.active.contains(&n) {
+            std::fs::create_dir_all(ws.service_dir(n))?;
+            let m = ws.marker(n);
+            if !m.exists() {
+                std::fs::write(&m, format!("service_{n} active\n"))?;
+            }
+        } else {
+            match std::fs::remove_file(ws.marker(n)) {
+                Ok(()) => log::info!("service_{n} is not in services.active: marker removed"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends a transition to `health.log`:
+/// `[YYYY-MM-DD HH:MM:SS] service_N UP|DOWN|OFF (<reason>)`.
+///
+/// # Errors
+/// When the log cannot be written.
+pub fn log_transition(
+    ws: &Workspace,
+    n: usize,
+    v: &Verdict,
+    at: DateTime<Local>,
+) -> io::Result<()> {
+    let line = format!(
+        "[{}] service_{n} {} ({})\n",
+        at.format("%Y-%m-%d %H:%M:%S"),
+        v.state.word(),
+        v.reason
+    );
+    std::fs::create_dir_all(ws.bal_logs())?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ws.health_log())?
+        .write_all(line.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn up_down_off() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(d.path());
+        assert_eq!(check(&ws, 1, true).state, ServiceState::Down);
+        let cfg = Config::defaults(Path::new("/x"));
+        apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
+        assert_eq!(check(&ws, 1, true).state, ServiceState::Up);
+        std::fs::remove_file(ws.marker(2)).unwrap();
+        assert_eq!(check(&ws, 2, true).reason, "marker missing");
+        std::fs::create_dir_all(ws.archived_dir(3)).unwrap();
+        assert_eq!(check(&ws, 3, true).state, ServiceState::Off);
+        std::fs::write(ws.service_dir(1).join("processed_x"), "x").unwrap();
+        assert_eq!(backlog(&ws, 1), 1);
+    }
+
+    #[test]
+    fn inactive_services_lose_their_marker() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(d.path());
+        let mut cfg = Config::defaults(Path::new("/x"));
+        apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
+        cfg.services.active = vec![1];
+        apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
+        assert!(ws.marker(1).exists());
+        assert!(!ws.marker(2).exists());
+        assert!(ws.service_dir(2).exists());
+    }
 }

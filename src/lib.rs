@@ -32,4 +32,5 @@ pub mod schedule;
 pub mod spool;
 pub mod state;
 pub mod status;
+pub mod watch;
 pub mod workspace;

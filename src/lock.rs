@@ -100,10 +100,7 @@ pub fn is_fcntl_locked(path: &Path) -> io::Result<bool> {
     let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(_) => match File::open(path) {
-            Ok(f) => f,
-            Err(e) => return Err(e),
-        },
+        Err(_) => File::open(path)?,
     };
     // SAFETY: flock is a plain C struct; zeroed is a valid value, F_GETLK fills it in.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };

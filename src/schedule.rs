@@ -1,9 +1,35 @@
-//! Cost schedules: `off` windows, the days they start on, their timezone; and (later in this
-//! module) whether a window is open at an instant and the cost ledger.
+//! Cost schedules: `off` windows, the days they start on, their timezone; whether a window is
+//! open at an instant ([`off_at`], [`schedule_is_off`]); and the cost ledger ([`ledger`]).
 //!
-//! Pure logic: values in, values out. The CostActor owns the clock, the folders and the files.
+//! Pure logic: values in, values out. The CostActor owns the clock, the folders and the files;
+//! `tfops cost report` reads the ledger through [`ledger`]. This module never moves a folder.
+//!
+//! # Windows as intervals of instants
+//!
+//! A window `HH:MM-HH:MM` starting on local date D (a day listed in `days`) is the interval of
+//! instants `[start, end)` where `start` is the instant the local clock of the schedule's
+//! timezone first reads D HH:MM, and `end` the instant it first reads the end time (on D, or on
+//! D+1 when the window wraps midnight; `start == end` is a whole day, ending on D+1). Daylight
+//! saving time, in a named timezone or in `local`:
+//!
+//! - a local time that does not exist (spring-forward gap, e.g. 02:30 in New York on the second
+//!   Sunday of March) resolves to the first instant after the gap (03:00 there): a window
+//!   02:30-04:00 is off from 03:00 to 04:00, and a window lying wholly inside the gap does not
+//!   happen that day;
+//! - a local time that happens twice (fall-back, e.g. 01:30 in New York on the first Sunday of
+//!   November) means its first occurrence: a window 01:30-03:00 lasts two and a half hours, a
+//!   window 00:00-01:30 ends at the first 01:30.
+//!
+//! So a window is always one contiguous interval: a service never flaps off and on inside it,
+//! and a window lasts its wall-clock length, give or take the DST shift.
 
-use chrono::Weekday;
+pub mod ledger;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+
+use crate::config::{Config, ScheduleConfig};
 
 /// A daily window `HH:MM-HH:MM`, start inclusive, end exclusive, minutes since midnight.
 /// `start > end` wraps midnight; `start == end` is the whole day.
@@ -35,6 +61,58 @@ impl Window {
             end: hm(b).ok_or_else(bad)?,
         })
     }
+    /// Whether the window wraps past midnight (or is a whole day: `start == end`).
+    pub fn wraps(self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Length in minutes of wall-clock time (a whole day when `start == end`).
+    pub fn minutes(self) -> u32 {
+        if self.wraps() {
+            24 * 60 - u32::from(self.start) + u32::from(self.end)
+        } else {
+            u32::from(self.end) - u32::from(self.start)
+        }
+    }
+
+    /// The instants `[start, end)` of this window when it starts on local date `date` in `tz`
+    /// (see the module docs for DST). `None` when that day's window is empty (wholly inside a
+    /// spring-forward gap).
+    pub fn interval_on<Tz: TimeZone>(
+        self,
+        tz: &Tz,
+        date: NaiveDate,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let start = resolve_local(tz, at_minute(date, self.start)?)?;
+        let end_date = if self.wraps() { date.succ_opt()? } else { date };
+        let end = resolve_local(tz, at_minute(end_date, self.end)?)?;
+        (start < end).then_some((start, end))
+    }
+}
+
+/// `date` at `minute` minutes past midnight.
+fn at_minute(date: NaiveDate, minute: u16) -> Option<NaiveDateTime> {
+    let t = NaiveTime::from_hms_opt(u32::from(minute / 60), u32::from(minute % 60), 0)?;
+    Some(date.and_time(t))
+}
+
+/// The instant a local clock in `tz` first reads `local`; a time inside a gap resolves to the
+/// first instant after the gap. `None` only for dates at the edge of chrono's range.
+pub fn resolve_local<Tz: TimeZone>(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    use chrono::LocalResult;
+    let mut t = local;
+    // Gaps are at most a few hours (a whole day when a zone skipped one, as Samoa did).
+    for _ in 0..=(26 * 60) {
+        match tz.from_local_datetime(&t) {
+            LocalResult::Single(x) => return Some(x.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => {
+                let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
+                return Some(a.min(b));
+            }
+            LocalResult::None => t = t.checked_add_signed(Duration::minutes(1))?,
+        }
+    }
+    None
 }
 
 impl std::fmt::Display for Window {
@@ -104,18 +182,141 @@ impl Timezone {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_parse() {
-        assert_eq!(Window::parse("00:00-06:00").unwrap(), Window { start: 0, end: 360 });
-        assert_eq!(Window::parse("22:30-02:15").unwrap(), Window { start: 1350, end: 135 });
-        assert!(Window::parse("25:00-06:00").is_err());
-        assert!(Window::parse("00:60-06:00").is_err());
-        assert!(Window::parse("0:00-06:00").is_err());
-        assert!(Window::parse("00:00").is_err());
-        assert_eq!(Window::parse("22:30-02:15").unwrap().to_string(), "22:30-02:15");
+impl Days {
+    /// Days as their three-letter names, Monday first.
+    pub fn names(self) -> Vec<&'static str> {
+        const ALL: [(Weekday, &str); 7] = [
+            (Weekday::Mon, "mon"),
+            (Weekday::Tue, "tue"),
+            (Weekday::Wed, "wed"),
+            (Weekday::Thu, "thu"),
+            (Weekday::Fri, "fri"),
+            (Weekday::Sat, "sat"),
+            (Weekday::Sun, "sun"),
+        ];
+        ALL.iter()
+            .filter(|(d, _)| self.contains(*d))
+            .map(|(_, n)| *n)
+            .collect()
     }
 }
+
+/// Whether an instant falls in a window that starts on one of `days`, local time in `tz`.
+/// Generic over the timezone so that `local` and IANA names share one code path.
+pub fn in_window<Tz: TimeZone>(tz: &Tz, window: Window, days: Days, t: DateTime<Utc>) -> bool {
+    let today = t.with_timezone(tz).date_naive();
+    // A window lasts at most a day (plus a DST shift): it starts on today or the day before.
+    // Two days either side keeps this right for zones that skipped or repeated a day.
+    (-2..=1).any(|k| {
+        let Some(d) = today.checked_add_signed(Duration::days(k)) else {
+            return false;
+        };
+        days.contains(chrono::Datelike::weekday(&d))
+            && window
+                .interval_on(tz, d)
+                .is_some_and(|(a, b)| a <= t && t < b)
+    })
+}
+
+/// Whether schedule `s` has its services off at instant `t`.
+pub fn schedule_is_off(s: &ScheduleConfig, t: DateTime<Utc>) -> bool {
+    match s.timezone {
+        Timezone::Local => in_window(&chrono::Local, s.off, s.days, t),
+        Timezone::Named(tz) => in_window(&tz, s.off, s.days, t),
+    }
+}
+
+/// The schedule holding service `n` (1-based) off at `t`: the first one, in file order, that
+/// names the service and whose window is open. `None` when the service should be on.
+pub fn off_reason(cfg: &Config, n: usize, t: DateTime<Utc>) -> Option<&str> {
+    cfg.schedules
+        .iter()
+        .find(|s| s.services.contains(&n) && schedule_is_off(s, t))
+        .map(|s| s.name.as_str())
+}
+
+/// Every service of the configuration (`1..=services.count`) the schedules hold off at `t`,
+/// with the schedule that does.
+pub fn off_at(cfg: &Config, t: DateTime<Utc>) -> BTreeMap<usize, String> {
+    (1..=cfg.services.count)
+        .filter_map(|n| off_reason(cfg, n, t).map(|s| (n, s.to_string())))
+        .collect()
+}
+
+/// The schedule naming service `n` whose window most recently ended at or before `t` (within a
+/// week), for saying which schedule a service comes back from when nobody saw it go off.
+pub fn last_ended(cfg: &Config, n: usize, t: DateTime<Utc>) -> Option<&str> {
+    fn last_end<Tz: TimeZone>(
+        tz: &Tz,
+        s: &ScheduleConfig,
+        t: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let today = t.with_timezone(tz).date_naive();
+        (-8..=0)
+            .filter_map(|k| today.checked_add_signed(Duration::days(k)))
+            .filter(|d| s.days.contains(chrono::Datelike::weekday(d)))
+            .filter_map(|d| s.off.interval_on(tz, d))
+            .map(|(_, end)| end)
+            .filter(|end| *end <= t)
+            .max()
+    }
+    cfg.schedules
+        .iter()
+        .filter(|s| s.services.contains(&n))
+        .filter_map(|s| {
+            let end = match s.timezone {
+                Timezone::Local => last_end(&chrono::Local, s, t),
+                Timezone::Named(tz) => last_end(&tz, s, t),
+            }?;
+            Some((end, s.name.as_str()))
+        })
+        .max_by_key(|(end, _)| *end)
+        .map(|(_, name)| name)
+}
+
+/// What can be wrong with a time given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("{text:?} is not a time: give RFC 3339 (2026-01-01T03:00:00+00:00) or local \"YYYY-MM-DD HH:MM\"")]
+    Unparsable { text: String },
+    #[error("{text:?} does not exist in local time (the clocks skip it for daylight saving time)")]
+    Skipped { text: String },
+}
+
+/// Parses an instant: RFC 3339 with an offset, or a local time `YYYY-MM-DD HH:MM` (also with
+/// seconds, or a `T` between date and time) in `tz`. A local time that happens twice (DST
+/// fall-back) means its first occurrence, as for windows.
+///
+/// # Errors
+/// [`TimeError::Unparsable`] for other text, [`TimeError::Skipped`] for a local time inside a
+/// DST gap.
+pub fn parse_instant<Tz: TimeZone>(text: &str, tz: &Tz) -> Result<DateTime<Utc>, TimeError> {
+    let t = text.trim();
+    if let Ok(x) = DateTime::parse_from_rfc3339(t) {
+        return Ok(x.with_timezone(&Utc));
+    }
+    let formats = [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ];
+    let naive = formats
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+        .ok_or_else(|| TimeError::Unparsable {
+            text: text.to_string(),
+        })?;
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(x) => Ok(x.with_timezone(&Utc)),
+        chrono::LocalResult::Ambiguous(a, b) => {
+            Ok(a.with_timezone(&Utc).min(b.with_timezone(&Utc)))
+        }
+        chrono::LocalResult::None => Err(TimeError::Skipped {
+            text: text.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

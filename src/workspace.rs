@@ -96,7 +96,12 @@ impl Workspace {
     /// # Errors
     /// The first folder that cannot be created.
     pub fn ensure_runtime_dirs(&self) -> std::io::Result<()> {
-        for d in [self.intake(), self.errors(), self.bal_logs(), self.dot_tfops()] {
+        for d in [
+            self.intake(),
+            self.errors(),
+            self.bal_logs(),
+            self.dot_tfops(),
+        ] {
             std::fs::create_dir_all(&d)?;
         }
         Ok(())

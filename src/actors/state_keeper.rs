@@ -1,45 +1,643 @@
-//! StateKeeperActor: snapshots on state change, SIGUSR1 and `backup`; disaster detection.
+//! StateKeeperActor: snapshots the Terraform state on change (notify, debounced), on
+//! [`SnapshotNow`] (SIGUSR1) and at start when it differs from the newest snapshot; detects a
+//! lost state (missing, empty, invalid for longer than `state.grace` while Terraform does not
+//! hold it), raises the `state` alarm and, with `auto_restore`, puts the newest valid snapshot
+//! back.
+//!
+//! Thin by design: decisions are in `crate::state` (`guard` for the disaster state machine,
+//! `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
+//! pool, one job at a time; triggers that arrive meanwhile are coalesced into one pending job.
+//! File events are hints: a periodic check (a quarter of `grace`, at most a second) is the
+//! truth, and costs a `stat` while nothing changes.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::{Reconfigure, Shutdown, SnapshotNow, StatusEvent};
 use crate::config::Config;
+use crate::state::guard::{Action, Guard, Seen};
+use crate::state::model::Invalid;
+use crate::state::restore::{self, Restored};
+use crate::state::snapshot::{self, FileKey, SnapshotError, TakeOptions, Taken};
+use crate::state::tflock;
 use crate::workspace::Workspace;
 
+/// Alarm kind for a lost state.
+pub const ALARM_STATE: &str = "state";
+/// Alarm kind left after an automatic restore, so that `status` shows it happened.
+pub const ALARM_RESTORED: &str = "state_restored";
+
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// A file event about the state or Terraform's lock info file (or a watcher overflow).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FsHint;
+
+/// Work for the blocking pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Job {
+    /// Look at the state; snapshot it when it changed (`force`: even when it did not, and even
+    /// while Terraform holds it — an explicit request).
+    Scan {
+        reason: String,
+        force: bool,
+        startup: bool,
+    },
+    /// Put the newest valid snapshot back (the disaster path).
+    Restore { why: String },
+}
+
+/// What the last scan read, so that an unchanged file is not read again.
+#[derive(Debug, Clone)]
+struct Cache {
+    key: FileKey,
+    seen: Seen,
+}
+
+#[derive(Debug)]
+enum JobOutcome {
+    Scanned {
+        seen: Option<Seen>,
+        taken: Option<Box<Taken>>,
+        error: Option<String>,
+        cache: Option<Cache>,
+    },
+    Restored {
+        why: String,
+        result: Result<Option<Restored>, String>,
+    },
+}
+
+/// The actor. Create with [`StateKeeperActor::new`], then `.start()`.
 pub struct StateKeeperActor {
     #[allow(dead_code)]
     ws: Workspace,
-    #[allow(dead_code)]
     cfg: Arc<Config>,
-    #[allow(dead_code)]
     status: Recipient<StatusEvent>,
+    watcher: Option<notify::RecommendedWatcher>,
+    debounce: Option<SpawnHandle>,
+    tick: Option<SpawnHandle>,
+    busy: bool,
+    pending: Option<Job>,
+    waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+    stopping: bool,
+    guard: Guard,
+    cache: Option<Cache>,
 }
 
 impl StateKeeperActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
-        StateKeeperActor { ws, cfg, status }
+        StateKeeperActor {
+            ws,
+            cfg,
+            status,
+            watcher: None,
+            debounce: None,
+            tick: None,
+            busy: false,
+            pending: None,
+            waiters: Vec::new(),
+            stopping: false,
+            guard: Guard::default(),
+            cache: None,
+        }
+    }
+
+    fn tick_period(&self) -> Duration {
+        (self.cfg.state.grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// Watches the state's folder (the state itself may be deleted and recreated).
+    fn watch(&mut self, ctx: &mut Context<Self>) {
+        self.watcher = None;
+        let state = self.cfg.state.path.clone();
+        let info = tflock::lock_info_path(&state);
+        let Some(dir) = state.parent().map(Path::to_path_buf) else {
+            return;
+        };
+        let addr = ctx.address();
+        let handler = move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) => {
+                if ev.need_rescan()
+                    || (relevant(&ev.kind) && ev.paths.iter().any(|p| *p == state || *p == info))
+                {
+                    addr.do_send(FsHint);
+                }
+            }
+            Err(e) => {
+                log::warn!("state watcher: {e}");
+                addr.do_send(FsHint);
+            }
+        };
+        match notify::recommended_watcher(handler) {
+            Ok(mut w) => match w.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => self.watcher = Some(w),
+                Err(e) => log::warn!(
+                    "cannot watch {} ({e}); checking every {:?} instead",
+                    dir.display(),
+                    self.tick_period()
+                ),
+            },
+            Err(e) => log::warn!("cannot start the state watcher ({e})"),
+        }
+    }
+
+    fn arm_tick(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.tick.take() {
+            ctx.cancel_future(h);
+        }
+        let period = self.tick_period();
+        self.tick = Some(ctx.run_interval(period, |act, ctx| {
+            if !act.busy && act.pending.is_none() {
+                act.request(
+                    Job::Scan {
+                        reason: "change".into(),
+                        force: false,
+                        startup: false,
+                    },
+                    ctx,
+                );
+            }
+        }));
+    }
+
+    /// Starts `job`, or coalesces it with the pending one while another runs.
+    fn request(&mut self, job: Job, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        if self.busy {
+            self.pending = Some(match self.pending.take() {
+                None => job,
+                Some(p) => merge(p, job),
+            });
+            return;
+        }
+        self.start_job(job, ctx);
+    }
+
+    fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let cfg = self.cfg.clone();
+        let cache = self.cache.take();
+        let handle = tokio::task::spawn_blocking(move || {
+            let j = job.clone();
+            match super::catch(|| run_job(&cfg, j, cache)) {
+                Ok(o) => o,
+                Err(panic) => failed(&job, format!("panic: {panic}")),
+            }
+        });
+        let fut = actix::fut::wrap_future::<_, Self>(handle).map(|res, act, ctx| {
+            let outcome = res.unwrap_or_else(|e| JobOutcome::Scanned {
+                seen: None,
+                taken: None,
+                error: Some(format!("state job failed: {e}")),
+                cache: None,
+            });
+            act.job_done(outcome, ctx);
+        });
+        ctx.spawn(fut);
+    }
+
+    fn job_done(&mut self, outcome: JobOutcome, ctx: &mut Context<Self>) {
+        self.busy = false;
+        match outcome {
+            JobOutcome::Scanned {
+                seen,
+                taken,
+                error,
+                cache,
+            } => {
+                self.cache = cache;
+                if let Some(t) = taken {
+                    log::debug!("state keeper: snapshot {} done", t.id);
+                }
+                if let Some(e) = error {
+                    log::error!("state: {e}");
+                }
+                if let Some(seen) = seen {
+                    self.react(&seen, ctx);
+                }
+            }
+            JobOutcome::Restored { why, result } => match result {
+                Ok(Some(r)) => {
+                    let detail = format!(
+                        "{why}; restored snapshot {} (serial {}){}",
+                        r.id,
+                        r.serial,
+                        r.corrupt_kept
+                            .as_ref()
+                            .map(|p| format!(", the bad file kept as {}", p.display()))
+                            .unwrap_or_default()
+                    );
+                    log::warn!("state auto-restore: {detail}");
+                    self.alarm(ALARM_RESTORED, detail);
+                    self.cache = None;
+                    self.pending.get_or_insert(Job::Scan {
+                        reason: "change".into(),
+                        force: false,
+                        startup: false,
+                    });
+                }
+                Ok(None) => log::info!("state auto-restore: nothing to do any more"),
+                Err(e) => {
+                    log::error!("state auto-restore failed: {e}");
+                    self.alarm(ALARM_STATE, format!("{why}; automatic restore failed: {e}"));
+                }
+            },
+        }
+        if self.stopping {
+            for w in self.waiters.drain(..) {
+                let _ = w.send(());
+            }
+            return;
+        }
+        if let Some(next) = self.pending.take() {
+            self.start_job(next, ctx);
+        }
+    }
+
+    fn react(&mut self, seen: &Seen, ctx: &mut Context<Self>) {
+        let st = &self.cfg.state;
+        match self
+            .guard
+            .observe(seen, Instant::now(), st.grace, st.auto_restore)
+        {
+            Action::Nothing => {}
+            Action::Alarm(d) => {
+                log::error!("{d}; `tfops restore --latest` puts the newest valid snapshot back");
+                self.alarm(ALARM_STATE, d);
+            }
+            Action::AlarmAndRestore(d) => {
+                log::error!("{d}; restoring the newest valid snapshot (auto_restore)");
+                self.alarm(ALARM_STATE, d.clone());
+                self.request(Job::Restore { why: d }, ctx);
+            }
+            Action::Clear => {
+                log::info!("the state is valid again");
+                let _ = self.status.try_send(StatusEvent::ClearAlarm {
+                    kind: ALARM_STATE.into(),
+                });
+            }
+        }
+    }
+
+    fn alarm(&self, kind: &str, detail: String) {
+        let _ = self.status.try_send(StatusEvent::Alarm {
+            kind: kind.into(),
+            detail,
+        });
+    }
+}
+
+fn relevant(kind: &EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+/// Two triggers while busy become one: a restore wins, a forced scan wins over a plain one.
+fn merge(a: Job, b: Job) -> Job {
+    match (a, b) {
+        (r @ Job::Restore { .. }, _) | (_, r @ Job::Restore { .. }) => r,
+        (
+            Job::Scan {
+                reason: ra,
+                force: fa,
+                startup: sa,
+            },
+            Job::Scan {
+                reason: rb,
+                force: fb,
+                startup: sb,
+            },
+        ) => {
+            let reason = if fb || !fa { rb } else { ra };
+            Job::Scan {
+                reason,
+                force: fa || fb,
+                startup: sa || sb,
+            }
+        }
+    }
+}
+
+fn failed(job: &Job, e: String) -> JobOutcome {
+    match job {
+        Job::Scan { .. } => JobOutcome::Scanned {
+            seen: None,
+            taken: None,
+            error: Some(e),
+            cache: None,
+        },
+        Job::Restore { why } => JobOutcome::Restored {
+            why: why.clone(),
+            result: Err(e),
+        },
+    }
+}
+
+/// Runs on the blocking pool.
+fn run_job(cfg: &Config, job: Job, cache: Option<Cache>) -> JobOutcome {
+    match job {
+        Job::Scan {
+            reason,
+            force,
+            startup,
+        } => scan(cfg, &reason, force, startup, cache),
+        Job::Restore { why } => JobOutcome::Restored {
+            why,
+            result: restore::auto_restore(cfg).map_err(|e| e.to_string()),
+        },
+    }
+}
+
+fn scan(
+    cfg: &Config,
+    reason: &str,
+    force: bool,
+    startup: bool,
+    cache: Option<Cache>,
+) -> JobOutcome {
+    let state = &cfg.state.path;
+    let mut out_error = None;
+    if startup {
+        match snapshot::lock_backups(&cfg.state.backups) {
+            Ok(_lock) => {
+                if let Err(e) = snapshot::clean_leftovers(&cfg.state.backups) {
+                    out_error = Some(e.to_string());
+                }
+                restore::clean_restore_leftovers(state);
+            }
+            Err(e) => out_error = Some(e.to_string()),
+        }
+    }
+    let scanned = |seen, taken, error: Option<String>, cache| JobOutcome::Scanned {
+        seen,
+        taken,
+        error: error.or(out_error.clone()),
+        cache,
+    };
+    // A stat first; the state is opened (to ask for Terraform's lock, or to read it) only when
+    // it changed or is bad, so that a quiet state costs no open/close events that other
+    // watchers of the folder would see.
+    let key = match std::fs::metadata(state) {
+        Ok(m) => FileKey::of(&m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let seen = if terraform_holds(state) {
+                Seen::Held
+            } else {
+                Seen::Bad("missing".into())
+            };
+            return scanned(Some(seen), None, None, None);
+        }
+        Err(e) => {
+            return scanned(
+                None,
+                None,
+                Some(format!("cannot stat {}: {e}", state.display())),
+                cache,
+            )
+        }
+    };
+    if !force {
+        if let Some(c) = &cache {
+            if c.key == key {
+                let seen = if c.seen != Seen::Valid && terraform_holds(state) {
+                    Seen::Held
+                } else {
+                    c.seen.clone()
+                };
+                return scanned(Some(seen), None, None, cache);
+            }
+        }
+    }
+    let held = terraform_holds(state);
+    if held && !force {
+        return scanned(Some(Seen::Held), None, None, cache);
+    }
+    let (rs, key) = match snapshot::read_state(state, None) {
+        Ok(r) => r,
+        Err(SnapshotError::StateMissing { .. }) => {
+            return scanned(Some(Seen::Bad("missing".into())), None, None, None)
+        }
+        // Being rewritten: look again at the next check.
+        Err(SnapshotError::StateChanged { .. }) => return scanned(None, None, None, None),
+        Err(e) => return scanned(None, None, Some(e.to_string()), None),
+    };
+    let seen = match &rs.info {
+        Ok(_) => Seen::Valid,
+        Err(Invalid::Empty) => Seen::Bad("empty".into()),
+        Err(i) => Seen::Bad(format!("invalid ({i})")),
+    };
+    let new_cache = Some(Cache {
+        key,
+        seen: seen.clone(),
+    });
+    if seen != Seen::Valid {
+        if force {
+            log::warn!(
+                "snapshot ({reason}) skipped: the state {} is {}",
+                state.display(),
+                match &seen {
+                    Seen::Bad(w) => w.as_str(),
+                    _ => "not valid",
+                }
+            );
+        }
+        return scanned(Some(seen), None, None, new_cache);
+    }
+    let reason = if startup && !force { "start" } else { reason };
+    let opts = TakeOptions {
+        only_if_changed: !force,
+        progress: None,
+    };
+    let taken = snapshot::lock_backups(&cfg.state.backups)
+        .and_then(|_lock| snapshot::take_locked(cfg, rs, reason, &opts));
+    match taken {
+        Ok(t) => scanned(
+            Some(if held { Seen::Held } else { seen }),
+            t.map(Box::new),
+            None,
+            new_cache,
+        ),
+        Err(e) => scanned(
+            Some(seen),
+            None,
+            Some(format!("snapshot failed: {e}")),
+            None,
+        ),
+    }
+}
+
+fn terraform_holds(state: &Path) -> bool {
+    match tflock::terraform_lock(state) {
+        Ok(l) => l.is_some(),
+        Err(e) => {
+            log::warn!(
+                "cannot tell whether Terraform holds {}: {e}",
+                state.display()
+            );
+            false
+        }
     }
 }
 
 impl Actor for StateKeeperActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.busy = false;
+        self.stopping = false;
+        self.watch(ctx);
+        self.arm_tick(ctx);
+        self.request(
+            Job::Scan {
+                reason: "start".into(),
+                force: false,
+                startup: true,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Supervised for StateKeeperActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.watcher = None;
+        self.tick = None;
+        self.debounce = None;
+        self.pending = None;
+        self.cache = None;
+    }
+}
+
+impl Handler<FsHint> for StateKeeperActor {
+    type Result = ();
+    fn handle(&mut self, _: FsHint, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        if let Some(h) = self.debounce.take() {
+            ctx.cancel_future(h);
+        }
+        self.debounce = Some(ctx.run_later(DEBOUNCE, |act, ctx| {
+            act.debounce = None;
+            act.request(
+                Job::Scan {
+                    reason: "change".into(),
+                    force: false,
+                    startup: false,
+                },
+                ctx,
+            );
+        }));
+    }
 }
 
 impl Handler<Reconfigure> for StateKeeperActor {
     type Result = ();
-    fn handle(&mut self, msg: Reconfigure, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
+        let moved = msg.0.state.path != self.cfg.state.path
+            || msg.0.state.backups != self.cfg.state.backups;
+        let regrace = msg.0.state.grace != self.cfg.state.grace;
         self.cfg = msg.0;
+        if self.stopping {
+            return;
+        }
+        if moved {
+            self.cache = None;
+            if self.guard.alarmed() {
+                let _ = self.status.try_send(StatusEvent::ClearAlarm {
+                    kind: ALARM_STATE.into(),
+                });
+            }
+            self.guard.reset();
+            self.watch(ctx);
+            self.request(
+                Job::Scan {
+                    reason: "start".into(),
+                    force: false,
+                    startup: true,
+                },
+                ctx,
+            );
+        }
+        if moved || regrace {
+            self.arm_tick(ctx);
+        }
     }
 }
 
 impl Handler<Shutdown> for StateKeeperActor {
-    type Result = ();
-    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {}
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        self.pending = None;
+        self.watcher = None;
+        for h in [self.tick.take(), self.debounce.take()]
+            .into_iter()
+            .flatten()
+        {
+            ctx.cancel_future(h);
+        }
+        if !self.busy {
+            return Box::pin(actix::fut::ready(()));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters.push(tx);
+        Box::pin(actix::fut::wrap_future(async move {
+            let _ = rx.await;
+        }))
+    }
 }
 
 impl Handler<SnapshotNow> for StateKeeperActor {
     type Result = ();
-    fn handle(&mut self, _: SnapshotNow, _: &mut Context<Self>) {}
+    fn handle(&mut self, msg: SnapshotNow, ctx: &mut Context<Self>) {
+        self.request(
+            Job::Scan {
+                reason: msg.reason,
+                force: true,
+                startup: false,
+            },
+            ctx,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_job(reason: &str, force: bool) -> Job {
+        Job::Scan {
+            reason: reason.into(),
+            force,
+            startup: false,
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_strongest() {
+        assert_eq!(
+            merge(scan_job("change", false), scan_job("SIGUSR1", true)),
+            scan_job("SIGUSR1", true)
+        );
+        assert_eq!(
+            merge(scan_job("SIGUSR1", true), scan_job("change", false)),
+            scan_job("SIGUSR1", true)
+        );
+        let r = Job::Restore { why: "x".into() };
+        assert_eq!(merge(scan_job("a", true), r.clone()), r);
+        assert_eq!(merge(r.clone(), scan_job("a", true)), r);
+    }
 }

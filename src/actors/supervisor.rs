@@ -1,1 +1,783 @@
-//! supervisor actor.
+//! SupervisorActor: owns the routing table (who is up, down, off), the intake, reload and
+//! shutdown, and supervises the other actors.
+//!
+//! Intake: notify events are hints (a close-write or a moved-in name is taken at once), full
+//! rescans are the truth (at start, on a queue overflow, every `balancer.rescan`); a name found
+//! by a rescan is taken once it has settled. Each name is handed to exactly one ServiceActor at
+//! a time (`queued`); a failed move leaves it in the intake and queues it again.
+//!
+//! Supervision: a child that panics is restarted by actix's `Supervisor`; restarts are capped
+//! per time window as Erlang/OTP does (`MAX_RESTARTS` in `RESTART_PERIOD`), and past the cap
+//! the whole process exits with [`EXIT_RESTART_CAP`].
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Local;
+
+use super::cost::CostActor;
+use super::drift::DriftActor;
+use super::health::{CheckNow, HealthActor, HealthReport};
+use super::service::{ChildPanicked, DeliverBatch, ServiceActor};
+use super::state_keeper::StateKeeperActor;
+use super::{Reconfigure, SetOff, Shutdown, SnapshotNow, StatusEvent};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::fsutil::{json_ts, write_atomic};
+use crate::health::{self, ServiceState};
+use crate::router::{Candidate, Router};
+use crate::spool::desk::{Limits, Outcome};
+use crate::spool::intake::{self, Settler};
+use crate::status::{Alarm, DaemonInfo, DaemonStatus, ServiceStatus};
+use crate::watch::{Hint, MaskedWatcher, INTAKE_MASK};
+use crate::workspace::Workspace;
+
+/// Exit code when a child keeps panicking past the restart cap.
+pub const EXIT_RESTART_CAP: i32 = 70;
+const MAX_RESTARTS: usize = 5;
+const RESTART_PERIOD: Duration = Duration::from_secs(60);
+/// Requests in flight per service; more wait in the supervisor's queue.
+const MAX_IN_FLIGHT: usize = 512;
+/// Requests per message to a ServiceActor.
+const BATCH: usize = 64;
+
+/// SIGHUP: reload the configuration.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+/// SIGTERM / SIGINT: stop gracefully.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// SIGUSR1: snapshot the state.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Usr1;
+
+/// New names in the intake (from the watcher thread; coalesced).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct IntakeWake;
+
+#[derive(Default)]
+struct IntakeHints {
+    names: Vec<OsString>,
+    rescan: bool,
+}
+
+struct Slot {
+    addr: Addr<ServiceActor>,
+    state: ServiceState,
+    reason: String,
+    in_flight: usize,
+    backlog: u64,
+    routed: u64,
+    /// Held off by a cost schedule (SetOff); wins over health reports.
+    off: bool,
+    /// No longer in `services.count` after a reload.
+    removed: bool,
+}
+
+/// What `run` hands the supervisor at start.
+pub struct Start {
+    pub ws: Workspace,
+    pub cfg: Arc<Config>,
+    pub config_path: PathBuf,
+    /// Services a cost schedule holds off at start.
+    pub off: BTreeSet<usize>,
+}
+
+pub struct SupervisorActor {
+    ws: Workspace,
+    cfg: Arc<Config>,
+    config_path: PathBuf,
+    router: Router,
+    slots: BTreeMap<usize, Slot>,
+    pending: VecDeque<OsString>,
+    queued: HashSet<OsString>,
+    settler: Settler,
+    hints: Arc<Mutex<IntakeHints>>,
+    watcher: Option<MaskedWatcher>,
+    health: Option<Addr<HealthActor>>,
+    cost: Option<Addr<CostActor>>,
+    state_keeper: Option<Addr<StateKeeperActor>>,
+    drift: Option<Addr<DriftActor>>,
+    rescan_timer: Option<SpawnHandle>,
+    settle_timer: bool,
+    started_at: String,
+    config_loaded_at: String,
+    last_reload_error: Option<String>,
+    alarms: Vec<Alarm>,
+    restarts: VecDeque<Instant>,
+    status_dirty: bool,
+    stopping: bool,
+    off_at_start: BTreeSet<usize>,
+}
+
+impl SupervisorActor {
+    pub fn new(s: Start) -> Self {
+        let now = json_ts(Local::now());
+        SupervisorActor {
+            router: Router::new(s.cfg.balancer.strategy),
+            ws: s.ws,
+            cfg: s.cfg,
+            config_path: s.config_path,
+            slots: BTreeMap::new(),
+            pending: VecDeque::new(),
+            queued: HashSet::new(),
+            settler: Settler::default(),
+            hints: Arc::new(Mutex::new(IntakeHints::default())),
+            watcher: None,
+            health: None,
+            cost: None,
+            state_keeper: None,
+            drift: None,
+            rescan_timer: None,
+            settle_timer: false,
+            started_at: now.clone(),
+            config_loaded_at: now,
+            last_reload_error: None,
+            alarms: Vec::new(),
+            restarts: VecDeque::new(),
+            status_dirty: true,
+            stopping: false,
+            off_at_start: s.off,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_request_bytes: self.cfg.balancer.max_request_bytes,
+            recent_in_log: self.cfg.balancer.recent_in_log,
+        }
+    }
+
+    fn start_service(&mut self, n: usize, ctx: &mut Context<Self>) {
+        if let Some(s) = self.slots.get_mut(&n) {
+            s.removed = false;
+            return;
+        }
+        let (ws, limits, parent) = (self.ws.clone(), self.limits(), ctx.address().recipient());
+        let arbiter = Arbiter::new();
+        let addr = actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+            ServiceActor::new(ws, n, limits, parent)
+        });
+        let v = health::check(&self.ws, n, false);
+        self.slots.insert(
+            n,
+            Slot {
+                addr,
+                state: v.state,
+                reason: v.reason,
+                in_flight: 0,
+                backlog: health::backlog(&self.ws, n),
+                routed: 0,
+                off: self.off_at_start.contains(&n) || v.state == ServiceState::Off,
+                removed: false,
+            },
+        );
+    }
+
+    fn watch_intake(&mut self, ctx: &mut Context<Self>) {
+        let hints = self.hints.clone();
+        let me = ctx.address();
+        let w = MaskedWatcher::spawn("tfops-intake", move |hint| {
+            let mut h = hints.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = h.names.is_empty() && !h.rescan;
+            match hint {
+                Hint::Overflow => h.rescan = true,
+                Hint::Name {
+                    name: Some(name), ..
+                } => {
+                    if crate::spool::request::is_in_progress(&name) {
+                        return;
+                    }
+                    h.names.push(name);
+                }
+                Hint::Name { name: None, .. } => return,
+            }
+            if was_empty {
+                me.do_send(IntakeWake);
+            }
+        });
+        match w.and_then(|mut w| w.add(&self.ws.intake(), INTAKE_MASK).map(|_| w)) {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => log::warn!("no intake events ({e}); relying on rescans"),
+        }
+    }
+
+    fn schedule_rescan(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.rescan_timer.take() {
+            ctx.cancel_future(h);
+        }
+        self.rescan_timer = Some(ctx.run_interval(self.cfg.balancer.rescan, |act, ctx| {
+            act.full_scan(ctx);
+        }));
+    }
+
+    /// Lists the intake; names not already queued go through the settler.
+    fn full_scan(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let queued = &self.queued;
+        let entries = match intake::scan_except(&self.ws.intake(), |n| queued.contains(n)) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("cannot read {}: {e}", self.ws.intake().display());
+                let _ = std::fs::create_dir_all(self.ws.intake());
+                return;
+            }
+        };
+        if !self.settler.is_empty() {
+            let present: HashSet<OsString> = entries.iter().map(|e| e.name.clone()).collect();
+            self.settler.retain_present(&present);
+        }
+        let ready = self
+            .settler
+            .observe(entries, Instant::now(), self.cfg.balancer.settle);
+        self.enqueue(ready);
+        self.arm_settle_check(ctx);
+        self.pump(ctx);
+    }
+
+    /// Re-stats names waiting to settle after `settle`, without a full listing.
+    fn arm_settle_check(&mut self, ctx: &mut Context<Self>) {
+        if self.settler.is_empty() || self.settle_timer {
+            return;
+        }
+        self.settle_timer = true;
+        let wait = self.cfg.balancer.settle + Duration::from_millis(5);
+        ctx.run_later(wait, |act, ctx| {
+            act.settle_timer = false;
+            let dir = act.ws.intake();
+            let names: Vec<OsString> = act.settler.waiting().cloned().collect();
+            let mut seen = Vec::with_capacity(names.len());
+            for n in names {
+                match intake::stat(&dir, &n) {
+                    Some(e) => seen.push(e),
+                    None => act.settler.forget(&n),
+                }
+            }
+            let ready = act
+                .settler
+                .observe(seen, Instant::now(), act.cfg.balancer.settle);
+            act.enqueue(ready);
+            act.arm_settle_check(ctx);
+            act.pump(ctx);
+        });
+    }
+
+    fn enqueue(&mut self, names: Vec<OsString>) {
+        for n in names {
+            if self.queued.insert(n.clone()) {
+                self.pending.push_back(n);
+            }
+        }
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| {
+                s.state == ServiceState::Up && !s.off && !s.removed && s.in_flight < MAX_IN_FLIGHT
+            })
+            .map(|(n, s)| Candidate {
+                service: *n,
+                weight: self.cfg.service_settings(*n).weight,
+                backlog: s.backlog + s.in_flight as u64,
+            })
+            .collect()
+    }
+
+    /// Hands queued names to services that can take them, in batches.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let mut cands = self.candidates();
+        let mut batches: BTreeMap<usize, Vec<OsString>> = BTreeMap::new();
+        while !cands.is_empty() {
+            let Some(name) = self.pending.pop_front() else {
+                break;
+            };
+            let Some(n) = self.router.pick(&cands) else {
+                self.pending.push_front(name);
+                break;
+            };
+            let b = batches.entry(n).or_default();
+            b.push(name);
+            let slot = self.slots.get_mut(&n).expect("candidate has a slot");
+            slot.in_flight += 1;
+            if let Some(c) = cands.iter_mut().find(|c| c.service == n) {
+                c.backlog += 1;
+            }
+            if slot.in_flight >= MAX_IN_FLIGHT {
+                cands.retain(|c| c.service != n);
+            }
+            if b.len() >= BATCH {
+                let names = std::mem::take(b);
+                self.send_batch(n, names, ctx);
+            }
+        }
+        for (n, names) in batches {
+            if !names.is_empty() {
+                self.send_batch(n, names, ctx);
+            }
+        }
+    }
+
+    fn send_batch(&mut self, n: usize, names: Vec<OsString>, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get(&n) else {
+            return;
+        };
+        let fut = slot.addr.send(DeliverBatch(names.clone()));
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            act.batch_done(n, names, res, ctx);
+        }));
+    }
+
+    fn batch_done(
+        &mut self,
+        n: usize,
+        names: Vec<OsString>,
+        res: Result<Vec<Outcome>, MailboxError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some(s) = self.slots.get_mut(&n) {
+            s.in_flight = s.in_flight.saturating_sub(names.len());
+        }
+        self.status_dirty = true;
+        let outcomes = match res {
+            Ok(o) => o,
+            Err(e) => {
+                log::warn!("service_{n} did not answer ({e}); its requests stay in the intake");
+                names
+                    .iter()
+                    .map(|_| Outcome::Failed {
+                        error: e.to_string(),
+                        service_fault: false,
+                    })
+                    .collect()
+            }
+        };
+        let mut requeue = Vec::new();
+        let mut suspect = None;
+        for (name, o) in names.into_iter().zip(outcomes) {
+            match o {
+                Outcome::Delivered { .. } => {
+                    if let Some(s) = self.slots.get_mut(&n) {
+                        s.routed += 1;
+                        s.backlog += 1;
+                    }
+                    self.queued.remove(&name);
+                }
+                Outcome::Rejected { .. } | Outcome::Gone => {
+                    self.queued.remove(&name);
+                }
+                Outcome::Failed {
+                    error,
+                    service_fault,
+                } => {
+                    if service_fault {
+                        suspect = Some(error);
+                    } else {
+                        log::warn!("{}: {error}", name.to_string_lossy());
+                    }
+                    requeue.push(name);
+                }
+            }
+        }
+        if let Some(err) = suspect {
+            if let Some(s) = self.slots.get_mut(&n) {
+                if s.state == ServiceState::Up {
+                    log::warn!("service_{n} failed a delivery ({err}); not routing to it until a health check passes");
+                    s.state = ServiceState::Down;
+                    s.reason = err;
+                }
+            }
+            if let Some(h) = &self.health {
+                h.do_send(CheckNow);
+            }
+        }
+        // Requests that failed go back to the front of the queue, still owned by us.
+        for name in requeue.into_iter().rev() {
+            self.pending.push_front(name);
+        }
+        if self.stopping {
+            self.maybe_finish(ctx);
+        } else {
+            self.pump(ctx);
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.slots.values().map(|s| s.in_flight).sum()
+    }
+
+    fn write_status(&mut self) {
+        if !self.status_dirty {
+            return;
+        }
+        self.status_dirty = false;
+        let st = DaemonStatus {
+            daemon: DaemonInfo {
+                pid: std::process::id(),
+                started_at: self.started_at.clone(),
+                config_loaded_at: self.config_loaded_at.clone(),
+                last_reload_error: self.last_reload_error.clone(),
+            },
+            services: self
+                .slots
+                .iter()
+                .filter(|(_, s)| !s.removed)
+                .map(|(n, s)| ServiceStatus {
+                    name: format!("service_{n}"),
+                    state: if s.off { ServiceState::Off } else { s.state },
+                    routed: s.routed,
+                    backlog: s.backlog,
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+            alarms: self.alarms.clone(),
+            strategy: self.router.strategy().as_str().to_string(),
+            updated_at: json_ts(Local::now()),
+        };
+        match serde_json::to_vec_pretty(&st) {
+            Ok(b) => {
+                if let Err(e) = write_atomic(&self.ws.status_json(), &b, 0o644, false) {
+                    log::warn!("cannot write status.json: {e}");
+                }
+            }
+            Err(e) => log::warn!("cannot encode status: {e}"),
+        }
+    }
+
+    fn alarm(&mut self, kind: &str, detail: String) {
+        self.alarms.retain(|a| a.kind != kind);
+        self.alarms.push(Alarm {
+            at: json_ts(Local::now()),
+            kind: kind.to_string(),
+            detail,
+        });
+        self.status_dirty = true;
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let display = self.ws.rel(&self.config_path).into_owned();
+        let new = match Config::load(&self.config_path, &display, &self.ws.root) {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                log::error!("reload refused, the old configuration stays in force:\n{msg}");
+                self.last_reload_error = Some(msg.clone());
+                self.alarm("config", format!("reload refused: {msg}"));
+                return;
+            }
+        };
+        let old = self.cfg.clone();
+        let new = Arc::new(new);
+        self.cfg = new.clone();
+        self.config_loaded_at = json_ts(Local::now());
+        self.last_reload_error = None;
+        self.alarms.retain(|a| a.kind != "config");
+        self.status_dirty = true;
+        self.router.set_strategy(new.balancer.strategy);
+        // Services added and removed.
+        for n in 1..=new.services.count {
+            self.start_service(n, ctx);
+        }
+        for (n, s) in self.slots.iter_mut() {
+            if *n > new.services.count && !s.removed {
+                s.removed = true;
+                s.addr.do_send(Shutdown);
+                log::info!("service_{n} removed by the new configuration");
+            }
+        }
+        if old.services.active != new.services.active || old.services.count != new.services.count {
+            let off: BTreeSet<usize> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.off)
+                .map(|(n, _)| *n)
+                .collect();
+            if let Err(e) = health::apply_active(&self.ws, &new, &off) {
+                log::error!("cannot apply services.active: {e}");
+            }
+        }
+        if old.balancer.rescan != new.balancer.rescan {
+            self.schedule_rescan(ctx);
+        }
+        let msg = Reconfigure(new);
+        for s in self.slots.values() {
+            s.addr.do_send(msg.clone());
+        }
+        if let Some(h) = &self.health {
+            h.do_send(msg.clone());
+        }
+        if let Some(a) = &self.cost {
+            a.do_send(msg.clone());
+        }
+        if let Some(a) = &self.state_keeper {
+            a.do_send(msg.clone());
+        }
+        if let Some(a) = &self.drift {
+            a.do_send(msg);
+        }
+        log::info!(
+            "configuration reloaded: {} services, strategy {}",
+            self.cfg.services.count,
+            self.cfg.balancer.strategy.as_str()
+        );
+        self.full_scan(ctx);
+    }
+
+    /// Once nothing is in flight: flush every actor, write the last status, stop the system.
+    fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight() > 0 {
+            return;
+        }
+        if !self.stopping {
+            return;
+        }
+        let services: Vec<_> = self.slots.values().map(|s| s.addr.clone()).collect();
+        let cost = self.cost.clone();
+        let state = self.state_keeper.clone();
+        let drift = self.drift.clone();
+        let fut = async move {
+            for s in services {
+                let _ = s.send(Shutdown).await;
+            }
+            if let Some(a) = cost {
+                let _ = a.send(Shutdown).await;
+            }
+            if let Some(a) = state {
+                let _ = a.send(Shutdown).await;
+            }
+            if let Some(a) = drift {
+                let _ = a.send(Shutdown).await;
+            }
+        };
+        ctx.wait(fut.into_actor(self).map(|_, act, _| {
+            act.status_dirty = true;
+            act.write_status();
+            let _ = std::fs::remove_file(act.ws.run_pid());
+            log::info!("stopped: nothing in flight, logs flushed");
+            System::current().stop_with_code(0);
+        }));
+    }
+}
+
+impl Actor for SupervisorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for n in 1..=self.cfg.services.count {
+            self.start_service(n, ctx);
+        }
+        let me = ctx.address();
+        let health = HealthActor::new(
+            self.ws.clone(),
+            self.cfg.clone(),
+            me.clone().recipient(),
+            me.clone().recipient(),
+        );
+        self.health = Some(actix::Supervisor::start(move |_| health));
+        let cost = CostActor::new(
+            self.ws.clone(),
+            self.cfg.clone(),
+            Arc::new(SystemClock),
+            me.clone().recipient(),
+            me.clone().recipient(),
+        );
+        self.cost = Some(actix::Supervisor::start(move |_| cost));
+        self.state_keeper = Some(
+            StateKeeperActor::new(self.ws.clone(), self.cfg.clone(), me.clone().recipient())
+                .start(),
+        );
+        self.drift = Some(
+            DriftActor::new(self.ws.clone(), self.cfg.clone(), me.clone().recipient()).start(),
+        );
+        self.watch_intake(ctx);
+        self.schedule_rescan(ctx);
+        ctx.run_interval(Duration::from_secs(1), |act, _| act.write_status());
+        self.full_scan(ctx);
+        self.write_status();
+        log::info!(
+            "supervising {} services in {} (pid {})",
+            self.cfg.services.count,
+            self.ws.root.display(),
+            std::process::id()
+        );
+    }
+}
+
+impl Handler<IntakeWake> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, _: IntakeWake, ctx: &mut Context<Self>) {
+        let (names, rescan) = {
+            let mut h = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+            (std::mem::take(&mut h.names), std::mem::take(&mut h.rescan))
+        };
+        if rescan {
+            log::debug!("intake event queue overflowed: full rescan");
+            self.full_scan(ctx);
+        }
+        for n in &names {
+            self.settler.forget(n);
+        }
+        self.enqueue(names);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<HealthReport> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, msg: HealthReport, ctx: &mut Context<Self>) {
+        for (n, v, backlog) in msg.0 {
+            if let Some(s) = self.slots.get_mut(&n) {
+                if s.state != v.state || s.reason != v.reason {
+                    self.status_dirty = true;
+                }
+                s.state = v.state;
+                s.reason = v.reason;
+                s.backlog = backlog;
+            }
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<SetOff> for SupervisorActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, msg: SetOff, ctx: &mut Context<Self>) -> Self::Result {
+        let n = msg.service;
+        if let Some(s) = self.slots.get_mut(&n) {
+            s.off = msg.off;
+            self.status_dirty = true;
+        }
+        if !msg.off {
+            if let Some(h) = &self.health {
+                h.do_send(CheckNow);
+            }
+            self.pump(ctx);
+            return Box::pin(actix::fut::ready(()));
+        }
+        // Reply once nothing is in flight to that service, so its folder can move.
+        WaitIdle { n }.run(self)
+    }
+}
+
+/// Waits (polling every 10 ms) until service `n` has nothing in flight. Every batch future
+/// ends (with outcomes or a mailbox error), so this always ends too.
+struct WaitIdle {
+    n: usize,
+}
+
+impl WaitIdle {
+    fn run(self, act: &mut SupervisorActor) -> ResponseActFuture<SupervisorActor, ()> {
+        let busy = act.slots.get(&self.n).is_some_and(|s| s.in_flight > 0);
+        if !busy {
+            return Box::pin(actix::fut::ready(()));
+        }
+        let next = WaitIdle { n: self.n };
+        Box::pin(
+            actix_rt::time::sleep(Duration::from_millis(10))
+                .into_actor(act)
+                .then(move |_, act, _| next.run(act)),
+        )
+    }
+}
+
+impl Handler<StatusEvent> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, msg: StatusEvent, _: &mut Context<Self>) {
+        match msg {
+            StatusEvent::Alarm { kind, detail } => {
+                log::warn!("alarm {kind}: {detail}");
+                self.alarm(&kind, detail);
+            }
+            StatusEvent::ClearAlarm { kind } => {
+                self.alarms.retain(|a| a.kind != kind);
+                self.status_dirty = true;
+            }
+        }
+    }
+}
+
+impl Handler<ChildPanicked> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, msg: ChildPanicked, _: &mut Context<Self>) {
+        let now = Instant::now();
+        self.restarts.push_back(now);
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > RESTART_PERIOD)
+        {
+            self.restarts.pop_front();
+        }
+        self.alarm("panic", format!("{} panicked: {}", msg.who, msg.message));
+        if self.restarts.len() > MAX_RESTARTS {
+            log::error!(
+                "{} restarts in {} s (last: {} panicked: {}); giving up",
+                self.restarts.len(),
+                RESTART_PERIOD.as_secs(),
+                msg.who,
+                msg.message
+            );
+            self.write_status();
+            let _ = std::fs::remove_file(self.ws.run_pid());
+            System::current().stop_with_code(EXIT_RESTART_CAP);
+        } else {
+            log::warn!(
+                "{} restarted ({} of at most {MAX_RESTARTS} in {} s)",
+                msg.who,
+                self.restarts.len(),
+                RESTART_PERIOD.as_secs()
+            );
+        }
+    }
+}
+
+impl Handler<Reload> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
+        if !self.stopping {
+            self.reload(ctx);
+        }
+    }
+}
+
+impl Handler<Usr1> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, _: Usr1, _: &mut Context<Self>) {
+        if let Some(a) = &self.state_keeper {
+            a.do_send(SnapshotNow {
+                reason: "SIGUSR1".into(),
+            });
+        }
+    }
+}
+
+impl Handler<Stop> for SupervisorActor {
+    type Result = ();
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        log::info!(
+            "stopping: intake closed, finishing {} move(s) in flight",
+            self.in_flight()
+        );
+        self.stopping = true;
+        self.watcher = None;
+        self.maybe_finish(ctx);
+    }
+}

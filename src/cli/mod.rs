@@ -90,7 +90,7 @@ pub struct JsonArg {
 
 #[derive(Debug, Subcommand)]
 pub enum RequestsCmd {
-    /// Write N requests into the intake atomically, named <PREFIX>_<ts>_<i>.txt, never overwriting
+    /// Write N requests into the intake atomically, named `PREFIX_<ts>_<i>.txt`, never overwriting
     Generate {
         /// How many requests
         n: u64,
@@ -137,7 +137,7 @@ pub enum ScenarioCmd {
         /// Run on the live workspace as a drill; every touched file is put back at the end
         #[arg(long)]
         in_place: bool,
-        /// Leave the result in place (implies --in-place), originals kept as <file>.orig
+        /// Leave the result in place (implies --in-place), originals kept as `FILE.orig`
         #[arg(long)]
         keep: bool,
     },
@@ -209,7 +209,22 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Config(ConfigCmd::Check) = cli.command {
         return config_check::run(&ws, &config_path);
     }
-    let ctx = load_context(&ws, &config_path)?;
+    let ctx = match (load_context(&ws, &config_path), &cli.command) {
+        (Ok(ctx), _) => ctx,
+        // `status` must work while someone is fixing the config (the daemon keeps the old one).
+        (Err(e), Command::Status(_)) => {
+            eprintln!(
+                "warning: {e:#}
+showing status with the built-in defaults"
+            );
+            Context {
+                config: Config::defaults(&ws.root),
+                ws: ws.clone(),
+                config_path: config_path.clone(),
+            }
+        }
+        (Err(e), _) => return Err(e),
+    };
     // A scenario killed mid-way is healed by the next tfops command.
     crate::drift::heal_interrupted(&ctx)?;
     match cli.command {

@@ -1,7 +1,309 @@
-//! `tfops run`.
-use crate::workspace::Context;
+//! `tfops run [--once]`: the supervisor in the foreground, or one pass.
+//!
+//! Both start the same way: take `.tfops/run.lock` (one supervisor per workspace), finish what
+//! the last run left (temp files, delivery journals), evaluate the cost schedules, apply
+//! `services.active`. Then `--once` checks health, routes what has settled and exits; `run`
+//! starts the actor system and serves until SIGTERM/SIGINT.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::Local;
+
+use crate::actors::supervisor::{Reload, Start, Stop, SupervisorActor, Usr1};
+use crate::clock::SystemClock;
+use crate::health::{self, ServiceState};
+use crate::lock::FileLock;
+use crate::router::{Candidate, Router};
+use crate::spool::desk::{Desk, Limits, Outcome};
+use crate::spool::intake;
+use crate::workspace::{Context, Workspace};
+
 /// # Errors
-/// Not built yet.
-pub fn run(_ctx: &Context, _once: bool) -> anyhow::Result<i32> {
-    anyhow::bail!("not built yet")
+/// Another supervisor holds the workspace, or the workspace cannot be prepared.
+pub fn run(ctx: &Context, once: bool) -> anyhow::Result<i32> {
+    let _lock = take_run_lock(&ctx.ws)?;
+    let limits = Limits {
+        max_request_bytes: ctx.config.balancer.max_request_bytes,
+        recent_in_log: ctx.config.balancer.recent_in_log,
+    };
+    let desks = recover(&ctx.ws, ctx.config.services.count, limits)?;
+    let off = crate::actors::cost::apply_now(&ctx.ws, &ctx.config, &SystemClock);
+    health::apply_active(&ctx.ws, &ctx.config, &off).with_context(|| {
+        format!(
+            "cannot create the service folders and markers under {}; check its permissions",
+            ctx.ws.balanceador().display()
+        )
+    })?;
+    if once {
+        return run_once(ctx, desks);
+    }
+    drop(desks);
+    let _pid = PidFile::write(&ctx.ws)?;
+    serve(ctx, off)
+}
+
+/// Takes `.tfops/run.lock`, or says who holds it.
+fn take_run_lock(ws: &Workspace) -> anyhow::Result<FileLock> {
+    ws.ensure_runtime_dirs().with_context(|| {
+        format!(
+            "cannot create the runtime folders under {}; check that the workspace is writable",
+            ws.root.display()
+        )
+    })?;
+    match FileLock::try_acquire(&ws.run_lock())
+        .with_context(|| format!("cannot open {}", ws.run_lock().display()))?
+    {
+        Some(l) => Ok(l),
+        None => {
+            let pid = std::fs::read_to_string(ws.run_pid())
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into());
+            anyhow::bail!(
+                "another tfops run (pid {pid}) holds {}; stop it first (kill -TERM {pid}) or use `tfops status`",
+                ws.run_lock().display()
+            )
+        }
+    }
+}
+
+/// `.tfops/run.pid`, removed when dropped.
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    fn write(ws: &Workspace) -> anyhow::Result<PidFile> {
+        let p = ws.run_pid();
+        std::fs::write(&p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        Ok(PidFile(p))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// Finishes what a previous run left: our temp files, and every delivery journal (including
+/// those of services a reload removed). Returns the open desks of services 1..=count.
+///
+/// # Errors
+/// When a service's logs or journal cannot be opened.
+pub fn recover(ws: &Workspace, count: usize, limits: Limits) -> anyhow::Result<Vec<Desk>> {
+    // Temp files of atomic writes (`.<name>.tfops-<pid>.tmp`) and health probes.
+    let mut dirs = vec![ws.bal_logs(), ws.errors(), ws.dot_tfops()];
+    dirs.extend((1..=count).map(|n| ws.service_dir(n)));
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let b = name.as_bytes();
+            let ours = (b.starts_with(b".") && b.ends_with(b".tmp") && contains(b, b".tfops-"))
+                || b.starts_with(b".tfops-probe-");
+            if ours {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    // Half-written requests of a killed `requests generate` (never visible as requests).
+    if let Ok(rd) = std::fs::read_dir(ws.intake()) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let s = String::from_utf8_lossy(name.as_bytes()).into_owned();
+            if let Some(rest) = s.strip_prefix(".tfops-gen-") {
+                let pid: i32 = rest
+                    .split('-')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                if !pid_alive(pid) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    // Journals of services beyond `count` (removed by a reload) are healed, then closed.
+    if let Ok(rd) = std::fs::read_dir(ws.dot_tfops()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name
+                .strip_prefix("deliver_")
+                .and_then(|r| r.strip_suffix(".journal"))
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(n) = n.filter(|n| *n > count) {
+                if e.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+                    Desk::open(ws, n, limits)
+                        .map_err(|e| anyhow::anyhow!("cannot recover service_{n}: {e}"))?;
+                }
+            }
+        }
+    }
+    (1..=count)
+        .map(|n| {
+            Desk::open(ws, n, limits).map_err(|e| {
+                anyhow::anyhow!("cannot open the logs of service_{n}: {e}; check the permissions of balanceador/logs and .tfops")
+            })
+        })
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One pass: health check, route what has settled, flush, report.
+fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
+    let ws = &ctx.ws;
+    let cfg = &ctx.config;
+    let now = Local::now();
+    let mut up = BTreeSet::new();
+    for n in 1..=cfg.services.count {
+        let v = health::check(ws, n, true);
+        if let Err(e) = health::log_transition(ws, n, &v, now) {
+            log::warn!("cannot write health.log: {e}");
+        }
+        if v.state == ServiceState::Up {
+            up.insert(n);
+        }
+    }
+    // Settled: unchanged across `settle`.
+    let dir = ws.intake();
+    let first = intake::scan(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut settled: Vec<OsString> = Vec::new();
+    if !first.is_empty() {
+        std::thread::sleep(cfg.balancer.settle);
+        let second = intake::scan(&dir)?;
+        let before: std::collections::HashMap<_, _> =
+            first.into_iter().map(|e| (e.name.clone(), e)).collect();
+        for e in second {
+            if before.get(&e.name) == Some(&e) {
+                settled.push(e.name);
+            }
+        }
+    }
+    settled.sort();
+    let mut router = Router::new(cfg.balancer.strategy);
+    let mut backlog: std::collections::BTreeMap<usize, u64> =
+        up.iter().map(|n| (*n, health::backlog(ws, *n))).collect();
+    let (mut routed, mut rejected) = (0u64, 0u64);
+    let mut pending: std::collections::VecDeque<OsString> = settled.into();
+    while !pending.is_empty() && !up.is_empty() {
+        // Assign a chunk, deliver it per service, retry what a failing service could not take.
+        let mut batches: std::collections::BTreeMap<usize, Vec<OsString>> = Default::default();
+        for _ in 0..1024 {
+            let Some(name) = pending.pop_front() else {
+                break;
+            };
+            let cands: Vec<Candidate> = up
+                .iter()
+                .map(|n| Candidate {
+                    service: *n,
+                    weight: cfg.service_settings(*n).weight,
+                    backlog: backlog[n],
+                })
+                .collect();
+            let Some(n) = router.pick(&cands) else { break };
+            *backlog.entry(n).or_default() += 1;
+            batches.entry(n).or_default().push(name);
+        }
+        for (n, names) in batches {
+            let desk = &mut desks[n - 1];
+            let out = desk.deliver_batch(&names, Local::now());
+            for (name, o) in names.into_iter().zip(out) {
+                match o {
+                    Outcome::Delivered { .. } => routed += 1,
+                    Outcome::Rejected { .. } => rejected += 1,
+                    Outcome::Gone => {}
+                    Outcome::Failed {
+                        error,
+                        service_fault,
+                    } => {
+                        if service_fault && up.remove(&n) {
+                            log::warn!(
+                                "service_{n} failed a delivery ({error}); not routing to it"
+                            );
+                        }
+                        if service_fault {
+                            pending.push_back(name);
+                        } else {
+                            log::warn!("{}: {error}", name.to_string_lossy());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for d in &mut desks {
+        d.flush()
+            .with_context(|| format!("cannot write load_{}.json", d.service()))?;
+    }
+    let waiting = intake::scan(&dir).map(|v| v.len()).unwrap_or(0);
+    println!("routed {routed}, rejected {rejected}, waiting {waiting}");
+    Ok(0)
+}
+
+/// The actor system until a signal stops it.
+fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
+    let sys = actix::System::new();
+    let start = Start {
+        ws: ctx.ws.clone(),
+        cfg: Arc::new(ctx.config.clone()),
+        config_path: ctx.config_path.clone(),
+        off,
+    };
+    sys.block_on(async move {
+        use actix::Actor;
+        // Handlers first: a SIGHUP that arrives while starting must not kill the process.
+        let sigs = Signals::install();
+        let addr = SupervisorActor::new(start).start();
+        match sigs {
+            Ok(s) => {
+                actix_rt::spawn(s.forward(addr));
+            }
+            Err(e) => log::error!("cannot install signal handlers ({e}); stop with SIGKILL only"),
+        }
+    });
+    let code = sys.run_with_code().context("the actor system failed")?;
+    Ok(code)
+}
+
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+
+    async fn forward(mut self, addr: actix::Addr<SupervisorActor>) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => { log::info!("SIGHUP: reloading the configuration"); addr.do_send(Reload) }
+                _ = self.term.recv() => { log::info!("SIGTERM"); addr.do_send(Stop) }
+                _ = self.int.recv() => { log::info!("SIGINT"); addr.do_send(Stop) }
+                _ = self.usr1.recv() => { log::info!("SIGUSR1: snapshot"); addr.do_send(Usr1) }
+            }
+        }
+    }
 }

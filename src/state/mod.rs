@@ -1,1 +1,47 @@
-//! The tfstate model, snapshots, retention and restore.
+//! State protection: the tfstate model, snapshots, retention, restore and disaster detection.
+//!
+//! - [`model`]: what makes a state valid, read in one pass without a `serde_json::Value`.
+//! - [`snapshot`]: `backups/tfstate_<ts>.backup/` folders — take (deduplicated, atomic,
+//!   private), list, verify, prune.
+//! - [`retention`]: which snapshots `keep_last` / `keep_daily` keep (pure).
+//! - [`restore`]: prepare (refusals, preview) and apply (atomic write) a restore.
+//! - [`preview`]: changes by address and a masked unified diff (pure).
+//! - [`tflock`]: whether Terraform holds the state.
+//! - [`guard`]: the disaster-detection state machine the StateKeeperActor drives (pure).
+//!
+//! Not here: timers, file watching and messages (`actors::state_keeper`), printing and
+//! prompts (`cli::state`).
+
+use serde::Serialize;
+
+use crate::config::Config;
+
+pub mod guard;
+pub mod model;
+pub mod preview;
+pub mod restore;
+pub mod retention;
+pub mod snapshot;
+pub mod tflock;
+
+/// The newest snapshot, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotSummary {
+    pub id: String,
+    pub taken_at: String,
+}
+
+/// The newest snapshot by `taken_at`, valid or not; `None` when there is none or the folder
+/// cannot be read. Cheap: reads meta.json files, hashes nothing.
+pub fn last_snapshot(cfg: &Config) -> Option<SnapshotSummary> {
+    let snaps = snapshot::list_quick(&cfg.state.backups).ok()?;
+    let s = snaps.last()?;
+    Some(SnapshotSummary {
+        id: s.id.clone(),
+        taken_at: s
+            .meta
+            .as_ref()
+            .map(|m| m.taken_at.clone())
+            .unwrap_or_else(|| crate::fsutil::json_ts(s.taken_at)),
+    })
+}

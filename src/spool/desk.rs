@@ -1,0 +1,758 @@
+//! One service's delivery desk: validates requests, moves them with a rename that never
+//! overwrites, records them in `load_N.jsonl` / `load_N.json`, and keeps a delivery journal so
+//! that a kill -9 at any moment is healed by the next start.
+//!
+//! The journal (`.tfops/deliver_N.journal`) gets one line per intended move, written before the
+//! renames of a batch, with the exact destination name. Recovery reads it: a destination that
+//! exists but has no line in `load_N.jsonl` gets one; a rejected request without its
+//! `.error.json` gets it. The journal is emptied at every flush, when every intent in it is
+//! complete, so recovery only ever reads about a second of work.
+//!
+//! `load_N.json` (the original shape: `archivos`, `ultimo_procesamiento`, plus `total`) is a
+//! summary rewritten atomically at most about once a second; `.tfops/load_N.ckpt` remembers
+//! how much of the jsonl it covers, so a start reads only the tail, never the whole history.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+use serde::{Deserialize, Serialize};
+
+use super::request::{self, Reason, Verdict};
+use crate::fsutil::{json_ts, name_ts, rename_noreplace, write_atomic};
+use crate::workspace::Workspace;
+
+/// What became of one request handed to the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Now `service_N/<file>`.
+    Delivered { file: OsString },
+    /// Now `errors/<file>` with its `.error.json`.
+    Rejected { reason: Reason, file: OsString },
+    /// It was no longer in the intake.
+    Gone,
+    /// It is still in the intake. `service_fault`: the inbox could not take it (the service
+    /// is suspect); otherwise the errors folder could not.
+    Failed { error: String, service_fault: bool },
+}
+
+/// Settings the desk needs (from the config).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_request_bytes: u64,
+    pub recent_in_log: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Intent {
+    /// batch number
+    b: u64,
+    /// "d" delivery, "r" rejection
+    k: String,
+    /// source name, hex
+    src: String,
+    /// destination name, hex
+    dst: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LoadLine {
+    at: String,
+    request: String,
+    file: String,
+    bytes: u64,
+    service: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LoadJson {
+    archivos: Vec<String>,
+    ultimo_procesamiento: Option<String>,
+    total: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    total: u64,
+    jsonl_bytes: u64,
+    ultimo_procesamiento: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorJson<'a> {
+    request: String,
+    reason: &'a str,
+    detail: &'a str,
+    at: String,
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The delivery desk of service N.
+#[derive(Debug)]
+pub struct Desk {
+    n: usize,
+    intake: PathBuf,
+    inbox: PathBuf,
+    archived: PathBuf,
+    errors: PathBuf,
+    load_json: PathBuf,
+    ckpt: PathBuf,
+    limits: Limits,
+    jsonl: File,
+    jsonl_len: u64,
+    journal: File,
+    journal_dirty: bool,
+    batch: u64,
+    total: u64,
+    recent: VecDeque<String>,
+    last_at: Option<String>,
+    dirty: bool,
+}
+
+/// Why a desk could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct DeskError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+fn at(path: &Path) -> impl FnOnce(io::Error) -> DeskError + '_ {
+    move |source| DeskError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Desk {
+    /// Opens the desk of service `n`, first healing whatever a previous run left (a torn last
+    /// jsonl line, journal intents whose log line or error file is missing).
+    ///
+    /// # Errors
+    /// When the logs or the journal cannot be opened or written.
+    pub fn open(ws: &Workspace, n: usize, limits: Limits) -> Result<Desk, DeskError> {
+        let jsonl_path = ws.load_jsonl(n);
+        let journal_path = ws.delivery_journal(n);
+        std::fs::create_dir_all(ws.bal_logs()).map_err(at(&ws.bal_logs()))?;
+        std::fs::create_dir_all(ws.dot_tfops()).map_err(at(&ws.dot_tfops()))?;
+        heal_torn_tail(&jsonl_path).map_err(at(&jsonl_path))?;
+        let jsonl = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&jsonl_path)
+            .map_err(at(&jsonl_path))?;
+        let jsonl_len = jsonl.metadata().map_err(at(&jsonl_path))?.len();
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&journal_path)
+            .map_err(at(&journal_path))?;
+        let mut desk = Desk {
+            n,
+            intake: ws.intake(),
+            inbox: ws.service_dir(n),
+            archived: ws.archived_dir(n),
+            errors: ws.errors(),
+            load_json: ws.load_json(n),
+            ckpt: ws.dot_tfops().join(format!("load_{n}.ckpt")),
+            limits,
+            jsonl,
+            jsonl_len,
+            journal,
+            journal_dirty: true,
+            batch: 0,
+            total: 0,
+            recent: VecDeque::new(),
+            last_at: None,
+            dirty: false,
+        };
+        let recorded = desk.load_counts().map_err(at(&jsonl_path))?;
+        desk.replay_journal(&journal_path, recorded)
+            .map_err(at(&journal_path))?;
+        desk.dirty = true;
+        desk.flush().map_err(at(&desk.load_json.clone()))?;
+        Ok(desk)
+    }
+
+    pub fn service(&self) -> usize {
+        self.n
+    }
+
+    /// Requests recorded for this service, ever.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        while self.recent.len() > limits.recent_in_log {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Reads the checkpoint and the jsonl after it; returns the files recorded in that tail.
+    fn load_counts(&mut self) -> io::Result<HashSet<String>> {
+        let ckpt: Option<Checkpoint> = std::fs::read(&self.ckpt)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|c: &Checkpoint| c.jsonl_bytes <= self.jsonl_len);
+        let from = match ckpt {
+            Some(c) => {
+                self.total = c.total;
+                self.last_at = c.ultimo_procesamiento;
+                if let Some(j) = std::fs::read(&self.load_json)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<LoadJson>(&b).ok())
+                {
+                    self.recent = j.archivos.into();
+                }
+                c.jsonl_bytes
+            }
+            None => 0,
+        };
+        let mut recorded = HashSet::new();
+        let mut f = self.jsonl.try_clone()?;
+        f.seek(SeekFrom::Start(from))?;
+        for line in BufReader::new(f).split(b'\n') {
+            let line = line?;
+            if line.is_empty() {
+                continue;
+            }
+            if let Ok(l) = serde_json::from_slice::<LoadLine>(&line) {
+                self.count(&l.file, &l.at);
+                recorded.insert(l.file);
+            }
+        }
+        Ok(recorded)
+    }
+
+    fn count(&mut self, file: &str, at_rfc3339: &str) {
+        self.total += 1;
+        if self.limits.recent_in_log > 0 {
+            if self.recent.len() >= self.limits.recent_in_log {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(file.to_string());
+        }
+        self.last_at = DateTime::parse_from_rfc3339(at_rfc3339)
+            .ok()
+            .map(|t| {
+                t.with_timezone(&Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .or(self.last_at.take());
+        self.dirty = true;
+    }
+
+    fn replay_journal(&mut self, path: &Path, mut recorded: HashSet<String>) -> io::Result<()> {
+        let mut text = Vec::new();
+        File::open(path)?.read_to_end(&mut text)?;
+        // The last intent per (batch, source) wins: a collision retried under a new name.
+        let mut last: HashMap<(u64, String), Intent> = HashMap::new();
+        let mut order = Vec::new();
+        for line in text.split(|b| *b == b'\n') {
+            let Ok(i) = serde_json::from_slice::<Intent>(line) else {
+                continue;
+            };
+            let key = (i.b, i.src.clone());
+            if !last.contains_key(&key) {
+                order.push(key.clone());
+            }
+            last.insert(key, i);
+        }
+        let now = Local::now();
+        let mut lines = Vec::new();
+        let mut healed = 0usize;
+        for key in order {
+            let Some(i) = last.remove(&key) else { continue };
+            let (Some(src), Some(dst)) = (unhex(&i.src), unhex(&i.dst)) else {
+                continue;
+            };
+            let dst = OsString::from_vec(dst);
+            let src = OsString::from_vec(src);
+            if i.k == "d" {
+                let Some(file) = dst.to_str().map(str::to_string) else {
+                    continue;
+                };
+                if recorded.contains(&file) {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(self.inbox.join(&dst))
+                    .or_else(|_| std::fs::symlink_metadata(self.archived.join(&dst)));
+                if let Ok(m) = meta {
+                    let line = LoadLine {
+                        at: json_ts(now),
+                        request: src.to_string_lossy().into_owned(),
+                        file: file.clone(),
+                        bytes: m.len(),
+                        service: format!("service_{}", self.n),
+                    };
+                    self.count(&line.file, &line.at);
+                    lines.push(line);
+                    recorded.insert(file);
+                    healed += 1;
+                }
+            } else if self.errors.join(&dst).exists() {
+                let side = self.errors.join(request::error_sidecar(&dst));
+                if !side.exists() {
+                    write_error_json(
+                        &side,
+                        &src,
+                        i.reason.unwrap_or(Reason::Unreadable),
+                        i.detail.as_deref().unwrap_or(""),
+                        now,
+                    )?;
+                    healed += 1;
+                }
+            }
+        }
+        if !lines.is_empty() {
+            self.append_lines(&lines)?;
+        }
+        if healed > 0 {
+            log::warn!(
+                "service_{}: recovered {healed} request(s) whose log line or error file a previous run left unwritten",
+                self.n
+            );
+        }
+        self.journal.set_len(0)?;
+        self.journal_dirty = false;
+        Ok(())
+    }
+
+    fn append_lines(&mut self, lines: &[LoadLine]) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(lines.len() * 160);
+        for l in lines {
+            serde_json::to_writer(&mut buf, l).map_err(io::Error::other)?;
+            buf.push(b'\n');
+        }
+        self.jsonl.write_all(&buf)?;
+        self.jsonl_len += buf.len() as u64;
+        Ok(())
+    }
+
+    fn write_intents(&mut self, intents: &[Intent]) -> io::Result<()> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(intents.len() * 200);
+        for i in intents {
+            serde_json::to_writer(&mut buf, i).map_err(io::Error::other)?;
+            buf.push(b'\n');
+        }
+        self.journal.write_all(&buf)?;
+        self.journal_dirty = true;
+        Ok(())
+    }
+
+    /// Validates and moves each named request out of the intake: into this service's inbox,
+    /// or into `errors/`. A request that cannot be moved stays in the intake (`Failed`).
+    pub fn deliver_batch(&mut self, names: &[OsString], now: DateTime<Local>) -> Vec<Outcome> {
+        self.batch += 1;
+        let ts = name_ts(now);
+        let verdicts: Vec<Verdict> = names
+            .iter()
+            .map(|n| request::validate(&self.intake.join(n), self.limits.max_request_bytes))
+            .collect();
+        let mut intents = Vec::with_capacity(names.len());
+        for (name, v) in names.iter().zip(&verdicts) {
+            match v {
+                Verdict::Valid { .. } => intents.push(self.intent(name, &ts, 1, None)),
+                Verdict::Invalid { reason, detail } => {
+                    intents.push(self.intent(name, &ts, 1, Some((*reason, detail.clone()))))
+                }
+                Verdict::Gone => {}
+            }
+        }
+        if let Err(e) = self.write_intents(&intents) {
+            let msg = format!("cannot write the delivery journal: {e}");
+            return names
+                .iter()
+                .map(|_| Outcome::Failed {
+                    error: msg.clone(),
+                    service_fault: false,
+                })
+                .collect();
+        }
+        let mut lines = Vec::new();
+        let mut out = Vec::with_capacity(names.len());
+        for (name, v) in names.iter().zip(verdicts) {
+            let o = match v {
+                Verdict::Gone => Outcome::Gone,
+                Verdict::Valid { bytes } => match self.move_in(name, &ts) {
+                    Ok(file) => {
+                        lines.push(LoadLine {
+                            at: json_ts(now),
+                            request: name.to_string_lossy().into_owned(),
+                            file: file.to_string_lossy().into_owned(),
+                            bytes,
+                            service: format!("service_{}", self.n),
+                        });
+                        Outcome::Delivered { file }
+                    }
+                    Err(o) => o,
+                },
+                Verdict::Invalid { reason, detail } => {
+                    match self.reject(name, &ts, reason, &detail, now) {
+                        Ok(file) => Outcome::Rejected { reason, file },
+                        Err(o) => o,
+                    }
+                }
+            };
+            out.push(o);
+        }
+        if !lines.is_empty() {
+            if let Err(e) = self.append_lines(&lines) {
+                // The moves happened; the journal still holds them, so the next start (or
+                // the next flush that succeeds) writes these lines.
+                log::error!(
+                    "service_{}: cannot append to load_{}.jsonl: {e}",
+                    self.n,
+                    self.n
+                );
+                self.journal_dirty = true;
+                return out;
+            }
+            for l in &lines {
+                self.count(&l.file, &l.at);
+            }
+        }
+        out
+    }
+
+    fn intent(&self, src: &OsStr, ts: &str, k: u32, reject: Option<(Reason, String)>) -> Intent {
+        let (kind, dst, reason, detail) = match reject {
+            None => ("d", request::processed_name(ts, src, k), None, None),
+            Some((r, d)) => ("r", request::error_name(src, k), Some(r), Some(d)),
+        };
+        Intent {
+            b: self.batch,
+            k: kind.into(),
+            src: hex(src.as_bytes()),
+            dst: hex(dst.as_bytes()),
+            reason,
+            detail,
+        }
+    }
+
+    /// The no-overwrite move into the inbox; a taken name gets `-k`, journaled first.
+    fn move_in(&mut self, name: &OsStr, ts: &str) -> Result<OsString, Outcome> {
+        let src = self.intake.join(name);
+        for k in 1..=10_000u32 {
+            let file = request::processed_name(ts, name, k);
+            if k > 1 {
+                let i = self.intent(name, ts, k, None);
+                self.write_intents(&[i]).map_err(|e| Outcome::Failed {
+                    error: format!("cannot write the delivery journal: {e}"),
+                    service_fault: false,
+                })?;
+            }
+            match rename_noreplace(&src, &self.inbox.join(&file)) {
+                Ok(()) => return Ok(file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !src.exists() => {
+                    return Err(Outcome::Gone)
+                }
+                Err(e) => {
+                    return Err(Outcome::Failed {
+                        error: format!("cannot move into {}: {e}", self.inbox.display()),
+                        service_fault: true,
+                    })
+                }
+            }
+        }
+        Err(Outcome::Failed {
+            error: "too many requests with the same name in one second".into(),
+            service_fault: false,
+        })
+    }
+
+    fn reject(
+        &mut self,
+        name: &OsStr,
+        ts: &str,
+        reason: Reason,
+        detail: &str,
+        now: DateTime<Local>,
+    ) -> Result<OsString, Outcome> {
+        let src = self.intake.join(name);
+        let errors_dir = self.errors.clone();
+        let fail = |e: io::Error| Outcome::Failed {
+            error: format!("cannot move into {}: {e}", errors_dir.display()),
+            service_fault: false,
+        };
+        for k in 1..=10_000u32 {
+            let file = request::error_name(name, k);
+            let side = self.errors.join(request::error_sidecar(&file));
+            if side.exists() {
+                continue;
+            }
+            if k > 1 {
+                let i = self.intent(name, ts, k, Some((reason, detail.to_string())));
+                self.write_intents(&[i]).map_err(fail)?;
+            }
+            match rename_noreplace(&src, &self.errors.join(&file)) {
+                Ok(()) => {
+                    write_error_json(&side, name, reason, detail, now).map_err(fail)?;
+                    return Ok(file);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !src.exists() => {
+                    return Err(Outcome::Gone)
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        Err(fail(io::Error::other(
+            "too many rejected requests with the same name",
+        )))
+    }
+
+    /// Rewrites `load_N.json` (and its checkpoint) if anything changed, then empties the
+    /// journal: every intent in it is complete.
+    ///
+    /// # Errors
+    /// When a file cannot be written; the journal is then kept.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.dirty {
+            let ckpt = Checkpoint {
+                total: self.total,
+                jsonl_bytes: self.jsonl_len,
+                ultimo_procesamiento: self.last_at.clone(),
+            };
+            write_atomic(
+                &self.ckpt,
+                &serde_json::to_vec(&ckpt).map_err(io::Error::other)?,
+                0o644,
+                false,
+            )?;
+            let json = LoadJson {
+                archivos: self.recent.iter().cloned().collect(),
+                ultimo_procesamiento: self.last_at.clone(),
+                total: self.total,
+            };
+            let mut bytes = serde_json::to_vec_pretty(&json).map_err(io::Error::other)?;
+            bytes.push(b'\n');
+            write_atomic(&self.load_json, &bytes, 0o644, false)?;
+            self.dirty = false;
+        }
+        if self.journal_dirty {
+            self.journal.set_len(0)?;
+            self.journal_dirty = false;
+        }
+        Ok(())
+    }
+}
+
+fn write_error_json(
+    side: &Path,
+    src: &OsStr,
+    reason: Reason,
+    detail: &str,
+    now: DateTime<Local>,
+) -> io::Result<()> {
+    let j = ErrorJson {
+        request: src.to_string_lossy().into_owned(),
+        reason: reason.as_str(),
+        detail,
+        at: json_ts(now),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&j).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_atomic(side, &bytes, 0o644, false)
+}
+
+/// Cuts a torn last line (a write interrupted by kill -9) off `load_N.jsonl`.
+fn heal_torn_tail(path: &Path) -> io::Result<()> {
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let back = len.min(64 * 1024);
+    f.seek(SeekFrom::Start(len - back))?;
+    let mut tail = vec![0; back as usize];
+    f.read_exact(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(());
+    }
+    let keep = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(i) => len - back + i as u64 + 1,
+        None if back == len => 0,
+        None => return Ok(()),
+    };
+    log::warn!(
+        "{}: cut a torn last line ({} bytes) left by an interrupted run",
+        path.display(),
+        len - keep
+    );
+    f.set_len(keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIM: Limits = Limits {
+        max_request_bytes: 1024,
+        recent_in_log: 3,
+    };
+
+    fn ws() -> (tempfile::TempDir, Workspace) {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(d.path());
+        ws.ensure_runtime_dirs().unwrap();
+        std::fs::create_dir_all(ws.service_dir(1)).unwrap();
+        (d, ws)
+    }
+
+    fn lines(ws: &Workspace) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(ws.load_jsonl(1))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn delivers_rejects_and_keeps_both_on_collision() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        std::fs::write(ws.intake().join("a.txt"), "hi").unwrap();
+        std::fs::write(ws.intake().join("bad.txt"), [0xffu8]).unwrap();
+        let now = Local::now();
+        let out = desk.deliver_batch(&["a.txt".into(), "bad.txt".into(), "gone".into()], now);
+        assert!(matches!(out[0], Outcome::Delivered { .. }));
+        assert!(matches!(
+            out[1],
+            Outcome::Rejected {
+                reason: Reason::NotUtf8,
+                ..
+            }
+        ));
+        assert_eq!(out[2], Outcome::Gone);
+        // same name, same second
+        std::fs::write(ws.intake().join("a.txt"), "again").unwrap();
+        let out2 = desk.deliver_batch(&["a.txt".into()], now);
+        let Outcome::Delivered { file } = &out2[0] else {
+            panic!("{out2:?}")
+        };
+        assert!(file.to_str().unwrap().contains("-2_a.txt"));
+        assert_eq!(std::fs::read_dir(ws.service_dir(1)).unwrap().count(), 2);
+        assert!(ws.errors().join("bad.txt.error.json").exists());
+        assert_eq!(lines(&ws).len(), 2);
+        desk.flush().unwrap();
+        let j: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ws.load_json(1)).unwrap()).unwrap();
+        assert_eq!(j["total"], 2);
+        assert_eq!(j["archivos"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn recovery_writes_missing_log_line_once() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        std::fs::write(ws.intake().join("a.txt"), "hi").unwrap();
+        desk.deliver_batch(&["a.txt".into()], Local::now());
+        desk.flush().unwrap();
+        // Simulate a crash after the rename of b.txt but before its log line: journal an
+        // intent by hand and do the rename ourselves.
+        std::fs::write(ws.intake().join("b.txt"), "yo").unwrap();
+        let ts = name_ts(Local::now());
+        let i = desk.intent(OsStr::new("b.txt"), &ts, 1, None);
+        desk.write_intents(&[i]).unwrap();
+        let dst = request::processed_name(&ts, OsStr::new("b.txt"), 1);
+        std::fs::rename(ws.intake().join("b.txt"), ws.service_dir(1).join(&dst)).unwrap();
+        // and a torn line
+        OpenOptions::new()
+            .append(true)
+            .open(ws.load_jsonl(1))
+            .unwrap()
+            .write_all(b"{\"at\":\"x")
+            .unwrap();
+        drop(desk);
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 2);
+        let l = lines(&ws);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[1]["file"], dst.to_str().unwrap());
+        drop(desk);
+        // a second start changes nothing
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 2);
+        assert_eq!(lines(&ws).len(), 2);
+    }
+
+    #[test]
+    fn recent_is_bounded_and_total_survives_restart() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        for i in 0..5 {
+            let n = format!("r{i}");
+            std::fs::write(ws.intake().join(&n), "x").unwrap();
+            desk.deliver_batch(&[n.into()], Local::now());
+        }
+        desk.flush().unwrap();
+        drop(desk);
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 5);
+        let j: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ws.load_json(1)).unwrap()).unwrap();
+        assert_eq!(j["total"], 5);
+        assert_eq!(j["archivos"].as_array().unwrap().len(), 3);
+        assert!(j["archivos"][2].as_str().unwrap().ends_with("_r4"));
+    }
+
+    #[test]
+    fn missing_inbox_is_a_service_fault_and_the_request_stays() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        std::fs::remove_dir(ws.service_dir(1)).unwrap();
+        std::fs::write(ws.intake().join("a"), "x").unwrap();
+        let out = desk.deliver_batch(&["a".into()], Local::now());
+        assert!(
+            matches!(
+                out[0],
+                Outcome::Failed {
+                    service_fault: true,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        assert!(ws.intake().join("a").exists());
+    }
+}

@@ -1,0 +1,377 @@
+//! What a restore changes: resource addresses added, removed and changed, and a unified diff of
+//! the two states with sensitive values masked (paths in `sensitive_attributes`, outputs marked
+//! `sensitive`, and provider `private` blobs). Pure: takes bytes, returns text.
+//!
+//! Addresses are Terraform's: `type.name`, `type.name[0]`, `type.name["key"]`, with `data.` and
+//! `module.` prefixes. Big states (over [`DIFF_LIMIT`]) get addresses only: comparing values
+//! would need the whole tree in memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Above this size (either state), no value comparison and no unified diff.
+pub const DIFF_LIMIT: usize = 8 << 20;
+/// What a masked value is replaced with.
+pub const MASK: &str = "(sensitive value)";
+
+/// Changes a restore brings, seen from the live state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// In the snapshot, not in the live state: the restore brings them back.
+    pub added: Vec<String>,
+    /// In the live state, not in the snapshot: the restore drops them.
+    pub removed: Vec<String>,
+    /// In both, with different values.
+    pub changed: Vec<String>,
+    /// Whether values were compared (false for big states: `changed` is then empty).
+    pub compared_values: bool,
+}
+
+/// Changes and, for small states, a masked unified diff.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub changes: Changes,
+    pub diff: Option<String>,
+    /// Why there is no diff, when there is none.
+    pub note: Option<String>,
+}
+
+/// Compares the live state `current` (None: missing or unreadable as a state) with `snapshot`.
+/// `labels` name the two sides in the diff header.
+pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) -> Preview {
+    let small = snapshot.len() <= DIFF_LIMIT && current.is_none_or(|c| c.len() <= DIFF_LIMIT);
+    if !small {
+        let cur = current.map(addresses_light).unwrap_or_default();
+        let snap = addresses_light(snapshot);
+        let changes = Changes {
+            added: snap.difference(&cur).cloned().collect(),
+            removed: cur.difference(&snap).cloned().collect(),
+            changed: Vec::new(),
+            compared_values: false,
+        };
+        return Preview {
+            changes,
+            diff: None,
+            note: Some(format!(
+                "no line diff: a state is larger than {} MB; changes by address only",
+                DIFF_LIMIT >> 20
+            )),
+        };
+    }
+    let cur_doc: Option<Value> = current.and_then(|c| serde_json::from_slice(c).ok());
+    let snap_doc: Value = serde_json::from_slice(snapshot).unwrap_or(Value::Null);
+    let cur_inst = cur_doc.as_ref().map(instances).unwrap_or_default();
+    let snap_inst = instances(&snap_doc);
+    let mut changes = Changes {
+        compared_values: true,
+        ..Changes::default()
+    };
+    for (a, v) in &snap_inst {
+        match cur_inst.get(a) {
+            None => changes.added.push(a.clone()),
+            Some(c) if c != v => changes.changed.push(a.clone()),
+            Some(_) => {}
+        }
+    }
+    changes.removed = cur_inst
+        .keys()
+        .filter(|a| !snap_inst.contains_key(*a))
+        .cloned()
+        .collect();
+    // Mask with the union of both sides' sensitive paths, so neither side leaks what the other
+    // marks sensitive.
+    let mut paths = sensitive_paths(&snap_doc);
+    if let Some(c) = &cur_doc {
+        for (a, p) in sensitive_paths(c) {
+            paths.entry(a).or_default().extend(p);
+        }
+    }
+    let mut sens_outputs = sensitive_outputs(&snap_doc);
+    if let Some(c) = &cur_doc {
+        sens_outputs.extend(sensitive_outputs(c));
+    }
+    let masked_snap = masked_text(snap_doc, &paths, &sens_outputs);
+    let masked_cur = match cur_doc {
+        Some(d) => masked_text(d, &paths, &sens_outputs),
+        None => String::new(),
+    };
+    let diff = similar::TextDiff::from_lines(&masked_cur, &masked_snap)
+        .unified_diff()
+        .context_radius(3)
+        .header(labels.0, labels.1)
+        .to_string();
+    Preview {
+        changes,
+        diff: Some(diff),
+        note: None,
+    }
+}
+
+#[derive(Deserialize)]
+struct LightState {
+    #[serde(default)]
+    resources: Vec<LightResource>,
+}
+
+#[derive(Deserialize)]
+struct LightResource {
+    #[serde(default)]
+    module: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(rename = "type", default)]
+    ty: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    instances: Vec<LightInstance>,
+}
+
+#[derive(Deserialize)]
+struct LightInstance {
+    #[serde(default)]
+    index_key: Option<Value>,
+}
+
+/// Instance addresses of a state without keeping its values.
+pub fn addresses_light(bytes: &[u8]) -> BTreeSet<String> {
+    let Ok(s) = serde_json::from_slice::<LightState>(bytes) else {
+        return BTreeSet::new();
+    };
+    let mut out = BTreeSet::new();
+    for r in s.resources {
+        let base = resource_address(r.module.as_deref(), r.mode.as_deref(), &r.ty, &r.name);
+        for i in r.instances {
+            out.insert(instance_address(&base, i.index_key.as_ref()));
+        }
+    }
+    out
+}
+
+/// Instance addresses of a parsed state (sorted).
+pub fn addresses(doc: &Value) -> Vec<String> {
+    instances(doc).into_keys().collect()
+}
+
+fn resource_address(module: Option<&str>, mode: Option<&str>, ty: &str, name: &str) -> String {
+    let mut a = String::new();
+    if let Some(m) = module.filter(|m| !m.is_empty()) {
+        a.push_str(m);
+        a.push('.');
+    }
+    if mode == Some("data") {
+        a.push_str("data.");
+    }
+    a.push_str(ty);
+    a.push('.');
+    a.push_str(name);
+    a
+}
+
+fn instance_address(base: &str, key: Option<&Value>) -> String {
+    match key {
+        Some(Value::Number(n)) => format!("{base}[{n}]"),
+        Some(Value::String(s)) => format!("{base}[{}]", Value::String(s.clone())),
+        _ => base.to_string(),
+    }
+}
+
+/// Address → instance object.
+fn instances(doc: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let Some(rs) = doc.get("resources").and_then(Value::as_array) else {
+        return out;
+    };
+    for r in rs {
+        let base = resource_address(
+            r.get("module").and_then(Value::as_str),
+            r.get("mode").and_then(Value::as_str),
+            r.get("type").and_then(Value::as_str).unwrap_or(""),
+            r.get("name").and_then(Value::as_str).unwrap_or(""),
+        );
+        for i in r
+            .get("instances")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.insert(instance_address(&base, i.get("index_key")), i.clone());
+        }
+    }
+    out
+}
+
+/// Address → sensitive attribute paths (each a list of steps, as the state writes them).
+fn sensitive_paths(doc: &Value) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (a, i) in instances(doc) {
+        if let Some(ps) = i.get("sensitive_attributes").and_then(Value::as_array) {
+            if !ps.is_empty() {
+                out.entry(a).or_default().extend(ps.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+fn sensitive_outputs(doc: &Value) -> BTreeSet<String> {
+    doc.get("outputs")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v.get("sensitive").and_then(Value::as_bool) == Some(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The state with sensitive values masked, pretty-printed.
+fn masked_text(
+    mut doc: Value,
+    paths: &BTreeMap<String, Vec<Value>>,
+    outputs: &BTreeSet<String>,
+) -> String {
+    mask(&mut doc, paths, outputs);
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Masks sensitive values in place.
+pub fn mask(doc: &mut Value, paths: &BTreeMap<String, Vec<Value>>, outputs: &BTreeSet<String>) {
+    if let Some(o) = doc.get_mut("outputs").and_then(Value::as_object_mut) {
+        for (k, v) in o.iter_mut() {
+            if outputs.contains(k) {
+                if let Some(val) = v.get_mut("value") {
+                    *val = Value::String(MASK.into());
+                }
+            }
+        }
+    }
+    let Some(rs) = doc.get_mut("resources").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for r in rs {
+        let base = resource_address(
+            r.get("module").and_then(Value::as_str),
+            r.get("mode").and_then(Value::as_str),
+            r.get("type").and_then(Value::as_str).unwrap_or(""),
+            r.get("name").and_then(Value::as_str).unwrap_or(""),
+        );
+        let Some(insts) = r.get_mut("instances").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for i in insts {
+            let addr = instance_address(&base, i.get("index_key"));
+            if let Some(p) = i.get_mut("private") {
+                if !p.is_null() {
+                    *p = Value::String("(private data)".into());
+                }
+            }
+            let Some(ps) = paths.get(&addr) else {
+                continue;
+            };
+            if let Some(attrs) = i.get_mut("attributes") {
+                for p in ps {
+                    mask_path(attrs, p);
+                }
+            }
+        }
+    }
+}
+
+/// Follows one sensitive path (`[{"type":"get_attr","value":"x"}, {"type":"index",…}]`) and
+/// masks what it reaches. A path that does not fit masks the deepest value it reached.
+fn mask_path(attrs: &mut Value, path: &Value) {
+    if let Some(steps) = path.as_array() {
+        mask_steps(attrs, steps);
+    }
+}
+
+fn mask_steps(cur: &mut Value, steps: &[Value]) {
+    let Some((step, rest)) = steps.split_first() else {
+        *cur = Value::String(MASK.into());
+        return;
+    };
+    let next = match step.get("type").and_then(Value::as_str) {
+        Some("get_attr") => match step.get("value").and_then(Value::as_str) {
+            Some(k) => cur.get_mut(k),
+            None => None,
+        },
+        Some("index") => match step.get("value").and_then(|v| v.get("value")) {
+            Some(Value::Number(n)) => n.as_u64().and_then(|i| cur.get_mut(i as usize)),
+            Some(Value::String(s)) => cur.get_mut(s.as_str()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match next {
+        Some(n) => mask_steps(n, rest),
+        // A path that does not fit: mask what was reached, never less.
+        None => *cur = Value::String(MASK.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = r#"{"version":4,"serial":1,"lineage":"l","outputs":{
+        "pw":{"value":"hunter2","type":"string","sensitive":true},
+        "name":{"value":"visible","type":"string"}},
+      "resources":[
+        {"mode":"managed","type":"null_resource","name":"a","instances":[
+          {"attributes":{"id":"1","triggers":{"name":"a"}}, "sensitive_attributes":[]}]},
+        {"mode":"managed","type":"db","name":"main","instances":[
+          {"attributes":{"id":"9","password":"s3cr3t-A","tags":["x","hidden-tag"]},
+           "sensitive_attributes":[[{"type":"get_attr","value":"password"}],
+             [{"type":"get_attr","value":"tags"},{"type":"index","value":{"value":1,"type":"number"}}]],
+           "private":"c2VjcmV0"}]},
+        {"mode":"data","type":"d","name":"x","module":"module.m","instances":[
+          {"index_key":"k","attributes":{}}, {"index_key":0,"attributes":{}}]}]}"#;
+
+    #[test]
+    fn addresses_follow_terraform() {
+        let doc: Value = serde_json::from_str(A).unwrap();
+        assert_eq!(
+            addresses(&doc),
+            vec![
+                "db.main",
+                "module.m.data.d.x[\"k\"]",
+                "module.m.data.d.x[0]",
+                "null_resource.a"
+            ]
+        );
+        assert_eq!(
+            addresses_light(A.as_bytes())
+                .into_iter()
+                .collect::<Vec<_>>(),
+            addresses(&doc)
+        );
+    }
+
+    #[test]
+    fn diff_masks_secrets() {
+        let b = A
+            .replace("s3cr3t-A", "s3cr3t-B")
+            .replace("hunter2", "hunter3")
+            .replace(r#""triggers":{"name":"a"}"#, r#""triggers":{"name":"a2"}"#);
+        let p = preview(Some(b.as_bytes()), A.as_bytes(), ("current", "snap"));
+        assert_eq!(p.changes.changed, vec!["db.main", "null_resource.a"]);
+        let d = p.diff.unwrap();
+        for secret in ["s3cr3t", "hunter", "hidden-tag", "c2VjcmV0"] {
+            assert!(!d.contains(secret), "{secret} leaked:\n{d}");
+        }
+        assert!(d.contains("\"a2\""), "{d}");
+    }
+
+    #[test]
+    fn missing_current_lists_everything_added() {
+        let p = preview(None, A.as_bytes(), ("current", "snap"));
+        assert_eq!(p.changes.added.len(), 4);
+        assert!(p.changes.removed.is_empty());
+    }
+}

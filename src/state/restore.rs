@@ -1,0 +1,393 @@
+//! Restore: put a snapshot back as the live state, safely.
+//!
+//! Two steps so that a person can look in between: [`prepare`] resolves the snapshot (an id, or
+//! the newest valid one), applies the refusals (invalid snapshot; another lineage than a valid
+//! live state; Terraform holding the state — the last two unless forced) and builds the
+//! preview; [`apply`] rechecks under the backups lock, keeps the live state (a snapshot when it
+//! is valid, `terraform.tfstate.corrupt-<ts>` when it is not), and writes the snapshot's bytes
+//! atomically (temp, fsync, rename, fsync of the folder, 0600). [`restore`] does both without
+//! asking, as `--yes` does; [`auto_restore`] is the daemon's disaster path.
+//!
+//! No printing here: the command line shows the [`RestorePlan`].
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::Local;
+
+use super::model::{Invalid, StateInfo};
+use super::preview::{self, Preview};
+use super::snapshot::{self, ReadState, Snapshot, SnapshotError, TakeOptions};
+use super::tflock::{self, TfLock};
+use crate::config::Config;
+use crate::fsutil;
+
+/// Which snapshot to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A snapshot folder name, as `tfops backups` shows.
+    Id(String),
+    /// The newest valid snapshot by `taken_at`.
+    Latest,
+}
+
+/// The live state as found before a restore.
+#[derive(Debug, Clone)]
+pub enum Current {
+    Missing,
+    /// Present but empty or invalid; kept as `corrupt-<ts>` by the restore.
+    Invalid {
+        reason: Invalid,
+        sha256: String,
+    },
+    Valid {
+        info: StateInfo,
+        sha256: String,
+    },
+}
+
+impl Current {
+    fn sha(&self) -> Option<&str> {
+        match self {
+            Current::Missing => None,
+            Current::Invalid { sha256, .. } | Current::Valid { sha256, .. } => Some(sha256),
+        }
+    }
+}
+
+/// Everything needed to show and then apply a restore.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    pub snapshot: Snapshot,
+    pub info: StateInfo,
+    pub current: Current,
+    pub preview: Preview,
+    /// Terraform's hold on the state, when `--force` overrode it.
+    pub tf_lock: Option<TfLock>,
+    /// The lineages differ and `--force` overrode it.
+    pub lineage_forced: bool,
+    pub force: bool,
+    bytes: Vec<u8>,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub id: String,
+    pub state: PathBuf,
+    /// The snapshot taken of the live state first (when it was valid).
+    pub pre_snapshot: Option<String>,
+    /// Where the bad live state was kept (when it was empty or invalid).
+    pub corrupt_kept: Option<PathBuf>,
+    pub serial: u64,
+}
+
+/// Why a restore was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("there is no valid snapshot in {}", dir.display())]
+    NoValidSnapshot { dir: PathBuf },
+    #[error("snapshot {id} has lineage {snapshot} but the state {} has lineage {current}", path.display())]
+    LineageMismatch {
+        id: String,
+        snapshot: String,
+        current: String,
+        path: PathBuf,
+    },
+    #[error("Terraform holds the state {} ({})", path.display(), lock.describe())]
+    TerraformHolds { path: PathBuf, lock: Box<TfLock> },
+    #[error("the state {} changed since the preview", path.display())]
+    ChangedSincePreview { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RestoreError + '_ {
+    move |source| RestoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Resolves the target and checks every refusal; builds the preview.
+///
+/// # Errors
+/// `Snapshot(BadId | NotFound | Bad)` for a bad id or an invalid snapshot, `NoValidSnapshot`,
+/// and unless `force`: `LineageMismatch`, `TerraformHolds`.
+pub fn prepare(cfg: &Config, target: &Target, force: bool) -> Result<RestorePlan, RestoreError> {
+    prepare_inner(cfg, target, force, true)
+}
+
+fn prepare_inner(
+    cfg: &Config,
+    target: &Target,
+    force: bool,
+    with_preview: bool,
+) -> Result<RestorePlan, RestoreError> {
+    let backups = &cfg.state.backups;
+    let state = &cfg.state.path;
+    // The snapshot is chosen first, before anything else happens (SPEC).
+    let (snap, bytes, info) = match target {
+        Target::Id(id) => {
+            let s = snapshot::find(backups, id)?;
+            let (b, i) = snapshot::full_check(&s)?;
+            (s, b, i)
+        }
+        Target::Latest => {
+            snapshot::latest_valid(backups)?.ok_or_else(|| RestoreError::NoValidSnapshot {
+                dir: backups.clone(),
+            })?
+        }
+    };
+    let tf_lock = tflock::terraform_lock(state).map_err(io_err(state))?;
+    if let Some(l) = &tf_lock {
+        if !force {
+            return Err(RestoreError::TerraformHolds {
+                path: state.clone(),
+                lock: Box::new(l.clone()),
+            });
+        }
+    }
+    let (current, current_bytes) = read_current(state)?;
+    let mut lineage_forced = false;
+    if let Current::Valid { info: ci, .. } = &current {
+        if ci.lineage != info.lineage {
+            if !force {
+                return Err(RestoreError::LineageMismatch {
+                    id: snap.id.clone(),
+                    snapshot: info.lineage.clone(),
+                    current: ci.lineage.clone(),
+                    path: state.clone(),
+                });
+            }
+            lineage_forced = true;
+        }
+    }
+    let preview = if with_preview {
+        let cur = match &current {
+            Current::Valid { .. } => Some(current_bytes.as_slice()),
+            _ => None,
+        };
+        let label_cur = format!("{} (live)", file_label(state));
+        let label_snap = format!("{}/{}", snap.id, snapshot::STATE_FILE);
+        preview::preview(cur, &bytes, (&label_cur, &label_snap))
+    } else {
+        Preview {
+            changes: Default::default(),
+            diff: None,
+            note: None,
+        }
+    };
+    Ok(RestorePlan {
+        snapshot: snap,
+        info,
+        current,
+        preview,
+        tf_lock,
+        lineage_forced,
+        force,
+        bytes,
+    })
+}
+
+fn file_label(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn read_current(state: &Path) -> Result<(Current, Vec<u8>), RestoreError> {
+    match snapshot::read_state(state, None) {
+        Ok((rs, _)) => {
+            let cur = match &rs.info {
+                Ok(i) => Current::Valid {
+                    info: i.clone(),
+                    sha256: rs.sha256.clone(),
+                },
+                Err(r) => Current::Invalid {
+                    reason: r.clone(),
+                    sha256: rs.sha256.clone(),
+                },
+            };
+            Ok((cur, rs.bytes))
+        }
+        Err(SnapshotError::StateMissing { .. }) => Ok((Current::Missing, Vec::new())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies a prepared restore: rechecks under the backups lock that nothing moved since the
+/// preview, keeps the live state, writes the snapshot atomically.
+///
+/// # Errors
+/// `ChangedSincePreview` when the live state is not what was previewed, `TerraformHolds` when
+/// Terraform took the state meanwhile (unless forced), `Io` naming the path.
+pub fn apply(
+    cfg: &Config,
+    plan: &RestorePlan,
+    progress: Option<snapshot::Progress>,
+) -> Result<Restored, RestoreError> {
+    let state = &cfg.state.path;
+    let _lock = snapshot::lock_backups(&cfg.state.backups)?;
+    if !plan.force {
+        if let Some(l) = tflock::terraform_lock(state).map_err(io_err(state))? {
+            return Err(RestoreError::TerraformHolds {
+                path: state.clone(),
+                lock: Box::new(l),
+            });
+        }
+    }
+    let dir = state.parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    clean_restore_leftovers(state);
+    let read = match snapshot::read_state(state, None) {
+        Ok((rs, _)) => Some(rs),
+        Err(SnapshotError::StateMissing { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if read.as_ref().map(|r| r.sha256.as_str()) != plan.current.sha() {
+        return Err(RestoreError::ChangedSincePreview {
+            path: state.clone(),
+        });
+    }
+    let mut pre_snapshot = None;
+    let mut corrupt_kept = None;
+    match read {
+        Some(rs @ ReadState { info: Ok(_), .. }) => {
+            let opts = TakeOptions::default();
+            if let Some(t) = snapshot::take_locked(cfg, rs, "pre-restore", &opts)? {
+                pre_snapshot = Some(t.id);
+            }
+        }
+        Some(_) => corrupt_kept = Some(keep_corrupt(state)?),
+        None => {}
+    }
+    write_state(state, &plan.bytes, progress)?;
+    log::info!(
+        "restored snapshot {} to {} (serial {}){}{}",
+        plan.snapshot.id,
+        state.display(),
+        plan.info.serial,
+        pre_snapshot
+            .as_ref()
+            .map(|p| format!("; the previous state is snapshot {p}"))
+            .unwrap_or_default(),
+        corrupt_kept
+            .as_ref()
+            .map(|p| format!("; the bad state was kept as {}", p.display()))
+            .unwrap_or_default(),
+    );
+    Ok(Restored {
+        id: plan.snapshot.id.clone(),
+        state: state.clone(),
+        pre_snapshot,
+        corrupt_kept,
+        serial: plan.info.serial,
+    })
+}
+
+/// Prepare and apply without asking (what `restore --yes` does); for the demo and scripts.
+///
+/// # Errors
+/// As [`prepare`] and [`apply`].
+pub fn restore(cfg: &Config, target: &Target, force: bool) -> Result<Restored, RestoreError> {
+    let plan = prepare_inner(cfg, target, force, false)?;
+    apply(cfg, &plan, None)
+}
+
+/// The daemon's disaster path: when the live state is missing, empty or invalid and Terraform
+/// does not hold it, put the newest valid snapshot back. `Ok(None)` when there was nothing to
+/// do (the state is valid again, or Terraform holds it).
+///
+/// # Errors
+/// `NoValidSnapshot` when there is nothing to restore; others as [`apply`].
+pub fn auto_restore(cfg: &Config) -> Result<Option<Restored>, RestoreError> {
+    let state = &cfg.state.path;
+    if tflock::terraform_lock(state)
+        .map_err(io_err(state))?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let (current, _) = read_current(state)?;
+    if matches!(current, Current::Valid { .. }) {
+        return Ok(None);
+    }
+    let plan = prepare_inner(cfg, &Target::Latest, false, false)?;
+    match apply(cfg, &plan, None) {
+        Ok(r) => Ok(Some(r)),
+        Err(RestoreError::TerraformHolds { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Hard-links the bad live state to `<state>.corrupt-<ts>` (0600), never overwriting.
+fn keep_corrupt(state: &Path) -> Result<PathBuf, RestoreError> {
+    let ts = fsutil::name_ts(Local::now());
+    let base = format!("{}.corrupt-{ts}", state.display());
+    let mut k = 1;
+    loop {
+        let p = if k == 1 {
+            PathBuf::from(&base)
+        } else {
+            PathBuf::from(format!("{base}-{k}"))
+        };
+        match std::fs::hard_link(state, &p) {
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io_err(&p))?;
+                return Ok(p);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => k += 1,
+            Err(e) => return Err(io_err(&p)(e)),
+        }
+    }
+}
+
+fn restore_tmp_prefix(state: &Path) -> String {
+    format!(".{}.tfops-restore-", file_label(state))
+}
+
+/// Removes temp files an interrupted restore left beside the state.
+pub(crate) fn clean_restore_leftovers(state: &Path) {
+    let dir = state.parent().unwrap_or(Path::new("."));
+    let prefix = restore_tmp_prefix(state);
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => log::info!("removed the leftover of an interrupted restore: {name}"),
+                Err(err) => log::warn!("cannot remove leftover {name}: {err}"),
+            }
+        }
+    }
+}
+
+/// Temp beside the state (0600), fsync, rename over, fsync of the folder.
+fn write_state(
+    state: &Path,
+    bytes: &[u8],
+    progress: Option<snapshot::Progress>,
+) -> Result<(), RestoreError> {
+    let dir = state.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        "{}{}.tmp",
+        restore_tmp_prefix(state),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let res = snapshot::write_private(&tmp, bytes, progress)
+        .and_then(|()| std::fs::rename(&tmp, state))
+        .and_then(|()| fsutil::sync_dir(dir));
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(state)(e));
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Whether Terraform holds the state: its `fcntl` lock on the state file, or its lock info file
+//! `.<state file name>.lock.info` beside it (`iac/.terraform.tfstate.lock.info`).
+//!
+//! Only looks: never takes a lock, and never opens the state for writing (an open for writing
+//! would wake our own watcher with a close-write event).
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// What Terraform's lock info file says (its own field names).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct LockInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Operation")]
+    pub operation: String,
+    #[serde(rename = "Who")]
+    pub who: String,
+    #[serde(rename = "Version")]
+    pub version: String,
+    #[serde(rename = "Created")]
+    pub created: String,
+}
+
+/// Terraform's hold on the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TfLock {
+    /// The state file carries an fcntl lock.
+    pub fcntl: bool,
+    /// The lock info file exists; its content when it parses.
+    pub info_file: Option<PathBuf>,
+    pub info: Option<LockInfo>,
+}
+
+impl TfLock {
+    /// One line for messages: who, what and since when.
+    pub fn describe(&self) -> String {
+        match &self.info {
+            Some(i) => format!(
+                "Who: {}, Operation: {}, Created: {}{}",
+                or_unknown(&i.who),
+                or_unknown(&i.operation),
+                or_unknown(&i.created),
+                if i.id.is_empty() {
+                    String::new()
+                } else {
+                    format!(", ID: {}", i.id)
+                }
+            ),
+            None if self.info_file.is_some() => {
+                "its lock info file exists but cannot be read".to_string()
+            }
+            None => "an fcntl lock on the state file (no lock info file)".to_string(),
+        }
+    }
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() {
+        "unknown"
+    } else {
+        s
+    }
+}
+
+/// `.<name>.lock.info` beside the state.
+pub fn lock_info_path(state: &Path) -> PathBuf {
+    let dir = state.parent().unwrap_or(Path::new("."));
+    let name = state
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.lock.info"))
+}
+
+/// `Some` when Terraform holds the state at `state`.
+///
+/// # Errors
+/// When the state exists but its lock cannot be queried.
+pub fn terraform_lock(state: &Path) -> io::Result<Option<TfLock>> {
+    let fcntl = fcntl_locked_readonly(state)?;
+    let info_path = lock_info_path(state);
+    let (info_file, info) = match std::fs::read(&info_path) {
+        Ok(b) => (Some(info_path), serde_json::from_slice::<LockInfo>(&b).ok()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
+        Err(_) => (Some(info_path), None),
+    };
+    if fcntl || info_file.is_some() {
+        Ok(Some(TfLock {
+            fcntl,
+            info_file,
+            info,
+        }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `F_GETLK` on a read-only descriptor: Linux answers for any lock type whatever the open mode.
+fn fcntl_locked_readonly(path: &Path) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: flock is a plain C struct; zeroed is a valid value, F_GETLK fills it in.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: valid fd and a valid pointer to a flock struct for the duration of the call.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_file_name() {
+        assert_eq!(
+            lock_info_path(Path::new("/w/iac/terraform.tfstate")),
+            PathBuf::from("/w/iac/.terraform.tfstate.lock.info")
+        );
+    }
+
+    #[test]
+    fn info_file_means_held() {
+        let d = tempfile::tempdir().unwrap();
+        let s = d.path().join("terraform.tfstate");
+        std::fs::write(&s, "{}").unwrap();
+        assert_eq!(terraform_lock(&s).unwrap(), None);
+        std::fs::write(
+            lock_info_path(&s),
+            r#"{"ID":"x","Operation":"OperationTypeApply","Who":"bob@host","Version":"1.0.3","Created":"2026-11-28T15:00:00Z","Info":""}"#,
+        )
+        .unwrap();
+        let l = terraform_lock(&s).unwrap().unwrap();
+        assert!(!l.fcntl);
+        let d = l.describe();
+        assert!(
+            d.contains("bob@host") && d.contains("OperationTypeApply"),
+            "{d}"
+        );
+    }
+}
