@@ -239,7 +239,7 @@ fn ctrl_c_puts_everything_back() {
     let state = ws.path("iac/terraform.tfstate");
     wait_for("the state to go", || !state.exists());
     // SAFETY: sending SIGINT to our own child.
-    unsafe { libc_kill(child.id() as i32, 2) };
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     assert!(
@@ -271,7 +271,7 @@ fn ctrl_c_on_a_copy_removes_the_copy() {
             .is_some_and(|e| e.unwrap().path().join("iac/main.tf").exists())
     });
     // SAFETY: sending SIGINT to our own child.
-    unsafe { libc_kill(child.id() as i32, 2) };
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     assert_eq!(
@@ -280,9 +280,4 @@ fn ctrl_c_on_a_copy_removes_the_copy() {
         "the copy is removed"
     );
     assert_eq!(snapshot(ws.root()), before);
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
