@@ -6,7 +6,9 @@
 //! itself ([`crate::drift::detect_and_record`]) runs on a std thread, never on the actor's
 //! thread, and one run at a time (a change during a run asks for one more run after it). A
 //! failed detection (broken HCL, an invalid state) raises the `drift` alarm; the next good run
-//! clears it. Drift is configuration against state, offline — not against the real cloud.
+//! clears it. While Terraform holds the state (its lock), detection waits: a state Terraform
+//! is rewriting is not drift. Drift is configuration against state, offline — not against the
+//! real cloud.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +24,9 @@ use crate::workspace::Workspace;
 
 /// How long file events are gathered before one detection runs.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// How often detection looks again while Terraform holds the state.
+pub const LOCK_RETRY: Duration = Duration::from_secs(1);
 
 /// The alarm kind raised when detection fails.
 pub const ALARM: &str = "drift";
@@ -137,6 +142,18 @@ impl DriftActor {
         }
         if self.running.is_some() {
             self.again = true;
+            return;
+        }
+        // While Terraform holds the state it may be rewriting it in place: a half-written
+        // state is not drift. Look again shortly (its lock going away makes no event here).
+        if let Ok(Some(lock)) = crate::state::tflock::terraform_lock(&self.cfg.state.path) {
+            log::debug!("drift: Terraform holds the state ({lock:?}); detection waits");
+            if self.debounce.is_none() {
+                self.debounce = Some(ctx.run_later(LOCK_RETRY, |act, ctx| {
+                    act.debounce = None;
+                    act.detect(ctx);
+                }));
+            }
             return;
         }
         let ws = self.ws.clone();
@@ -407,6 +424,36 @@ mod tests {
         let n = reports(&ws);
         actix_rt::time::sleep(DEBOUNCE * 3).await;
         assert_eq!(reports(&ws), n);
+        addr.send(Shutdown).await.unwrap();
+    }
+
+    #[actix_rt::test]
+    async fn waits_while_terraform_holds_the_state() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        std::fs::create_dir_all(root.join("iac")).unwrap();
+        std::fs::write(
+            root.join("iac/main.tf"),
+            "resource \"null_resource\" \"a\" {}\n",
+        )
+        .unwrap();
+        let lock = root.join("iac/.terraform.tfstate.lock.info");
+        std::fs::write(&lock, "{\"ID\":\"x\",\"Operation\":\"OperationTypeApply\"}").unwrap();
+        let ws = Workspace::new(&root);
+        let mut cfg = Config::defaults(&root);
+        cfg.drift.interval = Duration::from_secs(3600);
+        let status = Collect(Arc::new(Mutex::new(Vec::new())))
+            .start()
+            .recipient();
+        let addr = DriftActor::new(ws.clone(), Arc::new(cfg), status).start();
+        actix_rt::time::sleep(LOCK_RETRY * 2).await;
+        assert_eq!(
+            reports(&ws),
+            0,
+            "no detection while Terraform holds the state"
+        );
+        std::fs::remove_file(&lock).unwrap();
+        until("the report once the lock is gone", || reports(&ws) == 1).await;
         addr.send(Shutdown).await.unwrap();
     }
 }
