@@ -162,6 +162,8 @@ fn terraform_fmt_accepts_every_rewritten_file() {
         ("everything", "rename {\n  from = \"null_resource.top\"\n  to   = \"null_resource.top2\"\n}\nremove {\n  address = \"null_resource.bottom\"\n}\nset {\n  address   = \"null_resource.top2\"\n  attribute = \"triggers\"\n  value     = {}\n}\ndelete_state {}\n"),
     ];
     let before = snapshot(&ws.path("iac"));
+    // Every rewritten file is kept here for HashiCorp's parser too.
+    let rewritten = tempfile::tempdir().unwrap();
     for (name, body) in steps {
         let file = ws.path(&format!("{name}.hcl"));
         std::fs::write(&file, body).unwrap();
@@ -175,6 +177,11 @@ fn terraform_fmt_accepts_every_rewritten_file() {
                 other.contains("# A section note") && !other.contains("bottom"),
                 "{other}"
             );
+        }
+        for (file, bytes) in snapshot(&ws.path("iac")) {
+            if file.ends_with(".tf") && !before.contains(&(file.clone(), bytes.clone())) {
+                std::fs::write(rewritten.path().join(format!("{name}__{file}")), bytes).unwrap();
+            }
         }
         let f = fmt(&ws);
         assert!(
@@ -191,5 +198,19 @@ fn terraform_fmt_accepts_every_rewritten_file() {
             before,
             "{name}: revert is not byte-identical"
         );
+    }
+    if let Some(dir) = common::hcl2json_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(rewritten.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= steps.len() - 1, "{files:?}");
+        let theirs = hashicorp_blocks(&dir, &files);
+        for f in &files {
+            let t: Vec<String> =
+                serde_json::from_value(theirs[f.to_str().unwrap()].clone()).unwrap();
+            assert_eq!(ours(f), t, "{}", f.display());
+        }
     }
 }
