@@ -216,8 +216,15 @@ impl Journal {
                     _ => {}
                 },
             }
-            if self.phase == Phase::Kept {
-                let orig = orig_path(&e.path);
+            // `.orig` copies: left by `--keep`, or half-written by a `--keep` run killed
+            // before it marked the journal kept (then they equal the backup).
+            let orig = orig_path(&e.path);
+            let ours = self.phase == Phase::Kept
+                || match (&e.backup, std::fs::read(&orig)) {
+                    (Some(b), Ok(o)) => std::fs::read(b).is_ok_and(|b| b == o),
+                    _ => false,
+                };
+            if ours {
                 match std::fs::remove_file(&orig) {
                     Err(err) if err.kind() != io::ErrorKind::NotFound => {
                         return Err(io_err(&orig)(err))
