@@ -214,3 +214,80 @@ fn terraform_fmt_accepts_every_rewritten_file() {
         }
     }
 }
+
+#[test]
+fn terraform_state_list_agrees_on_recorded_addresses() {
+    let Some(tf) = common::terraform() else {
+        return;
+    };
+    let fx = common::repo_root().join("tests/fixtures/drift");
+    let mut checked = 0;
+    // An empty folder: Terraform reads the configuration of the current one.
+    let empty = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&fx).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        if p.extension().is_none_or(|x| x != "tfstate") || bytes.is_empty() {
+            continue;
+        }
+        let o = common::terraform_cmd(
+            &tf,
+            &["state", "list", &format!("-state={}", p.display())],
+            empty.path(),
+        );
+        assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+        let mut theirs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        theirs.sort();
+        let r = tfops::drift::state::parse_state(&bytes, "s").unwrap();
+        let ours: Vec<String> = r.instances.keys().cloned().collect();
+        assert_eq!(ours, theirs, "{}", p.display());
+        checked += 1;
+    }
+    assert!(checked >= 10);
+}
+
+#[test]
+fn the_suggested_state_mv_makes_terraform_and_tfops_agree() {
+    let Some(tf) = common::terraform() else {
+        return;
+    };
+    let ws = Ws::bundled();
+    let o = ws.run(&["scenario", "run", "rename_service_1", "--keep"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ws.run(&["drift", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &report["renamed"][0];
+    assert_eq!(
+        r["state_mv"],
+        "terraform state mv 'null_resource.service_1' 'null_resource.service_1_drift'"
+    );
+    // Run the suggestion with the real Terraform (offline: -state on the local file).
+    let from = r["from"].as_str().unwrap();
+    let to = r["to"].as_str().unwrap();
+    let state = ws.path("iac/terraform.tfstate");
+    let mv = common::terraform_cmd(
+        &tf,
+        &[
+            "state",
+            "mv",
+            &format!("-state={}", state.display()),
+            from,
+            to,
+        ],
+        &ws.path("iac"),
+    );
+    assert!(mv.status.success(), "{}", text(&mv));
+    let o = ws.run(&["drift", "--detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "in sync after the move: {}",
+        text(&o)
+    );
+    // Terraform's backup file beside the state is no .tf file: it changes nothing.
+    let o = ws.run(&["scenario", "revert"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
