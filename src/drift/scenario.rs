@@ -272,7 +272,12 @@ pub fn parse_scenario(text: &str, display: &str) -> Result<Scenario, ScenarioErr
                         seen_expect = true;
                         for a in b.body.attributes() {
                             let key = a.key.as_str();
-                            let written = a.value.to_string().trim().to_string();
+                            let written = a
+                                .value
+                                .to_string()
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ");
                             let want = if key == "exit_code" || key == "in_sync" {
                                 whole(&a.value).map(Want::Count)
                             } else if let Some(n) = whole(&a.value) {
@@ -638,6 +643,23 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Plan, ScenarioError> {
                         .or(if docs.is_empty() { None } else { Some(0) })
                         .ok_or_else(|| broken(at, format!("no .tf file in {}; name one with `file`", t.dir_display)))?,
                 };
+                let added: Vec<String> = snippet
+                    .iter()
+                    .filter_map(|st| match st {
+                        Structure::Block(b) => {
+                            Some(match (b.ident.as_str(), b.labels.as_slice()) {
+                                ("resource", [t1, n1]) => {
+                                    format!("{}.{}", t1.as_str(), n1.as_str())
+                                }
+                                ("data", [t1, n1]) => {
+                                    format!("data.{}.{}", t1.as_str(), n1.as_str())
+                                }
+                                (other, _) => format!("a `{other}` block"),
+                            })
+                        }
+                        Structure::Attribute(a) => Some(format!("`{}`", a.key.as_str())),
+                    })
+                    .collect();
                 let d = &mut docs[di];
                 d.touched = true;
                 for (i, mut st) in snippet.into_iter().enumerate() {
@@ -653,7 +675,8 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Plan, ScenarioError> {
                     d.body.push(st);
                 }
                 d.body.set_prefer_omit_trailing_newline(false);
-                out.log.push(format!("{} ({})", step.describe(), d.display));
+                out.log
+                    .push(format!("add {} ({})", added.join(", "), d.display));
             }
             StepKind::DeleteState | StepKind::CorruptState { .. } => unreachable!("handled above"),
         }
