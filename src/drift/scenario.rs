@@ -645,19 +645,13 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Plan, ScenarioError> {
                 };
                 let added: Vec<String> = snippet
                     .iter()
-                    .filter_map(|st| match st {
-                        Structure::Block(b) => {
-                            Some(match (b.ident.as_str(), b.labels.as_slice()) {
-                                ("resource", [t1, n1]) => {
-                                    format!("{}.{}", t1.as_str(), n1.as_str())
-                                }
-                                ("data", [t1, n1]) => {
-                                    format!("data.{}.{}", t1.as_str(), n1.as_str())
-                                }
-                                (other, _) => format!("a `{other}` block"),
-                            })
-                        }
-                        Structure::Attribute(a) => Some(format!("`{}`", a.key.as_str())),
+                    .map(|st| match st {
+                        Structure::Block(b) => match (b.ident.as_str(), b.labels.as_slice()) {
+                            ("resource", [t1, n1]) => format!("{}.{}", t1.as_str(), n1.as_str()),
+                            ("data", [t1, n1]) => format!("data.{}.{}", t1.as_str(), n1.as_str()),
+                            (other, _) => format!("a `{other}` block"),
+                        },
+                        Structure::Attribute(a) => format!("`{}`", a.key.as_str()),
                     })
                     .collect();
                 let d = &mut docs[di];
