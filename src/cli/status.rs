@@ -136,6 +136,6 @@ pub fn collect(ctx: &Context) -> Value {
         "errors": errors,
         "alarms": daemon.as_ref().map(|d| d.alarms.clone()).unwrap_or_default(),
         "last_snapshot": crate::state::last_snapshot(&ctx.config),
-        "last_drift": Value::Null,
+        "last_drift": crate::drift::last_drift(ws),
     })
 }
