@@ -42,4 +42,11 @@ export TFOPS_REQUIRE_TOOLS=1
 
 echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
 echo "== cargo test"
-cargo test --no-fail-fast -- --test-threads=2 "$@"
+set +e
+cargo test --no-fail-fast -- --test-threads=2 "$@" 2>&1 | tee .tools/test.log
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (the last cargo block is the doc tests, often 0).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f }' .tools/test.log
+exit "$rc"
