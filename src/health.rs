@@ -165,7 +165,11 @@ pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceSt
     }
     for line in tail.lines() {
         // [YYYY-MM-DD HH:MM:SS] service_N STATE (reason)
-        let mut words = line.splitn(2, "] ").nth(1).unwrap_or("").split(' ');
+        let mut words = line
+            .split_once("] ")
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .split(' ');
         let (Some(name), Some(state)) = (words.next(), words.next()) else {
             continue;
         };
