@@ -386,11 +386,19 @@ impl SupervisorActor {
                     service_fault,
                 } => {
                     if service_fault {
+                        // Another service can take it now.
                         suspect = Some(error);
+                        requeue.push(name);
                     } else {
-                        log::warn!("{}: {error}", name.to_string_lossy());
+                        // Not the service's fault (errors/ or the journal cannot be written,
+                        // a panic): it stays in the intake and the next rescan retries it,
+                        // rather than spinning on a failure that will not go away at once.
+                        log::warn!(
+                            "{}: {error}; retried at the next rescan",
+                            name.to_string_lossy()
+                        );
+                        self.queued.remove(&name);
                     }
-                    requeue.push(name);
                 }
             }
         }
