@@ -177,7 +177,12 @@ impl SupervisorActor {
                 reason: v.reason,
                 in_flight: 0,
                 backlog: health::backlog(&self.ws, n),
-                routed: 0,
+                // Requests routed to it ever (load_N.json), as `status` shows without a daemon.
+                routed: std::fs::read(self.ws.load_json(n))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|j| j["total"].as_u64())
+                    .unwrap_or(0),
                 off: self.off_at_start.contains(&n) || v.state == ServiceState::Off,
                 removed: false,
             },
