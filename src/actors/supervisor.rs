@@ -514,12 +514,15 @@ impl SupervisorActor {
             }
         }
         if old.services.active != new.services.active || old.services.count != new.services.count {
-            let off: BTreeSet<usize> = self
+            // Schedules first (SPEC): a service the new schedules hold off gets no marker;
+            // the CostActor archives it when it handles the Reconfigure below.
+            let mut off: BTreeSet<usize> = self
                 .slots
                 .iter()
                 .filter(|(_, s)| s.off)
                 .map(|(n, _)| *n)
                 .collect();
+            off.extend(crate::schedule::off_at(&new, chrono::Utc::now()).into_keys());
             if let Err(e) = health::apply_active(&self.ws, &new, &off) {
                 log::error!("cannot apply services.active: {e}");
             }
