@@ -44,6 +44,10 @@ const RESTART_PERIOD: Duration = Duration::from_secs(60);
 const MAX_IN_FLIGHT: usize = 512;
 /// Requests per message to a ServiceActor.
 const BATCH: usize = 64;
+/// A queue longer than this defers periodic rescans ...
+const RESCAN_BUSY_QUEUE: usize = 4096;
+/// ... for at most this many rescan intervals in a row.
+const RESCAN_DEFER_MAX: u32 = 10;
 
 /// SIGHUP: reload the configuration.
 #[derive(Message)]
@@ -109,6 +113,7 @@ pub struct SupervisorActor {
     state_keeper: Option<Addr<StateKeeperActor>>,
     drift: Option<Addr<DriftActor>>,
     rescan_timer: Option<SpawnHandle>,
+    rescans_deferred: u32,
     settle_timer: bool,
     started_at: String,
     config_loaded_at: String,
@@ -139,6 +144,7 @@ impl SupervisorActor {
             state_keeper: None,
             drift: None,
             rescan_timer: None,
+            rescans_deferred: 0,
             settle_timer: false,
             started_at: now.clone(),
             config_loaded_at: now,
@@ -222,6 +228,14 @@ impl SupervisorActor {
             ctx.cancel_future(h);
         }
         self.rescan_timer = Some(ctx.run_interval(self.cfg.balancer.rescan, |act, ctx| {
+            // While a large queue drains, a listing of the whole intake finds nothing new that
+            // events did not report, and costs the supervisor time in proportion to the
+            // backlog: defer it (at most RESCAN_DEFER_MAX intervals).
+            if act.pending.len() > RESCAN_BUSY_QUEUE && act.rescans_deferred < RESCAN_DEFER_MAX {
+                act.rescans_deferred += 1;
+                return;
+            }
+            act.rescans_deferred = 0;
             act.full_scan(ctx);
         }));
     }
