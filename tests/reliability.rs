@@ -550,6 +550,13 @@ fn timed(ws: &Ws, args: &[&str]) -> Duration {
     t.elapsed()
 }
 
+/// A kill moment for trial `t` of a command that takes `full` uninterrupted: every other one
+/// anywhere in it (or just after), the others in its last stretch, where the writes are.
+fn kill_moment(rng: &mut StdRng, full: Duration, t: usize) -> Duration {
+    let range = if t % 2 == 0 { 0.0..1.3 } else { 0.7..1.1 };
+    full.mul_f64(rng.random_range(range))
+}
+
 /// Starts `tfops ARGS` and kills it with SIGKILL after `delay` (if still running).
 fn kill_after(ws: &Ws, args: &[&str], delay: Duration) -> bool {
     let mut c = ws
@@ -568,7 +575,7 @@ fn kill_after(ws: &Ws, args: &[&str], delay: Duration) -> bool {
 
 #[test]
 fn kill_9_during_backup_and_restore_never_tears_the_state_or_a_snapshot() {
-    const RESOURCES: usize = 25_000; // about 8 MB of state
+    const RESOURCES: usize = 10_000; // about 3.3 MB of state
     let (seed, mut rng) =
         rng_for("kill_9_during_backup_and_restore_never_tears_the_state_or_a_snapshot");
     let per_kind = trials(20).div_ceil(2).max(1);
@@ -585,7 +592,7 @@ fn kill_9_during_backup_and_restore_never_tears_the_state_or_a_snapshot() {
         serial += 1;
         let bytes = big_state(serial, RESOURCES);
         put_state(&ws, &bytes);
-        let delay = backup_time.mul_f64(rng.random_range(0.0..1.3));
+        let delay = kill_moment(&mut rng, backup_time, t);
         killed_mid += usize::from(kill_after(&ws, &["backup"], delay));
         trials_done += 1;
         if state_bytes(&ws) != bytes {
@@ -613,7 +620,7 @@ fn kill_9_during_backup_and_restore_never_tears_the_state_or_a_snapshot() {
         serial += 1;
         let live = big_state(serial, RESOURCES);
         put_state(&ws, &live);
-        let delay = restore_time.mul_f64(rng.random_range(0.0..1.3));
+        let delay = kill_moment(&mut rng, restore_time, t);
         killed_mid += usize::from(kill_after(&ws, &["restore", "--latest", "--yes"], delay));
         trials_done += 1;
         let now = state_bytes(&ws);
