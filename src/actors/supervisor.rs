@@ -44,6 +44,10 @@ const RESTART_PERIOD: Duration = Duration::from_secs(60);
 const MAX_IN_FLIGHT: usize = 512;
 /// Requests per message to a ServiceActor.
 const BATCH: usize = 64;
+/// A request that failed for a reason that is not the service's (the journal or errors/
+/// cannot be written: a full disk) waits this long before it is tried again, so that a fault
+/// that lasts is not retried in a busy loop.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// SIGHUP: reload the configuration.
 #[derive(Message)]
@@ -101,6 +105,9 @@ pub struct SupervisorActor {
     slots: BTreeMap<usize, Slot>,
     pending: VecDeque<OsString>,
     queued: HashSet<OsString>,
+    /// Failed for a reason that is not the service's; back into `pending` after RETRY_AFTER.
+    retry: Vec<OsString>,
+    retry_timer: bool,
     settler: Settler,
     hints: Arc<Mutex<IntakeHints>>,
     watcher: Option<MaskedWatcher>,
@@ -131,6 +138,8 @@ impl SupervisorActor {
             slots: BTreeMap::new(),
             pending: VecDeque::new(),
             queued: HashSet::new(),
+            retry: Vec::new(),
+            retry_timer: false,
             settler: Settler::default(),
             hints: Arc::new(Mutex::new(IntakeHints::default())),
             watcher: None,
@@ -368,6 +377,8 @@ impl SupervisorActor {
             }
         };
         let mut requeue = Vec::new();
+        let mut later: Vec<OsString> = Vec::new();
+        let mut later_error = None;
         let mut suspect = None;
         for (name, o) in names.into_iter().zip(outcomes) {
             match o {
@@ -387,10 +398,11 @@ impl SupervisorActor {
                 } => {
                     if service_fault {
                         suspect = Some(error);
+                        requeue.push(name);
                     } else {
-                        log::warn!("{}: {error}", name.to_string_lossy());
+                        later_error.get_or_insert((name.clone(), error));
+                        later.push(name);
                     }
-                    requeue.push(name);
                 }
             }
         }
@@ -406,15 +418,41 @@ impl SupervisorActor {
                 h.do_send(CheckNow);
             }
         }
-        // Requests that failed go back to the front of the queue, still owned by us.
+        // Requests that failed go back to the front of the queue, still owned by us: at once
+        // when the service was at fault (another one takes them), after a pause otherwise.
         for name in requeue.into_iter().rev() {
             self.pending.push_front(name);
+        }
+        if let Some((first, error)) = later_error {
+            log::warn!(
+                "{} request(s) stay in the intake, retried in {} s: {}: {error}",
+                later.len(),
+                RETRY_AFTER.as_secs(),
+                first.to_string_lossy()
+            );
+            self.retry.extend(later);
+            self.arm_retry(ctx);
         }
         if self.stopping {
             self.maybe_finish(ctx);
         } else {
             self.pump(ctx);
         }
+    }
+
+    /// Puts the requests waiting in `retry` back at the front of the queue after RETRY_AFTER.
+    fn arm_retry(&mut self, ctx: &mut Context<Self>) {
+        if self.retry_timer {
+            return;
+        }
+        self.retry_timer = true;
+        ctx.run_later(RETRY_AFTER, |act, ctx| {
+            act.retry_timer = false;
+            for name in std::mem::take(&mut act.retry).into_iter().rev() {
+                act.pending.push_front(name);
+            }
+            act.pump(ctx);
+        });
     }
 
     fn in_flight(&self) -> usize {
