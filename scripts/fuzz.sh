@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fuzz the parsers for a bounded time each (cargo fuzz, libFuzzer, on the stable toolchain via
+# RUSTC_BOOTSTRAP=1). scripts/test.sh calls it when CI or TFOPS_FUZZ=1 is set.
+#   TFOPS_FUZZ_SECONDS  seconds per target (default 60)
+#   scripts/fuzz.sh [TARGET…]   (default: every target in fuzz/Cargo.toml)
+# Seeds come from the repository (config, states, earlier findings); the corpus grows in
+# fuzz/corpus/ (not tracked). A crash fails the script; its input is in fuzz/artifacts/TARGET/
+# — check it in under tests/fixtures/fuzz/TARGET/ and add a regression test
+# (tests/fuzz_regressions.rs runs every file there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+secs=${TFOPS_FUZZ_SECONDS:-60}
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz (cargo install; about 1.5 min on 2 cores)"
+  start=$(date +%s)
+  cargo install cargo-fuzz --locked --quiet
+  echo "== cargo-fuzz installed in $(( $(date +%s) - start )) s"
+fi
+export RUSTC_BOOTSTRAP=1
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(config state)
+fi
+
+seed() { # seed TARGET FILES…
+  local dir="fuzz/corpus/$1"
+  shift
+  mkdir -p "$dir"
+  for f in "$@"; do
+    [ -f "$f" ] && cp "$f" "$dir/seed-$(basename "$f")"
+  done
+  return 0
+}
+seed config config/tfops.hcl tests/fixtures/fuzz/config/*
+seed state iac/terraform.tfstate tests/fixtures/state/*.tfstate tests/fixtures/fuzz/state/*
+
+echo "== building fuzz targets"
+start=$(date +%s)
+(cd fuzz && cargo fuzz build)
+echo "== built in $(( $(date +%s) - start )) s"
+
+status=0
+mkdir -p fuzz/artifacts
+for t in "${targets[@]}"; do
+  echo "== fuzzing $t for ${secs} s"
+  log="fuzz/artifacts/$t.log"
+  if (cd fuzz && cargo fuzz run "$t" -- -max_total_time="$secs" -print_final_stats=1) >"$log" 2>&1; then
+    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
+  else
+    tail -n 60 "$log"
+    echo "== $t: a finding (input in $root/fuzz/artifacts/$t/); full log $log"
+    status=1
+  fi
+done
+exit $status
