@@ -41,5 +41,24 @@ export TFOPS_HCL2JSON_DIR="$root/.tools/node"
 export TFOPS_REQUIRE_TOOLS=1
 
 echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
+
+# The reliability suite (tests/reliability.rs) writes one row per scenario here; printed at
+# the end, pass or fail.
+summary=target/tmp/reliability-summary.txt
+rm -f "$summary"
+print_summary() {
+  if [ -s "$summary" ]; then
+    echo "== reliability summary (TFOPS_SEED=N replays a seed)"
+    cat "$summary"
+  fi
+}
+trap print_summary EXIT
+
 echo "== cargo test"
 cargo test -- --test-threads=2 "$@"
+
+# Fuzzing, bounded (about 60 s per target plus the build): in CI, or when asked.
+if [ -n "${CI:-}" ] || [ "${TFOPS_FUZZ:-}" = 1 ]; then
+  echo "== fuzz (scripts/fuzz.sh)"
+  scripts/fuzz.sh
+fi

@@ -1,6 +1,7 @@
 //! The properties the fuzz targets check, shared with the regression test that replays every
 //! checked-in finding (`tests/fuzz_regressions.rs` and `fuzz/fuzz_targets/*.rs` include this
 //! file by path). Each function panics when a property fails.
+#![allow(dead_code)] // each includer uses some of them
 
 use std::path::Path;
 
