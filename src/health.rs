@@ -149,6 +149,44 @@ pub fn log_transition(
         .write_all(line.as_bytes())
 }
 
+/// The last state `health.log` recorded for each service (read from its tail), so that a
+/// restart or `run --once` logs transitions only, not the same state again.
+pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceState> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut out = std::collections::HashMap::new();
+    let Ok(mut f) = std::fs::File::open(ws.health_log()) else {
+        return out;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let back = len.min(64 * 1024);
+    let mut tail = String::new();
+    if f.seek(SeekFrom::Start(len - back)).is_err() || f.read_to_string(&mut tail).is_err() {
+        return out;
+    }
+    for line in tail.lines() {
+        // [YYYY-MM-DD HH:MM:SS] service_N STATE (reason)
+        let mut words = line
+            .split_once("] ")
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .split(' ');
+        let (Some(name), Some(state)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Some(n) = crate::config::parse_service_name(name) else {
+            continue;
+        };
+        let st = match state {
+            "UP" => ServiceState::Up,
+            "DOWN" => ServiceState::Down,
+            "OFF" => ServiceState::Off,
+            _ => continue,
+        };
+        out.insert(n, st);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +206,14 @@ mod tests {
         assert_eq!(check(&ws, 3, true).state, ServiceState::Off);
         std::fs::write(ws.service_dir(1).join("processed_x"), "x").unwrap();
         assert_eq!(backlog(&ws, 1), 1);
+        let now = Local::now();
+        log_transition(&ws, 1, &check(&ws, 1, true), now).unwrap();
+        log_transition(&ws, 2, &check(&ws, 2, true), now).unwrap();
+        log_transition(&ws, 3, &check(&ws, 3, true), now).unwrap();
+        let last = last_logged(&ws);
+        assert_eq!(last[&1], ServiceState::Up);
+        assert_eq!(last[&2], ServiceState::Down);
+        assert_eq!(last[&3], ServiceState::Off);
     }
 
     #[test]

@@ -91,23 +91,22 @@ pub fn is_flocked(path: &Path) -> io::Result<bool> {
 }
 
 /// Whether another process holds an `fcntl` (POSIX record) lock on `path`, the way Terraform
-/// locks its local state file during a write. Uses `F_GETLK`, which takes nothing.
+/// locks its local state file during a write. `F_GETLK` on a read-only descriptor (Linux
+/// answers for any lock type whatever the open mode) takes nothing and changes nothing.
 ///
 /// # Errors
 /// When the file exists but cannot be opened.
 pub fn is_fcntl_locked(path: &Path) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let file = match OpenOptions::new().read(true).write(true).open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(_) => File::open(path)?,
+        Err(e) => return Err(e),
     };
     // SAFETY: flock is a plain C struct; zeroed is a valid value, F_GETLK fills it in.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = libc::F_WRLCK as libc::c_short;
     fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 0;
     // SAFETY: valid fd and a valid pointer to a flock struct for the duration of the call.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
     if r == -1 {

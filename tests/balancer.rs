@@ -197,7 +197,8 @@ fn two_requests_with_the_same_name_in_the_same_second_are_both_kept() {
         drop_request(&ws, "same.txt", body);
         let o = Command::new(&faketime)
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-            .arg("2026-01-01 12:00:00")
+            // -f: libfaketime's own format; an absolute date without @ is a stopped clock.
+            .args(["-f", "2026-01-01 12:00:00"])
             .arg(tfops_bin())
             .arg("--root")
             .arg(ws.root())

@@ -756,16 +756,16 @@ fn a_full_disk_gives_a_clear_error_loses_nothing_and_work_resumes_once_space_ret
         expected.insert(n.clone());
     }
     // A clear error; requests that cannot be journaled wait in the intake and are retried
-    // with a pause (not in a busy loop) while the disk stays full. (Whether a delivery meets
+    // at the next rescan (not in a busy loop) while the disk stays full. (Whether a delivery meets
     // the full disk before the flush frees a page depends on tmpfs accounting: counted.)
     let clear = wait_until(Duration::from_secs(15), || {
         let l = std::fs::read_to_string(&log).unwrap_or_default();
         l.contains("No space left on device")
-            && (l.matches("retried in").count() >= 2 || names(&intake(&ws)).is_empty())
+            && (l.matches("retried at the next rescan").count() >= 2 || names(&intake(&ws)).is_empty())
     });
     let full_log = std::fs::read_to_string(&log).unwrap_or_default();
     let enospc_while_full = full_log.matches("No space left on device").count();
-    let retries_while_full = full_log.matches("retried in").count();
+    let retries_while_full = full_log.matches("retried at the next rescan").count();
     let (lost_full, dup_full) = lost_and_duplicated(&census(&ws, &boxes), &expected);
     let mut d = d;
     assert!(d.alive(), "the daemon died on a full disk");

@@ -41,6 +41,8 @@ pub struct HealthActor {
     report: Recipient<HealthReport>,
     parent: Recipient<ChildPanicked>,
     last: HashMap<usize, Verdict>,
+    /// What health.log said last, before this run's first check.
+    logged: HashMap<usize, crate::health::ServiceState>,
     watcher: Option<MaskedWatcher>,
     /// Watched folders by inode (a recreated folder needs a new watch).
     watched: HashMap<PathBuf, (u64, inotify::WatchDescriptor)>,
@@ -61,6 +63,7 @@ impl HealthActor {
             report,
             parent,
             last: HashMap::new(),
+            logged: HashMap::new(),
             watcher: None,
             watched: HashMap::new(),
             interval: None,
@@ -74,7 +77,12 @@ impl HealthActor {
         for n in 1..=self.cfg.services.count {
             let v = health::check(&self.ws, n, true);
             if self.last.get(&n) != Some(&v) {
-                let changed_state = self.last.get(&n).map(|o| o.state) != Some(v.state);
+                let previous = self
+                    .last
+                    .get(&n)
+                    .map(|o| o.state)
+                    .or_else(|| self.logged.get(&n).copied());
+                let changed_state = previous != Some(v.state);
                 if changed_state {
                     log::info!("service_{n} {} ({})", v.state.word(), v.reason);
                     if let Err(e) = health::log_transition(&self.ws, n, &v, now) {
@@ -161,6 +169,7 @@ impl Actor for HealthActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.logged = health::last_logged(&self.ws);
         let me = ctx.address();
         // The masks already leave out deliveries (moved-in); anything else is worth a look.
         match MaskedWatcher::spawn("tfops-health", move |h| {

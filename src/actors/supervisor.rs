@@ -44,10 +44,6 @@ const RESTART_PERIOD: Duration = Duration::from_secs(60);
 const MAX_IN_FLIGHT: usize = 512;
 /// Requests per message to a ServiceActor.
 const BATCH: usize = 64;
-/// A request that failed for a reason that is not the service's (the journal or errors/
-/// cannot be written: a full disk) waits this long before it is tried again, so that a fault
-/// that lasts is not retried in a busy loop.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// SIGHUP: reload the configuration.
 #[derive(Message)]
@@ -105,9 +101,6 @@ pub struct SupervisorActor {
     slots: BTreeMap<usize, Slot>,
     pending: VecDeque<OsString>,
     queued: HashSet<OsString>,
-    /// Failed for a reason that is not the service's; back into `pending` after RETRY_AFTER.
-    retry: Vec<OsString>,
-    retry_timer: bool,
     settler: Settler,
     hints: Arc<Mutex<IntakeHints>>,
     watcher: Option<MaskedWatcher>,
@@ -138,8 +131,6 @@ impl SupervisorActor {
             slots: BTreeMap::new(),
             pending: VecDeque::new(),
             queued: HashSet::new(),
-            retry: Vec::new(),
-            retry_timer: false,
             settler: Settler::default(),
             hints: Arc::new(Mutex::new(IntakeHints::default())),
             watcher: None,
@@ -186,7 +177,12 @@ impl SupervisorActor {
                 reason: v.reason,
                 in_flight: 0,
                 backlog: health::backlog(&self.ws, n),
-                routed: 0,
+                // Requests routed to it ever (load_N.json), as `status` shows without a daemon.
+                routed: std::fs::read(self.ws.load_json(n))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|j| j["total"].as_u64())
+                    .unwrap_or(0),
                 off: self.off_at_start.contains(&n) || v.state == ServiceState::Off,
                 removed: false,
             },
@@ -377,8 +373,6 @@ impl SupervisorActor {
             }
         };
         let mut requeue = Vec::new();
-        let mut later: Vec<OsString> = Vec::new();
-        let mut later_error = None;
         let mut suspect = None;
         for (name, o) in names.into_iter().zip(outcomes) {
             match o {
@@ -397,11 +391,18 @@ impl SupervisorActor {
                     service_fault,
                 } => {
                     if service_fault {
+                        // Another service can take it now.
                         suspect = Some(error);
                         requeue.push(name);
                     } else {
-                        later_error.get_or_insert((name.clone(), error));
-                        later.push(name);
+                        // Not the service's fault (errors/ or the journal cannot be written,
+                        // a panic): it stays in the intake and the next rescan retries it,
+                        // rather than spinning on a failure that will not go away at once.
+                        log::warn!(
+                            "{}: {error}; retried at the next rescan",
+                            name.to_string_lossy()
+                        );
+                        self.queued.remove(&name);
                     }
                 }
             }
@@ -418,41 +419,15 @@ impl SupervisorActor {
                 h.do_send(CheckNow);
             }
         }
-        // Requests that failed go back to the front of the queue, still owned by us: at once
-        // when the service was at fault (another one takes them), after a pause otherwise.
+        // Requests that failed go back to the front of the queue, still owned by us.
         for name in requeue.into_iter().rev() {
             self.pending.push_front(name);
-        }
-        if let Some((first, error)) = later_error {
-            log::warn!(
-                "{} request(s) stay in the intake, retried in {} s: {}: {error}",
-                later.len(),
-                RETRY_AFTER.as_secs(),
-                first.to_string_lossy()
-            );
-            self.retry.extend(later);
-            self.arm_retry(ctx);
         }
         if self.stopping {
             self.maybe_finish(ctx);
         } else {
             self.pump(ctx);
         }
-    }
-
-    /// Puts the requests waiting in `retry` back at the front of the queue after RETRY_AFTER.
-    fn arm_retry(&mut self, ctx: &mut Context<Self>) {
-        if self.retry_timer {
-            return;
-        }
-        self.retry_timer = true;
-        ctx.run_later(RETRY_AFTER, |act, ctx| {
-            act.retry_timer = false;
-            for name in std::mem::take(&mut act.retry).into_iter().rev() {
-                act.pending.push_front(name);
-            }
-            act.pump(ctx);
-        });
     }
 
     fn in_flight(&self) -> usize {
@@ -539,12 +514,15 @@ impl SupervisorActor {
             }
         }
         if old.services.active != new.services.active || old.services.count != new.services.count {
-            let off: BTreeSet<usize> = self
+            // Schedules first (SPEC): a service the new schedules hold off gets no marker;
+            // the CostActor archives it when it handles the Reconfigure below.
+            let mut off: BTreeSet<usize> = self
                 .slots
                 .iter()
                 .filter(|(_, s)| s.off)
                 .map(|(n, _)| *n)
                 .collect();
+            off.extend(crate::schedule::off_at(&new, chrono::Utc::now()).into_keys());
             if let Err(e) = health::apply_active(&self.ws, &new, &off) {
                 log::error!("cannot apply services.active: {e}");
             }

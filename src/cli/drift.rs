@@ -1,26 +1,45 @@
 //! `tfops drift`, `scenario run`, `scenario revert`.
+//!
+//! Drift is configuration against state, offline (like `terraform plan -refresh=false`), not
+//! state against the real cloud.
 
 use std::path::Path;
 
+use crate::drift;
 use crate::workspace::Context;
 
+/// Detects drift now, prints the table (or the JSON report), writes `logs/drift_<ts>.*`.
+/// Returns 0, or with `detailed` 0 no drift / 2 drift (as `terraform plan -detailed-exitcode`).
+///
 /// # Errors
-/// Not built yet.
-pub fn drift(_ctx: &Context, _json: bool, _detailed: bool) -> anyhow::Result<i32> {
-    anyhow::bail!("`tfops drift` is not built yet")
+/// Broken HCL (naming `file:line:column`), an empty or invalid state, unreadable files: exit 1.
+pub fn drift(ctx: &Context, json: bool, detailed: bool) -> anyhow::Result<i32> {
+    match drift::detect_and_record(&ctx.ws, &ctx.config) {
+        Ok((report, _path)) => {
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(if detailed { report.exit_code() } else { 0 })
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}; {}", e.hint())),
+    }
 }
+
+/// Runs a scenario file: on a temp copy, or in place (`in_place`, journaled, put back at the
+/// end unless `keep`). Returns 0 every expectation held, 1 one did not, 3 the scenario is broken.
+///
 /// # Errors
-/// Not built yet.
-pub fn scenario_run(
-    _ctx: &Context,
-    _file: &Path,
-    _in_place: bool,
-    _keep: bool,
-) -> anyhow::Result<i32> {
-    anyhow::bail!("`tfops scenario run` is not built yet")
+/// Only for failures outside the scenario (e.g. the journal cannot be written).
+pub fn scenario_run(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow::Result<i32> {
+    drift::scenario::run_cli(ctx, file, in_place, keep)
 }
+
+/// Puts back the originals left by `scenario run --keep`.
+///
 /// # Errors
-/// Not built yet.
-pub fn scenario_revert(_ctx: &Context) -> anyhow::Result<i32> {
-    anyhow::bail!("`tfops scenario revert` is not built yet")
+/// When an original cannot be put back.
+pub fn scenario_revert(ctx: &Context) -> anyhow::Result<i32> {
+    drift::scenario::revert_cli(ctx)
 }

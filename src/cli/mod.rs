@@ -26,7 +26,21 @@ pub mod status;
 /// inboxes, switches services off on cost schedules, snapshots and restores
 /// iac/terraform.tfstate, and detects drift between iac/*.tf and the state — offline.
 #[derive(Debug, Parser)]
-#[command(name = "tfops", version, propagate_version = true)]
+#[command(
+    name = "tfops",
+    version,
+    propagate_version = true,
+    after_long_help = "Examples:
+  tfops demo                          see everything work on a throw-away copy
+  tfops run                           supervise the workspace in the current directory
+  tfops --root ~/lab requests generate 100
+  tfops status --json
+  tfops restore --latest --dry-run    what a restore would change
+  tfops drift --detailed-exitcode     0 in sync, 2 drift, 1 error
+
+Exit codes: 0 success, 1 error (one sentence on stderr says what to do next); drift and
+scenario commands document their own (2 drift; 3 broken scenario)."
+)]
 pub struct Cli {
     /// Workspace root (holds iac/, balanceador/, config/) [default: the current directory]
     #[arg(long, global = true, env = "TFOPS_ROOT", value_name = "DIR")]
@@ -44,6 +58,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the supervisor in the foreground (SIGHUP reloads, SIGTERM stops, SIGUSR1 snapshots)
+    #[command(
+        long_about = "Run the supervisor in the foreground: route requests from \
+balanceador/incoming_requests/ to healthy service_N/ inboxes, check health, apply cost \
+schedules, snapshot the state on change, detect drift.
+
+One per workspace (.tfops/run.lock; the pid is in .tfops/run.pid). A start first finishes what \
+a previous run left after a crash. Signals: SIGHUP reloads config/tfops.hcl (a broken one is \
+refused and the old one kept; see `tfops status`), SIGTERM/SIGINT stop gracefully (exit 0, \
+nothing half-moved), SIGUSR1 snapshots the state.
+
+Simulate a failure by removing a marker: rm balanceador/service_2/service_2.txt; put it back \
+to bring the service up again."
+    )]
     Run(RunArgs),
     /// Work with request files
     #[command(subcommand)]

@@ -168,10 +168,13 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
     let cfg = &ctx.config;
     let now = Local::now();
     let mut up = BTreeSet::new();
+    let logged = health::last_logged(ws);
     for n in 1..=cfg.services.count {
         let v = health::check(ws, n, true);
-        if let Err(e) = health::log_transition(ws, n, &v, now) {
-            log::warn!("cannot write health.log: {e}");
+        if logged.get(&n) != Some(&v.state) {
+            if let Err(e) = health::log_transition(ws, n, &v, now) {
+                log::warn!("cannot write health.log: {e}");
+            }
         }
         if v.state == ServiceState::Up {
             up.insert(n);
@@ -255,6 +258,7 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
 
 /// The actor system until a signal stops it.
 fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
+    crate::actors::install_panic_policy();
     let sys = actix::System::new();
     let start = Start {
         ws: ctx.ws.clone(),

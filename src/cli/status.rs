@@ -69,11 +69,29 @@ pub fn run(ctx: &Context, as_json: bool) -> anyhow::Result<i32> {
     }
     match &v["last_drift"] {
         Value::Null => println!("last drift check: none (`tfops drift` runs one)"),
-        d => println!(
-            "last drift check: {} {}",
-            d["detected_at"].as_str().unwrap_or(""),
-            d["summary"]
-        ),
+        d => {
+            let s = &d["summary"];
+            let n = |k: &str| s[k].as_u64().unwrap_or(0);
+            let what = if let Some(e) = d["error"].as_str() {
+                format!("failed: {e}")
+            } else if n("create") + n("destroy") + n("update") + n("unknown") == 0 {
+                format!("in sync ({} resources)", n("in_sync"))
+            } else {
+                format!(
+                    "DRIFT: {} to create, {} to destroy, {} to update, {} renamed, {} unknown, {} in sync",
+                    n("create"),
+                    n("destroy"),
+                    n("update"),
+                    n("renamed"),
+                    n("unknown"),
+                    n("in_sync")
+                )
+            };
+            println!(
+                "last drift check: {} {what}",
+                d["detected_at"].as_str().unwrap_or("")
+            )
+        }
     }
     Ok(0)
 }
@@ -136,6 +154,6 @@ pub fn collect(ctx: &Context) -> Value {
         "errors": errors,
         "alarms": daemon.as_ref().map(|d| d.alarms.clone()).unwrap_or_default(),
         "last_snapshot": crate::state::last_snapshot(&ctx.config),
-        "last_drift": Value::Null,
+        "last_drift": crate::drift::last_drift(ws),
     })
 }

@@ -1,12 +1,323 @@
-//! Drift: the HCL model of the configuration, the state's instances, the diff, the report,
-//! and scripted scenarios.
+//! Drift: the configuration of one module (`drift.dir/*.tf`) against the Terraform state
+//! (`state.path`), offline and without Terraform — like `terraform plan -refresh=false`.
+//!
+//! **Scope, plainly:** this is configuration against state, *not* state against the real
+//! cloud. Nothing here asks a provider what exists; a resource deleted by hand in the cloud
+//! but still in the state is not drift to tfops (it is to `terraform plan` with refresh).
+//!
+//! # What is compared
+//!
+//! - Desired ([`model`]): every `resource` and `data` block of `drift.dir/*.tf`, parsed with
+//!   hcl-edit — the parser hcl-rs itself uses (`hcl::parse` is hcl-edit plus a conversion), so
+//!   errors keep `file:line:column` — and evaluated with hcl-rs. `count` and `for_each` are
+//!   expanded when known offline: literals, `toset`, `tomap`, `tolist`, `range`, `length`,
+//!   `keys`, `values`, `merge`, `concat`, literal `variable` defaults, `terraform.tfvars` /
+//!   `*.auto.tfvars` values, and literal `locals`. What depends on anything else (a variable
+//!   with no default, another resource, a data source, a child module) is listed under
+//!   `unknown` with the reason and its block's position, never guessed; state instances it
+//!   covers are neither destroyed nor in sync. `moved { from, to }` blocks are honoured.
+//!   Not read: `-var` / `TF_VAR_*` values (given at plan time), `.tf.json` files, child modules.
+//! - Recorded ([`state`]): the state's instances as addresses (`type.name`, `[0]`,
+//!   `["key"]`, `data.`, `module.` prefixes), parsed with typed serde structs; attributes stay
+//!   raw JSON until compared. A missing state counts as empty (`state_missing: true`); an
+//!   empty or invalid one is an error.
+//! - The diff ([`diff`]): `create`, `destroy`, `update` (attributes written with a literal
+//!   value that differs from the state, whole values, primitives after conversion so `1`
+//!   equals `"1"`; meta-arguments never), `renamed` (a destroy and a create of the same type
+//!   whose compared attributes match, unique both ways; also listed under create and destroy,
+//!   with a `moved` block and the `terraform state mv` command to keep the resource).
+//!   Sensitive values are never copied out of the state: reports carry addresses and
+//!   attribute names only.
+//! - The report ([`report`]): a table, or the versioned JSON (`format_version` "1"); every
+//!   run of [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`, bounded by
+//!   `drift.keep_reports`; [`last_drift`] gives `status` the newest.
+//!
+//! [`detect`] parses the `.tf` files one per thread (as many as there are cores) and the
+//! state on a thread beside them.
+//!
+//! # Scenarios
+//!
+//! [`scenario`] runs a scenario file (`config/scenarios/*.hcl`): steps `rename`, `set`,
+//! `remove`, `add` (configuration, rewritten with hcl-edit, format kept) and `delete_state`,
+//! `corrupt_state { truncate_to = N }`; then detection; then the `expect` block (`create`,
+//! `destroy`, `update`, `unknown`: a list of addresses or a count; `renamed`: a count or a list
+//! of `{ from, to }`; `in_sync`, `exit_code`: numbers). On a temporary copy by default; in
+//! place with a journal ([`journal`]) that puts every file back byte for byte, also after
+//! Ctrl-C, and after kill -9 at the next tfops command ([`heal_interrupted`]).
 
-use crate::workspace::Context;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::config::Config;
+use crate::workspace::{Context, Workspace};
+
+pub mod diff;
+pub mod error;
+pub mod journal;
+pub mod model;
+pub mod report;
+pub mod scenario;
+pub mod state;
+
+pub use error::DriftError;
+pub use report::Report;
+
+/// Where to look, and how to name it in messages and reports.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The module folder holding `*.tf`.
+    pub dir: PathBuf,
+    /// The state file (may be missing).
+    pub state: PathBuf,
+    /// `dir` as shown (relative to the workspace root).
+    pub dir_display: String,
+    /// `state` as shown.
+    pub state_display: String,
+}
+
+impl Target {
+    /// The workspace's own module folder and state, from the config.
+    pub fn of(ws: &Workspace, cfg: &Config) -> Target {
+        Target {
+            dir: cfg.drift.dir.clone(),
+            state: cfg.state.path.clone(),
+            dir_display: ws.rel(&cfg.drift.dir).into_owned(),
+            state_display: ws.rel(&cfg.state.path).into_owned(),
+        }
+    }
+}
+
+/// Detects drift in the workspace: `drift.dir/*.tf` against `state.path`. Writes nothing.
+///
+/// # Errors
+/// Broken HCL ([`DriftError::Hcl`], with `file:line:column`), a duplicate resource, an empty or
+/// invalid state, or a file that cannot be read.
+pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
+    detect_target(&Target::of(ws, cfg))
+}
+
+/// The `*.tf` files of a module folder, sorted by name.
+///
+/// # Errors
+/// When the folder cannot be listed.
+pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
+        let e = e.map_err(|e| DriftError::io(dir, e))?;
+        let p = e.path();
+        let is_tf = p.extension().is_some_and(|x| x == "tf")
+            && !e.file_name().to_string_lossy().starts_with('.');
+        if is_tf && p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The files of a module folder that drift reads: `*.tf`, `terraform.tfvars(.json)` and
+/// `*.auto.tfvars(.json)` (what a scenario's temporary copy needs).
+///
+/// # Errors
+/// When the folder cannot be listed.
+pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
+    let mut files = tf_files(dir)?;
+    for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
+        let e = e.map_err(|e| DriftError::io(dir, e))?;
+        let n = e.file_name().to_string_lossy().into_owned();
+        let vars = n == "terraform.tfvars"
+            || n == "terraform.tfvars.json"
+            || n.ends_with(".auto.tfvars")
+            || n.ends_with(".auto.tfvars.json");
+        if vars && e.path().is_file() {
+            files.push(e.path());
+        }
+    }
+    Ok(files)
+}
+
+/// Detects drift for an explicit target (a scenario's temp copy, a bench).
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
+    let t0 = std::time::Instant::now();
+    let files = tf_files(&t.dir)?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<model::FileModel, DriftError>)>> =
+        Mutex::new(Vec::with_capacity(files.len()));
+    // One file at a time per worker, until none is left.
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(p) = files.get(i) else { break };
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let display = format!("{}/{name}", t.dir_display);
+        let r = read_tf(p, &display).and_then(|text| model::parse_file(&text, &display));
+        if let Ok(mut v) = results.lock() {
+            v.push((i, r));
+        }
+    };
+    let load_state = || {
+        let r = state::load_state(&t.state, &t.state_display);
+        log::debug!("state parsed at {:?}", t0.elapsed());
+        r
+    };
+    let recorded = std::thread::scope(|s| {
+        // The state is parsed beside the HCL; if no thread can be started, all runs here.
+        let st = std::thread::Builder::new()
+            .name("drift-state".into())
+            .spawn_scoped(s, load_state)
+            .ok();
+        let workers: Vec<_> = (0..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .name("drift-hcl".into())
+                    .spawn_scoped(s, work)
+                    .ok()
+            })
+            .collect();
+        if workers.is_empty() {
+            work();
+        }
+        for w in workers {
+            if w.join().is_err() {
+                log::warn!("a drift parser thread panicked");
+            }
+        }
+        let recorded = match st {
+            Some(h) => h.join().unwrap_or_else(|_| {
+                Err(DriftError::StateInvalid {
+                    state: t.state_display.clone(),
+                    reason: "the state parser panicked".into(),
+                })
+            }),
+            None => load_state(),
+        };
+        log::debug!(
+            "parsed {} .tf files on {threads} threads and the state at {:?}",
+            files.len(),
+            t0.elapsed()
+        );
+        recorded
+    });
+    let mut parsed = results.into_inner().unwrap_or_default();
+    if parsed.len() != files.len() {
+        return Err(DriftError::Hcl {
+            file: t.dir_display.clone(),
+            line: 1,
+            column: 1,
+            message: "a .tf file could not be parsed (parser thread failed)".into(),
+        });
+    }
+    parsed.sort_by_key(|(i, _)| *i);
+    let mut models = Vec::with_capacity(parsed.len());
+    for (_, r) in parsed {
+        models.push(r?);
+    }
+    let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
+    let desired = model::expand_with(models, tfvars)?;
+    let recorded = recorded?;
+    log::debug!("expanded at {:?}", t0.elapsed());
+    let d = diff::diff(&desired, &recorded);
+    log::debug!("compared at {:?}", t0.elapsed());
+    let missing = recorded.missing;
+    // Freeing two large trees is pure malloc work: let it happen off the caller's path.
+    let _ = std::thread::Builder::new()
+        .name("drift-free".into())
+        .spawn(move || drop((desired, recorded)));
+    Ok(Report::new(
+        d,
+        &t.dir_display,
+        &t.state_display,
+        missing,
+        crate::fsutil::json_ts(chrono::Local::now()),
+    ))
+}
+
+fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
+    let bytes = std::fs::read(p).map_err(|e| DriftError::io(p, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let off = e.utf8_error().valid_up_to();
+        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let (line, column) = crate::config::LineIndex::new(&lossy).position(off);
+        DriftError::Hcl {
+            file: display.to_string(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".into(),
+        }
+    })
+}
+
+/// Detects drift in the workspace and writes `logs/drift_<ts>.json` and `.log` (also for a
+/// failed run: then the JSON carries `error` and no summary), bounded by `drift.keep_reports`.
+///
+/// # Errors
+/// The detection error (after its report was written), or an I/O error writing the report.
+pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
+    let now = chrono::Local::now();
+    let ts = crate::fsutil::name_ts(now);
+    match detect(ws, cfg) {
+        Ok(r) => {
+            let path = report::write_files(
+                &ws.logs(),
+                &ts,
+                &r.to_json(),
+                &r.table(),
+                cfg.drift.keep_reports,
+            )
+            .map_err(|e| DriftError::io(ws.logs(), e))?;
+            log::debug!("drift report {}", ws.rel(&path));
+            Ok((r, path))
+        }
+        Err(e) => {
+            let t = Target::of(ws, cfg);
+            let json = serde_json::json!({
+                "format_version": "1",
+                "detected_at": crate::fsutil::json_ts(now),
+                "dir": t.dir_display,
+                "state": t.state_display,
+                "summary": null,
+                "error": e.to_string(),
+            });
+            let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+            if let Err(io) = report::write_files(
+                &ws.logs(),
+                &ts,
+                &text,
+                &format!("error: {e}\n"),
+                cfg.drift.keep_reports,
+            ) {
+                log::warn!(
+                    "cannot write the drift report under {}: {io}",
+                    ws.rel(&ws.logs())
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `{"detected_at", "summary"}` of the newest `logs/drift_*.json` (for `status`); `None` when
+/// drift never ran. Cheap: reads one small file.
+pub fn last_drift(ws: &Workspace) -> Option<serde_json::Value> {
+    report::last(&ws.logs())
+}
 
 /// Heals a scenario run that was killed mid-way (puts journaled originals back).
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn heal_interrupted(_ctx: &Context) -> anyhow::Result<()> {
-    Ok(())
+pub fn heal_interrupted(ctx: &Context) -> anyhow::Result<()> {
+    journal::heal(&ctx.ws)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{e}; cannot put back the files of an interrupted scenario"))
 }

@@ -4,7 +4,6 @@
 //! Only looks: never takes a lock, and never opens the state for writing (an open for writing
 //! would wake our own watcher with a close-write event).
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -82,7 +81,7 @@ pub fn lock_info_path(state: &Path) -> PathBuf {
 /// # Errors
 /// When the state exists but its lock cannot be queried.
 pub fn terraform_lock(state: &Path) -> io::Result<Option<TfLock>> {
-    let fcntl = fcntl_locked_readonly(state)?;
+    let fcntl = crate::lock::is_fcntl_locked(state)?;
     let info_path = lock_info_path(state);
     let (info_file, info) = match std::fs::read(&info_path) {
         Ok(b) => (Some(info_path), serde_json::from_slice::<LockInfo>(&b).ok()),
@@ -98,26 +97,6 @@ pub fn terraform_lock(state: &Path) -> io::Result<Option<TfLock>> {
     } else {
         Ok(None)
     }
-}
-
-/// `F_GETLK` on a read-only descriptor: Linux answers for any lock type whatever the open mode.
-fn fcntl_locked_readonly(path: &Path) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    // SAFETY: flock is a plain C struct; zeroed is a valid value, F_GETLK fills it in.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    // SAFETY: valid fd and a valid pointer to a flock struct for the duration of the call.
-    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
-    if r == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
 
 #[cfg(test)]

@@ -1,0 +1,20 @@
+description = "add a resource to the configuration: service_4 would be created"
+
+add {
+  file  = "main.tf"
+  block = <<EOT
+# A fourth service, not yet applied.
+resource "null_resource" "service_4" {
+  triggers = {
+    name = "service_4"
+  }
+}
+EOT
+}
+
+expect {
+  create    = ["null_resource.service_4"]
+  destroy   = 0
+  renamed   = 0
+  exit_code = 2
+}

@@ -1,0 +1,58 @@
+//! The typed error of drift detection and scenarios: each variant carries the file or address
+//! that failed, so that the command line can print one sentence that says where to look.
+
+use std::path::PathBuf;
+
+/// Why drift could not be detected (exit 1 for `tfops drift`).
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    /// A file or folder could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A `.tf` file is not valid HCL (or not UTF-8).
+    #[error("{file}:{line}:{column}: {message}")]
+    Hcl {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The same resource is declared twice in the module.
+    #[error("{at}: {address} is declared twice (first at {first})")]
+    Duplicate {
+        address: String,
+        at: String,
+        first: String,
+    },
+    /// The state file exists but is empty (an interrupted Terraform run leaves it so).
+    #[error("the state {state} is empty (an interrupted Terraform run leaves it so)")]
+    StateEmpty { state: String },
+    /// The state file is not a valid version-4 Terraform state.
+    #[error("the state {state} is not a valid Terraform state: {reason}")]
+    StateInvalid { state: String, reason: String },
+}
+
+impl DriftError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DriftError {
+        DriftError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The sentence to add after the error, saying what to do next.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            DriftError::Io { .. } => "check that drift.dir and state.path point at readable files",
+            DriftError::Hcl { .. } | DriftError::Duplicate { .. } => {
+                "fix the configuration at that position and run `tfops drift` again"
+            }
+            DriftError::StateEmpty { .. } | DriftError::StateInvalid { .. } => {
+                "`tfops backups` lists snapshots and `tfops restore --latest` puts the newest valid one back"
+            }
+        }
+    }
+}

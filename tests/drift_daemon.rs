@@ -1,0 +1,107 @@
+//! The DriftActor inside the running daemon (`tfops run`): a report at start, a drill
+//! (`scenario run --in-place`) noticed through file events, the put-back noticed too, broken
+//! HCL raised as the `drift` alarm in `status`, and a clean SIGTERM.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{text, Ws};
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn reports(ws: &Ws) -> Vec<serde_json::Value> {
+    let mut names: Vec<_> = std::fs::read_dir(ws.path("logs"))
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+        .collect()
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_daemon_detects_at_start_notices_a_drill_and_its_undo() {
+    let ws = Ws::bundled();
+    ws.write_config("drift {\n  interval = \"1h\"\n}\n");
+    let child = ws
+        .cmd()
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tfops run");
+    let mut d = Daemon(child);
+    wait_for("the report at start", || {
+        reports(&ws).iter().any(|r| r["summary"]["in_sync"] == 3)
+    });
+
+    // The drill: the daemon sees the rename while the scenario pauses…
+    let drill = ws
+        .cmd()
+        .args(["scenario", "run", "rename_service_1", "--in-place"])
+        .env("TFOPS_TEST_SCENARIO_PAUSE_MS", "3000")
+        .output()
+        .unwrap();
+    assert_eq!(drill.status.code(), Some(0), "{}", text(&drill));
+    wait_for("the drill to be noticed", || {
+        reports(&ws).iter().any(|r| r["summary"]["renamed"] == 1)
+    });
+    // …and the put-back: the newest report is in sync again.
+    wait_for("the undo to be noticed", || {
+        reports(&ws)
+            .last()
+            .is_some_and(|r| r["summary"]["in_sync"] == 3 && r["summary"]["create"] == 0)
+    });
+
+    // Broken HCL: a failed run is recorded (and raised as the `drift` alarm).
+    let main_tf = ws.path("iac/main.tf");
+    let good = std::fs::read(&main_tf).unwrap();
+    std::fs::write(&main_tf, b"resource \"null_resource\" \"x\" {\n").unwrap();
+    wait_for("the failed run", || {
+        reports(&ws).last().is_some_and(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("iac/main.tf:"))
+        })
+    });
+    std::fs::write(&main_tf, good).unwrap();
+    wait_for("recovery", || {
+        reports(&ws)
+            .last()
+            .is_some_and(|r| r["summary"]["in_sync"] == 3)
+    });
+
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(d.0.id() as libc::pid_t, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = d.0.try_wait().unwrap() {
+            assert_eq!(s.code(), Some(0));
+            break;
+        }
+        assert!(Instant::now() < end, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,283 @@
+//! `tfops scenario run` / `revert` as a black box: shipped scenarios hold, the workspace is
+//! left byte-identical (on a copy, in place, after Ctrl-C, after kill -9 and the next
+//! command), exit codes 0 / 1 / 3.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{text, Ws};
+
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    for d in ["iac", "config", "config/scenarios"] {
+        for e in std::fs::read_dir(root.join(d)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                v.push((
+                    format!("{d}/{}", p.file_name().unwrap().to_string_lossy()),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+const SHIPPED: &[&str] = &[
+    "rename_service_1",
+    "change_trigger",
+    "remove_service_3",
+    "add_service_4",
+    "lost_state",
+    "corrupt_state",
+];
+
+#[test]
+fn shipped_scenarios_hold_on_a_copy_and_touch_nothing() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    for name in SHIPPED {
+        let o = ws.run(&["scenario", "run", &format!("config/scenarios/{name}.hcl")]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("held"), "{name}: {out}");
+        assert!(!out.contains("DID NOT HOLD"), "{name}: {out}");
+        assert_eq!(snapshot(ws.root()), before, "{name} touched the workspace");
+        assert!(!ws.path("logs").exists() && !ws.path(".tfops/scenario.journal").exists());
+    }
+}
+
+#[test]
+fn shipped_scenarios_hold_in_place_and_everything_is_put_back() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    for name in SHIPPED {
+        // By name, as config/scenarios/ resolves it.
+        let o = ws.run(&["scenario", "run", name, "--in-place"]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("put back"));
+        assert_eq!(snapshot(ws.root()), before, "{name} left a change");
+        assert!(!ws.path(".tfops/scenario.journal").exists());
+    }
+}
+
+#[test]
+fn rename_prints_each_expectation_with_its_result() {
+    let ws = Ws::bundled();
+    let o = ws.run(&["scenario", "run", "config/scenarios/rename_service_1.hcl"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "create = [\"null_resource.service_1_drift\"]  held",
+        "destroy = [\"null_resource.service_1\"]  held",
+        "exit_code = 2  held",
+        "terraform state mv 'null_resource.service_1' 'null_resource.service_1_drift'",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+}
+
+#[test]
+fn an_expectation_that_does_not_hold_exits_1() {
+    let ws = Ws::bundled();
+    std::fs::write(
+        ws.path("s.hcl"),
+        "rename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.x\"\n}\nexpect {\n  create    = 2\n  exit_code = 2\n}\n",
+    )
+    .unwrap();
+    let o = ws.run(&["scenario", "run", "s.hcl"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("create = 2  DID NOT HOLD (got 1)"), "{out}");
+    assert!(out.contains("exit_code = 2  held"), "{out}");
+}
+
+#[test]
+fn a_broken_scenario_exits_3_naming_the_position() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    let cases = [
+        ("rename {\n  from = \"null_resource.service_1\"\n  to = \n}\n", "s.hcl:3:"),
+        ("remove {\n  address = \"null_resource.nope\"\n}\n", "s.hcl:1:1"),
+        ("\nbogus {}\n", "s.hcl:2:1"),
+        ("set {\n  address = \"null_resource.service_1\"\n  attribute = \"x\"\n  valu = 1\n}\n", "s.hcl:4:3"),
+        ("corrupt_state {\n  truncate_to = 999999\n}\n", "s.hcl:1:1"),
+        ("rename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.service_2\"\n}\n", "already exists"),
+    ];
+    for (body, want) in cases {
+        std::fs::write(ws.path("s.hcl"), body).unwrap();
+        for args in [
+            &["scenario", "run", "s.hcl"][..],
+            &["scenario", "run", "s.hcl", "--in-place"][..],
+        ] {
+            let o = ws.run(args);
+            assert_eq!(o.status.code(), Some(3), "{body}: {}", text(&o));
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains(want),
+                "{body}: want {want}: {}",
+                text(&o)
+            );
+        }
+    }
+    std::fs::remove_file(ws.path("s.hcl")).unwrap();
+    assert_eq!(snapshot(ws.root()), before);
+}
+
+#[test]
+fn keep_leaves_the_result_with_originals_and_revert_undoes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    std::fs::write(
+        ws.path("both.hcl"),
+        "rename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.service_1_drift\"\n}\ncorrupt_state {\n  truncate_to = 10\n}\n",
+    )
+    .unwrap();
+    let o = ws.run(&["scenario", "run", "both.hcl", "--keep"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(std::fs::read_to_string(ws.path("iac/main.tf"))
+        .unwrap()
+        .contains("service_1_drift"));
+    assert_eq!(
+        std::fs::read(ws.path("iac/terraform.tfstate"))
+            .unwrap()
+            .len(),
+        10
+    );
+    let orig = ws.path("iac/terraform.tfstate.orig");
+    assert_eq!(
+        std::fs::metadata(&orig).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(ws.path("iac/main.tf.orig").exists());
+    // Another command does not undo a kept scenario; a second in-place run is refused.
+    let d = ws.run(&["drift"]);
+    assert_eq!(d.status.code(), Some(1), "corrupt state: {}", text(&d));
+    assert!(std::fs::read_to_string(ws.path("iac/main.tf"))
+        .unwrap()
+        .contains("service_1_drift"));
+    let again = ws.run(&["scenario", "run", "rename_service_1", "--in-place"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("scenario revert"),
+        "{}",
+        text(&again)
+    );
+    let r = ws.run(&["scenario", "revert"]);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r));
+    std::fs::remove_file(ws.path("both.hcl")).unwrap();
+    let _ = std::fs::remove_dir_all(ws.path("logs"));
+    assert_eq!(snapshot(ws.root()), before);
+    assert!(!orig.exists());
+}
+
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_killed_mid_way_is_healed_by_the_next_command() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    let mut child = ws
+        .cmd()
+        .args(["scenario", "run", "rename_service_1", "--in-place"])
+        .env("TFOPS_TEST_SCENARIO_PAUSE_MS", "30000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let main_tf = ws.path("iac/main.tf");
+    wait_for("the rewrite", || {
+        std::fs::read_to_string(&main_tf).is_ok_and(|t| t.contains("service_1_drift"))
+    });
+    assert!(ws.path(".tfops/scenario.journal").exists());
+    // While it runs, another command leaves its files alone.
+    let o = ws.run(&["drift", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(std::fs::read_to_string(&main_tf)
+        .unwrap()
+        .contains("service_1_drift"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        std::fs::read_to_string(&main_tf)
+            .unwrap()
+            .contains("service_1_drift"),
+        "nothing heals before the next command"
+    );
+    let o = ws.run(&["drift", "--detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "healed first, then in sync: {}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(ws.path("logs"));
+    assert_eq!(snapshot(ws.root()), before);
+    assert!(!ws.path(".tfops/scenario.journal").exists());
+}
+
+#[test]
+fn ctrl_c_puts_everything_back() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    let child = ws
+        .cmd()
+        .args(["scenario", "run", "lost_state", "--in-place"])
+        .env("TFOPS_TEST_SCENARIO_PAUSE_MS", "30000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = ws.path("iac/terraform.tfstate");
+    wait_for("the state to go", || !state.exists());
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("put back"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(snapshot(ws.root()), before);
+}
+
+#[test]
+fn ctrl_c_on_a_copy_removes_the_copy() {
+    let ws = Ws::bundled();
+    let before = snapshot(ws.root());
+    let tmp = tempfile::tempdir().unwrap();
+    let child = ws
+        .cmd()
+        .args(["scenario", "run", "rename_service_1"])
+        .env("TFOPS_TEST_SCENARIO_PAUSE_MS", "30000")
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the copy", || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .next()
+            .is_some_and(|e| e.unwrap().path().join("iac/main.tf").exists())
+    });
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the copy is removed"
+    );
+    assert_eq!(snapshot(ws.root()), before);
+}
