@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the parsers for a bounded time each (cargo fuzz, libFuzzer, on the stable toolchain via
 # RUSTC_BOOTSTRAP=1). scripts/test.sh calls it when CI or TFOPS_FUZZ=1 is set.
-#   TFOPS_FUZZ_SECONDS  seconds per target (default 60)
+#   TFOPS_FUZZ_SECONDS  seconds per target (default 45: four targets stay near 3 min)
 #   scripts/fuzz.sh [TARGET…]   (default: every target in fuzz/Cargo.toml)
 # Seeds come from the repository (config, states, earlier findings); the corpus grows in
 # fuzz/corpus/ (not tracked). A crash fails the script; its input is in fuzz/artifacts/TARGET/
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-secs=${TFOPS_FUZZ_SECONDS:-60}
+secs=${TFOPS_FUZZ_SECONDS:-45}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz (cargo install; about 1.5 min on 2 cores)"
@@ -22,7 +22,7 @@ export RUSTC_BOOTSTRAP=1
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(config state)
+  targets=(config state scenario hcl)
 fi
 
 seed() { # seed TARGET FILES…
@@ -36,6 +36,8 @@ seed() { # seed TARGET FILES…
 }
 seed config config/tfops.hcl tests/fixtures/fuzz/config/*
 seed state iac/terraform.tfstate tests/fixtures/state/*.tfstate tests/fixtures/fuzz/state/*
+seed scenario config/scenarios/*.hcl tests/fixtures/fuzz/scenario/*
+seed hcl iac/main.tf tests/fixtures/drift/*.tf tests/fixtures/fuzz/hcl/*
 
 echo "== building fuzz targets"
 start=$(date +%s)

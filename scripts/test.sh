@@ -63,7 +63,7 @@ set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "total: %d passed, %d failed\n", p, f }' .tools/test.log
 
-# Fuzzing, bounded (about 60 s per target plus the build): in CI, or when asked.
+# Fuzzing, bounded (45 s per target plus the build): in CI, or when asked.
 if [ -n "${CI:-}" ] || [ "${TFOPS_FUZZ:-}" = 1 ]; then
   echo "== fuzz (scripts/fuzz.sh)"
   scripts/fuzz.sh || rc=1

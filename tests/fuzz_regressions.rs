@@ -34,6 +34,22 @@ fn every_state_finding_passes_the_state_checks() {
     }
 }
 
+#[test]
+fn every_scenario_finding_passes_the_scenario_checks() {
+    for p in inputs("scenario") {
+        eprintln!("{}", p.display());
+        checks::scenario(&std::fs::read(&p).unwrap());
+    }
+}
+
+#[test]
+fn every_hcl_finding_passes_the_hcl_checks() {
+    for p in inputs("hcl") {
+        eprintln!("{}", p.display());
+        checks::hcl(&std::fs::read(&p).unwrap());
+    }
+}
+
 /// The first finding: a state whose header is fine but with bytes that are not UTF-8 inside
 /// a resource's string was accepted as valid (the header walk skipped the resources), while
 /// every full reading of it (preview, addresses) failed.
@@ -46,4 +62,33 @@ fn a_state_with_invalid_utf8_inside_a_resource_is_invalid() {
     .unwrap();
     let err = tfops::state::model::parse_state(&bytes).unwrap_err();
     assert!(err.to_string().contains("invalid UTF-8"), "{err}");
+}
+
+/// The seeds `scripts/fuzz.sh` starts from (the repository's own files) pass every check: a
+/// check that failed on them would only report itself.
+#[test]
+fn the_seed_inputs_pass_every_check() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = |dir: &str, ext: &str| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|e| e == ext));
+        v.sort();
+        v
+    };
+    checks::config(&std::fs::read(root.join("config/tfops.hcl")).unwrap());
+    for p in files("tests/fixtures/state", "tfstate") {
+        checks::state(&std::fs::read(&p).unwrap());
+    }
+    checks::state(&std::fs::read(root.join("iac/terraform.tfstate")).unwrap());
+    let scenarios = files("config/scenarios", "hcl");
+    assert!(!scenarios.is_empty());
+    for p in scenarios {
+        checks::scenario(&std::fs::read(&p).unwrap());
+    }
+    checks::hcl(&std::fs::read(root.join("iac/main.tf")).unwrap());
+    for p in files("tests/fixtures/drift", "tf") {
+        checks::hcl(&std::fs::read(&p).unwrap());
+    }
 }

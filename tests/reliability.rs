@@ -761,7 +761,8 @@ fn a_full_disk_gives_a_clear_error_loses_nothing_and_work_resumes_once_space_ret
     let clear = wait_until(Duration::from_secs(15), || {
         let l = std::fs::read_to_string(&log).unwrap_or_default();
         l.contains("No space left on device")
-            && (l.matches("retried at the next rescan").count() >= 2 || names(&intake(&ws)).is_empty())
+            && (l.matches("retried at the next rescan").count() >= 2
+                || names(&intake(&ws)).is_empty())
     });
     let full_log = std::fs::read_to_string(&log).unwrap_or_default();
     let enospc_while_full = full_log.matches("No space left on device").count();

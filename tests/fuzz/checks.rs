@@ -1,4 +1,4 @@
-//! The properties the fuzz targets check, shared with the regression test that replays every
+//! The properties the fuzz targets check (config, state, scenario, hcl), shared with the regression test that replays every
 //! checked-in finding (`tests/fuzz_regressions.rs` and `fuzz/fuzz_targets/*.rs` include this
 //! file by path). Each function panics when a property fails.
 #![allow(dead_code)] // each includer uses some of them
@@ -75,6 +75,8 @@ pub fn state(data: &[u8]) {
         (Err(_), None) => {}
         (p, o) => panic!("parse_state says {p:?}, serde_json::Value says {o:?}"),
     }
+    // The drift side reads states its own way (instances as addresses): no panic either.
+    let _ = tfops::drift::state::parse_state(data, "iac/terraform.tfstate");
     if data.len() <= 64 * 1024 {
         let _ = preview::addresses_light(data);
         let p = preview::preview(None, data, ("current", "snapshot"));
@@ -83,4 +85,69 @@ pub fn state(data: &[u8]) {
             let _ = preview::preview(Some(data), data, ("current", "snapshot"));
         }
     }
+}
+
+/// A module folder and state to plan scenarios against: the bundled `iac/`, written once per
+/// process into a temp folder (plans only read it).
+fn bundled_target() -> &'static tfops::drift::Target {
+    static T: std::sync::OnceLock<tfops::drift::Target> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tfops-fuzz-iac-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp module folder");
+        std::fs::write(dir.join("main.tf"), BUNDLED_MAIN_TF).expect("main.tf");
+        std::fs::write(dir.join("terraform.tfstate"), BUNDLED_STATE).expect("state");
+        tfops::drift::Target {
+            state: dir.join("terraform.tfstate"),
+            dir,
+            dir_display: "iac".into(),
+            state_display: "iac/terraform.tfstate".into(),
+        }
+    })
+}
+
+const BUNDLED_MAIN_TF: &[u8] = include_bytes!("../../iac/main.tf");
+const BUNDLED_STATE: &[u8] = include_bytes!("../../iac/terraform.tfstate");
+
+/// Scenario text: no panic in the parser or the planner; every `.tf` file a plan rewrites is
+/// still HCL that the drift model reads (a scenario never leaves a broken main.tf behind).
+pub fn scenario(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(s) = tfops::drift::scenario::parse_scenario(text, "config/scenarios/fuzz.hcl") else {
+        return;
+    };
+    let Ok(plan) = tfops::drift::scenario::plan(&s, bundled_target()) else {
+        return;
+    };
+    for c in &plan.changes {
+        if let (false, Some(new)) = (c.state, &c.new) {
+            let new = std::str::from_utf8(new).expect("a rewritten .tf file is UTF-8");
+            if let Err(e) = tfops::drift::model::parse_file(new, "main.tf") {
+                panic!("the plan wrote HCL the model cannot read ({e}):\n{new}");
+            }
+        }
+    }
+}
+
+/// `.tf` text: the HCL model (parse, `count`/`for_each` expansion) and the diff against the
+/// bundled state never panic; the diff's lists hold each address once.
+pub fn hcl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = tfops::drift::model::parse_file(text, "main.tf") else {
+        return;
+    };
+    let Ok(desired) = tfops::drift::model::expand(vec![file]) else {
+        return;
+    };
+    let recorded = tfops::drift::state::parse_state(BUNDLED_STATE, "iac/terraform.tfstate")
+        .expect("the bundled state is valid");
+    let d = tfops::drift::diff::diff(&desired, &recorded);
+    for list in [&d.create, &d.destroy] {
+        let set: std::collections::BTreeSet<&String> = list.iter().collect();
+        assert_eq!(set.len(), list.len(), "an address listed twice: {list:?}");
+    }
+    let _ = d.has_drift();
 }
