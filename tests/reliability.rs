@@ -4,9 +4,10 @@
 //! - kill -9 at random moments while routing 20,000 requests (several kills per pass, at least
 //!   20 in all): after every kill each request is in exactly one place, and after the restart
 //!   `load_N.jsonl` has exactly one line per delivered file;
-//! - kill -9 during `tfops backup` of a large state and during `tfops restore --latest --yes`:
-//!   the state and every visible snapshot are the old or the new version, never torn, and the
-//!   next start removes what was left;
+//! - kill -9 during `tfops backup` of a large state, during `tfops restore --latest --yes`
+//!   and during `tfops scenario run --in-place`: the state, every visible snapshot and main.tf
+//!   are the old or the new version, never torn, and the next start (or command) heals what
+//!   was left;
 //! - a full disk (a 2 MB tmpfs) during delivery and during a snapshot;
 //! - a service folder that turns read-only or disappears mid-run, an unreadable request (as an
 //!   unprivileged user: root ignores permission bits);
@@ -16,8 +17,7 @@
 //! `TFOPS_RELIABILITY_TRIALS` raises (or lowers) the number of kills per suite.
 //! Each test adds a row to `target/tmp/reliability-summary.txt`, which `scripts/test.sh`
 //! prints after the run (also printed here with `--nocapture`).
-//! Not here: timing thresholds (only bounded waits for conditions), drift scenarios (their own
-//! suite once drift lands).
+//! Not here: timing thresholds (only bounded waits for conditions).
 
 mod common;
 
@@ -660,6 +660,81 @@ fn kill_9_during_backup_and_restore_never_tears_the_state_or_a_snapshot() {
     });
     assert!(healed, "leftovers after a start: {:?}", leftovers(&ws));
     assert_eq!(torn, 0, "seed {seed}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9 during an in-place drift scenario
+
+/// A drill that touches both main.tf (a rename) and the state (cut short).
+const DRILL: &str = "description = \"reliability drill\"\n\nrename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.service_1_drift\"\n}\n\ncorrupt_state {\n  truncate_to = 100\n}\n";
+
+#[test]
+fn kill_9_during_an_in_place_scenario_leaves_old_or_new_files_and_the_next_command_heals() {
+    let (seed, mut rng) = rng_for(
+        "kill_9_during_an_in_place_scenario_leaves_old_or_new_files_and_the_next_command_heals",
+    );
+    let n = trials(20);
+    let ws = Ws::bundled();
+    std::fs::write(ws.path("config/scenarios/drill.hcl"), DRILL).unwrap();
+    let tf = ws.path("iac/main.tf");
+    let (old_tf, old_state) = (std::fs::read(&tf).unwrap(), state_bytes(&ws));
+    // The new versions: a --keep run leaves them; revert puts the originals back.
+    let o = ws.run(&["scenario", "run", "drill", "--keep"]);
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
+    let (new_tf, new_state) = (std::fs::read(&tf).unwrap(), state_bytes(&ws));
+    assert!(new_tf != old_tf && new_state != old_state);
+    let o = ws.run(&["scenario", "revert"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        (std::fs::read(&tf).unwrap(), state_bytes(&ws)),
+        (old_tf.clone(), old_state.clone())
+    );
+    let t = Instant::now();
+    let o = ws.run(&["scenario", "run", "drill", "--in-place"]);
+    let full = t.elapsed();
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
+
+    let (mut torn, mut healed, mut killed_mid, mut not_healed) = (0usize, 0usize, 0usize, 0usize);
+    for t in 0..n {
+        let delay = kill_moment(&mut rng, full, t);
+        killed_mid += usize::from(kill_after(
+            &ws,
+            &["scenario", "run", "drill", "--in-place"],
+            delay,
+        ));
+        let (tf_now, st_now) = (std::fs::read(&tf).unwrap_or_default(), state_bytes(&ws));
+        if tf_now != old_tf && tf_now != new_tf {
+            eprintln!("scenario trial {t}: main.tf torn ({} bytes)", tf_now.len());
+            torn += 1;
+        }
+        if st_now != old_state && st_now != new_state {
+            eprintln!("scenario trial {t}: state torn ({} bytes)", st_now.len());
+            torn += 1;
+        }
+        healed += usize::from(tf_now != old_tf || st_now != old_state);
+        // The next tfops command puts everything back, byte for byte.
+        let o = ws.run(&["status"]);
+        assert!(o.status.success(), "{}", text(&o));
+        if std::fs::read(&tf).unwrap_or_default() != old_tf
+            || state_bytes(&ws) != old_state
+            || ws.path(".tfops/scenario.journal").exists()
+        {
+            eprintln!("scenario trial {t}: not healed by the next command");
+            not_healed += 1;
+        }
+    }
+    torn += torn_snapshots(&ws);
+    record(&Row {
+        suite: "kill -9 scenario",
+        trials: n,
+        restores: healed,
+        torn,
+        note: format!(
+            "seed {seed}; {killed_mid} killed mid-way; restores = runs the next command healed; {not_healed} not healed"
+        ),
+        ..Row::default()
+    });
+    assert_eq!((torn, not_healed), (0, 0), "seed {seed}");
 }
 
 // ---------------------------------------------------------------------------------------------
