@@ -44,7 +44,7 @@ echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
 
 # The reliability suite (tests/reliability.rs) writes one row per scenario here; printed at
 # the end, pass or fail.
-summary=target/tmp/reliability-summary.txt
+summary="${CARGO_TARGET_DIR:-target}/tmp/reliability-summary.txt"
 rm -f "$summary"
 print_summary() {
   if [ -s "$summary" ]; then
