@@ -64,6 +64,27 @@ fn a_state_with_invalid_utf8_inside_a_resource_is_invalid() {
     assert!(err.to_string().contains("invalid UTF-8"), "{err}");
 }
 
+/// The second finding: an `add` step whose block label held NUL bytes passed hcl-edit, so the
+/// scenario wrote a main.tf that detection then refused as broken HCL. Now the scenario is
+/// the broken thing (exit 3), and nothing is written.
+#[test]
+fn a_scenario_whose_steps_leave_unreadable_hcl_is_broken() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(
+        root.join("tests/fixtures/fuzz/scenario/add_block_with_nul_in_its_label.hcl"),
+    )
+    .unwrap();
+    let s = tfops::drift::scenario::parse_scenario(&text, "fuzz.hcl").unwrap();
+    let t = tfops::drift::Target {
+        dir: root.join("iac"),
+        state: root.join("iac/terraform.tfstate"),
+        dir_display: "iac".into(),
+        state_display: "iac/terraform.tfstate".into(),
+    };
+    let err = tfops::drift::scenario::plan(&s, &t).unwrap_err();
+    assert!(err.to_string().contains("unreadable"), "{err}");
+}
+
 /// The seeds `scripts/fuzz.sh` starts from (the repository's own files) pass every check: a
 /// check that failed on them would only report itself.
 #[test]
