@@ -78,25 +78,30 @@ struct Row {
     note: String,
 }
 
-static SUMMARY: Mutex<()> = Mutex::new(());
+/// Whether this run wrote its first row yet.
+static SUMMARY: Mutex<bool> = Mutex::new(false);
 
 fn summary_path() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("reliability-summary.txt")
 }
 
-/// Prints the row and appends it to the summary file (with the header when it is new).
+/// Prints the row and appends it to the summary file; the first row of a run starts the file
+/// afresh, with the header.
 fn record(r: &Row) {
     let line = format!(
         "{:<26} {:>6} {:>9} {:>5} {:>10} {:>8} {:>5}  {}",
         r.suite, r.trials, r.requests, r.lost, r.duplicated, r.restores, r.torn, r.note
     );
     eprintln!("{line}");
-    let _g = SUMMARY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut started = SUMMARY.lock().unwrap_or_else(|e| e.into_inner());
     let path = summary_path();
-    let new = !path.exists();
+    let new = !*started;
+    *started = true;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
-        .append(true)
+        .append(!new)
+        .write(true)
+        .truncate(new)
         .open(&path)
         .expect("summary file");
     if new {
