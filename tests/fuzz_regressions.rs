@@ -85,6 +85,20 @@ fn a_scenario_whose_steps_leave_unreadable_hcl_is_broken() {
     assert!(err.to_string().contains("unreadable"), "{err}");
 }
 
+/// The third finding: a literal `count = 22222222226` made the HCL model allocate a list of
+/// 22 billion addresses and abort. Past a million (the cap `range` already had) the resource
+/// is listed as unknown, with the reason.
+#[test]
+fn a_huge_literal_count_is_unknown_not_expanded() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/fixtures/fuzz/hcl/count_of_22_billion.tf"))
+        .unwrap();
+    let file = tfops::drift::model::parse_file(&text, "main.tf").unwrap();
+    let desired = tfops::drift::model::expand(vec![file]).unwrap();
+    assert_eq!(desired.unknown.len(), 1, "{:?}", desired.unknown);
+    assert!(desired.unknown[0].reason.contains("more than 1000000"));
+}
+
 /// The seeds `scripts/fuzz.sh` starts from (the repository's own files) pass every check: a
 /// check that failed on them would only report itself.
 #[test]
