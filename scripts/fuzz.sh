@@ -49,12 +49,27 @@ mkdir -p fuzz/artifacts
 for t in "${targets[@]}"; do
   echo "== fuzzing $t for ${secs} s"
   log="fuzz/artifacts/$t.log"
-  if (cd fuzz && cargo fuzz run "$t" -- -max_total_time="$secs" -print_final_stats=1) >"$log" 2>&1; then
-    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
-  else
-    tail -n 60 "$log"
+  stamp="fuzz/artifacts/.$t.start"
+  mkdir -p "fuzz/artifacts/$t"
+  touch "$stamp"
+  # -timeout: one input may take at most 10 s (libFuzzer checks max_total_time only between
+  # inputs); `timeout` is the last resort that keeps CI bounded whatever happens.
+  if (cd fuzz && timeout -k 5 $((secs + 120)) cargo fuzz run "$t" -- \
+        -max_total_time="$secs" -timeout=10 -print_final_stats=1) >"$log" 2>&1; then
+    grep -aE "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
+  elif [ -n "$(find "fuzz/artifacts/$t" -newer "$stamp" \( -name 'crash-*' -o -name 'oom-*' -o -name 'leak-*' \))" ]; then
+    grep -aE "panicked at|ERROR: (AddressSanitizer|libFuzzer)" -A3 "$log" | head -n 20
     echo "== $t: a finding (input in $root/fuzz/artifacts/$t/); full log $log"
     status=1
+  elif [ -n "$(find "fuzz/artifacts/$t" -newer "$stamp" -name 'timeout-*')" ]; then
+    # Known and not ours to fix here: hcl-edit's parser takes exponential time on some inputs
+    # (tests/fixtures/fuzz/slow/). Reported, not failed, so CI is not a lottery.
+    echo "== $t: an input took over 10 s (kept in $root/fuzz/artifacts/$t/); not a failure"
+  else
+    tail -n 40 "$log"
+    echo "== $t: cargo fuzz failed; full log $log"
+    status=1
   fi
+  rm -f "$stamp"
 done
 exit $status
