@@ -41,6 +41,19 @@ export TFOPS_HCL2JSON_DIR="$root/.tools/node"
 export TFOPS_REQUIRE_TOOLS=1
 
 echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
+
+# The reliability suite (tests/reliability.rs) writes one row per scenario here; printed at
+# the end, pass or fail.
+summary="${CARGO_TARGET_DIR:-target}/tmp/reliability-summary.txt"
+rm -f "$summary"
+print_summary() {
+  if [ -s "$summary" ]; then
+    echo "== reliability summary (TFOPS_SEED=N replays a seed)"
+    cat "$summary"
+  fi
+}
+trap print_summary EXIT
+
 echo "== cargo test"
 set +e
 cargo test --no-fail-fast -- --test-threads=2 "$@" 2>&1 | tee .tools/test.log
@@ -49,4 +62,10 @@ set -e
 # One closing line over every test binary (the last cargo block is the doc tests, often 0).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "total: %d passed, %d failed\n", p, f }' .tools/test.log
+
+# Fuzzing, bounded (45 s per target plus the build): in CI, or when asked.
+if [ -n "${CI:-}" ] || [ "${TFOPS_FUZZ:-}" = 1 ]; then
+  echo "== fuzz (scripts/fuzz.sh)"
+  scripts/fuzz.sh || rc=1
+fi
 exit "$rc"

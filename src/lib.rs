@@ -18,8 +18,16 @@
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
 //! - [`fsutil`], [`clock`], [`lock`]: primitives shared by the rest.
+//!
+//! # Features
+//!
+//! `daemon` (default): [`actors`], [`cli`], [`watch`] and the `tfops` binary, with actix,
+//! tokio, notify, inotify, clap and dialoguer. Without it (`default-features = false`) the
+//! library is the pure modules alone — what the fuzz targets in `fuzz/` link.
 
+#[cfg(feature = "daemon")]
 pub mod actors;
+#[cfg(feature = "daemon")]
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -32,5 +40,6 @@ pub mod schedule;
 pub mod spool;
 pub mod state;
 pub mod status;
+#[cfg(feature = "daemon")]
 pub mod watch;
 pub mod workspace;

@@ -561,6 +561,15 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
             }
             (Some((e, text)), None) => match e.evaluate(&ctx) {
                 Ok(v) => match v.as_f64() {
+                    // As `range`: past a million instances, listed as unknown rather than
+                    // expanded (a literal `count = 22222222226` aborted on the allocation;
+                    // found by fuzzing).
+                    Some(n) if n > 1_000_000.0 && n.fract() == 0.0 => {
+                        out.unknown.push(unknown(format!(
+                            "count = {text} is more than 1000000 instances; not expanded"
+                        )));
+                        continue;
+                    }
                     Some(n) if n >= 0.0 && n.fract() == 0.0 => {
                         (0..n as u64).map(|i| format!("[{i}]")).collect()
                     }

@@ -676,9 +676,18 @@ pub fn plan(s: &Scenario, t: &Target) -> Result<Plan, ScenarioError> {
         }
     }
     for d in docs.into_iter().flatten().filter(|d| d.touched) {
+        let new = d.body.to_string();
+        // The steps must leave HCL that detection can read: an `add` block whose label held
+        // NUL bytes passed hcl-edit but not the model (found by fuzzing).
+        if let Err(e) = super::model::parse_file(&new, &d.display) {
+            return Err(broken(
+                s.display.clone(),
+                format!("the steps would leave {} unreadable: {e}", d.display),
+            ));
+        }
         out.changes.push(Change {
             path: d.path,
-            new: Some(d.body.to_string().into_bytes()),
+            new: Some(new.into_bytes()),
             state: false,
         });
     }

@@ -126,6 +126,9 @@ pub struct Desk {
     limits: Limits,
     jsonl: File,
     jsonl_len: u64,
+    /// Delivered (moved) but not yet in `load_N.jsonl`: its append failed (a full disk).
+    /// Retried before every batch and at every flush; the journal is kept until they are in.
+    unlogged: Vec<LoadLine>,
     journal: File,
     journal_dirty: bool,
     batch: u64,
@@ -186,6 +189,7 @@ impl Desk {
             limits,
             jsonl,
             jsonl_len,
+            unlogged: Vec::new(),
             journal,
             journal_dirty: true,
             batch: 0,
@@ -355,9 +359,36 @@ impl Desk {
             serde_json::to_writer(&mut buf, l).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        self.jsonl.write_all(&buf)?;
+        if let Err(e) = self.jsonl.write_all(&buf) {
+            // Cut what part of it made it (a full disk): a torn line in the middle of the file
+            // would swallow the next good one.
+            let _ = self.jsonl.set_len(self.jsonl_len);
+            return Err(e);
+        }
         self.jsonl_len += buf.len() as u64;
         Ok(())
+    }
+
+    /// Appends the lines of deliveries whose append failed before; counts them once in.
+    fn log_unlogged(&mut self) -> io::Result<()> {
+        if self.unlogged.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.unlogged);
+        match self.append_lines(&lines) {
+            Ok(()) => {
+                for l in &lines {
+                    self.count(&l.file, &l.at);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.unlogged = lines;
+                // The journal holds these intents: keep it until the lines are in.
+                self.journal_dirty = true;
+                Err(e)
+            }
+        }
     }
 
     fn write_intents(&mut self, intents: &[Intent]) -> io::Result<()> {
@@ -369,7 +400,12 @@ impl Desk {
             serde_json::to_writer(&mut buf, i).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
-        self.journal.write_all(&buf)?;
+        let before = self.journal.metadata()?.len();
+        if let Err(e) = self.journal.write_all(&buf) {
+            // Nothing of a failed batch is journaled: a torn intent would swallow the next one.
+            let _ = self.journal.set_len(before);
+            return Err(e);
+        }
         self.journal_dirty = true;
         Ok(())
     }
@@ -378,6 +414,13 @@ impl Desk {
     /// or into `errors/`. A request that cannot be moved stays in the intake (`Failed`).
     pub fn deliver_batch(&mut self, names: &[OsString], now: DateTime<Local>) -> Vec<Outcome> {
         self.batch += 1;
+        if let Err(e) = self.log_unlogged() {
+            log::warn!(
+                "service_{}: still cannot append to load_{}.jsonl: {e}",
+                self.n,
+                self.n
+            );
+        }
         let ts = name_ts(now);
         let verdicts: Vec<Verdict> = names
             .iter()
@@ -431,19 +474,16 @@ impl Desk {
             out.push(o);
         }
         if !lines.is_empty() {
-            if let Err(e) = self.append_lines(&lines) {
-                // The moves happened; the journal still holds them, so the next start (or
-                // the next flush that succeeds) writes these lines.
+            self.unlogged.extend(lines);
+            if let Err(e) = self.log_unlogged() {
+                // The moves happened; the lines wait in memory (retried before the next batch
+                // and at every flush) and the journal keeps them for the next start.
                 log::error!(
-                    "service_{}: cannot append to load_{}.jsonl: {e}",
+                    "service_{}: cannot append to load_{}.jsonl: {e}; {} line(s) wait",
                     self.n,
-                    self.n
+                    self.n,
+                    self.unlogged.len()
                 );
-                self.journal_dirty = true;
-                return out;
-            }
-            for l in &lines {
-                self.count(&l.file, &l.at);
             }
         }
         out
@@ -537,12 +577,13 @@ impl Desk {
         )))
     }
 
-    /// Rewrites `load_N.json` (and its checkpoint) if anything changed, then empties the
-    /// journal: every intent in it is complete.
+    /// Appends lines a full disk held back, rewrites `load_N.json` (and its checkpoint) if
+    /// anything changed, then empties the journal: every intent in it is complete.
     ///
     /// # Errors
     /// When a file cannot be written; the journal is then kept.
     pub fn flush(&mut self) -> io::Result<()> {
+        self.log_unlogged()?;
         if self.dirty {
             let ckpt = Checkpoint {
                 total: self.total,

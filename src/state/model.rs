@@ -115,6 +115,15 @@ pub fn parse_state(bytes: &[u8]) -> Result<StateInfo, Invalid> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Invalid::Empty);
     }
+    // JSON is UTF-8. The header walk skips the resources without looking inside their
+    // strings, so check it here: a state with a broken string somewhere in a resource is not
+    // valid (every full reading of it — preview, addresses — would fail). Found by fuzzing.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(Invalid::Json(format!(
+            "invalid UTF-8 at byte {}",
+            e.valid_up_to()
+        )));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let header = match de.deserialize_any(HeaderVisitor) {
         Ok(h) => h,

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 /// Above this size (either state), no value comparison and no unified diff.
 pub const DIFF_LIMIT: usize = 8 << 20;
+/// How long the line diff may search for the smallest diff before settling for a coarser one.
+pub const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// What a masked value is replaced with.
 pub const MASK: &str = "(sensitive value)";
 
@@ -97,7 +99,11 @@ pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) ->
         Some(d) => masked_text(d, &paths, &sens_outputs),
         None => String::new(),
     };
-    let diff = similar::TextDiff::from_lines(&masked_cur, &masked_snap)
+    // Myers is O(N·D): with every resource changed (a provider upgrade) an exact line diff
+    // takes minutes. Past the deadline `similar` settles for a coarser (still correct) diff.
+    let diff = similar::TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(&masked_cur, &masked_snap)
         .unified_diff()
         .context_radius(3)
         .header(labels.0, labels.1)

@@ -95,4 +95,94 @@ mod tests {
     fn empty_listing() {
         assert!(to_prune(&[], 0, 0).is_empty());
     }
+
+    mod props {
+        //! Property tests: retention against a plain model of the rules, over random
+        //! listings (several snapshots a day, gaps between days, invalid ones anywhere).
+        use super::*;
+        use chrono::{Duration, TimeZone};
+        use proptest::prelude::{prop_assert, prop_assert_eq, proptest};
+        use std::collections::BTreeSet;
+
+        /// A listing oldest first: each step is (minutes after the previous one, valid).
+        fn listing(steps: &[(u32, bool)]) -> Vec<Item> {
+            let mut t = FixedOffset::east_opt(0)
+                .unwrap()
+                .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+                .unwrap();
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, (gap, valid))| {
+                    t += Duration::minutes(i64::from(*gap));
+                    Item {
+                        id: format!("s{i:03}"),
+                        taken_at: t,
+                        valid: *valid,
+                    }
+                })
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn retention_keeps_what_the_rules_say_and_nothing_else(
+                steps in proptest::collection::vec((0u32..3000, proptest::bool::weighted(0.8)), 0..60),
+                keep_last in 0usize..8,
+                keep_daily in 0usize..6,
+            ) {
+                let items = listing(&steps);
+                let pruned = to_prune(&items, keep_last, keep_daily);
+                let pruned_set: BTreeSet<&str> = pruned.iter().map(String::as_str).collect();
+                let kept: Vec<&Item> =
+                    items.iter().filter(|it| !pruned_set.contains(it.id.as_str())).collect();
+                // Ids are ours, each once, in listing order.
+                prop_assert_eq!(pruned_set.len(), pruned.len());
+                let order: Vec<&str> = items
+                    .iter()
+                    .map(|it| it.id.as_str())
+                    .filter(|id| pruned_set.contains(id))
+                    .collect();
+                prop_assert_eq!(order, pruned.iter().map(String::as_str).collect::<Vec<_>>());
+                // The newest valid snapshot is never pruned.
+                if let Some(newest_valid) = items.iter().rev().find(|it| it.valid) {
+                    prop_assert!(!pruned_set.contains(newest_valid.id.as_str()),
+                        "newest valid {} pruned", newest_valid.id);
+                }
+                // keep_last: the N newest are kept.
+                for it in items.iter().rev().take(keep_last) {
+                    prop_assert!(!pruned_set.contains(it.id.as_str()), "{} is among the {keep_last} newest", it.id);
+                }
+                // keep_daily: the newest of each of the N most recent days with a snapshot.
+                let mut days: Vec<NaiveDate> = items.iter().rev().map(|it| it.taken_at.date_naive()).collect();
+                days.dedup();
+                let mut model: BTreeSet<&str> = items.iter().rev().take(keep_last).map(|it| it.id.as_str()).collect();
+                for day in days.iter().take(keep_daily) {
+                    let newest = items.iter().rev().find(|it| it.taken_at.date_naive() == *day).unwrap();
+                    prop_assert!(!pruned_set.contains(newest.id.as_str()), "{} is the newest of {day}", newest.id);
+                    model.insert(newest.id.as_str());
+                }
+                if let Some(it) = items.iter().rev().find(|it| it.valid) {
+                    model.insert(it.id.as_str());
+                }
+                // Nothing else is kept: retention frees what the rules do not protect.
+                let kept_ids: BTreeSet<&str> = kept.iter().map(|it| it.id.as_str()).collect();
+                prop_assert_eq!(kept_ids, model);
+            }
+
+            #[test]
+            fn pruning_is_stable_once_applied(
+                steps in proptest::collection::vec((0u32..3000, proptest::bool::weighted(0.8)), 0..40),
+                keep_last in 0usize..6,
+                keep_daily in 0usize..4,
+            ) {
+                // Applying retention to what it kept removes nothing more, so a restart or a
+                // second prune never eats into what the first one kept.
+                let items = listing(&steps);
+                let pruned: BTreeSet<String> = to_prune(&items, keep_last, keep_daily).into_iter().collect();
+                let kept: Vec<Item> = items.into_iter().filter(|it| !pruned.contains(&it.id)).collect();
+                prop_assert!(to_prune(&kept, keep_last, keep_daily).is_empty());
+            }
+        }
+    }
 }
