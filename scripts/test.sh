@@ -52,20 +52,19 @@ print_summary() {
     cat "$summary"
   fi
 }
-trap print_summary EXIT
 
 echo "== cargo test"
 set +e
 cargo test --no-fail-fast -- --test-threads=2 "$@" 2>&1 | tee .tools/test.log
 rc=${PIPESTATUS[0]}
 set -e
-# One closing line over every test binary (the last cargo block is the doc tests, often 0).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "total: %d passed, %d failed\n", p, f }' .tools/test.log
-
 # Fuzzing, bounded (45 s per target plus the build): in CI, or when asked.
 if [ -n "${CI:-}" ] || [ "${TFOPS_FUZZ:-}" = 1 ]; then
   echo "== fuzz (scripts/fuzz.sh)"
   scripts/fuzz.sh || rc=1
 fi
+print_summary
+# One closing line over every test binary (the last cargo block is the doc tests, often 0).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f }' .tools/test.log
 exit "$rc"
