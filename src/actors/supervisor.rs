@@ -114,6 +114,8 @@ pub struct SupervisorActor {
     drift: Option<Addr<DriftActor>>,
     rescan_timer: Option<SpawnHandle>,
     rescans_deferred: u32,
+    reloading: bool,
+    reload_again: bool,
     settle_timer: bool,
     started_at: String,
     config_loaded_at: String,
@@ -145,6 +147,8 @@ impl SupervisorActor {
             drift: None,
             rescan_timer: None,
             rescans_deferred: 0,
+            reloading: false,
+            reload_again: false,
             settle_timer: false,
             started_at: now.clone(),
             config_loaded_at: now,
@@ -496,9 +500,37 @@ impl SupervisorActor {
         self.status_dirty = true;
     }
 
-    fn reload(&mut self, ctx: &mut Context<Self>) {
+    /// Reads and validates the config off the actor thread (a hostile file can take hcl-edit
+    /// seconds to parse; routing must not wait), then applies it. A SIGHUP that arrives
+    /// meanwhile triggers one more reload afterwards, so the file's latest content wins.
+    fn start_reload(&mut self, ctx: &mut Context<Self>) {
+        if self.reloading {
+            self.reload_again = true;
+            return;
+        }
+        self.reloading = true;
+        let path = self.config_path.clone();
         let display = self.ws.rel(&self.config_path).into_owned();
-        let new = match Config::load(&self.config_path, &display, &self.ws.root) {
+        let root = self.ws.root.clone();
+        let load = actix_rt::task::spawn_blocking(move || Config::load(&path, &display, &root));
+        ctx.spawn(load.into_actor(self).map(|res, act, ctx| {
+            act.reloading = false;
+            match res {
+                Ok(r) => act.apply_reload(r, ctx),
+                Err(e) => log::error!("reload failed to run: {e}; the old configuration stays"),
+            }
+            if std::mem::take(&mut act.reload_again) && !act.stopping {
+                act.start_reload(ctx);
+            }
+        }));
+    }
+
+    fn apply_reload(
+        &mut self,
+        loaded: Result<Config, crate::config::ConfigError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let new = match loaded {
             Ok(c) => c,
             Err(e) => {
                 let msg = e.to_string();
@@ -780,7 +812,7 @@ impl Handler<Reload> for SupervisorActor {
     type Result = ();
     fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
         if !self.stopping {
-            self.reload(ctx);
+            self.start_reload(ctx);
         }
     }
 }
