@@ -14,6 +14,9 @@
 //! - [`router`]: which service gets the next request (pure policy).
 //! - [`spool`]: the request intake, validation, atomic delivery and the delivery journal.
 //! - [`health`]: what makes a service up, down or off.
+//! - [`status`]: the daemon's `status.json`, read by `tfops status`.
+//! - `watch` (with `daemon`): masked inotify watches for the intake and the inboxes, so our
+//!   own deliveries queue no events.
 //! - [`schedule`]: cost windows and the ledger.
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
