@@ -392,6 +392,8 @@ impl SupervisorActor {
         };
         let mut requeue = Vec::new();
         let mut suspect = None;
+        let mut deferred: Option<(String, String)> = None;
+        let mut deferred_count = 0usize;
         for (name, o) in names.into_iter().zip(outcomes) {
             match o {
                 Outcome::Delivered { .. } => {
@@ -416,14 +418,20 @@ impl SupervisorActor {
                         // Not the service's fault (errors/ or the journal cannot be written,
                         // a panic): it stays in the intake and the next rescan retries it,
                         // rather than spinning on a failure that will not go away at once.
-                        log::warn!(
-                            "{}: {error}; retried at the next rescan",
-                            name.to_string_lossy()
-                        );
+                        // One warning per batch: a full disk fails every request the same way.
+                        if deferred.is_none() {
+                            deferred = Some((name.to_string_lossy().into_owned(), error));
+                        }
+                        deferred_count += 1;
                         self.queued.remove(&name);
                     }
                 }
             }
+        }
+        if let Some((first, error)) = deferred {
+            log::warn!(
+                "{deferred_count} request(s) stay in the intake, retried at the next rescan; the first, {first}: {error}"
+            );
         }
         if let Some(err) = suspect {
             if let Some(s) = self.slots.get_mut(&n) {
