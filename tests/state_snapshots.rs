@@ -144,8 +144,10 @@ fn same_second_names_get_a_suffix() {
     };
     let ws = Ws::bundled();
     for _ in 0..3 {
+        // -f with an absolute date and no @: a stopped clock, so all three runs share a second.
         let o = std::process::Command::new(&ft)
-            .arg("2026-01-01 03:00:00")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .args(["-f", "2026-01-01 03:00:00"])
             .arg(common::tfops_bin())
             .arg("--root")
             .arg(ws.root())

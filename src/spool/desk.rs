@@ -61,6 +61,9 @@ struct Intent {
     reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// Length of load_N.jsonl when the intent was written: its line, if any, is after this.
+    #[serde(default)]
+    off: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -198,8 +201,8 @@ impl Desk {
             last_at: None,
             dirty: false,
         };
-        let recorded = desk.load_counts().map_err(at(&jsonl_path))?;
-        desk.replay_journal(&journal_path, recorded)
+        let (recorded, from) = desk.load_counts().map_err(at(&jsonl_path))?;
+        desk.replay_journal(&journal_path, recorded, from)
             .map_err(at(&journal_path))?;
         desk.dirty = true;
         desk.flush().map_err(at(&desk.load_json.clone()))?;
@@ -223,7 +226,8 @@ impl Desk {
     }
 
     /// Reads the checkpoint and the jsonl after it; returns the files recorded in that tail.
-    fn load_counts(&mut self) -> io::Result<HashSet<String>> {
+    /// Returns the files recorded after the checkpoint, and the checkpoint's offset.
+    fn load_counts(&mut self) -> io::Result<(HashSet<String>, u64)> {
         let ckpt: Option<Checkpoint> = std::fs::read(&self.ckpt)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -255,7 +259,7 @@ impl Desk {
                 recorded.insert(l.file);
             }
         }
-        Ok(recorded)
+        Ok((recorded, from))
     }
 
     fn count(&mut self, file: &str, at_rfc3339: &str) {
@@ -277,7 +281,12 @@ impl Desk {
         self.dirty = true;
     }
 
-    fn replay_journal(&mut self, path: &Path, mut recorded: HashSet<String>) -> io::Result<()> {
+    fn replay_journal(
+        &mut self,
+        path: &Path,
+        mut recorded: HashSet<String>,
+        ckpt_from: u64,
+    ) -> io::Result<()> {
         let mut text = Vec::new();
         File::open(path)?.read_to_end(&mut text)?;
         // The last intent per (batch, source) wins: a collision retried under a new name.
@@ -292,6 +301,22 @@ impl Desk {
                 order.push(key.clone());
             }
             last.insert(key, i);
+        }
+        // An intent older than the checkpoint may have its line before it: count those
+        // lines as recorded too (never as new), so no request is ever logged twice.
+        if let Some(min_off) = last
+            .values()
+            .map(|i| i.off)
+            .min()
+            .filter(|o| *o < ckpt_from)
+        {
+            let mut f = self.jsonl.try_clone()?;
+            f.seek(SeekFrom::Start(min_off))?;
+            for line in BufReader::new(f.take(ckpt_from - min_off)).split(b'\n') {
+                if let Ok(l) = serde_json::from_slice::<LoadLine>(&line?) {
+                    recorded.insert(l.file);
+                }
+            }
         }
         let now = Local::now();
         let mut lines = Vec::new();
@@ -501,6 +526,7 @@ impl Desk {
             dst: hex(dst.as_bytes()),
             reason,
             detail,
+            off: self.jsonl_len,
         }
     }
 
@@ -584,6 +610,23 @@ impl Desk {
     /// When a file cannot be written; the journal is then kept.
     pub fn flush(&mut self) -> io::Result<()> {
         self.log_unlogged()?;
+        // The journal goes first: every intent in it has its log line by now, and a
+        // checkpoint must never be newer than the journal it could be replayed with (a kill
+        // between the two would otherwise log a second line for every request in the journal:
+        // found by the kill -9 reliability suite).
+        self.truncate_journal()?;
+        self.write_checkpoint()
+    }
+
+    fn truncate_journal(&mut self) -> io::Result<()> {
+        if self.journal_dirty {
+            self.journal.set_len(0)?;
+            self.journal_dirty = false;
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&mut self) -> io::Result<()> {
         if self.dirty {
             let ckpt = Checkpoint {
                 total: self.total,
@@ -605,10 +648,6 @@ impl Desk {
             bytes.push(b'\n');
             write_atomic(&self.load_json, &bytes, 0o644, false)?;
             self.dirty = false;
-        }
-        if self.journal_dirty {
-            self.journal.set_len(0)?;
-            self.journal_dirty = false;
         }
         Ok(())
     }
@@ -755,6 +794,49 @@ mod tests {
         let desk = Desk::open(&ws, 1, LIM).unwrap();
         assert_eq!(desk.total(), 2);
         assert_eq!(lines(&ws).len(), 2);
+    }
+
+    #[test]
+    fn regression_kill_between_flush_steps_never_logs_a_request_twice() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        for i in 0..5 {
+            std::fs::write(ws.intake().join(format!("r{i}")), "x").unwrap();
+        }
+        let names: Vec<OsString> = (0..5).map(|i| format!("r{i}").into()).collect();
+        desk.deliver_batch(&names, Local::now());
+        // The first step of a flush, then a kill before the checkpoint.
+        desk.log_unlogged().unwrap();
+        desk.truncate_journal().unwrap();
+        drop(desk);
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 5);
+        assert_eq!(lines(&ws).len(), 5);
+        drop(desk);
+        // And after a complete flush, a start changes nothing.
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        desk.flush().unwrap();
+        drop(desk);
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 5);
+        assert_eq!(lines(&ws).len(), 5);
+    }
+
+    #[test]
+    fn regression_a_checkpoint_newer_than_the_journal_never_logs_a_request_twice() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        for i in 0..5 {
+            std::fs::write(ws.intake().join(format!("r{i}")), "x").unwrap();
+        }
+        let names: Vec<OsString> = (0..5).map(|i| format!("r{i}").into()).collect();
+        desk.deliver_batch(&names, Local::now());
+        // The checkpoint written, the journal not emptied (the old order of a flush, killed).
+        desk.write_checkpoint().unwrap();
+        drop(desk);
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 5);
+        assert_eq!(lines(&ws).len(), 5);
     }
 
     #[test]
