@@ -20,7 +20,7 @@
 //! - [`schedule`]: cost windows and the ledger.
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
-//! - [`fsutil`], [`clock`], [`lock`]: primitives shared by the rest.
+//! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
 //!
 //! # Features
 //!
@@ -38,6 +38,7 @@ pub mod drift;
 pub mod fsutil;
 pub mod health;
 pub mod lock;
+pub mod panic;
 pub mod router;
 pub mod schedule;
 pub mod spool;

@@ -12,6 +12,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
         .format_timestamp_millis()
         .init();
+    tfops::panic::install_policy(false);
     match tfops::cli::main(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

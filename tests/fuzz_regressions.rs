@@ -99,6 +99,40 @@ fn a_huge_literal_count_is_unknown_not_expanded() {
     assert!(desired.unknown[0].reason.contains("more than 1000000"));
 }
 
+/// The fourth finding: `8/0` in a local made hcl-rs build a non-finite number, which
+/// hcl-primitives asserts against: a panic inside `tfops drift` (and the DriftActor). Every
+/// evaluation is now guarded; what fails is simply not known.
+#[test]
+fn a_division_by_zero_in_a_local_is_not_a_crash() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(
+        root.join("tests/fixtures/fuzz/hcl/division_by_zero_in_a_local.tf"),
+    )
+    .unwrap();
+    let file = tfops::drift::model::parse_file(&text, "main.tf").unwrap();
+    let desired = tfops::drift::model::expand(vec![file]);
+    assert!(desired.is_ok(), "{:?}", desired.err());
+    // The same through the binary: an exit code, not a panic.
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join("iac")).unwrap();
+    std::fs::write(
+        ws.path().join("iac/main.tf"),
+        "locals {\n  n = 8 / 0\n}\n\nresource \"null_resource\" \"x\" {\n  count = local.n\n}\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tfops"))
+        .arg("--root")
+        .arg(ws.path())
+        .args(["drift", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["summary"]["unknown"], 1, "{j}");
+}
+
 /// The seeds `scripts/fuzz.sh` starts from (the repository's own files) pass every check: a
 /// check that failed on them would only report itself.
 #[test]

@@ -258,7 +258,7 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
 
 /// The actor system until a signal stops it.
 fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
-    crate::actors::install_panic_policy();
+    crate::panic::install_policy(true);
     let sys = actix::System::new();
     let start = Start {
         ws: ctx.ws.clone(),

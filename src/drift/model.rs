@@ -15,6 +15,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hcl::eval::{Context as EvalContext, Evaluate, FuncArgs, FuncDef, ParamType};
+
+/// `Evaluate::evaluate`, with a panic inside hcl-rs turned into an evaluation error: `8/0`
+/// makes a non-finite number that hcl-primitives asserts against (found by fuzzing). What
+/// cannot be evaluated is listed as unknown, never a crash.
+pub(crate) trait GuardedEvaluate: Evaluate {
+    fn evaluate_guarded(&self, ctx: &EvalContext) -> Result<Self::Output, hcl::eval::Error> {
+        match crate::panic::catch(|| self.evaluate(ctx)) {
+            Ok(r) => r,
+            Err(p) => Err(hcl::eval::Error::from(hcl::eval::ErrorKind::from(format!(
+                "the expression cannot be evaluated ({p})"
+            )))),
+        }
+    }
+}
+
+impl<T: Evaluate> GuardedEvaluate for T {}
 use hcl::Value as HclValue;
 use hcl_edit::structure::{Block, Structure};
 use hcl_edit::Span;
@@ -250,7 +266,9 @@ fn literal(e: &hcl_edit::expr::Expression, empty: &EvalContext) -> Option<Value>
     if let Some(direct) = direct_literal(e) {
         return direct;
     }
-    let v = hcl::Expression::from(e.clone()).evaluate(empty).ok()?;
+    let v = hcl::Expression::from(e.clone())
+        .evaluate_guarded(empty)
+        .ok()?;
     if v.is_null() {
         return None;
     }
@@ -487,7 +505,7 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for f in files {
         for (name, default) in f.variables {
-            if let Some(v) = default.and_then(|e| e.evaluate(&funcs).ok()) {
+            if let Some(v) = default.and_then(|e| e.evaluate_guarded(&funcs).ok()) {
                 vars.insert(name, v);
             }
         }
@@ -525,7 +543,7 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
         ctx.declare_var("var", HclValue::Object(vars.clone()));
         ctx.declare_var("local", HclValue::Object(locals.clone()));
         let before = pending.len();
-        pending.retain(|(name, e)| match e.evaluate(&ctx) {
+        pending.retain(|(name, e)| match e.evaluate_guarded(&ctx) {
             Ok(v) => {
                 locals.insert(name.clone(), v);
                 false
@@ -559,7 +577,7 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
                     .push(unknown("both `count` and `for_each` are set".into()));
                 continue;
             }
-            (Some((e, text)), None) => match e.evaluate(&ctx) {
+            (Some((e, text)), None) => match e.evaluate_guarded(&ctx) {
                 Ok(v) => match v.as_f64() {
                     // As `range`: past a million instances, listed as unknown rather than
                     // expanded (a literal `count = 22222222226` aborted on the allocation;
@@ -587,7 +605,7 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
                     continue;
                 }
             },
-            (None, Some((e, text))) => match e.evaluate(&ctx) {
+            (None, Some((e, text))) => match e.evaluate_guarded(&ctx) {
                 Ok(HclValue::Object(o)) => o.keys().map(|k| format!("[{}]", quote(k))).collect(),
                 Ok(HclValue::Array(a)) if a.iter().all(HclValue::is_string) => a
                     .iter()
@@ -738,7 +756,7 @@ pub fn load_tfvars(dir: &std::path::Path, dir_display: &str) -> Result<Tfvars, D
             message: format!("syntax error: {}", e.message()),
         })?;
         for a in body.attributes() {
-            match hcl::Expression::from(a.value.clone()).evaluate(&funcs) {
+            match hcl::Expression::from(a.value.clone()).evaluate_guarded(&funcs) {
                 Ok(v) => {
                     out.insert(a.key.as_str().to_string(), v);
                 }

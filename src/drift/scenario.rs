@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hcl::eval::Evaluate;
+use super::model::GuardedEvaluate;
 use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use hcl_edit::{Decorate, Decorated, Span};
@@ -313,7 +313,7 @@ fn string(e: &Expression) -> Option<String> {
         Expression::String(s) => Some(s.value().to_string()),
         Expression::HeredocTemplate(_) | Expression::StringTemplate(_) => {
             match hcl::Expression::from(e.clone())
-                .evaluate(&hcl::eval::Context::new())
+                .evaluate_guarded(&hcl::eval::Context::new())
                 .ok()?
             {
                 hcl::Value::String(s) => Some(s),
@@ -341,7 +341,7 @@ fn list(e: &Expression, pairs: bool) -> Option<Vec<String>> {
             out.push(s.split_whitespace().collect::<Vec<_>>().join(" "));
         } else if pairs {
             let v = hcl::Expression::from(item.clone())
-                .evaluate(&hcl::eval::Context::new())
+                .evaluate_guarded(&hcl::eval::Context::new())
                 .ok()?;
             let from = v.as_object()?.get("from")?.as_str()?.to_string();
             let to = v.as_object()?.get("to")?.as_str()?.to_string();

@@ -1,0 +1,47 @@
+//! Panics as values: [`catch`] turns a panic into an `Err` (handlers, and calls into libraries
+//! that can panic on hostile input), and [`install_policy`] decides what an uncaught one does.
+//!
+//! The hook knows whether a [`catch`] frame is active on the panicking thread: a caught panic
+//! is logged at debug level only (it is reported by whoever caught it); an uncaught one prints
+//! as usual and, in the daemon, ends the process — actix would otherwise let the actor die
+//! and the rest run on, silently degraded.
+
+use std::cell::Cell;
+
+thread_local! {
+    /// How many [`catch`] frames are active on this thread.
+    static CATCHING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Exit code of a panic that no [`catch`] frame handles, in the daemon.
+pub const EXIT_UNCAUGHT_PANIC: i32 = 101;
+
+/// Runs `f`, turning a panic into `Err` with its message.
+pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(c.get().saturating_sub(1)));
+    r.map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string())
+    })
+}
+
+/// Installs the panic hook. `exit_on_uncaught`: an uncaught panic ends the process with
+/// [`EXIT_UNCAUGHT_PANIC`] (the daemon: every start recovers what a crash leaves).
+pub fn install_policy(exit_on_uncaught: bool) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if CATCHING.with(|c| c.get()) > 0 {
+            log::debug!("caught: {info}");
+            return;
+        }
+        default(info);
+        if exit_on_uncaught {
+            log::error!("a panic outside a supervised handler; exiting, the next start recovers");
+            std::process::exit(EXIT_UNCAUGHT_PANIC);
+        }
+    }));
+}
