@@ -796,47 +796,47 @@ mod tests {
         assert_eq!(lines(&ws).len(), 2);
     }
 
-    #[test]
-    fn regression_kill_between_flush_steps_never_logs_a_request_twice() {
-        let (_d, ws) = ws();
+    /// A desk that has just delivered five requests, not yet flushed.
+    fn five_delivered() -> (tempfile::TempDir, Workspace, Desk) {
+        let (d, ws) = ws();
         let mut desk = Desk::open(&ws, 1, LIM).unwrap();
         for i in 0..5 {
             std::fs::write(ws.intake().join(format!("r{i}")), "x").unwrap();
         }
         let names: Vec<OsString> = (0..5).map(|i| format!("r{i}").into()).collect();
         desk.deliver_batch(&names, Local::now());
+        (d, ws, desk)
+    }
+
+    /// After a start, the desk counts five requests and the jsonl has five lines.
+    fn assert_five_once(ws: &Workspace) {
+        let desk = Desk::open(ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 5);
+        assert_eq!(lines(ws).len(), 5);
+    }
+
+    #[test]
+    fn regression_kill_between_flush_steps_never_logs_a_request_twice() {
+        let (_d, ws, mut desk) = five_delivered();
         // The first step of a flush, then a kill before the checkpoint.
         desk.log_unlogged().unwrap();
         desk.truncate_journal().unwrap();
         drop(desk);
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
-        assert_eq!(desk.total(), 5);
-        assert_eq!(lines(&ws).len(), 5);
-        drop(desk);
+        assert_five_once(&ws);
         // And after a complete flush, a start changes nothing.
         let mut desk = Desk::open(&ws, 1, LIM).unwrap();
         desk.flush().unwrap();
         drop(desk);
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
-        assert_eq!(desk.total(), 5);
-        assert_eq!(lines(&ws).len(), 5);
+        assert_five_once(&ws);
     }
 
     #[test]
     fn regression_a_checkpoint_newer_than_the_journal_never_logs_a_request_twice() {
-        let (_d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
-        for i in 0..5 {
-            std::fs::write(ws.intake().join(format!("r{i}")), "x").unwrap();
-        }
-        let names: Vec<OsString> = (0..5).map(|i| format!("r{i}").into()).collect();
-        desk.deliver_batch(&names, Local::now());
+        let (_d, ws, mut desk) = five_delivered();
         // The checkpoint written, the journal not emptied (the old order of a flush, killed).
         desk.write_checkpoint().unwrap();
         drop(desk);
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
-        assert_eq!(desk.total(), 5);
-        assert_eq!(lines(&ws).len(), 5);
+        assert_five_once(&ws);
     }
 
     #[test]
