@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::wait_until;
 use common::{faketime, text, tfops_bin, Ws};
 
 /// `tfops ARGS` with the wall clock starting at `when` (UTC), or `None` without faketime.
@@ -289,17 +290,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = std::time::Instant::now();
-    while t.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    f()
 }
 
 /// Writes a request the way writers should: a dot name, then a rename.

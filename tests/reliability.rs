@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use common::wait_until;
 use common::{text, tfops_bin, Ws};
 
 // ---------------------------------------------------------------------------------------------
@@ -208,17 +209,6 @@ impl Drop for Daemon {
 
 fn setpriv() -> PathBuf {
     common::which("setpriv").expect("setpriv (util-linux) is needed for permission tests")
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 fn fast_config(ws: &Ws, extra: &str) {

@@ -52,23 +52,6 @@ fn state(ws: &Ws) -> PathBuf {
     ws.path("iac/terraform.tfstate")
 }
 
-fn snapshots(ws: &Ws) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(ws.path("backups"))
-        .map(|rd| {
-            rd.map(|e| e.unwrap().path())
-                .filter(|p| {
-                    p.file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .starts_with("tfstate_")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn meta(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap()
 }
@@ -110,18 +93,18 @@ fn with_serial(ws: &Ws, serial: u64) -> Vec<u8> {
 #[actix_rt::test]
 async fn snapshots_a_changed_state_by_itself() {
     let r = start(false);
-    wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
-    assert_eq!(meta(&snapshots(&r.ws)[0])["reason"], "start");
+    wait_for("the start snapshot", 20, || r.ws.snapshots().len() == 1).await;
+    assert_eq!(meta(&r.ws.snapshots()[0])["reason"], "start");
     // Unchanged: the periodic check takes nothing new.
     actix_rt::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(snapshots(&r.ws).len(), 1);
+    assert_eq!(r.ws.snapshots().len(), 1);
     // Terraform writes in place.
     std::fs::write(state(&r.ws), with_serial(&r.ws, 4)).unwrap();
     wait_for("a snapshot of the change", 20, || {
-        snapshots(&r.ws).len() == 2
+        r.ws.snapshots().len() == 2
     })
     .await;
-    let m = meta(&snapshots(&r.ws)[1]);
+    let m = meta(&r.ws.snapshots()[1]);
     assert_eq!(m["serial"], 4);
     assert_eq!(m["reason"], "change");
     r.addr.send(Shutdown).await.unwrap();
@@ -130,15 +113,15 @@ async fn snapshots_a_changed_state_by_itself() {
 #[actix_rt::test]
 async fn snapshot_now_takes_one_even_when_unchanged() {
     let r = start(false);
-    wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
+    wait_for("the start snapshot", 20, || r.ws.snapshots().len() == 1).await;
     r.addr
         .send(SnapshotNow {
             reason: "SIGUSR1".into(),
         })
         .await
         .unwrap();
-    wait_for("the SIGUSR1 snapshot", 20, || snapshots(&r.ws).len() == 2).await;
-    let m = meta(&snapshots(&r.ws)[1]);
+    wait_for("the SIGUSR1 snapshot", 20, || r.ws.snapshots().len() == 2).await;
+    let m = meta(&r.ws.snapshots()[1]);
     assert_eq!(m["reason"], "SIGUSR1");
     assert!(m["linked_to"].is_string(), "identical: a hard link ({m})");
     r.addr.send(Shutdown).await.unwrap();
@@ -147,7 +130,7 @@ async fn snapshot_now_takes_one_even_when_unchanged() {
 #[actix_rt::test]
 async fn a_deleted_state_is_restored_with_auto_restore() {
     let r = start(true);
-    wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
+    wait_for("the start snapshot", 20, || r.ws.snapshots().len() == 1).await;
     let original = std::fs::read(state(&r.ws)).unwrap();
     std::fs::remove_file(state(&r.ws)).unwrap();
     wait_for("the state back", 20, || {
@@ -163,7 +146,7 @@ async fn a_deleted_state_is_restored_with_auto_restore() {
 #[actix_rt::test]
 async fn a_truncated_state_is_restored_and_kept_as_corrupt() {
     let r = start(true);
-    wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
+    wait_for("the start snapshot", 20, || r.ws.snapshots().len() == 1).await;
     let original = std::fs::read(state(&r.ws)).unwrap();
     std::fs::write(state(&r.ws), &original[..original.len() / 3]).unwrap();
     wait_for("the state back", 20, || {
@@ -182,7 +165,7 @@ async fn a_truncated_state_is_restored_and_kept_as_corrupt() {
 #[actix_rt::test]
 async fn alarm_without_auto_restore_then_cleared() {
     let r = start(false);
-    wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
+    wait_for("the start snapshot", 20, || r.ws.snapshots().len() == 1).await;
     let original = std::fs::read(state(&r.ws)).unwrap();
     std::fs::write(state(&r.ws), b"").unwrap();
     wait_for("the alarm", 20, || alarms(&r.events, "state") == 1).await;
@@ -201,7 +184,7 @@ async fn alarm_without_auto_restore_then_cleared() {
 #[actix_rt::test]
 async fn hands_off_while_terraform_holds_the_state() {
     let r = start(true);
-    wait_for("the start snapshot", 20, || snapshots(&r.ws).len() == 1).await;
+    wait_for("the start snapshot", 20, || r.ws.snapshots().len() == 1).await;
     let info = r.ws.path("iac/.terraform.tfstate.lock.info");
     std::fs::write(
         &info,

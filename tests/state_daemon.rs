@@ -65,25 +65,8 @@ fn state(ws: &Ws) -> PathBuf {
     ws.path("iac/terraform.tfstate")
 }
 
-fn snapshots(ws: &Ws) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(ws.path("backups"))
-        .map(|rd| {
-            rd.map(|e| e.unwrap().path())
-                .filter(|p| {
-                    p.file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .starts_with("tfstate_")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn reasons(ws: &Ws) -> Vec<String> {
-    snapshots(ws)
+    ws.snapshots()
         .iter()
         .filter_map(|d| std::fs::read(d.join("meta.json")).ok())
         .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -107,8 +90,8 @@ fn daemon_snapshots_changes_and_sigusr1_and_restores_lost_states() {
     let ws = Ws::bundled();
     ws.write_config("state {\n  grace        = \"1s\"\n  auto_restore = true\n}\n");
     let d = start(&ws);
-    wait_for("a first snapshot", || !snapshots(&ws).is_empty());
-    let n = snapshots(&ws).len();
+    wait_for("a first snapshot", || !ws.snapshots().is_empty());
+    let n = ws.snapshots().len();
 
     // A change, written in place as Terraform does.
     let mut v: serde_json::Value =
@@ -116,7 +99,7 @@ fn daemon_snapshots_changes_and_sigusr1_and_restores_lost_states() {
     v["serial"] = 4.into();
     let changed = serde_json::to_vec_pretty(&v).unwrap();
     std::fs::write(state(&ws), &changed).unwrap();
-    wait_for("a snapshot of the change", || snapshots(&ws).len() > n);
+    wait_for("a snapshot of the change", || ws.snapshots().len() > n);
 
     d.signal(libc::SIGUSR1);
     wait_for("a SIGUSR1 snapshot", || {

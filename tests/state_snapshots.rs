@@ -4,30 +4,12 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{text, Ws};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(common::repo_root().join("tests/fixtures/state").join(name)).unwrap()
-}
-
-/// Snapshot folders, sorted by name.
-fn snapshots(ws: &Ws) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(ws.path("backups"))
-        .map(|rd| {
-            rd.map(|e| e.unwrap().path())
-                .filter(|p| {
-                    p.file_name()
-                        .unwrap()
-                        .to_string_lossy()
-                        .starts_with("tfstate_")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 fn meta(dir: &Path) -> serde_json::Value {
@@ -58,7 +40,7 @@ fn identical_state_is_a_hard_link() {
     ok(&ws, &["backup"]);
     let out = ok(&ws, &["backup"]);
     assert!(out.contains("hard link"), "{out}");
-    let s = snapshots(&ws);
+    let s = ws.snapshots();
     assert_eq!(s.len(), 2);
     let a = std::fs::metadata(s[0].join("terraform.tfstate")).unwrap();
     let b = std::fs::metadata(s[1].join("terraform.tfstate")).unwrap();
@@ -80,7 +62,7 @@ fn identical_state_is_a_hard_link() {
 fn meta_json_describes_the_snapshot() {
     let ws = Ws::bundled();
     ok(&ws, &["backup"]);
-    let s = snapshots(&ws);
+    let s = ws.snapshots();
     assert_eq!(s.len(), 1);
     let name = s[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(
@@ -129,7 +111,7 @@ fn private_modes_even_with_umask_000() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(mode(&ws.path("backups")), 0o700);
-    for d in snapshots(&ws) {
+    for d in ws.snapshots() {
         assert_eq!(mode(&d), 0o700, "{}", d.display());
         assert_eq!(mode(&d.join("terraform.tfstate")), 0o600);
         assert_eq!(mode(&d.join("meta.json")), 0o600);
@@ -156,7 +138,8 @@ fn same_second_names_get_a_suffix() {
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
     }
-    let names: Vec<String> = snapshots(&ws)
+    let names: Vec<String> = ws
+        .snapshots()
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
@@ -248,7 +231,7 @@ fn verify_names_each_bad_snapshot() {
     ok(&ws, &["backup"]);
     let out = ok(&ws, &["verify"]);
     assert!(out.contains("3 snapshots verified"), "{out}");
-    let s = snapshots(&ws);
+    let s = ws.snapshots();
     // Flip bytes in one, remove the file of another (each has its own inode: serials differ).
     let f = s[0].join("terraform.tfstate");
     let mut b = std::fs::read(&f).unwrap();
@@ -275,7 +258,7 @@ fn leftovers_of_a_crashed_snapshot_are_removed() {
     std::fs::write(left.join("terraform.tfstate"), "{\"half").unwrap();
     ok(&ws, &["backup"]);
     assert!(!left.exists());
-    assert_eq!(snapshots(&ws).len(), 1);
+    assert_eq!(ws.snapshots().len(), 1);
 }
 
 #[test]
@@ -286,7 +269,7 @@ fn retention_keeps_last_n_and_the_newest_valid() {
         set_serial(&ws, serial);
         ok(&ws, &["backup"]);
     }
-    let s = snapshots(&ws);
+    let s = ws.snapshots();
     assert_eq!(s.len(), 2);
     let serials: Vec<u64> = s
         .iter()
@@ -317,7 +300,7 @@ fn corrupt_states_are_never_snapshotted() {
             err.contains("not valid") && err.contains("tfops restore --latest"),
             "{what}: {err}"
         );
-        assert!(snapshots(&ws).is_empty(), "{what}");
+        assert!(ws.snapshots().is_empty(), "{what}");
     }
     std::fs::remove_file(&state).unwrap();
     let o = ws.run(&["backup"]);
@@ -352,7 +335,7 @@ fn fifty_megabyte_state_is_snapshotted_and_deduplicated() {
     std::fs::write(ws.path("iac/terraform.tfstate"), &big).unwrap();
     ok(&ws, &["backup"]);
     ok(&ws, &["backup"]);
-    let s = snapshots(&ws);
+    let s = ws.snapshots();
     assert_eq!(s.len(), 2);
     let m = meta(&s[0]);
     assert_eq!(m["bytes"], big.len() as u64);
@@ -382,7 +365,7 @@ fn concurrent_backups_never_interleave() {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
     }
-    let s = snapshots(&ws);
+    let s = ws.snapshots();
     assert_eq!(s.len(), 6, "six distinct folders");
     // One holds the bytes; the five others link to it.
     let inodes: std::collections::BTreeSet<u64> = s

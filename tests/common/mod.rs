@@ -59,6 +59,23 @@ impl Ws {
         c
     }
 
+    /// Snapshot folders (`backups/tfstate_*`), sorted by name.
+    pub fn snapshots(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("backups"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("tfstate_"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     /// Runs `tfops ARGS…` and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run tfops")
@@ -148,4 +165,17 @@ pub fn terraform_cmd(tf: &Path, args: &[&str], dir: &Path) -> Output {
         .env("CHECKPOINT_DISABLE", "1")
         .output()
         .expect("run terraform")
+}
+
+/// Polls `f` every 20 ms until it holds or `timeout` passes; returns its last answer. A bound
+/// on a wait, never a timing assertion.
+pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f()
 }
