@@ -766,3 +766,28 @@ fn a_config_that_is_slow_to_parse_does_not_stall_routing_on_reload() {
     // in both cases routing went on meanwhile and the old configuration is in force.
     assert_eq!(j["daemon"]["config_loaded_at"], loaded_at);
 }
+
+#[test]
+fn least_backlog_sends_requests_to_the_emptiest_inboxes() {
+    let ws = Ws::bundled();
+    ws.write_config(
+        "balancer {\n  strategy = \"least_backlog\"\n  rescan = \"200ms\"\n  settle = \"50ms\"\n}\nhealth {\n  interval = \"300ms\"\n}\n",
+    );
+    std::fs::create_dir_all(ws.path("balanceador/service_1")).unwrap();
+    for i in 0..6 {
+        std::fs::write(
+            ws.path(&format!("balanceador/service_1/processed_old_{i}.txt")),
+            "x",
+        )
+        .unwrap();
+    }
+    let _d = Daemon::start(&ws);
+    for i in 0..6 {
+        drop_request(&ws, &format!("lb{i}.txt"), b"x");
+    }
+    assert!(wait_until(Duration::from_secs(10), || total_delivered(
+        &ws, 3
+    ) == 12));
+    assert_eq!(processed(&ws, 1).len(), 6, "service_1 already had the most");
+    assert_eq!((processed(&ws, 2).len(), processed(&ws, 3).len()), (3, 3));
+}

@@ -18,10 +18,12 @@ use crate::health::{self, Verdict};
 use crate::watch::{Hint, MaskedWatcher, INBOX_MASK, PARENT_MASK};
 use crate::workspace::Workspace;
 
-/// The verdicts of one check, service index → verdict and backlog.
+/// The verdicts of one check: service index, verdict, and the inbox count when the strategy
+/// needs it (`least_backlog`; counting reads the whole inbox, so it is skipped otherwise and
+/// the supervisor keeps its own running count).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct HealthReport(pub Vec<(usize, Verdict, u64)>);
+pub struct HealthReport(pub Vec<(usize, Verdict, Option<u64>)>);
 
 /// Check now (a delivery failed, a reload, a schedule change).
 #[derive(Message, Debug, Clone, Copy)]
@@ -91,7 +93,9 @@ impl HealthActor {
                 }
                 self.last.insert(n, v.clone());
             }
-            out.push((n, v, health::backlog(&self.ws, n)));
+            let backlog = (self.cfg.balancer.strategy == crate::config::Strategy::LeastBacklog)
+                .then(|| health::backlog(&self.ws, n));
+            out.push((n, v, backlog));
         }
         self.last.retain(|n, _| *n <= self.cfg.services.count);
         self.rewatch();

@@ -717,7 +717,9 @@ impl Handler<HealthReport> for SupervisorActor {
                 }
                 s.state = v.state;
                 s.reason = v.reason;
-                s.backlog = backlog;
+                if let Some(b) = backlog {
+                    s.backlog = b;
+                }
             }
         }
         self.pump(ctx);
