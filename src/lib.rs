@@ -44,6 +44,7 @@ pub mod schedule;
 pub mod spool;
 pub mod state;
 pub mod status;
+pub mod supervision;
 #[cfg(feature = "daemon")]
 pub mod watch;
 pub mod workspace;
