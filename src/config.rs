@@ -15,7 +15,7 @@ use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Attribute, Block, Body, Structure};
 use hcl_edit::Span;
 
-use crate::schedule::{Days, Timezone, Window};
+use crate::schedule::{Days, Schedule, Timezone, Window};
 
 /// Routing strategy of the balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,17 +81,6 @@ pub struct HealthConfig {
     pub interval: Duration,
 }
 
-/// `schedule "name" { }`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduleConfig {
-    pub name: String,
-    /// 1-based service indices.
-    pub services: Vec<usize>,
-    pub off: Window,
-    pub days: Days,
-    pub timezone: Timezone,
-}
-
 /// `state { }`. Paths are absolute (resolved against the workspace root).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateConfig {
@@ -121,7 +110,7 @@ pub struct Config {
     pub service: BTreeMap<usize, ServiceSettings>,
     pub balancer: BalancerConfig,
     pub health: HealthConfig,
-    pub schedules: Vec<ScheduleConfig>,
+    pub schedules: Vec<Schedule>,
     pub state: StateConfig,
     pub drift: DriftConfig,
 }
@@ -776,12 +765,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn schedule(
-        &mut self,
-        b: &Block,
-        count: usize,
-        existing: &[ScheduleConfig],
-    ) -> Option<ScheduleConfig> {
+    fn schedule(&mut self, b: &Block, count: usize, existing: &[Schedule]) -> Option<Schedule> {
         let name = match b.labels.as_slice() {
             [l] => l.as_str().to_string(),
             _ => {
@@ -872,7 +856,7 @@ impl<'a> Validator<'a> {
             }
         }
         let off = off?;
-        ok.then_some(ScheduleConfig {
+        ok.then_some(Schedule {
             name,
             services,
             off,

@@ -530,7 +530,10 @@ impl SupervisorActor {
                 .filter(|(_, s)| s.off)
                 .map(|(n, _)| *n)
                 .collect();
-            off.extend(crate::schedule::off_at(&new, chrono::Utc::now()).into_keys());
+            off.extend(
+                crate::schedule::off_at(&new.schedules, new.services.count, chrono::Utc::now())
+                    .into_keys(),
+            );
             if let Err(e) = health::apply_active(&self.ws, &new, &off) {
                 log::error!("cannot apply services.active: {e}");
             }

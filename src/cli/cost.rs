@@ -77,7 +77,7 @@ fn money(x: f64) -> f64 {
 
 /// What the schedules hold off at `t`.
 pub fn answer_at(cfg: &Config, t: DateTime<Utc>) -> AtAnswer {
-    let off = off_at(cfg, t);
+    let off = off_at(&cfg.schedules, cfg.services.count, t);
     AtAnswer {
         time: crate::fsutil::json_ts(t.with_timezone(&chrono::Local)),
         on: (1..=cfg.services.count)

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, once: bool) -> anyhow::Result<i32> {
         recent_in_log: ctx.config.balancer.recent_in_log,
     };
     let desks = recover(&ctx.ws, ctx.config.services.count, limits)?;
-    let off = crate::actors::cost::apply_now(&ctx.ws, &ctx.config, &SystemClock);
+    let off = crate::schedule::reconcile::apply_now(&ctx.ws, &ctx.config, &SystemClock);
     health::apply_active(&ctx.ws, &ctx.config, &off).with_context(|| {
         format!(
             "cannot create the service folders and markers under {}; check its permissions",
