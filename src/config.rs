@@ -16,6 +16,8 @@ use hcl_edit::structure::{Attribute, Block, Body, Structure};
 use hcl_edit::Span;
 
 use crate::schedule::{Days, Schedule, Timezone, Window};
+use crate::service_id::ServiceId;
+use crate::text::LineIndex;
 
 /// Routing strategy of the balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,10 +180,7 @@ impl Config {
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                let off = e.utf8_error().valid_up_to();
-                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let lines = LineIndex::new(&lossy);
-                let (line, column) = lines.position(off);
+                let (line, column) = crate::text::utf8_error_position(&e);
                 return Err(ConfigError::Invalid(vec![Problem {
                     file: display.to_string(),
                     line,
@@ -232,35 +231,6 @@ fn problems_text(p: &[Problem]) -> String {
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Byte offset to 1-based line and column (columns count characters).
-pub struct LineIndex<'a> {
-    text: &'a str,
-    starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
-    }
-
-    pub fn position(&self, offset: usize) -> (usize, usize) {
-        let line = match self.starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        let start = self.starts[line];
-        let end = offset.min(self.text.len());
-        let col = self
-            .text
-            .get(start..end)
-            .map(|s| s.chars().count())
-            .unwrap_or(end - start);
-        (line + 1, col + 1)
-    }
 }
 
 /// Parses and validates configuration text. `display` names the file in messages; relative
@@ -326,12 +296,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?} must be a positive duration"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-/// Parses `service_N` to `N` (1-based).
-pub fn parse_service_name(s: &str) -> Option<usize> {
-    let n: usize = s.strip_prefix("service_")?.parse().ok()?;
-    (n >= 1 && !s.contains('+') && !s["service_".len()..].starts_with('0')).then_some(n)
 }
 
 struct Validator<'a> {
@@ -645,7 +609,12 @@ impl<'a> Validator<'a> {
                 return;
             }
         };
-        let Some(n) = parse_service_name(&label).filter(|n| *n <= count) else {
+        let Some(n) = label
+            .parse::<ServiceId>()
+            .ok()
+            .map(ServiceId::get)
+            .filter(|n| *n <= count)
+        else {
             self.at(
                 b.labels[0].span(),
                 format!("`service \"{label}\"`: no such service (service_1 … service_{count})"),
@@ -791,7 +760,12 @@ impl<'a> Validator<'a> {
                 None => ok = false,
                 Some(list) => {
                     for (s, span) in list {
-                        match parse_service_name(&s).filter(|n| *n <= count) {
+                        match s
+                            .parse::<ServiceId>()
+                            .ok()
+                            .map(ServiceId::get)
+                            .filter(|n| *n <= count)
+                        {
                             Some(n) if !services.contains(&n) => services.push(n),
                             Some(_) => {}
                             None => {
@@ -944,15 +918,6 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
-    }
-
-    #[test]
-    fn service_names() {
-        assert_eq!(parse_service_name("service_3"), Some(3));
-        assert_eq!(parse_service_name("service_0"), None);
-        assert_eq!(parse_service_name("service_03"), None);
-        assert_eq!(parse_service_name("service_+3"), None);
-        assert_eq!(parse_service_name("svc_3"), None);
     }
 
     #[test]

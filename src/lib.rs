@@ -41,10 +41,12 @@ pub mod lock;
 pub mod panic;
 pub mod router;
 pub mod schedule;
+pub mod service_id;
 pub mod spool;
 pub mod state;
 pub mod status;
 pub mod supervision;
+pub mod text;
 #[cfg(feature = "daemon")]
 pub mod watch;
 pub mod workspace;

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::service_id::ServiceId;
 
 /// Paths of one workspace.
 #[derive(Debug, Clone)]
@@ -37,14 +38,14 @@ impl Workspace {
     }
     /// `balanceador/service_N` (n is 1-based).
     pub fn service_dir(&self, n: usize) -> PathBuf {
-        self.root.join(format!("balanceador/service_{n}"))
+        self.root.join("balanceador").join(ServiceId(n).to_string())
     }
     /// `balanceador/service_N/service_N.txt`, the "active" marker.
     pub fn marker(&self, n: usize) -> PathBuf {
-        self.service_dir(n).join(format!("service_{n}.txt"))
+        self.service_dir(n).join(format!("{}.txt", ServiceId(n)))
     }
     pub fn archived_dir(&self, n: usize) -> PathBuf {
-        self.root.join(format!("archived/service_{n}"))
+        self.root.join("archived").join(ServiceId(n).to_string())
     }
     pub fn archived(&self) -> PathBuf {
         self.root.join("archived")

@@ -135,7 +135,7 @@ impl Handler<DeliverBatch> for ServiceActor {
             Err(panic) => {
                 log::error!("service_{}: delivery handler panicked: {panic}", self.n);
                 self.parent.do_send(ChildPanicked {
-                    who: format!("service_{}", self.n),
+                    who: crate::service_id::ServiceId(self.n).to_string(),
                     message: panic.clone(),
                 });
                 ctx.stop();

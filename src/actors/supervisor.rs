@@ -425,7 +425,7 @@ impl SupervisorActor {
                 .iter()
                 .filter(|(_, s)| !s.removed)
                 .map(|(n, s)| ServiceStatus {
-                    name: format!("service_{n}"),
+                    name: crate::service_id::ServiceId(*n).to_string(),
                     state: if s.off { ServiceState::Off } else { s.state },
                     routed: s.routed,
                     backlog: s.backlog,

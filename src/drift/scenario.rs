@@ -24,7 +24,7 @@ use hcl_edit::{Decorate, Decorated, Span};
 
 use super::journal::{Journal, JournalError};
 use super::{detect_target, DriftError, Report, Target};
-use crate::config::LineIndex;
+use crate::text::LineIndex;
 use crate::workspace::{Context, Workspace};
 
 /// Why a scenario could not run.
