@@ -319,7 +319,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
             let (s, o) = crate::drift::scenario::run(ws, &cfg, &file, true, false)?;
             print!(
                 "{}",
-                crate::drift::scenario::render(&s, &o, "in place on the demo copy")
+                crate::cli::scenario::render(&s, &o, "in place on the demo copy")
                     .lines()
                     .map(|l| format!("   {l}\n"))
                     .collect::<String>()
