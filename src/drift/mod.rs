@@ -310,12 +310,15 @@ pub fn last_drift(ws: &Workspace) -> Option<serde_json::Value> {
     report::last(&ws.logs())
 }
 
+/// A scenario run killed mid-way whose files cannot be put back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; cannot put back the files of an interrupted scenario")]
+pub struct HealError(#[from] pub journal::JournalError);
+
 /// Heals a scenario run that was killed mid-way (puts journaled originals back).
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn heal_interrupted(ctx: &Context) -> anyhow::Result<()> {
-    journal::heal(&ctx.ws)
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e}; cannot put back the files of an interrupted scenario"))
+pub fn heal_interrupted(ctx: &Context) -> Result<(), HealError> {
+    journal::heal(&ctx.ws).map(|_| ()).map_err(HealError)
 }

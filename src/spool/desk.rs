@@ -169,7 +169,7 @@ impl Desk {
             archived: ws.archived_dir(n),
             errors: ws.errors(),
             load_json: ws.load_json(n),
-            ckpt: ws.dot_tfops().join(format!("load_{n}.ckpt")),
+            ckpt: ws.load_ckpt(n),
             limits,
             jsonl,
             jsonl_len,
