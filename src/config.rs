@@ -99,6 +99,8 @@ pub struct StateConfig {
     pub backups: PathBuf,
     pub keep_last: usize,
     pub keep_daily: usize,
+    pub keep_weekly: usize,
+    pub keep_monthly: usize,
     pub grace: Duration,
     pub auto_restore: bool,
 }
@@ -152,6 +154,8 @@ impl Config {
                 backups: root.join("backups"),
                 keep_last: 50,
                 keep_daily: 0,
+                keep_weekly: 0,
+                keep_monthly: 0,
                 grace: Duration::from_secs(5),
                 auto_restore: false,
             },
@@ -746,6 +750,8 @@ impl<'a> Validator<'a> {
                 "backups",
                 "keep_last",
                 "keep_daily",
+                "keep_weekly",
+                "keep_monthly",
                 "grace",
                 "auto_restore",
             ],
@@ -767,6 +773,18 @@ impl<'a> Validator<'a> {
             .and_then(|a| self.integer(a, 0, 100_000))
         {
             out.keep_daily = n as usize;
+        }
+        if let Some(n) = a
+            .get("keep_weekly")
+            .and_then(|a| self.integer(a, 0, 100_000))
+        {
+            out.keep_weekly = n as usize;
+        }
+        if let Some(n) = a
+            .get("keep_monthly")
+            .and_then(|a| self.integer(a, 0, 100_000))
+        {
+            out.keep_monthly = n as usize;
         }
         if let Some(d) = a.get("grace").and_then(|a| self.duration(a)) {
             out.grace = d;
