@@ -21,6 +21,8 @@
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
 //! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
+//! - [`notify`]: systemd's readiness protocol (`READY=1`, `RELOADING=1`, `STOPPING=1`) over
+//!   the `NOTIFY_SOCKET` datagram socket, written by hand (a leaf).
 //!
 //! # Features
 //!
@@ -38,6 +40,7 @@ pub mod drift;
 pub mod fsutil;
 pub mod health;
 pub mod lock;
+pub mod notify;
 pub mod panic;
 pub mod router;
 pub mod schedule;

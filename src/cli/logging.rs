@@ -65,7 +65,7 @@ pub fn stderr_is_journal() -> bool {
     let Ok(m) = rustix::fs::fstat(&fd) else {
         return false;
     };
-    m.st_dev as u64 == dev && m.st_ino as u64 == ino
+    m.st_dev == dev && m.st_ino == ino
 }
 
 /// Installs the logger for this command line.

@@ -303,6 +303,11 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         _ => {}
     }
     let (ws, config_path) = locate(&cli)?;
+    // Test-only fault hook: a panic in a one-shot command (what a user would see of a bug).
+    #[cfg(feature = "fault-injection")]
+    if std::env::var_os("TFOPS_FAULT_PANIC_COMMAND").is_some() {
+        panic!("injected fault (TFOPS_FAULT_PANIC_COMMAND)");
+    }
     if let Command::Config(ConfigCmd::Check) = cli.command {
         return config_check::run(&ws, &config_path);
     }
@@ -386,6 +391,18 @@ pub fn start(args: Vec<std::ffi::OsString>) -> i32 {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => errors::report(&e, json),
         // The hook has said it in one sentence.
-        Err(_) => 1,
+        Err(_) => {
+            if json {
+                let doc = errors::ErrorDoc {
+                    message: "tfops hit an internal error (a bug)".into(),
+                    hint: Some("please report it with the command you ran".into()),
+                    file: None,
+                    line: None,
+                    column: None,
+                };
+                println!("{}", doc.to_json());
+            }
+            1
+        }
     }
 }
