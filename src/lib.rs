@@ -21,6 +21,8 @@
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
 //! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
+//! - [`syntax_hint`]: where an HCL syntax error starts (the unclosed quote, the unmatched `{`),
+//!   for errors that point at the line to fix (a leaf).
 //! - [`notify`]: systemd's readiness protocol (`READY=1`, `RELOADING=1`, `STOPPING=1`) over
 //!   the `NOTIFY_SOCKET` datagram socket, written by hand (a leaf).
 //!
@@ -47,6 +49,7 @@ pub mod schedule;
 pub mod spool;
 pub mod state;
 pub mod status;
+pub mod syntax_hint;
 #[cfg(feature = "daemon")]
 pub mod watch;
 pub mod workspace;

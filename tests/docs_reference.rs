@@ -54,7 +54,11 @@ fn every_command_and_flag_is_in_the_reference() {
     let cli = tfops::cli::Cli::command();
     let mut all = Vec::new();
     leaves(&cli, Vec::new(), &mut all);
-    assert!(all.len() >= 15, "the command tree looks wrong: {}", all.len());
+    assert!(
+        all.len() >= 15,
+        "the command tree looks wrong: {}",
+        all.len()
+    );
     let mut missing = Vec::new();
     for (path, cmd) in &all {
         let name = format!("tfops {}", path.join(" "));
@@ -63,7 +67,10 @@ fn every_command_and_flag_is_in_the_reference() {
             missing.push(format!("a section `{heading}`"));
             continue;
         };
-        for a in cmd.get_arguments().filter(|a| !a.is_global_set() && !is_builtin(a)) {
+        for a in cmd
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && !is_builtin(a))
+        {
             if let Some(long) = a.get_long() {
                 if !text.contains(&format!("--{long}")) {
                     missing.push(format!("{name}: --{long}"));

@@ -595,3 +595,72 @@ fn sizes_are_kib() {
     }
     assert!(!out.contains(" kB") && !out.contains(" MB"), "{out}");
 }
+
+// ------------------------------------------------------------------------------------------
+// Config errors point where the problem starts and say what was expected
+
+/// The bundled config with line `n` (1-based) replaced.
+fn config_with_line(n: usize, replace: impl Fn(&str) -> String) -> String {
+    let text = std::fs::read_to_string(common::repo_root().join("config/tfops.hcl")).unwrap();
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == n {
+                replace(l)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn check_says(ws: &Ws, want_line: usize, want: &str) {
+    let o = ws.run(&["config", "check"]);
+    assert_eq!(code(&o), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("config/tfops.hcl:{want_line}:")),
+        "want line {want_line}: {err}"
+    );
+    assert!(first.contains(want), "want {want:?}: {err}");
+}
+
+/// Regression (#13): an unclosed quote on line N was reported on the next line; a missing `}`
+/// at the end of the file; `count = three` as "must be a literal value".
+#[test]
+fn config_errors_point_where_the_problem_starts() {
+    let ws = Ws::bundled();
+    let text = std::fs::read_to_string(common::repo_root().join("config/tfops.hcl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // An unclosed quote: the `strategy` line.
+    let n = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("strategy"))
+        .unwrap()
+        + 1;
+    ws.write_config(&config_with_line(n, |l| {
+        l.replacen("round_robin\"", "round_robin", 1)
+    }));
+    check_says(&ws, n, "unclosed string");
+    // A missing `}`: the `health` block's.
+    let open = lines
+        .iter()
+        .position(|l| l.starts_with("health {"))
+        .unwrap()
+        + 1;
+    let close = open
+        + lines[open..]
+            .iter()
+            .position(|l| l.starts_with('}'))
+            .unwrap()
+        + 1;
+    ws.write_config(&config_with_line(close, |_| String::new()));
+    check_says(&ws, open, "missing `}`");
+    // A word where a number goes.
+    let n = lines.iter().position(|l| l.contains("count  = 3")).unwrap() + 1;
+    ws.write_config(&config_with_line(n, |l| l.replace("= 3", "= three")));
+    check_says(&ws, n, "expected a number, found `three`");
+}

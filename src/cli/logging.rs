@@ -8,6 +8,8 @@
 use std::io::Write as _;
 use std::os::fd::AsRawFd as _;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use log::LevelFilter;
 
 use super::{Cli, Command};
@@ -70,6 +72,7 @@ pub fn stderr_is_journal() -> bool {
 
 /// Installs the logger for this command line.
 pub fn init(cli: &Cli) {
+    QUIET.store(cli.quiet, Ordering::Relaxed);
     let mut b = env_logger::Builder::new();
     b.filter_level(level(cli));
     if let Ok(spec) = std::env::var("RUST_LOG") {
@@ -88,6 +91,13 @@ pub fn init(cli: &Cli) {
         b.format_timestamp_millis();
     }
     let _ = b.try_init();
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Whether `-q` was given: progress lines on stderr are not printed either.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
 }
 
 /// Points stdout at /dev/null (`-q`): results, tables and progress go nowhere, errors still

@@ -34,6 +34,9 @@ impl ProgressLine {
     }
 
     fn update(&self, done: u64, total: u64) {
+        if crate::cli::logging::quiet() {
+            return;
+        }
         let now = Instant::now();
         if now.duration_since(self.start) < Duration::from_secs(1) {
             return;
