@@ -54,11 +54,14 @@ use crate::workspace::{Context, Workspace};
 
 pub mod diff;
 pub mod error;
+pub mod eval;
+pub mod functions;
 pub mod journal;
 pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod state;
+pub mod value;
 
 pub use error::DriftError;
 pub use report::Report;
