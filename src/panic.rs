@@ -94,3 +94,28 @@ pub fn install_policy(exit_on_uncaught: bool) {
         }
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_output_panics_are_recognised() {
+        assert!(is_closed_output(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(is_closed_output(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_closed_output(
+            "failed printing to stdout: No space left on device"
+        ));
+        assert!(!is_closed_output("index out of bounds"));
+    }
+
+    #[test]
+    fn catch_turns_a_panic_into_its_message() {
+        assert_eq!(catch(|| 1), Ok(1));
+        assert_eq!(catch(|| -> i32 { panic!("boom") }), Err("boom".to_string()));
+    }
+}
