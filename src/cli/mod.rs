@@ -21,6 +21,7 @@ pub mod logging;
 pub mod prune;
 pub mod requests;
 pub mod run;
+pub mod scenario;
 pub mod shell;
 pub mod state;
 pub mod status;
