@@ -21,6 +21,9 @@
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
 //! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
+//! - `metrics` and `events` (with `daemon`): the Prometheus registry and the bounded event
+//!   bus that the actors feed with one-line calls; `http` (with `daemon`) serves them with the
+//!   live status page on `run --listen` and only reads.
 //!
 //! # Features
 //!
@@ -35,9 +38,15 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod drift;
+#[cfg(feature = "daemon")]
+pub mod events;
 pub mod fsutil;
 pub mod health;
+#[cfg(feature = "daemon")]
+pub mod http;
 pub mod lock;
+#[cfg(feature = "daemon")]
+pub mod metrics;
 pub mod panic;
 pub mod router;
 pub mod schedule;
