@@ -69,7 +69,7 @@ fn metrics_pass_promtool_while_routing_grow_only_and_match_status_when_idle() {
         .get("/readyz")
         .status
         == 200));
-    const N: usize = 4000;
+    const N: usize = 2000;
     let mut gen = ws
         .cmd()
         .args(["requests", "generate", &N.to_string()])
