@@ -175,7 +175,8 @@ fn routing_while_scraped(n: usize, scrape: bool) -> (Duration, usize) {
                 let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
                     continue;
                 };
-                let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let _ =
+                    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = Vec::new();
                 if s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200") {
                     ok += 1;
@@ -273,6 +274,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     println!("balancer benchmark, N = {n} (2 cores; same run, same disk)");
+    // TFOPS_BENCH_ONLY=scrape: only the scraping comparison (section 5).
+    let only_scrape = std::env::var("TFOPS_BENCH_ONLY").is_ok_and(|v| v == "scrape");
+    if only_scrape {
+        scraping(n / 10);
+        return;
+    }
     let base_small = baseline(n / 10);
     let base = baseline(n);
     let base_rate_small = (n / 10) as f64 / base_small.as_secs_f64();
@@ -321,7 +328,12 @@ fn main() {
         1e6 / rate_big,
         rate_small / rate_big
     );
-    let m = n / 10;
+    scraping(n / 10);
+    let (lat, idle_kb) = latency(1000, 5);
+    print_latency(&lat, idle_kb);
+}
+
+fn scraping(m: usize) {
     let (mut quiet, mut scraped, mut answered) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         quiet.push(routing_while_scraped(m, false).0);
@@ -339,7 +351,9 @@ fn main() {
         answered[2],
         scraped[2].as_secs_f64() / quiet[2].as_secs_f64()
     );
-    let (lat, idle_kb) = latency(1000, 5);
+}
+
+fn print_latency(lat: &[Duration], idle_kb: u64) {
     println!(
         "idle RSS (fresh daemon, empty intake): {} MB",
         idle_kb / 1024

@@ -975,12 +975,17 @@ mod tests {
         let c = parse("http {\n  listen = \"127.0.0.1:9180\"\n  token = \"s3cret\"\n}\n").unwrap();
         assert_eq!(c.http.listen, Some("127.0.0.1:9180".parse().unwrap()));
         assert_eq!(c.http.token, Some(Secret("s3cret".into())));
-        assert!(!format!("{c:?}").contains("s3cret"), "the token is never printed");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the token is never printed"
+        );
         let off = parse("http {\n  listen = \"\"\n}\n").unwrap();
         assert_eq!(off.http, HttpConfig::default());
         let p = parse("http {\n  listen = \"localhost\"\n  port = 1\n}\n").unwrap_err();
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p.iter().any(|p| p.line == 2 && p.message.contains("not an address")));
+        assert!(p
+            .iter()
+            .any(|p| p.line == 2 && p.message.contains("not an address")));
     }
 
     #[test]

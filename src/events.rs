@@ -226,7 +226,9 @@ mod tests {
     fn the_ring_keeps_the_latest_and_subscribers_get_what_follows() {
         let b = Bus::new();
         for i in 0..(RECENT + 5) {
-            b.publish(Event::Snapshot { id: format!("s{i}") });
+            b.publish(Event::Snapshot {
+                id: format!("s{i}"),
+            });
         }
         let (recent, mut rx) = b.subscribe();
         assert_eq!(recent.len(), RECENT);

@@ -119,7 +119,9 @@ const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 /// The drift actions, in the order `status` shows them.
-pub const DRIFT_ACTIONS: [&str; 6] = ["create", "destroy", "update", "renamed", "unknown", "in_sync"];
+pub const DRIFT_ACTIONS: [&str; 6] = [
+    "create", "destroy", "update", "renamed", "unknown", "in_sync",
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -262,7 +264,11 @@ impl Metrics {
             "Actors restarted after a panic, per actor",
             m.restarts.clone(),
         );
-        r.register("events", "Events published to /api/events", m.events.clone());
+        r.register(
+            "events",
+            "Events published to /api/events",
+            m.events.clone(),
+        );
         r.register(
             "http_requests",
             "HTTP requests served",
@@ -509,9 +515,35 @@ mod tests {
     use crate::spool::request::Reason;
     use crate::status::{DaemonInfo, ServiceStatus};
 
+    fn one_service(state: ServiceState) -> DaemonStatus {
+        DaemonStatus {
+            daemon: DaemonInfo {
+                pid: 1,
+                started_at: String::new(),
+                config_loaded_at: String::new(),
+                last_reload_error: None,
+            },
+            services: vec![ServiceStatus {
+                name: "service_1".into(),
+                state,
+                routed: 5,
+                backlog: 7,
+                reason: String::new(),
+            }],
+            alarms: vec![],
+            strategy: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
     #[test]
     fn every_family_is_in_the_text_format_with_help_and_type() {
         let m = Metrics::new();
+        // Families labelled by service appear once the services are known.
+        m.observe_status(&one_service(ServiceState::Up), 0);
+        m.cost("service_1", 0.5, 0.25);
+        // Drift per action appears after the first check.
+        m.drift(Some(&crate::drift::report::Summary::default()));
         let text = m.encode();
         for f in [
             "tfops_requests_routed_total",
@@ -534,7 +566,10 @@ mod tests {
             "tfops_actor_restarts_total",
         ] {
             let base = f.trim_end_matches("_total");
-            assert!(text.contains(&format!("# TYPE {base} ")), "{f} missing:\n{text}");
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "{f} missing:\n{text}"
+            );
         }
         assert!(text.ends_with("# EOF\n"));
     }
@@ -559,8 +594,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "x").unwrap();
         let out = vec![
-            Outcome::Delivered { file: "a.txt".into() },
-            Outcome::Delivered { file: "gone.txt".into() },
+            Outcome::Delivered {
+                file: "a.txt".into(),
+            },
+            Outcome::Delivered {
+                file: "gone.txt".into(),
+            },
             Outcome::Rejected {
                 reason: Reason::TooLarge,
                 file: "b.txt".into(),
@@ -569,32 +608,21 @@ mod tests {
         ];
         m.delivered(dir.path(), 2, &out);
         let text = m.encode();
-        assert!(text.contains("tfops_requests_rejected_total{reason=\"too_large\"} 1\n"), "{text}");
+        assert!(
+            text.contains("tfops_requests_rejected_total{reason=\"too_large\"} 1\n"),
+            "{text}"
+        );
         // One latency (the file that exists), none for the one whose file went away.
-        assert!(text.contains("tfops_delivery_latency_seconds_count 1\n"), "{text}");
+        assert!(
+            text.contains("tfops_delivery_latency_seconds_count 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn observed_status_sets_one_state_per_service_and_backlogs() {
         let m = Metrics::new();
-        let mut st = DaemonStatus {
-            daemon: DaemonInfo {
-                pid: 1,
-                started_at: String::new(),
-                config_loaded_at: String::new(),
-                last_reload_error: None,
-            },
-            services: vec![ServiceStatus {
-                name: "service_1".into(),
-                state: ServiceState::Down,
-                routed: 5,
-                backlog: 7,
-                reason: String::new(),
-            }],
-            alarms: vec![],
-            strategy: String::new(),
-            updated_at: String::new(),
-        };
+        let mut st = one_service(ServiceState::Down);
         m.observe_status(&st, 3);
         st.services[0].routed = 4; // never goes back
         m.observe_status(&st, 3);

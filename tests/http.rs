@@ -33,7 +33,11 @@ fn promtool_check(promtool: &std::path::Path, scrape: &str) -> (Option<i32>, Str
         .stderr(Stdio::piped())
         .spawn()
         .expect("run promtool");
-    c.stdin.take().unwrap().write_all(scrape.as_bytes()).unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
     let o = c.wait_with_output().unwrap();
     (o.status.code(), text(&o))
 }
@@ -82,7 +86,10 @@ fn metrics_pass_promtool_while_routing_grow_only_and_match_status_when_idle() {
     loop {
         let r = d.get("/metrics");
         assert_eq!(r.status, 200, "{}", r.head);
-        assert!(r.head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"));
+        assert!(r
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"));
         let done = routed_sum(&samples(&r.body)) as usize >= N;
         scrapes.push(r.body);
         if done || t.elapsed() > Duration::from_secs(90) {
@@ -90,7 +97,10 @@ fn metrics_pass_promtool_while_routing_grow_only_and_match_status_when_idle() {
         }
     }
     assert!(gen.wait().unwrap().success());
-    let sums: Vec<usize> = scrapes.iter().map(|s| routed_sum(&samples(s)) as usize).collect();
+    let sums: Vec<usize> = scrapes
+        .iter()
+        .map(|s| routed_sum(&samples(s)) as usize)
+        .collect();
     assert_eq!(*sums.last().unwrap(), N, "not all routed in 90 s: {sums:?}");
     let mid: Vec<&String> = scrapes
         .iter()
@@ -108,7 +118,11 @@ fn metrics_pass_promtool_while_routing_grow_only_and_match_status_when_idle() {
     // Prometheus's own linter on a scrape taken while routing, and on the last one.
     for s in [mid[mid.len() / 2], scrapes.last().unwrap()] {
         let (code, out) = promtool_check(&promtool, s);
-        assert_eq!(code, Some(0), "promtool check metrics:\n{out}\n--- scrape\n{s}");
+        assert_eq!(
+            code,
+            Some(0),
+            "promtool check metrics:\n{out}\n--- scrape\n{s}"
+        );
     }
     // Counters and histograms only grow from one scrape to the next.
     for w in scrapes.windows(2) {
@@ -163,7 +177,14 @@ fn metrics_pass_promtool_while_routing_grow_only_and_match_status_when_idle() {
     );
     // /api/status is the same document, live.
     let api: Value = serde_json::from_str(&d.get("/api/status").body).unwrap();
-    for k in ["services", "incoming", "errors", "alarms", "last_snapshot", "last_drift"] {
+    for k in [
+        "services",
+        "incoming",
+        "errors",
+        "alarms",
+        "last_snapshot",
+        "last_drift",
+    ] {
         assert_eq!(api[k], st[k], "/api/status {k}");
     }
     assert_eq!(api["daemon"]["pid"], st["daemon"]["pid"]);
@@ -175,10 +196,20 @@ fn with_a_token_every_path_but_healthz_needs_it_and_it_is_never_logged() {
     let token = "tok-3d9f1c27e0a4";
     let d = HttpDaemon::start(&ws, &[("TFOPS_HTTP_TOKEN", token)]);
     let bearer = format!("Authorization: Bearer {token}");
-    for path in ["/", "/metrics", "/api/status", "/api/events", "/readyz", "/nope"] {
+    for path in [
+        "/",
+        "/metrics",
+        "/api/status",
+        "/api/events",
+        "/readyz",
+        "/nope",
+    ] {
         let r = get(d.port, path, &[]).unwrap();
         assert_eq!(r.status, 401, "{path} without a token");
-        assert!(r.head.to_ascii_lowercase().contains("www-authenticate: bearer"));
+        assert!(r
+            .head
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"));
         let r = get(d.port, path, &["Authorization: Bearer wrong-token-0000"]).unwrap();
         assert_eq!(r.status, 401, "{path} with a wrong token");
     }
@@ -227,7 +258,12 @@ fn a_non_loopback_address_without_a_token_exits_before_binding() {
     // The same from the config file, and a token there makes it acceptable to the check
     // (not started here: tests listen on loopback only).
     ws.write_config(&format!("http {{\n  listen = \"0.0.0.0:{port}\"\n}}\n"));
-    let o = ws.cmd().arg("run").env_remove("TFOPS_HTTP_TOKEN").output().unwrap();
+    let o = ws
+        .cmd()
+        .arg("run")
+        .env_remove("TFOPS_HTTP_TOKEN")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!ws.path(".tfops").exists());
 }
@@ -263,7 +299,8 @@ fn event_stream_clients_are_bounded_and_a_stalled_request_is_closed() {
     // A request head that never ends is closed by the server (bounded wait, not a threshold).
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
     let t = Instant::now();
     let mut buf = Vec::new();
     let r = s.read_to_end(&mut buf);
@@ -272,14 +309,22 @@ fn event_stream_clients_are_bounded_and_a_stalled_request_is_closed() {
         t.elapsed().as_secs_f64(),
         String::from_utf8_lossy(&buf).lines().next()
     );
-    assert!(r.is_ok(), "the server kept a stalled request open 30 s: {r:?}");
+    assert!(
+        r.is_ok(),
+        "the server kept a stalled request open 30 s: {r:?}"
+    );
     // A body is never read: a POST is refused (the routes are GET only).
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
-        .unwrap();
+    s.write_all(
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let head = String::from_utf8_lossy(&buf);
-    assert!(head.starts_with("HTTP/1.1 405") || head.starts_with("HTTP/1.1 404"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 405") || head.starts_with("HTTP/1.1 404"),
+        "{head}"
+    );
 }

@@ -167,7 +167,12 @@ fn base64(s: &str) -> Vec<u8> {
     };
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     for chunk in s.as_bytes().chunks(4) {
-        let data: Vec<u8> = chunk.iter().copied().filter(|c| *c != b'=').map(val).collect();
+        let data: Vec<u8> = chunk
+            .iter()
+            .copied()
+            .filter(|c| *c != b'=')
+            .map(val)
+            .collect();
         let mut n = 0u32;
         for (i, v) in data.iter().enumerate() {
             n |= u32::from(*v) << (18 - 6 * i);
@@ -248,7 +253,10 @@ fn open_page(bin: &PathBuf, url: &str) -> Page {
         if let Some(t) = found {
             break t;
         }
-        assert!(Instant::now() < deadline, "chromium opened no page for {url}: {r}");
+        assert!(
+            Instant::now() < deadline,
+            "chromium opened no page for {url}: {r}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let r = browser.call(
@@ -288,7 +296,10 @@ fn the_page_shows_a_service_going_down_and_up_live_in_chromium() {
     assert_eq!(loads, json!(1));
     let events = page.eval("document.getElementById('events').textContent");
     assert!(
-        events.as_str().unwrap_or("").contains("service_2 UP → DOWN"),
+        events
+            .as_str()
+            .unwrap_or("")
+            .contains("service_2 UP → DOWN"),
         "no health event on the page: {events}"
     );
     let dir = common::repo_root().join("target/http-page");
@@ -299,6 +310,9 @@ fn the_page_shows_a_service_going_down_and_up_live_in_chromium() {
     std::fs::write(ws.path("balanceador/service_2/service_2.txt"), "").unwrap();
     let up = page.wait_state("service_2", "up", Duration::from_secs(10));
     println!("page showed service_2 up again after {up:?}");
-    assert!(up.is_some(), "the page did not show service_2 up again within 10 s");
+    assert!(
+        up.is_some(),
+        "the page did not show service_2 up again within 10 s"
+    );
     page.screenshot(&dir.join("desktop-all-up.png"), 1280, 900, false);
 }

@@ -24,11 +24,7 @@ use crate::workspace::{Context, Workspace};
 
 /// # Errors
 /// Another supervisor holds the workspace, or the workspace cannot be prepared.
-pub fn run(
-    ctx: &Context,
-    once: bool,
-    listen: Option<std::net::SocketAddr>,
-) -> anyhow::Result<i32> {
+pub fn run(ctx: &Context, once: bool, listen: Option<std::net::SocketAddr>) -> anyhow::Result<i32> {
     // Before anything is bound or taken: a non-loopback address without a token is refused.
     let http = if once {
         None

@@ -105,7 +105,11 @@ pub fn bearer_matches(header: Option<&[u8]>, token: &[u8]) -> bool {
     if given.len() != token.len() {
         return false;
     }
-    given.iter().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given
+        .iter()
+        .zip(token)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 #[derive(Clone)]
@@ -233,7 +237,10 @@ async fn metrics(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
             m.encode(),
         )
     } else {
-        ("text/plain; version=0.0.4; charset=utf-8", m.encode_classic())
+        (
+            "text/plain; version=0.0.4; charset=utf-8",
+            m.encode_classic(),
+        )
     };
     HttpResponse::Ok()
         .content_type(ctype)
@@ -277,7 +284,8 @@ async fn not_found(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
     if let Err(r) = sh.auth(&req) {
         return r;
     }
-    HttpResponse::NotFound().body("not found: /, /metrics, /api/status, /api/events, /healthz, /readyz\n")
+    HttpResponse::NotFound()
+        .body("not found: /, /metrics, /api/status, /api/events, /healthz, /readyz\n")
 }
 
 /// One `/api/events` subscriber's place, given back when its stream is dropped.
@@ -473,9 +481,13 @@ mod tests {
         let p = plan(addr("0.0.0.0:9180"), Some(&t), None).unwrap().unwrap();
         assert_eq!(p.token, Some(t.clone()));
         // The environment's token wins; an empty one counts as none.
-        let p = plan(addr("0.0.0.0:1"), Some(&t), Some("env".into())).unwrap().unwrap();
+        let p = plan(addr("0.0.0.0:1"), Some(&t), Some("env".into()))
+            .unwrap()
+            .unwrap();
         assert_eq!(p.token, Some(Secret("env".into())));
-        let p = plan(addr("0.0.0.0:1"), Some(&t), Some(String::new())).unwrap().unwrap();
+        let p = plan(addr("0.0.0.0:1"), Some(&t), Some(String::new()))
+            .unwrap()
+            .unwrap();
         assert_eq!(p.token, Some(t));
     }
 
@@ -499,7 +511,11 @@ mod tests {
             b"s3cret",
             b"Bearer ",
         ] {
-            assert!(!bearer_matches(Some(h), b"s3cret"), "{}", String::from_utf8_lossy(h));
+            assert!(
+                !bearer_matches(Some(h), b"s3cret"),
+                "{}",
+                String::from_utf8_lossy(h)
+            );
         }
         assert!(!bearer_matches(None, b"s3cret"));
     }
@@ -515,7 +531,9 @@ mod tests {
     #[test]
     fn subscriber_slots_are_bounded_and_given_back() {
         let c = Arc::new(AtomicUsize::new(0));
-        let slots: Vec<Slot> = (0..MAX_SUBSCRIBERS).map(|_| Slot::take(&c).unwrap()).collect();
+        let slots: Vec<Slot> = (0..MAX_SUBSCRIBERS)
+            .map(|_| Slot::take(&c).unwrap())
+            .collect();
         assert!(Slot::take(&c).is_none());
         drop(slots);
         assert_eq!(c.load(Ordering::Acquire), 0);
