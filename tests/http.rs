@@ -271,9 +271,10 @@ fn a_non_loopback_address_without_a_token_exits_before_binding() {
 #[test]
 fn event_stream_clients_are_bounded_and_a_stalled_request_is_closed() {
     let ws = Ws::bundled();
-    let d = HttpDaemon::start(&ws, &[]);
+    let mut d = HttpDaemon::start(&ws, &[]);
+    let port = d.port;
     let open = |path: &str| {
-        let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut buf = [0u8; 256];
@@ -294,7 +295,17 @@ fn event_stream_clients_are_bounded_and_a_stalled_request_is_closed() {
     assert!(wait_until(Duration::from_secs(10), || open("/api/events")
         .1
         .starts_with("HTTP/1.1 200")));
+    // SIGTERM with event streams open still stops gracefully (exit 0).
+    let (_open_stream, _) = open("/api/events");
     drop(streams);
+    let code = d.stop();
+    assert_eq!(
+        code,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(ws.path("daemon.log")).unwrap()
+    );
+    let d = HttpDaemon::start(&ws, &[]);
 
     // A request head that never ends is closed by the server (bounded wait, not a threshold).
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();

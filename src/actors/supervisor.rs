@@ -451,6 +451,7 @@ impl SupervisorActor {
             if let Some(s) = self.slots.get_mut(&n) {
                 if s.state == ServiceState::Up {
                     log::warn!("service_{n} failed a delivery ({err}); not routing to it until a health check passes");
+                    crate::events::health(n, ServiceState::Up, ServiceState::Down, &err);
                     s.state = ServiceState::Down;
                     s.reason = err;
                 }

@@ -129,23 +129,25 @@ struct Refresh {
 }
 
 impl Shared {
-    /// `Err(401)` when a token is set and the request does not carry it.
-    fn auth(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+    /// `Some(401)` when a token is set and the request does not carry it.
+    fn refuse(&self, req: &HttpRequest) -> Option<HttpResponse> {
         crate::metrics::get().http_requests.inc();
         let Some(token) = &self.token else {
-            return Ok(());
+            return None;
         };
         let h = req
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes());
         if bearer_matches(h, token) {
-            Ok(())
+            None
         } else {
-            Err(HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tfops\""))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .body("a token is required: Authorization: Bearer <token>\n"))
+            Some(
+                HttpResponse::Unauthorized()
+                    .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tfops\""))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .body("a token is required: Authorization: Bearer <token>\n"),
+            )
         }
     }
 
@@ -199,7 +201,7 @@ fn unavailable(what: &str) -> HttpResponse {
 }
 
 async fn index(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = sh.auth(&req) {
+    if let Some(r) = sh.refuse(&req) {
         return r;
     }
     HttpResponse::Ok()
@@ -215,7 +217,7 @@ async fn index(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn metrics(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = sh.auth(&req) {
+    if let Some(r) = sh.refuse(&req) {
         return r;
     }
     let Some(live) = sh.live().await else {
@@ -249,7 +251,7 @@ async fn metrics(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn api_status(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = sh.auth(&req) {
+    if let Some(r) = sh.refuse(&req) {
         return r;
     }
     let Some(live) = sh.live().await else {
@@ -270,7 +272,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = sh.auth(&req) {
+    if let Some(r) = sh.refuse(&req) {
         return r;
     }
     match sh.live().await {
@@ -281,7 +283,7 @@ async fn readyz(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn not_found(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = sh.auth(&req) {
+    if let Some(r) = sh.refuse(&req) {
         return r;
     }
     HttpResponse::NotFound()
@@ -372,7 +374,7 @@ impl Stream {
 }
 
 async fn api_events(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = sh.auth(&req) {
+    if let Some(r) = sh.refuse(&req) {
         return r;
     }
     let Some(slot) = Slot::take(&sh.subscribers) else {

@@ -82,6 +82,24 @@ impl HttpDaemon {
         d
     }
 
+    /// SIGTERM, then its exit code (`None` when it was still running after 10 s).
+    pub fn stop(&mut self) -> Option<i32> {
+        if let Ok(Some(s)) = self.child.try_wait() {
+            return s.code();
+        }
+        // SAFETY: signalling our own child, still running.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let mut code = None;
+        wait_until(Duration::from_secs(10), || match self.child.try_wait() {
+            Ok(Some(s)) => {
+                code = s.code();
+                true
+            }
+            _ => false,
+        });
+        code
+    }
+
     pub fn get(&self, path: &str) -> Resp {
         get(self.port, path, &[]).unwrap_or_else(|| panic!("GET {path}: no answer"))
     }
@@ -89,7 +107,10 @@ impl HttpDaemon {
 
 impl Drop for HttpDaemon {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return; // already reaped: its pid may be someone else's now
+        }
+        // SAFETY: signalling our own child, still running.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let stopped = wait_until(Duration::from_secs(10), || {
             matches!(self.child.try_wait(), Ok(Some(_)))
