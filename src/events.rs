@@ -186,6 +186,9 @@ pub fn health(n: usize, from: ServiceState, to: ServiceState, reason: &str) {
 /// A cost schedule switched service `n` off (or back on): a schedule event, and the health
 /// transition it makes (`from` → `to`, both as routing sees them).
 pub fn schedule(n: usize, from: ServiceState, to: ServiceState) {
+    if from == to {
+        return;
+    }
     emit(Event::Schedule {
         service: format!("service_{n}"),
         off: to == ServiceState::Off,

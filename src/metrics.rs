@@ -322,9 +322,9 @@ impl Metrics {
         out
     }
 
-    /// Counts what a delivery batch of service `n` did (rejections per reason); the latency of each delivered request
+    /// Counts what a delivery batch did (rejections per reason); the latency of each delivered request
     /// is the age of its file (last written when it arrived), read from the inbox `dir`.
-    pub fn delivered(&self, dir: &Path, n: usize, outcomes: &[Outcome]) {
+    pub fn delivered(&self, dir: &Path, outcomes: &[Outcome]) {
         let now = SystemTime::now();
         for o in outcomes {
             match o {
@@ -347,7 +347,6 @@ impl Metrics {
                 Outcome::Gone | Outcome::Failed { .. } => {}
             }
         }
-        let _ = n;
     }
 
     /// Mirrors the supervisor's live view: state and backlog per service, and the intake.
@@ -606,7 +605,7 @@ mod tests {
             },
             Outcome::Gone,
         ];
-        m.delivered(dir.path(), 2, &out);
+        m.delivered(dir.path(), &out);
         let text = m.encode();
         assert!(
             text.contains("tfops_requests_rejected_total{reason=\"too_large\"} 1\n"),

@@ -132,7 +132,7 @@ impl Handler<DeliverBatch> for ServiceActor {
         });
         match res {
             Ok(out) => {
-                crate::metrics::get().delivered(&self.ws.service_dir(self.n), self.n, &out);
+                crate::metrics::get().delivered(&self.ws.service_dir(self.n), &out);
                 MessageResult(out)
             }
             Err(panic) => {
