@@ -9,6 +9,9 @@
 //! 3. Latency: requests written at 1,000/s into a running `tfops run`; arrival-to-delivery
 //!    measured with inotify on the inboxes; p50/p99/max.
 //! 4. Memory: resident set of a fresh idle daemon, and the peak while routing N.
+//! 5. Scraping (#14): `tfops run --listen` routing a backlog of N/10, with and without a
+//!    client scraping `/metrics` 1,000 times a second (median of 5 runs each, interleaved),
+//!    printed as a ratio.
 //!
 //! Times include the daemon's start and the `settle` of the first scan (50 ms here): a fixed
 //! cost that weighs more at N/10.
@@ -141,6 +144,67 @@ fn tfops_backlog(n: usize) -> Run {
     }
 }
 
+/// Routes a backlog of `n` with the HTTP endpoints on; with `scrape`, a client GETs /metrics
+/// 1,000 times a second meanwhile. Returns the routing time and the scrapes answered.
+fn routing_while_scraped(n: usize, scrape: bool) -> (Duration, usize) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let d = tempfile::tempdir().unwrap();
+    workspace(d.path());
+    let intake = d.path().join("balanceador/incoming_requests");
+    write_requests(&intake, n, "r");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let scraper = scrape.then(|| {
+        let stop_flag = stop_flag.clone();
+        std::thread::spawn(move || {
+            let mut ok = 0usize;
+            let start = Instant::now();
+            let mut i = 0u32;
+            while !stop_flag.load(Ordering::Relaxed) {
+                i += 1;
+                let due = start + Duration::from_micros(u64::from(i) * 1000);
+                if let Some(w) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(w);
+                }
+                let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                    continue;
+                };
+                let _ =
+                    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut buf = Vec::new();
+                if s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200") {
+                    ok += 1;
+                }
+            }
+            ok
+        })
+    });
+    let t = Instant::now();
+    let child = Command::new(tfops())
+        .arg("--root")
+        .arg(d.path())
+        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while count(&intake) > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = t.elapsed();
+    stop_flag.store(true, Ordering::Relaxed);
+    let scrapes = scraper.map(|h| h.join().unwrap()).unwrap_or(0);
+    stop(child);
+    (elapsed, scrapes)
+}
+
 fn latency(rate: u32, seconds: u32) -> (Vec<Duration>, u64) {
     let d = tempfile::tempdir().unwrap();
     workspace(d.path());
@@ -210,6 +274,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     println!("balancer benchmark, N = {n} (2 cores; same run, same disk)");
+    // TFOPS_BENCH_ONLY=scrape: only the scraping comparison (section 5).
+    let only_scrape = std::env::var("TFOPS_BENCH_ONLY").is_ok_and(|v| v == "scrape");
+    if only_scrape {
+        scraping(n / 10);
+        return;
+    }
     let base_small = baseline(n / 10);
     let base = baseline(n);
     let base_rate_small = (n / 10) as f64 / base_small.as_secs_f64();
@@ -258,7 +328,32 @@ fn main() {
         1e6 / rate_big,
         rate_small / rate_big
     );
+    scraping(n / 10);
     let (lat, idle_kb) = latency(1000, 5);
+    print_latency(&lat, idle_kb);
+}
+
+fn scraping(m: usize) {
+    let (mut quiet, mut scraped, mut answered) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        quiet.push(routing_while_scraped(m, false).0);
+        let (t, ok) = routing_while_scraped(m, true);
+        scraped.push(t);
+        answered.push(ok as f64 / t.as_secs_f64());
+    }
+    quiet.sort();
+    scraped.sort();
+    answered.sort_by(f64::total_cmp);
+    println!(
+        "run --listen, backlog {m}: median {:.2} s quiet, {:.2} s with /metrics scraped (~{:.0} answered/s); ratio scraped/quiet {:.2}",
+        quiet[2].as_secs_f64(),
+        scraped[2].as_secs_f64(),
+        answered[2],
+        scraped[2].as_secs_f64() / quiet[2].as_secs_f64()
+    );
+}
+
+fn print_latency(lat: &[Duration], idle_kb: u64) {
     println!(
         "idle RSS (fresh daemon, empty intake): {} MB",
         idle_kb / 1024

@@ -14,6 +14,13 @@ if ! command -v faketime >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq faketime) >/dev/null
 fi
 
+# #14: the HTTP tests check /metrics with Prometheus's promtool and the status page in a real
+# headless Chromium (both Debian packages).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing prometheus (promtool) and chromium (apt)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus chromium) >/dev/null
+fi
+
 if [ ! -x .tools/venv/bin/python ]; then
   echo "== creating .tools/venv"
   python3 -m venv .tools/venv

@@ -7,8 +7,8 @@
 //! # Layout
 //!
 //! Three kinds of module. The shells talk to the outside: [`cli`] (arguments, printing,
-//! `anyhow`, exit codes) and [`actors`] (mailboxes, timers, watchers); only they import
-//! `actors::`. The domain modules take values and return values (some read and write the
+//! `anyhow`, exit codes), `http` (requests) and [`actors`] (mailboxes, timers, watchers); only
+//! they import `actors::`. The domain modules take values and return values (some read and write the
 //! workspace's files, none prints, none knows actix). The leaves import nothing from the crate.
 //! `tests/layering.rs` checks these rules.
 //!
@@ -18,6 +18,8 @@
 //!   Thin: they own I/O timing, watchers and messages; decisions live in the modules below.
 //! - `watch` (with `daemon`): masked inotify watches for the intake and the inboxes, so our
 //!   own deliveries queue no events.
+//! - `http` (with `daemon`): `run --listen` — the live status page, `/metrics`, `/api/status`,
+//!   `/api/events`; it reads `metrics` and `events` and asks the supervisor, and changes nothing.
 //!
 //! Domain:
 //! - [`config`]: `config/tfops.hcl` validated on the hcl-edit tree into a typed `Config`.
@@ -32,6 +34,8 @@
 //!   and the cost ledger.
 //! - [`state`]: the tfstate model, the state keeper's scan, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios (parse, steps, run).
+//! - `metrics` and `events` (with `daemon`): the Prometheus registry and the bounded bus of
+//!   typed events that the actors feed with one-line calls.
 //!
 //! Leaves: [`service_id`] (`service_N`), [`text`] (line and column positions), [`fsutil`]
 //! (atomic writes, no-overwrite renames, torn tails, hex), [`clock`], [`lock`], [`panic`],
@@ -52,10 +56,16 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod drift;
+#[cfg(feature = "daemon")]
+pub mod events;
 pub mod fsutil;
 pub mod health;
+#[cfg(feature = "daemon")]
+pub mod http;
 pub mod lock;
 pub mod notify;
+#[cfg(feature = "daemon")]
+pub mod metrics;
 pub mod panic;
 pub mod router;
 pub mod schedule;

@@ -2,9 +2,14 @@
 //! view: pid, config, alarms, routing counts); `status` reads it while the supervisor holds
 //! `.tfops/run.lock`, and otherwise looks at the folders itself.
 
-use serde::{Deserialize, Serialize};
+use std::os::unix::ffi::OsStrExt;
 
-use crate::health::ServiceState;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::health::{self, ServiceState};
+use crate::workspace::Workspace;
 
 /// An alarm shown by `status`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,4 +48,59 @@ pub struct DaemonStatus {
     #[serde(default)]
     pub strategy: String,
     pub updated_at: String,
+}
+
+fn count_files(dir: &std::path::Path, skip: impl Fn(&[u8]) -> bool) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| !skip(e.file_name().as_bytes()))
+                .count() as u64
+        })
+        .unwrap_or(0)
+}
+
+/// The `status --json` document: the running supervisor's view `daemon` when there is one
+/// (from `status.json`, or live for `/api/status`), else the folders looked at directly; the
+/// intake and errors counted, the last snapshot and drift check read from their files.
+pub fn document(ws: &Workspace, cfg: &Config, daemon: Option<&DaemonStatus>) -> Value {
+    let services: Vec<Value> = match daemon {
+        Some(d) => d
+            .services
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+            .collect(),
+        None => (1..=cfg.services.count)
+            .map(|n| {
+                let v = health::check(ws, n, false);
+                let routed = std::fs::read(ws.load_json(n))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .and_then(|j| j["total"].as_u64())
+                    .unwrap_or(0);
+                json!({
+                    "name": format!("service_{n}"),
+                    "state": v.state,
+                    "routed": routed,
+                    "backlog": health::backlog(ws, n),
+                    "reason": v.reason,
+                })
+            })
+            .collect(),
+    };
+    let incoming = count_files(&ws.intake(), |b| {
+        b.starts_with(b".") || b.ends_with(b".tmp")
+    });
+    let errors = count_files(&ws.errors(), |b| {
+        b.starts_with(b".") || b.ends_with(b".error.json")
+    });
+    json!({
+        "daemon": daemon.map(|d| &d.daemon),
+        "services": services,
+        "incoming": incoming,
+        "errors": errors,
+        "alarms": daemon.map(|d| d.alarms.clone()).unwrap_or_default(),
+        "last_snapshot": crate::state::last_snapshot(cfg),
+        "last_drift": crate::drift::last_drift(ws),
+    })
 }

@@ -3,7 +3,7 @@
 //! - `anyhow` and printing to stdout (`println!`, `print!`) only under `src/cli/` (the binary's
 //!   `src/main.rs` may print the one closing error to stderr);
 //! - leaf modules import nothing from the crate (`crate::` or `super::` outside their tests);
-//! - only the shells (`src/actors/`, `src/cli/`, a future `src/http/`) import `actors::`;
+//! - only the shells (`src/actors/`, `src/cli/`, `src/http/`) import `actors::`;
 //! - the schedule's types and windows do not import the configuration (config parses into
 //!   them, not the other way round).
 //!

@@ -165,10 +165,14 @@ impl DriftActor {
                 let res = catch(|| crate::drift::detect_and_record(&ws, &cfg))
                     .map_err(|p| format!("drift detection panicked: {p}"))
                     .and_then(|r| {
-                        r.map(|(report, path)| DriftSummary {
-                            has_drift: report.has_drift(),
-                            summary: report.summary,
-                            report: path,
+                        r.map(|(report, path)| {
+                            let ev = crate::events::DriftEvent::from_report(&report);
+                            crate::events::emit(crate::events::Event::Drift(ev));
+                            DriftSummary {
+                                has_drift: report.has_drift(),
+                                summary: report.summary,
+                                report: path,
+                            }
                         })
                         .map_err(|e| e.to_string())
                     });
@@ -258,6 +262,10 @@ impl Handler<Detected> for DriftActor {
             }
             Err(e) => {
                 log::warn!("drift detection failed: {e}");
+                crate::events::emit(crate::events::Event::Drift(crate::events::DriftEvent {
+                    error: Some(e.clone()),
+                    ..Default::default()
+                }));
                 self.status.do_send(StatusEvent::Alarm {
                     kind: ALARM.into(),
                     detail: e.clone(),

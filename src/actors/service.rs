@@ -130,7 +130,10 @@ impl Handler<DeliverBatch> for ServiceActor {
             }
         });
         match res {
-            Ok(out) => MessageResult(out),
+            Ok(out) => {
+                crate::metrics::get().delivered(&self.ws.service_dir(self.n), &out);
+                MessageResult(out)
+            }
             Err(panic) => {
                 log::error!("service_{}: delivery handler panicked: {panic}", self.n);
                 self.parent.do_send(ChildPanicked {

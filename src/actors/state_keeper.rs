@@ -191,6 +191,7 @@ impl StateKeeperActor {
                 self.cache = cache;
                 if let Some(t) = taken {
                     log::debug!("state keeper: snapshot {} done", t.id);
+                    crate::events::emit(crate::events::Event::Snapshot { id: t.id.clone() });
                 }
                 if let Some(e) = error {
                     log::error!("state: {e}");

@@ -66,6 +66,20 @@ pub struct Stop;
 #[rtype(result = "()")]
 pub struct Usr1;
 
+/// The live status (for `/api/status` and `/metrics`).
+#[derive(Message)]
+#[rtype(result = "Live")]
+pub struct LiveStatus;
+
+/// The supervisor's view now: what `status.json` would say, the requests it knows in the
+/// intake (queued, in flight or settling), and whether it is ready (intake watched).
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub status: DaemonStatus,
+    pub intake: u64,
+    pub ready: bool,
+}
+
 /// New names in the intake (from the watcher thread; coalesced).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -389,6 +403,7 @@ impl SupervisorActor {
             if let Some(s) = self.slots.get_mut(&n) {
                 if s.state == ServiceState::Up {
                     log::warn!("service_{n} failed a delivery ({err}); not routing to it until a health check passes");
+                    crate::events::health(n, ServiceState::Up, ServiceState::Down, &err);
                     s.state = ServiceState::Down;
                     s.reason = err;
                 }
@@ -413,7 +428,20 @@ impl SupervisorActor {
             return;
         }
         self.status_dirty = false;
-        let st = DaemonStatus {
+        let st = self.live_status();
+        match serde_json::to_vec_pretty(&st) {
+            Ok(b) => {
+                if let Err(e) = write_atomic(&self.ws.status_json(), &b, 0o644, false) {
+                    log::warn!("cannot write status.json: {e}");
+                }
+            }
+            Err(e) => log::warn!("cannot encode status: {e}"),
+        }
+    }
+
+    /// What `status.json` says, as of now.
+    fn live_status(&self) -> DaemonStatus {
+        DaemonStatus {
             daemon: DaemonInfo {
                 pid: std::process::id(),
                 started_at: self.started_at.clone(),
@@ -435,14 +463,6 @@ impl SupervisorActor {
             alarms: self.alarms.clone(),
             strategy: self.router.strategy().as_str().to_string(),
             updated_at: json_ts(Local::now()),
-        };
-        match serde_json::to_vec_pretty(&st) {
-            Ok(b) => {
-                if let Err(e) = write_atomic(&self.ws.status_json(), &b, 0o644, false) {
-                    log::warn!("cannot write status.json: {e}");
-                }
-            }
-            Err(e) => log::warn!("cannot encode status: {e}"),
         }
     }
 
@@ -491,6 +511,7 @@ impl SupervisorActor {
             Err(e) => {
                 let msg = e.to_string();
                 log::error!("reload refused, the old configuration stays in force:\n{msg}");
+                crate::events::reload(Some(&msg));
                 self.last_reload_error = Some(msg.clone());
                 self.alarm("config", format!("reload refused: {msg}"));
                 return;
@@ -557,6 +578,7 @@ impl SupervisorActor {
         if let Some(a) = &self.drift {
             a.do_send(msg);
         }
+        crate::events::reload(None);
         log::info!(
             "configuration reloaded: {} services, strategy {}",
             self.cfg.services.count,
@@ -664,6 +686,18 @@ impl Handler<IntakeWake> for SupervisorActor {
     }
 }
 
+impl Handler<LiveStatus> for SupervisorActor {
+    type Result = MessageResult<LiveStatus>;
+    fn handle(&mut self, _: LiveStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(Live {
+            status: self.live_status(),
+            intake: (self.dispatch.waiting() + self.in_flight() + self.settler.waiting().count())
+                as u64,
+            ready: self.watcher.is_some() && !self.stopping,
+        })
+    }
+}
+
 impl Handler<HealthReport> for SupervisorActor {
     type Result = ();
     fn handle(&mut self, msg: HealthReport, ctx: &mut Context<Self>) {
@@ -671,6 +705,9 @@ impl Handler<HealthReport> for SupervisorActor {
             if let Some(s) = self.slots.get_mut(&n) {
                 if s.state != v.state || s.reason != v.reason {
                     self.status_dirty = true;
+                }
+                if !s.off {
+                    crate::events::health(n, s.state, v.state, &v.reason);
                 }
                 s.state = v.state;
                 s.reason = v.reason;
@@ -688,8 +725,10 @@ impl Handler<SetOff> for SupervisorActor {
     fn handle(&mut self, msg: SetOff, ctx: &mut Context<Self>) -> Self::Result {
         let n = msg.service;
         if let Some(s) = self.slots.get_mut(&n) {
+            let was = if s.off { ServiceState::Off } else { s.state };
             s.off = msg.off;
             self.status_dirty = true;
+            crate::events::schedule(n, was, if s.off { ServiceState::Off } else { s.state });
         }
         if !msg.off {
             if let Some(h) = &self.health {
@@ -730,9 +769,11 @@ impl Handler<StatusEvent> for SupervisorActor {
         match msg {
             StatusEvent::Alarm { kind, detail } => {
                 log::warn!("alarm {kind}: {detail}");
+                crate::events::alarm(&kind, &detail);
                 self.alarm(&kind, detail);
             }
             StatusEvent::ClearAlarm { kind } => {
+                crate::events::alarm_cleared(&kind, &self.alarms);
                 self.alarms.retain(|a| a.kind != kind);
                 self.status_dirty = true;
             }
@@ -745,6 +786,9 @@ impl Handler<ChildPanicked> for SupervisorActor {
     fn handle(&mut self, msg: ChildPanicked, _: &mut Context<Self>) {
         let verdict = self.restarts.record(Instant::now());
         self.alarm("panic", format!("{} panicked: {}", msg.who, msg.message));
+        crate::events::emit(crate::events::Event::Restart {
+            actor: msg.who.clone(),
+        });
         match verdict {
             Restart::GiveUp { count } => {
                 log::error!(

@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// flush logs, print `routed R, rejected E, waiting W`, exit
     #[arg(long)]
     pub once: bool,
+    /// Serve the status page, /metrics and /api on ADDR (e.g. 127.0.0.1:9180); overrides
+    /// `http.listen`. A non-loopback address needs a token (http.token or TFOPS_HTTP_TOKEN)
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -331,7 +335,7 @@ showing status with the built-in defaults"
     // A scenario killed mid-way is healed by the next tfops command.
     crate::drift::heal_interrupted(&ctx)?;
     match cli.command {
-        Command::Run(a) => run::run(&ctx, a.once),
+        Command::Run(a) => run::run(&ctx, a.once, a.listen),
         Command::Requests(RequestsCmd::Generate { n, prefix }) => {
             requests::generate(&ctx, n, &prefix)
         }

@@ -25,7 +25,17 @@ use crate::workspace::{Context, Workspace};
 
 /// # Errors
 /// Another supervisor holds the workspace, or the workspace cannot be prepared.
-pub fn run(ctx: &Context, once: bool) -> anyhow::Result<i32> {
+pub fn run(ctx: &Context, once: bool, listen: Option<std::net::SocketAddr>) -> anyhow::Result<i32> {
+    // Before anything is bound or taken: a non-loopback address without a token is refused.
+    let http = if once {
+        None
+    } else {
+        crate::http::plan(
+            listen.or(ctx.config.http.listen),
+            ctx.config.http.token.as_ref(),
+            std::env::var(crate::http::TOKEN_ENV).ok(),
+        )?
+    };
     let _lock = take_run_lock(&ctx.ws)?;
     let limits = Limits {
         max_request_bytes: ctx.config.balancer.max_request_bytes,
@@ -44,7 +54,7 @@ pub fn run(ctx: &Context, once: bool) -> anyhow::Result<i32> {
     }
     drop(desks);
     let _pid = PidFile::write(&ctx.ws)?;
-    serve(ctx, off)
+    serve(ctx, off, http)
 }
 
 /// Takes `.tfops/run.lock`, or says who holds it.
@@ -247,7 +257,11 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
 }
 
 /// The actor system until a signal stops it.
-fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
+fn serve(
+    ctx: &Context,
+    off: BTreeSet<usize>,
+    http: Option<crate::http::Plan>,
+) -> anyhow::Result<i32> {
     crate::panic::install_policy(true);
     let sys = actix::System::new();
     let start = Start {
@@ -256,18 +270,26 @@ fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
         config_path: ctx.config_path.clone(),
         off,
     };
+    let (ws, cfg) = (start.ws.clone(), start.cfg.clone());
     sys.block_on(async move {
-        use actix::Actor;
         // Handlers first: a SIGHUP that arrives while starting must not kill the process.
         let sigs = Signals::install();
-        let addr = SupervisorActor::new(start).start();
+        // The HTTP address is bound before the supervisor starts: a port in use stops here.
+        use actix::AsyncContext as _;
+        let sup = actix::Context::<SupervisorActor>::new();
+        let addr = sup.address();
+        if let Some(plan) = http {
+            crate::http::start(plan, addr.clone(), ws, cfg)?;
+        }
+        sup.run(SupervisorActor::new(start));
         match sigs {
             Ok(s) => {
                 actix_rt::spawn(s.forward(addr));
             }
             Err(e) => log::error!("cannot install signal handlers ({e}); stop with SIGKILL only"),
         }
-    });
+        Ok::<_, crate::http::HttpError>(())
+    })?;
     let code = sys.run_with_code().context("the actor system failed")?;
     Ok(code)
 }

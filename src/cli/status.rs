@@ -2,11 +2,8 @@
 //! With a running supervisor (it holds `.tfops/run.lock`) its own view is shown; without one
 //! the folders are looked at directly.
 
-use std::os::unix::ffi::OsStrExt;
+use serde_json::Value;
 
-use serde_json::{json, Value};
-
-use crate::health;
 use crate::lock::is_flocked;
 use crate::status::DaemonStatus;
 use crate::workspace::Context;
@@ -96,16 +93,6 @@ pub fn run(ctx: &Context, as_json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn count_files(dir: &std::path::Path, skip: impl Fn(&[u8]) -> bool) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| !skip(e.file_name().as_bytes()))
-                .count() as u64
-        })
-        .unwrap_or(0)
-}
-
 /// The `status --json` document.
 pub fn collect(ctx: &Context) -> Value {
     let ws = &ctx.ws;
@@ -117,43 +104,5 @@ pub fn collect(ctx: &Context) -> Value {
     } else {
         None
     };
-    let services: Vec<Value> = match &daemon {
-        Some(d) => d
-            .services
-            .iter()
-            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-            .collect(),
-        None => (1..=ctx.config.services.count)
-            .map(|n| {
-                let v = health::check(ws, n, false);
-                let routed = std::fs::read(ws.load_json(n))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                    .and_then(|j| j["total"].as_u64())
-                    .unwrap_or(0);
-                json!({
-                    "name": crate::service_id::ServiceId(n).to_string(),
-                    "state": v.state,
-                    "routed": routed,
-                    "backlog": health::backlog(ws, n),
-                    "reason": v.reason,
-                })
-            })
-            .collect(),
-    };
-    let incoming = count_files(&ws.intake(), |b| {
-        b.starts_with(b".") || b.ends_with(b".tmp")
-    });
-    let errors = count_files(&ws.errors(), |b| {
-        b.starts_with(b".") || b.ends_with(b".error.json")
-    });
-    json!({
-        "daemon": daemon.as_ref().map(|d| &d.daemon),
-        "services": services,
-        "incoming": incoming,
-        "errors": errors,
-        "alarms": daemon.as_ref().map(|d| d.alarms.clone()).unwrap_or_default(),
-        "last_snapshot": crate::state::last_snapshot(&ctx.config),
-        "last_drift": crate::drift::last_drift(ws),
-    })
+    crate::status::document(ws, &ctx.config, daemon.as_ref())
 }

@@ -1,4 +1,4 @@
-//! The checks of the single blocks — `services`, `service "service_N"`, `balancer`, `state` —
+//! The checks of the single blocks — `services`, `service "service_N"`, `balancer`, `state`, `http` —
 //! each reporting its problems by position and filling its part of the [`Config`].
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use hcl_edit::structure::Block;
 use hcl_edit::Span;
 
 use super::{
-    parse_duration, BalancerConfig, ServiceSettings, ServicesConfig, StateConfig, Strategy,
-    Validator,
+    parse_duration, BalancerConfig, HttpConfig, Secret, ServiceSettings, ServicesConfig,
+    StateConfig, Strategy, Validator,
 };
 use crate::service_id::ServiceId;
 
@@ -212,6 +212,30 @@ impl Validator<'_> {
         }
         if let Some(v) = a.get("auto_restore").and_then(|a| self.boolean(a)) {
             out.auto_restore = v;
+        }
+    }
+
+    pub(super) fn http(&mut self, b: &Block, out: &mut HttpConfig) {
+        let a = self.attrs(b, &["listen", "token"]);
+        if let Some(attr) = a.get("listen") {
+            if let Some(s) = self.string(attr) {
+                if !s.is_empty() {
+                    match s.parse::<std::net::SocketAddr>() {
+                        Ok(addr) => out.listen = Some(addr),
+                        Err(_) => self.at(
+                            attr.value.span(),
+                            format!("`listen`: {s:?} is not an address and port, like \"127.0.0.1:9180\""),
+                        ),
+                    }
+                }
+            }
+        }
+        if let Some(attr) = a.get("token") {
+            if let Some(s) = self.string(attr) {
+                if !s.is_empty() {
+                    out.token = Some(Secret(s));
+                }
+            }
         }
     }
 }

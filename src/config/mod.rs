@@ -111,6 +111,26 @@ pub struct DriftConfig {
     pub keep_reports: usize,
 }
 
+/// `http { }`: the HTTP endpoints of `run` (#14). `listen` is checked to be an address here;
+/// whether a non-loopback one has a token is decided when `run` starts (`TFOPS_HTTP_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpConfig {
+    /// Where to listen; `None` (the default, `listen = ""`) is off.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The bearer token; never printed (its `Debug` says `<redacted>`).
+    pub token: Option<Secret>,
+}
+
+/// A string that is never shown: `Debug` and `Display` print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -124,6 +144,7 @@ pub struct Config {
     pub schedules: Vec<Schedule>,
     pub state: StateConfig,
     pub drift: DriftConfig,
+    pub http: HttpConfig,
 }
 
 impl Config {
@@ -162,6 +183,7 @@ impl Config {
                 interval: Duration::from_secs(60),
                 keep_reports: 100,
             },
+            http: HttpConfig::default(),
         }
     }
 
@@ -520,7 +542,7 @@ impl<'a> Validator<'a> {
 
     fn config(&mut self, body: &Body, root: &Path) -> Config {
         let mut cfg = Config::defaults(root);
-        let single = ["services", "balancer", "health", "state", "drift"];
+        let single = ["services", "balancer", "health", "state", "drift", "http"];
         let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
         let mut service_blocks: Vec<&Block> = Vec::new();
         let mut schedule_blocks: Vec<&Block> = Vec::new();
@@ -576,10 +598,11 @@ impl<'a> Validator<'a> {
                         cfg.drift.keep_reports = n as usize;
                     }
                 }
+                "http" => self.http(b, &mut cfg.http),
                 other => self.at(
                     b.span(),
                     format!(
-                        "unknown block `{other}` (known: services, service, balancer, health, schedule, state, drift)"
+                        "unknown block `{other}` (known: services, service, balancer, health, schedule, state, drift, http)"
                     ),
                 ),
             }
@@ -639,6 +662,24 @@ mod tests {
         assert_eq!(p[2].line, 6);
         assert!(p[2].message.contains("bogus"));
         assert!(p[0].to_string().starts_with("config/tfops.hcl:2:11:"));
+    }
+
+    #[test]
+    fn http_block_listen_and_token() {
+        let c = parse("http {\n  listen = \"127.0.0.1:9180\"\n  token = \"s3cret\"\n}\n").unwrap();
+        assert_eq!(c.http.listen, Some("127.0.0.1:9180".parse().unwrap()));
+        assert_eq!(c.http.token, Some(Secret("s3cret".into())));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the token is never printed"
+        );
+        let off = parse("http {\n  listen = \"\"\n}\n").unwrap();
+        assert_eq!(off.http, HttpConfig::default());
+        let p = parse("http {\n  listen = \"localhost\"\n  port = 1\n}\n").unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p
+            .iter()
+            .any(|p| p.line == 2 && p.message.contains("not an address")));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! real tools used as oracles (Terraform, HashiCorp's HCL parser).
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
