@@ -43,6 +43,11 @@ pub mod status;
   tfops status --json
   tfops restore --latest --dry-run    what a restore would change
   tfops drift --detailed-exitcode     0 in sync, 2 drift, 1 error
+  tfops prune --dry-run               what retention keeps and drops, and why
+  tfops init ~/new-lab                a new workspace (commands refuse other folders)
+
+Reference: `tfops man`, and docs/reference.md in the repository (every command, flag,
+config key with its default, file, JSON shape).
 
 Exit codes (as Terraform's): 0 success; 1 any error, usage errors included (one sentence on
 stderr says what to do next; with --json also {\"error\": {...}} on stdout); 2 only for drift
