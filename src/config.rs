@@ -101,6 +101,10 @@ pub struct StateConfig {
     pub keep_daily: usize,
     pub grace: Duration,
     pub auto_restore: bool,
+    /// How often a remote (S3) state's ETag is polled (#12).
+    pub poll: Duration,
+    /// Replica URLs (`s3://bucket/prefix`, `file:///dir`) snapshots are copied to (#12).
+    pub replicate: Vec<String>,
 }
 
 /// `drift { }`. `dir` is absolute.
@@ -154,6 +158,8 @@ impl Config {
                 keep_daily: 0,
                 grace: Duration::from_secs(5),
                 auto_restore: false,
+                poll: Duration::from_secs(10),
+                replicate: Vec::new(),
             },
             drift: DriftConfig {
                 dir: root.join("iac"),
@@ -748,6 +754,8 @@ impl<'a> Validator<'a> {
                 "keep_daily",
                 "grace",
                 "auto_restore",
+                "poll",
+                "replicate",
             ],
         );
         if let Some(p) = a.get("path").and_then(|a| self.path(a, root)) {
@@ -773,6 +781,17 @@ impl<'a> Validator<'a> {
         }
         if let Some(v) = a.get("auto_restore").and_then(|a| self.boolean(a)) {
             out.auto_restore = v;
+        }
+        if let Some(d) = a.get("poll").and_then(|a| self.duration(a)) {
+            out.poll = d;
+        }
+        if let Some(list) = a.get("replicate").and_then(|a| self.string_list(a)) {
+            for (url, span) in list {
+                match crate::state::replica::ReplicaUrl::parse(&url) {
+                    Ok(_) => out.replicate.push(url),
+                    Err(e) => self.at(span, format!("`replicate`: {e}")),
+                }
+            }
         }
     }
 
