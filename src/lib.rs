@@ -18,7 +18,8 @@
 //! - `watch` (with `daemon`): masked inotify watches for the intake and the inboxes, so our
 //!   own deliveries queue no events.
 //! - [`schedule`]: cost windows and the ledger.
-//! - [`state`]: the tfstate model, snapshots, retention, restore.
+//! - [`state`]: the tfstate model, snapshots, retention, restore; the backend (local or S3)
+//!   and Terraform workspace, remote state and replicas (#12).
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
 //! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
 //!

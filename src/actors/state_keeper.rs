@@ -21,6 +21,8 @@ use super::{Reconfigure, Shutdown, SnapshotNow, StatusEvent};
 use crate::config::Config;
 use crate::state::guard::{Action, Guard, Seen};
 use crate::state::model::Invalid;
+use crate::state::remote::{self as remote_state, RemoteState};
+use crate::state::replica_store::{self, Replicator};
 use crate::state::restore::{self, Restored};
 use crate::state::snapshot::{self, FileKey, SnapshotError, TakeOptions, Taken};
 use crate::state::tflock;
@@ -55,8 +57,15 @@ enum Job {
 /// What the last scan read, so that an unchanged file is not read again.
 #[derive(Debug, Clone)]
 struct Cache {
-    key: FileKey,
+    key: CacheKey,
     seen: Seen,
+}
+
+/// The identity of what was read: a file's stat, or a remote object's ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CacheKey {
+    File(FileKey),
+    Etag(String),
 }
 
 #[derive(Debug)]
@@ -71,6 +80,14 @@ enum JobOutcome {
         why: String,
         result: Result<Option<Restored>, String>,
     },
+}
+
+/// The remote state (#12) and replication of the workspace this process protects.
+#[derive(Default)]
+struct RemoteParts {
+    state: Option<Arc<RemoteState>>,
+    workspace: String,
+    replicator: Option<Replicator>,
 }
 
 /// The actor. Create with [`StateKeeperActor::new`], then `.start()`.
@@ -88,13 +105,21 @@ pub struct StateKeeperActor {
     stopping: bool,
     guard: Guard,
     cache: Option<Cache>,
+    remote: RemoteParts,
 }
 
 impl StateKeeperActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
+        // #12: the workspace's files and backups, and the S3 object when the backend is S3.
+        let (eff, remote, workspace) = remote_state::resolve(&cfg);
         StateKeeperActor {
             ws,
-            cfg,
+            cfg: Arc::new(eff),
+            remote: RemoteParts {
+                state: remote.map(Arc::new),
+                workspace,
+                replicator: None,
+            },
             status,
             watcher: None,
             debounce: None,
@@ -109,12 +134,18 @@ impl StateKeeperActor {
     }
 
     fn tick_period(&self) -> Duration {
+        if self.remote.state.is_some() {
+            return self.cfg.state.poll;
+        }
         (self.cfg.state.grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
     /// Watches the state's folder (the state itself may be deleted and recreated).
     fn watch(&mut self, ctx: &mut Context<Self>) {
         self.watcher = None;
+        if self.remote.state.is_some() {
+            return; // polled (state.poll), no file to watch
+        }
         let state = self.cfg.state.path.clone();
         let info = tflock::lock_info_path(&state);
         let Some(dir) = state.parent().map(Path::to_path_buf) else {
@@ -185,9 +216,13 @@ impl StateKeeperActor {
         self.busy = true;
         let cfg = self.cfg.clone();
         let cache = self.cache.take();
+        let remote = self.remote.state.clone();
         let handle = tokio::task::spawn_blocking(move || {
             let j = job.clone();
-            match super::catch(|| run_job(&cfg, j, cache)) {
+            match super::catch(|| match &remote {
+                Some(r) => run_remote_job(&cfg, r, j, cache),
+                None => run_job(&cfg, j, cache),
+            }) {
                 Ok(o) => o,
                 Err(panic) => failed(&job, format!("panic: {panic}")),
             }
@@ -216,6 +251,9 @@ impl StateKeeperActor {
                 self.cache = cache;
                 if let Some(t) = taken {
                     log::debug!("state keeper: snapshot {} done", t.id);
+                    if let Some(r) = &self.remote.replicator {
+                        r.kick();
+                    }
                 }
                 if let Some(e) = error {
                     log::error!("state: {e}");
@@ -410,7 +448,7 @@ fn scan(
     };
     if !force {
         if let Some(c) = &cache {
-            if c.key == key {
+            if c.key == CacheKey::File(key) {
                 let seen = if c.seen != Seen::Valid && terraform_holds(state) {
                     Seen::Held
                 } else {
@@ -439,7 +477,7 @@ fn scan(
         Err(i) => Seen::Bad(format!("invalid ({i})")),
     };
     let new_cache = Some(Cache {
-        key,
+        key: CacheKey::File(key),
         seen: seen.clone(),
     });
     if seen != Seen::Valid {
@@ -479,6 +517,58 @@ fn scan(
     }
 }
 
+/// The remote counterpart of [`run_job`] (#12): a poll of the object's ETag (the object is
+/// read only when it changed), or the disaster path on the object.
+fn run_remote_job(cfg: &Config, r: &RemoteState, job: Job, cache: Option<Cache>) -> JobOutcome {
+    match job {
+        Job::Scan {
+            reason,
+            force,
+            startup,
+        } => {
+            if startup {
+                if let Ok(_lock) = snapshot::lock_backups(&cfg.state.backups) {
+                    let _ = snapshot::clean_leftovers(&cfg.state.backups);
+                }
+            }
+            let last = cache.as_ref().and_then(|c| match &c.key {
+                CacheKey::Etag(e) => Some((e.as_str(), &c.seen)),
+                CacheKey::File(_) => None,
+            });
+            let reason = if startup && !force { "start" } else { &reason };
+            let s = remote_state::scan(cfg, r, last, reason, force);
+            let cache = match (&s.etag, &s.seen) {
+                (Some(e), Some(seen)) => Some(Cache {
+                    key: CacheKey::Etag(e.clone()),
+                    seen: seen.clone(),
+                }),
+                _ if s.seen.is_none() => cache,
+                _ => None,
+            };
+            JobOutcome::Scanned {
+                seen: s.seen,
+                taken: s.taken.map(Box::new),
+                error: s.error,
+                cache,
+            }
+        }
+        Job::Restore { why } => JobOutcome::Restored {
+            why,
+            result: remote_state::auto_restore(cfg, r)
+                .map(|o| {
+                    o.map(|d| Restored {
+                        id: d.id,
+                        state: std::path::PathBuf::from(d.url),
+                        pre_snapshot: d.pre_snapshot,
+                        corrupt_kept: d.corrupt_kept,
+                        serial: d.serial,
+                    })
+                })
+                .map_err(|e| e.to_string()),
+        },
+    }
+}
+
 fn terraform_holds(state: &Path) -> bool {
     match tflock::terraform_lock(state) {
         Ok(l) => l.is_some(),
@@ -498,6 +588,7 @@ impl Actor for StateKeeperActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.busy = false;
         self.stopping = false;
+        self.start_replicator();
         self.watch(ctx);
         self.arm_tick(ctx);
         self.request(
@@ -508,6 +599,23 @@ impl Actor for StateKeeperActor {
             },
             ctx,
         );
+    }
+}
+
+impl StateKeeperActor {
+    /// Starts the background replicator when replicas are configured (#12).
+    fn start_replicator(&mut self) {
+        if self.cfg.state.replicate.is_empty() || self.remote.replicator.is_some() {
+            return;
+        }
+        let ledger = replica_store::ledger_path(&self.ws.dot_tfops(), &self.remote.workspace);
+        match Replicator::start((*self.cfg).clone(), self.remote.workspace.clone(), ledger) {
+            Ok(r) => {
+                r.kick();
+                self.remote.replicator = Some(r);
+            }
+            Err(e) => log::error!("cannot start replication: {e}"),
+        }
     }
 }
 
@@ -547,10 +655,22 @@ impl Handler<FsHint> for StateKeeperActor {
 impl Handler<Reconfigure> for StateKeeperActor {
     type Result = ();
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
-        let moved = msg.0.state.path != self.cfg.state.path
+        // The workspace stays the one pinned at start; the backend may have changed.
+        let (eff, remote, _) = remote_state::resolve(&msg.0);
+        let msg = Reconfigure(Arc::new(eff));
+        let remote_moved = remote.as_ref().map(|r| r.url().to_string())
+            != self.remote.state.as_ref().map(|r| r.url().to_string());
+        self.remote.state = remote.map(Arc::new);
+        if let Some(r) = &self.remote.replicator {
+            r.reconfigure((*msg.0).clone());
+        }
+        let moved = remote_moved
+            || msg.0.state.path != self.cfg.state.path
             || msg.0.state.backups != self.cfg.state.backups;
-        let regrace = msg.0.state.grace != self.cfg.state.grace;
+        let regrace =
+            msg.0.state.grace != self.cfg.state.grace || msg.0.state.poll != self.cfg.state.poll;
         self.cfg = msg.0;
+        self.start_replicator();
         if self.stopping {
             return;
         }
@@ -584,6 +704,9 @@ impl Handler<Shutdown> for StateKeeperActor {
         self.stopping = true;
         self.pending = None;
         self.watcher = None;
+        if let Some(r) = self.remote.replicator.take() {
+            r.stop();
+        }
         for h in [self.tick.take(), self.debounce.take()]
             .into_iter()
             .flatten()

@@ -428,22 +428,22 @@ pub fn restore(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<i32> {
     let target = match (&args.id, args.latest, &args.from) {
         (_, _, Some(url)) => import_from(ctx, url, args)?,
         (id, latest, None) => match (id, latest) {
-        (Some(id), _) => Target::Id(id.clone()),
-        (None, true) => Target::Latest,
-        (None, false) => {
-            if !terminal() {
-                anyhow::bail!(
+            (Some(id), _) => Target::Id(id.clone()),
+            (None, true) => Target::Latest,
+            (None, false) => {
+                if !terminal() {
+                    anyhow::bail!(
                     "no snapshot given and no terminal for the menu; pass a snapshot id from `tfops backups`, or --latest"
                 );
-            }
-            match menu(ctx)? {
-                Some(id) => Target::Id(id),
-                None => {
-                    eprintln!("cancelled; nothing changed");
-                    return Ok(1);
+                }
+                match menu(ctx)? {
+                    Some(id) => Target::Id(id),
+                    None => {
+                        eprintln!("cancelled; nothing changed");
+                        return Ok(1);
+                    }
                 }
             }
-        }
         },
     };
     if let Some(r) = &remote {
@@ -564,11 +564,7 @@ use crate::state::replica_store::{self, Pick, Replica, ReplicaError};
 ///
 /// # Errors
 /// A workspace name that is not a safe folder name.
-pub fn select_workspace(
-    ctx: &mut Context,
-    flag: Option<&str>,
-    adjust: bool,
-) -> anyhow::Result<()> {
+pub fn select_workspace(ctx: &mut Context, flag: Option<&str>, adjust: bool) -> anyhow::Result<()> {
     let env = std::env::var("TF_WORKSPACE").ok();
     let name = backend::resolve_workspace(flag, env.as_deref(), &ctx.config.drift.dir)
         .map_err(|e| anyhow::anyhow!("{e}; pass --workspace NAME with a valid name"))?;
@@ -638,9 +634,9 @@ fn replica_error(ws: &Workspace, e: ReplicaError) -> anyhow::Error {
     match e {
         ReplicaError::Snapshot(e) => snapshot_error(ws, e),
         ReplicaError::Remote(e) => remote_error(ws, e),
-        ReplicaError::NotFound { url, .. } => anyhow::anyhow!(
-            "{e}; `tfops backups --remote` lists the snapshots in {url}",
-            e = format!("{url}: no such snapshot in workspace {}", workspace())
+        ReplicaError::NotFound { url, id, .. } => anyhow::anyhow!(
+            "{url}: no snapshot {id} in workspace {}; `tfops backups --remote` lists the snapshots in {url}",
+            workspace()
         ),
         e @ ReplicaError::Store { .. } => anyhow::anyhow!(
             "{e}; check the replica URL, the endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and the credentials"
@@ -737,7 +733,11 @@ pub fn backups_remote(ctx: &Context, json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     for (url, docs, bad) in &out {
-        println!("{url} (workspace {}): {} snapshots", workspace(), docs.len());
+        println!(
+            "{url} (workspace {}): {} snapshots",
+            workspace(),
+            docs.len()
+        );
         for d in docs {
             println!(
                 "  {}  {}  serial {}  {} resources  {}  host {}",
@@ -802,7 +802,10 @@ fn shared_file_groups(backups: &Path, bad: &[String]) -> Vec<Vec<String>> {
     for id in bad {
         if let Ok(m) = std::fs::metadata(backups.join(id).join(snapshot::STATE_FILE)) {
             if m.nlink() > 1 {
-                groups.entry((m.dev(), m.ino())).or_default().push(id.clone());
+                groups
+                    .entry((m.dev(), m.ino()))
+                    .or_default()
+                    .push(id.clone());
             }
         }
     }

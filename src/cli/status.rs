@@ -67,7 +67,11 @@ pub fn run(ctx: &Context, as_json: bool) -> anyhow::Result<i32> {
             s["taken_at"].as_str().unwrap_or("")
         ),
     }
-    for r in v["replication"]["replicas"].as_array().into_iter().flatten() {
+    for r in v["replication"]["replicas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let pending = r["pending"].as_array().map(Vec::len).unwrap_or(0);
         println!(
             "replica {}: {} replicated, {pending} not replicated yet{}",

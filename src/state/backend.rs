@@ -205,11 +205,7 @@ pub fn target(cfg: &Config) -> Result<Target, BackendError> {
     let module = &cfg.drift.dir;
     let workspace = match pinned_workspace() {
         Some(w) => w.to_string(),
-        None => resolve_workspace(
-            None,
-            std::env::var("TF_WORKSPACE").ok().as_deref(),
-            module,
-        )?,
+        None => resolve_workspace(None, std::env::var("TF_WORKSPACE").ok().as_deref(), module)?,
     };
     Ok(Target {
         workspace,
@@ -344,10 +340,9 @@ pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, B
     let b = |k: &str| config.get(k).and_then(|v| v.as_bool());
     let endpoint = match config.get("endpoints") {
         Some(serde_json::Value::Object(o)) => o.get("s3").and_then(|v| v.as_str()),
-        Some(serde_json::Value::Array(a)) => a
-            .first()
-            .and_then(|o| o.get("s3"))
-            .and_then(|v| v.as_str()),
+        Some(serde_json::Value::Array(a)) => {
+            a.first().and_then(|o| o.get("s3")).and_then(|v| v.as_str())
+        }
         _ => None,
     }
     .map(str::to_string)
@@ -377,7 +372,7 @@ pub fn parse_backend_block(text: &str, path: &Path) -> Result<Option<Backend>, B
         reason: e.to_string(),
     })?;
     for tf in body.blocks().filter(|b| b.identifier() == "terraform") {
-        for be in tf.body().blocks().filter(|b| b.identifier() == "backend") {
+        if let Some(be) = tf.body().blocks().find(|b| b.identifier() == "backend") {
             let kind = be.labels().first().map(|l| l.as_str()).unwrap_or("");
             match kind {
                 "local" => return Ok(None),
@@ -402,9 +397,7 @@ pub fn parse_backend_block(text: &str, path: &Path) -> Result<Option<Backend>, B
                             for (k, e) in o.iter() {
                                 let name = match k {
                                     hcl::ObjectKey::Identifier(i) => i.as_str().to_string(),
-                                    hcl::ObjectKey::Expression(e) => {
-                                        hcl_str(e).unwrap_or_default()
-                                    }
+                                    hcl::ObjectKey::Expression(e) => hcl_str(e).unwrap_or_default(),
                                     _ => String::new(),
                                 };
                                 if name == "s3" {
@@ -474,14 +467,16 @@ resource "terraform_data" "a" {}
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(s.use_path_style && s.use_lockfile);
         assert_eq!(s.workspace_key_prefix, "env:");
-        assert!(!format!("{s:?}").contains("AKID"), "credentials are never read");
+        assert!(
+            !format!("{s:?}").contains("AKID"),
+            "credentials are never read"
+        );
     }
 
     #[test]
     fn no_backend_is_local_and_other_backends_are_refused() {
         assert_eq!(
-            parse_backend_block("resource \"terraform_data\" \"a\" {}", Path::new("m.tf"))
-                .unwrap(),
+            parse_backend_block("resource \"terraform_data\" \"a\" {}", Path::new("m.tf")).unwrap(),
             None
         );
         let e = parse_backend_block(
@@ -523,8 +518,11 @@ resource "terraform_data" "a" {}
         assert!(!format!("{s:?}").contains("SHOULD-NOT-LEAK"));
         // A record of the local backend means: look no further than the files.
         assert_eq!(
-            parse_init_record(br#"{"backend":{"type":"local","config":{}}}"#, Path::new("r"))
-                .unwrap(),
+            parse_init_record(
+                br#"{"backend":{"type":"local","config":{}}}"#,
+                Path::new("r")
+            )
+            .unwrap(),
             None
         );
     }

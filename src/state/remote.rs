@@ -66,7 +66,9 @@ pub enum RemoteError {
         lock_url: String,
         holder: String,
     },
-    #[error("the state {url} is locked through the DynamoDB table {table:?}, which tfops cannot see")]
+    #[error(
+        "the state {url} is locked through the DynamoDB table {table:?}, which tfops cannot see"
+    )]
     LockInvisible { url: String, table: String },
     #[error("the state {url} changed since the preview (the conditional put was refused)")]
     ChangedSincePreview { url: String },
@@ -373,7 +375,8 @@ impl RemoteState {
         match res {
             Ok(r) => Ok(r.e_tag),
             Err(
-                object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. },
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
             ) => Err(RemoteError::ChangedSincePreview {
                 url: self.url.clone(),
             }),
@@ -702,11 +705,9 @@ pub fn apply_restore(
                 "terraform.tfstate.corrupt-{}",
                 fsutil::name_ts(Local::now())
             ));
-            fsutil::write_atomic(&p, &f.bytes, 0o600, true).map_err(|source| {
-                RemoteError::Io {
-                    path: p.clone(),
-                    source,
-                }
+            fsutil::write_atomic(&p, &f.bytes, 0o600, true).map_err(|source| RemoteError::Io {
+                path: p.clone(),
+                source,
             })?;
             corrupt_kept = Some(p);
         }
@@ -754,6 +755,39 @@ pub fn auto_restore(
         Ok(r) => Ok(Some(r)),
         Err(RemoteError::Locked { .. }) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// The state a long-running process protects, resolved once from `cfg`: the config pointing
+/// at the workspace's files and backups, the remote object when the backend is S3, and the
+/// workspace name. A backend that cannot be read is logged, and the local file is protected.
+pub fn resolve(cfg: &Config) -> (Config, Option<RemoteState>, String) {
+    match super::backend::target(cfg) {
+        Ok(t) => {
+            let eff = t.apply(cfg);
+            let remote = match t.s3() {
+                Some(b) => match RemoteState::new(b, &t.workspace) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        log::error!("remote state: {e}; protecting nothing remote");
+                        None
+                    }
+                },
+                None => None,
+            };
+            (eff, remote, t.workspace)
+        }
+        Err(e) => {
+            log::error!(
+                "cannot tell which state to protect: {e}; protecting {}",
+                cfg.state.path.display()
+            );
+            (
+                cfg.clone(),
+                None,
+                super::backend::DEFAULT_WORKSPACE.to_string(),
+            )
+        }
     }
 }
 

@@ -255,7 +255,13 @@ mod tests {
                 dir: "/mnt/d".into()
             }
         );
-        for bad in ["http://x", "s3:///p", "file://rel/dir", "s3://b/../x", "/abs"] {
+        for bad in [
+            "http://x",
+            "s3:///p",
+            "file://rel/dir",
+            "s3://b/../x",
+            "/abs",
+        ] {
             assert!(ReplicaUrl::parse(bad).is_err(), "{bad}");
         }
     }

@@ -85,12 +85,13 @@ impl Replica {
         let (store, prefix): (Arc<dyn ObjectStore>, String) = match parsed {
             ReplicaUrl::S3 { bucket, prefix } => {
                 // S3 checks each upload against the SHA-256 checksum sent along.
-                let s = remote::s3_store(&bucket, None, None, true)
-                    .map_err(|e| ReplicaError::Store {
+                let s = remote::s3_store(&bucket, None, None, true).map_err(|e| {
+                    ReplicaError::Store {
                         url: url.to_string(),
                         what: "client".into(),
                         source: Box::new(e),
-                    })?;
+                    }
+                })?;
                 (Arc::new(s), prefix)
             }
             ReplicaUrl::File { dir } => {
@@ -100,13 +101,12 @@ impl Replica {
                         source,
                     })?;
                 }
-                let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
-                    ReplicaError::Store {
+                let fs =
+                    LocalFileSystem::new_with_prefix(&dir).map_err(|e| ReplicaError::Store {
                         url: url.to_string(),
                         what: "open".into(),
                         source: Box::new(e),
-                    }
-                })?;
+                    })?;
                 (Arc::new(fs), String::new())
             }
         };
@@ -300,7 +300,10 @@ impl Replica {
         let got = match self.store.get(&key).await {
             Ok(g) => g.bytes().await.map_err(self.err("read of blob"))?,
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(bad(format!("its blob {} is missing", short(&doc.meta.sha256))))
+                return Err(bad(format!(
+                    "its blob {} is missing",
+                    short(&doc.meta.sha256)
+                )))
             }
             Err(e) => return Err(self.err("read of blob")(e)),
         };
