@@ -541,6 +541,34 @@ fn restore_is_refused_while_terraforms_lock_object_exists_naming_the_holder() {
 }
 
 #[test]
+fn s3_workspaces_live_under_the_key_prefix_with_their_own_backups() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("tfstate", true);
+    let ws = remote_ws(&m, "    use_lockfile = true", "");
+    m.put("tfstate", STATE_KEY, &big_state(1, 1, 10));
+    let staging = format!("env:/staging/{STATE_KEY}");
+    m.put("tfstate", &staging, &big_state(9, 2, 10));
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("TF_WORKSPACE", "staging");
+    let o = c.arg("backup").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let ms = metas(&ws.path("backups/staging"));
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0]["serial"], 9);
+    assert_eq!(ms[0]["source"], format!("s3://tfstate/{staging}"));
+    assert!(ws.snapshots().is_empty(), "default's snapshots stay apart");
+    // Restoring the workspace writes its own object, never default's.
+    m.delete("tfstate", &staging);
+    let o = tfops(
+        &ws,
+        &["--workspace", "staging", "restore", "--latest", "--yes"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(m.get("tfstate", &staging).unwrap(), big_state(9, 2, 10));
+    assert_eq!(m.get("tfstate", STATE_KEY).unwrap(), big_state(1, 1, 10));
+}
+
+#[test]
 fn a_dynamodb_only_lock_is_invisible_so_restore_needs_force() {
     let Some(m) = Moto::start() else { return };
     m.create_bucket("tfstate", false);

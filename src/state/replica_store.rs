@@ -152,12 +152,26 @@ impl Replica {
         snap: &Snapshot,
         host: &str,
     ) -> Result<String, ReplicaError> {
-        let (bytes, _) = snapshot::full_check(snap)?;
         let meta = snap.meta.clone().ok_or_else(|| ReplicaError::Bad {
             url: self.url.clone(),
             id: snap.id.clone(),
             reason: "the local snapshot has no meta.json".into(),
         })?;
+        // The bytes must still be what was validated when the snapshot was taken: the sha256
+        // recheck is enough (no second parse); a damaged local file is never replicated.
+        let bad = |reason: String| {
+            ReplicaError::Snapshot(snapshot::SnapshotError::Bad {
+                id: snap.id.clone(),
+                reason,
+            })
+        };
+        if let Some(p) = &snap.problem {
+            return Err(bad(p.clone()));
+        }
+        let (bytes, _) = snapshot::read_file(&snap.file(), None)?;
+        if snapshot::sha256_hex(&bytes) != meta.sha256 {
+            return Err(bad("its sha256 differs from meta.json's".into()));
+        }
         let blob = self.path(&replica::blob_key(workspace, &meta.sha256));
         match self.store.head(&blob).await {
             Ok(m) if m.size == meta.bytes => {}
@@ -795,6 +809,14 @@ mod tests {
         let badv: Vec<_> = v.iter().filter(|(_, p)| p.is_some()).collect();
         assert_eq!(badv.len(), 1, "{v:?}");
         assert_eq!(badv[0].0, docs[1].id);
+        // Retention applies in the replica: keep_last 1 keeps this host's newest document only
+        // (and the other host's document stays).
+        let (gone, _) = rt.block_on(rep.prune("default", "h1", 1, 0)).unwrap();
+        assert_eq!(gone, vec![docs[0].id.clone()]);
+        let (left, _) = rt.block_on(rep.list("default")).unwrap();
+        let mut hosts: Vec<&str> = left.iter().map(|d| d.host.as_str()).collect();
+        hosts.sort();
+        assert_eq!(hosts, vec!["h1", "h2"]);
         drop(rt);
         // Import picks the newest good one (skipping the damaged newest).
         std::fs::remove_dir_all(&cfg.state.backups).unwrap();
