@@ -5,7 +5,7 @@
 //! back.
 //!
 //! Thin by design: decisions are in `crate::state` (`guard` for the disaster state machine,
-//! `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
+//! `scan` for the look at the state and the jobs, `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
 //! pool, one job at a time; triggers that arrive meanwhile are coalesced into one pending job.
 //! File events are hints: a periodic check (a quarter of `grace`, at most a second) is the
 //! truth, and costs a `stat` while nothing changes.
@@ -20,11 +20,10 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::{Reconfigure, Shutdown, SnapshotNow, StatusEvent};
 use crate::config::Config;
 use crate::state::guard::{Action, Guard, Seen};
-use crate::state::model::Invalid;
 use crate::state::remote::{self as remote_state, RemoteState};
 use crate::state::replica_store::{self, Replicator};
 use crate::state::restore::{self, Restored};
-use crate::state::snapshot::{self, FileKey, SnapshotError, TakeOptions, Taken};
+use crate::state::scan::{merge, scan, Cache, Job, Scanned};
 use crate::state::tflock;
 use crate::workspace::Workspace;
 
@@ -40,42 +39,9 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 #[rtype(result = "()")]
 struct FsHint;
 
-/// Work for the blocking pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Job {
-    /// Look at the state; snapshot it when it changed (`force`: even when it did not, and even
-    /// while Terraform holds it — an explicit request).
-    Scan {
-        reason: String,
-        force: bool,
-        startup: bool,
-    },
-    /// Put the newest valid snapshot back (the disaster path).
-    Restore { why: String },
-}
-
-/// What the last scan read, so that an unchanged file is not read again.
-#[derive(Debug, Clone)]
-struct Cache {
-    key: CacheKey,
-    seen: Seen,
-}
-
-/// The identity of what was read: a file's stat, or a remote object's ETag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum CacheKey {
-    File(FileKey),
-    Etag(String),
-}
-
 #[derive(Debug)]
 enum JobOutcome {
-    Scanned {
-        seen: Option<Seen>,
-        taken: Option<Box<Taken>>,
-        error: Option<String>,
-        cache: Option<Cache>,
-    },
+    Scanned(Scanned),
     Restored {
         why: String,
         result: Result<Option<Restored>, String>,
@@ -88,6 +54,8 @@ struct RemoteParts {
     state: Option<Arc<RemoteState>>,
     workspace: String,
     replicator: Option<Replicator>,
+    /// The ETag and verdict of the last poll (the remote counterpart of [`Cache`]).
+    last: Arc<std::sync::Mutex<Option<(String, Seen)>>>,
 }
 
 /// The actor. Create with [`StateKeeperActor::new`], then `.start()`.
@@ -118,7 +86,7 @@ impl StateKeeperActor {
             remote: RemoteParts {
                 state: remote.map(Arc::new),
                 workspace,
-                replicator: None,
+                ..RemoteParts::default()
             },
             status,
             watcher: None,
@@ -144,7 +112,7 @@ impl StateKeeperActor {
     fn watch(&mut self, ctx: &mut Context<Self>) {
         self.watcher = None;
         if self.remote.state.is_some() {
-            return; // polled (state.poll), no file to watch
+            return; // polled every state.poll: no file to watch
         }
         let state = self.cfg.state.path.clone();
         let info = tflock::lock_info_path(&state);
@@ -216,11 +184,15 @@ impl StateKeeperActor {
         self.busy = true;
         let cfg = self.cfg.clone();
         let cache = self.cache.take();
-        let remote = self.remote.state.clone();
+        let remote = self
+            .remote
+            .state
+            .clone()
+            .map(|r| (r, self.remote.last.clone()));
         let handle = tokio::task::spawn_blocking(move || {
             let j = job.clone();
             match super::catch(|| match &remote {
-                Some(r) => run_remote_job(&cfg, r, j, cache),
+                Some((r, last)) => run_remote_job(&cfg, r, last, j),
                 None => run_job(&cfg, j, cache),
             }) {
                 Ok(o) => o,
@@ -228,11 +200,13 @@ impl StateKeeperActor {
             }
         });
         let fut = actix::fut::wrap_future::<_, Self>(handle).map(|res, act, ctx| {
-            let outcome = res.unwrap_or_else(|e| JobOutcome::Scanned {
-                seen: None,
-                taken: None,
-                error: Some(format!("state job failed: {e}")),
-                cache: None,
+            let outcome = res.unwrap_or_else(|e| {
+                JobOutcome::Scanned(Scanned {
+                    seen: None,
+                    taken: None,
+                    error: Some(format!("state job failed: {e}")),
+                    cache: None,
+                })
             });
             act.job_done(outcome, ctx);
         });
@@ -242,12 +216,12 @@ impl StateKeeperActor {
     fn job_done(&mut self, outcome: JobOutcome, ctx: &mut Context<Self>) {
         self.busy = false;
         match outcome {
-            JobOutcome::Scanned {
+            JobOutcome::Scanned(Scanned {
                 seen,
                 taken,
                 error,
                 cache,
-            } => {
+            }) => {
                 self.cache = cache;
                 if let Some(t) = taken {
                     log::debug!("state keeper: snapshot {} done", t.id);
@@ -342,40 +316,14 @@ fn relevant(kind: &EventKind) -> bool {
     }
 }
 
-/// Two triggers while busy become one: a restore wins, a forced scan wins over a plain one.
-fn merge(a: Job, b: Job) -> Job {
-    match (a, b) {
-        (r @ Job::Restore { .. }, _) | (_, r @ Job::Restore { .. }) => r,
-        (
-            Job::Scan {
-                reason: ra,
-                force: fa,
-                startup: sa,
-            },
-            Job::Scan {
-                reason: rb,
-                force: fb,
-                startup: sb,
-            },
-        ) => {
-            let reason = if fb || !fa { rb } else { ra };
-            Job::Scan {
-                reason,
-                force: fa || fb,
-                startup: sa || sb,
-            }
-        }
-    }
-}
-
 fn failed(job: &Job, e: String) -> JobOutcome {
     match job {
-        Job::Scan { .. } => JobOutcome::Scanned {
+        Job::Scan { .. } => JobOutcome::Scanned(Scanned {
             seen: None,
             taken: None,
             error: Some(e),
             cache: None,
-        },
+        }),
         Job::Restore { why } => JobOutcome::Restored {
             why: why.clone(),
             result: Err(e),
@@ -383,143 +331,15 @@ fn failed(job: &Job, e: String) -> JobOutcome {
     }
 }
 
-/// Runs on the blocking pool.
-fn run_job(cfg: &Config, job: Job, cache: Option<Cache>) -> JobOutcome {
-    match job {
-        Job::Scan {
-            reason,
-            force,
-            startup,
-        } => scan(cfg, &reason, force, startup, cache),
-        Job::Restore { why } => JobOutcome::Restored {
-            why,
-            result: restore::auto_restore(cfg).map_err(|e| e.to_string()),
-        },
-    }
-}
-
-fn scan(
-    cfg: &Config,
-    reason: &str,
-    force: bool,
-    startup: bool,
-    cache: Option<Cache>,
-) -> JobOutcome {
-    let state = &cfg.state.path;
-    let mut out_error = None;
-    if startup {
-        match snapshot::lock_backups(&cfg.state.backups) {
-            Ok(_lock) => {
-                if let Err(e) = snapshot::clean_leftovers(&cfg.state.backups) {
-                    out_error = Some(e.to_string());
-                }
-                restore::clean_restore_leftovers(state);
-            }
-            Err(e) => out_error = Some(e.to_string()),
-        }
-    }
-    let scanned = |seen, taken, error: Option<String>, cache| JobOutcome::Scanned {
-        seen,
-        taken,
-        error: error.or(out_error.clone()),
-        cache,
-    };
-    // A stat first; the state is opened (to ask for Terraform's lock, or to read it) only when
-    // it changed or is bad, so that a quiet state costs no open/close events that other
-    // watchers of the folder would see.
-    let key = match std::fs::metadata(state) {
-        Ok(m) => FileKey::of(&m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seen = if terraform_holds(state) {
-                Seen::Held
-            } else {
-                Seen::Bad("missing".into())
-            };
-            return scanned(Some(seen), None, None, None);
-        }
-        Err(e) => {
-            return scanned(
-                None,
-                None,
-                Some(format!("cannot stat {}: {e}", state.display())),
-                cache,
-            )
-        }
-    };
-    if !force {
-        if let Some(c) = &cache {
-            if c.key == CacheKey::File(key) {
-                let seen = if c.seen != Seen::Valid && terraform_holds(state) {
-                    Seen::Held
-                } else {
-                    c.seen.clone()
-                };
-                return scanned(Some(seen), None, None, cache);
-            }
-        }
-    }
-    let held = terraform_holds(state);
-    if held && !force {
-        return scanned(Some(Seen::Held), None, None, cache);
-    }
-    let (rs, key) = match snapshot::read_state(state, None) {
-        Ok(r) => r,
-        Err(SnapshotError::StateMissing { .. }) => {
-            return scanned(Some(Seen::Bad("missing".into())), None, None, None)
-        }
-        // Being rewritten: look again at the next check.
-        Err(SnapshotError::StateChanged { .. }) => return scanned(None, None, None, None),
-        Err(e) => return scanned(None, None, Some(e.to_string()), None),
-    };
-    let seen = match &rs.info {
-        Ok(_) => Seen::Valid,
-        Err(Invalid::Empty) => Seen::Bad("empty".into()),
-        Err(i) => Seen::Bad(format!("invalid ({i})")),
-    };
-    let new_cache = Some(Cache {
-        key: CacheKey::File(key),
-        seen: seen.clone(),
-    });
-    if seen != Seen::Valid {
-        if force {
-            log::warn!(
-                "snapshot ({reason}) skipped: the state {} is {}",
-                state.display(),
-                match &seen {
-                    Seen::Bad(w) => w.as_str(),
-                    _ => "not valid",
-                }
-            );
-        }
-        return scanned(Some(seen), None, None, new_cache);
-    }
-    let reason = if startup && !force { "start" } else { reason };
-    let opts = TakeOptions {
-        only_if_changed: !force,
-        progress: None,
-        origin: None,
-    };
-    let taken = snapshot::lock_backups(&cfg.state.backups)
-        .and_then(|_lock| snapshot::take_locked(cfg, rs, reason, &opts));
-    match taken {
-        Ok(t) => scanned(
-            Some(if held { Seen::Held } else { seen }),
-            t.map(Box::new),
-            None,
-            new_cache,
-        ),
-        Err(e) => scanned(
-            Some(seen),
-            None,
-            Some(format!("snapshot failed: {e}")),
-            None,
-        ),
-    }
-}
-
 /// The remote counterpart of [`run_job`] (#12): a poll of the object's ETag (the object is
-/// read only when it changed), or the disaster path on the object.
-fn run_remote_job(cfg: &Config, r: &RemoteState, job: Job, cache: Option<Cache>) -> JobOutcome {
+/// read only when it changed), or the disaster path on the object. Runs on the blocking pool;
+/// the store's async I/O runs on the helper runtime (`state::remote::block_on`).
+fn run_remote_job(
+    cfg: &Config,
+    r: &RemoteState,
+    last: &std::sync::Mutex<Option<(String, Seen)>>,
+    job: Job,
+) -> JobOutcome {
     match job {
         Job::Scan {
             reason,
@@ -527,30 +347,30 @@ fn run_remote_job(cfg: &Config, r: &RemoteState, job: Job, cache: Option<Cache>)
             startup,
         } => {
             if startup {
-                if let Ok(_lock) = snapshot::lock_backups(&cfg.state.backups) {
-                    let _ = snapshot::clean_leftovers(&cfg.state.backups);
+                if let Ok(_lock) = crate::state::snapshot::lock_backups(&cfg.state.backups) {
+                    let _ = crate::state::snapshot::clean_leftovers(&cfg.state.backups);
                 }
             }
-            let last = cache.as_ref().and_then(|c| match &c.key {
-                CacheKey::Etag(e) => Some((e.as_str(), &c.seen)),
-                CacheKey::File(_) => None,
-            });
+            let prev = last.lock().map(|g| g.clone()).unwrap_or(None);
             let reason = if startup && !force { "start" } else { &reason };
-            let s = remote_state::scan(cfg, r, last, reason, force);
-            let cache = match (&s.etag, &s.seen) {
-                (Some(e), Some(seen)) => Some(Cache {
-                    key: CacheKey::Etag(e.clone()),
-                    seen: seen.clone(),
-                }),
-                _ if s.seen.is_none() => cache,
-                _ => None,
-            };
-            JobOutcome::Scanned {
+            let s = remote_state::scan(
+                cfg,
+                r,
+                prev.as_ref().map(|(e, seen)| (e.as_str(), seen)),
+                reason,
+                force,
+            );
+            if s.seen.is_some() {
+                if let Ok(mut g) = last.lock() {
+                    *g = s.etag.clone().zip(s.seen.clone());
+                }
+            }
+            JobOutcome::Scanned(Scanned {
                 seen: s.seen,
                 taken: s.taken.map(Box::new),
                 error: s.error,
-                cache,
-            }
+                cache: None,
+            })
         }
         Job::Restore { why } => JobOutcome::Restored {
             why,
@@ -569,16 +389,18 @@ fn run_remote_job(cfg: &Config, r: &RemoteState, job: Job, cache: Option<Cache>)
     }
 }
 
-fn terraform_holds(state: &Path) -> bool {
-    match tflock::terraform_lock(state) {
-        Ok(l) => l.is_some(),
-        Err(e) => {
-            log::warn!(
-                "cannot tell whether Terraform holds {}: {e}",
-                state.display()
-            );
-            false
-        }
+/// Runs on the blocking pool.
+fn run_job(cfg: &Config, job: Job, cache: Option<Cache>) -> JobOutcome {
+    match job {
+        Job::Scan {
+            reason,
+            force,
+            startup,
+        } => JobOutcome::Scanned(scan(cfg, &reason, force, startup, cache)),
+        Job::Restore { why } => JobOutcome::Restored {
+            why,
+            result: restore::auto_restore(cfg).map_err(|e| e.to_string()),
+        },
     }
 }
 
@@ -655,7 +477,7 @@ impl Handler<FsHint> for StateKeeperActor {
 impl Handler<Reconfigure> for StateKeeperActor {
     type Result = ();
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
-        // The workspace stays the one pinned at start; the backend may have changed.
+        // #12: the workspace stays the one pinned at start; the backend may have changed.
         let (eff, remote, _) = remote_state::resolve(&msg.0);
         let msg = Reconfigure(Arc::new(eff));
         let remote_moved = remote.as_ref().map(|r| r.url().to_string())
@@ -664,11 +486,16 @@ impl Handler<Reconfigure> for StateKeeperActor {
         if let Some(r) = &self.remote.replicator {
             r.reconfigure((*msg.0).clone());
         }
+        if remote_moved {
+            if let Ok(mut g) = self.remote.last.lock() {
+                *g = None;
+            }
+        }
         let moved = remote_moved
             || msg.0.state.path != self.cfg.state.path
             || msg.0.state.backups != self.cfg.state.backups;
-        let regrace =
-            msg.0.state.grace != self.cfg.state.grace || msg.0.state.poll != self.cfg.state.poll;
+        let regrace = msg.0.state.grace != self.cfg.state.grace
+            || msg.0.state.poll != self.cfg.state.poll;
         self.cfg = msg.0;
         self.start_replicator();
         if self.stopping {
@@ -735,33 +562,5 @@ impl Handler<SnapshotNow> for StateKeeperActor {
             },
             ctx,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scan_job(reason: &str, force: bool) -> Job {
-        Job::Scan {
-            reason: reason.into(),
-            force,
-            startup: false,
-        }
-    }
-
-    #[test]
-    fn merging_keeps_the_strongest() {
-        assert_eq!(
-            merge(scan_job("change", false), scan_job("SIGUSR1", true)),
-            scan_job("SIGUSR1", true)
-        );
-        assert_eq!(
-            merge(scan_job("SIGUSR1", true), scan_job("change", false)),
-            scan_job("SIGUSR1", true)
-        );
-        let r = Job::Restore { why: "x".into() };
-        assert_eq!(merge(scan_job("a", true), r.clone()), r);
-        assert_eq!(merge(r.clone(), scan_job("a", true)), r);
     }
 }

@@ -8,6 +8,8 @@
 //! - [`preview`]: changes by address and a masked unified diff (pure).
 //! - [`tflock`]: whether Terraform holds the state.
 //! - [`guard`]: the disaster-detection state machine the StateKeeperActor drives (pure).
+//! - [`scan`]: the state keeper's look at the state (changed? valid? held?) and the snapshot it
+//!   takes; the jobs the actor queues and how they coalesce.
 //! - [`backend`]: which state — the local file or a `backend "s3"` object — and which
 //!   Terraform workspace (pure apart from reading the init record and `*.tf`).
 //! - `remote` (with `daemon`): the S3 state object — read, ETag polling, Terraform's lock
@@ -34,6 +36,7 @@ pub mod replica;
 pub mod replica_store;
 pub mod restore;
 pub mod retention;
+pub mod scan;
 pub mod snapshot;
 pub mod tflock;
 
