@@ -494,8 +494,8 @@ impl Handler<Reconfigure> for StateKeeperActor {
         let moved = remote_moved
             || msg.0.state.path != self.cfg.state.path
             || msg.0.state.backups != self.cfg.state.backups;
-        let regrace = msg.0.state.grace != self.cfg.state.grace
-            || msg.0.state.poll != self.cfg.state.poll;
+        let regrace =
+            msg.0.state.grace != self.cfg.state.grace || msg.0.state.poll != self.cfg.state.poll;
         self.cfg = msg.0;
         self.start_replicator();
         if self.stopping {
