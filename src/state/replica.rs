@@ -153,12 +153,7 @@ pub fn blobs_to_delete(
 
 /// Which of this host's documents retention removes in the replica (the same rules as for the
 /// local folder); documents of other hosts are theirs to prune.
-pub fn docs_to_prune(
-    docs: &[SnapshotDoc],
-    host: &str,
-    keep_last: usize,
-    keep_daily: usize,
-) -> Vec<String> {
+pub fn docs_to_prune(docs: &[SnapshotDoc], host: &str, policy: retention::Policy) -> Vec<String> {
     let mut items: Vec<retention::Item> = docs
         .iter()
         .filter(|d| d.host == host)
@@ -168,11 +163,12 @@ pub fn docs_to_prune(
                 id: d.id.clone(),
                 taken_at: t,
                 valid: true,
+                sha256: Some(d.meta.sha256.clone()),
             })
         })
         .collect();
     items.sort_by(|a, b| (a.taken_at, &a.id).cmp(&(b.taken_at, &b.id)));
-    retention::to_prune(&items, keep_last, keep_daily)
+    retention::plan(&items, policy).dropped()
 }
 
 /// Documents ordered as listings show them: by `taken_at`, then id.
@@ -318,7 +314,13 @@ mod tests {
             doc("c", "me", "3", "2026-12-01T02:00:00Z"),
             doc("x", "other", "4", "2026-11-01T00:00:00Z"),
         ];
-        let pruned = docs_to_prune(&docs, "me", 2, 0);
+        let policy = retention::Policy {
+            keep_last: 2,
+            keep_daily: 0,
+            keep_weekly: 0,
+            keep_monthly: 0,
+        };
+        let pruned = docs_to_prune(&docs, "me", policy);
         assert_eq!(pruned, vec!["a".to_string()]);
     }
 }

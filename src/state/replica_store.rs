@@ -373,11 +373,10 @@ impl Replica {
         &self,
         workspace: &str,
         host: &str,
-        keep_last: usize,
-        keep_daily: usize,
+        policy: super::retention::Policy,
     ) -> Result<(Vec<String>, Vec<String>), ReplicaError> {
         let (docs, _) = self.list(workspace).await?;
-        let drop = replica::docs_to_prune(&docs, host, keep_last, keep_daily);
+        let drop = replica::docs_to_prune(&docs, host, policy);
         for id in &drop {
             let key = self.path(&replica::snapshot_key(workspace, id));
             match self.store.delete(&key).await {
@@ -631,11 +630,7 @@ pub async fn sync_all(cfg: &Config, workspace: &str, ledger_file: &Path, host: &
             }
         }
         if !failed {
-            let st = &cfg.state;
-            match rep
-                .prune(workspace, host, st.keep_last, st.keep_daily)
-                .await
-            {
+            match rep.prune(workspace, host, snapshot::policy(cfg)).await {
                 Ok((docs, blobs)) => {
                     if !docs.is_empty() || !blobs.is_empty() {
                         log::info!(
@@ -811,7 +806,18 @@ mod tests {
         assert_eq!(badv[0].0, docs[1].id);
         // Retention applies in the replica: keep_last 1 keeps this host's newest document only
         // (and the other host's document stays).
-        let (gone, _) = rt.block_on(rep.prune("default", "h1", 1, 0)).unwrap();
+        let (gone, _) = rt
+            .block_on(rep.prune(
+                "default",
+                "h1",
+                super::super::retention::Policy {
+                    keep_last: 1,
+                    keep_daily: 0,
+                    keep_weekly: 0,
+                    keep_monthly: 0,
+                },
+            ))
+            .unwrap();
         assert_eq!(gone, vec![docs[0].id.clone()]);
         let (left, _) = rt.block_on(rep.list("default")).unwrap();
         let mut hosts: Vec<&str> = left.iter().map(|d| d.host.as_str()).collect();
