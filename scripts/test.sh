@@ -45,6 +45,12 @@ if [ ! -d .tools/node/node_modules/@cdktf/hcl2json ]; then
   (cd .tools/node && npm install --silent --no-audit --no-fund @cdktf/hcl2json >/dev/null)
 fi
 export TFOPS_HCL2JSON_DIR="$root/.tools/node"
+
+# #12 remote state: moto's S3 server (tests/remote_state.rs starts one per test on 127.0.0.1).
+if [ ! -x .tools/venv/bin/moto_server ]; then
+  echo "== installing moto[server] (pip)"
+  .tools/venv/bin/pip install -q "moto[server]"
+fi
 export TFOPS_REQUIRE_TOOLS=1
 
 echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"

@@ -32,7 +32,8 @@
 //! - [`status`]: the daemon's `status.json`, read by `tfops status`.
 //! - [`schedule`]: cost schedules and their windows, reconciling the service folders with them,
 //!   and the cost ledger.
-//! - [`state`]: the tfstate model, the state keeper's scan, snapshots, retention, restore.
+//! - [`state`]: the tfstate model, the state keeper's scan, snapshots, retention, restore;
+//!   the backend (local or S3) and Terraform workspace, remote state and replicas (#12).
 //! - [`drift`]: the HCL model, the diff, the report, scenarios (parse, steps, run).
 //! - `metrics` and `events` (with `daemon`): the Prometheus registry and the bounded bus of
 //!   typed events that the actors feed with one-line calls.

@@ -20,6 +20,8 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::{Reconfigure, Shutdown, SnapshotNow, StatusEvent};
 use crate::config::Config;
 use crate::state::guard::{Action, Guard, Seen};
+use crate::state::remote::{self as remote_state, RemoteState};
+use crate::state::replica_store::{self, Replicator};
 use crate::state::restore::{self, Restored};
 use crate::state::scan::{merge, scan, Cache, Job, Scanned};
 use crate::state::tflock;
@@ -46,6 +48,16 @@ enum JobOutcome {
     },
 }
 
+/// The remote state (#12) and replication of the workspace this process protects.
+#[derive(Default)]
+struct RemoteParts {
+    state: Option<Arc<RemoteState>>,
+    workspace: String,
+    replicator: Option<Replicator>,
+    /// The ETag and verdict of the last poll (the remote counterpart of [`Cache`]).
+    last: Arc<std::sync::Mutex<Option<(String, Seen)>>>,
+}
+
 /// The actor. Create with [`StateKeeperActor::new`], then `.start()`.
 pub struct StateKeeperActor {
     #[allow(dead_code)]
@@ -61,13 +73,21 @@ pub struct StateKeeperActor {
     stopping: bool,
     guard: Guard,
     cache: Option<Cache>,
+    remote: RemoteParts,
 }
 
 impl StateKeeperActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
+        // #12: the workspace's files and backups, and the S3 object when the backend is S3.
+        let (eff, remote, workspace) = remote_state::resolve(&cfg);
         StateKeeperActor {
             ws,
-            cfg,
+            cfg: Arc::new(eff),
+            remote: RemoteParts {
+                state: remote.map(Arc::new),
+                workspace,
+                ..RemoteParts::default()
+            },
             status,
             watcher: None,
             debounce: None,
@@ -82,12 +102,18 @@ impl StateKeeperActor {
     }
 
     fn tick_period(&self) -> Duration {
+        if self.remote.state.is_some() {
+            return self.cfg.state.poll;
+        }
         (self.cfg.state.grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
     /// Watches the state's folder (the state itself may be deleted and recreated).
     fn watch(&mut self, ctx: &mut Context<Self>) {
         self.watcher = None;
+        if self.remote.state.is_some() {
+            return; // polled every state.poll: no file to watch
+        }
         let state = self.cfg.state.path.clone();
         let info = tflock::lock_info_path(&state);
         let Some(dir) = state.parent().map(Path::to_path_buf) else {
@@ -158,9 +184,17 @@ impl StateKeeperActor {
         self.busy = true;
         let cfg = self.cfg.clone();
         let cache = self.cache.take();
+        let remote = self
+            .remote
+            .state
+            .clone()
+            .map(|r| (r, self.remote.last.clone()));
         let handle = tokio::task::spawn_blocking(move || {
             let j = job.clone();
-            match super::catch(|| run_job(&cfg, j, cache)) {
+            match super::catch(|| match &remote {
+                Some((r, last)) => run_remote_job(&cfg, r, last, j),
+                None => run_job(&cfg, j, cache),
+            }) {
                 Ok(o) => o,
                 Err(panic) => failed(&job, format!("panic: {panic}")),
             }
@@ -192,6 +226,9 @@ impl StateKeeperActor {
                 if let Some(t) = taken {
                     log::debug!("state keeper: snapshot {} done", t.id);
                     crate::events::emit(crate::events::Event::Snapshot { id: t.id.clone() });
+                    if let Some(r) = &self.remote.replicator {
+                        r.kick();
+                    }
                 }
                 if let Some(e) = error {
                     log::error!("state: {e}");
@@ -295,6 +332,64 @@ fn failed(job: &Job, e: String) -> JobOutcome {
     }
 }
 
+/// The remote counterpart of [`run_job`] (#12): a poll of the object's ETag (the object is
+/// read only when it changed), or the disaster path on the object. Runs on the blocking pool;
+/// the store's async I/O runs on the helper runtime (`state::remote::block_on`).
+fn run_remote_job(
+    cfg: &Config,
+    r: &RemoteState,
+    last: &std::sync::Mutex<Option<(String, Seen)>>,
+    job: Job,
+) -> JobOutcome {
+    match job {
+        Job::Scan {
+            reason,
+            force,
+            startup,
+        } => {
+            if startup {
+                if let Ok(_lock) = crate::state::snapshot::lock_backups(&cfg.state.backups) {
+                    let _ = crate::state::snapshot::clean_leftovers(&cfg.state.backups);
+                }
+            }
+            let prev = last.lock().map(|g| g.clone()).unwrap_or(None);
+            let reason = if startup && !force { "start" } else { &reason };
+            let s = remote_state::scan(
+                cfg,
+                r,
+                prev.as_ref().map(|(e, seen)| (e.as_str(), seen)),
+                reason,
+                force,
+            );
+            if s.seen.is_some() {
+                if let Ok(mut g) = last.lock() {
+                    *g = s.etag.clone().zip(s.seen.clone());
+                }
+            }
+            JobOutcome::Scanned(Scanned {
+                seen: s.seen,
+                taken: s.taken.map(Box::new),
+                error: s.error,
+                cache: None,
+            })
+        }
+        Job::Restore { why } => JobOutcome::Restored {
+            why,
+            result: remote_state::auto_restore(cfg, r)
+                .map(|o| {
+                    o.map(|d| Restored {
+                        id: d.id,
+                        state: std::path::PathBuf::from(d.url),
+                        pre_snapshot: d.pre_snapshot,
+                        corrupt_kept: d.corrupt_kept,
+                        serial: d.serial,
+                    })
+                })
+                .map_err(|e| e.to_string()),
+        },
+    }
+}
+
 /// Runs on the blocking pool.
 fn run_job(cfg: &Config, job: Job, cache: Option<Cache>) -> JobOutcome {
     match job {
@@ -316,6 +411,7 @@ impl Actor for StateKeeperActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.busy = false;
         self.stopping = false;
+        self.start_replicator();
         self.watch(ctx);
         self.arm_tick(ctx);
         self.request(
@@ -326,6 +422,23 @@ impl Actor for StateKeeperActor {
             },
             ctx,
         );
+    }
+}
+
+impl StateKeeperActor {
+    /// Starts the background replicator when replicas are configured (#12).
+    fn start_replicator(&mut self) {
+        if self.cfg.state.replicate.is_empty() || self.remote.replicator.is_some() {
+            return;
+        }
+        let ledger = replica_store::ledger_path(&self.ws.dot_tfops(), &self.remote.workspace);
+        match Replicator::start((*self.cfg).clone(), self.remote.workspace.clone(), ledger) {
+            Ok(r) => {
+                r.kick();
+                self.remote.replicator = Some(r);
+            }
+            Err(e) => log::error!("cannot start replication: {e}"),
+        }
     }
 }
 
@@ -365,10 +478,27 @@ impl Handler<FsHint> for StateKeeperActor {
 impl Handler<Reconfigure> for StateKeeperActor {
     type Result = ();
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
-        let moved = msg.0.state.path != self.cfg.state.path
+        // #12: the workspace stays the one pinned at start; the backend may have changed.
+        let (eff, remote, _) = remote_state::resolve(&msg.0);
+        let msg = Reconfigure(Arc::new(eff));
+        let remote_moved = remote.as_ref().map(|r| r.url().to_string())
+            != self.remote.state.as_ref().map(|r| r.url().to_string());
+        self.remote.state = remote.map(Arc::new);
+        if let Some(r) = &self.remote.replicator {
+            r.reconfigure((*msg.0).clone());
+        }
+        if remote_moved {
+            if let Ok(mut g) = self.remote.last.lock() {
+                *g = None;
+            }
+        }
+        let moved = remote_moved
+            || msg.0.state.path != self.cfg.state.path
             || msg.0.state.backups != self.cfg.state.backups;
-        let regrace = msg.0.state.grace != self.cfg.state.grace;
+        let regrace =
+            msg.0.state.grace != self.cfg.state.grace || msg.0.state.poll != self.cfg.state.poll;
         self.cfg = msg.0;
+        self.start_replicator();
         if self.stopping {
             return;
         }
@@ -402,6 +532,9 @@ impl Handler<Shutdown> for StateKeeperActor {
         self.stopping = true;
         self.pending = None;
         self.watcher = None;
+        if let Some(r) = self.remote.replicator.take() {
+            r.stop();
+        }
         for h in [self.tick.take(), self.debounce.take()]
             .into_iter()
             .flatten()

@@ -64,6 +64,9 @@ pub struct Cli {
     /// RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Terraform workspace [default: TF_WORKSPACE, then iac/.terraform/environment, then default]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub workspace: Option<String>,
     /// Only errors: no results, progress or logs (a `--json` document is still printed)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -96,11 +99,11 @@ to bring the service up again."
     /// Snapshot the state now
     Backup,
     /// List snapshots with validity and flags, oldest first
-    Backups(JsonArg),
+    Backups(BackupsArgs),
     /// Put a snapshot back as the live state (preview, confirmation, atomic write)
     Restore(RestoreArgs),
     /// Recheck every snapshot against its sha256; exit 1 naming each bad one
-    Verify,
+    Verify(VerifyArgs),
     /// Detect drift between the configuration (*.tf) and the state, offline
     Drift(DriftArgs),
     /// Scripted drift scenarios
@@ -167,6 +170,23 @@ pub struct JsonArg {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// One JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// List the snapshots in the replicas (state.replicate) instead
+    #[arg(long)]
+    pub remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Recheck the snapshots in the replicas (state.replicate) instead
+    #[arg(long)]
+    pub remote: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RequestsCmd {
     /// Write N requests into the intake atomically, named `PREFIX_<ts>_<i>.txt`, never overwriting
@@ -195,6 +215,10 @@ pub struct RestoreArgs {
     /// Show what would change and stop
     #[arg(long)]
     pub dry_run: bool,
+    /// Take the snapshot from a replica (s3://bucket/prefix or file:///dir); ID is then a
+    /// replica snapshot id from `tfops backups --remote`; without ID, the newest
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -321,7 +345,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Config(ConfigCmd::Check) = cli.command {
         return config_check::run(&ws, &config_path);
     }
-    let ctx = match (load_context(&ws, &config_path), &cli.command) {
+    let mut ctx = match (load_context(&ws, &config_path), &cli.command) {
         (Ok(ctx), _) => ctx,
         // `status` must work while someone is fixing the config (the daemon keeps the old one).
         (Err(e), Command::Status(_)) => {
@@ -337,6 +361,12 @@ showing status with the built-in defaults"
         }
         (Err(e), _) => return Err(e),
     };
+    // #12: the Terraform workspace, pinned for the process; `run` resolves its paths itself.
+    let adjust = !matches!(cli.command, Command::Run(_) | Command::Demo);
+    state::select_workspace(&mut ctx, cli.workspace.as_deref(), adjust)?;
+    if let Command::Drift(_) = cli.command {
+        state::materialize_remote(&mut ctx)?;
+    }
     // A scenario killed mid-way is healed by the next tfops command.
     crate::drift::heal_interrupted(&ctx)?;
     match cli.command {
@@ -346,7 +376,7 @@ showing status with the built-in defaults"
         }
         Command::Status(a) => status::run(&ctx, a.json),
         Command::Backup => state::backup(&ctx),
-        Command::Backups(a) => state::backups(&ctx, a.json),
+        Command::Backups(a) => state::backups(&ctx, a.json, a.remote),
         Command::Restore(mut a) => {
             // restic's habit: `restore latest` is `--latest` (no snapshot is named "latest").
             if a.id.as_deref() == Some("latest") {
@@ -355,7 +385,7 @@ showing status with the built-in defaults"
             }
             state::restore(&ctx, &a)
         }
-        Command::Verify => state::verify(&ctx),
+        Command::Verify(a) => state::verify(&ctx, a.remote),
         Command::Drift(a) => drift::drift(&ctx, a.json, a.detailed_exitcode),
         Command::Scenario(ScenarioCmd::Run {
             file,

@@ -163,6 +163,11 @@ fn restore_error(ws: &Workspace, e: RestoreError) -> anyhow::Error {
 /// # Errors
 /// When there is no valid state to keep or a write fails.
 pub fn backup(ctx: &Context) -> anyhow::Result<i32> {
+    if let Some(r) = remote_state(ctx)? {
+        let rc = backup_remote(ctx, &r)?;
+        replicate_now(ctx);
+        return Ok(rc);
+    }
     let cfg = &ctx.config;
     if let Ok(Some(l)) = tflock::terraform_lock(&cfg.state.path) {
         log::warn!(
@@ -175,6 +180,7 @@ pub fn backup(ctx: &Context) -> anyhow::Result<i32> {
     let opts = TakeOptions {
         only_if_changed: false,
         progress: Some(&progress),
+        origin: None,
     };
     let taken = snapshot::take_with(cfg, "manual", &opts);
     line.finish();
@@ -203,6 +209,7 @@ pub fn backup(ctx: &Context) -> anyhow::Result<i32> {
     for p in &taken.pruned {
         println!("pruned {p} (retention)");
     }
+    replicate_now(ctx);
     Ok(0)
 }
 
@@ -248,7 +255,10 @@ fn json_snapshot(s: &Snapshot) -> JsonSnapshot<'_> {
 ///
 /// # Errors
 /// When the backups folder cannot be read.
-pub fn backups(ctx: &Context, json: bool) -> anyhow::Result<i32> {
+pub fn backups(ctx: &Context, json: bool, remote: bool) -> anyhow::Result<i32> {
+    if remote {
+        return backups_remote(ctx, json);
+    }
     let list = snapshot::list(&ctx.config.state.backups).map_err(|e| snapshot_error(&ctx.ws, e))?;
     if json {
         let doc = serde_json::json!({
@@ -422,24 +432,31 @@ fn print_plan(ctx: &Context, plan: &RestorePlan) {
 /// Every refusal and failure, as one sentence saying what to do next.
 pub fn restore(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<i32> {
     let cfg = &ctx.config;
-    let target = match (&args.id, args.latest) {
-        (Some(id), _) => Target::Id(id.clone()),
-        (None, true) => Target::Latest,
-        (None, false) => {
-            if !terminal() {
-                anyhow::bail!(
+    let remote = remote_state(ctx)?;
+    let target = match (&args.id, args.latest, &args.from) {
+        (_, _, Some(url)) => import_from(ctx, url, args)?,
+        (id, latest, None) => match (id, latest) {
+            (Some(id), _) => Target::Id(id.clone()),
+            (None, true) => Target::Latest,
+            (None, false) => {
+                if !terminal() {
+                    anyhow::bail!(
                     "no snapshot given and no terminal for the menu; pass a snapshot id from `tfops backups`, or --latest"
                 );
-            }
-            match menu(ctx)? {
-                Some(id) => Target::Id(id),
-                None => {
-                    eprintln!("cancelled; nothing changed");
-                    return Ok(1);
+                }
+                match menu(ctx)? {
+                    Some(id) => Target::Id(id),
+                    None => {
+                        eprintln!("cancelled; nothing changed");
+                        return Ok(1);
+                    }
                 }
             }
-        }
+        },
     };
+    if let Some(r) = &remote {
+        return restore_remote(ctx, r, &target, args);
+    }
     let plan = restore::prepare(cfg, &target, args.force).map_err(|e| restore_error(&ctx.ws, e))?;
     print_plan(ctx, &plan);
     if args.dry_run {
@@ -489,7 +506,10 @@ pub fn restore(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<i32> {
 ///
 /// # Errors
 /// When a snapshot fails (naming each) or the folder cannot be read.
-pub fn verify(ctx: &Context) -> anyhow::Result<i32> {
+pub fn verify(ctx: &Context, remote: bool) -> anyhow::Result<i32> {
+    if remote {
+        return verify_remote(ctx);
+    }
     let results =
         snapshot::verify(&ctx.config.state.backups).map_err(|e| snapshot_error(&ctx.ws, e))?;
     if results.is_empty() {
@@ -513,12 +533,465 @@ pub fn verify(ctx: &Context) -> anyhow::Result<i32> {
         println!("{} snapshots verified", results.len());
         return Ok(0);
     }
+    let bad_ids: Vec<String> = results
+        .iter()
+        .filter(|r| r.problem.is_some())
+        .map(|r| r.id.clone())
+        .collect();
+    for g in shared_file_groups(&ctx.config.state.backups, &bad_ids) {
+        println!(
+            "note: {} snapshots share ONE damaged file (hard links of identical content): {}; that is one bad copy, not {}{}",
+            g.len(),
+            g.join(", "),
+            g.len(),
+            if ctx.config.state.replicate.is_empty() {
+                "; a replica (state.replicate) keeps a second copy elsewhere".to_string()
+            } else {
+                "; the replicas keep a second copy: `tfops verify --remote`, then `tfops restore --from URL`".to_string()
+            }
+        );
+    }
     anyhow::bail!(
         "{} of {} snapshots failed verification: {}; restore from another one (`tfops backups` lists them)",
         bad.len(),
         results.len(),
         bad.join(", ")
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote state, workspaces and replicas (#12)
+
+use crate::state::backend::{self, Backend};
+use crate::state::remote::{self, RemoteError, RemotePlan, RemoteState};
+use crate::state::replica_store::{self, Pick, Replica, ReplicaError};
+
+/// Resolves the Terraform workspace (`--workspace`, `TF_WORKSPACE`, `.terraform/environment`,
+/// `default`), pins it for the whole process, and, when `adjust`, points the context's
+/// `state.path` / `state.backups` at it (`terraform.tfstate.d/<ws>/`, `backups/<ws>/`).
+///
+/// # Errors
+/// A workspace name that is not a safe folder name.
+pub fn select_workspace(ctx: &mut Context, flag: Option<&str>, adjust: bool) -> anyhow::Result<()> {
+    let env = std::env::var("TF_WORKSPACE").ok();
+    let name = backend::resolve_workspace(flag, env.as_deref(), &ctx.config.drift.dir)
+        .map_err(|e| anyhow::anyhow!("{e}; pass --workspace NAME with a valid name"))?;
+    backend::pin_workspace(&name);
+    if adjust && name != backend::DEFAULT_WORKSPACE {
+        let b = backend::discover(&ctx.config.drift.dir).unwrap_or(Backend::Local);
+        let t = backend::Target {
+            workspace: name,
+            backend: b,
+        };
+        ctx.config = t.apply(&ctx.config);
+    }
+    Ok(())
+}
+
+fn workspace() -> &'static str {
+    backend::pinned_workspace().unwrap_or(backend::DEFAULT_WORKSPACE)
+}
+
+/// The remote state of the selected workspace, when the root module uses `backend "s3"`.
+fn remote_state(ctx: &Context) -> anyhow::Result<Option<RemoteState>> {
+    match backend::discover(&ctx.config.drift.dir) {
+        Ok(Backend::Local) => Ok(None),
+        Ok(Backend::S3(b)) => Ok(Some(
+            RemoteState::new(&b, workspace()).map_err(|e| remote_error(&ctx.ws, e))?,
+        )),
+        Err(e) => Err(anyhow::anyhow!(
+            "{e}; fix the backend settings (or run `terraform init`) and try again"
+        )),
+    }
+}
+
+fn remote_error(ws: &Workspace, e: RemoteError) -> anyhow::Error {
+    let msg = match e {
+        RemoteError::Snapshot(e) => return snapshot_error(ws, e),
+        RemoteError::Store { url, source } => format!(
+            "{url}: {source}; check the endpoint, the bucket and the AWS_* credentials in the environment"
+        ),
+        RemoteError::Missing { url } => format!(
+            "the state {url} does not exist, so there is nothing to snapshot; `tfops restore --latest` puts the newest valid snapshot back"
+        ),
+        RemoteError::Invalid { url, reason } => format!(
+            "the state {url} is not valid ({reason}), so it was not snapshotted; `tfops restore --latest` puts the newest valid snapshot back"
+        ),
+        RemoteError::NoValidSnapshot { dir } => format!(
+            "there is no valid snapshot in {} to restore; `tfops backups` lists what is there (or `tfops restore --from URL --latest` takes one from a replica)",
+            rel(ws, &dir)
+        ),
+        RemoteError::LineageMismatch { id, snapshot, current, url } => format!(
+            "snapshot {id} belongs to another state (lineage {snapshot}, while {url} has lineage {current}); pass --force to restore it anyway"
+        ),
+        RemoteError::Locked { url, lock_url, holder } => format!(
+            "Terraform holds the state {url}: its lock object {lock_url} is {holder}; wait for it to finish (or remove a stale lock with `terraform force-unlock`), or pass --force"
+        ),
+        RemoteError::LockInvisible { url, table } => format!(
+            "the state {url} is locked through the DynamoDB table {table:?}, which tfops cannot see, so it cannot tell whether Terraform is writing; make sure no Terraform run is active and pass --force (or set use_lockfile = true in the backend)"
+        ),
+        RemoteError::ChangedSincePreview { url } => format!(
+            "the state {url} changed since the preview (someone wrote it), so nothing was restored and nothing was overwritten; run `tfops restore` again to see the new state"
+        ),
+        other => format!("{other}"),
+    };
+    anyhow::anyhow!(msg)
+}
+
+fn replica_error(ws: &Workspace, e: ReplicaError) -> anyhow::Error {
+    match e {
+        ReplicaError::Snapshot(e) => snapshot_error(ws, e),
+        ReplicaError::Remote(e) => remote_error(ws, e),
+        ReplicaError::NotFound { url, id, .. } => anyhow::anyhow!(
+            "{url}: no snapshot {id} in workspace {}; `tfops backups --remote` lists the snapshots in {url}",
+            workspace()
+        ),
+        e @ ReplicaError::Store { .. } => anyhow::anyhow!(
+            "{e}; check the replica URL, the endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and the credentials"
+        ),
+        e => anyhow::anyhow!("{e}; `tfops verify --remote` checks the replicas"),
+    }
+}
+
+/// One-shot replication after `tfops backup`: every pending snapshot goes to every replica;
+/// a replica that fails is reported, the local snapshot stays.
+fn replicate_now(ctx: &Context) {
+    let cfg = &ctx.config;
+    if cfg.state.replicate.is_empty() {
+        return;
+    }
+    let ledger = replica_store::ledger_path(&ctx.ws.dot_tfops(), workspace());
+    let (c, w, l) = (cfg.clone(), workspace().to_string(), ledger.clone());
+    let host = crate::state::replica::host_name();
+    match remote::block_on(async move { replica_store::sync_all(&c, &w, &l, &host).await }) {
+        Ok(n) => {
+            let led = replica_store::read_ledger(&ledger);
+            for r in &led.replicas {
+                match &r.last_error {
+                    Some(e) => eprintln!(
+                        "warning: replica {} not updated ({} pending): {e}; `tfops run` (or the next `tfops backup`) retries",
+                        r.url,
+                        r.pending.len()
+                    ),
+                    None => println!("replica {}: up to date", r.url),
+                }
+            }
+            log::debug!("replicated {n} snapshots");
+        }
+        Err(e) => eprintln!("warning: replication did not run: {e}"),
+    }
+}
+
+fn backup_remote(ctx: &Context, r: &RemoteState) -> anyhow::Result<i32> {
+    let t = remote::backup(&ctx.config, r, "manual").map_err(|e| remote_error(&ctx.ws, e))?;
+    let m = &t.meta;
+    println!(
+        "snapshot {} of {}: serial {}, {} resources, {}{}",
+        t.id,
+        r.url(),
+        m.serial,
+        m.resources,
+        size(m.bytes),
+        m.version_id
+            .as_ref()
+            .map(|v| format!(", version {v}"))
+            .unwrap_or_default()
+    );
+    if !m.flags.is_empty() {
+        println!("flags: {}", m.flags.join(", "));
+    }
+    for p in &t.pruned {
+        println!("pruned {p} (retention)");
+    }
+    Ok(0)
+}
+
+/// `tfops backups --remote`: the snapshots in each replica of the selected workspace.
+///
+/// # Errors
+/// When no replica is configured or one cannot be listed.
+pub fn backups_remote(ctx: &Context, json: bool) -> anyhow::Result<i32> {
+    let urls = &ctx.config.state.replicate;
+    if urls.is_empty() {
+        anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
+    }
+    let mut out = Vec::new();
+    for url in urls {
+        let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
+        let w = workspace().to_string();
+        let (docs, bad) = replica_store::run(&rep, move |r| async move { r.list(&w).await })
+            .map_err(|e| replica_error(&ctx.ws, e))?;
+        out.push((url.clone(), docs, bad));
+    }
+    if json {
+        let doc = serde_json::json!({
+            "workspace": workspace(),
+            "replicas": out.iter().map(|(url, docs, bad)| serde_json::json!({
+                "url": url,
+                "snapshots": docs.iter().map(|d| serde_json::json!({
+                    "id": d.id, "local_id": d.local_id, "host": d.host,
+                    "taken_at": d.meta.taken_at, "serial": d.meta.serial,
+                    "lineage": d.meta.lineage, "resources": d.meta.resources,
+                    "bytes": d.meta.bytes, "sha256": d.meta.sha256, "flags": d.meta.flags,
+                })).collect::<Vec<_>>(),
+                "unreadable": bad.iter().map(|(k, r)| serde_json::json!({"key": k, "reason": r})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    for (url, docs, bad) in &out {
+        println!(
+            "{url} (workspace {}): {} snapshots",
+            workspace(),
+            docs.len()
+        );
+        for d in docs {
+            println!(
+                "  {}  {}  serial {}  {} resources  {}  host {}",
+                d.id,
+                d.meta.taken_at,
+                d.meta.serial,
+                d.meta.resources,
+                size(d.meta.bytes),
+                d.host
+            );
+        }
+        for (k, r) in bad {
+            println!("  unreadable {k}: {r}");
+        }
+    }
+    Ok(0)
+}
+
+/// `tfops verify --remote`: every snapshot in every replica against its sha256.
+///
+/// # Errors
+/// When a snapshot fails (naming each) or a replica cannot be read.
+pub fn verify_remote(ctx: &Context) -> anyhow::Result<i32> {
+    let urls = &ctx.config.state.replicate;
+    if urls.is_empty() {
+        anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
+    }
+    let mut bad = Vec::new();
+    let mut total = 0;
+    for url in urls {
+        let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
+        let w = workspace().to_string();
+        let res = replica_store::run(&rep, move |r| async move { r.verify(&w).await })
+            .map_err(|e| replica_error(&ctx.ws, e))?;
+        for (id, p) in res {
+            total += 1;
+            match p {
+                None => println!("ok   {url} {id}"),
+                Some(p) => {
+                    println!("BAD  {url} {id}: {p}");
+                    bad.push(format!("{id} in {url} ({p})"));
+                }
+            }
+        }
+    }
+    if bad.is_empty() {
+        println!("{total} replica snapshots verified");
+        return Ok(0);
+    }
+    anyhow::bail!(
+        "{} of {total} replica snapshots failed verification: {}; restore from another one (`tfops backups --remote` lists them)",
+        bad.len(),
+        bad.join(", ")
+    )
+}
+
+/// For `tfops verify`: bad snapshots that share one file through hard links, as groups of ids
+/// (only groups of two or more).
+fn shared_file_groups(backups: &Path, bad: &[String]) -> Vec<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut groups: std::collections::BTreeMap<(u64, u64), Vec<String>> = Default::default();
+    for id in bad {
+        if let Ok(m) = std::fs::metadata(backups.join(id).join(snapshot::STATE_FILE)) {
+            if m.nlink() > 1 {
+                groups
+                    .entry((m.dev(), m.ino()))
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+    }
+    groups.into_values().filter(|g| g.len() > 1).collect()
+}
+
+fn print_remote_plan(plan: &RemotePlan) {
+    let s = &plan.snapshot;
+    println!(
+        "restore {} (taken {}, serial {}, {} resources, lineage {})",
+        s.id,
+        s.taken_at.format("%Y-%m-%d %H:%M:%S"),
+        plan.info.serial,
+        plan.info.resources,
+        plan.info.lineage
+    );
+    let state = &plan.url;
+    match &plan.current {
+        Current::Missing => println!(
+            "  over {state}: missing (it will be created only if still absent: If-None-Match)"
+        ),
+        Current::Invalid { reason, .. } => println!(
+            "  over {state}: {reason} (its bytes are kept locally as terraform.tfstate.corrupt-<ts>)"
+        ),
+        Current::Valid { info, .. } => {
+            println!(
+                "  over {state}: serial {}, {} resources (replaced only if unchanged: If-Match)",
+                info.serial, info.resources
+            );
+            if info.lineage == plan.info.lineage {
+                println!("  lineage: {} (same)", info.lineage);
+            } else {
+                println!(
+                    "  lineage: {} -> {} (another state; --force)",
+                    info.lineage, plan.info.lineage
+                );
+            }
+        }
+    }
+    if let Some(h) = &plan.lock_forced {
+        println!("  warning: Terraform's lock is {h}; restoring anyway (--force)");
+    }
+    let c = &plan.preview.changes;
+    if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
+        println!("resources: no change by address");
+    } else {
+        println!("resources:");
+        for a in &c.added {
+            println!("  + {a}  (back from the snapshot)");
+        }
+        for a in &c.removed {
+            println!("  - {a}  (not in the snapshot)");
+        }
+        for a in &c.changed {
+            println!("  ~ {a}  (different values)");
+        }
+    }
+    if let Some(n) = &plan.preview.note {
+        println!("{n}");
+    }
+    if let Some(d) = &plan.preview.diff {
+        if d.is_empty() {
+            println!("no difference in content");
+        } else {
+            print!("{d}");
+        }
+    }
+}
+
+fn restore_remote(
+    ctx: &Context,
+    r: &RemoteState,
+    target: &Target,
+    args: &RestoreArgs,
+) -> anyhow::Result<i32> {
+    let cfg = &ctx.config;
+    let plan = remote::prepare_restore(cfg, r, target, args.force)
+        .map_err(|e| remote_error(&ctx.ws, e))?;
+    print_remote_plan(&plan);
+    if args.dry_run {
+        println!("dry run: nothing changed");
+        return Ok(0);
+    }
+    if !args.yes {
+        if !terminal() {
+            anyhow::bail!(
+                "a restore asks for confirmation and there is no terminal; pass --yes (check first with --dry-run)"
+            );
+        }
+        let ok = dialoguer::Confirm::new()
+            .with_prompt(format!("Put {} back as {}?", plan.snapshot.id, r.url()))
+            .default(false)
+            .interact_opt()?;
+        if ok != Some(true) {
+            eprintln!("cancelled; nothing changed");
+            return Ok(1);
+        }
+    }
+    let done =
+        remote::apply_restore(cfg, r, &plan, args.force).map_err(|e| remote_error(&ctx.ws, e))?;
+    println!(
+        "restored {} to {} (serial {})",
+        done.id, done.url, done.serial
+    );
+    if let Some(p) = &done.pre_snapshot {
+        println!("the previous state is kept as snapshot {p}");
+    }
+    if let Some(p) = &done.corrupt_kept {
+        println!("the bad state is kept as {}", rel(&ctx.ws, p));
+    }
+    Ok(0)
+}
+
+/// `restore --from URL [ID | --latest]`: copies the replica snapshot into the local backups
+/// folder and returns the local target to restore.
+fn import_from(ctx: &Context, url: &str, args: &RestoreArgs) -> anyhow::Result<Target> {
+    let pick = match (&args.id, args.latest) {
+        (Some(id), _) => Pick::Id(id.clone()),
+        (None, _) => Pick::Latest,
+    };
+    let id = replica_store::import(&ctx.config, url, workspace(), &pick)
+        .map_err(|e| replica_error(&ctx.ws, e))?;
+    println!("copied from {url} into local snapshot {id}");
+    Ok(Target::Id(id))
+}
+
+/// `tfops drift` on remote state: the object is read into `.tfops/remote-<ws>.tfstate`
+/// (0600) and drift reads that.
+///
+/// # Errors
+/// When the object cannot be read or does not exist.
+pub fn materialize_remote(ctx: &mut Context) -> anyhow::Result<()> {
+    let Some(r) = remote_state(ctx)? else {
+        return Ok(());
+    };
+    let f = r
+        .get()
+        .map_err(|e| remote_error(&ctx.ws, e))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the state {} does not exist; `tfops restore --latest` puts the newest valid snapshot back",
+                r.url()
+            )
+        })?;
+    let dir = ctx.ws.dot_tfops();
+    crate::fsutil::create_dir_mode(&dir, 0o700)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", rel(&ctx.ws, &dir)))?;
+    let p = dir.join(format!("remote-{}.tfstate", workspace()));
+    crate::fsutil::write_atomic(&p, &f.bytes, 0o600, false)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", rel(&ctx.ws, &p)))?;
+    ctx.config.state.path = p;
+    Ok(())
+}
+
+/// The replication ledger for `status`: per replica, what is not replicated yet and the last
+/// error.
+pub fn replication_status(ctx: &Context) -> serde_json::Value {
+    if ctx.config.state.replicate.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let l = replica_store::read_ledger(&replica_store::ledger_path(
+        &ctx.ws.dot_tfops(),
+        workspace(),
+    ));
+    serde_json::json!({
+        "workspace": workspace(),
+        "replicas": ctx.config.state.replicate.iter().map(|u| {
+            let p = l.replicas.iter().find(|r| &r.url == u);
+            serde_json::json!({
+                "url": u,
+                "replicated": p.map(|p| p.done.len()).unwrap_or(0),
+                "pending": p.map(|p| p.pending.clone()).unwrap_or_default(),
+                "last_ok_at": p.and_then(|p| p.last_ok_at.clone()),
+                "last_error": p.and_then(|p| p.last_error.clone()),
+                "last_error_at": p.and_then(|p| p.last_error_at.clone()),
+            })
+        }).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]

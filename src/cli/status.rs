@@ -64,6 +64,22 @@ pub fn run(ctx: &Context, as_json: bool) -> anyhow::Result<i32> {
             s["taken_at"].as_str().unwrap_or("")
         ),
     }
+    for r in v["replication"]["replicas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let pending = r["pending"].as_array().map(Vec::len).unwrap_or(0);
+        println!(
+            "replica {}: {} replicated, {pending} not replicated yet{}",
+            r["url"].as_str().unwrap_or(""),
+            r["replicated"],
+            r["last_error"]
+                .as_str()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
     match &v["last_drift"] {
         Value::Null => println!("last drift check: none (`tfops drift` runs one)"),
         d => {
@@ -104,5 +120,7 @@ pub fn collect(ctx: &Context) -> Value {
     } else {
         None
     };
-    crate::status::document(ws, &ctx.config, daemon.as_ref())
+    let mut doc = crate::status::document(ws, &ctx.config, daemon.as_ref());
+    doc["replication"] = crate::cli::state::replication_status(ctx);
+    doc
 }

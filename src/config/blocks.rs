@@ -175,6 +175,8 @@ impl Validator<'_> {
                 "keep_monthly",
                 "grace",
                 "auto_restore",
+                "poll",
+                "replicate",
             ],
         );
         if let Some(p) = a.get("path").and_then(|a| self.path(a, root)) {
@@ -212,6 +214,18 @@ impl Validator<'_> {
         }
         if let Some(v) = a.get("auto_restore").and_then(|a| self.boolean(a)) {
             out.auto_restore = v;
+        }
+        // #12: remote state polling and replicas.
+        if let Some(d) = a.get("poll").and_then(|a| self.duration(a)) {
+            out.poll = d;
+        }
+        if let Some(list) = a.get("replicate").and_then(|a| self.string_list(a)) {
+            for (url, span) in list {
+                match crate::state::replica::ReplicaUrl::parse(&url) {
+                    Ok(_) => out.replicate.push(url),
+                    Err(e) => self.at(span, format!("`replicate`: {e}")),
+                }
+            }
         }
     }
 

@@ -101,6 +101,10 @@ pub struct StateConfig {
     pub keep_monthly: usize,
     pub grace: Duration,
     pub auto_restore: bool,
+    /// How often a remote (S3) state's ETag is polled (#12).
+    pub poll: Duration,
+    /// Replica URLs (`s3://bucket/prefix`, `file:///dir`) snapshots are copied to (#12).
+    pub replicate: Vec<String>,
 }
 
 /// `drift { }`. `dir` is absolute.
@@ -177,6 +181,8 @@ impl Config {
                 keep_monthly: 0,
                 grace: Duration::from_secs(5),
                 auto_restore: false,
+                poll: Duration::from_secs(10),
+                replicate: Vec::new(),
             },
             drift: DriftConfig {
                 dir: root.join("iac"),
@@ -482,7 +488,7 @@ impl<'a> Validator<'a> {
         Some(root.join(s))
     }
 
-    fn string_list(
+    pub(super) fn string_list(
         &mut self,
         a: &Attribute,
     ) -> Option<Vec<(String, Option<std::ops::Range<usize>>)>> {

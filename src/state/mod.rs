@@ -10,6 +10,13 @@
 //! - [`guard`]: the disaster-detection state machine the StateKeeperActor drives (pure).
 //! - [`scan`]: the state keeper's look at the state (changed? valid? held?) and the snapshot it
 //!   takes; the jobs the actor queues and how they coalesce.
+//! - [`backend`]: which state — the local file or a `backend "s3"` object — and which
+//!   Terraform workspace (pure apart from reading the init record and `*.tf`).
+//! - `remote` (with `daemon`): the S3 state object — read, ETag polling, Terraform's lock
+//!   object, conditional put — and backup/restore/alarm checks on it.
+//! - [`replica`]: replica URLs, their layout, remote retention and blob GC (pure).
+//! - `replica_store` (with `daemon`): uploads, listings, verification and restores from
+//!   replicas, and the background replicator.
 //!
 //! Not here: timers, file watching and messages (`actors::state_keeper`), printing and
 //! prompts (`cli::state`).
@@ -18,9 +25,15 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+pub mod backend;
 pub mod guard;
 pub mod model;
 pub mod preview;
+#[cfg(feature = "daemon")]
+pub mod remote;
+pub mod replica;
+#[cfg(feature = "daemon")]
+pub mod replica_store;
 pub mod restore;
 pub mod retention;
 pub mod scan;

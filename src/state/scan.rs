@@ -179,6 +179,7 @@ pub fn scan(
     let opts = TakeOptions {
         only_if_changed: !force,
         progress: None,
+        origin: None,
     };
     let taken = snapshot::lock_backups(&cfg.state.backups)
         .and_then(|_lock| snapshot::take_locked(cfg, rs, reason, &opts));

@@ -56,6 +56,21 @@ pub struct Meta {
     /// The snapshot whose file this one hard-links (identical content), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_to: Option<String>,
+    /// Remote state (#12): where it was pulled from, and the object's ETag and version id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+/// Where a remote state was read from (#12), recorded in [`Meta`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub source: String,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
 }
 
 /// One snapshot folder as listed (cheap: meta.json and a stat, no hashing).
@@ -114,6 +129,8 @@ pub struct TakeOptions<'a> {
     /// Skip (return `None`) when the state equals the newest snapshot: automatic snapshots.
     pub only_if_changed: bool,
     pub progress: Option<Progress<'a>>,
+    /// A remote state's origin, recorded in the meta (#12).
+    pub origin: Option<&'a Origin>,
 }
 
 /// A snapshot just taken.
@@ -449,6 +466,9 @@ fn describe(dir: &Path, id: &str, name_t: NaiveDateTime, check_legacy: bool) -> 
                                 reason: "legacy (no meta.json)".into(),
                                 flags: Vec::new(),
                                 linked_to: None,
+                                source: None,
+                                etag: None,
+                                version_id: None,
                             })
                         }
                         Err(inv) => snap.problem = Some(format!("its state is {inv}")),
@@ -630,6 +650,9 @@ pub(crate) fn take_locked(
         reason: reason.to_string(),
         flags,
         linked_to: twin.map(|t| t.id.clone()),
+        source: opts.origin.map(|o| o.source.clone()),
+        etag: opts.origin.and_then(|o| o.etag.clone()),
+        version_id: opts.origin.and_then(|o| o.version_id.clone()),
     };
     let tmp = backups.join(format!(
         "{TMP_PREFIX}{ts}{TMP_SUFFIX}-{}",

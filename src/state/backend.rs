@@ -1,0 +1,591 @@
+//! Which Terraform state tfops protects: the backend (local file or an S3 object) and the
+//! Terraform workspace.
+//!
+//! The backend comes from what `terraform init` recorded in `.terraform/terraform.tfstate`
+//! (partial `-backend-config` included) when that file names one, else from the root module's
+//! `terraform { backend "s3" { … } }` block. Only the settings tfops needs are read (bucket,
+//! key, region, endpoints, path style, workspace prefix, lock settings); credentials that a
+//! backend block or an init record may carry are never read, kept or shown: tfops takes its
+//! credentials from the standard AWS environment.
+//!
+//! The workspace: `--workspace`, else `TF_WORKSPACE`, else `.terraform/environment`, else
+//! `default`. Local states of other workspaces live in `terraform.tfstate.d/<name>/`, S3 ones
+//! under `<workspace_key_prefix>/<name>/<key>` (prefix `env:` by default), and their snapshots
+//! in `backups/<name>/`.
+//!
+//! Pure apart from reading those few files ([`discover`]); no network here (`remote` talks
+//! to the store).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::config::Config;
+
+/// The workspace every Terraform configuration has.
+pub const DEFAULT_WORKSPACE: &str = "default";
+/// Terraform's default `workspace_key_prefix`.
+pub const DEFAULT_KEY_PREFIX: &str = "env:";
+
+/// The settings of a `backend "s3"` that locate the state and its lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Backend {
+    pub bucket: String,
+    pub key: String,
+    pub region: Option<String>,
+    /// `endpoints.s3` (or the older `endpoint`).
+    pub endpoint: Option<String>,
+    pub use_path_style: bool,
+    pub workspace_key_prefix: String,
+    pub use_lockfile: bool,
+    pub dynamodb_table: Option<String>,
+}
+
+impl S3Backend {
+    /// The state object's key for `workspace`, as Terraform computes it.
+    pub fn object_key(&self, workspace: &str) -> String {
+        if workspace == DEFAULT_WORKSPACE {
+            self.key.clone()
+        } else {
+            format!("{}/{workspace}/{}", self.workspace_key_prefix, self.key)
+        }
+    }
+
+    /// Terraform's lock object (`use_lockfile`) beside the state object.
+    pub fn lock_key(&self, workspace: &str) -> String {
+        format!("{}.tflock", self.object_key(workspace))
+    }
+
+    /// `s3://bucket/key` of the state of `workspace`, for messages and snapshot meta.
+    pub fn url(&self, workspace: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.object_key(workspace))
+    }
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A file (`state.path`, or `terraform.tfstate.d/<ws>/` beside it).
+    Local,
+    S3(S3Backend),
+}
+
+/// The state tfops protects: a workspace of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub workspace: String,
+    pub backend: Backend,
+}
+
+impl Target {
+    /// The remote backend, if any.
+    pub fn s3(&self) -> Option<&S3Backend> {
+        match &self.backend {
+            Backend::S3(b) => Some(b),
+            Backend::Local => None,
+        }
+    }
+
+    /// `cfg` with `state.path` and `state.backups` pointing at this workspace: the local state
+    /// file of the workspace and `backups/<name>/` for a workspace other than `default`.
+    pub fn apply(&self, cfg: &Config) -> Config {
+        let mut out = cfg.clone();
+        if self.workspace != DEFAULT_WORKSPACE {
+            out.state.backups = cfg.state.backups.join(&self.workspace);
+            if let Backend::Local = self.backend {
+                out.state.path = local_state_path(&cfg.state.path, &self.workspace);
+            }
+        }
+        out
+    }
+
+    /// A short description for messages: the file or `s3://…` URL and the workspace.
+    pub fn describe(&self, cfg: &Config) -> String {
+        let eff = self.apply(cfg);
+        let place = match &self.backend {
+            Backend::Local => eff.state.path.display().to_string(),
+            Backend::S3(b) => b.url(&self.workspace),
+        };
+        if self.workspace == DEFAULT_WORKSPACE {
+            place
+        } else {
+            format!("{place} (workspace {})", self.workspace)
+        }
+    }
+}
+
+/// The local state file of `workspace`, given the default workspace's `state.path`.
+pub fn local_state_path(default_path: &Path, workspace: &str) -> PathBuf {
+    if workspace == DEFAULT_WORKSPACE {
+        return default_path.to_path_buf();
+    }
+    let dir = default_path.parent().unwrap_or(Path::new("."));
+    let file = default_path
+        .file_name()
+        .map(|f| f.to_os_string())
+        .unwrap_or_else(|| "terraform.tfstate".into());
+    dir.join("terraform.tfstate.d").join(workspace).join(file)
+}
+
+/// Errors finding the backend or the workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("backend \"{kind}\" in {} is not supported (tfops protects the local and s3 backends)", path.display())]
+    Unsupported { path: PathBuf, kind: String },
+    #[error("backend \"s3\" in {} has no `{field}`; pass it to `terraform init -backend-config` or set it in the block", path.display())]
+    Missing { path: PathBuf, field: &'static str },
+    #[error("{name:?} is not a workspace name (letters, digits, `-`, `_`, `.`; not `.` or `..`)")]
+    BadWorkspace { name: String },
+}
+
+/// Whether `name` can be a Terraform workspace name and a folder name.
+pub fn valid_workspace(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.len() <= 90
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The workspace in force: the flag, else `TF_WORKSPACE`, else `.terraform/environment` in
+/// `module_dir`, else `default`.
+///
+/// # Errors
+/// [`BackendError::BadWorkspace`] for a name that is not a safe folder name;
+/// [`BackendError::Io`] when `.terraform/environment` exists but cannot be read.
+pub fn resolve_workspace(
+    flag: Option<&str>,
+    env: Option<&str>,
+    module_dir: &Path,
+) -> Result<String, BackendError> {
+    let name = match (flag, env.filter(|e| !e.is_empty())) {
+        (Some(f), _) => f.to_string(),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => {
+            let p = module_dir.join(".terraform/environment");
+            match std::fs::read_to_string(&p) {
+                Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+                Ok(_) => DEFAULT_WORKSPACE.to_string(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => DEFAULT_WORKSPACE.to_string(),
+                Err(source) => return Err(BackendError::Io { path: p, source }),
+            }
+        }
+    };
+    if !valid_workspace(&name) {
+        return Err(BackendError::BadWorkspace { name });
+    }
+    Ok(name)
+}
+
+/// The workspace chosen when the process started (`run` keeps protecting it).
+static PINNED: OnceLock<String> = OnceLock::new();
+
+/// Records the workspace this process works on; the first call wins.
+pub fn pin_workspace(name: &str) {
+    let _ = PINNED.set(name.to_string());
+}
+
+/// The pinned workspace, if [`pin_workspace`] was called.
+pub fn pinned_workspace() -> Option<&'static str> {
+    PINNED.get().map(String::as_str)
+}
+
+/// The target for `cfg`: the backend of its root module (`drift.dir`) and the pinned
+/// workspace (or the one in force there).
+///
+/// # Errors
+/// As [`discover`] and [`resolve_workspace`].
+pub fn target(cfg: &Config) -> Result<Target, BackendError> {
+    let module = &cfg.drift.dir;
+    let workspace = match pinned_workspace() {
+        Some(w) => w.to_string(),
+        None => resolve_workspace(None, std::env::var("TF_WORKSPACE").ok().as_deref(), module)?,
+    };
+    Ok(Target {
+        workspace,
+        backend: discover(module)?,
+    })
+}
+
+/// The backend of the root module in `module_dir`: the init record first, then `*.tf`.
+///
+/// # Errors
+/// When a file that names the backend cannot be read or parsed, names another backend type
+/// than local or s3, or lacks `bucket` / `key`.
+pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
+    let record = module_dir.join(".terraform/terraform.tfstate");
+    match std::fs::read(&record) {
+        Ok(bytes) => {
+            if let Some(b) = parse_init_record(&bytes, &record)? {
+                return Ok(b);
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(BackendError::Io {
+                path: record,
+                source,
+            })
+        }
+    }
+    let rd = match std::fs::read_dir(module_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Backend::Local),
+        Err(source) => {
+            return Err(BackendError::Io {
+                path: module_dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+        .collect();
+    files.sort();
+    for f in files {
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(source) => return Err(BackendError::Io { path: f, source }),
+        };
+        // Cheap pre-check: most files declare no backend.
+        if !text.contains("backend") {
+            continue;
+        }
+        if let Some(b) = parse_backend_block(&text, &f)? {
+            return Ok(b);
+        }
+    }
+    Ok(Backend::Local)
+}
+
+/// One setting of a backend, as read from HCL or from the init record's JSON.
+#[derive(Debug, Default)]
+struct Settings {
+    bucket: Option<String>,
+    key: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    use_path_style: Option<bool>,
+    workspace_key_prefix: Option<String>,
+    use_lockfile: Option<bool>,
+    dynamodb_table: Option<String>,
+}
+
+impl Settings {
+    fn build(self, path: &Path) -> Result<Backend, BackendError> {
+        let missing = |field| BackendError::Missing {
+            path: path.to_path_buf(),
+            field,
+        };
+        Ok(Backend::S3(S3Backend {
+            bucket: self
+                .bucket
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| missing("bucket"))?,
+            key: self
+                .key
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| missing("key"))?,
+            region: self.region.filter(|r| !r.is_empty()),
+            endpoint: self.endpoint.filter(|e| !e.is_empty()),
+            use_path_style: self.use_path_style.unwrap_or(false),
+            workspace_key_prefix: self
+                .workspace_key_prefix
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_string()),
+            use_lockfile: self.use_lockfile.unwrap_or(false),
+            dynamodb_table: self.dynamodb_table.filter(|t| !t.is_empty()),
+        }))
+    }
+}
+
+/// `.terraform/terraform.tfstate` as `terraform init` writes it: `{"backend": {"type",
+/// "config": {…}}}`. `None` when it records no backend (or the local one).
+///
+/// # Errors
+/// When it is not JSON of that shape, or records an unsupported backend.
+pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, BackendError> {
+    let parse = |reason: String| BackendError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| parse(format!("not JSON ({e})")))?;
+    let Some(backend) = doc.get("backend").filter(|b| !b.is_null()) else {
+        return Ok(None);
+    };
+    let kind = backend.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    match kind {
+        "" | "local" => return Ok(None),
+        "s3" => {}
+        other => {
+            return Err(BackendError::Unsupported {
+                path: path.to_path_buf(),
+                kind: other.to_string(),
+            })
+        }
+    }
+    let config = backend
+        .get("config")
+        .and_then(|c| c.as_object())
+        .ok_or_else(|| parse("the s3 backend record has no config".into()))?;
+    let s = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let b = |k: &str| config.get(k).and_then(|v| v.as_bool());
+    let endpoint = match config.get("endpoints") {
+        Some(serde_json::Value::Object(o)) => o.get("s3").and_then(|v| v.as_str()),
+        Some(serde_json::Value::Array(a)) => {
+            a.first().and_then(|o| o.get("s3")).and_then(|v| v.as_str())
+        }
+        _ => None,
+    }
+    .map(str::to_string)
+    .or_else(|| s("endpoint"));
+    let settings = Settings {
+        bucket: s("bucket"),
+        key: s("key"),
+        region: s("region"),
+        endpoint,
+        use_path_style: b("use_path_style").or_else(|| b("force_path_style")),
+        workspace_key_prefix: s("workspace_key_prefix"),
+        use_lockfile: b("use_lockfile"),
+        dynamodb_table: s("dynamodb_table"),
+    };
+    settings.build(path).map(Some)
+}
+
+/// The `terraform { backend "…" { … } }` block of one `.tf` file; `None` when it has none.
+///
+/// # Errors
+/// When the file does not parse as HCL, or names an unsupported backend, or lacks `bucket` /
+/// `key` (which a partial configuration leaves to `terraform init -backend-config`: run
+/// `terraform init` first so that its record is read instead).
+pub fn parse_backend_block(text: &str, path: &Path) -> Result<Option<Backend>, BackendError> {
+    let body: hcl::Body = hcl::parse(text).map_err(|e| BackendError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    for tf in body.blocks().filter(|b| b.identifier() == "terraform") {
+        if let Some(be) = tf.body().blocks().find(|b| b.identifier() == "backend") {
+            let kind = be.labels().first().map(|l| l.as_str()).unwrap_or("");
+            match kind {
+                "local" => return Ok(None),
+                "s3" => {}
+                other => {
+                    return Err(BackendError::Unsupported {
+                        path: path.to_path_buf(),
+                        kind: other.to_string(),
+                    })
+                }
+            }
+            let mut st = Settings::default();
+            for a in be.body().attributes() {
+                let v = a.expr();
+                match a.key() {
+                    "bucket" => st.bucket = hcl_str(v),
+                    "key" => st.key = hcl_str(v),
+                    "region" => st.region = hcl_str(v),
+                    "endpoint" => st.endpoint = st.endpoint.take().or_else(|| hcl_str(v)),
+                    "endpoints" => {
+                        if let hcl::Expression::Object(o) = v {
+                            for (k, e) in o.iter() {
+                                let name = match k {
+                                    hcl::ObjectKey::Identifier(i) => i.as_str().to_string(),
+                                    hcl::ObjectKey::Expression(e) => hcl_str(e).unwrap_or_default(),
+                                    _ => String::new(),
+                                };
+                                if name == "s3" {
+                                    st.endpoint = hcl_str(e);
+                                }
+                            }
+                        }
+                    }
+                    "use_path_style" | "force_path_style" => st.use_path_style = hcl_bool(v),
+                    "workspace_key_prefix" => st.workspace_key_prefix = hcl_str(v),
+                    "use_lockfile" => st.use_lockfile = hcl_bool(v),
+                    "dynamodb_table" => st.dynamodb_table = hcl_str(v),
+                    _ => {}
+                }
+            }
+            return st.build(path).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+fn hcl_str(e: &hcl::Expression) -> Option<String> {
+    match e {
+        hcl::Expression::String(s) => Some(s.clone()),
+        hcl::Expression::TemplateExpr(t) => Some(t.to_string().trim_matches('"').to_string()),
+        _ => None,
+    }
+}
+
+fn hcl_bool(e: &hcl::Expression) -> Option<bool> {
+    match e {
+        hcl::Expression::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: &str = r#"
+terraform {
+  required_version = ">= 1.4"
+  backend "s3" {
+    bucket         = "tfstate"
+    key            = "lab/terraform.tfstate"
+    region         = "us-east-1"
+    endpoints      = { s3 = "http://127.0.0.1:9000" }
+    use_path_style = true
+    use_lockfile   = true
+    access_key     = "AKIDSECRETNEVERREAD"
+    skip_credentials_validation = true
+  }
+}
+resource "terraform_data" "a" {}
+"#;
+
+    #[test]
+    fn reads_the_backend_block() {
+        let b = parse_backend_block(BLOCK, Path::new("main.tf"))
+            .unwrap()
+            .unwrap();
+        let Backend::S3(s) = b else { panic!() };
+        assert_eq!(s.bucket, "tfstate");
+        assert_eq!(s.key, "lab/terraform.tfstate");
+        assert_eq!(s.region.as_deref(), Some("us-east-1"));
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s.use_path_style && s.use_lockfile);
+        assert_eq!(s.workspace_key_prefix, "env:");
+        assert!(
+            !format!("{s:?}").contains("AKID"),
+            "credentials are never read"
+        );
+    }
+
+    #[test]
+    fn no_backend_is_local_and_other_backends_are_refused() {
+        assert_eq!(
+            parse_backend_block("resource \"terraform_data\" \"a\" {}", Path::new("m.tf")).unwrap(),
+            None
+        );
+        let e = parse_backend_block(
+            "terraform {\n backend \"gcs\" { bucket = \"x\" }\n}",
+            Path::new("m.tf"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("gcs"), "{e}");
+    }
+
+    #[test]
+    fn a_partial_block_without_init_record_says_what_is_missing() {
+        let e = parse_backend_block(
+            "terraform {\n backend \"s3\" { key = \"k\" }\n}",
+            Path::new("m.tf"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`bucket`"), "{e}");
+    }
+
+    #[test]
+    fn the_init_record_wins_and_carries_partial_backend_config() {
+        let rec = br#"{"version":3,"serial":1,"backend":{"type":"s3","config":{
+            "bucket":"from-init","key":"x.tfstate","region":"eu-west-1",
+            "endpoints":{"s3":"http://localhost:1"},"use_path_style":true,
+            "workspace_key_prefix":"wsp","use_lockfile":null,"dynamodb_table":"locks",
+            "secret_key":"SHOULD-NOT-LEAK"},"hash":1}}"#;
+        let b = parse_init_record(rec, Path::new(".terraform/terraform.tfstate"))
+            .unwrap()
+            .unwrap();
+        let Backend::S3(s) = b else { panic!() };
+        assert_eq!(s.bucket, "from-init");
+        assert_eq!(s.endpoint.as_deref(), Some("http://localhost:1"));
+        assert!(!s.use_lockfile);
+        assert_eq!(s.dynamodb_table.as_deref(), Some("locks"));
+        assert_eq!(s.object_key("default"), "x.tfstate");
+        assert_eq!(s.object_key("staging"), "wsp/staging/x.tfstate");
+        assert_eq!(s.lock_key("staging"), "wsp/staging/x.tfstate.tflock");
+        assert!(!format!("{s:?}").contains("SHOULD-NOT-LEAK"));
+        // A record of the local backend means: look no further than the files.
+        assert_eq!(
+            parse_init_record(
+                br#"{"backend":{"type":"local","config":{}}}"#,
+                Path::new("r")
+            )
+            .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn discover_prefers_the_init_record() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("main.tf"), BLOCK).unwrap();
+        let Backend::S3(s) = discover(d.path()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.bucket, "tfstate");
+        std::fs::create_dir(d.path().join(".terraform")).unwrap();
+        std::fs::write(
+            d.path().join(".terraform/terraform.tfstate"),
+            br#"{"backend":{"type":"s3","config":{"bucket":"other","key":"k"}}}"#,
+        )
+        .unwrap();
+        let Backend::S3(s) = discover(d.path()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.bucket, "other");
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(discover(empty.path()).unwrap(), Backend::Local);
+    }
+
+    #[test]
+    fn workspace_precedence_flag_env_environment_file_default() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(resolve_workspace(None, None, d.path()).unwrap(), "default");
+        std::fs::create_dir(d.path().join(".terraform")).unwrap();
+        std::fs::write(d.path().join(".terraform/environment"), "staging").unwrap();
+        assert_eq!(resolve_workspace(None, None, d.path()).unwrap(), "staging");
+        assert_eq!(
+            resolve_workspace(None, Some("prod"), d.path()).unwrap(),
+            "prod"
+        );
+        assert_eq!(
+            resolve_workspace(Some("dev"), Some("prod"), d.path()).unwrap(),
+            "dev"
+        );
+        assert!(resolve_workspace(Some("../etc"), None, d.path()).is_err());
+        assert!(resolve_workspace(Some(".."), None, d.path()).is_err());
+    }
+
+    #[test]
+    fn workspace_paths() {
+        let root = Path::new("/ws");
+        let cfg = Config::defaults(root);
+        let t = Target {
+            workspace: "staging".into(),
+            backend: Backend::Local,
+        };
+        let e = t.apply(&cfg);
+        assert_eq!(
+            e.state.path,
+            Path::new("/ws/iac/terraform.tfstate.d/staging/terraform.tfstate")
+        );
+        assert_eq!(e.state.backups, Path::new("/ws/backups/staging"));
+        let d = Target {
+            workspace: "default".into(),
+            backend: Backend::Local,
+        };
+        assert_eq!(d.apply(&cfg), cfg);
+    }
+}

@@ -1,0 +1,835 @@
+//! Replicas on real storage: uploads, listings, verification, restore sources, retention, and
+//! the background replicator of the daemon.
+//!
+//! A [`Replica`] is one `s3://` or `file://` URL opened through `object_store`. An upload puts
+//! the blob first (`<ws>/blobs/<sha256>`, once: it is skipped when present; S3 checks it
+//! against the SHA-256 checksum sent along) and then the snapshot document with a
+//! create-only put, so a reader never sees a document without its bytes, a crash in between
+//! leaves only an unreferenced blob (collected a day later), and two hosts never overwrite
+//! each other's documents. [`Replicator`] runs uploads on its own thread and runtime, retries
+//! with backoff, and records progress and the last error in `.tfops/replication.json`, which
+//! `tfops status` shows; it never holds up a local snapshot.
+//!
+//! Decisions (layout, ids, what to prune) are in [`super::replica`].
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Local, Utc};
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::remote::{self, RemoteError};
+use super::replica::{self, BlobEntry, ReplicaUrl, SnapshotDoc};
+use super::snapshot::{self, Snapshot};
+use crate::config::Config;
+use crate::fsutil;
+
+/// Errors of replica operations; messages name the replica URL and object, never credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error(transparent)]
+    Url(#[from] replica::BadUrl),
+    #[error("{url}: {what}: {source}")]
+    Store {
+        url: String,
+        what: String,
+        source: Box<object_store::Error>,
+    },
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    #[error("{url}: no snapshot {id} in workspace {workspace}")]
+    NotFound {
+        url: String,
+        workspace: String,
+        id: String,
+    },
+    #[error("{url}: no snapshot in workspace {workspace}")]
+    Empty { url: String, workspace: String },
+    #[error("{url}: snapshot {id} is bad: {reason}")]
+    Bad {
+        url: String,
+        id: String,
+        reason: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One replica, opened.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    url: String,
+}
+
+impl Replica {
+    /// Opens `url` (creating a `file://` folder, 0700, when it does not exist).
+    ///
+    /// # Errors
+    /// A bad URL, a folder that cannot be created, a client that cannot be built.
+    pub fn open(url: &str) -> Result<Replica, ReplicaError> {
+        let parsed = ReplicaUrl::parse(url)?;
+        let (store, prefix): (Arc<dyn ObjectStore>, String) = match parsed {
+            ReplicaUrl::S3 { bucket, prefix } => {
+                // S3 checks each upload against the SHA-256 checksum sent along.
+                let s = remote::s3_store(&bucket, None, None, true).map_err(|e| {
+                    ReplicaError::Store {
+                        url: url.to_string(),
+                        what: "client".into(),
+                        source: Box::new(e),
+                    }
+                })?;
+                (Arc::new(s), prefix)
+            }
+            ReplicaUrl::File { dir } => {
+                if !dir.exists() {
+                    fsutil::create_dir_mode(&dir, 0o700).map_err(|source| ReplicaError::Io {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                }
+                let fs =
+                    LocalFileSystem::new_with_prefix(&dir).map_err(|e| ReplicaError::Store {
+                        url: url.to_string(),
+                        what: "open".into(),
+                        source: Box::new(e),
+                    })?;
+                (Arc::new(fs), String::new())
+            }
+        };
+        Ok(Replica {
+            store,
+            prefix,
+            url: url.to_string(),
+        })
+    }
+
+    /// The URL as configured.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, rel: &str) -> ObjPath {
+        if self.prefix.is_empty() {
+            ObjPath::from(rel)
+        } else {
+            ObjPath::from(format!("{}/{rel}", self.prefix))
+        }
+    }
+
+    fn err(&self, what: impl Into<String>) -> impl FnOnce(object_store::Error) -> ReplicaError {
+        let url = self.url.clone();
+        let what = what.into();
+        move |e| ReplicaError::Store {
+            url,
+            what,
+            source: Box::new(e),
+        }
+    }
+
+    /// Uploads one local snapshot of `workspace`: the blob (unless present), then the document
+    /// (create-only). Returns the id in the replica. Idempotent: a document this host already
+    /// wrote for `snap` is found and reused.
+    ///
+    /// # Errors
+    /// When the local snapshot fails its check, or the store refuses.
+    pub async fn upload(
+        &self,
+        workspace: &str,
+        snap: &Snapshot,
+        host: &str,
+    ) -> Result<String, ReplicaError> {
+        let meta = snap.meta.clone().ok_or_else(|| ReplicaError::Bad {
+            url: self.url.clone(),
+            id: snap.id.clone(),
+            reason: "the local snapshot has no meta.json".into(),
+        })?;
+        // The bytes must still be what was validated when the snapshot was taken: the sha256
+        // recheck is enough (no second parse); a damaged local file is never replicated.
+        let bad = |reason: String| {
+            ReplicaError::Snapshot(snapshot::SnapshotError::Bad {
+                id: snap.id.clone(),
+                reason,
+            })
+        };
+        if let Some(p) = &snap.problem {
+            return Err(bad(p.clone()));
+        }
+        let (bytes, _) = snapshot::read_file(&snap.file(), None)?;
+        if snapshot::sha256_hex(&bytes) != meta.sha256 {
+            return Err(bad("its sha256 differs from meta.json's".into()));
+        }
+        let blob = self.path(&replica::blob_key(workspace, &meta.sha256));
+        match self.store.head(&blob).await {
+            Ok(m) if m.size == meta.bytes => {}
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {
+                self.store
+                    .put(&blob, PutPayload::from(bytes))
+                    .await
+                    .map_err(self.err(format!("upload of blob {}", meta.sha256)))?;
+            }
+            Err(e) => return Err(self.err("head of blob")(e)),
+        }
+        let mut taken = BTreeSet::new();
+        loop {
+            let id = replica::free_id(&snap.id, &taken);
+            let doc = SnapshotDoc {
+                id: id.clone(),
+                local_id: snap.id.clone(),
+                host: host.to_string(),
+                workspace: workspace.to_string(),
+                meta: meta.clone(),
+                uploaded_at: fsutil::json_ts(Local::now()),
+            };
+            let body = serde_json::to_vec_pretty(&doc).map_err(|e| ReplicaError::Bad {
+                url: self.url.clone(),
+                id: id.clone(),
+                reason: e.to_string(),
+            })?;
+            let key = self.path(&replica::snapshot_key(workspace, &id));
+            let put = self
+                .store
+                .put_opts(
+                    &key,
+                    PutPayload::from(body),
+                    PutOptions {
+                        mode: PutMode::Create,
+                        ..PutOptions::default()
+                    },
+                )
+                .await;
+            match put {
+                Ok(_) => return Ok(id),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    // Ours from an interrupted earlier run, or another host's.
+                    if let Ok(existing) = self.get_doc(&key).await {
+                        if existing.host == host && existing.local_id == snap.id {
+                            return Ok(id);
+                        }
+                    }
+                    taken.insert(id);
+                    if taken.len() > 1000 {
+                        return Err(ReplicaError::Bad {
+                            url: self.url.clone(),
+                            id: snap.id.clone(),
+                            reason: "no free id".into(),
+                        });
+                    }
+                }
+                Err(e) => return Err(self.err(format!("upload of snapshot {id}"))(e)),
+            }
+        }
+    }
+
+    async fn get_doc(&self, key: &ObjPath) -> Result<SnapshotDoc, ReplicaError> {
+        let b = self
+            .store
+            .get(key)
+            .await
+            .map_err(self.err(format!("read of {key}")))?
+            .bytes()
+            .await
+            .map_err(self.err(format!("read of {key}")))?;
+        serde_json::from_slice(&b).map_err(|e| ReplicaError::Bad {
+            url: self.url.clone(),
+            id: key.to_string(),
+            reason: format!("unreadable document ({e})"),
+        })
+    }
+
+    /// Every snapshot document of `workspace`, by `taken_at` (oldest first); unreadable ones
+    /// are returned apart as (key, reason).
+    ///
+    /// # Errors
+    /// When the listing fails.
+    pub async fn list(
+        &self,
+        workspace: &str,
+    ) -> Result<(Vec<SnapshotDoc>, Vec<(String, String)>), ReplicaError> {
+        let dir = self.path(&replica::snapshots_dir(workspace));
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(self.err("listing of snapshots"))?;
+        let mut docs = Vec::new();
+        let mut bad = Vec::new();
+        for m in metas {
+            if !m.location.as_ref().ends_with(".json") {
+                continue;
+            }
+            match self.get_doc(&m.location).await {
+                Ok(d) => docs.push(d),
+                Err(e) => bad.push((m.location.to_string(), e.to_string())),
+            }
+        }
+        replica::sort_docs(&mut docs);
+        Ok((docs, bad))
+    }
+
+    async fn blobs(&self, workspace: &str) -> Result<Vec<BlobEntry>, ReplicaError> {
+        let dir = self.path(&replica::blobs_dir(workspace));
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(self.err("listing of blobs"))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                Some(BlobEntry {
+                    sha256: m.location.filename()?.to_string(),
+                    last_modified: m.last_modified,
+                })
+            })
+            .collect())
+    }
+
+    /// The bytes of a document's blob, checked against its sha256.
+    ///
+    /// # Errors
+    /// `Bad` when the blob is missing or its hash differs.
+    pub async fn fetch(&self, doc: &SnapshotDoc) -> Result<Vec<u8>, ReplicaError> {
+        let key = self.path(&replica::blob_key(&doc.workspace, &doc.meta.sha256));
+        let bad = |reason: String| ReplicaError::Bad {
+            url: self.url.clone(),
+            id: doc.id.clone(),
+            reason,
+        };
+        let got = match self.store.get(&key).await {
+            Ok(g) => g.bytes().await.map_err(self.err("read of blob"))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(bad(format!(
+                    "its blob {} is missing",
+                    short(&doc.meta.sha256)
+                )))
+            }
+            Err(e) => return Err(self.err("read of blob")(e)),
+        };
+        let sha = snapshot::sha256_hex(&got);
+        if sha != doc.meta.sha256 {
+            return Err(bad(format!(
+                "its blob hashes to {}, the document says {}",
+                short(&sha),
+                short(&doc.meta.sha256)
+            )));
+        }
+        Ok(got.to_vec())
+    }
+
+    /// Rechecks every snapshot of `workspace`: each distinct blob is read once and hashed.
+    /// Returns (id, problem) per document, plus unreadable documents.
+    ///
+    /// # Errors
+    /// When the listing fails.
+    pub async fn verify(
+        &self,
+        workspace: &str,
+    ) -> Result<Vec<(String, Option<String>)>, ReplicaError> {
+        let (docs, bad) = self.list(workspace).await?;
+        let mut by_sha: std::collections::BTreeMap<String, Option<String>> = Default::default();
+        let mut out = Vec::new();
+        for d in &docs {
+            if !by_sha.contains_key(&d.meta.sha256) {
+                let r = match self.fetch(d).await {
+                    Ok(b) => match snapshot::hash_and_check(&b).1 {
+                        Ok(_) => None,
+                        Err(i) => Some(format!("its state is {i}")),
+                    },
+                    Err(ReplicaError::Bad { reason, .. }) => Some(reason),
+                    Err(e) => return Err(e),
+                };
+                by_sha.insert(d.meta.sha256.clone(), r);
+            }
+            out.push((d.id.clone(), by_sha[&d.meta.sha256].clone()));
+        }
+        for (k, reason) in bad {
+            out.push((k, Some(reason)));
+        }
+        Ok(out)
+    }
+
+    /// Retention in the replica for this host's documents, then blob collection (unreferenced
+    /// by any host and older than a day). Returns the document ids and blobs removed.
+    ///
+    /// # Errors
+    /// When listing or deleting fails.
+    pub async fn prune(
+        &self,
+        workspace: &str,
+        host: &str,
+        policy: super::retention::Policy,
+    ) -> Result<(Vec<String>, Vec<String>), ReplicaError> {
+        let (docs, _) = self.list(workspace).await?;
+        let drop = replica::docs_to_prune(&docs, host, policy);
+        for id in &drop {
+            let key = self.path(&replica::snapshot_key(workspace, id));
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(format!("delete of {id}"))(e)),
+            }
+        }
+        let kept: Vec<SnapshotDoc> = docs.into_iter().filter(|d| !drop.contains(&d.id)).collect();
+        let blobs = self.blobs(workspace).await?;
+        let gone = replica::blobs_to_delete(&blobs, &kept, Utc::now());
+        for sha in &gone {
+            let key = self.path(&replica::blob_key(workspace, sha));
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(format!("delete of blob {sha}"))(e)),
+            }
+        }
+        Ok((drop, gone))
+    }
+}
+
+fn short(s: &str) -> &str {
+    s.get(..12).unwrap_or(s)
+}
+
+/// Runs `f` with a replica on the calling thread (one-shot commands).
+///
+/// # Errors
+/// As the operation, or when no runtime can be started.
+pub fn run<T, F, Fut>(rep: &Replica, f: F) -> Result<T, ReplicaError>
+where
+    F: FnOnce(Replica) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ReplicaError>> + Send + 'static,
+    T: Send + 'static,
+{
+    remote::block_on(f(rep.clone()))?
+}
+
+/// Which replica snapshot to take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    Id(String),
+    Latest,
+}
+
+/// `restore --from URL`: the chosen replica snapshot of `workspace`, checked, copied into the
+/// local backups folder as a snapshot (reason `replica <url> <id>`). Returns the local id.
+///
+/// # Errors
+/// `NotFound` / `Empty`, `Bad` when its blob fails its hash or the state is invalid.
+pub fn import(
+    cfg: &Config,
+    url: &str,
+    workspace: &str,
+    pick: &Pick,
+) -> Result<String, ReplicaError> {
+    let rep = Replica::open(url)?;
+    let ws = workspace.to_string();
+    let pick2 = pick.clone();
+    let (doc, bytes) = run(&rep, move |r| async move {
+        let (docs, _) = r.list(&ws).await?;
+        let mut cands: Vec<&SnapshotDoc> = match &pick2 {
+            Pick::Id(id) => docs.iter().filter(|d| &d.id == id).collect(),
+            Pick::Latest => docs.iter().rev().collect(),
+        };
+        if cands.is_empty() {
+            return Err(match pick2 {
+                Pick::Id(id) => ReplicaError::NotFound {
+                    url: r.url.clone(),
+                    workspace: ws,
+                    id,
+                },
+                Pick::Latest => ReplicaError::Empty {
+                    url: r.url.clone(),
+                    workspace: ws,
+                },
+            });
+        }
+        let mut last_err = None;
+        for d in cands.drain(..) {
+            match r.fetch(d).await {
+                Ok(b) if snapshot::hash_and_check(&b).1.is_ok() => return Ok((d.clone(), b)),
+                Ok(_) => {
+                    last_err = Some(ReplicaError::Bad {
+                        url: r.url.clone(),
+                        id: d.id.clone(),
+                        reason: "its state is not valid".into(),
+                    })
+                }
+                Err(e) => last_err = Some(e),
+            }
+            if matches!(pick2, Pick::Id(_)) {
+                break;
+            }
+        }
+        Err(last_err.unwrap_or(ReplicaError::Empty {
+            url: r.url.clone(),
+            workspace: ws,
+        }))
+    })?;
+    let (sha256, info) = snapshot::hash_and_check(&bytes);
+    let rs = snapshot::ReadState {
+        bytes,
+        sha256,
+        info,
+    };
+    let reason = format!("replica {} {} (host {})", url, doc.id, doc.host);
+    let _lock = snapshot::lock_backups(&cfg.state.backups)?;
+    let opts = snapshot::TakeOptions::default();
+    let t = snapshot::take_locked(cfg, rs, &reason, &opts)?.ok_or_else(|| {
+        ReplicaError::Snapshot(snapshot::SnapshotError::StateChanged {
+            path: cfg.state.backups.clone(),
+        })
+    })?;
+    Ok(t.id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress ledger and the background replicator
+
+/// `.tfops/replication.json`: what each replica has of this workspace, and the last error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub workspace: String,
+    pub replicas: Vec<ReplicaProgress>,
+}
+
+/// One replica in the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaProgress {
+    pub url: String,
+    /// Local snapshot ids already in the replica.
+    pub done: Vec<String>,
+    /// Valid local snapshots not replicated yet.
+    pub pending: Vec<String>,
+    pub last_ok_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+/// Where the ledger of `workspace` lives.
+pub fn ledger_path(dot_tfops: &Path, workspace: &str) -> PathBuf {
+    if workspace == super::backend::DEFAULT_WORKSPACE {
+        dot_tfops.join("replication.json")
+    } else {
+        dot_tfops.join(format!("replication-{workspace}.json"))
+    }
+}
+
+/// Reads a ledger; a missing or unreadable one is empty.
+pub fn read_ledger(path: &Path) -> Ledger {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_ledger(path: &Path, l: &Ledger) {
+    let Ok(mut b) = serde_json::to_vec_pretty(l) else {
+        return;
+    };
+    b.push(b'\n');
+    if let Some(d) = path.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if let Err(e) = fsutil::write_atomic(path, &b, 0o600, false) {
+        log::warn!("cannot write {}: {e}", path.display());
+    }
+}
+
+/// Uploads every valid local snapshot of `cfg`'s backups folder that the ledger does not list
+/// yet to each replica (oldest first), then applies retention there. Updates the ledger
+/// after each upload. Returns the number uploaded; errors are recorded per replica.
+pub async fn sync_all(cfg: &Config, workspace: &str, ledger_file: &Path, host: &str) -> usize {
+    let mut ledger = read_ledger(ledger_file);
+    if ledger.workspace != workspace {
+        ledger = Ledger {
+            workspace: workspace.to_string(),
+            replicas: Vec::new(),
+        };
+    }
+    ledger
+        .replicas
+        .retain(|r| cfg.state.replicate.contains(&r.url));
+    let local = match snapshot::list_quick(&cfg.state.backups) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!("replication: {e}");
+            return 0;
+        }
+    };
+    let local_ids: BTreeSet<&str> = local.iter().map(|s| s.id.as_str()).collect();
+    let mut uploaded = 0;
+    for url in &cfg.state.replicate {
+        if !ledger.replicas.iter().any(|r| &r.url == url) {
+            ledger.replicas.push(ReplicaProgress {
+                url: url.clone(),
+                ..Default::default()
+            });
+        }
+        let idx = ledger
+            .replicas
+            .iter()
+            .position(|r| &r.url == url)
+            .unwrap_or(0);
+        ledger.replicas[idx]
+            .done
+            .retain(|d| local_ids.contains(d.as_str()));
+        let pending: Vec<&Snapshot> = local
+            .iter()
+            .filter(|s| s.valid() && !ledger.replicas[idx].done.contains(&s.id))
+            .collect();
+        ledger.replicas[idx].pending = pending.iter().map(|s| s.id.clone()).collect();
+        if pending.is_empty() {
+            continue;
+        }
+        let rep = match Replica::open(url) {
+            Ok(r) => r,
+            Err(e) => {
+                record_error(&mut ledger.replicas[idx], &e);
+                write_ledger(ledger_file, &ledger);
+                continue;
+            }
+        };
+        let mut failed = false;
+        for s in pending {
+            match rep.upload(workspace, s, host).await {
+                Ok(rid) => {
+                    log::info!("replicated snapshot {} to {url} as {rid}", s.id);
+                    let p = &mut ledger.replicas[idx];
+                    p.done.push(s.id.clone());
+                    p.pending.retain(|x| x != &s.id);
+                    p.last_ok_at = Some(fsutil::json_ts(Local::now()));
+                    p.last_error = None;
+                    p.last_error_at = None;
+                    uploaded += 1;
+                    write_ledger(ledger_file, &ledger);
+                }
+                Err(ReplicaError::Snapshot(e)) => {
+                    // A local snapshot that fails its check is not copied; verify reports it.
+                    log::warn!("replication to {url}: skipping snapshot {}: {e}", s.id);
+                    ledger.replicas[idx].pending.retain(|x| x != &s.id);
+                }
+                Err(e) => {
+                    log::warn!("replication to {url} failed (will retry): {e}");
+                    record_error(&mut ledger.replicas[idx], &e);
+                    write_ledger(ledger_file, &ledger);
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if !failed {
+            match rep.prune(workspace, host, snapshot::policy(cfg)).await {
+                Ok((docs, blobs)) => {
+                    if !docs.is_empty() || !blobs.is_empty() {
+                        log::info!(
+                            "replica {url}: retention removed {} snapshots, {} blobs",
+                            docs.len(),
+                            blobs.len()
+                        );
+                    }
+                }
+                Err(e) => log::warn!("replica {url}: retention failed: {e}"),
+            }
+        }
+    }
+    write_ledger(ledger_file, &ledger);
+    uploaded
+}
+
+fn record_error(p: &mut ReplicaProgress, e: &ReplicaError) {
+    p.last_error = Some(e.to_string());
+    p.last_error_at = Some(fsutil::json_ts(Local::now()));
+}
+
+/// Whether the ledger still lists pending snapshots or an error.
+fn behind(ledger_file: &Path) -> bool {
+    read_ledger(ledger_file)
+        .replicas
+        .iter()
+        .any(|r| !r.pending.is_empty() || r.last_error.is_some())
+}
+
+enum Msg {
+    Kick,
+    Reconfigure(Box<Config>),
+    Stop,
+}
+
+/// The background replicator: its own thread and runtime; kicked after each snapshot, and
+/// every minute anyway; after a failure it retries with backoff (1 s doubling to 60 s).
+#[derive(Debug)]
+pub struct Replicator {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Replicator {
+    /// Starts the thread for `cfg` (already pointing at the workspace's backups folder).
+    ///
+    /// # Errors
+    /// When the thread or its runtime cannot be started.
+    pub fn start(
+        cfg: Config,
+        workspace: String,
+        ledger_file: PathBuf,
+    ) -> Result<Replicator, ReplicaError> {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ReplicaError::Remote(RemoteError::Runtime(e.to_string())))?;
+        std::thread::Builder::new()
+            .name("tfops-replicator".into())
+            .spawn(move || {
+                let host = replica::host_name();
+                let mut cfg = cfg;
+                let idle = Duration::from_secs(60);
+                let mut wait = Duration::ZERO;
+                let mut backoff = Duration::from_secs(1);
+                loop {
+                    match rx.recv_timeout(wait) {
+                        Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Ok(Msg::Reconfigure(c)) => cfg = *c,
+                        Ok(Msg::Kick) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    }
+                    // Coalesce a burst of kicks.
+                    while let Ok(m) = rx.try_recv() {
+                        match m {
+                            Msg::Stop => return,
+                            Msg::Reconfigure(c) => cfg = *c,
+                            Msg::Kick => {}
+                        }
+                    }
+                    if cfg.state.replicate.is_empty() {
+                        wait = idle;
+                        continue;
+                    }
+                    rt.block_on(sync_all(&cfg, &workspace, &ledger_file, &host));
+                    if behind(&ledger_file) {
+                        wait = backoff;
+                        backoff = (backoff * 2).min(idle);
+                    } else {
+                        wait = idle;
+                        backoff = Duration::from_secs(1);
+                    }
+                }
+            })
+            .map_err(|source| ReplicaError::Io {
+                path: PathBuf::from("tfops-replicator thread"),
+                source,
+            })?;
+        Ok(Replicator { tx })
+    }
+
+    /// A snapshot was taken: replicate soon.
+    pub fn kick(&self) {
+        let _ = self.tx.send(Msg::Kick);
+    }
+
+    /// New settings (after a reload).
+    pub fn reconfigure(&self, cfg: Config) {
+        let _ = self.tx.send(Msg::Reconfigure(Box::new(cfg)));
+    }
+
+    /// Stops the thread after the current upload.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(serial: u64) -> String {
+        format!(
+            r#"{{"version":4,"terraform_version":"1.11.4","serial":{serial},"lineage":"lin","outputs":{{}},"resources":[]}}"#
+        )
+    }
+
+    #[test]
+    fn file_replica_upload_list_verify_import_and_idempotence() {
+        let ws = tempfile::tempdir().unwrap();
+        let rep_dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/r", rep_dir.path().display());
+        let mut cfg = Config::defaults(ws.path());
+        cfg.state.replicate = vec![url.clone()];
+        std::fs::create_dir_all(ws.path().join("iac")).unwrap();
+        for s in 1..=2 {
+            std::fs::write(&cfg.state.path, state(s)).unwrap();
+            snapshot::take(&cfg, "test").unwrap();
+        }
+        let ledger = ws.path().join(".tfops/replication.json");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(sync_all(&cfg, "default", &ledger, "h1")), 2);
+        // Nothing new: nothing uploaded again.
+        assert_eq!(rt.block_on(sync_all(&cfg, "default", &ledger, "h1")), 0);
+        let l = read_ledger(&ledger);
+        assert_eq!(l.replicas[0].done.len(), 2);
+        assert!(l.replicas[0].pending.is_empty());
+        let rep = Replica::open(&url).unwrap();
+        let (docs, bad) = rt.block_on(rep.list("default")).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert!(bad.is_empty());
+        let v = rt.block_on(rep.verify("default")).unwrap();
+        assert!(v.iter().all(|(_, p)| p.is_none()), "{v:?}");
+        // A second host with the same local ids gets suffixed ids, never overwriting.
+        let local = snapshot::list(&cfg.state.backups).unwrap();
+        let rid = rt.block_on(rep.upload("default", &local[0], "h2")).unwrap();
+        assert_eq!(rid, format!("{}_h2", local[0].id));
+        // The same host again: the existing document is reused.
+        let rid = rt.block_on(rep.upload("default", &local[0], "h1")).unwrap();
+        assert_eq!(rid, local[0].id);
+        // A damaged blob is named by verify.
+        let blob = rep_dir
+            .path()
+            .join("r/default/blobs")
+            .join(&docs[1].meta.sha256);
+        std::fs::write(&blob, b"garbage").unwrap();
+        let v = rt.block_on(rep.verify("default")).unwrap();
+        let badv: Vec<_> = v.iter().filter(|(_, p)| p.is_some()).collect();
+        assert_eq!(badv.len(), 1, "{v:?}");
+        assert_eq!(badv[0].0, docs[1].id);
+        // Retention applies in the replica: keep_last 1 keeps this host's newest document only
+        // (and the other host's document stays).
+        let (gone, _) = rt
+            .block_on(rep.prune(
+                "default",
+                "h1",
+                super::super::retention::Policy {
+                    keep_last: 1,
+                    keep_daily: 0,
+                    keep_weekly: 0,
+                    keep_monthly: 0,
+                },
+            ))
+            .unwrap();
+        assert_eq!(gone, vec![docs[0].id.clone()]);
+        let (left, _) = rt.block_on(rep.list("default")).unwrap();
+        let mut hosts: Vec<&str> = left.iter().map(|d| d.host.as_str()).collect();
+        hosts.sort();
+        assert_eq!(hosts, vec!["h1", "h2"]);
+        drop(rt);
+        // Import picks the newest good one (skipping the damaged newest).
+        std::fs::remove_dir_all(&cfg.state.backups).unwrap();
+        let id = import(&cfg, &url, "default", &Pick::Latest).unwrap();
+        let snaps = snapshot::list(&cfg.state.backups).unwrap();
+        assert_eq!(snaps.len(), 1);
+        assert_eq!(snaps[0].id, id);
+        assert_eq!(snaps[0].meta.as_ref().unwrap().serial, 1);
+    }
+}

@@ -1,0 +1,906 @@
+//! Remote state and replicas against a real S3-protocol server (moto, on 127.0.0.1, started
+//! and stopped by each test) and real Terraform 1.11 with `backend "s3"`: the disaster alarm
+//! and restore on remote state, Terraform's lock object, the conditional put against a
+//! concurrent writer, total loss restored from a replica in a fresh checkout, kill -9 during an
+//! upload, a store that is down while local snapshots go on, and credentials that never show.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{text, wait_until, Ws};
+
+const KEY_ID: &str = "AKIATFOPSTESTKEYID42";
+const SECRET: &str = "tfopsTestSecret0DoNotLeak9zQ";
+const STATE_KEY: &str = "lab/terraform.tfstate";
+
+// ---------------------------------------------------------------------------------------------
+// moto
+
+fn moto_bin() -> Option<PathBuf> {
+    let venv = common::repo_root().join(".tools/venv/bin/moto_server");
+    let found = if venv.is_file() {
+        Some(venv)
+    } else {
+        common::which("moto_server")
+    };
+    if found.is_none() && common::tools_required() {
+        panic!("moto_server is required here (CI): run scripts/test.sh, which installs it");
+    }
+    if found.is_none() {
+        eprintln!("SKIP: no moto_server (run scripts/test.sh)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Moto {
+    child: Option<Child>,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl Moto {
+    fn start() -> Option<Moto> {
+        let bin = moto_bin()?;
+        let mut m = Moto {
+            child: None,
+            port: free_port(),
+            bin,
+        };
+        m.restart();
+        Some(m)
+    }
+
+    /// (Re)starts the server on the same port (a fresh, empty store).
+    fn restart(&mut self) {
+        self.stop();
+        let child = Command::new(&self.bin)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn moto_server");
+        self.child = Some(child);
+        let port = self.port;
+        assert!(
+            wait_until(Duration::from_secs(30), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "moto_server did not start"
+        );
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as libc::pid_t, sig) };
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One plain HTTP request; (status, body). moto does not check signatures, but treats a
+    /// request without any Authorization as anonymous (refused on objects of another owner),
+    /// so this one names a helper key of its own (not the credentials tfops gets).
+    fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect moto");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAHELPER0000000000/20261202/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("http head");
+        let head = String::from_utf8_lossy(&resp[..split]).to_string();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let mut body = resp[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+
+    fn create_bucket(&self, bucket: &str, versioned: bool) {
+        let (st, b) = self.http("PUT", &format!("/{bucket}"), b"");
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+        if versioned {
+            let xml = br#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
+            let (st, b) = self.http("PUT", &format!("/{bucket}?versioning"), xml);
+            assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+        }
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let (st, b) = self.http("GET", &format!("/{bucket}/{key}"), b"");
+        (st == 200).then_some(b)
+    }
+
+    fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        let (st, b) = self.http("PUT", &format!("/{bucket}/{key}"), body);
+        assert_eq!(st, 200, "put {key}: {}", String::from_utf8_lossy(&b));
+    }
+
+    fn delete(&self, bucket: &str, key: &str) {
+        let (st, _) = self.http("DELETE", &format!("/{bucket}/{key}"), b"");
+        assert!(st == 204 || st == 200, "delete {key}: {st}");
+    }
+
+    /// Keys under `prefix` (ListObjectsV2).
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let (st, b) = self.http(
+            "GET",
+            &format!("/{bucket}?list-type=2&prefix={prefix}"),
+            b"",
+        );
+        assert_eq!(st, 200);
+        let x = String::from_utf8_lossy(&b).to_string();
+        x.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        self.stop();
+    }
+}
+
+fn dechunk(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let Some(nl) = b[i..].windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let n =
+            usize::from_str_radix(String::from_utf8_lossy(&b[i..i + nl]).trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        let start = i + nl + 2;
+        out.extend_from_slice(&b[start..(start + n).min(b.len())]);
+        i = start + n + 2;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workspaces
+
+fn terraform11() -> Option<PathBuf> {
+    // The S3 backend settings used here (endpoints, use_path_style, use_lockfile) need a
+    // recent Terraform: the one on PATH, not the 1.0.3 that TFOPS_TERRAFORM may name.
+    let tf = common::which("terraform");
+    if tf.is_none() && common::tools_required() {
+        panic!("terraform (>= 1.10) is required on PATH here (CI)");
+    }
+    if tf.is_none() {
+        eprintln!("SKIP: no terraform on PATH");
+    }
+    tf
+}
+
+fn backend_block(m: &Moto, extra: &str) -> String {
+    format!(
+        r#"terraform {{
+  backend "s3" {{
+    bucket                      = "tfstate"
+    key                         = "{STATE_KEY}"
+    region                      = "us-east-1"
+    endpoints                   = {{ s3 = "{}" }}
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+{extra}
+  }}
+}}
+
+resource "terraform_data" "service_1" {{
+  input = "service_1"
+}}
+
+resource "terraform_data" "service_2" {{
+  input = "service_2"
+}}
+"#,
+        m.endpoint()
+    )
+}
+
+fn remote_ws(m: &Moto, extra: &str, config: &str) -> Ws {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    std::fs::write(ws.path("iac/main.tf"), backend_block(m, extra)).unwrap();
+    ws.write_config(config);
+    ws
+}
+
+fn aws_env(c: &mut Command) -> &mut Command {
+    c.env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("TF_WORKSPACE")
+}
+
+fn tf(tf: &Path, ws: &Ws, args: &[&str]) -> Output {
+    let rc = ws.path(".terraformrc");
+    let _ = std::fs::write(&rc, "");
+    let mut c = Command::new(tf);
+    c.args(args)
+        .current_dir(ws.path("iac"))
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1");
+    aws_env(&mut c).output().expect("run terraform")
+}
+
+fn tfops(ws: &Ws, args: &[&str]) -> Output {
+    let mut c = ws.cmd();
+    aws_env(&mut c);
+    c.args(args).output().expect("run tfops")
+}
+
+/// Every output so far, for the credentials check.
+#[derive(Default)]
+struct Seen(String);
+
+impl Seen {
+    fn add(&mut self, o: &Output) -> String {
+        let t = text(o);
+        self.0.push_str(&t);
+        t
+    }
+}
+
+/// No credential in any text given, nor in any file under `dir`.
+fn assert_no_credentials(outputs: &str, dir: &Path) {
+    for c in [KEY_ID, SECRET] {
+        assert!(!outputs.contains(c), "a credential appeared in the output");
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                // Terraform's own provider cache and init record are not ours.
+                if p.file_name().is_some_and(|n| n == ".terraform") {
+                    continue;
+                }
+                stack.push(p);
+            } else if ft.is_file() {
+                let b = std::fs::read(&p).unwrap_or_default();
+                let s = String::from_utf8_lossy(&b);
+                for c in [KEY_ID, SECRET] {
+                    assert!(!s.contains(c), "a credential is stored in {}", p.display());
+                }
+            }
+        }
+    }
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon(ws: &Ws, log: &Path) -> Daemon {
+    let f = std::fs::File::create(log).unwrap();
+    let mut c = ws.cmd();
+    aws_env(&mut c);
+    let child = c
+        .args(["-vv", "run"])
+        .stdout(Stdio::null())
+        .stderr(f)
+        .spawn()
+        .expect("spawn tfops run");
+    let d = Daemon { child };
+    assert!(
+        wait_until(Duration::from_secs(10), || ws
+            .path(".tfops/run.pid")
+            .exists()),
+        "tfops run did not start: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    d
+}
+
+fn alarms(ws: &Ws) -> Vec<(String, String)> {
+    let o = tfops(ws, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    v["alarms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap_or("").to_string(),
+                a["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn state_alarm(ws: &Ws) -> Option<String> {
+    alarms(ws)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, d)| d)
+}
+
+fn metas(dir: &Path) -> Vec<serde_json::Value> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("meta.json").exists())
+        .collect();
+    v.sort();
+    v.iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p.join("meta.json")).unwrap()).unwrap())
+        .collect()
+}
+
+/// A valid state of `n` resources, about `pad` bytes of attribute text each.
+fn big_state(serial: u64, n: usize, pad: usize) -> Vec<u8> {
+    let filler = "x".repeat(pad);
+    let res: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"r{i}","provider":"provider[\"terraform.io/builtin/terraform\"]","instances":[{{"schema_version":0,"attributes":{{"id":"{i}","input":{{"value":"{filler}","type":"string"}},"output":null,"triggers_replace":null}}}}]}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"version":4,"terraform_version":"1.11.4","serial":{serial},"lineage":"big-lineage","outputs":{{}},"resources":[{}]}}"#,
+        res.join(",")
+    )
+    .into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn terraform_s3_state_lost_then_garbage_alarm_restore_and_plan_is_clean() {
+    let Some(m) = Moto::start() else { return };
+    let Some(tfb) = terraform11() else { return };
+    m.create_bucket("tfstate", true);
+    let ws = remote_ws(
+        &m,
+        "    use_lockfile = true",
+        "state {\n  grace = \"1s\"\n  poll = \"200ms\"\n}\n",
+    );
+    let mut seen = Seen::default();
+    let o = tf(&tfb, &ws, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{}", seen.add(&o));
+    let o = tf(
+        &tfb,
+        &ws,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert!(o.status.success(), "{}", seen.add(&o));
+    assert!(
+        m.get("tfstate", STATE_KEY).is_some(),
+        "terraform wrote no state to moto"
+    );
+
+    // backup pulls the object; the meta names its source, ETag and version id.
+    let o = tfops(&ws, &["backup"]);
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    let ms = metas(&ws.path("backups"));
+    assert_eq!(ms.len(), 1, "{t}");
+    assert_eq!(ms[0]["source"], format!("s3://tfstate/{STATE_KEY}"));
+    assert!(ms[0]["etag"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(ms[0]["version_id"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(ms[0]["resources"], 2);
+
+    // drift reads the remote state: both resources are found there (none "to create"). The
+    // values of terraform_data's `input` are the drift engine's business (#11), not read here.
+    let o = tfops(&ws, &["drift", "--detailed-exitcode"]);
+    let t = seen.add(&o);
+    assert_ne!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("0 to create, 0 to destroy"), "{t}");
+
+    let log = ws.path("daemon.log");
+    {
+        let _d = start_daemon(&ws, &log);
+        // Deleted: the alarm is raised after grace.
+        m.delete("tfstate", STATE_KEY);
+        assert!(
+            wait_until(Duration::from_secs(30), || state_alarm(&ws)
+                .is_some_and(|d| d.contains("missing"))),
+            "no alarm for a deleted remote state: {:?}\n{}",
+            alarms(&ws),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let o = tfops(&ws, &["restore", "--latest", "--yes"]);
+        let t = seen.add(&o);
+        assert!(o.status.success(), "{t}");
+        assert!(t.contains("If-None-Match"), "{t}");
+        assert!(
+            wait_until(Duration::from_secs(30), || state_alarm(&ws).is_none()),
+            "alarm not cleared"
+        );
+        // Garbage: alarm again, restore again (the bad bytes are kept locally).
+        m.put("tfstate", STATE_KEY, b"{\"version\": 4, garbage");
+        assert!(
+            wait_until(Duration::from_secs(30), || state_alarm(&ws)
+                .is_some_and(|d| d.contains("invalid"))),
+            "no alarm for a garbage remote state: {:?}",
+            alarms(&ws)
+        );
+        let o = tfops(&ws, &["restore", "--latest", "--yes"]);
+        let t = seen.add(&o);
+        assert!(o.status.success(), "{t}");
+        assert!(t.contains("the bad state is kept as"), "{t}");
+    }
+    seen.0
+        .push_str(&std::fs::read_to_string(&log).unwrap_or_default());
+    let o = tf(
+        &tfb,
+        &ws,
+        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", seen.add(&o));
+    let o = tfops(&ws, &["status", "--json"]);
+    seen.add(&o);
+    assert_no_credentials(&seen.0, ws.root());
+}
+
+#[test]
+fn restore_is_refused_while_terraforms_lock_object_exists_naming_the_holder() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("tfstate", true);
+    let ws = remote_ws(&m, "    use_lockfile = true", "");
+    let state = big_state(3, 2, 10);
+    m.put("tfstate", STATE_KEY, &state);
+    let o = tfops(&ws, &["backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lock = br#"{"ID":"5f0c2d1e","Operation":"OperationTypeApply","Info":"","Who":"bob@ci-runner-7","Version":"1.11.4","Created":"2026-12-02T18:00:00Z","Path":"tfstate/lab/terraform.tfstate"}"#;
+    m.put("tfstate", &format!("{STATE_KEY}.tflock"), lock);
+    m.put("tfstate", STATE_KEY, b"");
+    let o = tfops(&ws, &["restore", "--latest", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("bob@ci-runner-7"), "the holder is named: {t}");
+    assert!(t.contains("OperationTypeApply"), "{t}");
+    assert_eq!(
+        m.get("tfstate", STATE_KEY).unwrap(),
+        b"",
+        "nothing was written"
+    );
+    // --force overrides, saying so.
+    let o = tfops(&ws, &["restore", "--latest", "--yes", "--force"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(m.get("tfstate", STATE_KEY).unwrap(), state);
+}
+
+#[test]
+fn s3_workspaces_live_under_the_key_prefix_with_their_own_backups() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("tfstate", true);
+    let ws = remote_ws(&m, "    use_lockfile = true", "");
+    m.put("tfstate", STATE_KEY, &big_state(1, 1, 10));
+    let staging = format!("env:/staging/{STATE_KEY}");
+    m.put("tfstate", &staging, &big_state(9, 2, 10));
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("TF_WORKSPACE", "staging");
+    let o = c.arg("backup").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let ms = metas(&ws.path("backups/staging"));
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0]["serial"], 9);
+    assert_eq!(ms[0]["source"], format!("s3://tfstate/{staging}"));
+    assert!(ws.snapshots().is_empty(), "default's snapshots stay apart");
+    // Restoring the workspace writes its own object, never default's.
+    m.delete("tfstate", &staging);
+    let o = tfops(
+        &ws,
+        &["--workspace", "staging", "restore", "--latest", "--yes"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(m.get("tfstate", &staging).unwrap(), big_state(9, 2, 10));
+    assert_eq!(m.get("tfstate", STATE_KEY).unwrap(), big_state(1, 1, 10));
+}
+
+#[test]
+fn a_dynamodb_only_lock_is_invisible_so_restore_needs_force() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("tfstate", false);
+    let ws = remote_ws(&m, "    dynamodb_table = \"tf-locks\"", "");
+    m.put("tfstate", STATE_KEY, &big_state(1, 1, 10));
+    assert!(tfops(&ws, &["backup"]).status.success());
+    m.delete("tfstate", STATE_KEY);
+    let o = tfops(&ws, &["restore", "--latest", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("tf-locks") && t.contains("--force"), "{t}");
+    assert!(m.get("tfstate", STATE_KEY).is_none());
+    let o = tfops(&ws, &["restore", "--latest", "--yes", "--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(m.get("tfstate", STATE_KEY).is_some());
+}
+
+#[test]
+fn a_concurrent_write_between_preview_and_put_fails_cleanly() {
+    use tfops::state::backend::{Backend, S3Backend};
+    use tfops::state::remote::{self, RemoteError, RemoteState};
+    use tfops::state::restore::Target;
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("tfstate", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tfops::config::Config::defaults(dir.path());
+    cfg.state.backups = dir.path().join("backups");
+    let b = S3Backend {
+        bucket: "tfstate".into(),
+        key: STATE_KEY.into(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(m.endpoint()),
+        use_path_style: true,
+        workspace_key_prefix: "env:".into(),
+        use_lockfile: true,
+        dynamodb_table: None,
+    };
+    let _ = Backend::S3(b.clone());
+    std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
+    let r = RemoteState::new(&b, "default").unwrap();
+    let v1 = big_state(1, 1, 10);
+    m.put("tfstate", STATE_KEY, &v1);
+    remote::backup(&cfg, &r, "test").unwrap();
+
+    // The object changes between the preview (If-Match on its ETag) and the put.
+    let v2 = big_state(2, 1, 10);
+    m.put("tfstate", STATE_KEY, &v2);
+    let plan = remote::prepare_restore(&cfg, &r, &Target::Latest, false).unwrap();
+    let v3 = big_state(3, 2, 10);
+    m.put("tfstate", STATE_KEY, &v3);
+    match remote::apply_restore(&cfg, &r, &plan, false) {
+        Err(RemoteError::ChangedSincePreview { url }) => assert!(url.contains(STATE_KEY)),
+        other => panic!("expected a refused conditional put, got {other:?}"),
+    }
+    assert_eq!(
+        m.get("tfstate", STATE_KEY).unwrap(),
+        v3,
+        "the concurrent write survives"
+    );
+
+    // The object was gone at the preview (If-None-Match: *) and someone created it meanwhile.
+    m.delete("tfstate", STATE_KEY);
+    let plan = remote::prepare_restore(&cfg, &r, &Target::Latest, false).unwrap();
+    m.put("tfstate", STATE_KEY, &v3);
+    assert!(matches!(
+        remote::apply_restore(&cfg, &r, &plan, false),
+        Err(RemoteError::ChangedSincePreview { .. })
+    ));
+    assert_eq!(m.get("tfstate", STATE_KEY).unwrap(), v3);
+    // Without interference a restore goes through. The newest snapshot is now v2: the first
+    // attempt kept the state it previewed (v2) as a snapshot before its put was refused.
+    let plan = remote::prepare_restore(&cfg, &r, &Target::Latest, false).unwrap();
+    remote::apply_restore(&cfg, &r, &plan, false).unwrap();
+    assert_eq!(m.get("tfstate", STATE_KEY).unwrap(), v2);
+}
+
+#[test]
+fn total_loss_restored_from_an_s3_replica_in_a_fresh_checkout() {
+    let Some(m) = Moto::start() else { return };
+    let Some(tfb) = terraform11() else { return };
+    m.create_bucket("tfstate", true);
+    m.create_bucket("replica", false);
+    let config = "state {\n  replicate = [\"s3://replica/team-a\"]\n}\n";
+    let ws = remote_ws(&m, "    use_lockfile = true", config);
+    let mut seen = Seen::default();
+    let o = tf(&tfb, &ws, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{}", seen.add(&o));
+    let o = tf(
+        &tfb,
+        &ws,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    assert!(o.status.success(), "{}", seen.add(&o));
+    // The replica's endpoint comes from the standard AWS variable.
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    let o = c.arg("backup").output().unwrap();
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("replica s3://replica/team-a: up to date"), "{t}");
+    let keys = m.keys("replica", "team-a/default/");
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("/blobs/")).count(),
+        1,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("/snapshots/")).count(),
+        1,
+        "{keys:?}"
+    );
+
+    // The machine is gone: its backups, its workspace; the state object is lost too.
+    let iac_tf = std::fs::read_to_string(ws.path("iac/main.tf")).unwrap();
+    drop(ws);
+    m.delete("tfstate", STATE_KEY);
+
+    let fresh = Ws::empty();
+    std::fs::create_dir_all(fresh.path("iac")).unwrap();
+    std::fs::write(fresh.path("iac/main.tf"), iac_tf).unwrap();
+    fresh.write_config(config);
+    let mut c = fresh.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    let o = c.args(["backups", "--remote", "--json"]).output().unwrap();
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["replicas"][0]["snapshots"].as_array().unwrap().len(), 1);
+    let mut c = fresh.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    let o = c
+        .args([
+            "restore",
+            "--from",
+            "s3://replica/team-a",
+            "--latest",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(m.get("tfstate", STATE_KEY).is_some());
+    let o = tf(&tfb, &fresh, &["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{}", seen.add(&o));
+    let o = tf(
+        &tfb,
+        &fresh,
+        &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", seen.add(&o));
+    assert_no_credentials(&seen.0, fresh.root());
+}
+
+#[test]
+fn kill_9_during_an_upload_leaves_no_half_snapshot_and_the_next_run_finishes() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("replica", false);
+    // A local-backend workspace with a ~24 MB state, replicated to S3.
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("state {\n  replicate = [\"s3://replica/p\"]\n}\n");
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(1, 200, 120_000)).unwrap();
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    // The server stops answering: the upload is certainly under way when tfops is killed.
+    m.signal(libc::SIGSTOP);
+    let mut child = c
+        .arg("backup")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || !ws.snapshots().is_empty()),
+        "no local snapshot"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "backup ended early");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    m.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        m.keys("replica", "p/default/snapshots/").is_empty(),
+        "no snapshot document may be visible without its blob"
+    );
+    // The next run finishes the job.
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    let o = c.arg("backup").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    let o = c.args(["verify", "--remote"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 replica snapshots verified"),
+        "{}",
+        text(&o)
+    );
+    // Two snapshots of one state: one blob.
+    assert_eq!(m.keys("replica", "p/default/blobs/").len(), 1);
+}
+
+#[test]
+fn with_the_store_down_local_snapshots_continue_and_replication_catches_up() {
+    let Some(mut m) = Moto::start() else { return };
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n  replicate = [\"s3://replica/p\"]\n}\n");
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(1, 1, 10)).unwrap();
+    m.stop();
+    let log = ws.path("daemon.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let mut c = ws.cmd();
+    aws_env(&mut c).env("AWS_ENDPOINT_URL", m.endpoint());
+    let child = c
+        .args(["-v", "run"])
+        .stdout(Stdio::null())
+        .stderr(f)
+        .spawn()
+        .unwrap();
+    let _d = Daemon { child };
+    assert!(wait_until(Duration::from_secs(10), || ws.snapshots().len() == 1));
+    for serial in 2..=3 {
+        std::fs::write(ws.path("iac/terraform.tfstate"), big_state(serial, 1, 10)).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || ws.snapshots().len()
+                == serial as usize),
+            "local snapshots must go on while the store is down"
+        );
+    }
+    let status = || {
+        let o = tfops(&ws, &["status", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let v = status();
+            let r = &v["replication"]["replicas"][0];
+            r["pending"].as_array().is_some_and(|p| p.len() == 3)
+                && r["last_error"].as_str().is_some()
+        }),
+        "status shows what is not replicated and why: {}",
+        status()
+    );
+    let o = tfops(&ws, &["status"]);
+    assert!(text(&o).contains("3 not replicated yet"), "{}", text(&o));
+    // The store comes back; the next snapshot's kick (or the retry) catches everything up.
+    m.restart();
+    m.create_bucket("replica", false);
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(4, 1, 10)).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || m
+            .keys("replica", "p/default/snapshots/")
+            .len()
+            == 4),
+        "replication did not catch up: {}\n{}",
+        status(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(wait_until(Duration::from_secs(10), || status()
+        ["replication"]["replicas"][0]["pending"]
+        .as_array()
+        .is_some_and(|p| p.is_empty())));
+}
+
+#[test]
+fn local_workspaces_use_their_own_state_and_backups_folder() {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac/terraform.tfstate.d/staging")).unwrap();
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(1, 1, 10)).unwrap();
+    std::fs::write(
+        ws.path("iac/terraform.tfstate.d/staging/terraform.tfstate"),
+        big_state(7, 3, 10),
+    )
+    .unwrap();
+    let o = ws.run(&["--workspace", "staging", "backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ms = metas(&ws.path("backups/staging"));
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0]["serial"], 7);
+    assert!(ws.snapshots().is_empty(), "default's folder untouched");
+    // TF_WORKSPACE, then .terraform/environment, select it too.
+    let o = ws
+        .cmd()
+        .env("TF_WORKSPACE", "staging")
+        .args(["backups", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 1);
+    std::fs::create_dir_all(ws.path("iac/.terraform")).unwrap();
+    std::fs::write(ws.path("iac/.terraform/environment"), "staging").unwrap();
+    let o = ws
+        .cmd()
+        .env_remove("TF_WORKSPACE")
+        .args(["backups", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["snapshots"][0]["serial"], 7);
+    // The default workspace is still there when asked for.
+    let o = ws.run(&["--workspace", "default", "backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(ws.snapshots().len(), 1);
+    let o = ws.run(&["--workspace", "../x", "backups"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn verify_names_snapshots_that_share_one_damaged_file() {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(1, 1, 10)).unwrap();
+    for _ in 0..3 {
+        assert!(ws.run(&["backup"]).status.success());
+    }
+    let snaps = ws.snapshots();
+    assert_eq!(snaps.len(), 3);
+    // One bad write to one of them shows in all three (hard links of identical content).
+    let f = snaps[1].join("terraform.tfstate");
+    let mut b = std::fs::read(&f).unwrap();
+    b[10] ^= 1;
+    std::fs::write(&f, b).unwrap();
+    let o = ws.run(&["verify"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("3 snapshots share ONE damaged file"),
+        "verify says it is one file: {t}"
+    );
+}
