@@ -108,10 +108,19 @@ pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::
             continue;
         }
         if cfg.services.active.contains(&n) {
-            std::fs::create_dir_all(ws.service_dir(n))?;
+            // Never through a link: a symlinked service_N is refused (and stays down).
+            crate::fsutil::ensure_dir(&ws.balanceador(), 0o755)?;
+            crate::fsutil::ensure_dir(&ws.service_dir(n), 0o755)?;
             let m = ws.marker(n);
-            if !m.exists() {
-                std::fs::write(&m, format!("service_{n} active\n"))?;
+            if std::fs::symlink_metadata(&m).is_err() {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&m)?
+                    .write_all(format!("service_{n} active\n").as_bytes())?;
             }
         } else {
             match std::fs::remove_file(ws.marker(n)) {
@@ -141,12 +150,9 @@ pub fn log_transition(
         v.state.word(),
         v.reason
     );
-    std::fs::create_dir_all(ws.bal_logs())?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(ws.health_log())?
-        .write_all(line.as_bytes())
+    crate::fsutil::ensure_dir(&ws.balanceador(), 0o755)?;
+    crate::fsutil::ensure_dir(&ws.bal_logs(), 0o755)?;
+    crate::fsutil::open_append_nofollow(&ws.health_log(), 0o644)?.write_all(line.as_bytes())
 }
 
 /// The last state `health.log` recorded for each service (read from its tail), so that a
@@ -154,7 +160,7 @@ pub fn log_transition(
 pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceState> {
     use std::io::{Read, Seek, SeekFrom};
     let mut out = std::collections::HashMap::new();
-    let Ok(mut f) = std::fs::File::open(ws.health_log()) else {
+    let Ok(mut f) = crate::fsutil::open_read_regular(&ws.health_log(), false) else {
         return out;
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
