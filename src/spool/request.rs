@@ -442,4 +442,81 @@ mod tests {
             }
         ));
     }
+
+    #[test]
+    fn utf8_is_checked_across_chunk_boundaries() {
+        // "é" (2 bytes) and "€" (3 bytes) straddling the end of the first chunk.
+        for pad in [CHUNK - 1, CHUNK - 2, CHUNK] {
+            let mut v = vec![b'a'; pad];
+            v.extend_from_slice("é€x".as_bytes());
+            let n = v.len() as u64;
+            assert_eq!(check_utf8_stream(&mut &v[..], n).unwrap(), Ok(n), "pad {pad}");
+            // and a truncated character at the very end is not UTF-8
+            let cut = &v[..v.len() - 2];
+            assert!(matches!(
+                check_utf8_stream(&mut &cut[..], n).unwrap(),
+                Err(Verdict::Invalid {
+                    reason: Reason::NotUtf8,
+                    ..
+                })
+            ));
+        }
+        let mut bad = vec![b'a'; CHUNK + 10];
+        bad[CHUNK + 3] = 0xff;
+        let Err(Verdict::Invalid { detail, .. }) =
+            check_utf8_stream(&mut &bad[..], 1 << 20).unwrap()
+        else {
+            panic!()
+        };
+        assert!(detail.contains(&format!("offset {}", CHUNK + 3)), "{detail}");
+    }
+
+    fn peak_rss_kib() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_huge_sparse_request_is_checked_in_bounded_memory() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sparse");
+        let f = File::create(&p).unwrap();
+        f.set_len(1 << 30).unwrap(); // 1 GiB of zeros, no blocks on disk
+        drop(f);
+        let before = peak_rss_kib();
+        assert_eq!(validate(&p, 1 << 31), Verdict::Valid { bytes: 1 << 30 });
+        let grew = peak_rss_kib().saturating_sub(before);
+        // Reading it whole would touch 1 GiB; the check holds one 64 KiB chunk.
+        assert!(grew < 256 * 1024, "peak memory grew by {grew} KiB");
+    }
+
+    #[test]
+    fn a_second_hard_link_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        std::fs::write(&a, "x").unwrap();
+        std::fs::hard_link(&a, d.path().join("b")).unwrap();
+        assert!(matches!(
+            validate(&a, 100),
+            Verdict::Invalid {
+                reason: Reason::HardLink,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn long_utf8_error_names_are_cut_on_a_boundary() {
+        for extra in 0..4 {
+            let long = "x".repeat(extra) + &"é".repeat(130) + ".txt";
+            for k in [1, 2, 77] {
+                let e = error_name(OsStr::new(&long), k);
+                assert!(e.len() + ".error.json".len() <= NAME_MAX);
+                assert!(e.to_str().is_some(), "cut mid-character: {e:?}");
+            }
+        }
+    }
 }
