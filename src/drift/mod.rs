@@ -243,7 +243,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
 }
 
 fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
-    let bytes = std::fs::read(p).map_err(|e| DriftError::io(p, e))?;
+    let bytes = crate::fsutil::read_regular(p, true).map_err(|e| DriftError::io(p, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let off = e.utf8_error().valid_up_to();
         let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();

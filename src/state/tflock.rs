@@ -83,7 +83,7 @@ pub fn lock_info_path(state: &Path) -> PathBuf {
 pub fn terraform_lock(state: &Path) -> io::Result<Option<TfLock>> {
     let fcntl = crate::lock::is_fcntl_locked(state)?;
     let info_path = lock_info_path(state);
-    let (info_file, info) = match std::fs::read(&info_path) {
+    let (info_file, info) = match crate::fsutil::read_regular(&info_path, true) {
         Ok(b) => (Some(info_path), serde_json::from_slice::<LockInfo>(&b).ok()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
         Err(_) => (Some(info_path), None),

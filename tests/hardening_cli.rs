@@ -1,0 +1,126 @@
+//! Black-box checks of the hardening rules on the real binary: a fifo where a state is
+//! expected never blocks a command, a corrupted snapshot is never listed as valid, a restore
+//! over a symlinked state changes nothing outside, a shared backups folder keeps its mode.
+
+mod common;
+
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{text, wait_until, Ws};
+
+fn ok(ws: &Ws, args: &[&str]) -> String {
+    let o = ws.run(args);
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().mode() & 0o7777
+}
+
+fn mkfifo(p: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        p,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+}
+
+/// Runs `tfops ARGS` and waits for it (bounded: a hang is killed and reported as `None`).
+fn run_bounded(ws: &Ws, args: &[&str], bound: Duration) -> Option<i32> {
+    let mut c = ws
+        .cmd()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut code = None;
+    let done = wait_until(bound, || match c.try_wait() {
+        Ok(Some(s)) => {
+            code = s.code();
+            true
+        }
+        _ => false,
+    });
+    if !done {
+        let _ = c.kill();
+        let _ = c.wait();
+        return None;
+    }
+    code
+}
+
+#[test]
+fn a_fifo_as_the_state_never_blocks_a_command() {
+    let ws = Ws::bundled();
+    let st = ws.path("iac/terraform.tfstate");
+    let _ = std::fs::remove_file(&st);
+    mkfifo(&st);
+    for args in [&["backup"][..], &["drift"], &["restore", "--latest", "--yes"]] {
+        let code = run_bounded(&ws, args, Duration::from_secs(60));
+        assert!(code.is_some(), "`tfops {args:?}` blocked on a fifo state");
+        assert_ne!(code, Some(0), "`tfops {args:?}` accepted a fifo state");
+    }
+}
+
+#[test]
+fn backups_lists_a_snapshot_whose_sha256_no_longer_matches_as_not_valid() {
+    let ws = Ws::bundled();
+    ok(&ws, &["backup"]);
+    let snap = ws.snapshots()[0].join("terraform.tfstate");
+    let mut b = std::fs::read(&snap).unwrap();
+    // Same length, different bytes: only the hash can tell.
+    let i = b.iter().position(|c| *c == b'"').unwrap();
+    b[i + 1] ^= 0x01;
+    std::fs::set_permissions(&snap, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&snap, &b).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&ws, &["backups", "--json"])).unwrap();
+    assert_eq!(v["snapshots"][0]["valid"], false, "{v}");
+    let table = ok(&ws, &["backups"]);
+    assert!(table.contains("sha256"), "{table}");
+}
+
+#[test]
+fn a_restore_over_a_symlinked_bad_state_changes_nothing_outside() {
+    let ws = Ws::bundled();
+    ok(&ws, &["backup"]);
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("bad.tfstate");
+    std::fs::write(&target, b"{ not a state").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let st = ws.path("iac/terraform.tfstate");
+    std::fs::remove_file(&st).unwrap();
+    symlink(&target, &st).unwrap();
+    ok(&ws, &["restore", "--latest", "--yes"]);
+    assert_eq!(mode(&target), 0o644, "the link's target was chmod-ed");
+    assert_eq!(std::fs::read(&target).unwrap(), b"{ not a state");
+    let kept: Vec<_> = std::fs::read_dir(ws.path("iac"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    let m = std::fs::symlink_metadata(kept[0].path()).unwrap();
+    assert!(m.file_type().is_file(), "the bad state was kept as a link");
+    assert_eq!(m.mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read(kept[0].path()).unwrap(), b"{ not a state");
+}
+
+#[test]
+fn a_shared_backups_folder_keeps_its_mode() {
+    let ws = Ws::bundled();
+    let b = ws.path("backups");
+    std::fs::create_dir(&b).unwrap();
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    ok(&ws, &["backup"]);
+    assert_eq!(mode(&b), 0o1777);
+    // The snapshot folder tfops made is private.
+    assert_eq!(mode(&ws.snapshots()[0]), 0o700);
+}
