@@ -124,3 +124,56 @@ fn a_shared_backups_folder_keeps_its_mode() {
     // The snapshot folder tfops made is private.
     assert_eq!(mode(&ws.snapshots()[0]), 0o700);
 }
+
+/// A pid no process has (a child that has exited and been reaped).
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_run_that_loses_the_lock_never_names_a_stale_pid() {
+    let ws = Ws::bundled();
+    // A killed run left its run.pid; a new holder (here: this test) has the lock but has not
+    // written anything yet — the moment two `run`s start together.
+    let dot = ws.path(".tfops");
+    std::fs::create_dir_all(&dot).unwrap();
+    let stale = dead_pid();
+    std::fs::write(dot.join("run.pid"), format!("{stale}\n")).unwrap();
+    let held = tfops::lock::FileLock::try_acquire(&dot.join("run.lock"))
+        .unwrap()
+        .expect("lock free");
+    let o = ws.run(&["run", "--once"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains(&format!("pid {stale}")), "named a dead pid: {err}");
+    assert!(err.contains("starting"), "{err}");
+    // Once the holder wrote its pid in the lock file, that is the pid named.
+    std::fs::write(dot.join("run.lock"), format!("{}\n", std::process::id())).unwrap();
+    let o = ws.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+    drop(held);
+}
+
+#[test]
+fn a_hostile_terraform_lock_holder_is_shown_escaped() {
+    let ws = Ws::bundled();
+    ok(&ws, &["backup"]);
+    std::fs::write(
+        ws.path("iac/.terraform.tfstate.lock.info"),
+        "{\"ID\":\"x\",\"Operation\":\"OperationTypeApply\",\"Who\":\"eve\\u001b]0;owned\\u0007\\nError: forged\"}",
+    )
+    .unwrap();
+    let o = ws.run(&["restore", "--latest", "--yes"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(all.contains("eve"), "{all}");
+    assert!(!all.contains('\u{1b}'), "an escape sequence reached the terminal: {all:?}");
+    assert!(!all.contains("\nError: forged"), "a forged line: {all}");
+}

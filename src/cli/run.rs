@@ -57,15 +57,33 @@ fn take_run_lock(ws: &Workspace) -> anyhow::Result<FileLock> {
     match FileLock::try_acquire(&ws.run_lock())
         .with_context(|| format!("cannot open {}", ws.run_lock().display()))?
     {
-        Some(l) => Ok(l),
+        Some(l) => {
+            // The holder's pid goes in the lock file itself, at once: a loser reads it there,
+            // never from a run.pid a killed run may have left.
+            use std::os::unix::fs::FileExt;
+            let pid = format!("{}\n", std::process::id());
+            l.file()
+                .set_len(0)
+                .and_then(|()| l.file().write_all_at(pid.as_bytes(), 0))
+                .with_context(|| format!("cannot write {}", ws.run_lock().display()))?;
+            Ok(l)
+        }
         None => {
-            let pid = std::fs::read_to_string(ws.run_pid())
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into());
-            anyhow::bail!(
-                "another tfops run (pid {pid}) holds {}; stop it first (kill -TERM {pid}) or use `tfops status`",
-                ws.run_lock().display()
-            )
+            let holder = crate::fsutil::read_regular(&ws.run_lock(), false)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.trim().parse::<i32>().ok())
+                .filter(|p| pid_alive(*p));
+            match holder {
+                Some(pid) => anyhow::bail!(
+                    "another tfops run (pid {pid}) holds {}; stop it first (kill -TERM {pid}) or use `tfops status`",
+                    ws.run_lock().display()
+                ),
+                None => anyhow::bail!(
+                    "another tfops run is starting and holds {} (its pid is not written yet); use `tfops status` in a moment",
+                    ws.run_lock().display()
+                ),
+            }
         }
     }
 }
