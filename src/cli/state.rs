@@ -382,7 +382,11 @@ fn print_plan(ctx: &Context, plan: &RestorePlan) {
         );
     }
     let c = &plan.preview.changes;
-    if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
+    if let Some(why) = &plan.preview.failed {
+        println!(
+            "preview: cannot be computed: {why}; the restore replaces the whole file with the snapshot"
+        );
+    } else if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
         println!("resources: no change by address");
     } else {
         println!("resources:");

@@ -178,6 +178,7 @@ fn prepare_inner(
             changes: Default::default(),
             diff: None,
             note: None,
+            failed: None,
         }
     };
     Ok(RestorePlan {
