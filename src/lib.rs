@@ -21,6 +21,7 @@
 //! - [`state`]: the tfstate model, snapshots, retention, restore.
 //! - [`drift`]: the HCL model, the diff, the report, scenarios.
 //! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
+//! - [`rlimit`]: the open-file budget (raise at start, how many services fit).
 //!
 //! # Features
 //!
@@ -39,6 +40,7 @@ pub mod fsutil;
 pub mod health;
 pub mod lock;
 pub mod panic;
+pub mod rlimit;
 pub mod router;
 pub mod schedule;
 pub mod spool;
