@@ -49,7 +49,11 @@ impl Setup {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![OsString::from("secret.txt")], "outside folder changed");
+        assert_eq!(
+            names,
+            vec![OsString::from("secret.txt")],
+            "outside folder changed"
+        );
     }
 }
 
@@ -220,10 +224,9 @@ fn existing_folders_are_never_chmodded() {
 fn a_planted_link_at_an_atomic_writes_temp_name_is_not_followed() {
     let s = setup();
     let target = s.ws.bal_logs().join("status.json");
-    let tmp = s
-        .ws
-        .bal_logs()
-        .join(format!(".status.json.tfops-{}.tmp", std::process::id()));
+    let tmp =
+        s.ws.bal_logs()
+            .join(format!(".status.json.tfops-{}.tmp", std::process::id()));
     symlink(s.secret(), &tmp).unwrap();
     tfops::fsutil::write_atomic(&target, b"{}", 0o644, false).unwrap();
     s.assert_outside_untouched();

@@ -63,7 +63,11 @@ fn a_fifo_as_the_state_never_blocks_a_command() {
     let st = ws.path("iac/terraform.tfstate");
     let _ = std::fs::remove_file(&st);
     mkfifo(&st);
-    for args in [&["backup"][..], &["drift"], &["restore", "--latest", "--yes"]] {
+    for args in [
+        &["backup"][..],
+        &["drift"],
+        &["restore", "--latest", "--yes"],
+    ] {
         let code = run_bounded(&ws, args, Duration::from_secs(60));
         assert!(code.is_some(), "`tfops {args:?}` blocked on a fifo state");
         assert_ne!(code, Some(0), "`tfops {args:?}` accepted a fifo state");
@@ -148,13 +152,19 @@ fn a_run_that_loses_the_lock_never_names_a_stale_pid() {
     let o = ws.run(&["run", "--once"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains(&format!("pid {stale}")), "named a dead pid: {err}");
+    assert!(
+        !err.contains(&format!("pid {stale}")),
+        "named a dead pid: {err}"
+    );
     assert!(err.contains("starting"), "{err}");
     // Once the holder wrote its pid in the lock file, that is the pid named.
     std::fs::write(dot.join("run.lock"), format!("{}\n", std::process::id())).unwrap();
     let o = ws.run(&["run", "--once"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
     drop(held);
 }
 
@@ -174,6 +184,9 @@ fn a_hostile_terraform_lock_holder_is_shown_escaped() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(all.contains("eve"), "{all}");
-    assert!(!all.contains('\u{1b}'), "an escape sequence reached the terminal: {all:?}");
+    assert!(
+        !all.contains('\u{1b}'),
+        "an escape sequence reached the terminal: {all:?}"
+    );
     assert!(!all.contains("\nError: forged"), "a forged line: {all}");
 }

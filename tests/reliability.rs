@@ -1255,7 +1255,11 @@ fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usiz
     let dup = seen.values().filter(|c| **c > 1).count();
     // Requests the desk moved before their swap (the link came after and was rejected).
     let rejected = seen.len();
-    assert_eq!(std::fs::read(&secret).unwrap(), SECRET, "outside file changed");
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        SECRET,
+        "outside file changed"
+    );
     assert_eq!(
         std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
         0o640,
@@ -1266,7 +1270,8 @@ fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usiz
 
 #[test]
 fn a_request_swapped_for_a_symlink_mid_move_never_reaches_an_inbox() {
-    let (seed, mut rng) = rng_for("a_request_swapped_for_a_symlink_mid_move_never_reaches_an_inbox");
+    let (seed, mut rng) =
+        rng_for("a_request_swapped_for_a_symlink_mid_move_never_reaches_an_inbox");
     let (n, escaped, dup, rejected) = swap_race(Swap::Symlink, trials(3000), &mut rng);
     record(&Row {
         suite: "swap for symlink race",

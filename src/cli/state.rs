@@ -241,7 +241,8 @@ fn json_snapshot(s: &Snapshot) -> JsonSnapshot<'_> {
 /// # Errors
 /// When the backups folder cannot be read.
 pub fn backups(ctx: &Context, json: bool) -> anyhow::Result<i32> {
-    let list = snapshot::list_checked(&ctx.config.state.backups).map_err(|e| snapshot_error(&ctx.ws, e))?;
+    let list = snapshot::list_checked(&ctx.config.state.backups)
+        .map_err(|e| snapshot_error(&ctx.ws, e))?;
     if json {
         let doc = serde_json::json!({
             "snapshots": list.iter().map(json_snapshot).collect::<Vec<_>>()

@@ -16,15 +16,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 
-use super::request::{self, Reason, Verdict};
 use super::request::FileId;
+use super::request::{self, Reason, Verdict};
 use crate::fsutil::{
     ensure_dir, json_ts, name_ts, open_append_nofollow, open_dir_nofollow, open_rw_nofollow,
     read_regular, rename_noreplace_at, write_atomic,
@@ -175,10 +175,7 @@ enum Moved {
 fn id_at(dir: &impl AsFd, name: &OsStr) -> Option<FileId> {
     rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
         .ok()
-        .map(|st| FileId {
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
-        })
+        .map(|st| FileId::of(&st))
 }
 
 /// Why a desk could not be opened.
@@ -586,7 +583,8 @@ impl Desk {
                     Err(m) => m,
                 },
                 Verdict::Invalid { reason, detail } => {
-                    match self.reject(dirs, &dirs.intake, name, name, ts, *reason, detail, now, id) {
+                    match self.reject(dirs, &dirs.intake, name, name, ts, *reason, detail, now, id)
+                    {
                         Ok(file) => {
                             return Outcome::Rejected {
                                 reason: *reason,
@@ -673,7 +671,10 @@ impl Desk {
                     return Err(Moved::Changed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && id_at(&dirs.intake, name).is_none() => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && id_at(&dirs.intake, name).is_none() =>
+                {
                     return Err(Moved::Out(Outcome::Gone))
                 }
                 Err(e) => {
@@ -711,7 +712,17 @@ impl Desk {
         if self.write_intents(&[i]).is_err() {
             return;
         }
-        let _ = self.reject(dirs, inbox, file, name, ts, reason, &detail, Local::now(), id);
+        let _ = self.reject(
+            dirs,
+            inbox,
+            file,
+            name,
+            ts,
+            reason,
+            &detail,
+            Local::now(),
+            id,
+        );
     }
 
     /// The no-overwrite move of `src_name` (in the folder `from`: the intake, or an inbox for
@@ -743,7 +754,8 @@ impl Desk {
         for k in 1..=10_000u32 {
             let file = request::error_name(name, k);
             let side_name = request::error_sidecar(&file);
-            if rustix::fs::statat(errors, &side_name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+            if rustix::fs::statat(errors, &side_name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+            {
                 continue;
             }
             if k > 1 {
@@ -764,7 +776,9 @@ impl Desk {
                     return Ok(file);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && id_at(from, src_name).is_none() => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound && id_at(from, src_name).is_none() =>
+                {
                     return Err(Moved::Out(Outcome::Gone))
                 }
                 Err(e) => return Err(fail(e)),

@@ -63,7 +63,10 @@ pub struct FileId {
 }
 
 impl FileId {
-    fn of(st: &rustix::fs::Stat) -> FileId {
+    /// The id in a `stat` result.
+    // The field types differ between architectures: the casts are not useless everywhere.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn of(st: &rustix::fs::Stat) -> FileId {
         FileId {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
@@ -450,7 +453,11 @@ mod tests {
             let mut v = vec![b'a'; pad];
             v.extend_from_slice("é€x".as_bytes());
             let n = v.len() as u64;
-            assert_eq!(check_utf8_stream(&mut &v[..], n).unwrap(), Ok(n), "pad {pad}");
+            assert_eq!(
+                check_utf8_stream(&mut &v[..], n).unwrap(),
+                Ok(n),
+                "pad {pad}"
+            );
             // and a truncated character at the very end is not UTF-8
             let cut = &v[..v.len() - 2];
             assert!(matches!(
@@ -468,7 +475,10 @@ mod tests {
         else {
             panic!()
         };
-        assert!(detail.contains(&format!("offset {}", CHUNK + 3)), "{detail}");
+        assert!(
+            detail.contains(&format!("offset {}", CHUNK + 3)),
+            "{detail}"
+        );
     }
 
     fn peak_rss_kib() -> u64 {

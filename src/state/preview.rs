@@ -419,7 +419,10 @@ mod tests {
     #[test]
     fn a_state_too_deep_to_parse_is_a_preview_that_cannot_be_computed() {
         let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
-        let cur = A.replace(r#""triggers":{"name":"a"}"#, &format!(r#""triggers":{deep}"#));
+        let cur = A.replace(
+            r#""triggers":{"name":"a"}"#,
+            &format!(r#""triggers":{deep}"#),
+        );
         let p = preview(Some(cur.as_bytes()), A.as_bytes(), ("current", "snap"));
         assert!(p.failed.is_some(), "{p:?}");
         assert!(p.changes.removed.is_empty() && p.diff.is_none(), "{p:?}");

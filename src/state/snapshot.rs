@@ -11,7 +11,7 @@
 //! visitors, no `serde_json::Value`) run on it in parallel, and the same buffer is written out.
 //! This module does not decide *when* to snapshot (the actor and the CLI do).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};

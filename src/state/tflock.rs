@@ -168,8 +168,14 @@ mod tests {
             }),
         };
         let d = l.describe();
-        assert!(!d.chars().any(|c| c.is_control() || c == '\u{202e}'), "{d:?}");
-        assert!(d.contains("bob\\u{1b}]0;pwned\\u{7}\\u{a}Error: forged line\\u{202e}"), "{d}");
+        assert!(
+            !d.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{d:?}"
+        );
+        assert!(
+            d.contains("bob\\u{1b}]0;pwned\\u{7}\\u{a}Error: forged line\\u{202e}"),
+            "{d}"
+        );
         assert!(d.chars().count() < 2 * SHOWN_MAX * 7, "{}", d.len());
     }
 }
