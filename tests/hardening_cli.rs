@@ -190,3 +190,149 @@ fn a_hostile_terraform_lock_holder_is_shown_escaped() {
     );
     assert!(!all.contains("\nError: forged"), "a forged line: {all}");
 }
+
+/// `cmd` with its open-file limit set to `n` (soft and hard) before it starts.
+fn with_nofile(mut cmd: std::process::Command, n: u64) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let l = libc::rlimit {
+                rlim_cur: n as libc::rlim_t,
+                rlim_max: n as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn count_config(ws: &Ws, count: usize) {
+    let active: Vec<String> = (1..=count.min(3)).map(|n| n.to_string()).collect();
+    ws.write_config(&format!(
+        "services {{\n  count = {count}\n  active = [{}]\n}}\nbalancer {{\n  rescan = \"200ms\"\n  settle = \"50ms\"\n}}\nhealth {{\n  interval = \"300ms\"\n}}\n",
+        active.join(", ")
+    ));
+}
+
+#[test]
+fn config_check_refuses_more_services_than_open_files_allow() {
+    let ws = Ws::bundled();
+    count_config(&ws, 1000);
+    let mut c = with_nofile(ws.cmd(), 1024);
+    let o = c.args(["config", "check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("services.count = 1000"), "{err}");
+    count_config(&ws, 20);
+    let mut c = with_nofile(ws.cmd(), 1024);
+    let o = c.args(["config", "check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+}
+
+/// Starts `tfops run` under a 1024 open-file limit; ready once status.json lists `count`.
+fn start_limited(ws: &Ws, count: usize) -> std::process::Child {
+    let _ = std::fs::remove_file(ws.path("balanceador/logs/status.json"));
+    let log = std::fs::File::create(ws.path("daemon.log")).unwrap();
+    let mut c = with_nofile(ws.cmd(), 1024);
+    let child = c
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let ready = wait_until(Duration::from_secs(30), || {
+        std::fs::read(ws.path("balanceador/logs/status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["services"].as_array().is_some_and(|a| a.len() == count))
+    });
+    assert!(
+        ready,
+        "{}",
+        std::fs::read_to_string(ws.path("daemon.log")).unwrap_or_default()
+    );
+    child
+}
+
+fn stop(mut child: std::process::Child) -> Option<i32> {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut code = None;
+    let done = wait_until(Duration::from_secs(30), || match child.try_wait() {
+        Ok(Some(s)) => {
+            code = s.code();
+            true
+        }
+        _ => false,
+    });
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    code
+}
+
+#[test]
+fn a_reload_to_more_services_than_fit_is_refused_and_the_daemon_lives_on() {
+    let ws = Ws::bundled();
+    count_config(&ws, 3);
+    let mut child = start_limited(&ws, 3);
+    count_config(&ws, 1000);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let log = || std::fs::read_to_string(ws.path("daemon.log")).unwrap_or_default();
+    let refused = wait_until(Duration::from_secs(20), || {
+        log().contains("services.count = 1000")
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    // Still routing with the old configuration.
+    std::fs::write(ws.path("balanceador/incoming_requests/after.txt"), "x").unwrap();
+    let routed = wait_until(Duration::from_secs(20), || {
+        !ws.path("balanceador/incoming_requests/after.txt").exists()
+    });
+    let code = stop(child);
+    assert!(refused, "{}", log());
+    assert!(alive, "the daemon died: {}", log());
+    assert!(routed, "{}", log());
+    assert_eq!(code, Some(0), "{}", log());
+}
+
+#[test]
+fn a_service_costs_no_more_open_files_than_the_budget_says() {
+    let ws = Ws::bundled();
+    count_config(&ws, 2);
+    let small = start_limited(&ws, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let a = fds_of(small.id());
+    assert_eq!(stop(small), Some(0));
+    count_config(&ws, 42);
+    let big = start_limited(&ws, 42);
+    // Deliveries open the batch's folders too: route some to every service.
+    for i in 0..200 {
+        std::fs::write(ws.path(&format!("balanceador/incoming_requests/r{i}")), "x").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let b = fds_of(big.id());
+    assert_eq!(stop(big), Some(0));
+    let per = (b.saturating_sub(a)) as f64 / 40.0;
+    eprintln!("open files: {a} with 2 services, {b} with 42: {per:.1} per service");
+    assert!(
+        per <= tfops::rlimit::FDS_PER_SERVICE as f64,
+        "{per} per service, budget {}",
+        tfops::rlimit::FDS_PER_SERVICE
+    );
+    assert!(
+        a as u64 <= tfops::rlimit::RESERVE,
+        "{a} open with 2 services"
+    );
+}

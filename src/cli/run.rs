@@ -26,6 +26,9 @@ use crate::workspace::{Context, Workspace};
 /// Another supervisor holds the workspace, or the workspace cannot be prepared.
 pub fn run(ctx: &Context, once: bool) -> anyhow::Result<i32> {
     let _lock = take_run_lock(&ctx.ws)?;
+    // The soft open-file limit up to the hard one, then: do the services fit under it?
+    let (soft, _) = crate::rlimit::raise_nofile();
+    crate::rlimit::fits(ctx.config.services.count, soft).map_err(anyhow::Error::msg)?;
     let limits = Limits {
         max_request_bytes: ctx.config.balancer.max_request_bytes,
         recent_in_log: ctx.config.balancer.recent_in_log,
@@ -94,8 +97,14 @@ struct PidFile(std::path::PathBuf);
 impl PidFile {
     fn write(ws: &Workspace) -> anyhow::Result<PidFile> {
         let p = ws.run_pid();
-        std::fs::write(&p, format!("{}\n", std::process::id()))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        // Replaced atomically, never written through a link.
+        crate::fsutil::write_atomic(
+            &p,
+            format!("{}\n", std::process::id()).as_bytes(),
+            0o644,
+            false,
+        )
+        .with_context(|| format!("cannot write {}", p.display()))?;
         Ok(PidFile(p))
     }
 }
