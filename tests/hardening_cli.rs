@@ -336,3 +336,30 @@ fn a_service_costs_no_more_open_files_than_the_budget_says() {
         "{a} open with 2 services"
     );
 }
+
+#[test]
+fn a_fifo_as_the_config_at_reload_never_blocks_the_daemon() {
+    let ws = Ws::bundled();
+    count_config(&ws, 3);
+    let child = start_limited(&ws, 3);
+    let cfg = ws.path("config/tfops.hcl");
+    std::fs::remove_file(&cfg).unwrap();
+    mkfifo(&cfg);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let log = || std::fs::read_to_string(ws.path("daemon.log")).unwrap_or_default();
+    let refused = wait_until(Duration::from_secs(20), || {
+        log().contains("not a regular file")
+    });
+    std::fs::write(ws.path("balanceador/incoming_requests/after.txt"), "x").unwrap();
+    let routed = wait_until(Duration::from_secs(20), || {
+        !ws.path("balanceador/incoming_requests/after.txt").exists()
+    });
+    let code = stop(child);
+    assert!(refused, "{}", log());
+    assert!(routed, "routing stopped: {}", log());
+    assert_eq!(code, Some(0), "SIGTERM not obeyed: {}", log());
+    // And `config check` says so at once.
+    let code = run_bounded(&ws, &["config", "check"], Duration::from_secs(30));
+    assert!(code.is_some_and(|c| c != 0), "{code:?}");
+}
