@@ -103,6 +103,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::
     res
 }
 
+/// Like [`write_atomic`], but never replaces an existing `path` (the final rename is
+/// [`rename_noreplace`]): `AlreadyExists` then, and nothing is changed.
+///
+/// # Errors
+/// `AlreadyExists`, or any I/O error; the temp file is removed on failure.
+pub fn write_new_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(temp_name(path));
+    let _ = std::fs::remove_file(&tmp);
+    let res = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        rename_noreplace(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
 /// `.<name>.tfops-<pid>.tmp`, with `<name>` cut (on a character boundary) so that the whole
 /// fits in 255 bytes.
 fn temp_name(path: &Path) -> std::ffi::OsString {

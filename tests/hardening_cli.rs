@@ -363,3 +363,66 @@ fn a_fifo_as_the_config_at_reload_never_blocks_the_daemon() {
     let code = run_bounded(&ws, &["config", "check"], Duration::from_secs(30));
     assert!(code.is_some_and(|c| c != 0), "{code:?}");
 }
+
+#[test]
+fn scenario_keep_never_overwrites_a_users_orig_and_runs_never_remove_it() {
+    let ws = Ws::bundled();
+    let main_tf = ws.path("iac/main.tf");
+    let orig = ws.path("iac/main.tf.orig");
+    let before = std::fs::read(&main_tf).unwrap();
+    std::fs::write(&orig, "MINE\n").unwrap();
+    let o = ws.run(&["scenario", "run", "rename_service_1", "--keep"]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("main.tf.orig"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&orig).unwrap(), b"MINE\n");
+    assert_eq!(
+        std::fs::read(&main_tf).unwrap(),
+        before,
+        "touched though refused"
+    );
+    // A user's copy identical to the original is still the user's: an in-place run (and its
+    // clean-up) leaves it.
+    std::fs::write(&orig, &before).unwrap();
+    let o = ws.run(&["scenario", "run", "rename_service_1", "--in-place"]);
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&orig).unwrap(),
+        before,
+        "the user's .orig was removed"
+    );
+    assert_eq!(std::fs::read(&main_tf).unwrap(), before);
+}
+
+#[test]
+fn config_check_heals_a_scenario_killed_in_place() {
+    let ws = Ws::bundled();
+    let main_tf = ws.path("iac/main.tf");
+    let before = std::fs::read(&main_tf).unwrap();
+    let mut c = ws
+        .cmd()
+        .args(["scenario", "run", "rename_service_1", "--in-place"])
+        .env("TFOPS_TEST_SCENARIO_PAUSE_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let applied = wait_until(Duration::from_secs(30), || {
+        std::fs::read(&main_tf).is_ok_and(|b| b != before)
+    });
+    let _ = c.kill();
+    let _ = c.wait();
+    assert!(applied, "the scenario never wrote main.tf");
+    assert_ne!(std::fs::read(&main_tf).unwrap(), before);
+    let o = ws.run(&["config", "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&main_tf).unwrap(),
+        before,
+        "config check did not heal"
+    );
+    assert!(!ws.path(".tfops/scenario.journal").exists());
+}

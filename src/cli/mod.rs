@@ -234,6 +234,8 @@ pub fn load_context(ws: &Workspace, config_path: &std::path::Path) -> anyhow::Re
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
     let (ws, config_path) = locate(&cli)?;
     if let Command::Config(ConfigCmd::Check) = cli.command {
+        // Like every command, first heal a scenario run in place that was killed mid-way.
+        crate::drift::journal::heal(&ws)?;
         return config_check::run(&ws, &config_path);
     }
     let ctx = match (load_context(&ws, &config_path), &cli.command) {
