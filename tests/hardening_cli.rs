@@ -426,3 +426,38 @@ fn config_check_heals_a_scenario_killed_in_place() {
     );
     assert!(!ws.path(".tfops/scenario.journal").exists());
 }
+
+#[test]
+fn config_check_refuses_tiny_durations_and_a_fake_zero_settle() {
+    let ws = Ws::bundled();
+    for bad in [
+        "balancer {\n  settle = \"0xyz\"\n}\n",
+        "balancer {\n  rescan = \"0.0000001ms\"\n}\n",
+    ] {
+        ws.write_config(bad);
+        let o = ws.run(&["config", "check"]);
+        assert_eq!(o.status.code(), Some(1), "accepted {bad}: {}", text(&o));
+    }
+    ws.write_config("balancer {\n  settle = \"0s\"\n}\n");
+    let o = ws.run(&["config", "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn a_service_folder_in_both_places_is_not_shown_off_by_a_schedule() {
+    let ws = Ws::bundled();
+    // No schedule at all.
+    ws.write_config("services {\n  count = 3\n}\n");
+    ok(&ws, &["run", "--once"]);
+    std::fs::create_dir_all(ws.path("archived/service_2")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&ws, &["status", "--json"])).unwrap();
+    let s2 = &v["services"][1];
+    assert_ne!(s2["state"], "off", "{s2}");
+    assert!(
+        !s2["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cost schedule"),
+        "{s2}"
+    );
+}
