@@ -133,6 +133,14 @@ pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::
         if cfg.services.active.contains(&n) {
             // Never through a link: a symlinked service_N is refused (and stays down).
             crate::fsutil::ensure_dir(&ws.balanceador(), 0o755)?;
+            if crate::fsutil::is_symlink(&ws.service_dir(n)) {
+                // Refused, not fatal: the service stays down until the link is replaced.
+                log::warn!(
+                    "{} is a symbolic link; tfops never delivers through one: service_{n} stays down",
+                    ws.service_dir(n).display()
+                );
+                continue;
+            }
             crate::fsutil::ensure_dir(&ws.service_dir(n), 0o755)?;
             let m = ws.marker(n);
             if std::fs::symlink_metadata(&m).is_err() {

@@ -145,6 +145,10 @@ fn a_symlinked_inbox_gets_nothing() {
     // And the health check calls it down.
     let v = tfops::health::check(&s.ws, 1, true);
     assert_eq!(v.state, tfops::health::ServiceState::Down);
+    // `services.active` gives it no marker through the link, and does not fail the start.
+    let cfg = tfops::config::Config::defaults(&s.ws.root);
+    tfops::health::apply_active(&s.ws, &cfg, &Default::default()).unwrap();
+    s.assert_outside_untouched();
 }
 
 #[test]
