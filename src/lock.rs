@@ -72,13 +72,22 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
         .open(path)
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
-                crate::fsutil::symlink_refused(path)
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is a symbolic link; tfops does not follow links for files and folders it writes",
+                        path.display()
+                    ),
+                )
             } else {
                 e
             }
         })?;
     if !f.metadata()?.is_file() {
-        return Err(crate::fsutil::not_regular(path, "regular file"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
     }
     Ok(f)
 }

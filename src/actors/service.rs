@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::Local;
 
-use super::{catch, Reconfigure, Shutdown};
+use super::{catch, ChildPanicked, Reconfigure, Shutdown};
 use crate::spool::desk::{Desk, Limits, Outcome};
 use crate::workspace::Workspace;
 
@@ -21,14 +21,6 @@ use crate::workspace::Workspace;
 #[derive(Message)]
 #[rtype(result = "Vec<Outcome>")]
 pub struct DeliverBatch(pub Vec<OsString>);
-
-/// Reported to the supervisor when a handler panicked and the actor is restarting.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct ChildPanicked {
-    pub who: String,
-    pub message: String,
-}
 
 /// Test-only fault hook: `TFOPS_FAULT_PANIC_DELIVERIES=N` makes the next N delivery batches
 /// (across all services) panic before touching any file. Used by the supervision tests.
@@ -135,7 +127,7 @@ impl Handler<DeliverBatch> for ServiceActor {
             Err(panic) => {
                 log::error!("service_{}: delivery handler panicked: {panic}", self.n);
                 self.parent.do_send(ChildPanicked {
-                    who: format!("service_{}", self.n),
+                    who: crate::service_id::ServiceId(self.n).to_string(),
                     message: panic.clone(),
                 });
                 ctx.stop();

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod drift;
 pub mod requests;
 pub mod run;
+pub mod scenario;
 pub mod state;
 pub mod status;
 

@@ -54,11 +54,14 @@ use crate::workspace::{Context, Workspace};
 
 pub mod diff;
 pub mod error;
+pub mod eval;
+pub mod functions;
 pub mod journal;
 pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod state;
+pub mod value;
 
 pub use error::DriftError;
 pub use report::Report;
@@ -245,9 +248,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
 fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
     let bytes = crate::fsutil::read_regular(p, true).map_err(|e| DriftError::io(p, e))?;
     String::from_utf8(bytes).map_err(|e| {
-        let off = e.utf8_error().valid_up_to();
-        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        let (line, column) = crate::config::LineIndex::new(&lossy).position(off);
+        let (line, column) = crate::text::utf8_error_position(&e);
         DriftError::Hcl {
             file: display.to_string(),
             line,
@@ -312,12 +313,15 @@ pub fn last_drift(ws: &Workspace) -> Option<serde_json::Value> {
     report::last(&ws.logs())
 }
 
+/// A scenario run killed mid-way whose files cannot be put back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; cannot put back the files of an interrupted scenario")]
+pub struct HealError(#[from] pub journal::JournalError);
+
 /// Heals a scenario run that was killed mid-way (puts journaled originals back).
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn heal_interrupted(ctx: &Context) -> anyhow::Result<()> {
-    journal::heal(&ctx.ws)
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e}; cannot put back the files of an interrupted scenario"))
+pub fn heal_interrupted(ctx: &Context) -> Result<(), HealError> {
+    journal::heal(&ctx.ws).map(|_| ()).map_err(HealError)
 }

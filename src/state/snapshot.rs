@@ -179,16 +179,7 @@ pub fn parse_name(name: &str) -> Option<(NaiveDateTime, u32)> {
 
 /// Lowercase hex sha256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(d: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(d.len() * 2);
-    for b in d {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::fsutil::hex(&Sha256::digest(bytes))
 }
 
 /// Hashes and validates in parallel (two threads for big inputs).

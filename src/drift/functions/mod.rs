@@ -1,0 +1,291 @@
+//! Terraform's built-in functions on [`Value`]s, tested against `terraform console`.
+//!
+//! One file per group, as Terraform's documentation groups them: [`collection`], [`types`]
+//! (`tostring`, `toset`, …; `try` and `can` live in the evaluator), [`string`], [`numeric`],
+//! [`encoding`], [`crypto`], [`network`], [`fs`] (files relative to the module folder,
+//! bounded in size, regular files only, never blocking on a FIFO).
+//!
+//! An argument that is (or contains) an unknown makes the result unknown with the same reason,
+//! except where Terraform decides without it (`length` of a list with unknown elements).
+//! Impure functions (`timestamp`, `uuid`, `bcrypt`, …) are unknown: Terraform fixes their value
+//! only at apply. A function this library does not have is unknown too, naming the function, so
+//! that what depends on it is never guessed. [`SUPPORTED`] lists what is implemented.
+
+use super::eval::Scope;
+use super::value::Value;
+
+pub mod collection;
+pub mod crypto;
+pub mod encoding;
+pub mod fs;
+pub mod network;
+pub mod numeric;
+pub mod string;
+pub mod types;
+
+/// Why a function call failed, in Terraform's words.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct FuncError(pub String);
+
+/// The result of a function.
+pub type FResult = Result<Value, FuncError>;
+
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, FuncError> {
+    Err(FuncError(msg.into()))
+}
+
+/// Functions whose value Terraform knows only at apply.
+pub const IMPURE: &[&str] = &["timestamp", "plantimestamp", "uuid", "bcrypt", "rsadecrypt"];
+
+/// Every function this library implements.
+pub const SUPPORTED: &[&str] = &[
+    // collection
+    "length",
+    "merge",
+    "concat",
+    "lookup",
+    "element",
+    "keys",
+    "values",
+    "contains",
+    "distinct",
+    "flatten",
+    "compact",
+    "coalesce",
+    "coalescelist",
+    "zipmap",
+    "range",
+    "one",
+    "setunion",
+    "setintersection",
+    "setsubtract",
+    "setproduct",
+    "chunklist",
+    "reverse",
+    "sort",
+    "slice",
+    "index",
+    "alltrue",
+    "anytrue",
+    "transpose",
+    "matchkeys",
+    "sum",
+    // type
+    "toset",
+    "tolist",
+    "tomap",
+    "tostring",
+    "tonumber",
+    "tobool",
+    "try",
+    "can",
+    // string
+    "format",
+    "formatlist",
+    "join",
+    "split",
+    "replace",
+    "lower",
+    "upper",
+    "title",
+    "trimspace",
+    "trim",
+    "trimprefix",
+    "trimsuffix",
+    "substr",
+    "regex",
+    "regexall",
+    "startswith",
+    "endswith",
+    "strrev",
+    "indent",
+    "chomp",
+    "strcontains",
+    // numeric
+    "min",
+    "max",
+    "abs",
+    "ceil",
+    "floor",
+    "pow",
+    "parseint",
+    "signum",
+    "log",
+    // encoding
+    "jsonencode",
+    "jsondecode",
+    "base64encode",
+    "base64decode",
+    "urlencode",
+    "csvdecode",
+    "yamlencode",
+    "yamldecode",
+    "textencodebase64",
+    "textdecodebase64",
+    // hash and crypto
+    "md5",
+    "sha1",
+    "sha256",
+    "sha512",
+    "base64sha256",
+    "base64sha512",
+    "uuidv5",
+    // network
+    "cidrsubnet",
+    "cidrhost",
+    "cidrnetmask",
+    "cidrsubnets",
+    // filesystem
+    "file",
+    "fileexists",
+    "templatefile",
+    "fileset",
+    "filebase64",
+    "filemd5",
+    "filesha1",
+    "filesha256",
+    "filesha512",
+    "basename",
+    "dirname",
+    "abspath",
+    "pathexpand",
+];
+
+/// Functions that see unknown arguments themselves instead of returning unknown at once.
+const UNKNOWN_AWARE: &[&str] = &["length", "coalesce", "tolist", "toset", "tomap", "concat"];
+
+/// Calls the function `name` with evaluated arguments.
+///
+/// # Errors
+/// When Terraform would fail the call (wrong arguments, wrong types, values out of range).
+pub fn call(name: &str, args: Vec<Value>, scope: &Scope) -> FResult {
+    if IMPURE.contains(&name) {
+        return Ok(Value::unknown(format!(
+            "{name}() is known only after apply"
+        )));
+    }
+    if !UNKNOWN_AWARE.contains(&name) {
+        if let Some(u) = args.iter().find_map(Value::first_unknown) {
+            return Ok(Value::Unknown(u.clone()));
+        }
+    } else if let Some(u) = args.iter().find(|a| a.is_unknown()) {
+        return Ok(u.clone());
+    }
+    if let Some(r) = collection::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = types::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = string::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = numeric::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = encoding::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = crypto::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = network::call(name, &args) {
+        return r;
+    }
+    if let Some(r) = fs::call(name, &args, scope) {
+        return r;
+    }
+    Ok(Value::unknown(format!(
+        "function {name}() is not evaluated by tfops"
+    )))
+}
+
+/// Checks the argument count.
+pub(crate) fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), FuncError> {
+    if args.len() < min {
+        return err(format!(
+            "Not enough function arguments: function {name:?} expects at least {min} argument(s)"
+        ));
+    }
+    if args.len() > max {
+        return err(format!(
+            "Too many function arguments: function {name:?} expects only {max} argument(s)"
+        ));
+    }
+    Ok(())
+}
+
+/// The argument as a string (numbers and bools converted).
+pub(crate) fn arg_str(args: &[Value], i: usize, param: &str) -> Result<String, FuncError> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::Bool(b)) => Ok(b.to_string()),
+        Some(Value::Null) => err(format!(
+            "Invalid value for \"{param}\" parameter: argument must not be null"
+        )),
+        Some(v) => err(format!(
+            "Invalid value for \"{param}\" parameter: string required, got {}",
+            v.kind()
+        )),
+        None => err(format!("missing argument {param:?}")),
+    }
+}
+
+/// The argument as a number (strings converted).
+pub(crate) fn arg_num(
+    args: &[Value],
+    i: usize,
+    param: &str,
+) -> Result<super::value::Number, FuncError> {
+    match args.get(i).cloned() {
+        Some(Value::Null) => err(format!(
+            "Invalid value for \"{param}\" parameter: argument must not be null"
+        )),
+        Some(v) => match super::value::convert(v, &super::value::Type::Number) {
+            Ok(Value::Number(n)) => Ok(n),
+            Ok(_) => err(format!(
+                "Invalid value for \"{param}\" parameter: number required"
+            )),
+            Err(e) => err(format!("Invalid value for \"{param}\" parameter: {e}")),
+        },
+        None => err(format!("missing argument {param:?}")),
+    }
+}
+
+/// The argument as an integer that fits `i64`.
+pub(crate) fn arg_int(args: &[Value], i: usize, param: &str) -> Result<i64, FuncError> {
+    let n = arg_num(args, i, param)?;
+    match n.to_i64() {
+        Some(v) => Ok(v),
+        None => err(format!(
+            "Invalid value for \"{param}\" parameter: value must be a whole number, got {n}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn impure_and_missing_functions_are_unknown_with_a_reason() {
+        let s = Scope::new(Path::new("."));
+        let v = call("timestamp", vec![], &s).unwrap();
+        assert!(v.is_unknown());
+        let v = call("nosuchfunction", vec![], &s).unwrap();
+        assert_eq!(
+            v.first_unknown().map(|u| u.reason.as_str()),
+            Some("function nosuchfunction() is not evaluated by tfops")
+        );
+    }
+
+    #[test]
+    fn unknown_arguments_make_unknown_results() {
+        let s = Scope::new(Path::new("."));
+        let v = call("upper", vec![Value::unknown("r")], &s).unwrap();
+        assert_eq!(v, Value::unknown("r"));
+    }
+}
