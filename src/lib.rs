@@ -35,7 +35,9 @@
 //!
 //! Leaves: [`service_id`] (`service_N`), [`text`] (line and column positions), [`fsutil`]
 //! (atomic writes, no-overwrite renames, torn tails, hex, no-follow opens), [`clock`], [`lock`],
-//! [`panic`], [`rlimit`] (the open-file budget: raise at start, how many services fit), and
+//! [`panic`], [`rlimit`] (the open-file budget: raise at start, how many services fit),
+//! [`syntax_hint`] (where an HCL syntax error starts: the unclosed quote, the `{` never
+//! closed), [`notify`] (systemd's readiness protocol over `NOTIFY_SOCKET`, by hand), and
 //! `schedule::window`.
 //!
 //! # Features
@@ -54,6 +56,7 @@ pub mod drift;
 pub mod fsutil;
 pub mod health;
 pub mod lock;
+pub mod notify;
 pub mod panic;
 pub mod rlimit;
 pub mod router;
@@ -63,6 +66,7 @@ pub mod spool;
 pub mod state;
 pub mod status;
 pub mod supervision;
+pub mod syntax_hint;
 pub mod text;
 #[cfg(feature = "daemon")]
 pub mod watch;

@@ -15,6 +15,11 @@ impl<'a> LineIndex<'a> {
         LineIndex { text, starts }
     }
 
+    /// The text being indexed.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
     pub fn position(&self, offset: usize) -> (usize, usize) {
         let line = match self.starts.binary_search(&offset) {
             Ok(i) => i,

@@ -1,5 +1,5 @@
 //! CostActor: evaluates the schedules at start, at every minute boundary and after a reload;
-//! archives and restores service folders; keeps the cost ledger and `cost.log`.
+//! archives and unarchives service folders; keeps the cost ledger and `cost.log`.
 //!
 //! Whether a window is open is decided in [`crate::schedule`], and what to move (and the moves
 //! themselves) in [`crate::schedule::reconcile`]; this file does the timing and the messages
@@ -32,7 +32,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::schedule::ledger::{Held, Ledger, LedgerError};
 use crate::schedule::off_reason;
-use crate::schedule::reconcile::{archive, leave_name, plan, present, restore, Action, CostError};
+use crate::schedule::reconcile::{
+    archive, leave_name, plan, present, unarchive, Action, CostError,
+};
 use crate::workspace::Workspace;
 
 /// Alarm kind raised while an archive folder and a live folder both exist.
@@ -251,7 +253,7 @@ impl CostActor {
                     }
                     Action::Leave { service, schedule } => {
                         let n = *service;
-                        let res = restore(&ws, n, schedule, now);
+                        let res = unarchive(&ws, n, schedule, now);
                         if matches!(res, Ok(()) | Err(CostError::Log { .. })) {
                             let back = SetOff {
                                 service: n,

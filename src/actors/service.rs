@@ -7,6 +7,7 @@
 //! struct, and `restarting` reopens the desk, which runs crash recovery.
 
 use std::ffi::OsString;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -22,10 +23,16 @@ use crate::workspace::Workspace;
 #[rtype(result = "Vec<Outcome>")]
 pub struct DeliverBatch(pub Vec<OsString>);
 
-/// Test-only fault hook: `TFOPS_FAULT_PANIC_DELIVERIES=N` makes the next N delivery batches
-/// (across all services) panic before touching any file. Used by the supervision tests.
+/// Test-only fault hook (feature `fault-injection`, on in `cargo test` only):
+/// `TFOPS_FAULT_PANIC_DELIVERIES=N` makes the next N delivery batches (across all services)
+/// panic before touching any file. Used by the supervision tests.
+#[cfg(feature = "fault-injection")]
 static PANICS_LEFT: AtomicI64 = AtomicI64::new(-1);
 
+#[cfg(not(feature = "fault-injection"))]
+fn maybe_inject_panic() {}
+
+#[cfg(feature = "fault-injection")]
 fn maybe_inject_panic() {
     if PANICS_LEFT.load(Ordering::Relaxed) == -1 {
         let n = std::env::var("TFOPS_FAULT_PANIC_DELIVERIES")

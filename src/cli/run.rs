@@ -299,6 +299,15 @@ fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// Tells systemd (`NOTIFY_SOCKET`, `Type=notify`) about a state change; logs a failure.
+fn sd_notify(state: &str) {
+    match crate::notify::notify(state) {
+        Ok(true) => log::debug!("sd_notify: {}", state.replace('\n', " ")),
+        Ok(false) => {}
+        Err(e) => log::warn!("{e}"),
+    }
+}
+
 struct Signals {
     hup: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
@@ -318,11 +327,20 @@ impl Signals {
     }
 
     async fn forward(mut self, addr: actix::Addr<SupervisorActor>) {
+        // The supervisor was started before this task (same arbiter): it is up.
+        sd_notify("READY=1");
         loop {
             tokio::select! {
-                _ = self.hup.recv() => { log::info!("SIGHUP: reloading the configuration"); addr.do_send(Reload) }
-                _ = self.term.recv() => { log::info!("SIGTERM"); addr.do_send(Stop) }
-                _ = self.int.recv() => { log::info!("SIGINT"); addr.do_send(Stop) }
+                _ = self.hup.recv() => {
+                    log::info!("SIGHUP: reloading the configuration");
+                    sd_notify(&crate::notify::reloading_message(crate::notify::monotonic_usec()));
+                    // Handed over; the file is validated off the actor thread (an invalid one
+                    // is refused and the old configuration keeps serving): ready again.
+                    let _ = addr.send(Reload).await;
+                    sd_notify("READY=1");
+                }
+                _ = self.term.recv() => { log::info!("SIGTERM"); sd_notify("STOPPING=1"); addr.do_send(Stop) }
+                _ = self.int.recv() => { log::info!("SIGINT"); sd_notify("STOPPING=1"); addr.do_send(Stop) }
                 _ = self.usr1.recv() => { log::info!("SIGUSR1: snapshot"); addr.do_send(Usr1) }
             }
         }

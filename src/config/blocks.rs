@@ -171,6 +171,8 @@ impl Validator<'_> {
                 "backups",
                 "keep_last",
                 "keep_daily",
+                "keep_weekly",
+                "keep_monthly",
                 "grace",
                 "auto_restore",
             ],
@@ -192,6 +194,18 @@ impl Validator<'_> {
             .and_then(|a| self.integer(a, 0, 100_000))
         {
             out.keep_daily = n as usize;
+        }
+        if let Some(n) = a
+            .get("keep_weekly")
+            .and_then(|a| self.integer(a, 0, 100_000))
+        {
+            out.keep_weekly = n as usize;
+        }
+        if let Some(n) = a
+            .get("keep_monthly")
+            .and_then(|a| self.integer(a, 0, 100_000))
+        {
+            out.keep_monthly = n as usize;
         }
         if let Some(d) = a.get("grace").and_then(|a| self.duration(a)) {
             out.grace = d;

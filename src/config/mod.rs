@@ -97,6 +97,8 @@ pub struct StateConfig {
     pub backups: PathBuf,
     pub keep_last: usize,
     pub keep_daily: usize,
+    pub keep_weekly: usize,
+    pub keep_monthly: usize,
     pub grace: Duration,
     pub auto_restore: bool,
 }
@@ -150,6 +152,8 @@ impl Config {
                 backups: root.join("backups"),
                 keep_last: 50,
                 keep_daily: 0,
+                keep_weekly: 0,
+                keep_monthly: 0,
                 grace: Duration::from_secs(5),
                 auto_restore: false,
             },
@@ -256,12 +260,37 @@ pub fn parse_config(text: &str, display: &str, root: &Path) -> Result<Config, Co
     let body = match hcl_edit::parser::parse_body(text) {
         Ok(b) => b,
         Err(e) => {
+            // The parser says where it noticed; point where the problem starts when we can
+            // (the unclosed quote, the `{` never closed) and say what was expected.
             let loc = e.location();
+            // A bracket left open shows as an error at the end of the text (the last line
+            // with content, or after it): then the `{` never closed is the place to fix.
+            let last_content_line = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .map(|(i, _)| i + 1)
+                .last()
+                .unwrap_or(0);
+            let parser_at_end = loc.line() >= last_content_line;
+            let hint = crate::syntax_hint::explain(text)
+                .filter(|h| !h.message.starts_with("missing") || parser_at_end);
+            let (line, column, message) = match hint {
+                Some(h) => {
+                    let (l, c) = lines.position(h.offset);
+                    (l, c, format!("syntax error: {}", h.message))
+                }
+                None => (
+                    loc.line(),
+                    loc.column(),
+                    format!("syntax error: {}", e.message()),
+                ),
+            };
             return Err(ConfigError::Invalid(vec![Problem {
                 file: display.to_string(),
-                line: loc.line(),
-                column: loc.column(),
-                message: format!("syntax error: {}", e.message()),
+                line,
+                column,
+                message,
             }]));
         }
     };
@@ -348,16 +377,25 @@ impl<'a> Validator<'a> {
         });
     }
 
-    fn lit<'e>(&mut self, e: &'e Expression) -> Option<Lit<'e>> {
+    /// A literal value; anything else is reported as "expected EXPECTED, found `TEXT`".
+    fn lit<'e>(&mut self, e: &'e Expression, key: &str, expected: &str) -> Option<Lit<'e>> {
         match e {
             Expression::Number(n) => n.value().as_f64().map(Lit::Num),
             Expression::String(s) => Some(Lit::Str(s.value().as_str())),
             Expression::Bool(b) => Some(Lit::Bool(*b.value())),
-            Expression::Parenthesis(p) => self.lit(p.inner()),
+            Expression::Parenthesis(p) => self.lit(p.inner(), key, expected),
             _ => {
+                let found = e
+                    .span()
+                    .and_then(|r| self.lines.text().get(r))
+                    .map(|t| t.lines().next().unwrap_or(t).trim().to_string())
+                    .unwrap_or_default();
+                let found: String = found.chars().take(40).collect();
                 self.at(
                     e.span(),
-                    "must be a literal value (no variables or functions)",
+                    format!(
+                        "`{key}`: expected {expected}, found `{found}` (values are literals: no variables or functions)"
+                    ),
                 );
                 None
             }
@@ -365,7 +403,7 @@ impl<'a> Validator<'a> {
     }
 
     fn string(&mut self, a: &Attribute) -> Option<String> {
-        match self.lit(&a.value)? {
+        match self.lit(&a.value, a.key.as_str(), "a string")? {
             Lit::Str(s) => Some(s.to_string()),
             _ => {
                 self.at(
@@ -378,7 +416,7 @@ impl<'a> Validator<'a> {
     }
 
     fn boolean(&mut self, a: &Attribute) -> Option<bool> {
-        match self.lit(&a.value)? {
+        match self.lit(&a.value, a.key.as_str(), "true or false")? {
             Lit::Bool(b) => Some(b),
             _ => {
                 self.at(
@@ -391,7 +429,7 @@ impl<'a> Validator<'a> {
     }
 
     fn number(&mut self, a: &Attribute) -> Option<f64> {
-        match self.lit(&a.value)? {
+        match self.lit(&a.value, a.key.as_str(), "a number")? {
             Lit::Num(n) => Some(n),
             _ => {
                 self.at(
@@ -658,10 +696,14 @@ mod tests {
 
     #[test]
     fn syntax_error_has_position() {
-        let p = parse("services {\n  count = \n").unwrap_err();
+        let p = parse("services {\n  count = = 3\n}\n").unwrap_err();
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("syntax"));
-        assert!(p[0].line >= 2);
+        assert_eq!(p[0].line, 2);
+        // A block never closed: where it opens, not where the file ends (#13).
+        let p = parse("services {\n  count = 3\n\nhealth {\n}\n").unwrap_err();
+        assert_eq!((p[0].line, p[0].column), (1, 10), "{p:?}");
+        assert!(p[0].message.contains("missing `}`"), "{p:?}");
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Reconciling the folders with the schedules: what the schedules want at an instant compared
 //! with which folders exist ([`plan`]), and the moves that make them agree ([`archive`],
-//! [`restore`], [`reconcile`]), each logged in `cost.log`.
+//! [`unarchive`], [`reconcile`]), each logged in `cost.log`.
 //!
 //! A service is *off* exactly when `archived/service_N/` exists: that is what the supervisor,
 //! `status` and the ledger go by. Both folders present is a conflict: nothing is moved or
 //! overwritten. A crash between the steps leaves a state the next evaluation finishes: the
 //! comparison is always between what the schedules want now and which folder exists.
 //!
-//! No actors and no timers here: the CostActor calls [`plan`], [`archive`] and [`restore`]
+//! No actors and no timers here: the CostActor calls [`plan`], [`archive`] and [`unarchive`]
 //! around its routing messages; `run --once` and the supervisor's start call [`apply_now`].
 
 use std::collections::BTreeSet;
@@ -165,7 +165,7 @@ pub fn archive(
 ///
 /// # Errors
 /// As [`archive`].
-pub fn restore(
+pub fn unarchive(
     ws: &Workspace,
     n: usize,
     schedule: &str,
@@ -243,7 +243,7 @@ pub fn reconcile(ws: &Workspace, cfg: &Config, now: DateTime<Utc>) -> Reconciled
     for a in actions {
         let res = match &a {
             Action::Enter { service, schedule } => archive(ws, *service, schedule, now),
-            Action::Leave { service, schedule } => restore(ws, *service, schedule, now),
+            Action::Leave { service, schedule } => unarchive(ws, *service, schedule, now),
         };
         match (res, a) {
             (Ok(()), Action::Enter { service, schedule }) => {

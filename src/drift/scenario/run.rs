@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "fault-injection")]
 use std::time::Duration;
 
 use super::{broken, load, plan, Change, Expectation, Plan, Scenario, ScenarioError, Want};
@@ -153,7 +154,14 @@ impl Drop for SignalGuard {
     }
 }
 
-/// Test hook: `TFOPS_TEST_SCENARIO_PAUSE_MS` pauses after the files are written (interruptible).
+/// Test hook (feature `fault-injection`, on in `cargo test` only):
+/// `TFOPS_TEST_SCENARIO_PAUSE_MS` pauses after the files are written (interruptible).
+#[cfg(not(feature = "fault-injection"))]
+fn test_pause() {}
+
+/// Test hook (feature `fault-injection`, on in `cargo test` only):
+/// `TFOPS_TEST_SCENARIO_PAUSE_MS` pauses after the files are written (interruptible).
+#[cfg(feature = "fault-injection")]
 fn test_pause() {
     let Some(ms) = std::env::var("TFOPS_TEST_SCENARIO_PAUSE_MS")
         .ok()
