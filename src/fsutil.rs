@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Renames `from` to `to` atomically, failing with `AlreadyExists` instead of overwriting
@@ -27,6 +27,28 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// [`rename_noreplace`] between folders held open: `from` in `from_dir` becomes `to` in
+/// `to_dir`, never overwriting, whatever the folders' paths point to now.
+///
+/// # Errors
+/// `AlreadyExists` when `to` exists; any other rename error as is.
+pub fn rename_noreplace_at(
+    from_dir: &impl rustix::fd::AsFd,
+    from: &std::ffi::OsStr,
+    to_dir: &impl rustix::fd::AsFd,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    use rustix::fs::{linkat, renameat_with, unlinkat, AtFlags, RenameFlags};
+    match renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOSYS) => {
+            linkat(from_dir, from, to_dir, to, AtFlags::empty())?;
+            unlinkat(from_dir, from, AtFlags::empty()).map_err(io::Error::from)
+        }
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
 /// fsyncs a folder so that a rename inside it is durable.
 ///
 /// # Errors
@@ -36,24 +58,35 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename over, fsync of the
-/// folder. `mode` applies to the new file whatever the umask.
+/// folder. `mode` applies to the new file whatever the umask. The temp file is created new
+/// (`O_EXCL | O_NOFOLLOW`: a link planted at its name is never followed), its name fits in 255
+/// bytes whatever the length of `path`'s, and the rename replaces a link at `path` rather than
+/// writing through it.
 ///
 /// # Errors
 /// Any I/O error; the temp file is removed on failure and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tfops-{}.tmp", std::process::id()));
-    let res = (|| {
-        let mut f = OpenOptions::new()
+    let tmp = dir.join(temp_name(path));
+    let open_new = || {
+        OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
-            .open(&tmp)?;
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+    };
+    let mut f = match open_new() {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // A leftover of ours (same pid after a restart), or something planted: unlinking
+            // removes the name only, never what a link points to.
+            std::fs::remove_file(&tmp)?;
+            open_new()?
+        }
+        Err(e) => return Err(e),
+    };
+    let res = (|| {
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         if durable {
@@ -71,13 +104,227 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::
     res
 }
 
-/// Creates `dir` (and parents) and sets it to `mode` whatever the umask.
+/// Like [`write_atomic`], but never replaces an existing `path` (the final rename is
+/// [`rename_noreplace`]): `AlreadyExists` then, and nothing is changed.
 ///
 /// # Errors
-/// When it cannot be created or chmod'ed.
+/// `AlreadyExists`, or any I/O error; the temp file is removed on failure.
+pub fn write_new_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(temp_name(path));
+    let _ = std::fs::remove_file(&tmp);
+    let res = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        rename_noreplace(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// `.<name>.tfops-<pid>.tmp`, with `<name>` cut (on a character boundary) so that the whole
+/// fits in 255 bytes.
+fn temp_name(path: &Path) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+    let suffix = format!(".tfops-{}.tmp", std::process::id());
+    let room = 255 - 1 - suffix.len();
+    let mut end = name.len().min(room);
+    if let Ok(s) = std::str::from_utf8(name) {
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+    }
+    let mut v = Vec::with_capacity(end + suffix.len() + 1);
+    v.push(b'.');
+    v.extend_from_slice(&name[..end]);
+    v.extend_from_slice(suffix.as_bytes());
+    std::ffi::OsString::from_vec(v)
+}
+
+/// Creates `dir` (and parents) with `mode` whatever the umask; an existing folder is left as
+/// it is (see [`ensure_dir`]: never chmod-ed, a link refused).
+///
+/// # Errors
+/// When it cannot be created, or is a link or not a folder.
 pub fn create_dir_mode(dir: &Path, mode: u32) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+    ensure_dir(dir, mode)
+}
+
+// ---------------------------------------------------------------------------------------------
+// No-follow primitives: what tfops creates, repairs, appends to, moves through or chmods is
+// opened without following a symbolic link in its last component, checked on the descriptor,
+// and never chmod-ed unless tfops just created it.
+
+/// The error for a path that is a symbolic link where tfops refuses one.
+pub fn symlink_refused(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is a symbolic link; tfops does not follow links for files and folders it writes",
+            path.display()
+        ),
+    )
+}
+
+/// The error for a path that is not of the kind expected (a fifo where a file was expected).
+pub fn not_regular(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is not a {what}", path.display()),
+    )
+}
+
+/// Maps `ELOOP` (what `O_NOFOLLOW` answers for a link) to [`symlink_refused`].
+fn loop_is_link(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            symlink_refused(path)
+        } else {
+            e
+        }
+    }
+}
+
+/// Opens an existing folder (`O_DIRECTORY | O_NOFOLLOW`): a symbolic link there is refused.
+///
+/// # Errors
+/// `NotFound`, a refused link, or any other open error.
+pub fn open_dir_nofollow(dir: &Path) -> io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{open, Mode, OFlags};
+    open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => symlink_refused(dir),
+        Some(libc::ENOTDIR) if is_symlink(dir) => symlink_refused(dir),
+        _ => e,
+    })
+}
+
+/// Whether `path` itself is a symbolic link (not followed).
+pub fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Makes sure `dir` is a folder tfops may write in: creates it (and missing parents) with
+/// `mode` when missing — the mode then applies whatever the umask — and otherwise leaves it as
+/// it is, never chmod-ing what tfops did not create. A symbolic link at `dir` is refused.
+///
+/// # Errors
+/// A refused link, something else than a folder there, or a creation error.
+pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(dir)),
+        Ok(_) => return Err(not_regular(dir, "folder")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {
+            // Ours: the mode whatever the umask, set through a descriptor of what we made.
+            let fd = open_dir_nofollow(dir)?;
+            rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(mode))?;
+            Ok(())
+        }
+        // Someone made it meanwhile: theirs, not chmod-ed, but still no link.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open_dir_nofollow(dir).map(drop),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens `path` for appending (created with `mode` if missing), refusing a symbolic link and
+/// anything but a regular file (a fifo is never waited on).
+///
+/// # Errors
+/// A refused link or kind, or any open error.
+pub fn open_append_nofollow(path: &Path, mode: u32) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(loop_is_link(path))?;
+    regular_or_refuse(f, path)
+}
+
+/// Opens an existing file for reading and writing (to repair it), refusing a symbolic link
+/// and anything but a regular file.
+///
+/// # Errors
+/// `NotFound`, a refused link or kind, or any open error.
+pub fn open_rw_nofollow(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(loop_is_link(path))?;
+    regular_or_refuse(f, path)
+}
+
+/// Opens `path` for reading without ever blocking (`O_NONBLOCK`: a fifo returns at once) and
+/// refuses anything but a regular file. `follow`: whether a symbolic link is followed (only
+/// for a path the configuration names explicitly).
+///
+/// # Errors
+/// `NotFound`, a refused link or kind, or any open error.
+pub fn open_read_regular(path: &Path, follow: bool) -> io::Result<File> {
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(loop_is_link(path))?;
+    regular_or_refuse(f, path)
+}
+
+/// Reads a whole regular file without blocking on a fifo or a device (see
+/// [`open_read_regular`]).
+///
+/// # Errors
+/// As [`open_read_regular`], or a read error.
+pub fn read_regular(path: &Path, follow: bool) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = open_read_regular(path, follow)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn regular_or_refuse(f: File, path: &Path) -> io::Result<File> {
+    let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Err(not_regular(path, "regular file"));
+    }
+    // Regular files never block; clear O_NONBLOCK anyway so later reads behave as usual.
+    let fl = rustix::fs::fcntl_getfl(&f)?;
+    rustix::fs::fcntl_setfl(&f, fl - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(f)
 }
 
 /// Local time as `YYYY-MM-DD_HH-MM-SS`, the timestamp used in names.
@@ -123,7 +370,8 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 /// When the file exists but cannot be read or truncated.
 pub fn cut_torn_tail(path: &Path) -> io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+    // Never through a link: a repair truncates.
+    let mut f = match open_rw_nofollow(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),

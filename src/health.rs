@@ -40,9 +40,18 @@ pub struct Verdict {
     pub reason: String,
 }
 
-/// Whether a cost schedule holds service `n` off (its folder is in `archived/`).
+/// Whether a cost schedule holds service `n` off: its folder was moved to `archived/` (a
+/// folder there, none in `balanceador/`). With a folder in both places it is not off but a
+/// conflict (see [`check`]): the schedule's move never happened.
 pub fn is_off(ws: &Workspace, n: usize) -> bool {
-    ws.archived_dir(n).is_dir()
+    let real_dir = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    real_dir(&ws.archived_dir(n)) && std::fs::symlink_metadata(ws.service_dir(n)).is_err()
+}
+
+/// Whether `archived/service_N` exists beside `balanceador/service_N`.
+fn archive_conflict(ws: &Workspace, n: usize) -> bool {
+    std::fs::symlink_metadata(ws.archived_dir(n)).is_ok()
+        && std::fs::symlink_metadata(ws.service_dir(n)).is_ok()
 }
 
 /// Checks service `n`. `probe`: also prove the folder accepts a write.
@@ -54,6 +63,20 @@ pub fn check(ws: &Workspace, n: usize, probe: bool) -> Verdict {
     if is_off(ws, n) {
         return v(ServiceState::Off, "archived by a cost schedule");
     }
+    let mut verdict = check_folder(ws, n, probe);
+    if archive_conflict(ws, n) {
+        verdict.reason.push_str(&format!(
+            "; archived/service_{n} also exists (a conflict: nothing is moved over it)"
+        ));
+    }
+    verdict
+}
+
+fn check_folder(ws: &Workspace, n: usize, probe: bool) -> Verdict {
+    let v = |state, reason: &str| Verdict {
+        state,
+        reason: reason.to_string(),
+    };
     let dir = ws.service_dir(n);
     match std::fs::symlink_metadata(&dir) {
         Ok(m) if m.is_dir() => {}
@@ -108,10 +131,27 @@ pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::
             continue;
         }
         if cfg.services.active.contains(&n) {
-            std::fs::create_dir_all(ws.service_dir(n))?;
+            // Never through a link: a symlinked service_N is refused (and stays down).
+            crate::fsutil::ensure_dir(&ws.balanceador(), 0o755)?;
+            if crate::fsutil::is_symlink(&ws.service_dir(n)) {
+                // Refused, not fatal: the service stays down until the link is replaced.
+                log::warn!(
+                    "{} is a symbolic link; tfops never delivers through one: service_{n} stays down",
+                    ws.service_dir(n).display()
+                );
+                continue;
+            }
+            crate::fsutil::ensure_dir(&ws.service_dir(n), 0o755)?;
             let m = ws.marker(n);
-            if !m.exists() {
-                std::fs::write(&m, format!("service_{n} active\n"))?;
+            if std::fs::symlink_metadata(&m).is_err() {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&m)?
+                    .write_all(format!("service_{n} active\n").as_bytes())?;
             }
         } else {
             match std::fs::remove_file(ws.marker(n)) {
@@ -141,12 +181,9 @@ pub fn log_transition(
         v.state.word(),
         v.reason
     );
-    std::fs::create_dir_all(ws.bal_logs())?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(ws.health_log())?
-        .write_all(line.as_bytes())
+    crate::fsutil::ensure_dir(&ws.balanceador(), 0o755)?;
+    crate::fsutil::ensure_dir(&ws.bal_logs(), 0o755)?;
+    crate::fsutil::open_append_nofollow(&ws.health_log(), 0o644)?.write_all(line.as_bytes())
 }
 
 /// The last state `health.log` recorded for each service (read from its tail), so that a
@@ -154,7 +191,7 @@ pub fn log_transition(
 pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceState> {
     use std::io::{Read, Seek, SeekFrom};
     let mut out = std::collections::HashMap::new();
-    let Ok(mut f) = std::fs::File::open(ws.health_log()) else {
+    let Ok(mut f) = crate::fsutil::open_read_regular(&ws.health_log(), false) else {
         return out;
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -206,7 +243,9 @@ mod tests {
         assert_eq!(check(&ws, 1, true).state, ServiceState::Up);
         std::fs::remove_file(ws.marker(2)).unwrap();
         assert_eq!(check(&ws, 2, true).reason, "marker missing");
-        std::fs::create_dir_all(ws.archived_dir(3)).unwrap();
+        // What a schedule does: the folder moves to archived/.
+        std::fs::create_dir_all(ws.archived()).unwrap();
+        std::fs::rename(ws.service_dir(3), ws.archived_dir(3)).unwrap();
         assert_eq!(check(&ws, 3, true).state, ServiceState::Off);
         std::fs::write(ws.service_dir(1).join("processed_x"), "x").unwrap();
         assert_eq!(backlog(&ws, 1), 1);
@@ -231,5 +270,20 @@ mod tests {
         assert!(ws.marker(1).exists());
         assert!(!ws.marker(2).exists());
         assert!(ws.service_dir(2).exists());
+    }
+
+    #[test]
+    fn a_folder_in_both_places_is_a_conflict_not_off() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(d.path());
+        let cfg = Config::defaults(Path::new("/x"));
+        apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
+        std::fs::create_dir_all(ws.archived_dir(2)).unwrap();
+        let v = check(&ws, 2, true);
+        assert_eq!(v.state, ServiceState::Up, "{v:?}");
+        assert!(!v.reason.contains("cost schedule"), "{v:?}");
+        assert!(v.reason.contains("conflict"), "{v:?}");
+        std::fs::remove_file(ws.marker(2)).unwrap();
+        assert_eq!(check(&ws, 2, true).state, ServiceState::Down);
     }
 }

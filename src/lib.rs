@@ -39,7 +39,8 @@
 //!   typed events that the actors feed with one-line calls.
 //!
 //! Leaves: [`service_id`] (`service_N`), [`text`] (line and column positions), [`fsutil`]
-//! (atomic writes, no-overwrite renames, torn tails, hex), [`clock`], [`lock`], [`panic`],
+//! (atomic writes, no-overwrite renames, torn tails, hex, no-follow opens), [`clock`], [`lock`],
+//! [`panic`], [`rlimit`] (the open-file budget: raise at start, how many services fit),
 //! [`syntax_hint`] (where an HCL syntax error starts: the unclosed quote, the `{` never
 //! closed), [`notify`] (systemd's readiness protocol over `NOTIFY_SOCKET`, by hand), and
 //! `schedule::window`.
@@ -68,6 +69,7 @@ pub mod notify;
 #[cfg(feature = "daemon")]
 pub mod metrics;
 pub mod panic;
+pub mod rlimit;
 pub mod router;
 pub mod schedule;
 pub mod service_id;

@@ -61,13 +61,35 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    OpenOptions::new()
+    // Never through a link, never a fifo: a lock file is ours.
+    let f = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
         .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is a symbolic link; tfops does not follow links for files and folders it writes",
+                        path.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(f)
 }
 
 /// Whether some process holds a lock on `path` (tested without taking it), as `flock`.
@@ -75,7 +97,11 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
 /// # Errors
 /// When the file exists but cannot be opened.
 pub fn is_flocked(path: &Path) -> io::Result<bool> {
-    let file = match File::open(path) {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
@@ -98,7 +124,12 @@ pub fn is_flocked(path: &Path) -> io::Result<bool> {
 /// When the file exists but cannot be opened.
 pub fn is_fcntl_locked(path: &Path) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let file = match File::open(path) {
+    // O_NONBLOCK: opening a fifo in the state's place must not wait for a writer.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),

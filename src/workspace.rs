@@ -98,18 +98,20 @@ impl Workspace {
         }
     }
 
-    /// Creates the runtime folders of the balancer (intake, errors, logs, .tfops).
+    /// Creates the runtime folders of the balancer (intake, errors, logs, .tfops). A symbolic
+    /// link at any of them is refused: tfops never moves files through one.
     ///
     /// # Errors
-    /// The first folder that cannot be created.
+    /// The first folder that cannot be created, or is a link.
     pub fn ensure_runtime_dirs(&self) -> std::io::Result<()> {
         for d in [
+            self.balanceador(),
             self.intake(),
             self.errors(),
             self.bal_logs(),
             self.dot_tfops(),
         ] {
-            std::fs::create_dir_all(&d)?;
+            crate::fsutil::ensure_dir(&d, 0o755)?;
         }
         Ok(())
     }

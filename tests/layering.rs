@@ -126,6 +126,7 @@ fn leaves_import_nothing_from_the_crate() {
         "panic.rs",
         "notify.rs",
         "syntax_hint.rs",
+        "rlimit.rs",
         "schedule/window.rs",
     ];
     let files: Vec<String> = sources().into_iter().map(|(f, _)| f).collect();

@@ -1163,3 +1163,141 @@ fn a_hundred_sighups_alternating_valid_and_broken_configs_lose_nothing() {
     );
     assert_eq!((lost, dup, log_bad), (0, 0, 0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paths trusted by name: a request swapped for a link while the desk moves it
+
+/// What the racing thread puts in place of a request.
+#[derive(Clone, Copy, PartialEq)]
+enum Swap {
+    Symlink,
+    HardLink,
+}
+
+/// Drops `trials` requests in batches of 8 while another thread replaces each, as soon as it
+/// is written, by a link to a file outside the workspace (a symlink, or a hard link), at a
+/// random moment. The desk races it. Returns (requests, escaped into the inbox, files delivered
+/// twice, requests delivered before their swap).
+fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usize, usize) {
+    use tfops::spool::desk::{Desk, Limits};
+    const SECRET: &[u8] = b"SECRET outside the workspace";
+    let d = tempfile::tempdir().unwrap();
+    let ws = tfops::workspace::Workspace::new(d.path().join("ws"));
+    ws.ensure_runtime_dirs().unwrap();
+    std::fs::create_dir_all(ws.service_dir(1)).unwrap();
+    let outside = d.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let secret = outside.join("secret.txt");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let lim = Limits {
+        max_request_bytes: 1 << 20,
+        recent_in_log: 10,
+    };
+    let mut desk = Desk::open(&ws, 1, lim).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, PathBuf, Duration)>();
+    let swapper = std::thread::spawn(move || {
+        for (link, p, delay) in rx {
+            // A random moment: before, during or after the desk's check of this request.
+            let t = Instant::now();
+            while t.elapsed() < delay {
+                std::hint::spin_loop();
+            }
+            let _ = std::fs::rename(&link, &p);
+        }
+    });
+    let intake = ws.intake();
+    let mut i = 0;
+    while i < trials {
+        let batch: Vec<std::ffi::OsString> = (i..(i + 8).min(trials))
+            .map(|k| format!("r{k}").into())
+            .collect();
+        for n in &batch {
+            std::fs::write(intake.join(n), format!("ok {n:?}\n")).unwrap();
+            // The link is ready beforehand: the swap itself is one rename.
+            let link = intake.join(format!(".link-{}", n.to_string_lossy()));
+            match kind {
+                Swap::Symlink => std::os::unix::fs::symlink(&secret, &link).unwrap(),
+                Swap::HardLink => std::fs::hard_link(&secret, &link).unwrap(),
+            }
+            let delay = Duration::from_micros(rng.random_range(0..150));
+            tx.send((link, intake.join(n), delay)).unwrap();
+        }
+        desk.deliver_batch(&batch, chrono::Local::now());
+        i += batch.len();
+    }
+    drop(tx);
+    swapper.join().unwrap();
+    // What the swaps left in the intake goes too (rejected, as links).
+    let rest: Vec<std::ffi::OsString> = names(&intake)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .map(Into::into)
+        .collect();
+    desk.deliver_batch(&rest, chrono::Local::now());
+    desk.flush().unwrap();
+
+    let inbox = ws.service_dir(1);
+    let (mut escaped, mut seen) = (0usize, HashMap::<Vec<u8>, usize>::new());
+    for n in names(&inbox) {
+        let p = inbox.join(&n);
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if !m.file_type().is_file() || std::os::unix::fs::MetadataExt::nlink(&m) != 1 {
+            escaped += 1;
+            continue;
+        }
+        let body = std::fs::read(&p).unwrap();
+        if body == SECRET || !body.starts_with(b"ok ") {
+            escaped += 1;
+        }
+        *seen.entry(body).or_default() += 1;
+    }
+    let dup = seen.values().filter(|c| **c > 1).count();
+    // Requests the desk moved before their swap (the link came after and was rejected).
+    let rejected = seen.len();
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        SECRET,
+        "outside file changed"
+    );
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "outside file chmod-ed"
+    );
+    (trials, escaped, dup, rejected)
+}
+
+#[test]
+fn a_request_swapped_for_a_symlink_mid_move_never_reaches_an_inbox() {
+    let (seed, mut rng) =
+        rng_for("a_request_swapped_for_a_symlink_mid_move_never_reaches_an_inbox");
+    let (n, escaped, dup, rejected) = swap_race(Swap::Symlink, trials(3000), &mut rng);
+    record(&Row {
+        suite: "swap for symlink race",
+        trials: n,
+        requests: n,
+        duplicated: dup,
+        note: format!("seed {seed}; {escaped} links delivered; {rejected} moved before the swap"),
+        ..Row::default()
+    });
+    assert_eq!((escaped, dup), (0, 0));
+}
+
+#[test]
+fn a_request_swapped_for_a_hard_link_mid_move_never_reaches_an_inbox() {
+    let (seed, mut rng) =
+        rng_for("a_request_swapped_for_a_hard_link_mid_move_never_reaches_an_inbox");
+    let (n, escaped, dup, rejected) = swap_race(Swap::HardLink, trials(3000), &mut rng);
+    record(&Row {
+        suite: "swap for hard link race",
+        trials: n,
+        requests: n,
+        duplicated: dup,
+        note: format!(
+            "seed {seed}; {escaped} outside files delivered; {rejected} moved before the swap"
+        ),
+        ..Row::default()
+    });
+    assert_eq!((escaped, dup), (0, 0));
+}

@@ -506,10 +506,15 @@ impl SupervisorActor {
         loaded: Result<Config, crate::config::ConfigError>,
         ctx: &mut Context<Self>,
     ) {
+        // Services must fit under the open-file limit (raised at start): a count that does not
+        // is refused like an invalid file, the old configuration kept.
+        let loaded = loaded
+            .map_err(|e| e.to_string())
+            .and_then(|c| crate::rlimit::check_services(c.services.count).map(|()| c));
         let new = match loaded {
             Ok(c) => c,
             Err(e) => {
-                let msg = e.to_string();
+                let msg = e;
                 log::error!("reload refused, the old configuration stays in force:\n{msg}");
                 crate::events::reload(Some(&msg));
                 self.last_reload_error = Some(msg.clone());

@@ -15,6 +15,12 @@ pub fn run(ws: &Workspace, path: &Path) -> anyhow::Result<i32> {
     }
     match Config::load(path, &display, &ws.root) {
         Ok(cfg) => {
+            // What `run` would have: the soft open-file limit raised to the hard one.
+            if let Err(why) = crate::rlimit::check_services(cfg.services.count) {
+                eprintln!("{display}: {why}");
+                eprintln!("{display} has 1 problem(s); fix it and run `tfops config check` again");
+                return Ok(1);
+            }
             println!(
                 "{display} is valid: {} services, strategy {}, {} schedule(s)",
                 cfg.services.count,

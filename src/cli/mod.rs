@@ -343,6 +343,8 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
         panic!("injected fault (TFOPS_FAULT_PANIC_COMMAND)");
     }
     if let Command::Config(ConfigCmd::Check) = cli.command {
+        // Like every command, first heal a scenario run in place that was killed mid-way.
+        crate::drift::journal::heal(&ws)?;
         return config_check::run(&ws, &config_path);
     }
     let mut ctx = match (load_context(&ws, &config_path), &cli.command) {

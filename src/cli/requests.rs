@@ -33,8 +33,18 @@ pub fn generate(ctx: &Context, n: u64, prefix: &str) -> anyhow::Result<i32> {
         let ts = name_ts(now);
         let tmp = dir.join(format!(".tfops-gen-{pid}-{i}.tmp"));
         {
-            let mut f = std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot write into {}", dir.display()))?;
+            // A fresh file, never written through a link planted at the temp name.
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&tmp)
+            }
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
             writeln!(f, "request {i} of {n}, generated at {}", json_ts(now))
                 .and_then(|_| f.flush())
                 .with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -37,6 +37,9 @@ pub fn run(ctx: &Context, once: bool, listen: Option<std::net::SocketAddr>) -> a
         )?
     };
     let _lock = take_run_lock(&ctx.ws)?;
+    // The soft open-file limit up to the hard one, then: do the services fit under it?
+    let (soft, _) = crate::rlimit::raise_nofile();
+    crate::rlimit::fits(ctx.config.services.count, soft).map_err(anyhow::Error::msg)?;
     let limits = Limits {
         max_request_bytes: ctx.config.balancer.max_request_bytes,
         recent_in_log: ctx.config.balancer.recent_in_log,
@@ -68,15 +71,33 @@ fn take_run_lock(ws: &Workspace) -> anyhow::Result<FileLock> {
     match FileLock::try_acquire(&ws.run_lock())
         .with_context(|| format!("cannot open {}", ws.run_lock().display()))?
     {
-        Some(l) => Ok(l),
+        Some(l) => {
+            // The holder's pid goes in the lock file itself, at once: a loser reads it there,
+            // never from a run.pid a killed run may have left.
+            use std::os::unix::fs::FileExt;
+            let pid = format!("{}\n", std::process::id());
+            l.file()
+                .set_len(0)
+                .and_then(|()| l.file().write_all_at(pid.as_bytes(), 0))
+                .with_context(|| format!("cannot write {}", ws.run_lock().display()))?;
+            Ok(l)
+        }
         None => {
-            let pid = std::fs::read_to_string(ws.run_pid())
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into());
-            anyhow::bail!(
-                "another tfops run (pid {pid}) holds {}; stop it first (kill -TERM {pid}) or use `tfops status`",
-                ws.run_lock().display()
-            )
+            let holder = crate::fsutil::read_regular(&ws.run_lock(), false)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.trim().parse::<i32>().ok())
+                .filter(|p| pid_alive(*p));
+            match holder {
+                Some(pid) => anyhow::bail!(
+                    "another tfops run (pid {pid}) holds {}; stop it first (kill -TERM {pid}) or use `tfops status`",
+                    ws.run_lock().display()
+                ),
+                None => anyhow::bail!(
+                    "another tfops run is starting and holds {} (its pid is not written yet); use `tfops status` in a moment",
+                    ws.run_lock().display()
+                ),
+            }
         }
     }
 }
@@ -87,8 +108,14 @@ struct PidFile(std::path::PathBuf);
 impl PidFile {
     fn write(ws: &Workspace) -> anyhow::Result<PidFile> {
         let p = ws.run_pid();
-        std::fs::write(&p, format!("{}\n", std::process::id()))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        // Replaced atomically, never written through a link.
+        crate::fsutil::write_atomic(
+            &p,
+            format!("{}\n", std::process::id()).as_bytes(),
+            0o644,
+            false,
+        )
+        .with_context(|| format!("cannot write {}", p.display()))?;
         Ok(PidFile(p))
     }
 }

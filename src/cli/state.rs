@@ -259,7 +259,8 @@ pub fn backups(ctx: &Context, json: bool, remote: bool) -> anyhow::Result<i32> {
     if remote {
         return backups_remote(ctx, json);
     }
-    let list = snapshot::list(&ctx.config.state.backups).map_err(|e| snapshot_error(&ctx.ws, e))?;
+    let list = snapshot::list_checked(&ctx.config.state.backups)
+        .map_err(|e| snapshot_error(&ctx.ws, e))?;
     if json {
         let doc = serde_json::json!({
             "snapshots": list.iter().map(json_snapshot).collect::<Vec<_>>()
@@ -400,7 +401,11 @@ fn print_plan(ctx: &Context, plan: &RestorePlan) {
         );
     }
     let c = &plan.preview.changes;
-    if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
+    if let Some(why) = &plan.preview.failed {
+        println!(
+            "preview: cannot be computed: {why}; the restore replaces the whole file with the snapshot"
+        );
+    } else if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
         println!("resources: no change by address");
     } else {
         println!("resources:");

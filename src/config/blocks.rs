@@ -139,7 +139,7 @@ impl Validator<'_> {
         if let Some(attr) = a.get("settle") {
             if let Some(s) = self.string(attr) {
                 // settle may be zero ("0s"): take files found by rescan at once.
-                if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+                if super::is_zero_duration(&s) {
                     out.settle = Duration::ZERO;
                 } else {
                     match parse_duration(&s) {

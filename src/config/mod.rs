@@ -204,7 +204,8 @@ impl Config {
     /// [`ConfigError::Io`] when the file exists but cannot be read, [`ConfigError::Invalid`]
     /// with every problem found when it does not validate.
     pub fn load(path: &Path, display: &str, root: &Path) -> Result<Config, ConfigError> {
-        let bytes = match std::fs::read(path) {
+        // Never blocks: a fifo in the file's place is refused, not waited on.
+        let bytes = match crate::fsutil::read_regular(path, true) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Config::defaults(root))
@@ -330,11 +331,33 @@ pub fn parse_config(text: &str, display: &str, root: &Path) -> Result<Config, Co
     }
 }
 
-/// Parses a duration such as `"200ms"`, `"5s"`, `"1m"`, `"2h"`, `"1d"`.
+/// Parses a duration such as `"200ms"`, `"5s"`, `"1m"`, `"2h"`, `"1d"`: at least 1 ms (a
+/// shorter one would be zero to the timers and spin a loop).
 ///
 /// # Errors
 /// A message saying what is wrong.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let secs = duration_secs(s)?;
+    if !(secs.is_finite() && secs < 1e9) || secs <= 0.0 {
+        return Err(format!("{:?} must be a positive duration", s.trim()));
+    }
+    if secs < 0.001 {
+        return Err(format!(
+            "{:?} is shorter than 1ms, the shortest duration tfops takes",
+            s.trim()
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Whether `s` is a zero duration written with a unit (`"0s"`, `"0ms"`…) or a bare `"0"`:
+/// what `settle` takes to mean "at once".
+pub fn is_zero_duration(s: &str) -> bool {
+    s.trim() == "0" || duration_secs(s) == Ok(0.0)
+}
+
+/// The seconds a duration string says, not yet range-checked.
+fn duration_secs(s: &str) -> Result<f64, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -355,11 +378,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    let secs = n * mult;
-    if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
-        return Err(format!("{s:?} must be a positive duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(n * mult)
 }
 
 struct Validator<'a> {
@@ -689,6 +708,19 @@ mod tests {
     }
 
     #[test]
+    fn tiny_durations_and_a_fake_zero_settle_are_refused() {
+        for bad in [
+            "balancer {\n  settle = \"0xyz\"\n}\n",
+            "balancer {\n  rescan = \"0.0000001ms\"\n}\n",
+            "health {\n  interval = \"0.5ms\"\n}\n",
+        ] {
+            assert!(parse(bad).is_err(), "accepted: {bad}");
+        }
+        let c = parse("balancer {\n  settle = \"0s\"\n}\n").unwrap();
+        assert_eq!(c.balancer.settle, Duration::ZERO);
+    }
+
+    #[test]
     fn repeated_single_block_is_an_error() {
         let p = parse("health {\n}\nhealth {\n  interval = \"1s\"\n}\n").unwrap_err();
         assert_eq!(p.len(), 1);
@@ -727,6 +759,17 @@ mod tests {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
         assert!(parse_duration("5 parsecs").is_err());
+        // Under 1 ms would be zero to a timer (a loop that spins a core).
+        for tiny in ["0.0000001ms", "0.5ms", "0.0000001s", "0s", "0ms"] {
+            assert!(parse_duration(tiny).is_err(), "{tiny}");
+        }
+        assert_eq!(parse_duration("1ms").unwrap(), Duration::from_millis(1));
+        for zero in ["0s", "0ms", "0", "0.0s"] {
+            assert!(is_zero_duration(zero), "{zero}");
+        }
+        for not_zero in ["0xyz", "0sec", "00xs", "", "s"] {
+            assert!(!is_zero_duration(not_zero), "{not_zero}");
+        }
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
     }

@@ -26,6 +26,11 @@ pub enum JournalError {
     Busy { pid: u32, scenario: String },
     #[error("the scenario {scenario} was kept in place; run `tfops scenario revert` first")]
     Kept { scenario: String },
+    #[error(
+        "{} already exists and is not tfops's: `--keep` would put an original there; move it away first",
+        path.display()
+    )]
+    OrigExists { path: PathBuf },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -54,6 +59,9 @@ pub struct Entry {
     pub mode: u32,
     /// True for the state file (its `.orig` is 0600).
     pub state: bool,
+    /// A `<file>.orig` existed before the run: the user's, never overwritten or removed.
+    #[serde(default)]
+    pub orig_existed: bool,
 }
 
 /// The journal of one in-place scenario run.
@@ -170,6 +178,7 @@ impl Journal {
                 backup,
                 mode,
                 state: *state,
+                orig_existed: std::fs::symlink_metadata(orig_path(path)).is_ok(),
             });
         }
         let pid = std::process::id();
@@ -219,11 +228,13 @@ impl Journal {
             // `.orig` copies: left by `--keep`, or half-written by a `--keep` run killed
             // before it marked the journal kept (then they equal the backup).
             let orig = orig_path(&e.path);
-            let ours = self.phase == Phase::Kept
-                || match (&e.backup, std::fs::read(&orig)) {
-                    (Some(b), Ok(o)) => std::fs::read(b).is_ok_and(|b| b == o),
-                    _ => false,
-                };
+            // A `.orig` that was there before the run is the user's: never removed.
+            let ours = !e.orig_existed
+                && (self.phase == Phase::Kept
+                    || match (&e.backup, std::fs::read(&orig)) {
+                        (Some(b), Ok(o)) => std::fs::read(b).is_ok_and(|b| b == o),
+                        _ => false,
+                    });
             if ours {
                 match std::fs::remove_file(&orig) {
                     Err(err) if err.kind() != io::ErrorKind::NotFound => {
@@ -251,7 +262,14 @@ impl Journal {
                 let bytes = std::fs::read(b).map_err(io_err(b))?;
                 let orig = orig_path(&e.path);
                 let mode = if e.state { 0o600 } else { e.mode };
-                fsutil::write_atomic(&orig, &bytes, mode, true).map_err(io_err(&orig))?;
+                // Never over a file already there (the user's own `.orig`).
+                fsutil::write_new_atomic(&orig, &bytes, mode).map_err(|err| {
+                    if err.kind() == io::ErrorKind::AlreadyExists {
+                        JournalError::OrigExists { path: orig.clone() }
+                    } else {
+                        io_err(&orig)(err)
+                    }
+                })?;
                 out.push(orig);
             }
         }
@@ -259,6 +277,20 @@ impl Journal {
         self.save(ws)?;
         Ok(out)
     }
+}
+
+/// Refuses `--keep` up front when a `<file>.orig` it would write already exists.
+///
+/// # Errors
+/// [`JournalError::OrigExists`] naming the first one.
+pub fn ensure_no_orig(files: &[(PathBuf, bool)]) -> Result<(), JournalError> {
+    for (p, _) in files {
+        let orig = orig_path(p);
+        if std::fs::symlink_metadata(&orig).is_ok() {
+            return Err(JournalError::OrigExists { path: orig });
+        }
+    }
+    Ok(())
 }
 
 /// `<file>.orig`.

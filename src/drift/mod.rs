@@ -246,7 +246,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
 }
 
 fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
-    let bytes = std::fs::read(p).map_err(|e| DriftError::io(p, e))?;
+    let bytes = crate::fsutil::read_regular(p, true).map_err(|e| DriftError::io(p, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, column) = crate::text::utf8_error_position(&e);
         DriftError::Hcl {

@@ -216,7 +216,19 @@ pub fn write_files(
 ) -> io::Result<PathBuf> {
     std::fs::create_dir_all(logs)?;
     let tmp = logs.join(format!(".drift.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, json)?;
+    // A fresh file, never written through a link planted at the temp name.
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?
+            .write_all(json.as_bytes())?;
+    }
     // After the newest report of this same second, so that names keep their order.
     let mut k = stems(logs)?
         .iter()

@@ -124,7 +124,8 @@ pub fn quote(s: &str) -> String {
 /// [`DriftError::Io`] when it exists but cannot be read, [`DriftError::StateEmpty`] or
 /// [`DriftError::StateInvalid`] as [`parse_state`].
 pub fn load_state(path: &Path, display: &str) -> Result<Recorded, DriftError> {
-    match std::fs::read(path) {
+    // Never blocks: a fifo or device in the state's place is refused, not waited on.
+    match crate::fsutil::read_regular(path, true) {
         Ok(bytes) => parse_state(&bytes, display),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Recorded {
             instances: BTreeMap::new(),

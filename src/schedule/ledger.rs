@@ -31,7 +31,6 @@
 //! line per change (the daemon compacts at start and once a day).
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -170,7 +169,7 @@ pub fn load_ledger(path: &Path, each: impl FnMut(Entry)) -> Result<usize, Ledger
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::File::open(path) {
+    match crate::fsutil::open_read_regular(path, false) {
         Ok(f) => parse_ledger(f, each).map_err(err),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(err(e)),
@@ -450,11 +449,7 @@ impl Ledger {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(err)?;
+        let mut f = crate::fsutil::open_append_nofollow(&self.path, 0o644).map_err(err)?;
         f.write_all(bytes).map_err(err)?;
         f.sync_data().map_err(err)
     }

@@ -136,7 +136,8 @@ pub fn archive(
         to: archive.clone(),
         source,
     };
-    std::fs::create_dir_all(ws.archived()).map_err(moved)?;
+    // Never through a link: a symlinked archived/ would carry the folder out of the workspace.
+    crate::fsutil::ensure_dir(&ws.archived(), 0o755).map_err(moved)?;
     let res = if present(&live) {
         crate::fsutil::rename_noreplace(&live, &archive)
     } else {
@@ -217,12 +218,8 @@ fn cost_log(
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(ws.bal_logs()).map_err(err)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(err)?;
+    crate::fsutil::ensure_dir(&ws.bal_logs(), 0o755).map_err(err)?;
+    let mut f = crate::fsutil::open_append_nofollow(&path, 0o644).map_err(err)?;
     f.write_all(cost_log_line(now, n, on, schedule).as_bytes())
         .map_err(err)
 }

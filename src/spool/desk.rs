@@ -14,16 +14,21 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 
+use super::request::FileId;
 use super::request::{self, Reason, Verdict};
-use crate::fsutil::{json_ts, name_ts, rename_noreplace, write_atomic};
+use crate::fsutil::{
+    ensure_dir, json_ts, name_ts, open_append_nofollow, open_dir_nofollow, read_regular,
+    rename_noreplace_at, write_atomic,
+};
 use crate::workspace::Workspace;
 
 /// What became of one request handed to the desk.
@@ -122,6 +127,38 @@ pub struct Desk {
     dirty: bool,
 }
 
+/// The folders of one batch, opened without following links.
+struct Dirs {
+    intake: OwnedFd,
+    inbox: io::Result<OwnedFd>,
+    errors: io::Result<OwnedFd>,
+}
+
+impl Dirs {
+    fn open(intake: &Path, inbox: &Path, errors: &Path) -> io::Result<Dirs> {
+        Ok(Dirs {
+            intake: open_dir_nofollow(intake)?,
+            inbox: open_dir_nofollow(inbox),
+            errors: open_dir_nofollow(errors),
+        })
+    }
+}
+
+/// What a move that did not happen means.
+enum Moved {
+    /// The name no longer holds the file that was checked: check again.
+    Changed,
+    /// Final.
+    Out(Outcome),
+}
+
+/// The device and inode `name` holds in `dir` now (not followed), if anything.
+fn id_at(dir: &impl AsFd, name: &OsStr) -> Option<FileId> {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+        .ok()
+        .map(|st| FileId::of(&st))
+}
+
 /// Why a desk could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
@@ -146,22 +183,14 @@ impl Desk {
     pub fn open(ws: &Workspace, n: usize, limits: Limits) -> Result<Desk, DeskError> {
         let jsonl_path = ws.load_jsonl(n);
         let journal_path = ws.delivery_journal(n);
-        std::fs::create_dir_all(ws.bal_logs()).map_err(at(&ws.bal_logs()))?;
-        std::fs::create_dir_all(ws.dot_tfops()).map_err(at(&ws.dot_tfops()))?;
+        // Never through a link: a start repairs (truncates) these files.
+        ensure_dir(&ws.balanceador(), 0o755).map_err(at(&ws.balanceador()))?;
+        ensure_dir(&ws.bal_logs(), 0o755).map_err(at(&ws.bal_logs()))?;
+        ensure_dir(&ws.dot_tfops(), 0o755).map_err(at(&ws.dot_tfops()))?;
         heal_torn_tail(&jsonl_path).map_err(at(&jsonl_path))?;
-        let jsonl = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&jsonl_path)
-            .map_err(at(&jsonl_path))?;
+        let jsonl = open_append_nofollow(&jsonl_path, 0o644).map_err(at(&jsonl_path))?;
         let jsonl_len = jsonl.metadata().map_err(at(&jsonl_path))?.len();
-        let journal = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&journal_path)
-            .map_err(at(&journal_path))?;
+        let journal = open_append_nofollow(&journal_path, 0o644).map_err(at(&journal_path))?;
         let mut desk = Desk {
             n,
             intake: ws.intake(),
@@ -209,7 +238,7 @@ impl Desk {
     /// Reads the checkpoint and the jsonl after it; returns the files recorded in that tail.
     /// Returns the files recorded after the checkpoint, and the checkpoint's offset.
     fn load_counts(&mut self) -> io::Result<(HashSet<String>, u64)> {
-        let ckpt: Option<Checkpoint> = std::fs::read(&self.ckpt)
+        let ckpt: Option<Checkpoint> = read_regular(&self.ckpt, false)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .filter(|c: &Checkpoint| c.jsonl_bytes <= self.jsonl_len);
@@ -217,7 +246,7 @@ impl Desk {
             Some(c) => {
                 self.total = c.total;
                 self.last_at = c.ultimo_procesamiento;
-                if let Some(j) = std::fs::read(&self.load_json)
+                if let Some(j) = read_regular(&self.load_json, false)
                     .ok()
                     .and_then(|b| serde_json::from_slice::<LoadJson>(&b).ok())
                 {
@@ -269,7 +298,10 @@ impl Desk {
         ckpt_from: u64,
     ) -> io::Result<()> {
         let mut text = Vec::new();
-        File::open(path)?.read_to_end(&mut text)?;
+        let mut f = self.journal.try_clone()?;
+        f.seek(SeekFrom::Start(0))?;
+        f.read_to_end(&mut text)?;
+        let _ = path;
         // The last intent per (batch, source) wins: a collision retried under a new name.
         let mut last: HashMap<(u64, String), Intent> = HashMap::new();
         let mut order = Vec::new();
@@ -333,9 +365,9 @@ impl Desk {
                     recorded.insert(file);
                     healed += 1;
                 }
-            } else if self.errors.join(&dst).exists() {
+            } else if std::fs::symlink_metadata(self.errors.join(&dst)).is_ok() {
                 let side = self.errors.join(request::error_sidecar(&dst));
-                if !side.exists() {
+                if std::fs::symlink_metadata(&side).is_err() {
                     write_error_json(
                         &side,
                         &src,
@@ -420,6 +452,11 @@ impl Desk {
 
     /// Validates and moves each named request out of the intake: into this service's inbox,
     /// or into `errors/`. A request that cannot be moved stays in the intake (`Failed`).
+    ///
+    /// The three folders are opened once per batch without following links (a symlinked
+    /// intake, inbox or errors folder is refused); each request is validated through its own
+    /// descriptor, and the name is confirmed to still hold that very file (device and inode)
+    /// right before the rename and in the inbox right after it.
     pub fn deliver_batch(&mut self, names: &[OsString], now: DateTime<Local>) -> Vec<Outcome> {
         self.batch += 1;
         if let Err(e) = self.log_unlogged() {
@@ -429,57 +466,37 @@ impl Desk {
                 self.n
             );
         }
+        let fail_all = |error: String, service_fault: bool| {
+            names
+                .iter()
+                .map(|_| Outcome::Failed {
+                    error: error.clone(),
+                    service_fault,
+                })
+                .collect::<Vec<_>>()
+        };
+        let dirs = match Dirs::open(&self.intake, &self.inbox, &self.errors) {
+            Ok(d) => d,
+            Err(e) => return fail_all(format!("cannot open the intake: {e}"), false),
+        };
         let ts = name_ts(now);
-        let verdicts: Vec<Verdict> = names
+        let checked: Vec<(Verdict, Option<FileId>)> = names
             .iter()
-            .map(|n| request::validate(&self.intake.join(n), self.limits.max_request_bytes))
+            .map(|n| request::validate_at(&dirs.intake, n, self.limits.max_request_bytes))
             .collect();
         let mut intents = Vec::with_capacity(names.len());
-        for (name, v) in names.iter().zip(&verdicts) {
-            match v {
-                Verdict::Valid { .. } => intents.push(self.intent(name, &ts, 1, None)),
-                Verdict::Invalid { reason, detail } => {
-                    intents.push(self.intent(name, &ts, 1, Some((*reason, detail.clone()))))
-                }
-                Verdict::Gone => {}
+        for (name, (v, _)) in names.iter().zip(&checked) {
+            if let Some(i) = self.intent_for(name, &ts, v) {
+                intents.push(i);
             }
         }
         if let Err(e) = self.write_intents(&intents) {
-            let msg = format!("cannot write the delivery journal: {e}");
-            return names
-                .iter()
-                .map(|_| Outcome::Failed {
-                    error: msg.clone(),
-                    service_fault: false,
-                })
-                .collect();
+            return fail_all(format!("cannot write the delivery journal: {e}"), false);
         }
         let mut lines = Vec::new();
         let mut out = Vec::with_capacity(names.len());
-        for (name, v) in names.iter().zip(verdicts) {
-            let o = match v {
-                Verdict::Gone => Outcome::Gone,
-                Verdict::Valid { bytes } => match self.move_in(name, &ts) {
-                    Ok(file) => {
-                        lines.push(LoadLine {
-                            at: json_ts(now),
-                            request: name.to_string_lossy().into_owned(),
-                            file: file.to_string_lossy().into_owned(),
-                            bytes,
-                            service: crate::service_id::ServiceId(self.n).to_string(),
-                        });
-                        Outcome::Delivered { file }
-                    }
-                    Err(o) => o,
-                },
-                Verdict::Invalid { reason, detail } => {
-                    match self.reject(name, &ts, reason, &detail, now) {
-                        Ok(file) => Outcome::Rejected { reason, file },
-                        Err(o) => o,
-                    }
-                }
-            };
-            out.push(o);
+        for (name, (v, id)) in names.iter().zip(checked) {
+            out.push(self.take(&dirs, name, &ts, now, v, id, &mut lines));
         }
         if !lines.is_empty() {
             self.unlogged.extend(lines);
@@ -495,6 +512,81 @@ impl Desk {
             }
         }
         out
+    }
+
+    fn intent_for(&self, name: &OsStr, ts: &str, v: &Verdict) -> Option<Intent> {
+        match v {
+            Verdict::Valid { .. } => Some(self.intent(name, ts, 1, None)),
+            Verdict::Invalid { reason, detail } => {
+                Some(self.intent(name, ts, 1, Some((*reason, detail.clone()))))
+            }
+            Verdict::Gone => None,
+        }
+    }
+
+    /// Moves one checked request. When its name no longer holds the file that was checked
+    /// (swapped meanwhile), what is there now is checked again (journaled first), a few times
+    /// at most; then it stays in the intake for the next rescan.
+    #[allow(clippy::too_many_arguments)]
+    fn take(
+        &mut self,
+        dirs: &Dirs,
+        name: &OsStr,
+        ts: &str,
+        now: DateTime<Local>,
+        mut v: Verdict,
+        mut id: Option<FileId>,
+        lines: &mut Vec<LoadLine>,
+    ) -> Outcome {
+        for attempt in 0..4 {
+            if attempt > 0 {
+                (v, id) = request::validate_at(&dirs.intake, name, self.limits.max_request_bytes);
+                if let Some(i) = self.intent_for(name, ts, &v) {
+                    if let Err(e) = self.write_intents(&[i]) {
+                        return Outcome::Failed {
+                            error: format!("cannot write the delivery journal: {e}"),
+                            service_fault: false,
+                        };
+                    }
+                }
+            }
+            let moved = match &v {
+                Verdict::Gone => return Outcome::Gone,
+                Verdict::Valid { bytes } => match self.move_in(dirs, name, ts, id) {
+                    Ok(file) => {
+                        lines.push(LoadLine {
+                            at: json_ts(now),
+                            request: name.to_string_lossy().into_owned(),
+                            file: file.to_string_lossy().into_owned(),
+                            bytes: *bytes,
+                            service: crate::service_id::ServiceId(self.n).to_string(),
+                        });
+                        return Outcome::Delivered { file };
+                    }
+                    Err(m) => m,
+                },
+                Verdict::Invalid { reason, detail } => {
+                    match self.reject(dirs, &dirs.intake, name, name, ts, *reason, detail, now, id)
+                    {
+                        Ok(file) => {
+                            return Outcome::Rejected {
+                                reason: *reason,
+                                file,
+                            }
+                        }
+                        Err(m) => m,
+                    }
+                }
+            };
+            match moved {
+                Moved::Changed => continue,
+                Moved::Out(o) => return o,
+            }
+        }
+        Outcome::Failed {
+            error: "the file kept changing while being checked".into(),
+            service_fault: false,
+        }
     }
 
     fn intent(&self, src: &OsStr, ts: &str, k: u32, reject: Option<(Reason, String)>) -> Intent {
@@ -513,70 +605,164 @@ impl Desk {
         }
     }
 
-    /// The no-overwrite move into the inbox; a taken name gets `-k`, journaled first.
-    fn move_in(&mut self, name: &OsStr, ts: &str) -> Result<OsString, Outcome> {
-        let src = self.intake.join(name);
+    /// The no-overwrite move into the inbox; a taken name gets `-k`, journaled first. The
+    /// name must still hold `id` (the file validated) before the rename, and the inbox entry
+    /// must be that file after it: one swapped in between is taken back out to `errors/`.
+    fn move_in(
+        &mut self,
+        dirs: &Dirs,
+        name: &OsStr,
+        ts: &str,
+        id: Option<FileId>,
+    ) -> Result<OsString, Moved> {
+        let Some(id) = id else {
+            return Err(Moved::Changed);
+        };
+        let inbox = match &dirs.inbox {
+            Ok(fd) => fd,
+            Err(e) => {
+                return Err(Moved::Out(Outcome::Failed {
+                    error: format!("cannot open {}: {e}", self.inbox.display()),
+                    service_fault: true,
+                }))
+            }
+        };
         for k in 1..=10_000u32 {
             let file = request::processed_name(ts, name, k);
             if k > 1 {
                 let i = self.intent(name, ts, k, None);
-                self.write_intents(&[i]).map_err(|e| Outcome::Failed {
-                    error: format!("cannot write the delivery journal: {e}"),
-                    service_fault: false,
+                self.write_intents(&[i]).map_err(|e| {
+                    Moved::Out(Outcome::Failed {
+                        error: format!("cannot write the delivery journal: {e}"),
+                        service_fault: false,
+                    })
                 })?;
             }
-            match rename_noreplace(&src, &self.inbox.join(&file)) {
-                Ok(()) => return Ok(file),
+            match id_at(&dirs.intake, name) {
+                Some(now) if now == id => {}
+                Some(_) => return Err(Moved::Changed),
+                None => return Err(Moved::Out(Outcome::Gone)),
+            }
+            match rename_noreplace_at(&dirs.intake, name, inbox, &file) {
+                Ok(()) => {
+                    if id_at(inbox, &file) == Some(id) {
+                        return Ok(file);
+                    }
+                    // Swapped between the check and the rename (microseconds): what arrived is
+                    // not what was validated. Out to errors/ it goes, judged as it is.
+                    self.evict(dirs, inbox, &file, name, ts);
+                    return Err(Moved::Changed);
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !src.exists() => {
-                    return Err(Outcome::Gone)
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && id_at(&dirs.intake, name).is_none() =>
+                {
+                    return Err(Moved::Out(Outcome::Gone))
                 }
                 Err(e) => {
-                    return Err(Outcome::Failed {
+                    return Err(Moved::Out(Outcome::Failed {
                         error: format!("cannot move into {}: {e}", self.inbox.display()),
                         service_fault: true,
-                    })
+                    }))
                 }
             }
         }
-        Err(Outcome::Failed {
+        Err(Moved::Out(Outcome::Failed {
             error: "too many requests with the same name in one second".into(),
             service_fault: false,
-        })
+        }))
     }
 
+    /// Takes `file` (not the file validated) back out of the inbox into `errors/`.
+    fn evict(&mut self, dirs: &Dirs, inbox: &OwnedFd, file: &OsStr, name: &OsStr, ts: &str) {
+        let (v, id) = request::validate_at(inbox, file, self.limits.max_request_bytes);
+        let (reason, detail) = match v {
+            Verdict::Gone => return,
+            Verdict::Invalid { reason, detail } => (reason, detail),
+            Verdict::Valid { .. } => (
+                Reason::NotRegularFile,
+                "replaced by another file while being checked".to_string(),
+            ),
+        };
+        log::warn!(
+            "service_{}: {} was replaced while being moved ({}); taken back out to errors/",
+            self.n,
+            name.to_string_lossy(),
+            reason.as_str()
+        );
+        let i = self.intent(name, ts, 1, Some((reason, detail.clone())));
+        if self.write_intents(&[i]).is_err() {
+            return;
+        }
+        let _ = self.reject(
+            dirs,
+            inbox,
+            file,
+            name,
+            ts,
+            reason,
+            &detail,
+            Local::now(),
+            id,
+        );
+    }
+
+    /// The no-overwrite move of `src_name` (in the folder `from`: the intake, or an inbox for
+    /// an eviction) into `errors/`, named after the request `name`, then its `.error.json`.
+    #[allow(clippy::too_many_arguments)]
     fn reject(
         &mut self,
+        dirs: &Dirs,
+        from: &impl AsFd,
+        src_name: &OsStr,
         name: &OsStr,
         ts: &str,
         reason: Reason,
         detail: &str,
         now: DateTime<Local>,
-    ) -> Result<OsString, Outcome> {
-        let src = self.intake.join(name);
+        id: Option<FileId>,
+    ) -> Result<OsString, Moved> {
         let errors_dir = self.errors.clone();
-        let fail = |e: io::Error| Outcome::Failed {
-            error: format!("cannot move into {}: {e}", errors_dir.display()),
-            service_fault: false,
+        let fail = |e: io::Error| {
+            Moved::Out(Outcome::Failed {
+                error: format!("cannot move into {}: {e}", errors_dir.display()),
+                service_fault: false,
+            })
+        };
+        let errors = match &dirs.errors {
+            Ok(fd) => fd,
+            Err(e) => return Err(fail(io::Error::new(e.kind(), e.to_string()))),
         };
         for k in 1..=10_000u32 {
             let file = request::error_name(name, k);
-            let side = self.errors.join(request::error_sidecar(&file));
-            if side.exists() {
+            let side_name = request::error_sidecar(&file);
+            if rustix::fs::statat(errors, &side_name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+            {
                 continue;
             }
             if k > 1 {
                 let i = self.intent(name, ts, k, Some((reason, detail.to_string())));
                 self.write_intents(&[i]).map_err(fail)?;
             }
-            match rename_noreplace(&src, &self.errors.join(&file)) {
+            if let Some(id) = id {
+                match id_at(from, src_name) {
+                    Some(now) if now == id => {}
+                    Some(_) => return Err(Moved::Changed),
+                    None => return Err(Moved::Out(Outcome::Gone)),
+                }
+            }
+            match rename_noreplace_at(from, src_name, errors, &file) {
                 Ok(()) => {
+                    let side = self.errors.join(&side_name);
                     write_error_json(&side, name, reason, detail, now).map_err(fail)?;
                     return Ok(file);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !src.exists() => {
-                    return Err(Outcome::Gone)
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound && id_at(from, src_name).is_none() =>
+                {
+                    return Err(Moved::Out(Outcome::Gone))
                 }
                 Err(e) => return Err(fail(e)),
             }
@@ -669,6 +855,7 @@ fn heal_torn_tail(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     const LIM: Limits = Limits {
         max_request_bytes: 1024,

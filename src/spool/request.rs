@@ -1,14 +1,14 @@
 //! Requests: validation of a file in the intake, and the names it gets when it moves.
 //!
 //! A valid request is a regular file (never followed through a symlink, a fifo never opened),
-//! UTF-8 text, at most `max_request_bytes`, with a UTF-8 name. Everything else is rejected with
-//! one of SPEC's reasons.
+//! its only hard link, UTF-8 text, at most `max_request_bytes`, with a UTF-8 name. Everything
+//! else is rejected with one of the documented reasons. What is validated is the file that was
+//! opened, identified by its [`FileId`], so that the desk moves that file and nothing else.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Why a request was rejected (the `reason` of `<name>.error.json`).
@@ -20,6 +20,7 @@ pub enum Reason {
     NotUtf8,
     TooLarge,
     Unreadable,
+    HardLink,
     BadName,
 }
 
@@ -31,6 +32,7 @@ impl Reason {
             Reason::NotUtf8 => "not_utf8",
             Reason::TooLarge => "too_large",
             Reason::Unreadable => "unreadable",
+            Reason::HardLink => "hard_link",
             Reason::BadName => "bad_name",
         }
     }
@@ -53,144 +55,248 @@ pub fn is_in_progress(name: &OsStr) -> bool {
     b.first() == Some(&b'.') || b.ends_with(b".tmp")
 }
 
-/// Validates `path` (a file in the intake) without following symlinks or blocking on fifos.
-pub fn validate(path: &Path, max_bytes: u64) -> Verdict {
-    let name = path.file_name().unwrap_or_default();
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Verdict::Gone,
-        Err(e) => {
-            return Verdict::Invalid {
-                reason: Reason::Unreadable,
-                detail: format!("cannot stat: {e}"),
-            }
+/// Which file a verdict is about: the device and inode of what was opened and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The id in a `stat` result.
+    // The field types differ between architectures: the casts are not useless everywhere.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn of(st: &rustix::fs::Stat) -> FileId {
+        FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
         }
-    };
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        return Verdict::Invalid {
-            reason: Reason::Symlink,
-            detail: "a symbolic link (never followed)".into(),
-        };
-    }
-    if !ft.is_file() {
-        return Verdict::Invalid {
-            reason: Reason::NotRegularFile,
-            detail: format!("not a regular file ({})", kind_of(&ft)),
-        };
-    }
-    if std::str::from_utf8(name.as_bytes()).is_err() {
-        return Verdict::Invalid {
-            reason: Reason::BadName,
-            detail: "the file name is not UTF-8".into(),
-        };
-    }
-    if meta.len() > max_bytes {
-        return Verdict::Invalid {
-            reason: Reason::TooLarge,
-            detail: format!(
-                "{} bytes, more than max_request_bytes = {max_bytes}",
-                meta.len()
-            ),
-        };
-    }
-    // O_NOFOLLOW and O_NONBLOCK: if the file was swapped for a symlink or a fifo since the
-    // lstat, the open fails or returns at once instead of following or hanging.
-    let file = match File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Verdict::Gone,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Verdict::Invalid {
-                reason: Reason::Symlink,
-                detail: "a symbolic link (never followed)".into(),
-            }
-        }
-        Err(e) => {
-            return Verdict::Invalid {
-                reason: Reason::Unreadable,
-                detail: format!("cannot open: {e}"),
-            }
-        }
-    };
-    let fmeta = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => {
-            return Verdict::Invalid {
-                reason: Reason::Unreadable,
-                detail: format!("cannot stat: {e}"),
-            }
-        }
-    };
-    if !fmeta.file_type().is_file() || fmeta.ino() != meta.ino() {
-        return Verdict::Invalid {
-            reason: Reason::NotRegularFile,
-            detail: "replaced by something else while being checked".into(),
-        };
-    }
-    let mut buf = Vec::with_capacity(fmeta.len().min(max_bytes) as usize + 1);
-    match file.take(max_bytes + 1).read_to_end(&mut buf) {
-        Ok(_) => {}
-        Err(e) => {
-            return Verdict::Invalid {
-                reason: Reason::Unreadable,
-                detail: format!("cannot read: {e}"),
-            }
-        }
-    }
-    if buf.len() as u64 > max_bytes {
-        return Verdict::Invalid {
-            reason: Reason::TooLarge,
-            detail: format!("more than max_request_bytes = {max_bytes}"),
-        };
-    }
-    if let Err(e) = std::str::from_utf8(&buf) {
-        return Verdict::Invalid {
-            reason: Reason::NotUtf8,
-            detail: format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.valid_up_to()
-            ),
-        };
-    }
-    Verdict::Valid {
-        bytes: buf.len() as u64,
     }
 }
 
-fn kind_of(ft: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_fifo() {
-        "a fifo"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_block_device() || ft.is_char_device() {
-        "a device"
-    } else {
-        "not a file"
+/// Validates `path` (a file in the intake) without following symlinks or blocking on fifos.
+pub fn validate(path: &Path, max_bytes: u64) -> Verdict {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default();
+    match crate::fsutil::open_dir_nofollow(dir) {
+        Ok(fd) => validate_at(&fd, name, max_bytes).0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Verdict::Gone,
+        Err(e) => Verdict::Invalid {
+            reason: Reason::Unreadable,
+            detail: format!("cannot open its folder: {e}"),
+        },
+    }
+}
+
+/// Bytes read at a time when checking a request: memory stays bounded whatever its size.
+const CHUNK: usize = 64 * 1024;
+
+/// Validates `name` inside the folder `dir` (a descriptor opened without following links).
+/// What is checked is what was opened (`O_NOFOLLOW | O_NONBLOCK`, then `fstat` of the
+/// descriptor), never what the name points to later; the returned [`FileId`] lets the caller
+/// confirm, before and after moving it, that the name still holds that file. A file with more
+/// than one hard link is refused (`hard_link`): its inode may be someone else's file outside
+/// the intake. The content is read in chunks, so memory is bounded whatever the size.
+pub fn validate_at(
+    dir: &impl rustix::fd::AsFd,
+    name: &OsStr,
+    max_bytes: u64,
+) -> (Verdict, Option<FileId>) {
+    use rustix::fs::{fstat, openat, statat, AtFlags, FileType, Mode, OFlags};
+    let invalid = |reason, detail: String| Verdict::Invalid { reason, detail };
+    let st = match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return (Verdict::Gone, None),
+        Err(e) => {
+            return (
+                invalid(Reason::Unreadable, format!("cannot stat: {e}")),
+                None,
+            )
+        }
+    };
+    let id = FileId::of(&st);
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Symlink => {
+            return (
+                invalid(Reason::Symlink, "a symbolic link (never followed)".into()),
+                Some(id),
+            )
+        }
+        FileType::RegularFile => {}
+        other => {
+            return (
+                invalid(
+                    Reason::NotRegularFile,
+                    format!("not a regular file ({})", kind_name(other)),
+                ),
+                Some(id),
+            )
+        }
+    }
+    if std::str::from_utf8(name.as_bytes()).is_err() {
+        return (
+            invalid(Reason::BadName, "the file name is not UTF-8".into()),
+            Some(id),
+        );
+    }
+    // O_NOFOLLOW and O_NONBLOCK: if the name was swapped for a symlink or a fifo since the
+    // stat, the open fails or returns at once instead of following or hanging.
+    let fd = match openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return (Verdict::Gone, None),
+        Err(rustix::io::Errno::LOOP) => {
+            // Swapped for a link since the stat: judge what is there now.
+            return (
+                invalid(Reason::Symlink, "a symbolic link (never followed)".into()),
+                None,
+            );
+        }
+        Err(e) => {
+            return (
+                invalid(Reason::Unreadable, format!("cannot open: {e}")),
+                Some(id),
+            )
+        }
+    };
+    let fst = match fstat(&fd) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                invalid(Reason::Unreadable, format!("cannot stat: {e}")),
+                None,
+            )
+        }
+    };
+    // From here on the verdict is about the opened file, whatever the name holds now.
+    let id = FileId::of(&fst);
+    let ft = FileType::from_raw_mode(fst.st_mode);
+    if ft != FileType::RegularFile {
+        return (
+            invalid(
+                Reason::NotRegularFile,
+                format!("not a regular file ({})", kind_name(ft)),
+            ),
+            Some(id),
+        );
+    }
+    if fst.st_nlink > 1 {
+        return (
+            invalid(
+                Reason::HardLink,
+                format!(
+                    "the file has {} hard links; a request must be its only name",
+                    fst.st_nlink
+                ),
+            ),
+            Some(id),
+        );
+    }
+    let size = fst.st_size.max(0) as u64;
+    if size > max_bytes {
+        return (
+            invalid(
+                Reason::TooLarge,
+                format!("{size} bytes, more than max_request_bytes = {max_bytes}"),
+            ),
+            Some(id),
+        );
+    }
+    let mut file = File::from(fd);
+    match check_utf8_stream(&mut file, max_bytes) {
+        Ok(Ok(bytes)) => (Verdict::Valid { bytes }, Some(id)),
+        Ok(Err(v)) => (v, Some(id)),
+        Err(e) => (
+            invalid(Reason::Unreadable, format!("cannot read: {e}")),
+            Some(id),
+        ),
+    }
+}
+
+/// Reads `r` to its end in [`CHUNK`]s, checking that it is UTF-8 and at most `max_bytes`
+/// long. Memory: one chunk plus the three bytes of a character cut by a chunk's end.
+fn check_utf8_stream(r: &mut impl Read, max_bytes: u64) -> std::io::Result<Result<u64, Verdict>> {
+    let mut buf = vec![0u8; CHUNK + 4];
+    let mut carry = 0usize;
+    let mut total: u64 = 0;
+    loop {
+        let n = match r.read(&mut buf[carry..carry + CHUNK]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            if carry > 0 {
+                return Ok(Err(not_utf8(total - carry as u64)));
+            }
+            return Ok(Ok(total));
+        }
+        total += n as u64;
+        if total > max_bytes {
+            return Ok(Err(Verdict::Invalid {
+                reason: Reason::TooLarge,
+                detail: format!("more than max_request_bytes = {max_bytes}"),
+            }));
+        }
+        let filled = carry + n;
+        let base = total - filled as u64;
+        match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => carry = 0,
+            Err(e) if e.error_len().is_none() => {
+                // A character cut by the end of the chunk: keep its bytes for the next one.
+                let ok = e.valid_up_to();
+                buf.copy_within(ok..filled, 0);
+                carry = filled - ok;
+            }
+            Err(e) => return Ok(Err(not_utf8(base + e.valid_up_to() as u64))),
+        }
+    }
+}
+
+fn not_utf8(offset: u64) -> Verdict {
+    Verdict::Invalid {
+        reason: Reason::NotUtf8,
+        detail: format!("not UTF-8 text (invalid byte at offset {offset})"),
+    }
+}
+
+fn kind_name(ft: rustix::fs::FileType) -> &'static str {
+    use rustix::fs::FileType;
+    match ft {
+        FileType::Directory => "a directory",
+        FileType::Fifo => "a fifo",
+        FileType::Socket => "a socket",
+        FileType::BlockDevice | FileType::CharacterDevice => "a device",
+        FileType::Symlink => "a symbolic link",
+        _ => "not a file",
     }
 }
 
 /// Longest file name most filesystems take.
 pub const NAME_MAX: usize = 255;
 
-/// Keeps the end of `name` so that `prefix + name` fits in [`NAME_MAX`] bytes, cutting on a
-/// character boundary when the name is UTF-8.
-fn fit(prefix: &[u8], name: &[u8]) -> Vec<u8> {
-    let room = NAME_MAX.saturating_sub(prefix.len());
+/// The end of `name` that fits in `room` bytes, starting on a character boundary when the
+/// name is UTF-8.
+fn keep_end(name: &[u8], room: usize) -> &[u8] {
     let mut start = name.len().saturating_sub(room);
     if let Ok(s) = std::str::from_utf8(name) {
         while !s.is_char_boundary(start) {
             start += 1;
         }
     }
+    &name[start..]
+}
+
+/// Keeps the end of `name` so that `prefix + name` fits in [`NAME_MAX`] bytes, cutting on a
+/// character boundary when the name is UTF-8.
+fn fit(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = prefix.to_vec();
-    out.extend_from_slice(&name[start..]);
+    out.extend_from_slice(keep_end(name, NAME_MAX.saturating_sub(prefix.len())));
     out
 }
 
@@ -222,13 +328,9 @@ pub fn error_name(name: &OsStr, k: u32) -> OsString {
         v.extend_from_slice(ext);
         v
     };
+    // The whole name is cut (not a slice of it): a UTF-8 name is cut on a character boundary.
     let room = NAME_MAX - ".error.json".len();
-    if with_k.len() > room {
-        let cut = fit(&[], &with_k[with_k.len() - room..]);
-        OsString::from_vec(cut)
-    } else {
-        OsString::from_vec(with_k)
-    }
+    OsString::from_vec(keep_end(&with_k, room).to_vec())
 }
 
 /// The sidecar of a rejected request: `<final name>.error.json`.
@@ -342,5 +444,89 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn utf8_is_checked_across_chunk_boundaries() {
+        // "é" (2 bytes) and "€" (3 bytes) straddling the end of the first chunk.
+        for pad in [CHUNK - 1, CHUNK - 2, CHUNK] {
+            let mut v = vec![b'a'; pad];
+            v.extend_from_slice("é€x".as_bytes());
+            let n = v.len() as u64;
+            assert_eq!(
+                check_utf8_stream(&mut &v[..], n).unwrap(),
+                Ok(n),
+                "pad {pad}"
+            );
+            // and a truncated character at the very end is not UTF-8
+            let cut = &v[..v.len() - 2];
+            assert!(matches!(
+                check_utf8_stream(&mut &cut[..], n).unwrap(),
+                Err(Verdict::Invalid {
+                    reason: Reason::NotUtf8,
+                    ..
+                })
+            ));
+        }
+        let mut bad = vec![b'a'; CHUNK + 10];
+        bad[CHUNK + 3] = 0xff;
+        let Err(Verdict::Invalid { detail, .. }) =
+            check_utf8_stream(&mut &bad[..], 1 << 20).unwrap()
+        else {
+            panic!()
+        };
+        assert!(
+            detail.contains(&format!("offset {}", CHUNK + 3)),
+            "{detail}"
+        );
+    }
+
+    fn peak_rss_kib() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_huge_sparse_request_is_checked_in_bounded_memory() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sparse");
+        let f = File::create(&p).unwrap();
+        f.set_len(1 << 30).unwrap(); // 1 GiB of zeros, no blocks on disk
+        drop(f);
+        let before = peak_rss_kib();
+        assert_eq!(validate(&p, 1 << 31), Verdict::Valid { bytes: 1 << 30 });
+        let grew = peak_rss_kib().saturating_sub(before);
+        // Reading it whole would touch 1 GiB; the check holds one 64 KiB chunk.
+        assert!(grew < 256 * 1024, "peak memory grew by {grew} KiB");
+    }
+
+    #[test]
+    fn a_second_hard_link_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        std::fs::write(&a, "x").unwrap();
+        std::fs::hard_link(&a, d.path().join("b")).unwrap();
+        assert!(matches!(
+            validate(&a, 100),
+            Verdict::Invalid {
+                reason: Reason::HardLink,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn long_utf8_error_names_are_cut_on_a_boundary() {
+        for extra in 0..4 {
+            let long = "x".repeat(extra) + &"é".repeat(130) + ".txt";
+            for k in [1, 2, 77] {
+                let e = error_name(OsStr::new(&long), k);
+                assert!(e.len() + ".error.json".len() <= NAME_MAX);
+                assert!(e.to_str().is_some(), "cut mid-character: {e:?}");
+            }
+        }
     }
 }

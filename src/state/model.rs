@@ -91,7 +91,8 @@ pub enum ModelError {
 /// # Errors
 /// [`ModelError::Read`] when the file exists but cannot be read.
 pub fn load_state(path: &Path) -> Result<(Verdict, Vec<u8>), ModelError> {
-    match std::fs::read(path) {
+    // Never blocks: a fifo or device in the state's place is refused, not waited on.
+    match crate::fsutil::read_regular(path, true) {
         Ok(bytes) => {
             let v = match parse_state(&bytes) {
                 Ok(i) => Verdict::Valid(i),

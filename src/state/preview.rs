@@ -38,6 +38,22 @@ pub struct Preview {
     pub diff: Option<String>,
     /// Why there is no diff, when there is none.
     pub note: Option<String>,
+    /// Why no preview could be computed (a state this parser cannot read, such as one nested
+    /// deeper than it allows). `changes` and `diff` are then empty and mean nothing: the
+    /// restore replaces the whole file.
+    pub failed: Option<String>,
+}
+
+impl Preview {
+    /// A preview that could not be computed, and why.
+    pub fn failed(why: String) -> Preview {
+        Preview {
+            changes: Changes::default(),
+            diff: None,
+            note: None,
+            failed: Some(why),
+        }
+    }
 }
 
 /// Compares the live state `current` (None: missing or unreadable as a state) with `snapshot`.
@@ -45,8 +61,14 @@ pub struct Preview {
 pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) -> Preview {
     let small = snapshot.len() <= DIFF_LIMIT && current.is_none_or(|c| c.len() <= DIFF_LIMIT);
     if !small {
-        let cur = current.map(addresses_light).unwrap_or_default();
-        let snap = addresses_light(snapshot);
+        let cur = match current.map(addresses_checked).transpose() {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return Preview::failed(format!("the live state cannot be read here ({e})")),
+        };
+        let snap = match addresses_checked(snapshot) {
+            Ok(s) => s,
+            Err(e) => return Preview::failed(format!("the snapshot cannot be read here ({e})")),
+        };
         let changes = Changes {
             added: snap.difference(&cur).cloned().collect(),
             removed: cur.difference(&snap).cloned().collect(),
@@ -60,10 +82,19 @@ pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) ->
                 "no line diff: a state is larger than {} MB; changes by address only",
                 DIFF_LIMIT >> 20
             )),
+            failed: None,
         };
     }
-    let cur_doc: Option<Value> = current.and_then(|c| serde_json::from_slice(c).ok());
-    let snap_doc: Value = serde_json::from_slice(snapshot).unwrap_or(Value::Null);
+    // A side that does not parse here (nested deeper than serde_json allows, say) is not a
+    // missing side: say the preview cannot be computed rather than show everything removed.
+    let cur_doc: Option<Value> = match current.map(serde_json::from_slice).transpose() {
+        Ok(d) => d,
+        Err(e) => return Preview::failed(format!("the live state cannot be read here ({e})")),
+    };
+    let snap_doc: Value = match serde_json::from_slice(snapshot) {
+        Ok(d) => d,
+        Err(e) => return Preview::failed(format!("the snapshot cannot be read here ({e})")),
+    };
     let cur_inst = cur_doc.as_ref().map(instances).unwrap_or_default();
     let snap_inst = instances(&snap_doc);
     let mut changes = Changes {
@@ -112,6 +143,7 @@ pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) ->
         changes,
         diff: Some(diff),
         note: None,
+        failed: None,
     }
 }
 
@@ -141,11 +173,14 @@ struct LightInstance {
     index_key: Option<Value>,
 }
 
-/// Instance addresses of a state without keeping its values.
+/// Instance addresses of a state without keeping its values (none when it does not parse).
 pub fn addresses_light(bytes: &[u8]) -> BTreeSet<String> {
-    let Ok(s) = serde_json::from_slice::<LightState>(bytes) else {
-        return BTreeSet::new();
-    };
+    addresses_checked(bytes).unwrap_or_default()
+}
+
+/// As [`addresses_light`], with the parse error.
+fn addresses_checked(bytes: &[u8]) -> Result<BTreeSet<String>, serde_json::Error> {
+    let s = serde_json::from_slice::<LightState>(bytes)?;
     let mut out = BTreeSet::new();
     for r in s.resources {
         let base = resource_address(r.module.as_deref(), r.mode.as_deref(), &r.ty, &r.name);
@@ -153,7 +188,7 @@ pub fn addresses_light(bytes: &[u8]) -> BTreeSet<String> {
             out.insert(instance_address(&base, i.index_key.as_ref()));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Instance addresses of a parsed state (sorted).
@@ -379,5 +414,20 @@ mod tests {
         let p = preview(None, A.as_bytes(), ("current", "snap"));
         assert_eq!(p.changes.added.len(), 4);
         assert!(p.changes.removed.is_empty());
+    }
+
+    #[test]
+    fn a_state_too_deep_to_parse_is_a_preview_that_cannot_be_computed() {
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let cur = A.replace(
+            r#""triggers":{"name":"a"}"#,
+            &format!(r#""triggers":{deep}"#),
+        );
+        let p = preview(Some(cur.as_bytes()), A.as_bytes(), ("current", "snap"));
+        assert!(p.failed.is_some(), "{p:?}");
+        assert!(p.changes.removed.is_empty() && p.diff.is_none(), "{p:?}");
+        let p = preview(Some(A.as_bytes()), cur.as_bytes(), ("current", "snap"));
+        assert!(p.failed.is_some(), "{p:?}");
+        assert!(p.changes.added.is_empty() && p.diff.is_none(), "{p:?}");
     }
 }

@@ -178,6 +178,7 @@ fn prepare_inner(
             changes: Default::default(),
             diff: None,
             note: None,
+            failed: None,
         }
     };
     Ok(RestorePlan {
@@ -261,7 +262,7 @@ pub fn apply(
                 pre_snapshot = Some(t.id);
             }
         }
-        Some(_) => corrupt_kept = Some(keep_corrupt(state)?),
+        Some(rs) => corrupt_kept = Some(keep_corrupt(state, &rs.bytes)?),
         None => {}
     }
     write_state(state, &plan.bytes, progress)?;
@@ -323,8 +324,10 @@ pub fn auto_restore(cfg: &Config) -> Result<Option<Restored>, RestoreError> {
     }
 }
 
-/// Hard-links the bad live state to `<state>.corrupt-<ts>` (0600), never overwriting.
-fn keep_corrupt(state: &Path) -> Result<PathBuf, RestoreError> {
+/// Keeps the bad live state's bytes (as read) in a new `<state>.corrupt-<ts>` (0600), never
+/// overwriting. A copy, not a link: a state reached through a symbolic link is kept as a file
+/// (not as another link), and nothing existing is chmod-ed.
+fn keep_corrupt(state: &Path, bytes: &[u8]) -> Result<PathBuf, RestoreError> {
     let ts = fsutil::name_ts(Local::now());
     let base = format!("{}.corrupt-{ts}", state.display());
     let mut k = 1;
@@ -334,13 +337,8 @@ fn keep_corrupt(state: &Path) -> Result<PathBuf, RestoreError> {
         } else {
             PathBuf::from(format!("{base}-{k}"))
         };
-        match std::fs::hard_link(state, &p) {
-            Ok(()) => {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
-                    .map_err(io_err(&p))?;
-                return Ok(p);
-            }
+        match snapshot::write_private(&p, bytes, None) {
+            Ok(()) => return Ok(p),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => k += 1,
             Err(e) => return Err(io_err(&p)(e)),
         }

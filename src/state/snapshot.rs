@@ -11,7 +11,7 @@
 //! visitors, no `serde_json::Value`) run on it in parallel, and the same buffer is written out.
 //! This module does not decide *when* to snapshot (the actor and the CLI do).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -245,7 +245,10 @@ pub fn read_file(
     path: &Path,
     progress: Option<Progress>,
 ) -> Result<(Vec<u8>, FileKey), SnapshotError> {
-    let mut f = match File::open(path) {
+    // O_NONBLOCK and a regular-file check on the descriptor: a fifo (or a device) put in the
+    // state's place is refused at once instead of blocking the caller forever. A link is
+    // followed: the state path is one the configuration names.
+    let mut f = match fsutil::open_read_regular(path, true) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(SnapshotError::StateMissing {
@@ -256,7 +259,7 @@ pub fn read_file(
     };
     let before = FileKey::of(&f.metadata().map_err(io_err(path))?);
     let total = before.size;
-    let mut bytes = Vec::with_capacity(total as usize + 1);
+    let mut bytes = Vec::with_capacity((total as usize).min(1 << 30) + 1);
     let mut chunk = vec![0u8; CHUNK.min(total as usize + 1).max(4096)];
     loop {
         let n = f.read(&mut chunk).map_err(io_err(path))?;
@@ -310,18 +313,18 @@ pub fn lock_backups(backups: &Path) -> Result<FileLock, SnapshotError> {
     FileLock::acquire(&p).map_err(io_err(&p))
 }
 
-/// Creates the backups folder if needed and makes it 0700.
+/// Creates the backups folder (0700) if needed. An existing folder is left as it is — tfops
+/// never changes the mode of what it did not create (each snapshot inside is its own 0700
+/// folder holding 0600 files). A folder the configuration names may be reached through a
+/// link; the default `backups/` may not.
 ///
 /// # Errors
-/// When it cannot be created or chmod'ed.
+/// When it cannot be created.
 pub fn ensure_backups_dir(backups: &Path) -> Result<(), SnapshotError> {
-    let mode_ok = std::fs::metadata(backups)
-        .map(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700)
-        .unwrap_or(false);
-    if !mode_ok {
-        fsutil::create_dir_mode(backups, 0o700).map_err(io_err(backups))?;
+    match std::fs::metadata(backups) {
+        Ok(m) if m.is_dir() => Ok(()),
+        _ => fsutil::create_dir_mode(backups, 0o700).map_err(io_err(backups)),
     }
-    Ok(())
 }
 
 /// Removes what a crashed snapshot left (hidden temp folders). Call with the lock held.
@@ -368,6 +371,40 @@ pub fn clean_leftovers(backups: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
 /// When the backups folder exists but cannot be read. A missing folder lists nothing.
 pub fn list(backups: &Path) -> Result<Vec<Snapshot>, SnapshotError> {
     list_inner(backups, true)
+}
+
+/// As [`list`], and each snapshot that looks valid is also hashed against its meta.json
+/// ([`full_check`]): a file whose sha256 no longer matches is listed with that problem, not as
+/// valid. Snapshots that hard-link one file are hashed once.
+///
+/// # Errors
+/// As [`list`].
+pub fn list_checked(backups: &Path) -> Result<Vec<Snapshot>, SnapshotError> {
+    let mut snaps = list(backups)?;
+    let mut seen: std::collections::HashMap<(u64, u64, String), Option<String>> =
+        std::collections::HashMap::new();
+    for s in snaps.iter_mut().filter(|s| s.valid()) {
+        let key = std::fs::symlink_metadata(s.file())
+            .ok()
+            .zip(s.meta.as_ref())
+            .map(|(m, meta)| (m.dev(), m.ino(), meta.sha256.clone()));
+        let problem = match key.as_ref().and_then(|k| seen.get(k)) {
+            Some(p) => p.clone(),
+            None => {
+                let p = match full_check(s) {
+                    Ok(_) => None,
+                    Err(SnapshotError::Bad { reason, .. }) => Some(reason),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(k) = key {
+                    seen.insert(k, p.clone());
+                }
+                p
+            }
+        };
+        s.problem = problem;
+    }
+    Ok(snaps)
 }
 
 /// As [`list`], without parsing folders that lack meta.json (for `status`).
@@ -420,7 +457,7 @@ fn describe(dir: &Path, id: &str, name_t: NaiveDateTime, check_legacy: bool) -> 
     };
     let file = dir.join(STATE_FILE);
     let file_meta = std::fs::symlink_metadata(&file);
-    match std::fs::read(dir.join(META_FILE)) {
+    match fsutil::read_regular(&dir.join(META_FILE), false) {
         Ok(b) => match serde_json::from_slice::<Meta>(&b) {
             Ok(m) => {
                 if let Ok(t) = DateTime::parse_from_rfc3339(&m.taken_at) {
@@ -723,7 +760,7 @@ pub(crate) fn take_locked(
 }
 
 fn same_content(file: &Path, bytes: &[u8]) -> bool {
-    let Ok(mut f) = File::open(file) else {
+    let Ok(mut f) = fsutil::open_read_regular(file, false) else {
         return false;
     };
     let mut buf = vec![0u8; CHUNK.min(bytes.len().max(1))];

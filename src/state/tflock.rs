@@ -47,7 +47,7 @@ impl TfLock {
                 if i.id.is_empty() {
                     String::new()
                 } else {
-                    format!(", ID: {}", i.id)
+                    format!(", ID: {}", printable(&i.id))
                 }
             ),
             None if self.info_file.is_some() => {
@@ -58,12 +58,37 @@ impl TfLock {
     }
 }
 
-fn or_unknown(s: &str) -> &str {
+/// A field of the lock info as it may be shown on a terminal: whoever wrote the file chose
+/// its bytes, so control characters (escape sequences, newlines that would forge lines) and
+/// bidirectional overrides are shown escaped, and it is cut at [`SHOWN_MAX`] characters.
+fn or_unknown(s: &str) -> String {
     if s.is_empty() {
-        "unknown"
+        "unknown".into()
     } else {
-        s
+        printable(s)
     }
+}
+
+/// Characters of a lock info field shown at most.
+pub const SHOWN_MAX: usize = 200;
+
+/// `s` with every control or bidi-override character escaped (`\u{1b}`), at most
+/// [`SHOWN_MAX`] characters.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(SHOWN_MAX * 2));
+    for (i, c) in s.chars().enumerate() {
+        if i == SHOWN_MAX {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `.<name>.lock.info` beside the state.
@@ -83,7 +108,7 @@ pub fn lock_info_path(state: &Path) -> PathBuf {
 pub fn terraform_lock(state: &Path) -> io::Result<Option<TfLock>> {
     let fcntl = crate::lock::is_fcntl_locked(state)?;
     let info_path = lock_info_path(state);
-    let (info_file, info) = match std::fs::read(&info_path) {
+    let (info_file, info) = match crate::fsutil::read_regular(&info_path, true) {
         Ok(b) => (Some(info_path), serde_json::from_slice::<LockInfo>(&b).ok()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
         Err(_) => (Some(info_path), None),
@@ -129,5 +154,28 @@ mod tests {
             d.contains("bob@host") && d.contains("OperationTypeApply"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn a_hostile_who_is_shown_escaped() {
+        let l = TfLock {
+            fcntl: true,
+            info_file: Some(PathBuf::from("x")),
+            info: Some(LockInfo {
+                who: "bob\u{1b}]0;pwned\u{7}\nError: forged line\u{202e}".into(),
+                id: "\r".repeat(1000),
+                ..LockInfo::default()
+            }),
+        };
+        let d = l.describe();
+        assert!(
+            !d.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{d:?}"
+        );
+        assert!(
+            d.contains("bob\\u{1b}]0;pwned\\u{7}\\u{a}Error: forged line\\u{202e}"),
+            "{d}"
+        );
+        assert!(d.chars().count() < 2 * SHOWN_MAX * 7, "{}", d.len());
     }
 }

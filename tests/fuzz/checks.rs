@@ -80,7 +80,8 @@ pub fn state(data: &[u8]) {
     if data.len() <= 64 * 1024 {
         let _ = preview::addresses_light(data);
         let p = preview::preview(None, data, ("current", "snapshot"));
-        assert!(p.diff.is_some() || p.note.is_some());
+        // Always explained: a diff, a note, or why it cannot be computed.
+        assert!(p.diff.is_some() || p.note.is_some() || p.failed.is_some());
         if parsed.is_ok() {
             let _ = preview::preview(Some(data), data, ("current", "snapshot"));
         }

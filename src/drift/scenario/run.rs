@@ -305,6 +305,9 @@ pub fn run_in_place(
         .iter()
         .map(|c| (c.path.clone(), c.state))
         .collect();
+    if keep {
+        crate::drift::journal::ensure_no_orig(&files)?;
+    }
     let guard = SignalGuard::install();
     let mut journal = Journal::begin(ws, &s.display, &files)?;
     let applied = apply(&plan.changes, Path::to_path_buf);

@@ -3,6 +3,7 @@
 
 use super::*;
 use chrono::{Duration, TimeZone};
+use std::fs::OpenOptions;
 
 fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, h, m, 0).unwrap()
