@@ -135,7 +135,11 @@ pub fn read(scope: &Scope, p: &str) -> Result<Vec<u8>, FuncError> {
     read_path(&path)
 }
 
-fn read_path(path: &Path) -> Result<Vec<u8>, FuncError> {
+/// Reads a regular file by path, with the same bounds as [`read`].
+///
+/// # Errors
+/// As [`read`].
+pub fn read_path(path: &Path) -> Result<Vec<u8>, FuncError> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
