@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use tfops::drift::eval::{self, Scope};
 use tfops::drift::functions::encoding::json_encode;
+use tfops::drift::value::Value;
 
 /// The table: several expressions per function, with edge cases and conversions. Each must
 /// evaluate to a known value or fail in both engines.
@@ -534,4 +535,129 @@ fn expressions_agree_with_terraform_console() {
         CASES.len(),
         failures.join("\n")
     );
+}
+
+const VARS_TF: &str = r#"
+variable "n" {
+  type    = number
+  default = 1
+}
+variable "s" {
+  default = "d"
+}
+variable "l" {
+  type    = list(string)
+  default = []
+}
+variable "m" {
+  type    = map(number)
+  default = {}
+}
+variable "o" {
+  type    = object({ a = string, b = optional(number, 3) })
+  default = { a = "dflt" }
+}
+"#;
+
+/// `terraform console` with environment and arguments; the printed value as a string.
+fn console_with(tf: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str], expr: &str) -> String {
+    use std::io::Write as _;
+    let rc = dir.join(".terraformrc");
+    std::fs::write(&rc, "").unwrap();
+    let mut cmd = Command::new(tf);
+    cmd.arg("console")
+        .args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run terraform console");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{expr}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "terraform console {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).expect("a quoted string")
+}
+
+#[test]
+fn variable_precedence_agrees_with_terraform() {
+    use tfops::drift::vars::{self, CliArg, VarDecl};
+    let Some(tf) = console_terraform() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(dir.join("main.tf"), VARS_TF).unwrap();
+    std::fs::write(dir.join("terraform.tfvars"), "n = 2\ns = \"tfvars\"\n").unwrap();
+    std::fs::write(
+        dir.join("terraform.tfvars.json"),
+        r#"{"n": "3", "m": {"x": "1"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.auto.tfvars"), "n = 5\n").unwrap();
+    std::fs::write(
+        dir.join("a.auto.tfvars.json"),
+        r#"{"n": 4, "o": {"a": "auto"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("extra.tfvars"), "n = 6\nl = [1, \"f\"]\n").unwrap();
+    let env = [
+        ("TF_VAR_n", "10"),
+        ("TF_VAR_s", "env"),
+        ("TF_VAR_l", "[\"e\", 2]"),
+        ("TF_VAR_o", "{ a = \"env\", b = \"7\" }"),
+    ];
+    let decls: Vec<VarDecl> = hcl_edit::parser::parse_body(VARS_TF)
+        .unwrap()
+        .blocks()
+        .map(|b| VarDecl::from_block(b).unwrap())
+        .collect();
+    let expr = "jsonencode({n = var.n, s = var.s, l = var.l, m = var.m, o = var.o})";
+    let runs: &[&[&str]] = &[
+        &[],
+        &["-var", "n=\"8\"", "-var-file", "extra.tfvars"],
+        &[
+            "-var-file",
+            "extra.tfvars",
+            "-var",
+            "n=9",
+            "-var",
+            "m={y = \"2\"}",
+        ],
+        &["-var", "s=[1]", "-var", "o={a = 1}"],
+    ];
+    let env_pairs = vars::env_vars(env.iter().copied());
+    for args in runs {
+        let want = console_with(&tf, dir, &env, args, expr);
+        let mut cli = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let v = it.next().unwrap();
+            cli.push(if *a == "-var" {
+                CliArg::Var(v.to_string())
+            } else {
+                CliArg::VarFile(PathBuf::from(v))
+            });
+        }
+        let r = vars::resolve(&decls, dir, &env_pairs, &cli).unwrap();
+        let obj = Value::Object(
+            r.into_iter()
+                .map(|(k, v)| (k, v.value))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        );
+        assert_eq!(json_encode(&obj), want, "terraform console {args:?}");
+    }
 }
