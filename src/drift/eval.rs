@@ -148,28 +148,36 @@ impl Scope {
     }
 }
 
-/// Local names bound by `for` expressions and template `for` directives, innermost last.
-#[derive(Clone)]
+/// Local names bound by `for` expressions and template `for` directives: a chain of frames,
+/// innermost first, so that entering a loop copies nothing.
 struct Cx<'a> {
     scope: &'a Scope,
-    frames: Vec<(String, Value)>,
+    parent: Option<&'a Cx<'a>>,
+    binds: Vec<(String, Value)>,
     /// In `templatefile`: only these names are visible (no var./local.).
     template_only: bool,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     fn lookup(&self, name: &str) -> Option<&Value> {
-        self.frames
+        self.binds
             .iter()
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
+            .or_else(|| self.parent.and_then(|p| p.lookup(name)))
     }
 
-    fn with(&self, binds: &[(String, Value)]) -> Self {
-        let mut c = self.clone();
-        c.frames.extend(binds.iter().cloned());
-        c
+    fn with<'b>(&'b self, binds: Vec<(String, Value)>) -> Cx<'b>
+    where
+        'a: 'b,
+    {
+        Cx {
+            scope: self.scope,
+            parent: Some(self),
+            binds,
+            template_only: self.template_only,
+        }
     }
 }
 
@@ -180,7 +188,8 @@ impl Cx<'_> {
 pub fn eval(expr: &Expression, scope: &Scope) -> Result<Value, EvalError> {
     let cx = Cx {
         scope,
-        frames: Vec::new(),
+        parent: None,
+        binds: Vec::new(),
         template_only: false,
     };
     ev(expr, &cx)
@@ -207,7 +216,8 @@ pub fn render_template(
     let t = hcl_edit::parser::parse_template(text).map_err(|e| EvalError::Parse(e.to_string()))?;
     let cx = Cx {
         scope,
-        frames: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        parent: None,
+        binds: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         template_only: true,
     };
     template(&t, &cx, false, false)
@@ -497,7 +507,7 @@ fn template(t: &Template, cx: &Cx, trim_first: bool, trim_last: bool) -> Result<
                                 }
                                 let r = template(
                                     &f.template,
-                                    &cx.with(&binds),
+                                    &cx.with(binds),
                                     f.strip.strip_end(),
                                     d.endfor_expr.strip.strip_start(),
                                 )?;
@@ -605,7 +615,7 @@ fn for_expr(f: &ForExpr, cx: &Cx) -> Result<Value, EvalError> {
         if let Some(kv) = &f.intro.key_var {
             binds.push((kv.value().as_str().to_string(), k));
         }
-        let icx = cx.with(&binds);
+        let icx = cx.with(binds);
         if let Some(c) = &f.cond {
             let cv = ev(&c.expr, &icx)?;
             match to_bool(cv.clone(), "'for' condition")? {
@@ -682,7 +692,7 @@ fn traversal(
     cx: &Cx,
 ) -> Result<Value, EvalError> {
     if let Some(v) = cx.lookup(root) {
-        return apply_ops(v.clone(), ops, cx);
+        return finish(v, ops, cx);
     }
     if cx.template_only {
         return Err(invalid(format!(
@@ -699,20 +709,14 @@ fn traversal(
     };
     let a1 = attr_name(ops.first());
     let (base, used) = match (root, a1) {
-        ("var", Some(n)) => (
-            s.vars
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| Value::unknown(format!("variable \"{n}\" has no value"))),
-            1,
-        ),
-        ("local", Some(n)) => (
-            s.locals
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| Value::unknown(format!("local.{n} is not known"))),
-            1,
-        ),
+        ("var", Some(n)) => match s.vars.get(n) {
+            Some(v) => return finish(v, &ops[1..], cx),
+            None => (Value::unknown(format!("variable \"{n}\" has no value")), 1),
+        },
+        ("local", Some(n)) => match s.locals.get(n) {
+            Some(v) => return finish(v, &ops[1..], cx),
+            None => (Value::unknown(format!("local.{n} is not known")), 1),
+        },
         ("count", Some("index")) => match &s.count_index {
             Some(v) => (v.clone(), 1),
             None => return Err(invalid("count.index is only valid where count is set")),
@@ -730,13 +734,13 @@ fn traversal(
             (Value::String(p.to_string_lossy().into_owned()), 1)
         }
         ("terraform", Some("workspace")) => (Value::String(s.workspace.clone()), 1),
-        ("module", Some(n)) => (
-            s.modules
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| Value::unknown(format!("module.{n} is not known offline"))),
-            1,
-        ),
+        ("module", Some(n)) => match s.modules.get(n) {
+            Some(v) => return finish(v, &ops[1..], cx),
+            None => (
+                Value::unknown(format!("module.{n} is not known offline")),
+                1,
+            ),
+        },
         ("data", Some(_)) => {
             return Ok(Value::unknown(format!(
                 "{}: a data source is read only during plan",
@@ -753,7 +757,7 @@ fn traversal(
             return Err(invalid(format!("invalid reference: {}", text())))
         }
         (_, Some(n)) => match s.resources.get(&format!("{root}.{n}")) {
-            Some(v) => (v.clone(), 1),
+            Some(v) => return finish(v, &ops[1..], cx),
             None => {
                 return Ok(Value::unknown(format!(
                     "known only after apply: {}",
@@ -764,6 +768,51 @@ fn traversal(
         (_, None) => return Err(invalid(format!("unknown variable {root:?}"))),
     };
     apply_ops(base, &ops[used..], cx)
+}
+
+/// Follows attribute and index steps by reference as far as they go, then copies only what
+/// they reach: `var.big_map[each.key]` must not copy the whole map once per resource.
+fn finish(
+    base: &Value,
+    ops: &[hcl_edit::Decorated<TraversalOperator>],
+    cx: &Cx,
+) -> Result<Value, EvalError> {
+    let mut v = base;
+    let mut used = 0;
+    for op in ops {
+        let next = match op.value() {
+            TraversalOperator::GetAttr(id) => match v {
+                Value::Object(m) | Value::Map(m) => m.get(id.value().as_str()),
+                _ => None,
+            },
+            TraversalOperator::Index(e) => {
+                let k = ev(e, cx)?;
+                index_ref(v, &k)
+            }
+            TraversalOperator::LegacyIndex(n) => index_ref(v, &Value::int(i128::from(*n.value()))),
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                v = n;
+                used += 1;
+            }
+            None => break,
+        }
+    }
+    apply_ops(v.clone(), &ops[used..], cx)
+}
+
+/// `coll[key]` by reference when it plainly exists; `None` leaves the error or conversion to
+/// [`index`].
+fn index_ref<'v>(v: &'v Value, k: &Value) -> Option<&'v Value> {
+    match (v, k) {
+        (Value::List(items) | Value::Tuple(items), Value::Number(n)) => {
+            items.get(usize::try_from(n.to_i64()?).ok()?)
+        }
+        (Value::Map(m) | Value::Object(m), Value::String(s)) => m.get(s),
+        _ => None,
+    }
 }
 
 fn apply_ops(

@@ -104,3 +104,20 @@ fn type_constraints_convert_variables() {
         Ok(Value::Set(vec![Value::string("a"), Value::string("b")]))
     );
 }
+
+#[test]
+fn heredocs() {
+    // multi-line input cannot go through the console oracle: expected values written by hand
+    assert_eq!(
+        ok("<<EOT\nline ${1 + 1}\n  indented\nEOT"),
+        Value::string("line 2\n  indented\n")
+    );
+    assert_eq!(
+        ok("<<-EOT\n    a\n      b ${\"c\"}\n    EOT"),
+        Value::string("a\n  b c\n")
+    );
+    assert_eq!(
+        ok("<<EOT\n%{ for x in [1, 2] ~}\nitem ${x}\n%{ endfor ~}\nend\nEOT"),
+        Value::string("item 1\nitem 2\nend\n")
+    );
+}

@@ -39,6 +39,11 @@ pub fn call(name: &str, a: &[Value], scope: &Scope) -> Option<FResult> {
                 base64::engine::general_purpose::STANDARD.encode(b),
             ))
         })(),
+        "filebase64sha256" | "filebase64sha512" => (|| {
+            arity(name, a, 1, 1)?;
+            let b = read(scope, &arg_str(a, 0, "path")?)?;
+            Ok(Value::String(super::crypto::digest(&name[4..], &b)))
+        })(),
         "filemd5" | "filesha1" | "filesha256" | "filesha512" => (|| {
             arity(name, a, 1, 1)?;
             let b = read(scope, &arg_str(a, 0, "path")?)?;
