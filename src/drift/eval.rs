@@ -17,6 +17,7 @@
 //! Functions are in [`super::functions`]; `try` and `can` are here because they see their
 //! arguments unevaluated.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -777,6 +778,17 @@ fn finish(
     ops: &[hcl_edit::Decorated<TraversalOperator>],
     cx: &Cx,
 ) -> Result<Value, EvalError> {
+    let (v, used) = walk_ref(base, ops, cx)?;
+    apply_ops(v.clone(), &ops[used..], cx)
+}
+
+/// How far attribute and index steps go by reference from `base`: the value reached and the
+/// number of steps taken.
+fn walk_ref<'v>(
+    base: &'v Value,
+    ops: &[hcl_edit::Decorated<TraversalOperator>],
+    cx: &Cx,
+) -> Result<(&'v Value, usize), EvalError> {
     let mut v = base;
     let mut used = 0;
     for op in ops {
@@ -800,7 +812,42 @@ fn finish(
             None => break,
         }
     }
-    apply_ops(v.clone(), &ops[used..], cx)
+    Ok((v, used))
+}
+
+/// An expression's value, borrowed from the scope when it is a plain reference (`var.m`,
+/// `local.x.y`, a `for` variable), else evaluated.
+fn ev_ref<'c>(e: &Expression, cx: &'c Cx) -> Result<Cow<'c, Value>, EvalError> {
+    let (root, ops): (&str, &[hcl_edit::Decorated<TraversalOperator>]) = match e {
+        Expression::Variable(id) => (id.value().as_str(), &[]),
+        Expression::Traversal(t) => match &t.expr {
+            Expression::Variable(id) => (id.value().as_str(), &t.operators),
+            _ => return Ok(Cow::Owned(ev(e, cx)?)),
+        },
+        _ => return Ok(Cow::Owned(ev(e, cx)?)),
+    };
+    let s: &'c Scope = cx.scope;
+    let (base, rest) = if let Some(v) = cx.lookup(root) {
+        (Some(v), ops)
+    } else if cx.template_only || ops.is_empty() {
+        (None, ops)
+    } else {
+        match (root, attr_name(ops.first())) {
+            ("var", Some(n)) => (s.vars.get(n), &ops[1..]),
+            ("local", Some(n)) => (s.locals.get(n), &ops[1..]),
+            ("module", Some(n)) => (s.modules.get(n), &ops[1..]),
+            ("count" | "each" | "path" | "terraform" | "data" | "self", _) => (None, ops),
+            (_, Some(n)) => (s.resources.get(&format!("{root}.{n}")), &ops[1..]),
+            _ => (None, ops),
+        }
+    };
+    if let Some(b) = base {
+        let (v, used) = walk_ref(b, rest, cx)?;
+        if used == rest.len() {
+            return Ok(Cow::Borrowed(v));
+        }
+    }
+    Ok(Cow::Owned(ev(e, cx)?))
 }
 
 /// `coll[key]` by reference when it plainly exists; `None` leaves the error or conversion to
@@ -920,6 +967,9 @@ pub fn index(v: Value, key: Value) -> Result<Value, EvalError> {
     }
 }
 
+/// Functions whose first argument is passed by reference (see [`functions::collection::call_ref`]).
+const BORROWING: &[&str] = &["length", "lookup", "element", "contains", "index"];
+
 fn call(f: &hcl_edit::expr::FuncCall, cx: &Cx) -> Result<Value, EvalError> {
     let name = f.name.name.value().as_str();
     if f.name.is_namespaced() {
@@ -974,7 +1024,24 @@ fn call(f: &hcl_edit::expr::FuncCall, cx: &Cx) -> Result<Value, EvalError> {
         _ => {}
     }
     let mut args = Vec::with_capacity(f.args.len());
-    for a in f.args.iter() {
+    let mut rest = f.args.iter();
+    if BORROWING.contains(&name) && !f.args.expand_final() {
+        if let Some(a0) = rest.next() {
+            match ev_ref(a0, cx)? {
+                Cow::Borrowed(first) => {
+                    let others = rest.map(|a| ev(a, cx)).collect::<Result<Vec<_>, _>>()?;
+                    return functions::collection::call_ref(name, first, &others)
+                        .unwrap_or_else(|| Ok(Value::unknown(format!("{name}() is not evaluated"))))
+                        .map_err(|e| EvalError::Function {
+                            name: name.to_string(),
+                            message: e.to_string(),
+                        });
+                }
+                Cow::Owned(v) => args.push(v),
+            }
+        }
+    }
+    for a in rest {
         args.push(ev(a, cx)?);
     }
     if f.args.expand_final() {
