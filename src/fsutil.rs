@@ -1,5 +1,6 @@
 //! Small filesystem primitives with the guarantees the rest relies on: rename that never
-//! overwrites, atomic replace (temp, fsync, rename, fsync of the folder), private files.
+//! overwrites, atomic replace (temp, fsync, rename, fsync of the folder), private files, the
+//! repair of a torn last line, and hex. A leaf: it imports nothing from the crate.
 //!
 //! No policy here: callers decide names and what a failure means.
 
@@ -92,6 +93,67 @@ where
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
+/// Lowercase hex of `bytes` (journal names, hashes).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The bytes of a hex string (either case); `None` for an odd length or a non-hex digit.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Cuts a torn last line (bytes after the last newline: a write interrupted by kill -9) off a
+/// line-oriented file, so that the next append starts on a line of its own; a file with no
+/// newline at all is emptied. Looks back in blocks as far as the start of the file; fsyncs
+/// when it cuts. Returns the bytes cut (0 when the file is missing, empty or whole).
+///
+/// # Errors
+/// When the file exists but cannot be read or truncated.
+pub fn cut_torn_tail(path: &Path) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep == len {
+                return Ok(0);
+            }
+            f.set_len(keep)?;
+            f.sync_all()?;
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    if len > 0 {
+        f.set_len(0)?;
+        f.sync_all()?;
+    }
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +183,39 @@ mod tests {
         let m = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(m, 0o600);
         assert_eq!(std::fs::read(&p).unwrap(), b"x");
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(hex(b"\x00\xffa"), "00ff61");
+        assert_eq!(unhex("00ff61").unwrap(), b"\x00\xffa");
+        assert_eq!(unhex("00FF").unwrap(), b"\x00\xff");
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_back_to_the_last_newline_however_far() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.jsonl");
+        assert_eq!(cut_torn_tail(&p).unwrap(), 0, "missing");
+        std::fs::write(&p, b"").unwrap();
+        assert_eq!(cut_torn_tail(&p).unwrap(), 0, "empty");
+        std::fs::write(&p, b"a\nb\n").unwrap();
+        assert_eq!(cut_torn_tail(&p).unwrap(), 0);
+        assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\n");
+        std::fs::write(&p, b"a\nb\n{\"torn").unwrap();
+        assert_eq!(cut_torn_tail(&p).unwrap(), 6);
+        assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\n");
+        // A torn line longer than any block (and than 64 KiB, where desk.rs used to give up).
+        let mut big = b"first\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 100_000));
+        std::fs::write(&p, &big).unwrap();
+        assert_eq!(cut_torn_tail(&p).unwrap(), 100_000);
+        assert_eq!(std::fs::read(&p).unwrap(), b"first\n");
+        // No newline at all: nothing of it is a whole line.
+        std::fs::write(&p, vec![b'y'; 9000]).unwrap();
+        assert_eq!(cut_torn_tail(&p).unwrap(), 9000);
+        assert_eq!(std::fs::read(&p).unwrap(), b"");
     }
 }

@@ -173,7 +173,11 @@ pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceSt
         let (Some(name), Some(state)) = (words.next(), words.next()) else {
             continue;
         };
-        let Some(n) = crate::config::parse_service_name(name) else {
+        let Some(n) = name
+            .parse::<crate::service_id::ServiceId>()
+            .ok()
+            .map(|s| s.get())
+        else {
             continue;
         };
         let st = match state {

@@ -6,21 +6,38 @@
 //!
 //! # Layout
 //!
+//! Three kinds of module. The shells talk to the outside: [`cli`] (arguments, printing,
+//! `anyhow`, exit codes) and [`actors`] (mailboxes, timers, watchers); only they import
+//! `actors::`. The domain modules take values and return values (some read and write the
+//! workspace's files, none prints, none knows actix). The leaves import nothing from the crate.
+//! `tests/layering.rs` checks these rules.
+//!
+//! Shells:
 //! - [`cli`]: one file per command; the only place that prints for users and uses `anyhow`.
-//! - [`config`]: `config/tfops.hcl` validated on the hcl-edit tree into a typed `Config`.
-//! - [`workspace`]: every path of the layout, derived from ROOT.
 //! - [`actors`]: the actor graph — supervisor, services, health, cost, state keeper, drift.
-//!   Thin: they own I/O, timing and messages; decisions live in the plain modules below.
-//! - [`router`]: which service gets the next request (pure policy).
-//! - [`spool`]: the request intake, validation, atomic delivery and the delivery journal.
-//! - [`health`]: what makes a service up, down or off.
-//! - [`status`]: the daemon's `status.json`, read by `tfops status`.
+//!   Thin: they own I/O timing, watchers and messages; decisions live in the modules below.
 //! - `watch` (with `daemon`): masked inotify watches for the intake and the inboxes, so our
 //!   own deliveries queue no events.
-//! - [`schedule`]: cost windows and the ledger.
-//! - [`state`]: the tfstate model, snapshots, retention, restore.
-//! - [`drift`]: the HCL model, the diff, the report, scenarios.
-//! - [`fsutil`], [`clock`], [`lock`], [`panic`]: primitives shared by the rest.
+//!
+//! Domain:
+//! - [`config`]: `config/tfops.hcl` validated on the hcl-edit tree into a typed `Config`.
+//! - [`workspace`]: the paths of the workspace's layout, derived from ROOT.
+//! - [`spool`]: the request intake, validation, dispatch (the queue, routing, requeue and retry
+//!   rules, pure), atomic delivery and the delivery journal.
+//! - [`router`]: which service gets the next request (pure policy).
+//! - [`supervision`]: the supervisor's other decisions — restart caps, what a reload changes.
+//! - [`health`]: what makes a service up, down or off.
+//! - [`status`]: the daemon's `status.json`, read by `tfops status`.
+//! - [`schedule`]: cost schedules and their windows, reconciling the service folders with them,
+//!   and the cost ledger.
+//! - [`state`]: the tfstate model, the state keeper's scan, snapshots, retention, restore.
+//! - [`drift`]: the HCL model, the diff, the report, scenarios (parse, steps, run).
+//!
+//! Leaves: [`service_id`] (`service_N`), [`text`] (line and column positions), [`fsutil`]
+//! (atomic writes, no-overwrite renames, torn tails, hex), [`clock`], [`lock`], [`panic`],
+//! [`syntax_hint`] (where an HCL syntax error starts: the unclosed quote, the `{` never
+//! closed), [`notify`] (systemd's readiness protocol over `NOTIFY_SOCKET`, by hand), and
+//! `schedule::window`.
 //!
 //! # Features
 //!
@@ -38,12 +55,17 @@ pub mod drift;
 pub mod fsutil;
 pub mod health;
 pub mod lock;
+pub mod notify;
 pub mod panic;
 pub mod router;
 pub mod schedule;
+pub mod service_id;
 pub mod spool;
 pub mod state;
 pub mod status;
+pub mod supervision;
+pub mod syntax_hint;
+pub mod text;
 #[cfg(feature = "daemon")]
 pub mod watch;
 pub mod workspace;

@@ -1,11 +1,14 @@
 //! The workspace: every path tfops reads or writes, derived from ROOT and the config.
 //!
-//! One place names the layout of SPEC.md so that no other module builds paths by hand. It does
-//! no I/O except [`Workspace::ensure_runtime_dirs`].
+//! One place names the workspace's layout, so that the rest asks it for paths rather than
+//! joining names by hand (exceptions: the scenario journal names its own files under
+//! `.tfops/`, and the configuration resolves its relative paths against ROOT). It does no I/O
+//! except [`Workspace::ensure_runtime_dirs`].
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::service_id::ServiceId;
 
 /// Paths of one workspace.
 #[derive(Debug, Clone)]
@@ -37,14 +40,14 @@ impl Workspace {
     }
     /// `balanceador/service_N` (n is 1-based).
     pub fn service_dir(&self, n: usize) -> PathBuf {
-        self.root.join(format!("balanceador/service_{n}"))
+        self.root.join("balanceador").join(ServiceId(n).to_string())
     }
     /// `balanceador/service_N/service_N.txt`, the "active" marker.
     pub fn marker(&self, n: usize) -> PathBuf {
-        self.service_dir(n).join(format!("service_{n}.txt"))
+        self.service_dir(n).join(format!("{}.txt", ServiceId(n)))
     }
     pub fn archived_dir(&self, n: usize) -> PathBuf {
-        self.root.join(format!("archived/service_{n}"))
+        self.root.join("archived").join(ServiceId(n).to_string())
     }
     pub fn archived(&self) -> PathBuf {
         self.root.join("archived")
@@ -82,6 +85,10 @@ impl Workspace {
     /// Delivery journal of service N (intents written before each move).
     pub fn delivery_journal(&self, n: usize) -> PathBuf {
         self.dot_tfops().join(format!("deliver_{n}.journal"))
+    }
+    /// Checkpoint of service N's `load_N.json` totals.
+    pub fn load_ckpt(&self, n: usize) -> PathBuf {
+        self.dot_tfops().join(format!("load_{n}.ckpt"))
     }
     /// Relative form of a path inside the workspace, for messages and JSON.
     pub fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {

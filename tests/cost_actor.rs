@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use tfops::actors::cost::{apply_now, reconcile, CostActor, Tick, CONFLICT_ALARM, ERROR_ALARM};
+use tfops::actors::cost::{CostActor, Tick, CONFLICT_ALARM, ERROR_ALARM};
 use tfops::actors::{Reconfigure, SetOff, Shutdown, StatusEvent};
 use tfops::clock::{Clock, FakeClock};
 use tfops::config::{parse_config, Config};
 use tfops::schedule::ledger::summarize_file;
+use tfops::schedule::reconcile::{apply_now, reconcile};
 use tfops::workspace::Workspace;
 
 /// What the router saw: the message and whether the live and archive folders were there.

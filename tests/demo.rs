@@ -53,6 +53,9 @@ fn demo_passes_every_step_and_leaves_the_workspace_byte_identical() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Every step did what it says."), "{out}");
     assert_eq!(out.matches("  PASS ").count(), 7, "{out}");
+    // The output is the tour alone: no log lines interleaved (#13).
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{}", text(&o));
+    assert!(!out.contains(" INFO ") && !out.contains(" WARN "), "{out}");
     let after = snapshot(&root);
     let changed: Vec<_> = before
         .keys()

@@ -75,17 +75,26 @@ fn the_daemon_detects_at_start_notices_a_drill_and_its_undo() {
             .is_some_and(|r| r["summary"]["in_sync"] == 3 && r["summary"]["create"] == 0)
     });
 
-    // Broken HCL: a failed run is recorded (and raised as the `drift` alarm).
+    // Broken HCL: a failed run raises the `drift` alarm and writes no report (#13).
     let main_tf = ws.path("iac/main.tf");
     let good = std::fs::read(&main_tf).unwrap();
     std::fs::write(&main_tf, b"resource \"null_resource\" \"x\" {\n").unwrap();
-    wait_for("the failed run", || {
-        reports(&ws).last().is_some_and(|r| {
-            r["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("iac/main.tf:"))
-        })
+    wait_for("the drift alarm", || {
+        std::fs::read(ws.path("balanceador/logs/status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|s| {
+                s["alarms"].as_array().is_some_and(|a| {
+                    a.iter().any(|al| {
+                        al["kind"] == "drift"
+                            && al["detail"]
+                                .as_str()
+                                .is_some_and(|d| d.contains("iac/main.tf:"))
+                    })
+                })
+            })
     });
+    assert!(reports(&ws).iter().all(|r| r["error"].is_null()));
     std::fs::write(&main_tf, good).unwrap();
     wait_for("recovery", || {
         reports(&ws)

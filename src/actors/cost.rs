@@ -1,9 +1,10 @@
 //! CostActor: evaluates the schedules at start, at every minute boundary and after a reload;
-//! archives and restores service folders; keeps the cost ledger and `cost.log`.
+//! archives and unarchives service folders; keeps the cost ledger and `cost.log`.
 //!
-//! Whether a window is open is decided in [`crate::schedule`]; this file does the moving. A
-//! service is *off* exactly when `archived/service_N/` exists: that is what the supervisor,
-//! `status` and the ledger go by.
+//! Whether a window is open is decided in [`crate::schedule`], and what to move (and the moves
+//! themselves) in [`crate::schedule::reconcile`]; this file does the timing and the messages
+//! around them. A service is *off* exactly when `archived/service_N/` exists: that is what the
+//! supervisor, `status` and the ledger go by.
 //!
 //! - Entering a window: `SetOff { off: true }` to the supervisor's routing, whose reply means no
 //!   delivery to the service is in flight and none will start; then one no-overwrite rename of
@@ -16,12 +17,10 @@
 //! - A crash between the steps leaves a state the next evaluation finishes: the comparison is
 //!   always between what the schedules want now and which folder exists.
 //!
-//! [`apply_now`] does the same synchronously, without routing messages, for `run --once` and the
-//! supervisor's start (before any routing happens).
+//! [`crate::schedule::reconcile::apply_now`] does the same synchronously, without routing
+//! messages, for `run --once` and the supervisor's start (before any routing happens).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -32,7 +31,10 @@ use super::{catch, Reconfigure, SetOff, Shutdown, StatusEvent};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::schedule::ledger::{Held, Ledger, LedgerError};
-use crate::schedule::{last_ended, off_reason};
+use crate::schedule::off_reason;
+use crate::schedule::reconcile::{
+    archive, leave_name, plan, present, unarchive, Action, CostError,
+};
 use crate::workspace::Workspace;
 
 /// Alarm kind raised while an archive folder and a live folder both exist.
@@ -43,274 +45,6 @@ pub const ERROR_ALARM: &str = "cost_error";
 /// How long to wait for the supervisor to take a service off routing (it waits up to a minute
 /// for deliveries in flight) before trying again at the next minute.
 const SET_OFF_TIMEOUT: StdDuration = StdDuration::from_secs(90);
-
-/// What can go wrong switching a service off or on.
-#[derive(Debug, thiserror::Error)]
-pub enum CostError {
-    #[error(
-        "service_{service}: {archive} and {live} both exist; nothing was moved (move one of them away)"
-    )]
-    Conflict {
-        service: usize,
-        archive: PathBuf,
-        live: PathBuf,
-    },
-    #[error("service_{service}: cannot move {from} to {to}: {source}")]
-    Move {
-        service: usize,
-        from: PathBuf,
-        to: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("service_{service}: the supervisor did not take it off routing ({reason}); retrying next minute")]
-    Routing { service: usize, reason: String },
-    #[error("cannot append to {path}: {source}")]
-    Log {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-}
-
-/// A change the schedules ask for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Switch the service off (its window is open).
-    Enter { service: usize, schedule: String },
-    /// Switch it back on (no window holds it).
-    Leave { service: usize, schedule: String },
-}
-
-impl Action {
-    pub fn service(&self) -> usize {
-        match self {
-            Action::Enter { service, .. } | Action::Leave { service, .. } => *service,
-        }
-    }
-}
-
-/// The outcome of [`reconcile`].
-#[derive(Debug, Default)]
-pub struct Reconciled {
-    /// Services off afterwards (their archive folder exists).
-    pub off: BTreeSet<usize>,
-    /// Changes made: `(service, now off, schedule)`.
-    pub changes: Vec<(usize, bool, String)>,
-    /// Conflicts and failures; each was logged.
-    pub problems: Vec<CostError>,
-}
-
-fn present(p: &std::path::Path) -> bool {
-    p.symlink_metadata().is_ok()
-}
-
-/// Compares what the schedules want at `now` with the folders: the actions to take, and the
-/// conflicts that block one. `name_of(n)` names the schedule a service comes back from.
-pub fn plan(
-    ws: &Workspace,
-    cfg: &Config,
-    now: DateTime<Utc>,
-    name_of: impl Fn(usize) -> String,
-) -> (Vec<Action>, Vec<CostError>) {
-    let mut actions = Vec::new();
-    let mut conflicts = Vec::new();
-    for n in 1..=cfg.services.count {
-        let want = off_reason(cfg, n, now);
-        let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
-        let archived = present(&archive);
-        match (want, archived, present(&live)) {
-            (Some(s), false, _) => actions.push(Action::Enter {
-                service: n,
-                schedule: s.to_string(),
-            }),
-            (None, true, false) => actions.push(Action::Leave {
-                service: n,
-                schedule: name_of(n),
-            }),
-            (_, true, true) => conflicts.push(CostError::Conflict {
-                service: n,
-                archive,
-                live,
-            }),
-            _ => {}
-        }
-    }
-    (actions, conflicts)
-}
-
-/// `balanceador/service_N` → `archived/service_N` (no overwrite), then the `cost.log` line.
-///
-/// # Errors
-/// [`CostError::Conflict`] when the archive folder exists (nothing moved),
-/// [`CostError::Move`] when the rename fails, [`CostError::Log`] when the line cannot be
-/// written (the folder has moved).
-pub fn archive(
-    ws: &Workspace,
-    n: usize,
-    schedule: &str,
-    now: DateTime<Utc>,
-) -> Result<(), CostError> {
-    let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
-    let moved = |source| CostError::Move {
-        service: n,
-        from: live.clone(),
-        to: archive.clone(),
-        source,
-    };
-    std::fs::create_dir_all(ws.archived()).map_err(moved)?;
-    let res = if present(&live) {
-        crate::fsutil::rename_noreplace(&live, &archive)
-    } else {
-        // No folder to move: an empty archive marks the service off all the same.
-        std::fs::create_dir(&archive)
-    };
-    match res {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(CostError::Conflict {
-                service: n,
-                archive,
-                live,
-            })
-        }
-        Err(e) => return Err(moved(e)),
-    }
-    let _ = crate::fsutil::sync_dir(&ws.archived());
-    let _ = crate::fsutil::sync_dir(&ws.balanceador());
-    log::info!("service_{n} OFF (schedule {schedule})");
-    cost_log(ws, now, n, false, schedule)
-}
-
-/// `archived/service_N` → `balanceador/service_N` (no overwrite), then the `cost.log` line.
-///
-/// # Errors
-/// As [`archive`].
-pub fn restore(
-    ws: &Workspace,
-    n: usize,
-    schedule: &str,
-    now: DateTime<Utc>,
-) -> Result<(), CostError> {
-    let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
-    match crate::fsutil::rename_noreplace(&archive, &live) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(CostError::Conflict {
-                service: n,
-                archive,
-                live,
-            })
-        }
-        Err(source) => {
-            return Err(CostError::Move {
-                service: n,
-                from: archive,
-                to: live,
-                source,
-            })
-        }
-    }
-    let _ = crate::fsutil::sync_dir(&ws.balanceador());
-    let _ = crate::fsutil::sync_dir(&ws.archived());
-    log::info!("service_{n} ON (schedule {schedule})");
-    cost_log(ws, now, n, true, schedule)
-}
-
-/// The `cost.log` line: `YYYY-MM-DD HH:MM:SS  service_N OFF|ON (schedule <name>)`, local time.
-pub fn cost_log_line(now: DateTime<Utc>, n: usize, on: bool, schedule: &str) -> String {
-    format!(
-        "{}  service_{n} {} (schedule {schedule})\n",
-        now.with_timezone(&chrono::Local)
-            .format("%Y-%m-%d %H:%M:%S"),
-        if on { "ON" } else { "OFF" }
-    )
-}
-
-fn cost_log(
-    ws: &Workspace,
-    now: DateTime<Utc>,
-    n: usize,
-    on: bool,
-    schedule: &str,
-) -> Result<(), CostError> {
-    let path = ws.cost_log();
-    let err = |source| CostError::Log {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(ws.bal_logs()).map_err(err)?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(err)?;
-    f.write_all(cost_log_line(now, n, on, schedule).as_bytes())
-        .map_err(err)
-}
-
-/// The name for a service coming back on: the schedule whose window just ended, else
-/// `fallback`, else `unknown`.
-fn leave_name(cfg: &Config, n: usize, now: DateTime<Utc>, fallback: Option<&str>) -> String {
-    fallback
-        .or_else(|| last_ended(cfg, n, now))
-        .unwrap_or("unknown")
-        .to_string()
-}
-
-/// Evaluates the schedules at `now` and applies them synchronously (no routing messages):
-/// services entering a window have their folder archived, services leaving one get it back,
-/// each change logged in `cost.log`. Conflicts and failures are logged and returned.
-pub fn reconcile(ws: &Workspace, cfg: &Config, now: DateTime<Utc>) -> Reconciled {
-    let now = now.trunc_subsecs(0);
-    let (actions, mut problems) = plan(ws, cfg, now, |n| leave_name(cfg, n, now, None));
-    let mut changes = Vec::new();
-    for a in actions {
-        let res = match &a {
-            Action::Enter { service, schedule } => archive(ws, *service, schedule, now),
-            Action::Leave { service, schedule } => restore(ws, *service, schedule, now),
-        };
-        match (res, a) {
-            (Ok(()), Action::Enter { service, schedule }) => {
-                changes.push((service, true, schedule))
-            }
-            (Ok(()), Action::Leave { service, schedule }) => {
-                changes.push((service, false, schedule))
-            }
-            (Err(e @ CostError::Log { .. }), Action::Enter { service, schedule }) => {
-                problems.push(e);
-                changes.push((service, true, schedule));
-            }
-            (Err(e @ CostError::Log { .. }), Action::Leave { service, schedule }) => {
-                problems.push(e);
-                changes.push((service, false, schedule));
-            }
-            (Err(e), _) => problems.push(e),
-        }
-    }
-    for p in &problems {
-        log::warn!("{p}");
-    }
-    let off = (1..=cfg.services.count)
-        .filter(|&n| present(&ws.archived_dir(n)))
-        .collect();
-    Reconciled {
-        off,
-        changes,
-        problems,
-    }
-}
-
-/// Evaluates the schedules at `clock.now()` and applies them synchronously: services entering
-/// a window have their folder archived, services leaving one get it back. Used by
-/// `run --once` and at supervisor start, before `services.active` is applied. Returns the set
-/// of services that are off afterwards. See [`reconcile`] for the changes and conflicts.
-///
-/// Never fails as a whole: conflicts and failures are logged (and left for the CostActor to
-/// raise as alarms).
-pub fn apply_now(ws: &Workspace, cfg: &Config, clock: &dyn Clock) -> BTreeSet<usize> {
-    reconcile(ws, cfg, clock.now()).off
-}
 
 /// Evaluate the schedules now. The timer sends it at every minute boundary; tests send it after
 /// moving a `FakeClock`. The reply comes once every change is done.
@@ -407,7 +141,7 @@ impl CostActor {
         for n in 1..=self.cfg.services.count {
             let off = present(&self.ws.archived_dir(n));
             let schedule = off.then(|| {
-                off_reason(&self.cfg, n, now)
+                off_reason(&self.cfg.schedules, n, now)
                     .map(str::to_string)
                     .or_else(|| self.held.get(&n).and_then(|h| h.schedule.clone()))
                     .or_else(|| {
@@ -519,7 +253,7 @@ impl CostActor {
                     }
                     Action::Leave { service, schedule } => {
                         let n = *service;
-                        let res = restore(&ws, n, schedule, now);
+                        let res = unarchive(&ws, n, schedule, now);
                         if matches!(res, Ok(()) | Err(CostError::Log { .. })) {
                             let back = SetOff {
                                 service: n,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::Local;
 
-use super::service::ChildPanicked;
+use super::ChildPanicked;
 use super::{catch, Reconfigure};
 use crate::config::Config;
 use crate::health::{self, Verdict};

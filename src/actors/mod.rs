@@ -23,6 +23,14 @@ pub mod supervisor;
 #[rtype(result = "()")]
 pub struct Reconfigure(pub Arc<Config>);
 
+/// Reported to the supervisor when a handler panicked and the actor is restarting.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ChildPanicked {
+    pub who: String,
+    pub message: String,
+}
+
 /// Graceful stop: finish what is in flight, flush, then reply.
 #[derive(Message)]
 #[rtype(result = "()")]

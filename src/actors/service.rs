@@ -7,13 +7,14 @@
 //! struct, and `restarting` reopens the desk, which runs crash recovery.
 
 use std::ffi::OsString;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::Local;
 
-use super::{catch, Reconfigure, Shutdown};
+use super::{catch, ChildPanicked, Reconfigure, Shutdown};
 use crate::spool::desk::{Desk, Limits, Outcome};
 use crate::workspace::Workspace;
 
@@ -22,18 +23,16 @@ use crate::workspace::Workspace;
 #[rtype(result = "Vec<Outcome>")]
 pub struct DeliverBatch(pub Vec<OsString>);
 
-/// Reported to the supervisor when a handler panicked and the actor is restarting.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct ChildPanicked {
-    pub who: String,
-    pub message: String,
-}
-
-/// Test-only fault hook: `TFOPS_FAULT_PANIC_DELIVERIES=N` makes the next N delivery batches
-/// (across all services) panic before touching any file. Used by the supervision tests.
+/// Test-only fault hook (feature `fault-injection`, on in `cargo test` only):
+/// `TFOPS_FAULT_PANIC_DELIVERIES=N` makes the next N delivery batches (across all services)
+/// panic before touching any file. Used by the supervision tests.
+#[cfg(feature = "fault-injection")]
 static PANICS_LEFT: AtomicI64 = AtomicI64::new(-1);
 
+#[cfg(not(feature = "fault-injection"))]
+fn maybe_inject_panic() {}
+
+#[cfg(feature = "fault-injection")]
 fn maybe_inject_panic() {
     if PANICS_LEFT.load(Ordering::Relaxed) == -1 {
         let n = std::env::var("TFOPS_FAULT_PANIC_DELIVERIES")
@@ -135,7 +134,7 @@ impl Handler<DeliverBatch> for ServiceActor {
             Err(panic) => {
                 log::error!("service_{}: delivery handler panicked: {panic}", self.n);
                 self.parent.do_send(ChildPanicked {
-                    who: format!("service_{}", self.n),
+                    who: crate::service_id::ServiceId(self.n).to_string(),
                     message: panic.clone(),
                 });
                 ctx.stop();

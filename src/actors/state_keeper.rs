@@ -5,7 +5,7 @@
 //! back.
 //!
 //! Thin by design: decisions are in `crate::state` (`guard` for the disaster state machine,
-//! `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
+//! `scan` for the look at the state and the jobs, `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
 //! pool, one job at a time; triggers that arrive meanwhile are coalesced into one pending job.
 //! File events are hints: a periodic check (a quarter of `grace`, at most a second) is the
 //! truth, and costs a `stat` while nothing changes.
@@ -20,9 +20,8 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::{Reconfigure, Shutdown, SnapshotNow, StatusEvent};
 use crate::config::Config;
 use crate::state::guard::{Action, Guard, Seen};
-use crate::state::model::Invalid;
 use crate::state::restore::{self, Restored};
-use crate::state::snapshot::{self, FileKey, SnapshotError, TakeOptions, Taken};
+use crate::state::scan::{merge, scan, Cache, Job, Scanned};
 use crate::state::tflock;
 use crate::workspace::Workspace;
 
@@ -38,35 +37,9 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 #[rtype(result = "()")]
 struct FsHint;
 
-/// Work for the blocking pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Job {
-    /// Look at the state; snapshot it when it changed (`force`: even when it did not, and even
-    /// while Terraform holds it — an explicit request).
-    Scan {
-        reason: String,
-        force: bool,
-        startup: bool,
-    },
-    /// Put the newest valid snapshot back (the disaster path).
-    Restore { why: String },
-}
-
-/// What the last scan read, so that an unchanged file is not read again.
-#[derive(Debug, Clone)]
-struct Cache {
-    key: FileKey,
-    seen: Seen,
-}
-
 #[derive(Debug)]
 enum JobOutcome {
-    Scanned {
-        seen: Option<Seen>,
-        taken: Option<Box<Taken>>,
-        error: Option<String>,
-        cache: Option<Cache>,
-    },
+    Scanned(Scanned),
     Restored {
         why: String,
         result: Result<Option<Restored>, String>,
@@ -193,11 +166,13 @@ impl StateKeeperActor {
             }
         });
         let fut = actix::fut::wrap_future::<_, Self>(handle).map(|res, act, ctx| {
-            let outcome = res.unwrap_or_else(|e| JobOutcome::Scanned {
-                seen: None,
-                taken: None,
-                error: Some(format!("state job failed: {e}")),
-                cache: None,
+            let outcome = res.unwrap_or_else(|e| {
+                JobOutcome::Scanned(Scanned {
+                    seen: None,
+                    taken: None,
+                    error: Some(format!("state job failed: {e}")),
+                    cache: None,
+                })
             });
             act.job_done(outcome, ctx);
         });
@@ -207,12 +182,12 @@ impl StateKeeperActor {
     fn job_done(&mut self, outcome: JobOutcome, ctx: &mut Context<Self>) {
         self.busy = false;
         match outcome {
-            JobOutcome::Scanned {
+            JobOutcome::Scanned(Scanned {
                 seen,
                 taken,
                 error,
                 cache,
-            } => {
+            }) => {
                 self.cache = cache;
                 if let Some(t) = taken {
                     log::debug!("state keeper: snapshot {} done", t.id);
@@ -304,40 +279,14 @@ fn relevant(kind: &EventKind) -> bool {
     }
 }
 
-/// Two triggers while busy become one: a restore wins, a forced scan wins over a plain one.
-fn merge(a: Job, b: Job) -> Job {
-    match (a, b) {
-        (r @ Job::Restore { .. }, _) | (_, r @ Job::Restore { .. }) => r,
-        (
-            Job::Scan {
-                reason: ra,
-                force: fa,
-                startup: sa,
-            },
-            Job::Scan {
-                reason: rb,
-                force: fb,
-                startup: sb,
-            },
-        ) => {
-            let reason = if fb || !fa { rb } else { ra };
-            Job::Scan {
-                reason,
-                force: fa || fb,
-                startup: sa || sb,
-            }
-        }
-    }
-}
-
 fn failed(job: &Job, e: String) -> JobOutcome {
     match job {
-        Job::Scan { .. } => JobOutcome::Scanned {
+        Job::Scan { .. } => JobOutcome::Scanned(Scanned {
             seen: None,
             taken: None,
             error: Some(e),
             cache: None,
-        },
+        }),
         Job::Restore { why } => JobOutcome::Restored {
             why: why.clone(),
             result: Err(e),
@@ -352,142 +301,11 @@ fn run_job(cfg: &Config, job: Job, cache: Option<Cache>) -> JobOutcome {
             reason,
             force,
             startup,
-        } => scan(cfg, &reason, force, startup, cache),
+        } => JobOutcome::Scanned(scan(cfg, &reason, force, startup, cache)),
         Job::Restore { why } => JobOutcome::Restored {
             why,
             result: restore::auto_restore(cfg).map_err(|e| e.to_string()),
         },
-    }
-}
-
-fn scan(
-    cfg: &Config,
-    reason: &str,
-    force: bool,
-    startup: bool,
-    cache: Option<Cache>,
-) -> JobOutcome {
-    let state = &cfg.state.path;
-    let mut out_error = None;
-    if startup {
-        match snapshot::lock_backups(&cfg.state.backups) {
-            Ok(_lock) => {
-                if let Err(e) = snapshot::clean_leftovers(&cfg.state.backups) {
-                    out_error = Some(e.to_string());
-                }
-                restore::clean_restore_leftovers(state);
-            }
-            Err(e) => out_error = Some(e.to_string()),
-        }
-    }
-    let scanned = |seen, taken, error: Option<String>, cache| JobOutcome::Scanned {
-        seen,
-        taken,
-        error: error.or(out_error.clone()),
-        cache,
-    };
-    // A stat first; the state is opened (to ask for Terraform's lock, or to read it) only when
-    // it changed or is bad, so that a quiet state costs no open/close events that other
-    // watchers of the folder would see.
-    let key = match std::fs::metadata(state) {
-        Ok(m) => FileKey::of(&m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seen = if terraform_holds(state) {
-                Seen::Held
-            } else {
-                Seen::Bad("missing".into())
-            };
-            return scanned(Some(seen), None, None, None);
-        }
-        Err(e) => {
-            return scanned(
-                None,
-                None,
-                Some(format!("cannot stat {}: {e}", state.display())),
-                cache,
-            )
-        }
-    };
-    if !force {
-        if let Some(c) = &cache {
-            if c.key == key {
-                let seen = if c.seen != Seen::Valid && terraform_holds(state) {
-                    Seen::Held
-                } else {
-                    c.seen.clone()
-                };
-                return scanned(Some(seen), None, None, cache);
-            }
-        }
-    }
-    let held = terraform_holds(state);
-    if held && !force {
-        return scanned(Some(Seen::Held), None, None, cache);
-    }
-    let (rs, key) = match snapshot::read_state(state, None) {
-        Ok(r) => r,
-        Err(SnapshotError::StateMissing { .. }) => {
-            return scanned(Some(Seen::Bad("missing".into())), None, None, None)
-        }
-        // Being rewritten: look again at the next check.
-        Err(SnapshotError::StateChanged { .. }) => return scanned(None, None, None, None),
-        Err(e) => return scanned(None, None, Some(e.to_string()), None),
-    };
-    let seen = match &rs.info {
-        Ok(_) => Seen::Valid,
-        Err(Invalid::Empty) => Seen::Bad("empty".into()),
-        Err(i) => Seen::Bad(format!("invalid ({i})")),
-    };
-    let new_cache = Some(Cache {
-        key,
-        seen: seen.clone(),
-    });
-    if seen != Seen::Valid {
-        if force {
-            log::warn!(
-                "snapshot ({reason}) skipped: the state {} is {}",
-                state.display(),
-                match &seen {
-                    Seen::Bad(w) => w.as_str(),
-                    _ => "not valid",
-                }
-            );
-        }
-        return scanned(Some(seen), None, None, new_cache);
-    }
-    let reason = if startup && !force { "start" } else { reason };
-    let opts = TakeOptions {
-        only_if_changed: !force,
-        progress: None,
-    };
-    let taken = snapshot::lock_backups(&cfg.state.backups)
-        .and_then(|_lock| snapshot::take_locked(cfg, rs, reason, &opts));
-    match taken {
-        Ok(t) => scanned(
-            Some(if held { Seen::Held } else { seen }),
-            t.map(Box::new),
-            None,
-            new_cache,
-        ),
-        Err(e) => scanned(
-            Some(seen),
-            None,
-            Some(format!("snapshot failed: {e}")),
-            None,
-        ),
-    }
-}
-
-fn terraform_holds(state: &Path) -> bool {
-    match tflock::terraform_lock(state) {
-        Ok(l) => l.is_some(),
-        Err(e) => {
-            log::warn!(
-                "cannot tell whether Terraform holds {}: {e}",
-                state.display()
-            );
-            false
-        }
     }
 }
 
@@ -611,33 +429,5 @@ impl Handler<SnapshotNow> for StateKeeperActor {
             },
             ctx,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scan_job(reason: &str, force: bool) -> Job {
-        Job::Scan {
-            reason: reason.into(),
-            force,
-            startup: false,
-        }
-    }
-
-    #[test]
-    fn merging_keeps_the_strongest() {
-        assert_eq!(
-            merge(scan_job("change", false), scan_job("SIGUSR1", true)),
-            scan_job("SIGUSR1", true)
-        );
-        assert_eq!(
-            merge(scan_job("SIGUSR1", true), scan_job("change", false)),
-            scan_job("SIGUSR1", true)
-        );
-        let r = Job::Restore { why: "x".into() };
-        assert_eq!(merge(scan_job("a", true), r.clone()), r);
-        assert_eq!(merge(r.clone(), scan_job("a", true)), r);
     }
 }

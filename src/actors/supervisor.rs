@@ -10,7 +10,7 @@
 //! per time window as Erlang/OTP does (`MAX_RESTARTS` in `RESTART_PERIOD`), and past the cap
 //! the whole process exits with [`EXIT_RESTART_CAP`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,17 +22,19 @@ use chrono::Local;
 use super::cost::CostActor;
 use super::drift::DriftActor;
 use super::health::{CheckNow, HealthActor, HealthReport};
-use super::service::{ChildPanicked, DeliverBatch, ServiceActor};
+use super::service::{DeliverBatch, ServiceActor};
 use super::state_keeper::StateKeeperActor;
-use super::{Reconfigure, SetOff, Shutdown, SnapshotNow, StatusEvent};
+use super::{ChildPanicked, Reconfigure, SetOff, Shutdown, SnapshotNow, StatusEvent};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::fsutil::{json_ts, write_atomic};
 use crate::health::{self, ServiceState};
 use crate::router::{Candidate, Router};
 use crate::spool::desk::{Limits, Outcome};
+use crate::spool::dispatch::{Dispatch, Open, Round};
 use crate::spool::intake::{self, Settler};
 use crate::status::{Alarm, DaemonInfo, DaemonStatus, ServiceStatus};
+use crate::supervision::{plan_reload, Restart, RestartBudget};
 use crate::watch::{Hint, MaskedWatcher, INTAKE_MASK};
 use crate::workspace::Workspace;
 
@@ -103,8 +105,7 @@ pub struct SupervisorActor {
     config_path: PathBuf,
     router: Router,
     slots: BTreeMap<usize, Slot>,
-    pending: VecDeque<OsString>,
-    queued: HashSet<OsString>,
+    dispatch: Dispatch,
     settler: Settler,
     hints: Arc<Mutex<IntakeHints>>,
     watcher: Option<MaskedWatcher>,
@@ -121,7 +122,7 @@ pub struct SupervisorActor {
     config_loaded_at: String,
     last_reload_error: Option<String>,
     alarms: Vec<Alarm>,
-    restarts: VecDeque<Instant>,
+    restarts: RestartBudget,
     status_dirty: bool,
     stopping: bool,
     off_at_start: BTreeSet<usize>,
@@ -136,8 +137,7 @@ impl SupervisorActor {
             cfg: s.cfg,
             config_path: s.config_path,
             slots: BTreeMap::new(),
-            pending: VecDeque::new(),
-            queued: HashSet::new(),
+            dispatch: Dispatch::new(),
             settler: Settler::default(),
             hints: Arc::new(Mutex::new(IntakeHints::default())),
             watcher: None,
@@ -154,7 +154,7 @@ impl SupervisorActor {
             config_loaded_at: now,
             last_reload_error: None,
             alarms: Vec::new(),
-            restarts: VecDeque::new(),
+            restarts: RestartBudget::new(MAX_RESTARTS, RESTART_PERIOD),
             status_dirty: true,
             stopping: false,
             off_at_start: s.off,
@@ -235,7 +235,8 @@ impl SupervisorActor {
             // While a large queue drains, a listing of the whole intake finds nothing new that
             // events did not report, and costs the supervisor time in proportion to the
             // backlog: defer it (at most RESCAN_DEFER_MAX intervals).
-            if act.pending.len() > RESCAN_BUSY_QUEUE && act.rescans_deferred < RESCAN_DEFER_MAX {
+            if act.dispatch.waiting() > RESCAN_BUSY_QUEUE && act.rescans_deferred < RESCAN_DEFER_MAX
+            {
                 act.rescans_deferred += 1;
                 return;
             }
@@ -249,8 +250,8 @@ impl SupervisorActor {
         if self.stopping {
             return;
         }
-        let queued = &self.queued;
-        let entries = match intake::scan_except(&self.ws.intake(), |n| queued.contains(n)) {
+        let dispatch = &self.dispatch;
+        let entries = match intake::scan_except(&self.ws.intake(), |n| dispatch.is_queued(n)) {
             Ok(e) => e,
             Err(e) => {
                 log::error!("cannot read {}: {e}", self.ws.intake().display());
@@ -298,23 +299,22 @@ impl SupervisorActor {
     }
 
     fn enqueue(&mut self, names: Vec<OsString>) {
-        for n in names {
-            if self.queued.insert(n.clone()) {
-                self.pending.push_back(n);
-            }
-        }
+        self.dispatch.enqueue(names);
     }
 
-    fn candidates(&self) -> Vec<Candidate> {
+    fn candidates(&self) -> Vec<Open> {
         self.slots
             .iter()
             .filter(|(_, s)| {
                 s.state == ServiceState::Up && !s.off && !s.removed && s.in_flight < MAX_IN_FLIGHT
             })
-            .map(|(n, s)| Candidate {
-                service: *n,
-                weight: self.cfg.service_settings(*n).weight,
-                backlog: s.backlog + s.in_flight as u64,
+            .map(|(n, s)| Open {
+                candidate: Candidate {
+                    service: *n,
+                    weight: self.cfg.service_settings(*n).weight,
+                    backlog: s.backlog + s.in_flight as u64,
+                },
+                room: MAX_IN_FLIGHT - s.in_flight,
             })
             .collect()
     }
@@ -324,35 +324,16 @@ impl SupervisorActor {
         if self.stopping {
             return;
         }
-        let mut cands = self.candidates();
-        let mut batches: BTreeMap<usize, Vec<OsString>> = BTreeMap::new();
-        while !cands.is_empty() {
-            let Some(name) = self.pending.pop_front() else {
-                break;
-            };
-            let Some(n) = self.router.pick(&cands) else {
-                self.pending.push_front(name);
-                break;
-            };
-            let b = batches.entry(n).or_default();
-            b.push(name);
-            let slot = self.slots.get_mut(&n).expect("candidate has a slot");
-            slot.in_flight += 1;
-            if let Some(c) = cands.iter_mut().find(|c| c.service == n) {
-                c.backlog += 1;
+        let open = self.candidates();
+        let round = Round {
+            batch: BATCH,
+            max: usize::MAX,
+        };
+        for b in self.dispatch.assign(&mut self.router, &open, round) {
+            if let Some(slot) = self.slots.get_mut(&b.service) {
+                slot.in_flight += b.names.len();
             }
-            if slot.in_flight >= MAX_IN_FLIGHT {
-                cands.retain(|c| c.service != n);
-            }
-            if b.len() >= BATCH {
-                let names = std::mem::take(b);
-                self.send_batch(n, names, ctx);
-            }
-        }
-        for (n, names) in batches {
-            if !names.is_empty() {
-                self.send_batch(n, names, ctx);
-            }
+            self.send_batch(b.service, b.names, ctx);
         }
     }
 
@@ -390,50 +371,21 @@ impl SupervisorActor {
                     .collect()
             }
         };
-        let mut requeue = Vec::new();
-        let mut suspect = None;
-        let mut deferred: Option<(String, String)> = None;
-        let mut deferred_count = 0usize;
-        for (name, o) in names.into_iter().zip(outcomes) {
-            match o {
-                Outcome::Delivered { .. } => {
-                    if let Some(s) = self.slots.get_mut(&n) {
-                        s.routed += 1;
-                        s.backlog += 1;
-                    }
-                    self.queued.remove(&name);
-                }
-                Outcome::Rejected { .. } | Outcome::Gone => {
-                    self.queued.remove(&name);
-                }
-                Outcome::Failed {
-                    error,
-                    service_fault,
-                } => {
-                    if service_fault {
-                        // Another service can take it now.
-                        suspect = Some(error);
-                        requeue.push(name);
-                    } else {
-                        // Not the service's fault (errors/ or the journal cannot be written,
-                        // a panic): it stays in the intake and the next rescan retries it,
-                        // rather than spinning on a failure that will not go away at once.
-                        // One warning per batch: a full disk fails every request the same way.
-                        if deferred.is_none() {
-                            deferred = Some((name.to_string_lossy().into_owned(), error));
-                        }
-                        deferred_count += 1;
-                        self.queued.remove(&name);
-                    }
-                }
-            }
+        let settled = self.dispatch.settle(names, outcomes);
+        if let Some(s) = self.slots.get_mut(&n) {
+            s.routed += settled.delivered;
+            s.backlog += settled.delivered;
         }
-        if let Some((first, error)) = deferred {
+        // One warning per batch: a full disk fails every request the same way.
+        if let Some(first) = settled.deferred.first() {
             log::warn!(
-                "{deferred_count} request(s) stay in the intake, retried at the next rescan; the first, {first}: {error}"
+                "{} request(s) stay in the intake, retried at the next rescan; the first, {}: {}",
+                settled.deferred.len(),
+                first.name.to_string_lossy(),
+                first.error
             );
         }
-        if let Some(err) = suspect {
+        if let Some(err) = settled.suspect {
             if let Some(s) = self.slots.get_mut(&n) {
                 if s.state == ServiceState::Up {
                     log::warn!("service_{n} failed a delivery ({err}); not routing to it until a health check passes");
@@ -444,10 +396,6 @@ impl SupervisorActor {
             if let Some(h) = &self.health {
                 h.do_send(CheckNow);
             }
-        }
-        // Requests that failed go back to the front of the queue, still owned by us.
-        for name in requeue.into_iter().rev() {
-            self.pending.push_front(name);
         }
         if self.stopping {
             self.maybe_finish(ctx);
@@ -477,7 +425,7 @@ impl SupervisorActor {
                 .iter()
                 .filter(|(_, s)| !s.removed)
                 .map(|(n, s)| ServiceStatus {
-                    name: format!("service_{n}"),
+                    name: crate::service_id::ServiceId(*n).to_string(),
                     state: if s.off { ServiceState::Off } else { s.state },
                     routed: s.routed,
                     backlog: s.backlog,
@@ -556,18 +504,24 @@ impl SupervisorActor {
         self.alarms.retain(|a| a.kind != "config");
         self.status_dirty = true;
         self.router.set_strategy(new.balancer.strategy);
+        let running = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.removed)
+            .map(|(n, _)| *n);
+        let plan = plan_reload(&old, &new, running.collect::<Vec<_>>());
         // Services added and removed.
-        for n in 1..=new.services.count {
+        for n in plan.run {
             self.start_service(n, ctx);
         }
-        for (n, s) in self.slots.iter_mut() {
-            if *n > new.services.count && !s.removed {
+        for n in plan.remove {
+            if let Some(s) = self.slots.get_mut(&n) {
                 s.removed = true;
                 s.addr.do_send(Shutdown);
                 log::info!("service_{n} removed by the new configuration");
             }
         }
-        if old.services.active != new.services.active || old.services.count != new.services.count {
+        if plan.reapply_active {
             // Schedules first (SPEC): a service the new schedules hold off gets no marker;
             // the CostActor archives it when it handles the Reconfigure below.
             let mut off: BTreeSet<usize> = self
@@ -576,12 +530,15 @@ impl SupervisorActor {
                 .filter(|(_, s)| s.off)
                 .map(|(n, _)| *n)
                 .collect();
-            off.extend(crate::schedule::off_at(&new, chrono::Utc::now()).into_keys());
+            off.extend(
+                crate::schedule::off_at(&new.schedules, new.services.count, chrono::Utc::now())
+                    .into_keys(),
+            );
             if let Err(e) = health::apply_active(&self.ws, &new, &off) {
                 log::error!("cannot apply services.active: {e}");
             }
         }
-        if old.balancer.rescan != new.balancer.rescan {
+        if plan.rearm_rescan {
             self.schedule_rescan(ctx);
         }
         let msg = Reconfigure(new);
@@ -786,34 +743,29 @@ impl Handler<StatusEvent> for SupervisorActor {
 impl Handler<ChildPanicked> for SupervisorActor {
     type Result = ();
     fn handle(&mut self, msg: ChildPanicked, _: &mut Context<Self>) {
-        let now = Instant::now();
-        self.restarts.push_back(now);
-        while self
-            .restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > RESTART_PERIOD)
-        {
-            self.restarts.pop_front();
-        }
+        let verdict = self.restarts.record(Instant::now());
         self.alarm("panic", format!("{} panicked: {}", msg.who, msg.message));
-        if self.restarts.len() > MAX_RESTARTS {
-            log::error!(
-                "{} restarts in {} s (last: {} panicked: {}); giving up",
-                self.restarts.len(),
-                RESTART_PERIOD.as_secs(),
-                msg.who,
-                msg.message
-            );
-            self.write_status();
-            let _ = std::fs::remove_file(self.ws.run_pid());
-            System::current().stop_with_code(EXIT_RESTART_CAP);
-        } else {
-            log::warn!(
-                "{} restarted ({} of at most {MAX_RESTARTS} in {} s)",
-                msg.who,
-                self.restarts.len(),
-                RESTART_PERIOD.as_secs()
-            );
+        match verdict {
+            Restart::GiveUp { count } => {
+                log::error!(
+                    "{} restarts in {} s (last: {} panicked: {}); giving up",
+                    count,
+                    RESTART_PERIOD.as_secs(),
+                    msg.who,
+                    msg.message
+                );
+                self.write_status();
+                let _ = std::fs::remove_file(self.ws.run_pid());
+                System::current().stop_with_code(EXIT_RESTART_CAP);
+            }
+            Restart::Allowed { count } => {
+                log::warn!(
+                    "{} restarted ({} of at most {MAX_RESTARTS} in {} s)",
+                    msg.who,
+                    count,
+                    RESTART_PERIOD.as_secs()
+                );
+            }
         }
     }
 }

@@ -77,17 +77,17 @@ fn money(x: f64) -> f64 {
 
 /// What the schedules hold off at `t`.
 pub fn answer_at(cfg: &Config, t: DateTime<Utc>) -> AtAnswer {
-    let off = off_at(cfg, t);
+    let off = off_at(&cfg.schedules, cfg.services.count, t);
     AtAnswer {
         time: crate::fsutil::json_ts(t.with_timezone(&chrono::Local)),
         on: (1..=cfg.services.count)
             .filter(|n| !off.contains_key(n))
-            .map(|n| format!("service_{n}"))
+            .map(|n| crate::service_id::ServiceId(n).to_string())
             .collect(),
         off: off
             .into_iter()
             .map(|(n, schedule)| OffAt {
-                name: format!("service_{n}"),
+                name: crate::service_id::ServiceId(n).to_string(),
                 schedule,
             })
             .collect(),
@@ -114,7 +114,7 @@ pub fn build_report(
         up += t.seconds_up;
         off += t.seconds_off;
         services.push(ServiceLine {
-            name: format!("service_{n}"),
+            name: crate::service_id::ServiceId(n).to_string(),
             hours_up: hours(t.seconds_up),
             hours_off: hours(t.seconds_off),
             cost: money(t.cost),

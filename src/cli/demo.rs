@@ -246,7 +246,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
             };
             let clock = FakeClock::new(at(3));
             println!("   clock set to 03:00 local, schedule \"night\" off 00:00-06:00");
-            let off = crate::actors::cost::apply_now(ws, &cfg, &clock);
+            let off = crate::schedule::reconcile::apply_now(ws, &cfg, &clock);
             anyhow::ensure!(off.contains(&3), "service_3 not off at 03:00");
             anyhow::ensure!(ws.archived_dir(3).is_dir(), "archived/service_3 missing");
             anyhow::ensure!(
@@ -256,7 +256,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
             let h = crate::health::check(ws, 3, false);
             println!("   at 03:00: service_3 {} ({})", h.state.word(), h.reason);
             clock.set(at(7));
-            let off = crate::actors::cost::apply_now(ws, &cfg, &clock);
+            let off = crate::schedule::reconcile::apply_now(ws, &cfg, &clock);
             anyhow::ensure!(!off.contains(&3), "service_3 still off at 07:00");
             anyhow::ensure!(ws.service_dir(3).is_dir(), "service_3 not back");
             let kept = processed(ws, 3);
@@ -319,7 +319,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
             let (s, o) = crate::drift::scenario::run(ws, &cfg, &file, true, false)?;
             print!(
                 "{}",
-                crate::drift::scenario::render(&s, &o, "in place on the demo copy")
+                crate::cli::scenario::render(&s, &o, "in place on the demo copy")
                     .lines()
                     .map(|l| format!("   {l}\n"))
                     .collect::<String>()

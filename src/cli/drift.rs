@@ -33,7 +33,7 @@ pub fn drift(ctx: &Context, json: bool, detailed: bool) -> anyhow::Result<i32> {
 /// # Errors
 /// Only for failures outside the scenario (e.g. the journal cannot be written).
 pub fn scenario_run(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow::Result<i32> {
-    drift::scenario::run_cli(ctx, file, in_place, keep)
+    super::scenario::run_cli(ctx, file, in_place, keep)
 }
 
 /// Puts back the originals left by `scenario run --keep`.
@@ -41,5 +41,5 @@ pub fn scenario_run(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> a
 /// # Errors
 /// When an original cannot be put back.
 pub fn scenario_revert(ctx: &Context) -> anyhow::Result<i32> {
-    drift::scenario::revert_cli(ctx)
+    super::scenario::revert_cli(ctx)
 }

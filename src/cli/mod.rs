@@ -15,8 +15,14 @@ pub mod config_check;
 pub mod cost;
 pub mod demo;
 pub mod drift;
+pub mod errors;
+pub mod init;
+pub mod logging;
+pub mod prune;
 pub mod requests;
 pub mod run;
+pub mod scenario;
+pub mod shell;
 pub mod state;
 pub mod status;
 
@@ -38,8 +44,9 @@ pub mod status;
   tfops restore --latest --dry-run    what a restore would change
   tfops drift --detailed-exitcode     0 in sync, 2 drift, 1 error
 
-Exit codes: 0 success, 1 error (one sentence on stderr says what to do next); drift and
-scenario commands document their own (2 drift; 3 broken scenario)."
+Exit codes (as Terraform's): 0 success; 1 any error, usage errors included (one sentence on
+stderr says what to do next; with --json also {\"error\": {...}} on stdout); 2 only for drift
+found under `drift --detailed-exitcode`; 3 a broken scenario (`scenario run`)."
 )]
 pub struct Cli {
     /// Workspace root (holds iac/, balanceador/, config/) [default: the current directory]
@@ -48,9 +55,13 @@ pub struct Cli {
     /// Configuration file [default: ROOT/config/tfops.hcl; missing = built-in defaults]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides
+    /// More log output on stderr (one-shot commands log only with -v; -vv debug, -vvv trace);
+    /// RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Only errors: no results, progress or logs (a `--json` document is still printed)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -98,6 +109,38 @@ to bring the service up again."
     Config(ConfigCmd),
     /// A guided tour of everything on a throw-away copy of the workspace
     Demo,
+    /// Create a new workspace in DIR (the bundled layout and a commented config)
+    Init(InitArgs),
+    /// Apply snapshot retention now, printing each snapshot kept or dropped and why
+    Prune(PruneArgs),
+    /// Print shell completions (bash, zsh or fish) on stdout
+    #[command(after_long_help = "Install, e.g.:
+  tfops completions bash > ~/.local/share/bash-completion/completions/tfops
+  tfops completions zsh  > \"${fpath[1]}/_tfops\"
+  tfops completions fish > ~/.config/fish/completions/tfops.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: tfops man > tfops.1; man ./tfops.1
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder of the new workspace (created if missing) [default: --root, TFOPS_ROOT or the current directory]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print what would be kept and dropped, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: shell::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +172,7 @@ pub enum RequestsCmd {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Snapshot id (a folder name from `tfops backups`, never a path)
+    /// Snapshot id (a folder name from `tfops backups`, never a path), or `latest`
     pub id: Option<String>,
     /// The newest valid snapshot by taken_at
     #[arg(long, conflicts_with = "id")]
@@ -191,18 +234,30 @@ pub enum ConfigCmd {
     Check,
 }
 
-/// Resolves ROOT and the config file path.
-fn locate(cli: &Cli) -> anyhow::Result<(Workspace, PathBuf)> {
+/// The root folder named by --root, TFOPS_ROOT or the current directory, canonicalized.
+fn root_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     let root = match &cli.root {
         Some(r) => r.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    let root = std::fs::canonicalize(&root).with_context(|| {
+    std::fs::canonicalize(&root).with_context(|| {
         format!(
-            "workspace root {} does not exist; pass --root DIR or set TFOPS_ROOT",
+            "workspace root {} does not exist; pass --root DIR or set TFOPS_ROOT (`tfops init DIR` creates a workspace)",
             root.display()
         )
-    })?;
+    })
+}
+
+/// Resolves ROOT and the config file path; refuses a folder that is not a workspace.
+fn locate(cli: &Cli) -> anyhow::Result<(Workspace, PathBuf)> {
+    let root = root_dir(cli)?;
+    if !init::is_workspace(&root) {
+        anyhow::bail!(
+            "{} is not a tfops workspace (it has neither iac/ nor config/); run tfops in a workspace, pass --root DIR or set TFOPS_ROOT, or create one with `tfops init {}`",
+            root.display(),
+            root.display()
+        );
+    }
     let ws = Workspace::new(root);
     let cfg = cli.config.clone().unwrap_or_else(|| ws.config_file());
     Ok((ws, cfg))
@@ -230,9 +285,30 @@ pub fn load_context(ws: &Workspace, config_path: &std::path::Path) -> anyhow::Re
 /// Runs a parsed command line; returns the exit code.
 ///
 /// # Errors
-/// Any failure of the command, to be printed once by `main`.
+/// Any failure of the command, to be printed once by [`start`].
 pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    // Commands that need no workspace.
+    match &cli.command {
+        Command::Init(a) => {
+            let dir = match &a.dir {
+                Some(d) => d.clone(),
+                None => match &cli.root {
+                    Some(r) => r.clone(),
+                    None => std::env::current_dir().context("cannot read the current directory")?,
+                },
+            };
+            return init::run(&dir);
+        }
+        Command::Completions(a) => return shell::completions(a.shell),
+        Command::Man => return shell::man(),
+        _ => {}
+    }
     let (ws, config_path) = locate(&cli)?;
+    // Test-only fault hook: a panic in a one-shot command (what a user would see of a bug).
+    #[cfg(feature = "fault-injection")]
+    if std::env::var_os("TFOPS_FAULT_PANIC_COMMAND").is_some() {
+        panic!("injected fault (TFOPS_FAULT_PANIC_COMMAND)");
+    }
     if let Command::Config(ConfigCmd::Check) = cli.command {
         return config_check::run(&ws, &config_path);
     }
@@ -262,7 +338,14 @@ showing status with the built-in defaults"
         Command::Status(a) => status::run(&ctx, a.json),
         Command::Backup => state::backup(&ctx),
         Command::Backups(a) => state::backups(&ctx, a.json),
-        Command::Restore(a) => state::restore(&ctx, &a),
+        Command::Restore(mut a) => {
+            // restic's habit: `restore latest` is `--latest` (no snapshot is named "latest").
+            if a.id.as_deref() == Some("latest") {
+                a.id = None;
+                a.latest = true;
+            }
+            state::restore(&ctx, &a)
+        }
         Command::Verify => state::verify(&ctx),
         Command::Drift(a) => drift::drift(&ctx, a.json, a.detailed_exitcode),
         Command::Scenario(ScenarioCmd::Run {
@@ -274,5 +357,53 @@ showing status with the built-in defaults"
         Command::Cost(CostCmd::Report { json, at }) => cost::report(&ctx, json, at.as_deref()),
         Command::Config(ConfigCmd::Check) => unreachable!("handled above"),
         Command::Demo => demo::run(&ctx),
+        Command::Prune(a) => prune::run(&ctx, a.dry_run),
+        Command::Init(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("handled above")
+        }
+    }
+}
+
+/// Whether the command line asks for JSON output (also when it does not parse).
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// The whole program: parse `args`, set up logging, run, report. Returns the exit code.
+///
+/// Exit codes are Terraform's: 0 success, 1 any error (usage errors too), 2 only for drift
+/// under `drift --detailed-exitcode`, 3 a broken scenario. A closed stdout ends quietly.
+pub fn start(args: Vec<std::ffi::OsString>) -> i32 {
+    crate::panic::install_user_facing();
+    let json = wants_json(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => return errors::usage(&e, json),
+    };
+    logging::init(&cli);
+    let quiet_stdout =
+        cli.quiet && !json && !matches!(cli.command, Command::Completions(_) | Command::Man);
+    if quiet_stdout {
+        logging::silence_stdout();
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => errors::report(&e, json),
+        // The hook has said it in one sentence.
+        Err(_) => {
+            if json {
+                let doc = errors::ErrorDoc {
+                    message: "tfops hit an internal error (a bug)".into(),
+                    hint: Some("please report it with the command you ran".into()),
+                    file: None,
+                    line: None,
+                    column: None,
+                };
+                println!("{}", doc.to_json());
+            }
+            1
+        }
     }
 }

@@ -57,12 +57,13 @@ pub fn generate(ctx: &Context, n: u64, prefix: &str) -> anyhow::Result<i32> {
             }
         }
         written += 1;
-        if tty && last_progress.elapsed() >= Duration::from_secs(1) {
+        if tty && !crate::cli::logging::quiet() && last_progress.elapsed() >= Duration::from_secs(1)
+        {
             last_progress = Instant::now();
             eprint!("\r{written}/{n} requests written");
         }
     }
-    if tty && started.elapsed() >= Duration::from_secs(1) {
+    if tty && !crate::cli::logging::quiet() && started.elapsed() >= Duration::from_secs(1) {
         eprintln!();
     }
     println!("{written} requests written to {}", ctx.ws.rel(&dir));

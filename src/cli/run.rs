@@ -18,7 +18,8 @@ use crate::clock::SystemClock;
 use crate::health::{self, ServiceState};
 use crate::lock::FileLock;
 use crate::router::{Candidate, Router};
-use crate::spool::desk::{Desk, Limits, Outcome};
+use crate::spool::desk::{Desk, Limits};
+use crate::spool::dispatch::{Dispatch, Open, Round};
 use crate::spool::intake;
 use crate::workspace::{Context, Workspace};
 
@@ -31,7 +32,7 @@ pub fn run(ctx: &Context, once: bool) -> anyhow::Result<i32> {
         recent_in_log: ctx.config.balancer.recent_in_log,
     };
     let desks = recover(&ctx.ws, ctx.config.services.count, limits)?;
-    let off = crate::actors::cost::apply_now(&ctx.ws, &ctx.config, &SystemClock);
+    let off = crate::schedule::reconcile::apply_now(&ctx.ws, &ctx.config, &SystemClock);
     health::apply_active(&ctx.ws, &ctx.config, &off).with_context(|| {
         format!(
             "cannot create the service folders and markers under {}; check its permissions",
@@ -200,50 +201,39 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
     let mut backlog: std::collections::BTreeMap<usize, u64> =
         up.iter().map(|n| (*n, health::backlog(ws, *n))).collect();
     let (mut routed, mut rejected) = (0u64, 0u64);
-    let mut pending: std::collections::VecDeque<OsString> = settled.into();
-    while !pending.is_empty() && !up.is_empty() {
-        // Assign a chunk, deliver it per service, retry what a failing service could not take.
-        let mut batches: std::collections::BTreeMap<usize, Vec<OsString>> = Default::default();
-        for _ in 0..1024 {
-            let Some(name) = pending.pop_front() else {
-                break;
-            };
-            let cands: Vec<Candidate> = up
-                .iter()
-                .map(|n| Candidate {
+    let mut dispatch = Dispatch::new();
+    dispatch.enqueue(settled);
+    // Assign a chunk, deliver it per service, retry what a failing service could not take.
+    let round = Round {
+        batch: usize::MAX,
+        max: 1024,
+    };
+    while dispatch.waiting() > 0 && !up.is_empty() {
+        let open: Vec<Open> = up
+            .iter()
+            .map(|n| Open {
+                candidate: Candidate {
                     service: *n,
                     weight: cfg.service_settings(*n).weight,
                     backlog: backlog[n],
-                })
-                .collect();
-            let Some(n) = router.pick(&cands) else { break };
-            *backlog.entry(n).or_default() += 1;
-            batches.entry(n).or_default().push(name);
-        }
-        for (n, names) in batches {
-            let desk = &mut desks[n - 1];
-            let out = desk.deliver_batch(&names, Local::now());
-            for (name, o) in names.into_iter().zip(out) {
-                match o {
-                    Outcome::Delivered { .. } => routed += 1,
-                    Outcome::Rejected { .. } => rejected += 1,
-                    Outcome::Gone => {}
-                    Outcome::Failed {
-                        error,
-                        service_fault,
-                    } => {
-                        if service_fault && up.remove(&n) {
-                            log::warn!(
-                                "service_{n} failed a delivery ({error}); not routing to it"
-                            );
-                        }
-                        if service_fault {
-                            pending.push_back(name);
-                        } else {
-                            log::warn!("{}: {error}", name.to_string_lossy());
-                        }
-                    }
+                },
+                room: usize::MAX,
+            })
+            .collect();
+        for b in dispatch.assign(&mut router, &open, round) {
+            let n = b.service;
+            *backlog.entry(n).or_default() += b.names.len() as u64;
+            let out = desks[n - 1].deliver_batch(&b.names, Local::now());
+            let settled = dispatch.settle(b.names, out);
+            routed += settled.delivered;
+            rejected += settled.rejected;
+            if let Some(error) = settled.suspect {
+                if up.remove(&n) {
+                    log::warn!("service_{n} failed a delivery ({error}); not routing to it");
                 }
+            }
+            for d in settled.deferred {
+                log::warn!("{}: {}", d.name.to_string_lossy(), d.error);
             }
         }
     }
@@ -282,6 +272,15 @@ fn serve(ctx: &Context, off: BTreeSet<usize>) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// Tells systemd (`NOTIFY_SOCKET`, `Type=notify`) about a state change; logs a failure.
+fn sd_notify(state: &str) {
+    match crate::notify::notify(state) {
+        Ok(true) => log::debug!("sd_notify: {}", state.replace('\n', " ")),
+        Ok(false) => {}
+        Err(e) => log::warn!("{e}"),
+    }
+}
+
 struct Signals {
     hup: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
@@ -301,11 +300,20 @@ impl Signals {
     }
 
     async fn forward(mut self, addr: actix::Addr<SupervisorActor>) {
+        // The supervisor was started before this task (same arbiter): it is up.
+        sd_notify("READY=1");
         loop {
             tokio::select! {
-                _ = self.hup.recv() => { log::info!("SIGHUP: reloading the configuration"); addr.do_send(Reload) }
-                _ = self.term.recv() => { log::info!("SIGTERM"); addr.do_send(Stop) }
-                _ = self.int.recv() => { log::info!("SIGINT"); addr.do_send(Stop) }
+                _ = self.hup.recv() => {
+                    log::info!("SIGHUP: reloading the configuration");
+                    sd_notify(&crate::notify::reloading_message(crate::notify::monotonic_usec()));
+                    // Handed over; the file is validated off the actor thread (an invalid one
+                    // is refused and the old configuration keeps serving): ready again.
+                    let _ = addr.send(Reload).await;
+                    sd_notify("READY=1");
+                }
+                _ = self.term.recv() => { log::info!("SIGTERM"); sd_notify("STOPPING=1"); addr.do_send(Stop) }
+                _ = self.int.recv() => { log::info!("SIGINT"); sd_notify("STOPPING=1"); addr.do_send(Stop) }
                 _ = self.usr1.recv() => { log::info!("SIGUSR1: snapshot"); addr.do_send(Usr1) }
             }
         }

@@ -34,6 +34,9 @@ impl ProgressLine {
     }
 
     fn update(&self, done: u64, total: u64) {
+        if crate::cli::logging::quiet() {
+            return;
+        }
         let now = Instant::now();
         if now.duration_since(self.start) < Duration::from_secs(1) {
             return;
@@ -72,14 +75,19 @@ impl ProgressLine {
     }
 }
 
-fn size(b: u64) -> String {
+/// A size in binary units, as labelled: 1,573 bytes is "1.5 KiB", 68,719,110 is "65.5 MiB".
+pub fn size(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if b < 1024 {
-        format!("{b} B")
-    } else if b < 1024 * 1024 {
-        format!("{:.1} kB", b as f64 / 1024.0)
-    } else {
-        format!("{:.1} MB", b as f64 / (1024.0 * 1024.0))
+        return format!("{b} B");
     }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 fn rel(ws: &Workspace, p: &Path) -> String {
@@ -511,4 +519,18 @@ pub fn verify(ctx: &Context) -> anyhow::Result<i32> {
         results.len(),
         bad.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_are_labelled_in_binary_units() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1_573), "1.5 KiB");
+        assert_eq!(size(68_719_110), "65.5 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+    }
 }

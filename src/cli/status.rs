@@ -132,7 +132,7 @@ pub fn collect(ctx: &Context) -> Value {
                     .and_then(|j| j["total"].as_u64())
                     .unwrap_or(0);
                 json!({
-                    "name": format!("service_{n}"),
+                    "name": crate::service_id::ServiceId(n).to_string(),
                     "state": v.state,
                     "routed": routed,
                     "backlog": health::backlog(ws, n),

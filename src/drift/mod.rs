@@ -250,9 +250,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
 fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
     let bytes = std::fs::read(p).map_err(|e| DriftError::io(p, e))?;
     String::from_utf8(bytes).map_err(|e| {
-        let off = e.utf8_error().valid_up_to();
-        let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        let (line, column) = crate::config::LineIndex::new(&lossy).position(off);
+        let (line, column) = crate::text::utf8_error_position(&e);
         DriftError::Hcl {
             file: display.to_string(),
             line,
@@ -262,11 +260,11 @@ fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
     })
 }
 
-/// Detects drift in the workspace and writes `logs/drift_<ts>.json` and `.log` (also for a
-/// failed run: then the JSON carries `error` and no summary), bounded by `drift.keep_reports`.
+/// Detects drift in the workspace and writes `logs/drift_<ts>.json` and `.log`, bounded by
+/// `drift.keep_reports`. A failed run writes nothing.
 ///
 /// # Errors
-/// The detection error (after its report was written), or an I/O error writing the report.
+/// The detection error, or an I/O error writing the report.
 pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
     let now = chrono::Local::now();
     let ts = crate::fsutil::name_ts(now);
@@ -283,31 +281,9 @@ pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBu
             log::debug!("drift report {}", ws.rel(&path));
             Ok((r, path))
         }
-        Err(e) => {
-            let t = Target::of(ws, cfg);
-            let json = serde_json::json!({
-                "format_version": "1",
-                "detected_at": crate::fsutil::json_ts(now),
-                "dir": t.dir_display,
-                "state": t.state_display,
-                "summary": null,
-                "error": e.to_string(),
-            });
-            let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-            if let Err(io) = report::write_files(
-                &ws.logs(),
-                &ts,
-                &text,
-                &format!("error: {e}\n"),
-                cfg.drift.keep_reports,
-            ) {
-                log::warn!(
-                    "cannot write the drift report under {}: {io}",
-                    ws.rel(&ws.logs())
-                );
-            }
-            Err(e)
-        }
+        // A failed run (broken HCL, an empty or invalid state) writes no report: the error
+        // goes to the caller (stderr, the daemon's log), never into logs/ as a fake result.
+        Err(e) => Err(e),
     }
 }
 
@@ -317,12 +293,15 @@ pub fn last_drift(ws: &Workspace) -> Option<serde_json::Value> {
     report::last(&ws.logs())
 }
 
+/// A scenario run killed mid-way whose files cannot be put back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; cannot put back the files of an interrupted scenario")]
+pub struct HealError(#[from] pub journal::JournalError);
+
 /// Heals a scenario run that was killed mid-way (puts journaled originals back).
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn heal_interrupted(ctx: &Context) -> anyhow::Result<()> {
-    journal::heal(&ctx.ws)
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e}; cannot put back the files of an interrupted scenario"))
+pub fn heal_interrupted(ctx: &Context) -> Result<(), HealError> {
+    journal::heal(&ctx.ws).map(|_| ()).map_err(HealError)
 }

@@ -38,7 +38,7 @@ use serde_json::Value;
 
 use super::error::DriftError;
 use super::state::quote;
-use crate::config::LineIndex;
+use crate::text::LineIndex;
 
 /// A `resource` or `data` block as written.
 #[derive(Debug, Clone)]

@@ -32,7 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -87,7 +87,7 @@ impl Entry {
     /// The JSON line (no newline). Times are RFC 3339 with the local offset.
     pub fn to_line(&self) -> String {
         let line = Line {
-            service: format!("service_{}", self.service),
+            service: crate::service_id::ServiceId(self.service).to_string(),
             from: fsutil::json_ts(self.from.with_timezone(&chrono::Local)),
             to: fsutil::json_ts(self.to.with_timezone(&chrono::Local)),
             seconds: (self.to - self.from).num_seconds(),
@@ -102,7 +102,11 @@ impl Entry {
     /// Parses one line; `None` when it is not a ledger line (torn, hand-edited).
     pub fn parse_line(text: &str) -> Option<Entry> {
         let l: Line = serde_json::from_str(text).ok()?;
-        let service = crate::config::parse_service_name(&l.service)?;
+        let service = l
+            .service
+            .parse::<crate::service_id::ServiceId>()
+            .ok()
+            .map(|s| s.get())?;
         let from = DateTime::parse_from_rfc3339(&l.from)
             .ok()?
             .with_timezone(&Utc);
@@ -327,39 +331,7 @@ pub fn repair_tail(path: &Path) -> Result<u64, LedgerError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(err(e)),
-    };
-    let len = f.metadata().map_err(err)?.len();
-    if len == 0 {
-        return Ok(0);
-    }
-    // Look back in blocks for the last newline.
-    let mut end = len;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let start = end.saturating_sub(buf.len() as u64);
-        let n = (end - start) as usize;
-        f.seek(SeekFrom::Start(start)).map_err(err)?;
-        f.read_exact(&mut buf[..n]).map_err(err)?;
-        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
-            let keep = start + i as u64 + 1;
-            if keep == len {
-                return Ok(0);
-            }
-            f.set_len(keep).map_err(err)?;
-            f.sync_all().map_err(err)?;
-            return Ok(len - keep);
-        }
-        if start == 0 {
-            f.set_len(0).map_err(err)?;
-            f.sync_all().map_err(err)?;
-            return Ok(len);
-        }
-        end = start;
-    }
+    fsutil::cut_torn_tail(path).map_err(err)
 }
 
 /// The daemon's writer: where each service's record ends, and appending.

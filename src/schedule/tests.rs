@@ -2,7 +2,9 @@
 //! changes; property tests against a brute-force oracle and for contiguity.
 
 use super::*;
+use crate::config::Config;
 use chrono::{Datelike, Timelike};
+use chrono::{NaiveDate, Weekday};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 
@@ -10,12 +12,12 @@ fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
 }
 
-fn sched(name: &str, services: &[usize], off: &str, days: &[&str], tz: &str) -> ScheduleConfig {
+fn sched(name: &str, services: &[usize], off: &str, days: &[&str], tz: &str) -> Schedule {
     let mut d = Days::none();
     for x in days {
         assert!(d.add_name(x));
     }
-    ScheduleConfig {
+    Schedule {
         name: name.into(),
         services: services.to_vec(),
         off: Window::parse(off).unwrap(),
@@ -184,7 +186,7 @@ fn off_at_takes_the_first_schedule_in_file_order() {
         sched("night", &[3], "00:00-06:00", ALL, "UTC"),
         sched("early", &[2, 3], "05:00-07:00", ALL, "UTC"),
     ];
-    let at = |h| off_at(&cfg, utc(2026, 1, 1, h, 0));
+    let at = |h| off_at(&cfg.schedules, cfg.services.count, utc(2026, 1, 1, h, 0));
     assert_eq!(at(3), BTreeMap::from([(3, "night".to_string())]));
     assert_eq!(
         at(5),
@@ -195,7 +197,7 @@ fn off_at_takes_the_first_schedule_in_file_order() {
         BTreeMap::from([(2, "early".to_string()), (3, "early".to_string())])
     );
     assert!(at(7).is_empty());
-    assert_eq!(off_reason(&cfg, 1, utc(2026, 1, 1, 3, 0)), None);
+    assert_eq!(off_reason(&cfg.schedules, 1, utc(2026, 1, 1, 3, 0)), None);
 }
 
 #[test]
@@ -203,7 +205,7 @@ fn off_at_ignores_services_beyond_count() {
     let mut cfg = Config::defaults(std::path::Path::new("/nonexistent"));
     cfg.services.count = 2;
     cfg.schedules = vec![sched("night", &[3], "00:00-06:00", ALL, "UTC")];
-    assert!(off_at(&cfg, utc(2026, 1, 1, 3, 0)).is_empty());
+    assert!(off_at(&cfg.schedules, cfg.services.count, utc(2026, 1, 1, 3, 0)).is_empty());
 }
 
 #[test]
@@ -214,10 +216,19 @@ fn last_ended_names_the_window_just_over() {
         sched("lunch", &[3], "12:00-13:00", ALL, "UTC"),
         sched("other", &[1], "06:00-07:00", ALL, "UTC"),
     ];
-    assert_eq!(last_ended(&cfg, 3, utc(2026, 1, 1, 6, 0)), Some("night"));
-    assert_eq!(last_ended(&cfg, 3, utc(2026, 1, 1, 11, 0)), Some("night"));
-    assert_eq!(last_ended(&cfg, 3, utc(2026, 1, 1, 13, 0)), Some("lunch"));
-    assert_eq!(last_ended(&cfg, 2, utc(2026, 1, 1, 13, 0)), None);
+    assert_eq!(
+        last_ended(&cfg.schedules, 3, utc(2026, 1, 1, 6, 0)),
+        Some("night")
+    );
+    assert_eq!(
+        last_ended(&cfg.schedules, 3, utc(2026, 1, 1, 11, 0)),
+        Some("night")
+    );
+    assert_eq!(
+        last_ended(&cfg.schedules, 3, utc(2026, 1, 1, 13, 0)),
+        Some("lunch")
+    );
+    assert_eq!(last_ended(&cfg.schedules, 2, utc(2026, 1, 1, 13, 0)), None);
 }
 
 #[test]

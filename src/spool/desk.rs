@@ -97,25 +97,6 @@ struct ErrorJson<'a> {
     at: String,
 }
 
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The delivery desk of service N.
 #[derive(Debug)]
 pub struct Desk {
@@ -188,7 +169,7 @@ impl Desk {
             archived: ws.archived_dir(n),
             errors: ws.errors(),
             load_json: ws.load_json(n),
-            ckpt: ws.dot_tfops().join(format!("load_{n}.ckpt")),
+            ckpt: ws.load_ckpt(n),
             limits,
             jsonl,
             jsonl_len,
@@ -323,7 +304,9 @@ impl Desk {
         let mut healed = 0usize;
         for key in order {
             let Some(i) = last.remove(&key) else { continue };
-            let (Some(src), Some(dst)) = (unhex(&i.src), unhex(&i.dst)) else {
+            let (Some(src), Some(dst)) =
+                (crate::fsutil::unhex(&i.src), crate::fsutil::unhex(&i.dst))
+            else {
                 continue;
             };
             let dst = OsString::from_vec(dst);
@@ -343,7 +326,7 @@ impl Desk {
                         request: src.to_string_lossy().into_owned(),
                         file: file.clone(),
                         bytes: m.len(),
-                        service: format!("service_{}", self.n),
+                        service: crate::service_id::ServiceId(self.n).to_string(),
                     };
                     self.count(&line.file, &line.at);
                     lines.push(line);
@@ -483,7 +466,7 @@ impl Desk {
                             request: name.to_string_lossy().into_owned(),
                             file: file.to_string_lossy().into_owned(),
                             bytes,
-                            service: format!("service_{}", self.n),
+                            service: crate::service_id::ServiceId(self.n).to_string(),
                         });
                         Outcome::Delivered { file }
                     }
@@ -522,8 +505,8 @@ impl Desk {
         Intent {
             b: self.batch,
             k: kind.into(),
-            src: hex(src.as_bytes()),
-            dst: hex(dst.as_bytes()),
+            src: crate::fsutil::hex(src.as_bytes()),
+            dst: crate::fsutil::hex(dst.as_bytes()),
             reason,
             detail,
             off: self.jsonl_len,
@@ -673,33 +656,14 @@ fn write_error_json(
 
 /// Cuts a torn last line (a write interrupted by kill -9) off `load_N.jsonl`.
 fn heal_torn_tail(path: &Path) -> io::Result<()> {
-    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let len = f.metadata()?.len();
-    if len == 0 {
-        return Ok(());
+    let cut = crate::fsutil::cut_torn_tail(path)?;
+    if cut > 0 {
+        log::warn!(
+            "{}: cut a torn last line ({cut} bytes) left by an interrupted run",
+            path.display()
+        );
     }
-    let back = len.min(64 * 1024);
-    f.seek(SeekFrom::Start(len - back))?;
-    let mut tail = vec![0; back as usize];
-    f.read_exact(&mut tail)?;
-    if tail.last() == Some(&b'\n') {
-        return Ok(());
-    }
-    let keep = match tail.iter().rposition(|b| *b == b'\n') {
-        Some(i) => len - back + i as u64 + 1,
-        None if back == len => 0,
-        None => return Ok(()),
-    };
-    log::warn!(
-        "{}: cut a torn last line ({} bytes) left by an interrupted run",
-        path.display(),
-        len - keep
-    );
-    f.set_len(keep)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -794,6 +758,27 @@ mod tests {
         let desk = Desk::open(&ws, 1, LIM).unwrap();
         assert_eq!(desk.total(), 2);
         assert_eq!(lines(&ws).len(), 2);
+    }
+
+    #[test]
+    fn a_torn_line_longer_than_64_kib_is_cut_at_open() {
+        let (_d, ws) = ws();
+        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        std::fs::write(ws.intake().join("a.txt"), "x").unwrap();
+        desk.deliver_batch(&[OsString::from("a.txt")], chrono::Local::now());
+        desk.flush().unwrap();
+        drop(desk);
+        let mut torn = b"{\"at\":\"".to_vec();
+        torn.extend(std::iter::repeat_n(b'x', 70 * 1024));
+        OpenOptions::new()
+            .append(true)
+            .open(ws.load_jsonl(1))
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
+        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        assert_eq!(desk.total(), 1);
+        assert_eq!(lines(&ws).len(), 1);
     }
 
     /// A desk that has just delivered five requests, not yet flushed.

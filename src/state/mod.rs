@@ -8,6 +8,8 @@
 //! - [`preview`]: changes by address and a masked unified diff (pure).
 //! - [`tflock`]: whether Terraform holds the state.
 //! - [`guard`]: the disaster-detection state machine the StateKeeperActor drives (pure).
+//! - [`scan`]: the state keeper's look at the state (changed? valid? held?) and the snapshot it
+//!   takes; the jobs the actor queues and how they coalesce.
 //!
 //! Not here: timers, file watching and messages (`actors::state_keeper`), printing and
 //! prompts (`cli::state`).
@@ -21,6 +23,7 @@ pub mod model;
 pub mod preview;
 pub mod restore;
 pub mod retention;
+pub mod scan;
 pub mod snapshot;
 pub mod tflock;
 

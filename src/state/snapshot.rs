@@ -179,16 +179,7 @@ pub fn parse_name(name: &str) -> Option<(NaiveDateTime, u32)> {
 
 /// Lowercase hex sha256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(d: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(d.len() * 2);
-    for b in d {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::fsutil::hex(&Sha256::digest(bytes))
 }
 
 /// Hashes and validates in parallel (two threads for big inputs).
@@ -781,42 +772,63 @@ pub(crate) fn write_private(
 // ---------------------------------------------------------------------------------------------
 // Retention and verification
 
-/// Applies `keep_last` / `keep_daily`; never removes the newest valid snapshot. The caller holds
-/// the backups lock. Returns (and logs) what was removed.
+/// The retention settings of a configuration.
+pub fn policy(cfg: &Config) -> retention::Policy {
+    retention::Policy {
+        keep_last: cfg.state.keep_last,
+        keep_daily: cfg.state.keep_daily,
+        keep_weekly: cfg.state.keep_weekly,
+        keep_monthly: cfg.state.keep_monthly,
+    }
+}
+
+/// What retention would keep and drop now, with reasons (`tfops prune --dry-run`). Cheap: reads
+/// meta.json files only.
 ///
 /// # Errors
-/// When the folder cannot be listed; a folder that cannot be removed is logged and kept.
-pub fn prune(cfg: &Config) -> Result<Vec<String>, SnapshotError> {
-    let backups = &cfg.state.backups;
-    let snaps = list_quick(backups)?;
+/// When the backups folder exists but cannot be listed.
+pub fn prune_plan(cfg: &Config) -> Result<retention::Plan, SnapshotError> {
+    let snaps = list_quick(&cfg.state.backups)?;
     let items: Vec<retention::Item> = snaps
         .iter()
         .map(|s| retention::Item {
             id: s.id.clone(),
             taken_at: s.taken_at,
             valid: s.valid() || (s.meta.is_none() && s.problem.is_none()),
+            sha256: s.meta.as_ref().map(|m| m.sha256.clone()),
         })
         .collect();
-    let doomed = retention::to_prune(&items, cfg.state.keep_last, cfg.state.keep_daily);
+    Ok(retention::plan(&items, policy(cfg)))
+}
+
+/// Applies retention (see [`retention`]); never removes the newest valid snapshot. The caller
+/// holds the backups lock. Returns (and logs) what was removed.
+///
+/// # Errors
+/// When the folder cannot be listed; a folder that cannot be removed is logged and kept.
+pub fn prune(cfg: &Config) -> Result<Vec<String>, SnapshotError> {
+    let plan = prune_plan(cfg)?;
+    Ok(apply_plan(cfg, &plan))
+}
+
+/// Removes what `plan` drops; returns the ids removed. The caller holds the backups lock.
+pub fn apply_plan(cfg: &Config, plan: &retention::Plan) -> Vec<String> {
+    let backups = &cfg.state.backups;
     let mut removed = Vec::new();
-    for id in doomed {
-        let dir = backups.join(&id);
+    for d in plan.decisions.iter().filter(|d| !d.kept()) {
+        let dir = backups.join(&d.id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {
-                log::info!(
-                    "pruned snapshot {id} (retention keep_last = {}, keep_daily = {})",
-                    cfg.state.keep_last,
-                    cfg.state.keep_daily
-                );
-                removed.push(id);
+                log::info!("pruned snapshot {} ({})", d.id, d.why());
+                removed.push(d.id.clone());
             }
-            Err(e) => log::warn!("cannot prune snapshot {id}: {e}"),
+            Err(e) => log::warn!("cannot prune snapshot {}: {e}", d.id),
         }
     }
     if !removed.is_empty() {
         let _ = fsutil::sync_dir(backups);
     }
-    Ok(removed)
+    removed
 }
 
 /// Result of verifying one snapshot.

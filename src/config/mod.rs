@@ -5,6 +5,11 @@
 //! as `file:line:column`, all of them at once. hcl-rs serde would silently merge two `health`
 //! blocks and report unknown fields without a position. This module only reads and checks: it
 //! does no I/O beyond reading the one file, and knows nothing of actors.
+//!
+//! The types and loading are here, with the validator's value readers and the top-level walk;
+//! each block's checks are in `blocks` (`services`, `service`, `balancer`, `state`) and
+//! `schedule_block`. Schedules parse into [`crate::schedule::Schedule`], which this module
+//! does not define.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +20,11 @@ use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Attribute, Block, Body, Structure};
 use hcl_edit::Span;
 
-use crate::schedule::{Days, Timezone, Window};
+use crate::schedule::Schedule;
+use crate::text::LineIndex;
+
+mod blocks;
+mod schedule_block;
 
 /// Routing strategy of the balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,17 +90,6 @@ pub struct HealthConfig {
     pub interval: Duration,
 }
 
-/// `schedule "name" { }`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduleConfig {
-    pub name: String,
-    /// 1-based service indices.
-    pub services: Vec<usize>,
-    pub off: Window,
-    pub days: Days,
-    pub timezone: Timezone,
-}
-
 /// `state { }`. Paths are absolute (resolved against the workspace root).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateConfig {
@@ -99,6 +97,8 @@ pub struct StateConfig {
     pub backups: PathBuf,
     pub keep_last: usize,
     pub keep_daily: usize,
+    pub keep_weekly: usize,
+    pub keep_monthly: usize,
     pub grace: Duration,
     pub auto_restore: bool,
 }
@@ -121,7 +121,7 @@ pub struct Config {
     pub service: BTreeMap<usize, ServiceSettings>,
     pub balancer: BalancerConfig,
     pub health: HealthConfig,
-    pub schedules: Vec<ScheduleConfig>,
+    pub schedules: Vec<Schedule>,
     pub state: StateConfig,
     pub drift: DriftConfig,
 }
@@ -152,6 +152,8 @@ impl Config {
                 backups: root.join("backups"),
                 keep_last: 50,
                 keep_daily: 0,
+                keep_weekly: 0,
+                keep_monthly: 0,
                 grace: Duration::from_secs(5),
                 auto_restore: false,
             },
@@ -189,10 +191,7 @@ impl Config {
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                let off = e.utf8_error().valid_up_to();
-                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let lines = LineIndex::new(&lossy);
-                let (line, column) = lines.position(off);
+                let (line, column) = crate::text::utf8_error_position(&e);
                 return Err(ConfigError::Invalid(vec![Problem {
                     file: display.to_string(),
                     line,
@@ -245,35 +244,6 @@ fn problems_text(p: &[Problem]) -> String {
         .join("\n")
 }
 
-/// Byte offset to 1-based line and column (columns count characters).
-pub struct LineIndex<'a> {
-    text: &'a str,
-    starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
-    }
-
-    pub fn position(&self, offset: usize) -> (usize, usize) {
-        let line = match self.starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        let start = self.starts[line];
-        let end = offset.min(self.text.len());
-        let col = self
-            .text
-            .get(start..end)
-            .map(|s| s.chars().count())
-            .unwrap_or(end - start);
-        (line + 1, col + 1)
-    }
-}
-
 /// Parses and validates configuration text. `display` names the file in messages; relative
 /// paths in the text are resolved against `root`.
 ///
@@ -289,12 +259,37 @@ pub fn parse_config(text: &str, display: &str, root: &Path) -> Result<Config, Co
     let body = match hcl_edit::parser::parse_body(text) {
         Ok(b) => b,
         Err(e) => {
+            // The parser says where it noticed; point where the problem starts when we can
+            // (the unclosed quote, the `{` never closed) and say what was expected.
             let loc = e.location();
+            // A bracket left open shows as an error at the end of the text (the last line
+            // with content, or after it): then the `{` never closed is the place to fix.
+            let last_content_line = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .map(|(i, _)| i + 1)
+                .last()
+                .unwrap_or(0);
+            let parser_at_end = loc.line() >= last_content_line;
+            let hint = crate::syntax_hint::explain(text)
+                .filter(|h| !h.message.starts_with("missing") || parser_at_end);
+            let (line, column, message) = match hint {
+                Some(h) => {
+                    let (l, c) = lines.position(h.offset);
+                    (l, c, format!("syntax error: {}", h.message))
+                }
+                None => (
+                    loc.line(),
+                    loc.column(),
+                    format!("syntax error: {}", e.message()),
+                ),
+            };
             return Err(ConfigError::Invalid(vec![Problem {
                 file: display.to_string(),
-                line: loc.line(),
-                column: loc.column(),
-                message: format!("syntax error: {}", e.message()),
+                line,
+                column,
+                message,
             }]));
         }
     };
@@ -339,12 +334,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Parses `service_N` to `N` (1-based).
-pub fn parse_service_name(s: &str) -> Option<usize> {
-    let n: usize = s.strip_prefix("service_")?.parse().ok()?;
-    (n >= 1 && !s.contains('+') && !s["service_".len()..].starts_with('0')).then_some(n)
-}
-
 struct Validator<'a> {
     file: &'a str,
     lines: &'a LineIndex<'a>,
@@ -369,16 +358,25 @@ impl<'a> Validator<'a> {
         });
     }
 
-    fn lit<'e>(&mut self, e: &'e Expression) -> Option<Lit<'e>> {
+    /// A literal value; anything else is reported as "expected EXPECTED, found `TEXT`".
+    fn lit<'e>(&mut self, e: &'e Expression, key: &str, expected: &str) -> Option<Lit<'e>> {
         match e {
             Expression::Number(n) => n.value().as_f64().map(Lit::Num),
             Expression::String(s) => Some(Lit::Str(s.value().as_str())),
             Expression::Bool(b) => Some(Lit::Bool(*b.value())),
-            Expression::Parenthesis(p) => self.lit(p.inner()),
+            Expression::Parenthesis(p) => self.lit(p.inner(), key, expected),
             _ => {
+                let found = e
+                    .span()
+                    .and_then(|r| self.lines.text().get(r))
+                    .map(|t| t.lines().next().unwrap_or(t).trim().to_string())
+                    .unwrap_or_default();
+                let found: String = found.chars().take(40).collect();
                 self.at(
                     e.span(),
-                    "must be a literal value (no variables or functions)",
+                    format!(
+                        "`{key}`: expected {expected}, found `{found}` (values are literals: no variables or functions)"
+                    ),
                 );
                 None
             }
@@ -386,7 +384,7 @@ impl<'a> Validator<'a> {
     }
 
     fn string(&mut self, a: &Attribute) -> Option<String> {
-        match self.lit(&a.value)? {
+        match self.lit(&a.value, a.key.as_str(), "a string")? {
             Lit::Str(s) => Some(s.to_string()),
             _ => {
                 self.at(
@@ -399,7 +397,7 @@ impl<'a> Validator<'a> {
     }
 
     fn boolean(&mut self, a: &Attribute) -> Option<bool> {
-        match self.lit(&a.value)? {
+        match self.lit(&a.value, a.key.as_str(), "true or false")? {
             Lit::Bool(b) => Some(b),
             _ => {
                 self.at(
@@ -412,7 +410,7 @@ impl<'a> Validator<'a> {
     }
 
     fn number(&mut self, a: &Attribute) -> Option<f64> {
-        match self.lit(&a.value)? {
+        match self.lit(&a.value, a.key.as_str(), "a number")? {
             Lit::Num(n) => Some(n),
             _ => {
                 self.at(
@@ -600,286 +598,6 @@ impl<'a> Validator<'a> {
         }
         cfg
     }
-
-    fn services(&mut self, b: &Block, out: &mut ServicesConfig) {
-        let a = self.attrs(b, &["count", "active"]);
-        if let Some(n) = a.get("count").and_then(|a| self.integer(a, 1, 10_000)) {
-            out.count = n as usize;
-            // Default active: all of them.
-            out.active = (1..=out.count).collect();
-        }
-        if let Some(attr) = a.get("active") {
-            let Expression::Array(arr) = &attr.value else {
-                self.at(
-                    attr.value.span(),
-                    "`active` must be a list of service numbers, like [1, 2, 3]",
-                );
-                return;
-            };
-            let mut act = Vec::new();
-            for item in arr.iter() {
-                let n = match item {
-                    Expression::Number(n) => n.value().as_f64(),
-                    _ => None,
-                };
-                match n {
-                    Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= out.count as f64 => {
-                        let n = n as usize;
-                        if act.contains(&n) {
-                            self.at(item.span(), format!("service {n} is listed twice in `active`"));
-                        } else {
-                            act.push(n);
-                        }
-                    }
-                    _ => self.at(
-                        item.span(),
-                        format!(
-                            "`active` entries must be service numbers from 1 to {} (services.count)",
-                            out.count
-                        ),
-                    ),
-                }
-            }
-            act.sort_unstable();
-            out.active = act;
-        }
-    }
-
-    fn service(&mut self, b: &Block, count: usize, out: &mut BTreeMap<usize, ServiceSettings>) {
-        let label = match b.labels.as_slice() {
-            [l] => l.as_str().to_string(),
-            _ => {
-                self.at(
-                    b.span(),
-                    "`service` needs one label, like service \"service_3\" { … }",
-                );
-                return;
-            }
-        };
-        let Some(n) = parse_service_name(&label).filter(|n| *n <= count) else {
-            self.at(
-                b.labels[0].span(),
-                format!("`service \"{label}\"`: no such service (service_1 … service_{count})"),
-            );
-            return;
-        };
-        if out.contains_key(&n) {
-            self.at(b.span(), format!("`service \"{label}\"` is defined twice"));
-            return;
-        }
-        let a = self.attrs(b, &["weight", "hourly_cost"]);
-        let mut s = ServiceSettings::default();
-        if let Some(w) = a.get("weight").and_then(|a| self.integer(a, 0, 1_000_000)) {
-            s.weight = w as u32;
-        }
-        if let Some(attr) = a.get("hourly_cost") {
-            if let Some(c) = self.number(attr) {
-                if c >= 0.0 && c.is_finite() {
-                    s.hourly_cost = c;
-                } else {
-                    self.at(attr.value.span(), "`hourly_cost` must be zero or more");
-                }
-            }
-        }
-        out.insert(n, s);
-    }
-
-    fn balancer(&mut self, b: &Block, out: &mut BalancerConfig) {
-        let a = self.attrs(
-            b,
-            &[
-                "strategy",
-                "rescan",
-                "settle",
-                "max_request_bytes",
-                "recent_in_log",
-            ],
-        );
-        if let Some(attr) = a.get("strategy") {
-            if let Some(s) = self.string(attr) {
-                match s.as_str() {
-                    "round_robin" => out.strategy = Strategy::RoundRobin,
-                    "least_backlog" => out.strategy = Strategy::LeastBacklog,
-                    "weighted" => out.strategy = Strategy::Weighted,
-                    other => self.at(
-                        attr.value.span(),
-                        format!("unknown strategy {other:?}: use round_robin, least_backlog or weighted"),
-                    ),
-                }
-            }
-        }
-        if let Some(d) = a.get("rescan").and_then(|a| self.duration(a)) {
-            out.rescan = d;
-        }
-        if let Some(attr) = a.get("settle") {
-            if let Some(s) = self.string(attr) {
-                // settle may be zero ("0s"): take files found by rescan at once.
-                if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
-                    out.settle = Duration::ZERO;
-                } else {
-                    match parse_duration(&s) {
-                        Ok(d) => out.settle = d,
-                        Err(m) => self.at(attr.value.span(), format!("`settle`: {m}")),
-                    }
-                }
-            }
-        }
-        if let Some(n) = a
-            .get("max_request_bytes")
-            .and_then(|a| self.integer(a, 1, 1 << 40))
-        {
-            out.max_request_bytes = n;
-        }
-        if let Some(n) = a
-            .get("recent_in_log")
-            .and_then(|a| self.integer(a, 0, 10_000_000))
-        {
-            out.recent_in_log = n as usize;
-        }
-    }
-
-    fn state(&mut self, b: &Block, out: &mut StateConfig, root: &Path) {
-        let a = self.attrs(
-            b,
-            &[
-                "path",
-                "backups",
-                "keep_last",
-                "keep_daily",
-                "grace",
-                "auto_restore",
-            ],
-        );
-        if let Some(p) = a.get("path").and_then(|a| self.path(a, root)) {
-            out.path = p;
-        }
-        if let Some(p) = a.get("backups").and_then(|a| self.path(a, root)) {
-            out.backups = p;
-        }
-        if let Some(n) = a
-            .get("keep_last")
-            .and_then(|a| self.integer(a, 1, 1_000_000))
-        {
-            out.keep_last = n as usize;
-        }
-        if let Some(n) = a
-            .get("keep_daily")
-            .and_then(|a| self.integer(a, 0, 100_000))
-        {
-            out.keep_daily = n as usize;
-        }
-        if let Some(d) = a.get("grace").and_then(|a| self.duration(a)) {
-            out.grace = d;
-        }
-        if let Some(v) = a.get("auto_restore").and_then(|a| self.boolean(a)) {
-            out.auto_restore = v;
-        }
-    }
-
-    fn schedule(
-        &mut self,
-        b: &Block,
-        count: usize,
-        existing: &[ScheduleConfig],
-    ) -> Option<ScheduleConfig> {
-        let name = match b.labels.as_slice() {
-            [l] => l.as_str().to_string(),
-            _ => {
-                self.at(
-                    b.span(),
-                    "`schedule` needs one label, like schedule \"night\" { … }",
-                );
-                return None;
-            }
-        };
-        if existing.iter().any(|s| s.name == name) {
-            self.at(b.span(), format!("schedule {name:?} is defined twice"));
-        }
-        let a = self.attrs(b, &["services", "off", "days", "timezone"]);
-        let mut ok = true;
-        let mut services = Vec::new();
-        match a.get("services") {
-            None => {
-                self.at(b.span(), format!("schedule {name:?} needs `services`"));
-                ok = false;
-            }
-            Some(attr) => match self.string_list(attr) {
-                None => ok = false,
-                Some(list) => {
-                    for (s, span) in list {
-                        match parse_service_name(&s).filter(|n| *n <= count) {
-                            Some(n) if !services.contains(&n) => services.push(n),
-                            Some(_) => {}
-                            None => {
-                                self.at(
-                                    span,
-                                    format!("{s:?}: no such service (service_1 … service_{count})"),
-                                );
-                                ok = false;
-                            }
-                        }
-                    }
-                }
-            },
-        }
-        let off = match a.get("off") {
-            None => {
-                self.at(
-                    b.span(),
-                    format!("schedule {name:?} needs `off`, like \"00:00-06:00\""),
-                );
-                None
-            }
-            Some(attr) => {
-                let s = self.string(attr)?;
-                match Window::parse(&s) {
-                    Ok(w) => Some(w),
-                    Err(m) => {
-                        self.at(attr.value.span(), format!("`off`: {m}"));
-                        None
-                    }
-                }
-            }
-        };
-        let mut days = Days::all();
-        if let Some(attr) = a.get("days") {
-            if let Some(list) = self.string_list(attr) {
-                let mut d = Days::none();
-                for (s, span) in list {
-                    if !d.add_name(&s) {
-                        self.at(
-                            span,
-                            format!("{s:?} is not a day: use mon, tue, wed, thu, fri, sat, sun"),
-                        );
-                        ok = false;
-                    }
-                }
-                days = d;
-            } else {
-                ok = false;
-            }
-        }
-        let mut timezone = Timezone::Local;
-        if let Some(attr) = a.get("timezone") {
-            if let Some(s) = self.string(attr) {
-                match Timezone::parse(&s) {
-                    Ok(t) => timezone = t,
-                    Err(m) => {
-                        self.at(attr.value.span(), m);
-                        ok = false;
-                    }
-                }
-            }
-        }
-        let off = off?;
-        ok.then_some(ScheduleConfig {
-            name,
-            services,
-            off,
-            days,
-            timezone,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -900,7 +618,7 @@ mod tests {
 
     #[test]
     fn full_example_parses() {
-        let cfg = parse(include_str!("../config/tfops.hcl")).unwrap();
+        let cfg = parse(include_str!("../../config/tfops.hcl")).unwrap();
         assert_eq!(cfg.services.count, 3);
         assert_eq!(cfg.schedules.len(), 1);
         assert_eq!(cfg.schedules[0].services, vec![3]);
@@ -946,10 +664,14 @@ mod tests {
 
     #[test]
     fn syntax_error_has_position() {
-        let p = parse("services {\n  count = \n").unwrap_err();
+        let p = parse("services {\n  count = = 3\n}\n").unwrap_err();
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("syntax"));
-        assert!(p[0].line >= 2);
+        assert_eq!(p[0].line, 2);
+        // A block never closed: where it opens, not where the file ends (#13).
+        let p = parse("services {\n  count = 3\n\nhealth {\n}\n").unwrap_err();
+        assert_eq!((p[0].line, p[0].column), (1, 10), "{p:?}");
+        assert!(p[0].message.contains("missing `}`"), "{p:?}");
     }
 
     #[test]
@@ -960,15 +682,6 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
-    }
-
-    #[test]
-    fn service_names() {
-        assert_eq!(parse_service_name("service_3"), Some(3));
-        assert_eq!(parse_service_name("service_0"), None);
-        assert_eq!(parse_service_name("service_03"), None);
-        assert_eq!(parse_service_name("service_+3"), None);
-        assert_eq!(parse_service_name("svc_3"), None);
     }
 
     #[test]

@@ -1,8 +1,6 @@
-//! Cost schedules: `off` windows, the days they start on, their timezone; whether a window is
-//! open at an instant ([`off_at`], [`schedule_is_off`]); and the cost ledger ([`ledger`]).
-//!
-//! Pure logic: values in, values out. The CostActor owns the clock, the folders and the files;
-//! `tfops cost report` reads the ledger through [`ledger`]. This module never moves a folder.
+//! Daily windows, pure and a leaf (it imports nothing from the crate): a window `HH:MM-HH:MM`,
+//! the weekdays it starts on, the timezone its clock reads, whether an instant falls inside,
+//! and the instants typed on the command line. [`super`] applies them to schedules.
 //!
 //! # Windows as intervals of instants
 //!
@@ -23,13 +21,7 @@
 //! So a window is always one contiguous interval: a service never flaps off and on inside it,
 //! and a window lasts its wall-clock length, give or take the DST shift.
 
-pub mod ledger;
-
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
-
-use crate::config::{Config, ScheduleConfig};
 
 /// A daily window `HH:MM-HH:MM`, start inclusive, end exclusive, minutes since midnight.
 /// `start > end` wraps midnight; `start == end` is the whole day.
@@ -218,62 +210,6 @@ pub fn in_window<Tz: TimeZone>(tz: &Tz, window: Window, days: Days, t: DateTime<
     })
 }
 
-/// Whether schedule `s` has its services off at instant `t`.
-pub fn schedule_is_off(s: &ScheduleConfig, t: DateTime<Utc>) -> bool {
-    match s.timezone {
-        Timezone::Local => in_window(&chrono::Local, s.off, s.days, t),
-        Timezone::Named(tz) => in_window(&tz, s.off, s.days, t),
-    }
-}
-
-/// The schedule holding service `n` (1-based) off at `t`: the first one, in file order, that
-/// names the service and whose window is open. `None` when the service should be on.
-pub fn off_reason(cfg: &Config, n: usize, t: DateTime<Utc>) -> Option<&str> {
-    cfg.schedules
-        .iter()
-        .find(|s| s.services.contains(&n) && schedule_is_off(s, t))
-        .map(|s| s.name.as_str())
-}
-
-/// Every service of the configuration (`1..=services.count`) the schedules hold off at `t`,
-/// with the schedule that does.
-pub fn off_at(cfg: &Config, t: DateTime<Utc>) -> BTreeMap<usize, String> {
-    (1..=cfg.services.count)
-        .filter_map(|n| off_reason(cfg, n, t).map(|s| (n, s.to_string())))
-        .collect()
-}
-
-/// The schedule naming service `n` whose window most recently ended at or before `t` (within a
-/// week), for saying which schedule a service comes back from when nobody saw it go off.
-pub fn last_ended(cfg: &Config, n: usize, t: DateTime<Utc>) -> Option<&str> {
-    fn last_end<Tz: TimeZone>(
-        tz: &Tz,
-        s: &ScheduleConfig,
-        t: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let today = t.with_timezone(tz).date_naive();
-        (-8..=0)
-            .filter_map(|k| today.checked_add_signed(Duration::days(k)))
-            .filter(|d| s.days.contains(chrono::Datelike::weekday(d)))
-            .filter_map(|d| s.off.interval_on(tz, d))
-            .map(|(_, end)| end)
-            .filter(|end| *end <= t)
-            .max()
-    }
-    cfg.schedules
-        .iter()
-        .filter(|s| s.services.contains(&n))
-        .filter_map(|s| {
-            let end = match s.timezone {
-                Timezone::Local => last_end(&chrono::Local, s, t),
-                Timezone::Named(tz) => last_end(&tz, s, t),
-            }?;
-            Some((end, s.name.as_str()))
-        })
-        .max_by_key(|(end, _)| *end)
-        .map(|(_, name)| name)
-}
-
 /// What can be wrong with a time given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
@@ -317,6 +253,3 @@ pub fn parse_instant<Tz: TimeZone>(text: &str, tz: &Tz) -> Result<DateTime<Utc>,
         }),
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,363 @@
+//! Reconciling the folders with the schedules: what the schedules want at an instant compared
+//! with which folders exist ([`plan`]), and the moves that make them agree ([`archive`],
+//! [`unarchive`], [`reconcile`]), each logged in `cost.log`.
+//!
+//! A service is *off* exactly when `archived/service_N/` exists: that is what the supervisor,
+//! `status` and the ledger go by. Both folders present is a conflict: nothing is moved or
+//! overwritten. A crash between the steps leaves a state the next evaluation finishes: the
+//! comparison is always between what the schedules want now and which folder exists.
+//!
+//! No actors and no timers here: the CostActor calls [`plan`], [`archive`] and [`unarchive`]
+//! around its routing messages; `run --once` and the supervisor's start call [`apply_now`].
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::ledger::LedgerError;
+use super::{last_ended, off_reason};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::workspace::Workspace;
+
+/// What can go wrong switching a service off or on.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    #[error(
+        "service_{service}: {archive} and {live} both exist; nothing was moved (move one of them away)"
+    )]
+    Conflict {
+        service: usize,
+        archive: PathBuf,
+        live: PathBuf,
+    },
+    #[error("service_{service}: cannot move {from} to {to}: {source}")]
+    Move {
+        service: usize,
+        from: PathBuf,
+        to: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("service_{service}: the supervisor did not take it off routing ({reason}); retrying next minute")]
+    Routing { service: usize, reason: String },
+    #[error("cannot append to {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// A change the schedules ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Switch the service off (its window is open).
+    Enter { service: usize, schedule: String },
+    /// Switch it back on (no window holds it).
+    Leave { service: usize, schedule: String },
+}
+
+impl Action {
+    pub fn service(&self) -> usize {
+        match self {
+            Action::Enter { service, .. } | Action::Leave { service, .. } => *service,
+        }
+    }
+}
+
+/// The outcome of [`reconcile`].
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// Services off afterwards (their archive folder exists).
+    pub off: BTreeSet<usize>,
+    /// Changes made: `(service, now off, schedule)`.
+    pub changes: Vec<(usize, bool, String)>,
+    /// Conflicts and failures; each was logged.
+    pub problems: Vec<CostError>,
+}
+
+pub(crate) fn present(p: &std::path::Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
+
+/// Compares what the schedules want at `now` with the folders: the actions to take, and the
+/// conflicts that block one. `name_of(n)` names the schedule a service comes back from.
+pub fn plan(
+    ws: &Workspace,
+    cfg: &Config,
+    now: DateTime<Utc>,
+    name_of: impl Fn(usize) -> String,
+) -> (Vec<Action>, Vec<CostError>) {
+    let mut actions = Vec::new();
+    let mut conflicts = Vec::new();
+    for n in 1..=cfg.services.count {
+        let want = off_reason(&cfg.schedules, n, now);
+        let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
+        let archived = present(&archive);
+        match (want, archived, present(&live)) {
+            (Some(s), false, _) => actions.push(Action::Enter {
+                service: n,
+                schedule: s.to_string(),
+            }),
+            (None, true, false) => actions.push(Action::Leave {
+                service: n,
+                schedule: name_of(n),
+            }),
+            (_, true, true) => conflicts.push(CostError::Conflict {
+                service: n,
+                archive,
+                live,
+            }),
+            _ => {}
+        }
+    }
+    (actions, conflicts)
+}
+
+/// `balanceador/service_N` → `archived/service_N` (no overwrite), then the `cost.log` line.
+///
+/// # Errors
+/// [`CostError::Conflict`] when the archive folder exists (nothing moved),
+/// [`CostError::Move`] when the rename fails, [`CostError::Log`] when the line cannot be
+/// written (the folder has moved).
+pub fn archive(
+    ws: &Workspace,
+    n: usize,
+    schedule: &str,
+    now: DateTime<Utc>,
+) -> Result<(), CostError> {
+    let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
+    let moved = |source| CostError::Move {
+        service: n,
+        from: live.clone(),
+        to: archive.clone(),
+        source,
+    };
+    std::fs::create_dir_all(ws.archived()).map_err(moved)?;
+    let res = if present(&live) {
+        crate::fsutil::rename_noreplace(&live, &archive)
+    } else {
+        // No folder to move: an empty archive marks the service off all the same.
+        std::fs::create_dir(&archive)
+    };
+    match res {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(CostError::Conflict {
+                service: n,
+                archive,
+                live,
+            })
+        }
+        Err(e) => return Err(moved(e)),
+    }
+    let _ = crate::fsutil::sync_dir(&ws.archived());
+    let _ = crate::fsutil::sync_dir(&ws.balanceador());
+    log::info!("service_{n} OFF (schedule {schedule})");
+    cost_log(ws, now, n, false, schedule)
+}
+
+/// `archived/service_N` → `balanceador/service_N` (no overwrite), then the `cost.log` line.
+///
+/// # Errors
+/// As [`archive`].
+pub fn unarchive(
+    ws: &Workspace,
+    n: usize,
+    schedule: &str,
+    now: DateTime<Utc>,
+) -> Result<(), CostError> {
+    let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
+    match crate::fsutil::rename_noreplace(&archive, &live) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(CostError::Conflict {
+                service: n,
+                archive,
+                live,
+            })
+        }
+        Err(source) => {
+            return Err(CostError::Move {
+                service: n,
+                from: archive,
+                to: live,
+                source,
+            })
+        }
+    }
+    let _ = crate::fsutil::sync_dir(&ws.balanceador());
+    let _ = crate::fsutil::sync_dir(&ws.archived());
+    log::info!("service_{n} ON (schedule {schedule})");
+    cost_log(ws, now, n, true, schedule)
+}
+
+/// The `cost.log` line: `YYYY-MM-DD HH:MM:SS  service_N OFF|ON (schedule <name>)`, local time.
+pub fn cost_log_line(now: DateTime<Utc>, n: usize, on: bool, schedule: &str) -> String {
+    format!(
+        "{}  service_{n} {} (schedule {schedule})\n",
+        now.with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S"),
+        if on { "ON" } else { "OFF" }
+    )
+}
+
+fn cost_log(
+    ws: &Workspace,
+    now: DateTime<Utc>,
+    n: usize,
+    on: bool,
+    schedule: &str,
+) -> Result<(), CostError> {
+    let path = ws.cost_log();
+    let err = |source| CostError::Log {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(ws.bal_logs()).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(err)?;
+    f.write_all(cost_log_line(now, n, on, schedule).as_bytes())
+        .map_err(err)
+}
+
+/// The name for a service coming back on: the schedule whose window just ended, else
+/// `fallback`, else `unknown`.
+pub fn leave_name(cfg: &Config, n: usize, now: DateTime<Utc>, fallback: Option<&str>) -> String {
+    fallback
+        .or_else(|| last_ended(&cfg.schedules, n, now))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Evaluates the schedules at `now` and applies them synchronously (no routing messages):
+/// services entering a window have their folder archived, services leaving one get it back,
+/// each change logged in `cost.log`. Conflicts and failures are logged and returned.
+pub fn reconcile(ws: &Workspace, cfg: &Config, now: DateTime<Utc>) -> Reconciled {
+    let now = now.trunc_subsecs(0);
+    let (actions, mut problems) = plan(ws, cfg, now, |n| leave_name(cfg, n, now, None));
+    let mut changes = Vec::new();
+    for a in actions {
+        let res = match &a {
+            Action::Enter { service, schedule } => archive(ws, *service, schedule, now),
+            Action::Leave { service, schedule } => unarchive(ws, *service, schedule, now),
+        };
+        match (res, a) {
+            (Ok(()), Action::Enter { service, schedule }) => {
+                changes.push((service, true, schedule))
+            }
+            (Ok(()), Action::Leave { service, schedule }) => {
+                changes.push((service, false, schedule))
+            }
+            (Err(e @ CostError::Log { .. }), Action::Enter { service, schedule }) => {
+                problems.push(e);
+                changes.push((service, true, schedule));
+            }
+            (Err(e @ CostError::Log { .. }), Action::Leave { service, schedule }) => {
+                problems.push(e);
+                changes.push((service, false, schedule));
+            }
+            (Err(e), _) => problems.push(e),
+        }
+    }
+    for p in &problems {
+        log::warn!("{p}");
+    }
+    let off = (1..=cfg.services.count)
+        .filter(|&n| present(&ws.archived_dir(n)))
+        .collect();
+    Reconciled {
+        off,
+        changes,
+        problems,
+    }
+}
+
+/// Evaluates the schedules at `clock.now()` and applies them synchronously: services entering
+/// a window have their folder archived, services leaving one get it back. Used by
+/// `run --once` and at supervisor start, before `services.active` is applied. Returns the set
+/// of services that are off afterwards. See [`reconcile`] for the changes and conflicts.
+///
+/// Never fails as a whole: conflicts and failures are logged (and left for the CostActor to
+/// raise as alarms).
+pub fn apply_now(ws: &Workspace, cfg: &Config, clock: &dyn Clock) -> BTreeSet<usize> {
+    reconcile(ws, cfg, clock.now()).off
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{Days, Schedule, Timezone, Window};
+    use chrono::TimeZone;
+
+    fn setup(count: usize) -> (tempfile::TempDir, Workspace, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path());
+        let mut cfg = Config::defaults(dir.path());
+        cfg.services.count = count;
+        cfg.schedules = vec![Schedule {
+            name: "night".into(),
+            services: vec![2],
+            off: Window::parse("00:00-06:00").unwrap(),
+            days: Days::all(),
+            timezone: Timezone::parse("UTC").unwrap(),
+        }];
+        (dir, ws, cfg)
+    }
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 2, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn plan_enters_an_open_window_and_leaves_a_closed_one() {
+        let (_d, ws, cfg) = setup(3);
+        for n in 1..=3 {
+            std::fs::create_dir_all(ws.service_dir(n)).unwrap();
+        }
+        let (actions, conflicts) = plan(&ws, &cfg, at(3), |_| "gone".into());
+        assert_eq!(
+            actions,
+            vec![Action::Enter {
+                service: 2,
+                schedule: "night".into()
+            }]
+        );
+        assert!(conflicts.is_empty());
+        // Archived, the live folder gone, the window over: back on.
+        std::fs::rename(ws.service_dir(2), {
+            std::fs::create_dir_all(ws.archived()).unwrap();
+            ws.archived_dir(2)
+        })
+        .unwrap();
+        let (actions, _) = plan(&ws, &cfg, at(7), |_| "night".into());
+        assert_eq!(
+            actions,
+            vec![Action::Leave {
+                service: 2,
+                schedule: "night".into()
+            }]
+        );
+        // Inside the window and already archived: nothing to do.
+        assert!(plan(&ws, &cfg, at(4), |_| String::new()).0.is_empty());
+    }
+
+    #[test]
+    fn plan_reports_both_folders_as_a_conflict_and_asks_no_move() {
+        let (_d, ws, cfg) = setup(3);
+        std::fs::create_dir_all(ws.service_dir(2)).unwrap();
+        std::fs::create_dir_all(ws.archived_dir(2)).unwrap();
+        let (actions, conflicts) = plan(&ws, &cfg, at(7), |_| String::new());
+        assert!(actions.is_empty());
+        assert!(matches!(
+            conflicts.as_slice(),
+            [CostError::Conflict { service: 2, .. }]
+        ));
+    }
+}
