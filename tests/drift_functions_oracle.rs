@@ -679,3 +679,57 @@ fn variable_precedence_agrees_with_terraform() {
         assert_eq!(json_encode(&obj), want, "terraform console {args:?}");
     }
 }
+
+#[test]
+fn module_tree_agrees_with_terraform_init() {
+    use tfops::drift::modules::{discover, parse_manifest, ModuleDir};
+    let Some(tf) = console_terraform() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let w = |p: &str, t: &str| {
+        let p = r.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, t).unwrap();
+    };
+    w(
+        "main.tf",
+        "module \"a\" {\n  source = \"./mods/a\"\n  count = 2\n}\n",
+    );
+    w("mods/a/main.tf", "module \"b\" {\n  source = \"../b\"\n}\n");
+    w("mods/b/main.tf", "module \"c\" {\n  source = \"./c\"\n}\n");
+    w("mods/b/c/main.tf", "output \"o\" {\n  value = 1\n}\n");
+    let rc = r.join(".terraformrc");
+    std::fs::write(&rc, "").unwrap();
+    let out = Command::new(&tf)
+        .args(["init", "-backend=false", "-input=false", "-no-color"])
+        .current_dir(r)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read(r.join(".terraform/modules/modules.json")).unwrap();
+    let theirs = parse_manifest(&manifest, r).unwrap();
+    let ours: Vec<(String, PathBuf)> = discover(r)
+        .unwrap()
+        .iter()
+        .flat_map(|c| c.walk())
+        .map(|c| match &c.dir {
+            ModuleDir::Local(p) => (c.path.join("."), p.clone()),
+            other => panic!("{}: {other:?}", c.address()),
+        })
+        .collect();
+    let theirs: Vec<(String, PathBuf)> = theirs.into_iter().collect();
+    let mut ours = ours;
+    ours.sort();
+    assert_eq!(
+        ours, theirs,
+        "module keys and folders as terraform init records them"
+    );
+}

@@ -59,6 +59,7 @@ pub mod functions;
 pub mod ignore;
 pub mod journal;
 pub mod model;
+pub mod modules;
 pub mod report;
 pub mod scenario;
 pub mod state;
