@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use tfops::drift::eval::{self, Scope};
 use tfops::drift::functions::encoding::json_encode;
+use tfops::drift::value::Value;
 
 /// The table: several expressions per function, with edge cases and conversions. Each must
 /// evaluate to a known value or fail in both engines.
@@ -52,6 +53,9 @@ const CASES: &[&str] = &[
     r#""%{for x in ["a", "b"]}<${x}>%{endfor}""#,
     r#""%{for k, v in {a = 1}}${k}=${v};%{endfor}""#,
     r#""a ${~ "b" ~} c""#,
+    r#""%{if false}a%{endif}""#,
+    r#""${"a"}${1}""#,
+    r#""%{ if 1 == 1 ~} x %{~ endif }""#,
     r#""${null}""#,
     r#""${[1]}""#,
     r#""$${x}""#,
@@ -85,6 +89,19 @@ const CASES: &[&str] = &[
     r#"{a = 1}.b"#,
     r#"[1, 2]["1"]"#,
     r#"[for s in toset(["b", "a"]) : s]"#,
+    r#"toset([10, 9, 100])"#,
+    r#"toset([true, false])"#,
+    r#"{for k, v in {a = 1, b = 2} : v => k}"#,
+    r#"[for i, v in ["x", "y"] : "${i}:${v}"]"#,
+    r#"[for x in null : x]"#,
+    r#"[for x in "abc" : x]"#,
+    r#"[[1, 2], [3]][*][0]"#,
+    r#"{a = [1, 2]}.a[1]"#,
+    r#"null[*]"#,
+    r#""a"[*]"#,
+    r#"local.objs[1].name"#,
+    r#"var.list[0]"#,
+    r#"var.obj["a"]"#,
     // collection
     r#"length("héllo")"#,
     r#"length([1, 2])"#,
@@ -281,6 +298,8 @@ const CASES: &[&str] = &[
     r#"cidrhost("fd00::/64", 10)"#,
     r#"cidrnetmask("10.0.0.0/20")"#,
     r#"cidrnetmask("fd00::/64")"#,
+    r#"nonsensitive(sensitive("x"))"#,
+    r#"filebase64sha256("hello.txt")"#,
     r#"cidrsubnets("10.0.0.0/16", 4, 4, 8, 4)"#,
     r#"cidrsubnets("10.0.0.0/30", 1, 1, 1)"#,
     // filesystem, relative to the folder
@@ -533,5 +552,184 @@ fn expressions_agree_with_terraform_console() {
         failures.len(),
         CASES.len(),
         failures.join("\n")
+    );
+}
+
+const VARS_TF: &str = r#"
+variable "n" {
+  type    = number
+  default = 1
+}
+variable "s" {
+  default = "d"
+}
+variable "l" {
+  type    = list(string)
+  default = []
+}
+variable "m" {
+  type    = map(number)
+  default = {}
+}
+variable "o" {
+  type    = object({ a = string, b = optional(number, 3) })
+  default = { a = "dflt" }
+}
+"#;
+
+/// `terraform console` with environment and arguments; the printed value as a string.
+fn console_with(tf: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str], expr: &str) -> String {
+    use std::io::Write as _;
+    let rc = dir.join(".terraformrc");
+    std::fs::write(&rc, "").unwrap();
+    let mut cmd = Command::new(tf);
+    cmd.arg("console")
+        .args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run terraform console");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{expr}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "terraform console {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).expect("a quoted string")
+}
+
+#[test]
+fn variable_precedence_agrees_with_terraform() {
+    use tfops::drift::vars::{self, CliArg, VarDecl};
+    let Some(tf) = console_terraform() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(dir.join("main.tf"), VARS_TF).unwrap();
+    std::fs::write(dir.join("terraform.tfvars"), "n = 2\ns = \"tfvars\"\n").unwrap();
+    std::fs::write(
+        dir.join("terraform.tfvars.json"),
+        r#"{"n": "3", "m": {"x": "1"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.auto.tfvars"), "n = 5\n").unwrap();
+    std::fs::write(
+        dir.join("a.auto.tfvars.json"),
+        r#"{"n": 4, "o": {"a": "auto"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("extra.tfvars"), "n = 6\nl = [1, \"f\"]\n").unwrap();
+    let env = [
+        ("TF_VAR_n", "10"),
+        ("TF_VAR_s", "env"),
+        ("TF_VAR_l", "[\"e\", 2]"),
+        ("TF_VAR_o", "{ a = \"env\", b = \"7\" }"),
+    ];
+    let decls: Vec<VarDecl> = hcl_edit::parser::parse_body(VARS_TF)
+        .unwrap()
+        .blocks()
+        .map(|b| VarDecl::from_block(b).unwrap())
+        .collect();
+    let expr = "jsonencode({n = var.n, s = var.s, l = var.l, m = var.m, o = var.o})";
+    let runs: &[&[&str]] = &[
+        &[],
+        &["-var", "n=\"8\"", "-var-file", "extra.tfvars"],
+        &[
+            "-var-file",
+            "extra.tfvars",
+            "-var",
+            "n=9",
+            "-var",
+            "m={y = \"2\"}",
+        ],
+        &["-var", "s=[1]", "-var", "o={a = 1}"],
+    ];
+    let env_pairs = vars::env_vars(env.iter().copied());
+    for args in runs {
+        let want = console_with(&tf, dir, &env, args, expr);
+        let mut cli = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let v = it.next().unwrap();
+            cli.push(if *a == "-var" {
+                CliArg::Var(v.to_string())
+            } else {
+                CliArg::VarFile(PathBuf::from(v))
+            });
+        }
+        let r = vars::resolve(&decls, dir, &env_pairs, &cli).unwrap();
+        let obj = Value::Object(
+            r.into_iter()
+                .map(|(k, v)| (k, v.value))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        );
+        assert_eq!(json_encode(&obj), want, "terraform console {args:?}");
+    }
+}
+
+#[test]
+fn module_tree_agrees_with_terraform_init() {
+    use tfops::drift::modules::{discover, parse_manifest, ModuleDir};
+    let Some(tf) = console_terraform() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let w = |p: &str, t: &str| {
+        let p = r.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, t).unwrap();
+    };
+    w(
+        "main.tf",
+        "module \"a\" {\n  source = \"./mods/a\"\n  count = 2\n}\n",
+    );
+    w("mods/a/main.tf", "module \"b\" {\n  source = \"../b\"\n}\n");
+    w("mods/b/main.tf", "module \"c\" {\n  source = \"./c\"\n}\n");
+    w("mods/b/c/main.tf", "output \"o\" {\n  value = 1\n}\n");
+    let rc = r.join(".terraformrc");
+    std::fs::write(&rc, "").unwrap();
+    let out = Command::new(&tf)
+        .args(["init", "-backend=false", "-input=false", "-no-color"])
+        .current_dir(r)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read(r.join(".terraform/modules/modules.json")).unwrap();
+    let theirs = parse_manifest(&manifest, r).unwrap();
+    let ours: Vec<(String, PathBuf)> = discover(r)
+        .unwrap()
+        .iter()
+        .flat_map(|c| c.walk())
+        .map(|c| match &c.dir {
+            ModuleDir::Local(p) => (c.path.join("."), p.clone()),
+            other => panic!("{}: {other:?}", c.address()),
+        })
+        .collect();
+    let theirs: Vec<(String, PathBuf)> = theirs.into_iter().collect();
+    let mut ours = ours;
+    ours.sort();
+    assert_eq!(
+        ours, theirs,
+        "module keys and folders as terraform init records them"
     );
 }

@@ -17,6 +17,7 @@
 //! Functions are in [`super::functions`]; `try` and `can` are here because they see their
 //! arguments unevaluated.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -148,28 +149,36 @@ impl Scope {
     }
 }
 
-/// Local names bound by `for` expressions and template `for` directives, innermost last.
-#[derive(Clone)]
+/// Local names bound by `for` expressions and template `for` directives: a chain of frames,
+/// innermost first, so that entering a loop copies nothing.
 struct Cx<'a> {
     scope: &'a Scope,
-    frames: Vec<(String, Value)>,
+    parent: Option<&'a Cx<'a>>,
+    binds: Vec<(String, Value)>,
     /// In `templatefile`: only these names are visible (no var./local.).
     template_only: bool,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     fn lookup(&self, name: &str) -> Option<&Value> {
-        self.frames
+        self.binds
             .iter()
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
+            .or_else(|| self.parent.and_then(|p| p.lookup(name)))
     }
 
-    fn with(&self, binds: &[(String, Value)]) -> Self {
-        let mut c = self.clone();
-        c.frames.extend(binds.iter().cloned());
-        c
+    fn with<'b>(&'b self, binds: Vec<(String, Value)>) -> Cx<'b>
+    where
+        'a: 'b,
+    {
+        Cx {
+            scope: self.scope,
+            parent: Some(self),
+            binds,
+            template_only: self.template_only,
+        }
     }
 }
 
@@ -180,7 +189,8 @@ impl Cx<'_> {
 pub fn eval(expr: &Expression, scope: &Scope) -> Result<Value, EvalError> {
     let cx = Cx {
         scope,
-        frames: Vec::new(),
+        parent: None,
+        binds: Vec::new(),
         template_only: false,
     };
     ev(expr, &cx)
@@ -207,7 +217,8 @@ pub fn render_template(
     let t = hcl_edit::parser::parse_template(text).map_err(|e| EvalError::Parse(e.to_string()))?;
     let cx = Cx {
         scope,
-        frames: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        parent: None,
+        binds: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         template_only: true,
     };
     template(&t, &cx, false, false)
@@ -497,7 +508,7 @@ fn template(t: &Template, cx: &Cx, trim_first: bool, trim_last: bool) -> Result<
                                 }
                                 let r = template(
                                     &f.template,
-                                    &cx.with(&binds),
+                                    &cx.with(binds),
                                     f.strip.strip_end(),
                                     d.endfor_expr.strip.strip_start(),
                                 )?;
@@ -605,7 +616,7 @@ fn for_expr(f: &ForExpr, cx: &Cx) -> Result<Value, EvalError> {
         if let Some(kv) = &f.intro.key_var {
             binds.push((kv.value().as_str().to_string(), k));
         }
-        let icx = cx.with(&binds);
+        let icx = cx.with(binds);
         if let Some(c) = &f.cond {
             let cv = ev(&c.expr, &icx)?;
             match to_bool(cv.clone(), "'for' condition")? {
@@ -682,7 +693,7 @@ fn traversal(
     cx: &Cx,
 ) -> Result<Value, EvalError> {
     if let Some(v) = cx.lookup(root) {
-        return apply_ops(v.clone(), ops, cx);
+        return finish(v, ops, cx);
     }
     if cx.template_only {
         return Err(invalid(format!(
@@ -699,20 +710,14 @@ fn traversal(
     };
     let a1 = attr_name(ops.first());
     let (base, used) = match (root, a1) {
-        ("var", Some(n)) => (
-            s.vars
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| Value::unknown(format!("variable \"{n}\" has no value"))),
-            1,
-        ),
-        ("local", Some(n)) => (
-            s.locals
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| Value::unknown(format!("local.{n} is not known"))),
-            1,
-        ),
+        ("var", Some(n)) => match s.vars.get(n) {
+            Some(v) => return finish(v, &ops[1..], cx),
+            None => (Value::unknown(format!("variable \"{n}\" has no value")), 1),
+        },
+        ("local", Some(n)) => match s.locals.get(n) {
+            Some(v) => return finish(v, &ops[1..], cx),
+            None => (Value::unknown(format!("local.{n} is not known")), 1),
+        },
         ("count", Some("index")) => match &s.count_index {
             Some(v) => (v.clone(), 1),
             None => return Err(invalid("count.index is only valid where count is set")),
@@ -730,13 +735,13 @@ fn traversal(
             (Value::String(p.to_string_lossy().into_owned()), 1)
         }
         ("terraform", Some("workspace")) => (Value::String(s.workspace.clone()), 1),
-        ("module", Some(n)) => (
-            s.modules
-                .get(n)
-                .cloned()
-                .unwrap_or_else(|| Value::unknown(format!("module.{n} is not known offline"))),
-            1,
-        ),
+        ("module", Some(n)) => match s.modules.get(n) {
+            Some(v) => return finish(v, &ops[1..], cx),
+            None => (
+                Value::unknown(format!("module.{n} is not known offline")),
+                1,
+            ),
+        },
         ("data", Some(_)) => {
             return Ok(Value::unknown(format!(
                 "{}: a data source is read only during plan",
@@ -753,7 +758,7 @@ fn traversal(
             return Err(invalid(format!("invalid reference: {}", text())))
         }
         (_, Some(n)) => match s.resources.get(&format!("{root}.{n}")) {
-            Some(v) => (v.clone(), 1),
+            Some(v) => return finish(v, &ops[1..], cx),
             None => {
                 return Ok(Value::unknown(format!(
                     "known only after apply: {}",
@@ -764,6 +769,97 @@ fn traversal(
         (_, None) => return Err(invalid(format!("unknown variable {root:?}"))),
     };
     apply_ops(base, &ops[used..], cx)
+}
+
+/// Follows attribute and index steps by reference as far as they go, then copies only what
+/// they reach: `var.big_map[each.key]` must not copy the whole map once per resource.
+fn finish(
+    base: &Value,
+    ops: &[hcl_edit::Decorated<TraversalOperator>],
+    cx: &Cx,
+) -> Result<Value, EvalError> {
+    let (v, used) = walk_ref(base, ops, cx)?;
+    apply_ops(v.clone(), &ops[used..], cx)
+}
+
+/// How far attribute and index steps go by reference from `base`: the value reached and the
+/// number of steps taken.
+fn walk_ref<'v>(
+    base: &'v Value,
+    ops: &[hcl_edit::Decorated<TraversalOperator>],
+    cx: &Cx,
+) -> Result<(&'v Value, usize), EvalError> {
+    let mut v = base;
+    let mut used = 0;
+    for op in ops {
+        let next = match op.value() {
+            TraversalOperator::GetAttr(id) => match v {
+                Value::Object(m) | Value::Map(m) => m.get(id.value().as_str()),
+                _ => None,
+            },
+            TraversalOperator::Index(e) => {
+                let k = ev(e, cx)?;
+                index_ref(v, &k)
+            }
+            TraversalOperator::LegacyIndex(n) => index_ref(v, &Value::int(i128::from(*n.value()))),
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                v = n;
+                used += 1;
+            }
+            None => break,
+        }
+    }
+    Ok((v, used))
+}
+
+/// An expression's value, borrowed from the scope when it is a plain reference (`var.m`,
+/// `local.x.y`, a `for` variable), else evaluated.
+fn ev_ref<'c>(e: &Expression, cx: &'c Cx) -> Result<Cow<'c, Value>, EvalError> {
+    let (root, ops): (&str, &[hcl_edit::Decorated<TraversalOperator>]) = match e {
+        Expression::Variable(id) => (id.value().as_str(), &[]),
+        Expression::Traversal(t) => match &t.expr {
+            Expression::Variable(id) => (id.value().as_str(), &t.operators),
+            _ => return Ok(Cow::Owned(ev(e, cx)?)),
+        },
+        _ => return Ok(Cow::Owned(ev(e, cx)?)),
+    };
+    let s: &'c Scope = cx.scope;
+    let (base, rest) = if let Some(v) = cx.lookup(root) {
+        (Some(v), ops)
+    } else if cx.template_only || ops.is_empty() {
+        (None, ops)
+    } else {
+        match (root, attr_name(ops.first())) {
+            ("var", Some(n)) => (s.vars.get(n), &ops[1..]),
+            ("local", Some(n)) => (s.locals.get(n), &ops[1..]),
+            ("module", Some(n)) => (s.modules.get(n), &ops[1..]),
+            ("count" | "each" | "path" | "terraform" | "data" | "self", _) => (None, ops),
+            (_, Some(n)) => (s.resources.get(&format!("{root}.{n}")), &ops[1..]),
+            _ => (None, ops),
+        }
+    };
+    if let Some(b) = base {
+        let (v, used) = walk_ref(b, rest, cx)?;
+        if used == rest.len() {
+            return Ok(Cow::Borrowed(v));
+        }
+    }
+    Ok(Cow::Owned(ev(e, cx)?))
+}
+
+/// `coll[key]` by reference when it plainly exists; `None` leaves the error or conversion to
+/// [`index`].
+fn index_ref<'v>(v: &'v Value, k: &Value) -> Option<&'v Value> {
+    match (v, k) {
+        (Value::List(items) | Value::Tuple(items), Value::Number(n)) => {
+            items.get(usize::try_from(n.to_i64()?).ok()?)
+        }
+        (Value::Map(m) | Value::Object(m), Value::String(s)) => m.get(s),
+        _ => None,
+    }
 }
 
 fn apply_ops(
@@ -871,6 +967,9 @@ pub fn index(v: Value, key: Value) -> Result<Value, EvalError> {
     }
 }
 
+/// Functions whose first argument is passed by reference (see [`functions::collection::call_ref`]).
+const BORROWING: &[&str] = &["length", "lookup", "element", "contains", "index"];
+
 fn call(f: &hcl_edit::expr::FuncCall, cx: &Cx) -> Result<Value, EvalError> {
     let name = f.name.name.value().as_str();
     if f.name.is_namespaced() {
@@ -925,7 +1024,24 @@ fn call(f: &hcl_edit::expr::FuncCall, cx: &Cx) -> Result<Value, EvalError> {
         _ => {}
     }
     let mut args = Vec::with_capacity(f.args.len());
-    for a in f.args.iter() {
+    let mut rest = f.args.iter();
+    if BORROWING.contains(&name) && !f.args.expand_final() {
+        if let Some(a0) = rest.next() {
+            match ev_ref(a0, cx)? {
+                Cow::Borrowed(first) => {
+                    let others = rest.map(|a| ev(a, cx)).collect::<Result<Vec<_>, _>>()?;
+                    return functions::collection::call_ref(name, first, &others)
+                        .unwrap_or_else(|| Ok(Value::unknown(format!("{name}() is not evaluated"))))
+                        .map_err(|e| EvalError::Function {
+                            name: name.to_string(),
+                            message: e.to_string(),
+                        });
+                }
+                Cow::Owned(v) => args.push(v),
+            }
+        }
+    }
+    for a in rest {
         args.push(ev(a, cx)?);
     }
     if f.args.expand_final() {

@@ -56,12 +56,15 @@ pub mod diff;
 pub mod error;
 pub mod eval;
 pub mod functions;
+pub mod ignore;
 pub mod journal;
 pub mod model;
+pub mod modules;
 pub mod report;
 pub mod scenario;
 pub mod state;
 pub mod value;
+pub mod vars;
 
 pub use error::DriftError;
 pub use report::Report;

@@ -5,21 +5,21 @@
 
 use std::collections::BTreeMap;
 
-use super::{arg_int, arg_num, arg_str, arity, err, FResult, FuncError};
+use super::{arg_int, arg_num, arg_str, arity, arity_n, err, FResult, FuncError};
 use crate::drift::eval::values_equal;
 use crate::drift::value::{convert, unify, unify_types, Number, Type, Value};
 
 /// Dispatches a collection function; `None` if `name` is not one.
 pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
     Some(match name {
-        "length" => length(a),
+        "length" => with_first("length", a),
         "merge" => merge(a),
         "concat" => concat(a),
-        "lookup" => lookup(a),
-        "element" => element(a),
+        "lookup" => with_first("lookup", a),
+        "element" => with_first("element", a),
         "keys" => keys(a),
         "values" => values(a),
-        "contains" => contains(a),
+        "contains" => with_first("contains", a),
         "distinct" => distinct(a),
         "flatten" => flatten(a),
         "compact" => compact(a),
@@ -34,13 +34,53 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
         "reverse" => reverse(a),
         "sort" => sort(a),
         "slice" => slice(a),
-        "index" => index(a),
+        "index" => with_first("index", a),
         "alltrue" | "anytrue" => alltrue(name, a),
         "transpose" => transpose(a),
         "matchkeys" => matchkeys(a),
         "sum" => sum(a),
         _ => return None,
     })
+}
+
+/// Calls one of the functions whose first argument may be borrowed from the scope.
+fn with_first(name: &str, a: &[Value]) -> FResult {
+    match a.split_first() {
+        Some((first, rest)) => call_ref(name, first, rest).unwrap_or_else(|| err("unreachable")),
+        None => arity(name, a, 1, usize::MAX).map(|_| Value::Null),
+    }
+}
+
+/// `length`, `lookup`, `element`, `contains`, `index` with the collection borrowed: the
+/// evaluator passes `var.big` by reference, so a lookup per instance does not copy the map.
+/// `None` if `name` is not one of them.
+pub fn call_ref(name: &str, first: &Value, rest: &[Value]) -> Option<FResult> {
+    let n = 1 + rest.len();
+    let check = |min, max| arity_n(name, n, min, max);
+    // an unknown collection (or key) makes the result unknown; unknown elements stay inside
+    if let Some(u) = std::iter::once(first).chain(rest).find(|v| v.is_unknown()) {
+        return Some(Ok(u.clone()));
+    }
+    Some(match name {
+        "length" => check(1, 1).and_then(|_| length(first)),
+        "lookup" => check(2, 3).and_then(|_| lookup(first, rest)),
+        "element" => check(2, 2).and_then(|_| element(first, rest)),
+        "contains" | "index" => check(2, 2).and_then(|_| {
+            if let Some(u) = first.first_unknown().or(rest[0].first_unknown()) {
+                return Ok(Value::Unknown(u.clone()));
+            }
+            if name == "contains" {
+                contains(first, &rest[0])
+            } else {
+                index(first, &rest[0])
+            }
+        }),
+        _ => return None,
+    })
+}
+
+fn seq_of<'a>(v: &'a Value, param: &str) -> Result<&'a [Value], FuncError> {
+    seq(std::slice::from_ref(v), 0, param)
 }
 
 fn seq<'a>(a: &'a [Value], i: usize, param: &str) -> Result<&'a [Value], FuncError> {
@@ -74,14 +114,13 @@ fn same_kind(like: &Value, items: Vec<Value>) -> Value {
     }
 }
 
-fn length(a: &[Value]) -> FResult {
-    arity("length", a, 1, 1)?;
-    match &a[0] {
+fn length(v: &Value) -> FResult {
+    match v {
         Value::String(s) => Ok(Value::int(grapheme_count(s) as i128)),
         Value::List(v) | Value::Set(v) | Value::Tuple(v) => Ok(Value::int(v.len() as i128)),
         Value::Map(m) | Value::Object(m) => Ok(Value::int(m.len() as i128)),
         Value::Null => err("Invalid value for \"value\" parameter: argument must not be null"),
-        Value::Unknown(_) => Ok(a[0].clone()),
+        Value::Unknown(_) => Ok(v.clone()),
         other => err(format!(
             "Invalid value for \"value\" parameter: collection or structural type is required, got {}",
             other.kind()
@@ -155,10 +194,9 @@ fn concat(a: &[Value]) -> FResult {
     Ok(Value::Tuple(items))
 }
 
-fn lookup(a: &[Value]) -> FResult {
-    arity("lookup", a, 2, 3)?;
-    let key = arg_str(a, 1, "key")?;
-    let m = match &a[0] {
+fn lookup(first: &Value, rest: &[Value]) -> FResult {
+    let key = arg_str(rest, 0, "key")?;
+    let m = match first {
         Value::Map(m) | Value::Object(m) => m,
         other => {
             return err(format!(
@@ -167,17 +205,17 @@ fn lookup(a: &[Value]) -> FResult {
             ))
         }
     };
-    match (m.get(&key), a.get(2)) {
+    match (m.get(&key), rest.get(1)) {
         (Some(v), None) => Ok(v.clone()),
         (Some(v), Some(d)) => {
-            if let (Value::Map(_), Some(t)) = (&a[0], unify(&[v.clone(), d.clone()])) {
+            if let (Value::Map(_), Some(t)) = (first, unify(&[v.clone(), d.clone()])) {
                 return convert(v.clone(), &t).map_err(FuncError);
             }
             Ok(v.clone())
         }
         (None, Some(d)) => {
-            if let Value::Map(_) = &a[0] {
-                if let Some(Type::Map(et)) = Some(a[0].ty()) {
+            if let Value::Map(_) = first {
+                if let Some(Type::Map(et)) = Some(first.ty()) {
                     if *et != Type::Dynamic {
                         return convert(d.clone(), &et).map_err(FuncError);
                     }
@@ -189,13 +227,12 @@ fn lookup(a: &[Value]) -> FResult {
     }
 }
 
-fn element(a: &[Value]) -> FResult {
-    arity("element", a, 2, 2)?;
-    let s = seq(a, 0, "list")?;
-    if matches!(a[0], Value::Set(_)) {
+fn element(first: &Value, rest: &[Value]) -> FResult {
+    let s = seq_of(first, "list")?;
+    if matches!(first, Value::Set(_)) {
         return err("Invalid value for \"list\" parameter: list or tuple required, got set");
     }
-    let i = arg_int(a, 1, "index")?;
+    let i = arg_int(rest, 0, "index")?;
     if s.is_empty() {
         return err("cannot use element function with an empty list");
     }
@@ -242,15 +279,13 @@ fn values(a: &[Value]) -> FResult {
     })
 }
 
-fn contains(a: &[Value]) -> FResult {
-    arity("contains", a, 2, 2)?;
-    let s = seq(a, 0, "list")?;
-    let v = &a[1];
+fn contains(first: &Value, v: &Value) -> FResult {
+    let s = seq_of(first, "list")?;
     let found = s.iter().any(|x| {
         values_equal(x, v)
             || unify(&[x.clone(), v.clone()])
                 .and_then(|t| Some((convert(x.clone(), &t).ok()?, convert(v.clone(), &t).ok()?)))
-                .is_some_and(|(x, v)| x == v && matches!(a[0], Value::List(_) | Value::Set(_)))
+                .is_some_and(|(x, v)| x == v && matches!(first, Value::List(_) | Value::Set(_)))
     });
     Ok(Value::Bool(found))
 }
@@ -573,12 +608,11 @@ fn slice(a: &[Value]) -> FResult {
     })
 }
 
-fn index(a: &[Value]) -> FResult {
-    arity("index", a, 2, 2)?;
-    let s = seq(a, 0, "list")?;
+fn index(first: &Value, item: &Value) -> FResult {
+    let s = seq_of(first, "list")?;
     for (i, x) in s.iter().enumerate() {
-        if values_equal(x, &a[1])
-            || convert(a[1].clone(), &x.ty()).is_ok_and(|v| values_equal(x, &v))
+        if values_equal(x, item)
+            || convert(item.clone(), &x.ty()).is_ok_and(|v| values_equal(x, &v))
         {
             return Ok(Value::int(i as i128));
         }

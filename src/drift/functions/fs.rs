@@ -39,6 +39,11 @@ pub fn call(name: &str, a: &[Value], scope: &Scope) -> Option<FResult> {
                 base64::engine::general_purpose::STANDARD.encode(b),
             ))
         })(),
+        "filebase64sha256" | "filebase64sha512" => (|| {
+            arity(name, a, 1, 1)?;
+            let b = read(scope, &arg_str(a, 0, "path")?)?;
+            Ok(Value::String(super::crypto::digest(&name[4..], &b)))
+        })(),
         "filemd5" | "filesha1" | "filesha256" | "filesha512" => (|| {
             arity(name, a, 1, 1)?;
             let b = read(scope, &arg_str(a, 0, "path")?)?;
@@ -135,7 +140,11 @@ pub fn read(scope: &Scope, p: &str) -> Result<Vec<u8>, FuncError> {
     read_path(&path)
 }
 
-fn read_path(path: &Path) -> Result<Vec<u8>, FuncError> {
+/// Reads a regular file by path, with the same bounds as [`read`].
+///
+/// # Errors
+/// As [`read`].
+pub fn read_path(path: &Path) -> Result<Vec<u8>, FuncError> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)

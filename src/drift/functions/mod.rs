@@ -153,7 +153,10 @@ pub const SUPPORTED: &[&str] = &[
 ];
 
 /// Functions that see unknown arguments themselves instead of returning unknown at once.
-const UNKNOWN_AWARE: &[&str] = &["length", "coalesce", "tolist", "toset", "tomap", "concat"];
+const UNKNOWN_AWARE: &[&str] = &[
+    "length", "coalesce", "tolist", "toset", "tomap", "concat", "lookup", "element", "contains",
+    "index",
+];
 
 /// Calls the function `name` with evaluated arguments.
 ///
@@ -203,12 +206,17 @@ pub fn call(name: &str, args: Vec<Value>, scope: &Scope) -> FResult {
 
 /// Checks the argument count.
 pub(crate) fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), FuncError> {
-    if args.len() < min {
+    arity_n(name, args.len(), min, max)
+}
+
+/// Checks an argument count `n`.
+pub(crate) fn arity_n(name: &str, n: usize, min: usize, max: usize) -> Result<(), FuncError> {
+    if n < min {
         return err(format!(
             "Not enough function arguments: function {name:?} expects at least {min} argument(s)"
         ));
     }
-    if args.len() > max {
+    if n > max {
         return err(format!(
             "Too many function arguments: function {name:?} expects only {max} argument(s)"
         ));
