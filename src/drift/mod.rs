@@ -97,7 +97,7 @@ pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
     detect_target(&Target::of(ws, cfg))
 }
 
-/// The `*.tf` files of a module folder, sorted by name.
+/// The `*.tf` and `*.tf.json` files of a module folder, sorted by name.
 ///
 /// # Errors
 /// When the folder cannot be listed.
@@ -106,8 +106,8 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
         let e = e.map_err(|e| DriftError::io(dir, e))?;
         let p = e.path();
-        let is_tf = p.extension().is_some_and(|x| x == "tf")
-            && !e.file_name().to_string_lossy().starts_with('.');
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_tf = (name.ends_with(".tf") || name.ends_with(".tf.json")) && !name.starts_with('.');
         if is_tf && p.is_file() {
             files.push(p);
         }
@@ -142,6 +142,18 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
 /// # Errors
 /// As [`detect`].
 pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
+    detect_target_env(t, model::Inputs::env_vars())
+}
+
+/// As [`detect_target`], with the `TF_VAR_*` values given (by variable name) instead of read
+/// from this process's environment.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_target_env(
+    t: &Target,
+    env: std::collections::BTreeMap<String, String>,
+) -> Result<Report, DriftError> {
     let t0 = std::time::Instant::now();
     let files = tf_files(&t.dir)?;
     let threads = std::thread::available_parallelism()
@@ -160,7 +172,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let display = format!("{}/{name}", t.dir_display);
-        let r = read_tf(p, &display).and_then(|text| model::parse_file(&text, &display));
+        let r = read_tf(p, &display).and_then(|text| model::parse_any(&text, &display));
         if let Ok(mut v) = results.lock() {
             v.push((i, r));
         }
@@ -223,7 +235,10 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
         models.push(r?);
     }
     let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
-    let desired = model::expand_with(models, tfvars)?;
+    let desired = model::expand_inputs(
+        models,
+        model::Inputs { tfvars, env },
+    )?;
     let recorded = recorded?;
     log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);
