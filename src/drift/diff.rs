@@ -258,7 +258,8 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
         }
         "null_resource" => {
             let vals = have.attributes(&["triggers"]);
-            if !ig.covers("triggers") && !triggers_equal(want.attrs.get("triggers"), vals[0].as_ref())
+            if !ig.covers("triggers")
+                && !triggers_equal(want.attrs.get("triggers"), vals[0].as_ref())
             {
                 Verdict::Replace(vec!["triggers".into()])
             } else {
@@ -444,9 +445,8 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
     }
     // A moved object that is then destroyed or forgotten is reported at its old address only.
-    out.moved.retain(|m| {
-        !out.destroy.contains(&m.to) && !out.forget.contains(&m.to)
-    });
+    out.moved
+        .retain(|m| !out.destroy.contains(&m.to) && !out.forget.contains(&m.to));
     for d in out.destroy.iter_mut().chain(out.forget.iter_mut()) {
         if let Some(orig) = effective.get(d.as_str()) {
             *d = orig.to_string();

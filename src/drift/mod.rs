@@ -235,10 +235,7 @@ pub fn detect_target_env(
         models.push(r?);
     }
     let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
-    let desired = model::expand_inputs(
-        models,
-        model::Inputs { tfvars, env },
-    )?;
+    let desired = model::expand_inputs(models, model::Inputs { tfvars, env })?;
     let recorded = recorded?;
     log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);

@@ -111,9 +111,7 @@ impl Expr {
             _ => None,
         };
         Expr {
-            expr: literal
-                .is_none()
-                .then(|| hcl::Expression::from(e.clone())),
+            expr: literal.is_none().then(|| hcl::Expression::from(e.clone())),
             literal,
             text,
             var_ref,
@@ -561,9 +559,9 @@ impl TypeC {
                     "set" => TypeC::Set(Box::new(TypeC::parse(first)?)),
                     "map" => TypeC::Map(Box::new(TypeC::parse(first)?)),
                     "tuple" => match first {
-                        E::Array(a) => TypeC::Tuple(
-                            a.iter().map(TypeC::parse).collect::<Option<Vec<_>>>()?,
-                        ),
+                        E::Array(a) => {
+                            TypeC::Tuple(a.iter().map(TypeC::parse).collect::<Option<Vec<_>>>()?)
+                        }
                         _ => return None,
                     },
                     "object" => match first {
@@ -602,7 +600,9 @@ pub fn infer_type(v: &Value) -> Value {
         Value::Bool(_) => Value::from("bool"),
         Value::Number(_) => Value::from("number"),
         Value::String(_) => Value::from("string"),
-        Value::Array(a) => serde_json::json!(["tuple", a.iter().map(infer_type).collect::<Vec<_>>()]),
+        Value::Array(a) => {
+            serde_json::json!(["tuple", a.iter().map(infer_type).collect::<Vec<_>>()])
+        }
         Value::Object(o) => {
             let m: serde_json::Map<String, Value> =
                 o.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect();
@@ -636,7 +636,13 @@ fn to_collection(kind: &str, v: Value) -> Option<(Value, Value)> {
             };
             let mut items: Vec<Value> = items
                 .into_iter()
-                .map(|x| if ety == "string" { to_string_value(x) } else { x })
+                .map(|x| {
+                    if ety == "string" {
+                        to_string_value(x)
+                    } else {
+                        x
+                    }
+                })
                 .collect();
             if kind == "set" {
                 items.sort_by_key(canonical_key);
@@ -653,7 +659,16 @@ fn to_collection(kind: &str, v: Value) -> Option<(Value, Value)> {
             };
             let o = o
                 .into_iter()
-                .map(|(k, x)| (k, if ety == "string" { to_string_value(x) } else { x }))
+                .map(|(k, x)| {
+                    (
+                        k,
+                        if ety == "string" {
+                            to_string_value(x)
+                        } else {
+                            x
+                        },
+                    )
+                })
                 .collect();
             Some((Value::Object(o), serde_json::json!(["map", ety])))
         }
@@ -768,7 +783,9 @@ fn type_json(ty: &TypeC) -> Value {
         TypeC::List(e) => serde_json::json!(["list", type_json(e)]),
         TypeC::Set(e) => serde_json::json!(["set", type_json(e)]),
         TypeC::Map(e) => serde_json::json!(["map", type_json(e)]),
-        TypeC::Tuple(ts) => serde_json::json!(["tuple", ts.iter().map(type_json).collect::<Vec<_>>()]),
+        TypeC::Tuple(ts) => {
+            serde_json::json!(["tuple", ts.iter().map(type_json).collect::<Vec<_>>()])
+        }
         TypeC::Object(f) => {
             let m: serde_json::Map<String, Value> =
                 f.iter().map(|(k, t)| (k.clone(), type_json(t))).collect();
@@ -793,8 +810,8 @@ pub fn json_to_hcl(text: &str, file: &str) -> Result<String, DriftError> {
         column,
         message: m,
     };
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| bad(e.line(), e.column(), format!("invalid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| bad(e.line(), e.column(), format!("invalid JSON: {e}")))?;
     let Value::Object(top) = v else {
         return Err(bad(1, 1, "a .tf.json file must hold a JSON object".into()));
     };
@@ -827,7 +844,9 @@ pub fn json_to_hcl(text: &str, file: &str) -> Result<String, DriftError> {
                                 match k.as_str() {
                                     "type" => out.push_str(&format!(
                                         "  type = {}\n",
-                                        x.as_str().map(|s| unwrap_interp(s).unwrap_or(s).to_string()).unwrap_or_default()
+                                        x.as_str()
+                                            .map(|s| unwrap_interp(s).unwrap_or(s).to_string())
+                                            .unwrap_or_default()
                                     )),
                                     _ => out.push_str(&format!("  {k} = {}\n", json_expr(x))),
                                 }
@@ -936,7 +955,10 @@ fn json_expr(v: &Value) -> String {
             // A template: JSON's escapes are HCL's, and `${`/`%{` keep their meaning.
             None => quote(s),
         },
-        Value::Array(a) => format!("[{}]", a.iter().map(json_expr).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(json_expr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(o) => format!(
             "{{ {} }}",
             o.iter()
@@ -1185,8 +1207,13 @@ impl Evaluator {
             }
         };
         let v = x.evaluate_guarded(ctx).map_err(|err| {
-            why_unknown(&e.text, &self.known_vars, &self.known_locals)
-                .unwrap_or_else(|| format!("`{}` cannot be evaluated offline: {}", e.text, first_line(&err.to_string())))
+            why_unknown(&e.text, &self.known_vars, &self.known_locals).unwrap_or_else(|| {
+                format!(
+                    "`{}` cannot be evaluated offline: {}",
+                    e.text,
+                    first_line(&err.to_string())
+                )
+            })
         })?;
         let v = serde_json::to_value(v).map_err(|err| err.to_string())?;
         if let Some(name) = &e.var_ref {
@@ -1427,101 +1454,102 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
             continue;
         }
         // (key suffix, count.index, each.key, each.value)
-        let keys: Vec<(String, Option<u64>, Option<(String, HclValue)>)> = match (&d.count, &d.for_each) {
-            (Some(_), Some(_)) => {
-                out.unknown
-                    .push(unknown("both `count` and `for_each` are set".into()));
-                continue;
-            }
-            (Some(e), None) => {
-                out.with_count.insert(base.clone());
-                match ev.eval(e, Some(&base_ctx)) {
-                    Ok((v, _)) => match v.as_f64() {
-                        Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
-                            out.unknown.push(unknown(format!(
+        let keys: Vec<(String, Option<u64>, Option<(String, HclValue)>)> =
+            match (&d.count, &d.for_each) {
+                (Some(_), Some(_)) => {
+                    out.unknown
+                        .push(unknown("both `count` and `for_each` are set".into()));
+                    continue;
+                }
+                (Some(e), None) => {
+                    out.with_count.insert(base.clone());
+                    match ev.eval(e, Some(&base_ctx)) {
+                        Ok((v, _)) => match v.as_f64() {
+                            Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
+                                out.unknown.push(unknown(format!(
                                 "count = {} is more than {MAX_INSTANCES} instances; not expanded",
                                 e.text
                             )));
-                            continue;
-                        }
-                        Some(n) if n >= 0.0 && n.fract() == 0.0 => {
-                            (0..n as u64).map(|i| (format!("[{i}]"), Some(i), None)).collect()
-                        }
-                        _ => {
+                                continue;
+                            }
+                            Some(n) if n >= 0.0 && n.fract() == 0.0 => (0..n as u64)
+                                .map(|i| (format!("[{i}]"), Some(i), None))
+                                .collect(),
+                            _ => {
+                                out.unknown.push(unknown(format!(
+                                    "count = {} is not a whole number ≥ 0",
+                                    e.text
+                                )));
+                                continue;
+                            }
+                        },
+                        Err(why) => {
                             out.unknown.push(unknown(format!(
-                                "count = {} is not a whole number ≥ 0",
+                                "count = {} cannot be known offline: {why}",
                                 e.text
                             )));
                             continue;
                         }
-                    },
-                    Err(why) => {
+                    }
+                }
+                (None, Some(e)) => {
+                    let v = match ev.eval(e, Some(&base_ctx)) {
+                        Ok((v, _)) => v,
+                        Err(why) => {
+                            out.unknown.push(unknown(format!(
+                                "for_each = {} cannot be known offline: {why}",
+                                e.text
+                            )));
+                            continue;
+                        }
+                    };
+                    let len = match &v {
+                        Value::Object(o) => o.len(),
+                        Value::Array(a) => a.len(),
+                        _ => 0,
+                    };
+                    if len as u64 > MAX_INSTANCES {
                         out.unknown.push(unknown(format!(
-                            "count = {} cannot be known offline: {why}",
+                            "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
                             e.text
                         )));
                         continue;
                     }
-                }
-            }
-            (None, Some(e)) => {
-                let v = match ev.eval(e, Some(&base_ctx)) {
-                    Ok((v, _)) => v,
-                    Err(why) => {
-                        out.unknown.push(unknown(format!(
-                            "for_each = {} cannot be known offline: {why}",
-                            e.text
-                        )));
-                        continue;
-                    }
-                };
-                let len = match &v {
-                    Value::Object(o) => o.len(),
-                    Value::Array(a) => a.len(),
-                    _ => 0,
-                };
-                if len as u64 > MAX_INSTANCES {
-                    out.unknown.push(unknown(format!(
-                        "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
-                        e.text
-                    )));
-                    continue;
-                }
-                match v {
-                    Value::Object(o) => o
-                        .into_iter()
-                        .map(|(k, x)| {
-                            let h = serde_json::from_value(x).unwrap_or(HclValue::Null);
-                            (format!("[{}]", quote(&k)), None, Some((k, h)))
-                        })
-                        .collect(),
-                    Value::Array(a) if a.iter().all(Value::is_string) => a
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .map(|k| {
-                            (
-                                format!("[{}]", quote(k)),
-                                None,
-                                Some((k.to_string(), HclValue::from(k))),
-                            )
-                        })
-                        .collect(),
-                    _ => {
-                        out.unknown.push(unknown(format!(
-                            "for_each = {} is not a map or a set of strings",
-                            e.text
-                        )));
-                        continue;
+                    match v {
+                        Value::Object(o) => o
+                            .into_iter()
+                            .map(|(k, x)| {
+                                let h = serde_json::from_value(x).unwrap_or(HclValue::Null);
+                                (format!("[{}]", quote(&k)), None, Some((k, h)))
+                            })
+                            .collect(),
+                        Value::Array(a) if a.iter().all(Value::is_string) => a
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .map(|k| {
+                                (
+                                    format!("[{}]", quote(k)),
+                                    None,
+                                    Some((k.to_string(), HclValue::from(k))),
+                                )
+                            })
+                            .collect(),
+                        _ => {
+                            out.unknown.push(unknown(format!(
+                                "for_each = {} is not a map or a set of strings",
+                                e.text
+                            )));
+                            continue;
+                        }
                     }
                 }
-            }
-            (None, None) => {
-                out.single.insert(base.clone());
-                vec![(String::new(), None, None)]
-            }
-        };
+                (None, None) => {
+                    out.single.insert(base.clone());
+                    vec![(String::new(), None, None)]
+                }
+            };
         let all_literal = d.exprs.values().all(|e| e.literal.is_some());
         for (suffix, index, each) in keys {
             let addr = format!("{base}{suffix}");
@@ -1783,12 +1811,19 @@ data "null_data_source" "d" {}
         let keys: Vec<_> = i.attrs.keys().cloned().collect();
         assert_eq!(keys, ["a", "b", "c", "d", "e", "g"]);
         assert_eq!(i.attrs["e"], "v-e");
-        assert_eq!(i.types["g"], serde_json::json!(["tuple", ["number", "string"]]));
+        assert_eq!(
+            i.types["g"],
+            serde_json::json!(["tuple", ["number", "string"]])
+        );
         // A function tfops does not have: unknown with the reason, never in sync.
         assert!(!d.instances.contains_key("x.z"));
         assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
         assert_eq!(d.unknown[0].address, "x.z");
-        assert!(d.unknown[0].reason.contains("upper"), "{}", d.unknown[0].reason);
+        assert!(
+            d.unknown[0].reason.contains("upper"),
+            "{}",
+            d.unknown[0].reason
+        );
     }
 
     #[test]

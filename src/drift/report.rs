@@ -231,11 +231,19 @@ impl Report {
                 "delete" => "  -",
                 _ => "  ~",
             };
-            rows.push((sign, "33", format!("output.{}", o.name), format!("output will {}", match o.action.as_str() {
-                "create" => "be added",
-                "delete" => "be removed",
-                _ => "change",
-            })));
+            rows.push((
+                sign,
+                "33",
+                format!("output.{}", o.name),
+                format!(
+                    "output will {}",
+                    match o.action.as_str() {
+                        "create" => "be added",
+                        "delete" => "be removed",
+                        _ => "change",
+                    }
+                ),
+            ));
         }
         for u in &self.unknown {
             rows.push((
