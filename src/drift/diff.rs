@@ -482,10 +482,11 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     out
 }
 
-/// (data source?, type, compared attribute names) of a group of creates.
-type KindKeys<'a> = (bool, &'a str, Vec<&'a str>);
+/// Past this many create × destroy pairs of one type, renames are not looked for.
+const RENAME_PAIRS: usize = 4_000_000;
 
-/// Unique create/destroy pairs of the same type (and module) whose compared attributes match.
+/// Unique create/destroy pairs of the same type (root module) whose compared attributes match
+/// (the same comparison as an update: the create's configuration against the destroy's state).
 fn renames(
     desired: &Desired,
     recorded: &Recorded,
@@ -493,52 +494,31 @@ fn renames(
     create: &[String],
     destroy: &[String],
 ) -> Vec<Renamed> {
-    // Group creates by (kind, compared attribute names, canonical values).
-    let mut by_keys: HashMap<KindKeys, HashMap<String, Vec<&str>>> = HashMap::new();
+    let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
     for c in create {
-        let d = &desired.instances[c];
-        let keys: Vec<&str> = d.attrs.keys().map(String::as_str).collect();
-        let sig: String = d
-            .attrs
-            .values()
-            .map(canonical)
-            .collect::<Vec<_>>()
-            .join("\u{1}");
-        by_keys
-            .entry((d.data, d.rtype.as_str(), keys))
-            .or_default()
-            .entry(sig)
-            .or_default()
-            .push(c.as_str());
+        if let Some(d) = desired.instances.get(c) {
+            by_type.entry(d.rtype.as_str()).or_default().push(c.as_str());
+        }
     }
-    // For each destroy, the creates it matches.
     let mut matches_of_destroy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut matches_of_create: HashMap<&str, Vec<&str>> = HashMap::new();
+    let pairs: usize = destroy.len().saturating_mul(create.len());
+    if pairs > RENAME_PAIRS {
+        return Vec::new();
+    }
     for dname in destroy {
         let Some(r) = recorded.instances.get(dname.as_str()) else {
             continue;
         };
-        if !r.module.is_empty() {
+        if !r.module.is_empty() || r.data {
             continue;
         }
-        for ((data, rtype, keys), sigs) in &by_keys {
-            if *data != r.data || *rtype != r.rtype {
-                continue;
-            }
-            let vals: Option<Vec<String>> = r
-                .attributes(keys)
-                .into_iter()
-                .map(|v| v.as_ref().map(canonical))
-                .collect();
-            let Some(vals) = vals else { continue };
-            if let Some(cs) = sigs.get(&vals.join("\u{1}")) {
-                for c in cs {
-                    matches_of_destroy
-                        .entry(dname.as_str())
-                        .or_default()
-                        .push(c);
-                    matches_of_create.entry(c).or_default().push(dname.as_str());
-                }
+        for c in by_type.get(r.rtype.as_str()).into_iter().flatten() {
+            let want = &desired.instances[*c];
+            let mut schemaless = false;
+            if matches!(compare(want, r, &mut schemaless), Verdict::InSync) {
+                matches_of_destroy.entry(dname.as_str()).or_default().push(c);
+                matches_of_create.entry(c).or_default().push(dname.as_str());
             }
         }
     }
