@@ -372,9 +372,9 @@ fn terraform_reads_the_restored_state() {
         listed,
         vec![
             "aws_db_instance.main",
-            "terraform_data.service_1",
-            "terraform_data.service_2",
-            "terraform_data.service_3"
+            "null_resource.service_1",
+            "null_resource.service_2",
+            "null_resource.service_3"
         ]
     );
 }

@@ -497,7 +497,10 @@ fn renames(
     let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
     for c in create {
         if let Some(d) = desired.instances.get(c) {
-            by_type.entry(d.rtype.as_str()).or_default().push(c.as_str());
+            by_type
+                .entry(d.rtype.as_str())
+                .or_default()
+                .push(c.as_str());
         }
     }
     let mut matches_of_destroy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -517,7 +520,10 @@ fn renames(
             let want = &desired.instances[*c];
             let mut schemaless = false;
             if matches!(compare(want, r, &mut schemaless), Verdict::InSync) {
-                matches_of_destroy.entry(dname.as_str()).or_default().push(c);
+                matches_of_destroy
+                    .entry(dname.as_str())
+                    .or_default()
+                    .push(c);
                 matches_of_create.entry(c).or_default().push(dname.as_str());
             }
         }
@@ -652,6 +658,284 @@ mod tests {
         assert!(d.destroy.is_empty());
         assert_eq!(d.unknown.len(), 1);
         assert_eq!(d.in_sync, 0);
+    }
+
+    fn run_files(files: &[(&str, &str)], state: &str, env: &[(&str, &str)]) -> Diff {
+        use crate::drift::model::{expand_inputs, parse_any, Inputs};
+        let models = files
+            .iter()
+            .map(|(n, t)| parse_any(t, n).unwrap())
+            .collect();
+        let inputs = Inputs {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Inputs::default()
+        };
+        let d = expand_inputs(models, inputs).unwrap();
+        diff(&d, &parse_state(state.as_bytes(), "s").unwrap())
+    }
+
+    /// A `terraform_data` instance as Terraform 1.11 writes it.
+    fn td(name: &str, key: Option<&str>, input: &str, trig: &str) -> String {
+        let k = key
+            .map(|k| format!(r#""index_key":{k},"#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"mode":"managed","type":"terraform_data","name":"{name}","provider":"provider[\"terraform.io/builtin/terraform\"]","instances":[{{{k}"schema_version":0,"attributes":{{"id":"x","input":{input},"output":{input},"triggers_replace":{trig}}},"sensitive_attributes":[]}}]}}"#
+        )
+    }
+
+    fn actions(d: &Diff) -> Vec<String> {
+        let mut v = Vec::new();
+        v.extend(d.create.iter().map(|a| format!("create {a}")));
+        v.extend(d.destroy.iter().map(|a| format!("destroy {a}")));
+        v.extend(d.update.iter().map(|u| format!("update {}", u.address)));
+        v.extend(d.replace.iter().map(|u| format!("replace {}", u.address)));
+        v.extend(d.forget.iter().map(|a| format!("forget {a}")));
+        v.extend(
+            d.moved
+                .iter()
+                .map(|m| format!("moved {} -> {}", m.from, m.to)),
+        );
+        v.extend(
+            d.outputs
+                .iter()
+                .map(|o| format!("output {} {}", o.name, o.action)),
+        );
+        v.extend(d.unknown.iter().map(|u| format!("unknown {}", u.address)));
+        v
+    }
+
+    const S_X: &str = r#"{"value":"x","type":"string"}"#;
+
+    #[test]
+    fn terraform_data_literals_unchanged_are_in_sync() {
+        let st = st(&[
+            td("a", None, S_X, "null"),
+            td(
+                "b",
+                None,
+                r#"{"value":[1,"a",true],"type":["tuple",["number","string","bool"]]}"#,
+                r#"{"value":{"k":1},"type":["object",{"k":"number"}]}"#,
+            ),
+        ]
+        .join(","));
+        let d = run_files(
+            &[("main.tf", "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\nresource \"terraform_data\" \"b\" {\n  input = [1, \"a\", true]\n  triggers_replace = { k = 1 }\n}\n")],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+        assert_eq!(d.in_sync, 2);
+    }
+
+    #[test]
+    fn non_literal_values_are_evaluated_and_compared() {
+        let st = st(&td(
+            "a",
+            None,
+            r#"{"value":"old-x","type":"string"}"#,
+            r#"{"value":["old"],"type":["tuple",["string"]]}"#,
+        ));
+        let tf = "variable \"v\" {\n  default = \"new\"\n}\nresource \"terraform_data\" \"a\" {\n  input = \"${var.v}-x\"\n  triggers_replace = [var.v]\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st, &[]);
+        assert_eq!(actions(&d), ["replace terraform_data.a"]);
+        assert_eq!(d.replace[0].attributes, ["triggers_replace", "input"]);
+    }
+
+    #[test]
+    fn override_files_are_merged() {
+        let st = st(&td("a", None, S_X, "null"));
+        let d = run_files(
+            &[
+                (
+                    "main.tf",
+                    "resource \"terraform_data\" \"a\" {\n  input = \"y\"\n}\n",
+                ),
+                (
+                    "override.tf",
+                    "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\n",
+                ),
+            ],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+    }
+
+    #[test]
+    fn adding_or_removing_count_is_an_implicit_move() {
+        let st1 = st(&td("a", None, S_X, "null"));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  count = 1\n  input = \"x\"\n}\n",
+            )],
+            &st1,
+            &[],
+        );
+        assert_eq!(
+            actions(&d),
+            ["moved terraform_data.a -> terraform_data.a[0]"]
+        );
+        assert!(d.renamed.is_empty());
+        let st2 = st(&td("a", Some("0"), S_X, "null"));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\n",
+            )],
+            &st2,
+            &[],
+        );
+        assert_eq!(
+            actions(&d),
+            ["moved terraform_data.a[0] -> terraform_data.a"]
+        );
+    }
+
+    #[test]
+    fn tf_json_files_are_read() {
+        let st = st(&td("a", None, S_X, "null"));
+        let d = run_files(
+            &[(
+                "extra.tf.json",
+                r#"{"resource": {"terraform_data": {"a": {"input": "x"}}}}"#,
+            )],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+        assert_eq!(d.in_sync, 1);
+    }
+
+    #[test]
+    fn removed_with_destroy_false_forgets() {
+        let st = st(&td("old", None, S_X, "null"));
+        let d = run_files(&[("main.tf", "removed {\n  from = terraform_data.old\n  lifecycle {\n    destroy = false\n  }\n}\n")], &st, &[]);
+        assert_eq!(actions(&d), ["forget terraform_data.old"]);
+        assert!(d.has_drift());
+    }
+
+    #[test]
+    fn ignore_changes_is_honoured() {
+        let st = st(&td("a", None, S_X, "null"));
+        for ig in ["[input]", "all"] {
+            let tf = format!("resource \"terraform_data\" \"a\" {{\n  input = \"y\"\n  lifecycle {{\n    ignore_changes = {ig}\n  }}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st, &[]);
+            assert_eq!(actions(&d), Vec::<String>::new(), "{ig}");
+        }
+    }
+
+    #[test]
+    fn attributes_removed_from_the_configuration_count() {
+        let st = st(&td("a", None, S_X, r#"{"value":"t","type":"string"}"#));
+        let d = run_files(
+            &[("main.tf", "resource \"terraform_data\" \"a\" {\n}\n")],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), ["replace terraform_data.a"]);
+        let st = st_with_null_triggers();
+        let d = run_files(
+            &[("main.tf", "resource \"null_resource\" \"n\" {\n}\n")],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), ["replace null_resource.n"]);
+    }
+
+    fn st_with_null_triggers() -> String {
+        st(&null("n", r#"{"id":"1","triggers":{"a":"1"}}"#))
+    }
+
+    #[test]
+    fn pending_moves_and_output_changes_are_drift() {
+        let mut stv: serde_json::Value =
+            serde_json::from_str(&st(&td("a", None, S_X, "null"))).unwrap();
+        stv["outputs"] = serde_json::json!({"o": {"value": "1", "type": "string"}});
+        let tf = "resource \"terraform_data\" \"b\" {\n  input = \"x\"\n}\nmoved {\n  from = terraform_data.a\n  to   = terraform_data.b\n}\noutput \"o\" {\n  value = \"2\"\n}\n";
+        let d = run_files(&[("main.tf", tf)], &stv.to_string(), &[]);
+        assert_eq!(
+            actions(&d),
+            [
+                "moved terraform_data.a -> terraform_data.b",
+                "output o update"
+            ]
+        );
+        assert!(d.has_drift());
+    }
+
+    #[test]
+    fn tf_var_values_are_read() {
+        let mut res = td("c", Some("0"), "null", "null");
+        res = res.replace(r#""instances":[{"#, r#""instances":[{"index_key":1,"schema_version":0,"attributes":{"id":"y","input":null,"output":null,"triggers_replace":null}},{"#);
+        let st = st(&res);
+        let tf = "variable \"n\" {\n  type = number\n  default = 1\n}\nresource \"terraform_data\" \"c\" {\n  count = var.n\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st, &[("n", "2")]);
+        assert_eq!(actions(&d), Vec::<String>::new());
+        let d = run_files(&[("main.tf", tf)], &st, &[]);
+        assert_eq!(actions(&d), ["destroy terraform_data.c[1]"]);
+    }
+
+    #[test]
+    fn numbers_keep_their_type_and_precision() {
+        let st1 = st(&td("a", None, r#"{"value":1,"type":"number"}"#, "null"));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = \"1\"\n}\n",
+            )],
+            &st1,
+            &[],
+        );
+        assert_eq!(actions(&d), ["update terraform_data.a"]);
+        let st2 = st(&td(
+            "a",
+            None,
+            r#"{"value":12345678901234567890,"type":"number"}"#,
+            "null",
+        ));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = 12345678901234567891\n}\n",
+            )],
+            &st2,
+            &[],
+        );
+        assert_eq!(actions(&d), ["update terraform_data.a"]);
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = 12345678901234567890\n}\n",
+            )],
+            &st2,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_for_each_past_the_limit_is_unknown() {
+        let d = run_files(&[("main.tf", "resource \"terraform_data\" \"a\" {\n  for_each = toset([for i in range(100001) : tostring(i)])\n}\n")], &st(""), &[]);
+        assert_eq!(d.unknown.len(), 1);
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  count = 100001\n}\n",
+            )],
+            &st(""),
+            &[],
+        );
+        assert!(
+            d.unknown[0].reason.contains("more than 100000"),
+            "{:?}",
+            d.unknown
+        );
+        assert!(d.create.is_empty());
     }
 
     mod props {
