@@ -7,30 +7,18 @@
 //!
 //! # What is compared
 //!
-//! - Desired ([`model`]): every `resource` and `data` block of `drift.dir/*.tf`, parsed with
-//!   hcl-edit — the parser hcl-rs itself uses (`hcl::parse` is hcl-edit plus a conversion), so
-//!   errors keep `file:line:column` — and evaluated with hcl-rs. `count` and `for_each` are
-//!   expanded when known offline: literals, `toset`, `tomap`, `tolist`, `range`, `length`,
-//!   `keys`, `values`, `merge`, `concat`, literal `variable` defaults, `terraform.tfvars` /
-//!   `*.auto.tfvars` values, and literal `locals`. What depends on anything else (a variable
-//!   with no default, another resource, a data source, a child module) is listed under
-//!   `unknown` with the reason and its block's position, never guessed; state instances it
-//!   covers are neither destroyed nor in sync. `moved { from, to }` blocks are honoured.
-//!   Not read: `-var` / `TF_VAR_*` values (given at plan time), `.tf.json` files, child modules.
-//! - Recorded ([`state`]): the state's instances as addresses (`type.name`, `[0]`,
-//!   `["key"]`, `data.`, `module.` prefixes), parsed with typed serde structs; attributes stay
-//!   raw JSON until compared. A missing state counts as empty (`state_missing: true`); an
-//!   empty or invalid one is an error.
-//! - The diff ([`diff`]): `create`, `destroy`, `update` (attributes written with a literal
-//!   value that differs from the state, whole values, primitives after conversion so `1`
-//!   equals `"1"`; meta-arguments never), `renamed` (a destroy and a create of the same type
-//!   whose compared attributes match, unique both ways; also listed under create and destroy,
-//!   with a `moved` block and the `terraform state mv` command to keep the resource).
-//!   Sensitive values are never copied out of the state: reports carry addresses and
-//!   attribute names only.
-//! - The report ([`report`]): a table, or the versioned JSON (`format_version` "1"); every
-//!   run of [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`, bounded by
-//!   `drift.keep_reports`; [`last_drift`] gives `status` the newest.
+//! The user's reference is `docs/drift.md`. In short:
+//! - Desired ([`model`]): `*.tf` and `*.tf.json`, override files merged, variables (defaults,
+//!   `TF_VAR_*`, tfvars, types), locals and templates evaluated; `moved`, `removed`,
+//!   `ignore_changes`, `replace_triggered_by` read. What cannot be evaluated offline is
+//!   `unknown` with its reason, never in sync. Child modules are unknown.
+//! - Recorded ([`state`]): the current objects of the state (formats 1-4) through the one
+//!   reader, `crate::state::model`; deposed objects are never compared.
+//! - The diff ([`diff`]): create, destroy, update, replace, moved (blocks and implicit count
+//!   moves), forget, root outputs, renamed pairs; typed comparison for `terraform_data` and
+//!   `null_resource`.
+//! - The report ([`report`]): a plan-like table or the versioned JSON; every run of
+//!   [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`.
 //!
 //! [`detect`] parses the `.tf` files one per thread (as many as there are cores) and the
 //! state on a thread beside them.

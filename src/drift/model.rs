@@ -1275,6 +1275,9 @@ fn merge_override(base: &mut Declared, o: Declared) {
     }
 }
 
+/// One instance of a resource: its key suffix, `count.index`, and `each.key` / `each.value`.
+type InstanceKey = (String, Option<u64>, Option<(String, HclValue)>);
+
 /// Expands the module's files with every input.
 ///
 /// # Errors
@@ -1454,102 +1457,101 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
             continue;
         }
         // (key suffix, count.index, each.key, each.value)
-        let keys: Vec<(String, Option<u64>, Option<(String, HclValue)>)> =
-            match (&d.count, &d.for_each) {
-                (Some(_), Some(_)) => {
-                    out.unknown
-                        .push(unknown("both `count` and `for_each` are set".into()));
-                    continue;
-                }
-                (Some(e), None) => {
-                    out.with_count.insert(base.clone());
-                    match ev.eval(e, Some(&base_ctx)) {
-                        Ok((v, _)) => match v.as_f64() {
-                            Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
-                                out.unknown.push(unknown(format!(
+        let keys: Vec<InstanceKey> = match (&d.count, &d.for_each) {
+            (Some(_), Some(_)) => {
+                out.unknown
+                    .push(unknown("both `count` and `for_each` are set".into()));
+                continue;
+            }
+            (Some(e), None) => {
+                out.with_count.insert(base.clone());
+                match ev.eval(e, Some(&base_ctx)) {
+                    Ok((v, _)) => match v.as_f64() {
+                        Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
+                            out.unknown.push(unknown(format!(
                                 "count = {} is more than {MAX_INSTANCES} instances; not expanded",
                                 e.text
                             )));
-                                continue;
-                            }
-                            Some(n) if n >= 0.0 && n.fract() == 0.0 => (0..n as u64)
-                                .map(|i| (format!("[{i}]"), Some(i), None))
-                                .collect(),
-                            _ => {
-                                out.unknown.push(unknown(format!(
-                                    "count = {} is not a whole number ≥ 0",
-                                    e.text
-                                )));
-                                continue;
-                            }
-                        },
-                        Err(why) => {
+                            continue;
+                        }
+                        Some(n) if n >= 0.0 && n.fract() == 0.0 => (0..n as u64)
+                            .map(|i| (format!("[{i}]"), Some(i), None))
+                            .collect(),
+                        _ => {
                             out.unknown.push(unknown(format!(
-                                "count = {} cannot be known offline: {why}",
+                                "count = {} is not a whole number ≥ 0",
                                 e.text
                             )));
                             continue;
                         }
-                    }
-                }
-                (None, Some(e)) => {
-                    let v = match ev.eval(e, Some(&base_ctx)) {
-                        Ok((v, _)) => v,
-                        Err(why) => {
-                            out.unknown.push(unknown(format!(
-                                "for_each = {} cannot be known offline: {why}",
-                                e.text
-                            )));
-                            continue;
-                        }
-                    };
-                    let len = match &v {
-                        Value::Object(o) => o.len(),
-                        Value::Array(a) => a.len(),
-                        _ => 0,
-                    };
-                    if len as u64 > MAX_INSTANCES {
+                    },
+                    Err(why) => {
                         out.unknown.push(unknown(format!(
-                            "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
+                            "count = {} cannot be known offline: {why}",
                             e.text
                         )));
                         continue;
                     }
-                    match v {
-                        Value::Object(o) => o
-                            .into_iter()
-                            .map(|(k, x)| {
-                                let h = serde_json::from_value(x).unwrap_or(HclValue::Null);
-                                (format!("[{}]", quote(&k)), None, Some((k, h)))
-                            })
-                            .collect(),
-                        Value::Array(a) if a.iter().all(Value::is_string) => a
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .collect::<BTreeSet<_>>()
-                            .into_iter()
-                            .map(|k| {
-                                (
-                                    format!("[{}]", quote(k)),
-                                    None,
-                                    Some((k.to_string(), HclValue::from(k))),
-                                )
-                            })
-                            .collect(),
-                        _ => {
-                            out.unknown.push(unknown(format!(
-                                "for_each = {} is not a map or a set of strings",
-                                e.text
-                            )));
-                            continue;
-                        }
+                }
+            }
+            (None, Some(e)) => {
+                let v = match ev.eval(e, Some(&base_ctx)) {
+                    Ok((v, _)) => v,
+                    Err(why) => {
+                        out.unknown.push(unknown(format!(
+                            "for_each = {} cannot be known offline: {why}",
+                            e.text
+                        )));
+                        continue;
+                    }
+                };
+                let len = match &v {
+                    Value::Object(o) => o.len(),
+                    Value::Array(a) => a.len(),
+                    _ => 0,
+                };
+                if len as u64 > MAX_INSTANCES {
+                    out.unknown.push(unknown(format!(
+                        "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
+                        e.text
+                    )));
+                    continue;
+                }
+                match v {
+                    Value::Object(o) => o
+                        .into_iter()
+                        .map(|(k, x)| {
+                            let h = serde_json::from_value(x).unwrap_or(HclValue::Null);
+                            (format!("[{}]", quote(&k)), None, Some((k, h)))
+                        })
+                        .collect(),
+                    Value::Array(a) if a.iter().all(Value::is_string) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .map(|k| {
+                            (
+                                format!("[{}]", quote(k)),
+                                None,
+                                Some((k.to_string(), HclValue::from(k))),
+                            )
+                        })
+                        .collect(),
+                    _ => {
+                        out.unknown.push(unknown(format!(
+                            "for_each = {} is not a map or a set of strings",
+                            e.text
+                        )));
+                        continue;
                     }
                 }
-                (None, None) => {
-                    out.single.insert(base.clone());
-                    vec![(String::new(), None, None)]
-                }
-            };
+            }
+            (None, None) => {
+                out.single.insert(base.clone());
+                vec![(String::new(), None, None)]
+            }
+        };
         let all_literal = d.exprs.values().all(|e| e.literal.is_some());
         for (suffix, index, each) in keys {
             let addr = format!("{base}{suffix}");
