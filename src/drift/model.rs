@@ -1856,6 +1856,22 @@ data "null_data_source" "d" {}
         );
     }
 
+    /// HCL that Terraform accepts and unpatched hcl-edit 0.10 refused (vendor/hcl-edit): values
+    /// as `terraform console` gives them (`{ "k" = 2 }`, `{ "a" = 1 }`).
+    #[test]
+    fn hcl_terraform_accepts_is_read() {
+        let text = "resource \"terraform_data\" \"a\" {\n  input = { k = 1, k = 2 }\n}\nresource \"terraform_data\" \"b\" {\n  input = { for x in [\"a\"] : x => x == \"a\"\n    ? 1\n    : 2 }\n}\n";
+        let d = desired(text);
+        assert_eq!(
+            d.instances["terraform_data.a"].attrs["input"],
+            serde_json::json!({"k": 2})
+        );
+        assert_eq!(
+            d.instances["terraform_data.b"].attrs["input"],
+            serde_json::json!({"a": 1})
+        );
+    }
+
     #[test]
     fn syntax_error_has_position() {
         let e = parse_file("resource \"a\" \"b\" {\n  x = \n}\n", "iac/main.tf").unwrap_err();
