@@ -878,6 +878,10 @@ mod tests {
         assert_eq!(actions(&d), Vec::<String>::new());
         let d = run_files(&[("main.tf", tf)], &st, &[]);
         assert_eq!(actions(&d), ["destroy terraform_data.c[1]"]);
+        // Without a type, the environment's value is a string; count converts it.
+        let untyped = tf.replace("  type = number\n", "");
+        let d = run_files(&[("main.tf", &untyped)], &st, &[("n", "2")]);
+        assert_eq!(actions(&d), Vec::<String>::new(), "{:?}", d.unknown);
     }
 
     #[test]

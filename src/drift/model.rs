@@ -1466,7 +1466,9 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
             (Some(e), None) => {
                 out.with_count.insert(base.clone());
                 match ev.eval(e, Some(&base_ctx)) {
-                    Ok((v, _)) => match v.as_f64() {
+                    // A string converts to a number, as Terraform converts `count` (a
+                    // `TF_VAR_n` without a type is a string).
+                    Ok((v, _)) => match v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()) {
                         Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
                             out.unknown.push(unknown(format!(
                                 "count = {} is more than {MAX_INSTANCES} instances; not expanded",
