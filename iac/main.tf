@@ -1,29 +1,15 @@
-# The three dummy services of the original course project. null_resource needs no cloud:
-# each one stands for a service that tfops balances requests to.
+# The three dummy services of the original course project. terraform_data is built into
+# Terraform (1.4 and later): `terraform init && terraform apply` work here offline, with no
+# provider to download. Each one stands for a service that tfops balances requests to.
 
-terraform {
-  required_providers {
-    null = {
-      source  = "hashicorp/null"
-      version = "~> 3.0"
-    }
-  }
+resource "terraform_data" "service_1" {
+  input = "service_1"
 }
 
-resource "null_resource" "service_1" {
-  triggers = {
-    name = "service_1"
-  }
+resource "terraform_data" "service_2" {
+  input = "service_2"
 }
 
-resource "null_resource" "service_2" {
-  triggers = {
-    name = "service_2"
-  }
-}
-
-resource "null_resource" "service_3" {
-  triggers = {
-    name = "service_3"
-  }
+resource "terraform_data" "service_3" {
+  input = "service_3"
 }

@@ -144,7 +144,7 @@ fn table_output_and_plain_exit_codes() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("+ create   null_resource.service_1_drift"),
+        out.contains("+ null_resource.service_1_drift  will be created"),
         "{out}"
     );
     assert!(

@@ -262,7 +262,7 @@ fn the_suggested_state_mv_makes_terraform_and_tfops_agree() {
     let r = &report["renamed"][0];
     assert_eq!(
         r["state_mv"],
-        "terraform state mv 'null_resource.service_1' 'null_resource.service_1_drift'"
+        "terraform state mv 'terraform_data.service_1' 'terraform_data.service_1_drift'"
     );
     // Run the suggestion with the real Terraform (offline: -state on the local file).
     let from = r["from"].as_str().unwrap();

@@ -661,7 +661,7 @@ fn kill_9_during_backup_and_restore_never_tears_the_state_or_a_snapshot() {
 // kill -9 during an in-place drift scenario
 
 /// A drill that touches both main.tf (a rename) and the state (cut short).
-const DRILL: &str = "description = \"reliability drill\"\n\nrename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.service_1_drift\"\n}\n\ncorrupt_state {\n  truncate_to = 100\n}\n";
+const DRILL: &str = "description = \"reliability drill\"\n\nrename {\n  from = \"terraform_data.service_1\"\n  to   = \"terraform_data.service_1_drift\"\n}\n\ncorrupt_state {\n  truncate_to = 100\n}\n";
 
 #[test]
 fn kill_9_during_an_in_place_scenario_leaves_old_or_new_files_and_the_next_command_heals() {

@@ -70,10 +70,10 @@ fn rename_prints_each_expectation_with_its_result() {
     let o = ws.run(&["scenario", "run", "config/scenarios/rename_service_1.hcl"]);
     let out = String::from_utf8_lossy(&o.stdout);
     for line in [
-        "create = [\"null_resource.service_1_drift\"]  held",
-        "destroy = [\"null_resource.service_1\"]  held",
+        "create = [\"terraform_data.service_1_drift\"]  held",
+        "destroy = [\"terraform_data.service_1\"]  held",
         "exit_code = 2  held",
-        "terraform state mv 'null_resource.service_1' 'null_resource.service_1_drift'",
+        "terraform state mv 'terraform_data.service_1' 'terraform_data.service_1_drift'",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
@@ -84,7 +84,7 @@ fn an_expectation_that_does_not_hold_exits_1() {
     let ws = Ws::bundled();
     std::fs::write(
         ws.path("s.hcl"),
-        "rename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.x\"\n}\nexpect {\n  create    = 2\n  exit_code = 2\n}\n",
+        "rename {\n  from = \"terraform_data.service_1\"\n  to   = \"terraform_data.x\"\n}\nexpect {\n  create    = 2\n  exit_code = 2\n}\n",
     )
     .unwrap();
     let o = ws.run(&["scenario", "run", "s.hcl"]);
@@ -99,12 +99,12 @@ fn a_broken_scenario_exits_3_naming_the_position() {
     let ws = Ws::bundled();
     let before = snapshot(ws.root());
     let cases = [
-        ("rename {\n  from = \"null_resource.service_1\"\n  to = \n}\n", "s.hcl:3:"),
+        ("rename {\n  from = \"terraform_data.service_1\"\n  to = \n}\n", "s.hcl:3:"),
         ("remove {\n  address = \"null_resource.nope\"\n}\n", "s.hcl:1:1"),
         ("\nbogus {}\n", "s.hcl:2:1"),
-        ("set {\n  address = \"null_resource.service_1\"\n  attribute = \"x\"\n  valu = 1\n}\n", "s.hcl:4:3"),
+        ("set {\n  address = \"terraform_data.service_1\"\n  attribute = \"x\"\n  valu = 1\n}\n", "s.hcl:4:3"),
         ("corrupt_state {\n  truncate_to = 999999\n}\n", "s.hcl:1:1"),
-        ("rename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.service_2\"\n}\n", "already exists"),
+        ("rename {\n  from = \"terraform_data.service_1\"\n  to   = \"terraform_data.service_2\"\n}\n", "already exists"),
     ];
     for (body, want) in cases {
         std::fs::write(ws.path("s.hcl"), body).unwrap();
@@ -132,7 +132,7 @@ fn keep_leaves_the_result_with_originals_and_revert_undoes_it() {
     let before = snapshot(ws.root());
     std::fs::write(
         ws.path("both.hcl"),
-        "rename {\n  from = \"null_resource.service_1\"\n  to   = \"null_resource.service_1_drift\"\n}\ncorrupt_state {\n  truncate_to = 10\n}\n",
+        "rename {\n  from = \"terraform_data.service_1\"\n  to   = \"terraform_data.service_1_drift\"\n}\ncorrupt_state {\n  truncate_to = 10\n}\n",
     )
     .unwrap();
     let o = ws.run(&["scenario", "run", "both.hcl", "--keep"]);

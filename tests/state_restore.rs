@@ -83,7 +83,7 @@ fn latest_restores_the_newest_valid_and_keeps_the_current_one() {
     ok(&ws, &["backup"]);
     let changed = set_serial(&ws, 4); // serial 4, one resource fewer
     let out = ok(&ws, &["restore", "--latest", "--yes"]);
-    assert!(out.contains("+ null_resource.service_3"), "{out}");
+    assert!(out.contains("+ terraform_data.service_3"), "{out}");
     assert!(out.contains("serial: 4 -> 3"), "{out}");
     assert_eq!(std::fs::read(state(&ws)).unwrap(), original);
     assert_eq!(mode(&state(&ws)), 0o600);

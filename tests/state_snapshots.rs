@@ -73,7 +73,7 @@ fn meta_json_describes_the_snapshot() {
     let bytes = std::fs::read(ws.path("iac/terraform.tfstate")).unwrap();
     assert_eq!(m["serial"], 3);
     assert_eq!(m["lineage"], "6c1a0c2e-52b1-4a4b-9d6e-3f1c9a7b2d10");
-    assert_eq!(m["terraform_version"], "1.0.3");
+    assert_eq!(m["terraform_version"], "1.11.4");
     assert_eq!(m["resources"], 3);
     assert_eq!(m["bytes"], bytes.len() as u64);
     assert_eq!(m["reason"], "manual");

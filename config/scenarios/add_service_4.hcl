@@ -4,16 +4,14 @@ add {
   file  = "main.tf"
   block = <<EOT
 # A fourth service, not yet applied.
-resource "null_resource" "service_4" {
-  triggers = {
-    name = "service_4"
-  }
+resource "terraform_data" "service_4" {
+  input = "service_4"
 }
 EOT
 }
 
 expect {
-  create    = ["null_resource.service_4"]
+  create    = ["terraform_data.service_4"]
   destroy   = 0
   renamed   = 0
   exit_code = 2

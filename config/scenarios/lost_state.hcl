@@ -3,7 +3,7 @@ description = "the state is lost: everything in the configuration counts as to c
 delete_state {}
 
 expect {
-  create    = ["null_resource.service_1", "null_resource.service_2", "null_resource.service_3"]
+  create    = ["terraform_data.service_1", "terraform_data.service_2", "terraform_data.service_3"]
   destroy   = 0
   exit_code = 2
 }

@@ -4,14 +4,14 @@ description = "rename service_1, as the original drift script did"
 # `terraform plan`, and never put main.tf back. Here the block label is renamed (comments and
 # layout kept), drift is detected offline, and every file is put back.
 rename {
-  from = "null_resource.service_1"
-  to   = "null_resource.service_1_drift"
+  from = "terraform_data.service_1"
+  to   = "terraform_data.service_1_drift"
 }
 
 expect {
-  create    = ["null_resource.service_1_drift"]
-  destroy   = ["null_resource.service_1"]
-  renamed   = [{ from = "null_resource.service_1", to = "null_resource.service_1_drift" }]
+  create    = ["terraform_data.service_1_drift"]
+  destroy   = ["terraform_data.service_1"]
+  renamed   = [{ from = "terraform_data.service_1", to = "terraform_data.service_1_drift" }]
   update    = 0
   exit_code = 2
 }

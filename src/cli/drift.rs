@@ -8,20 +8,29 @@ use std::path::Path;
 use crate::drift;
 use crate::workspace::Context;
 
-/// Detects drift now, prints the table (or the JSON report), writes `logs/drift_<ts>.*`.
-/// Returns 0, or with `detailed` 0 no drift / 2 drift (as `terraform plan -detailed-exitcode`).
+/// Detects drift now, prints the plan-like table (or the JSON report), writes
+/// `logs/drift_<ts>.*`. Returns 0, or with `--detailed-exitcode` 0 no drift / 2 drift (as
+/// `terraform plan -detailed-exitcode`; unknown addresses only with `--unknown-is-drift`).
 ///
 /// # Errors
 /// Broken HCL (naming `file:line:column`), an empty or invalid state, unreadable files: exit 1.
-pub fn drift(ctx: &Context, json: bool, detailed: bool) -> anyhow::Result<i32> {
+pub fn drift(ctx: &Context, a: &super::DriftArgs) -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
     match drift::detect_and_record(&ctx.ws, &ctx.config) {
         Ok((report, _path)) => {
-            if json {
+            if a.json {
                 println!("{}", report.to_json());
             } else {
-                print!("{}", report.table());
+                let color = !a.no_color
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal();
+                print!("{}", report.render(color));
             }
-            Ok(if detailed { report.exit_code() } else { 0 })
+            Ok(if a.detailed_exitcode {
+                report.exit_code_with(a.unknown_is_drift)
+            } else {
+                0
+            })
         }
         Err(e) => Err(anyhow::anyhow!("{e}; {}", e.hint())),
     }

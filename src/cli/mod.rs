@@ -229,6 +229,12 @@ pub struct DriftArgs {
     /// Exit 0 no drift, 2 drift, 1 error (as `terraform plan -detailed-exitcode`)
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// No colour in the table (also when NO_COLOR is set or stdout is not a terminal)
+    #[arg(long)]
+    pub no_color: bool,
+    /// With --detailed-exitcode, addresses that cannot be decided offline count as drift (2)
+    #[arg(long)]
+    pub unknown_is_drift: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -388,7 +394,7 @@ showing status with the built-in defaults"
             state::restore(&ctx, &a)
         }
         Command::Verify(a) => state::verify(&ctx, a.remote),
-        Command::Drift(a) => drift::drift(&ctx, a.json, a.detailed_exitcode),
+        Command::Drift(a) => drift::drift(&ctx, &a),
         Command::Scenario(ScenarioCmd::Run {
             file,
             in_place,

@@ -1,21 +1,33 @@
-//! The diff: desired instances against recorded ones, as pure values in and out.
+//! The diff: desired instances against recorded ones, as pure values in and out — the actions
+//! `terraform plan -refresh=false` would take.
 //!
-//! `moved` blocks are applied to the recorded addresses first; instances covered by an
-//! `unknown` entry are neither destroyed nor counted in sync; attributes are compared only
-//! where the configuration writes a literal value, as whole values, primitives after
-//! conversion to strings (so `1` equals `"1"`, as Terraform converts them). A renamed pair is
-//! a destroy and a create of the same type whose compared attributes match, when that pair is
-//! the only match for both. Values are never copied into the result: only addresses and
-//! attribute names, so sensitive values cannot leak through it.
+//! - Moves first: `moved` blocks, then Terraform's implicit move between `a` and `a[0]` when
+//!   `count` is added or removed. Each move applied to a recorded object is a `moved` action.
+//! - `create` for a desired instance with no recorded object; for one that has it, the
+//!   compared attributes decide: `terraform_data` (`input` → `update`, `triggers_replace` →
+//!   `replace`) and `null_resource` (`triggers` → `replace`), whose schemas tfops knows,
+//!   compare with their types and count attributes removed from the configuration; other
+//!   types compare what the configuration sets, primitives after conversion to strings (an
+//!   `update`: without the provider's schema, an in-place update and a replacement look the
+//!   same). `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces
+//!   when a referenced resource changes.
+//! - A recorded object no desired instance claims: `forget` under a `removed` block with
+//!   `destroy = false`, nothing when an `unknown` entry covers it, else `destroy`.
+//! - Root outputs whose known value differs from the state's.
+//! - `renamed`: a destroy and a create of the same type whose compared attributes match, when
+//!   that pair is the only match for both.
+//!
+//! Values are never copied into the result: only addresses and attribute names, so sensitive
+//! values cannot leak through it.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::model::{Desired, Moved, Unknown};
-use super::state::Recorded;
+use super::model::{Desired, DesiredInstance, Moved, Unknown};
+use super::state::{Recorded, RecordedInstance};
 
 /// An instance whose compared attributes differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,6 +37,13 @@ pub struct Update {
     /// The subset of `attributes` the state marks sensitive (their values are never shown).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sensitive: Vec<String>,
+}
+
+/// A root output that changes: `create`, `update` or `delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputChange {
+    pub name: String,
+    pub action: String,
 }
 
 /// A destroy and a create that look like one resource under a new name.
@@ -44,40 +63,60 @@ pub struct Diff {
     pub create: Vec<String>,
     pub destroy: Vec<String>,
     pub update: Vec<Update>,
+    pub replace: Vec<Update>,
     pub renamed: Vec<Renamed>,
     pub unknown: Vec<Unknown>,
-    /// `moved` blocks that applied to an address in the state.
+    /// Moves (from `moved` blocks or implicit) applied to an object in the state.
     pub moved: Vec<Moved>,
+    /// Objects a `removed { lifecycle { destroy = false } }` block drops from the state.
+    pub forget: Vec<String>,
+    pub outputs: Vec<OutputChange>,
     pub in_sync: usize,
+    /// Whether an update was decided for a type whose schema tfops does not know.
+    pub schemaless_update: bool,
 }
 
 impl Diff {
-    /// True when nothing is to create, destroy or update.
+    /// True when the plan would change something (resources, moves, forgets or outputs), as
+    /// `terraform plan -detailed-exitcode` counts it.
     pub fn has_drift(&self) -> bool {
-        !(self.create.is_empty() && self.destroy.is_empty() && self.update.is_empty())
+        !(self.create.is_empty()
+            && self.destroy.is_empty()
+            && self.update.is_empty()
+            && self.replace.is_empty()
+            && self.moved.is_empty()
+            && self.forget.is_empty()
+            && self.outputs.is_empty())
     }
 }
 
-/// Canonical text of a value for comparison: primitives as strings (Terraform's conversion),
-/// objects with sorted keys.
+/// Canonical text of a value for loose comparison: primitives as strings (Terraform's
+/// conversion), objects with sorted keys.
 pub fn canonical(v: &Value) -> String {
     let mut s = String::new();
     canon_into(v, &mut s);
     s
 }
 
+fn num_text(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => format!("{}", f as i64),
+        Some(f) => format!("{f}"),
+        None => n.to_string(),
+    }
+}
+
 fn canon_into(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "\"true\"" } else { "\"false\"" }),
-        Value::Number(n) => {
-            let t = match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => format!("{}", f as i64),
-                Some(f) => format!("{f}"),
-                None => n.to_string(),
-            };
-            out.push_str(&super::state::quote(&t));
-        }
+        Value::Number(n) => out.push_str(&super::state::quote(&num_text(n))),
         Value::String(s) => out.push_str(&super::state::quote(s)),
         Value::Array(a) => {
             out.push('[');
@@ -108,17 +147,13 @@ fn canon_into(v: &Value, out: &mut String) {
 
 /// Whole-value equality with primitives compared after conversion to strings (Terraform's
 /// conversion: `1` equals `"1"`, `true` equals `"true"`); the same relation as comparing
-/// [`canonical`] texts, without building them.
+/// [`canonical`] texts, without building them. For types whose schema tfops does not know.
 pub fn equal(a: &Value, b: &Value) -> bool {
     fn prim(v: &Value) -> Option<Cow<'_, str>> {
         match v {
             Value::String(s) => Some(Cow::Borrowed(s.as_str())),
             Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            Value::Number(n) => Some(Cow::Owned(match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => format!("{}", f as i64),
-                Some(f) => format!("{f}"),
-                None => n.to_string(),
-            })),
+            Value::Number(n) => Some(Cow::Owned(num_text(n))),
             _ => None,
         }
     }
@@ -138,6 +173,126 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Exact equality of JSON values as Terraform's values: numbers by value (integers exactly,
+/// however large), strings, bools, lists and objects member by member; no conversion.
+pub fn strict_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => num_text(x) == num_text(y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| strict_equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| strict_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// A `terraform_data` value (`input`, `triggers_replace`): the desired value and type against
+/// the state's `{"value", "type"}` wrapper (or null).
+fn typed_equal(want: Option<(&Value, &Value)>, have: Option<&Value>) -> bool {
+    let want = want.filter(|(v, _)| !v.is_null());
+    let have = have.filter(|h| !h.is_null());
+    match (want, have) {
+        (None, None) => true,
+        (Some((v, t)), Some(h)) => {
+            let (hv, ht) = (h.get("value"), h.get("type"));
+            hv.is_some_and(|hv| strict_equal(v, hv)) && ht.is_some_and(|ht| ht == t)
+        }
+        _ => false,
+    }
+}
+
+/// `null_resource.triggers` (a map of strings): the desired value converted, against the state.
+fn triggers_equal(want: Option<&Value>, have: Option<&Value>) -> bool {
+    let want = want.filter(|v| !v.is_null()).map(|v| match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), super::model::to_string_value(x.clone())))
+                .collect(),
+        ),
+        other => other.clone(),
+    });
+    let have = have.filter(|h| !h.is_null());
+    match (want, have) {
+        (None, None) => true,
+        (Some(w), Some(h)) => strict_equal(&w, h),
+        _ => false,
+    }
+}
+
+/// What one instance's comparison decides.
+enum Verdict {
+    InSync,
+    Update(Vec<String>),
+    Replace(Vec<String>),
+}
+
+fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut bool) -> Verdict {
+    let ig = &want.ignore;
+    match want.rtype.as_str() {
+        "terraform_data" => {
+            let keys = ["input", "triggers_replace"];
+            let vals = have.attributes(&keys);
+            let get = |k: &str| want.attrs.get(k).zip(want.types.get(k));
+            let mut replace = Vec::new();
+            let mut update = Vec::new();
+            if !ig.covers("triggers_replace")
+                && !typed_equal(get("triggers_replace"), vals[1].as_ref())
+            {
+                replace.push("triggers_replace".to_string());
+            }
+            if !ig.covers("input") && !typed_equal(get("input"), vals[0].as_ref()) {
+                update.push("input".to_string());
+            }
+            if !replace.is_empty() {
+                replace.extend(update);
+                Verdict::Replace(replace)
+            } else if !update.is_empty() {
+                Verdict::Update(update)
+            } else {
+                Verdict::InSync
+            }
+        }
+        "null_resource" => {
+            let vals = have.attributes(&["triggers"]);
+            if !ig.covers("triggers")
+                && !triggers_equal(want.attrs.get("triggers"), vals[0].as_ref())
+            {
+                Verdict::Replace(vec!["triggers".into()])
+            } else {
+                Verdict::InSync
+            }
+        }
+        _ => {
+            let keys: Vec<&str> = want
+                .attrs
+                .iter()
+                .filter(|(k, v)| !v.is_null() && !ig.covers(k))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if keys.is_empty() {
+                return Verdict::InSync;
+            }
+            let vals = have.attributes(&keys);
+            let changed: Vec<String> = keys
+                .iter()
+                .zip(vals)
+                .filter(|(k, sv)| !sv.as_ref().is_some_and(|sv| equal(sv, &want.attrs[**k])))
+                .map(|(k, _)| k.to_string())
+                .collect();
+            if changed.is_empty() {
+                Verdict::InSync
+            } else {
+                *schemaless = true;
+                Verdict::Update(changed)
+            }
+        }
+    }
+}
+
 /// True when `prefix` names `addr` or a part of it (`a.b` covers `a.b[0]`; `module.m` covers
 /// `module.m.x.y` and `module.m[0].x.y`).
 fn covers(prefix: &str, addr: &str) -> bool {
@@ -150,35 +305,61 @@ fn covers(prefix: &str, addr: &str) -> bool {
     }
 }
 
+/// The recorded address `addr` after `moved` blocks and implicit `a` ↔ `a[0]` moves.
+fn effective_address(addr: &str, desired: &Desired, recorded: &Recorded) -> String {
+    if desired.instances.contains_key(addr) {
+        return addr.to_string();
+    }
+    let mut cur = addr.to_string();
+    for _ in 0..=desired.moved.len() {
+        let next = desired.moved.iter().find_map(|m| {
+            let rest = cur.strip_prefix(m.from.as_str())?;
+            covers(&m.from, &cur).then(|| format!("{}{rest}", m.to))
+        });
+        match next {
+            Some(n) if !recorded.instances.contains_key(&n) && n != cur => cur = n,
+            _ => break,
+        }
+        if desired.instances.contains_key(&cur) {
+            break;
+        }
+    }
+    // Implicit moves when `count` was added (`a` → `a[0]`) or removed (`a[0]` → `a`).
+    if !desired.instances.contains_key(&cur) {
+        if desired.with_count.contains(&cur) {
+            let to = format!("{cur}[0]");
+            if !recorded.instances.contains_key(&to) {
+                cur = to;
+            }
+        } else if let Some(base) = cur.strip_suffix("[0]") {
+            if desired.single.contains(base) && !recorded.instances.contains_key(base) {
+                cur = base.to_string();
+            }
+        }
+    }
+    cur
+}
+
 /// Compares `desired` with `recorded`.
 pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     let mut out = Diff {
         unknown: desired.unknown.clone(),
         ..Diff::default()
     };
-    // Effective address of each recorded instance after `moved` blocks.
+    // Effective address of each recorded (managed) instance after moves.
     let mut effective: BTreeMap<Cow<'_, str>, &str> = BTreeMap::new();
-    for addr in recorded.instances.keys() {
-        if desired.moved.is_empty() || desired.instances.contains_key(addr) {
-            effective.insert(Cow::Borrowed(addr.as_str()), addr.as_str());
+    for (addr, r) in &recorded.instances {
+        if r.data {
             continue;
         }
-        let mut cur = addr.clone();
+        let cur = if desired.moved.is_empty()
+            && desired.with_count.is_empty()
+            && desired.instances.contains_key(addr)
         {
-            for _ in 0..=desired.moved.len() {
-                let next = desired.moved.iter().find_map(|m| {
-                    let rest = cur.strip_prefix(m.from.as_str())?;
-                    covers(&m.from, &cur).then(|| format!("{}{rest}", m.to))
-                });
-                match next {
-                    Some(n) if !recorded.instances.contains_key(&n) && n != cur => cur = n,
-                    _ => break,
-                }
-                if desired.instances.contains_key(&cur) {
-                    break;
-                }
-            }
-        }
+            addr.clone()
+        } else {
+            effective_address(addr, desired, recorded)
+        };
         if &cur != addr {
             out.moved.push(Moved {
                 from: addr.clone(),
@@ -190,37 +371,61 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
     }
 
+    let mut changing: BTreeSet<String> = BTreeSet::new();
+    let mut triggered: Vec<(&String, &DesiredInstance)> = Vec::new();
     for (addr, want) in &desired.instances {
         let Some(orig) = effective.get(addr.as_str()) else {
             out.create.push(addr.clone());
+            changing.insert(addr.clone());
             continue;
         };
         let have = &recorded.instances[*orig];
-        let mut attrs = Vec::new();
-        let mut sensitive = Vec::new();
-        let keys: Vec<&str> = want.attrs.keys().map(String::as_str).collect();
-        let values = if keys.is_empty() {
-            Vec::new()
-        } else {
-            have.attributes(&keys)
+        let sens = |attrs: &[String]| -> Vec<String> {
+            attrs
+                .iter()
+                .filter(|a| have.sensitive.contains(*a))
+                .cloned()
+                .collect()
         };
-        for ((k, v), sv) in want.attrs.iter().zip(values) {
-            let same = sv.is_some_and(|sv| equal(&sv, v));
-            if !same {
-                attrs.push(k.clone());
-                if have.sensitive.contains(k) {
-                    sensitive.push(k.clone());
+        match compare(want, have, &mut out.schemaless_update) {
+            Verdict::InSync => {
+                if want.replace_triggered_by.is_empty() {
+                    out.in_sync += 1;
+                } else {
+                    triggered.push((addr, want));
                 }
             }
+            Verdict::Update(attrs) => {
+                changing.insert(addr.clone());
+                out.update.push(Update {
+                    address: addr.clone(),
+                    sensitive: sens(&attrs),
+                    attributes: attrs,
+                });
+            }
+            Verdict::Replace(attrs) => {
+                changing.insert(addr.clone());
+                out.replace.push(Update {
+                    address: addr.clone(),
+                    sensitive: sens(&attrs),
+                    attributes: attrs,
+                });
+            }
         }
-        if attrs.is_empty() {
-            out.in_sync += 1;
-        } else {
-            out.update.push(Update {
+    }
+    for (addr, want) in triggered {
+        let hit = want
+            .replace_triggered_by
+            .iter()
+            .any(|r| changing.iter().any(|c| covers(r, c)));
+        if hit {
+            out.replace.push(Update {
                 address: addr.clone(),
-                attributes: attrs,
-                sensitive,
+                attributes: vec!["replace_triggered_by".into()],
+                sensitive: Vec::new(),
             });
+        } else {
+            out.in_sync += 1;
         }
     }
     for addr in effective.keys() {
@@ -229,67 +434,97 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         {
             continue;
         }
-        out.destroy.push(addr.to_string());
+        let forget = desired
+            .removed
+            .iter()
+            .any(|r| !r.destroy && covers(&r.from, addr));
+        if forget {
+            out.forget.push(addr.to_string());
+        } else {
+            out.destroy.push(addr.to_string());
+        }
+    }
+    // A moved object that is then destroyed or forgotten is reported at its old address only.
+    out.moved
+        .retain(|m| !out.destroy.contains(&m.to) && !out.forget.contains(&m.to));
+    for d in out.destroy.iter_mut().chain(out.forget.iter_mut()) {
+        if let Some(orig) = effective.get(d.as_str()) {
+            *d = orig.to_string();
+        }
+    }
+    out.destroy.sort();
+    out.forget.sort();
+    // Root outputs.
+    for (name, want) in &desired.outputs {
+        let action = match recorded.outputs.get(name) {
+            None => Some("create"),
+            Some(have) => {
+                let same_type = have.ty.as_ref().is_none_or(|t| t == &want.ty);
+                (!(same_type && strict_equal(&have.value, &want.value))).then_some("update")
+            }
+        };
+        if let Some(a) = action {
+            out.outputs.push(OutputChange {
+                name: name.clone(),
+                action: a.into(),
+            });
+        }
+    }
+    for name in recorded.outputs.keys() {
+        if !desired.outputs.contains_key(name) && !desired.unknown_outputs.contains(name) {
+            out.outputs.push(OutputChange {
+                name: name.clone(),
+                action: "delete".into(),
+            });
+        }
     }
     out.renamed = renames(desired, recorded, &effective, &out.create, &out.destroy);
     out
 }
 
-/// (data source?, type, compared attribute names) of a group of creates.
-type KindKeys<'a> = (bool, &'a str, Vec<&'a str>);
+/// Past this many create × destroy pairs of one type, renames are not looked for.
+const RENAME_PAIRS: usize = 4_000_000;
 
-/// Unique create/destroy pairs of the same type (and module) whose compared attributes match.
+/// Unique create/destroy pairs of the same type (root module) whose compared attributes match
+/// (the same comparison as an update: the create's configuration against the destroy's state).
 fn renames(
     desired: &Desired,
     recorded: &Recorded,
-    effective: &BTreeMap<Cow<'_, str>, &str>,
+    _effective: &BTreeMap<Cow<'_, str>, &str>,
     create: &[String],
     destroy: &[String],
 ) -> Vec<Renamed> {
-    // Group creates by (kind, compared attribute names, canonical values).
-    let mut by_keys: HashMap<KindKeys, HashMap<String, Vec<&str>>> = HashMap::new();
+    let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
     for c in create {
-        let d = &desired.instances[c];
-        let keys: Vec<&str> = d.attrs.keys().map(String::as_str).collect();
-        let sig: String = d
-            .attrs
-            .values()
-            .map(canonical)
-            .collect::<Vec<_>>()
-            .join("\u{1}");
-        by_keys
-            .entry((d.data, d.rtype.as_str(), keys))
-            .or_default()
-            .entry(sig)
-            .or_default()
-            .push(c.as_str());
+        if let Some(d) = desired.instances.get(c) {
+            by_type
+                .entry(d.rtype.as_str())
+                .or_default()
+                .push(c.as_str());
+        }
     }
-    // For each destroy, the creates it matches.
     let mut matches_of_destroy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut matches_of_create: HashMap<&str, Vec<&str>> = HashMap::new();
+    let pairs: usize = destroy.len().saturating_mul(create.len());
+    if pairs > RENAME_PAIRS {
+        return Vec::new();
+    }
     for dname in destroy {
-        let r = &recorded.instances[effective[dname.as_str()]];
-        if !r.module.is_empty() {
+        let Some(r) = recorded.instances.get(dname.as_str()) else {
+            continue;
+        };
+        if !r.module.is_empty() || r.data {
             continue;
         }
-        for ((data, rtype, keys), sigs) in &by_keys {
-            if *data != r.data || *rtype != r.rtype {
-                continue;
-            }
-            let vals: Option<Vec<String>> = r
-                .attributes(keys)
-                .into_iter()
-                .map(|v| v.as_ref().map(canonical))
-                .collect();
-            let Some(vals) = vals else { continue };
-            if let Some(cs) = sigs.get(&vals.join("\u{1}")) {
-                for c in cs {
-                    matches_of_destroy
-                        .entry(dname.as_str())
-                        .or_default()
-                        .push(c);
-                    matches_of_create.entry(c).or_default().push(dname.as_str());
-                }
+        for c in by_type.get(r.rtype.as_str()).into_iter().flatten() {
+            let want = &desired.instances[*c];
+            let mut schemaless = false;
+            if matches!(compare(want, r, &mut schemaless), Verdict::InSync) {
+                matches_of_destroy
+                    .entry(dname.as_str())
+                    .or_default()
+                    .push(c);
+                matches_of_create.entry(c).or_default().push(dname.as_str());
             }
         }
     }
@@ -375,8 +610,9 @@ mod tests {
             "resource \"null_resource\" \"a\" {\n  triggers = { version = \"1\" }\n}\n",
             &st(&null("a", r#"{"triggers":{"version":"1","owner":"a"}}"#)),
         );
-        assert_eq!(d.update.len(), 1);
-        assert_eq!(d.update[0].attributes, ["triggers"]);
+        // null_resource triggers force a new resource: a replace, not an update.
+        assert_eq!(d.replace.len(), 1);
+        assert_eq!(d.replace[0].attributes, ["triggers"]);
     }
 
     #[test]
@@ -404,7 +640,9 @@ mod tests {
             "resource \"null_resource\" \"b\" {\n  count = 1\n}\nmoved {\n  from = null_resource.a\n  to   = null_resource.b\n}\n",
             &st(r#"{"mode":"managed","type":"null_resource","name":"a","instances":[{"index_key":0,"attributes":{}}]}"#),
         );
-        assert!(!d.has_drift(), "{d:?}");
+        // A pending move is drift for Terraform (exit 2), the object itself is in sync.
+        assert!(d.has_drift(), "{d:?}");
+        assert!(d.create.is_empty() && d.destroy.is_empty() && d.update.is_empty());
         assert_eq!(d.in_sync, 1);
         assert_eq!(d.moved[0].to, "null_resource.b[0]");
     }
@@ -420,6 +658,288 @@ mod tests {
         assert!(d.destroy.is_empty());
         assert_eq!(d.unknown.len(), 1);
         assert_eq!(d.in_sync, 0);
+    }
+
+    fn run_files(files: &[(&str, &str)], state: &str, env: &[(&str, &str)]) -> Diff {
+        use crate::drift::model::{expand_inputs, parse_any, Inputs};
+        let models = files
+            .iter()
+            .map(|(n, t)| parse_any(t, n).unwrap())
+            .collect();
+        let inputs = Inputs {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Inputs::default()
+        };
+        let d = expand_inputs(models, inputs).unwrap();
+        diff(&d, &parse_state(state.as_bytes(), "s").unwrap())
+    }
+
+    /// A `terraform_data` instance as Terraform 1.11 writes it.
+    fn td(name: &str, key: Option<&str>, input: &str, trig: &str) -> String {
+        let k = key
+            .map(|k| format!(r#""index_key":{k},"#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"mode":"managed","type":"terraform_data","name":"{name}","provider":"provider[\"terraform.io/builtin/terraform\"]","instances":[{{{k}"schema_version":0,"attributes":{{"id":"x","input":{input},"output":{input},"triggers_replace":{trig}}},"sensitive_attributes":[]}}]}}"#
+        )
+    }
+
+    fn actions(d: &Diff) -> Vec<String> {
+        let mut v = Vec::new();
+        v.extend(d.create.iter().map(|a| format!("create {a}")));
+        v.extend(d.destroy.iter().map(|a| format!("destroy {a}")));
+        v.extend(d.update.iter().map(|u| format!("update {}", u.address)));
+        v.extend(d.replace.iter().map(|u| format!("replace {}", u.address)));
+        v.extend(d.forget.iter().map(|a| format!("forget {a}")));
+        v.extend(
+            d.moved
+                .iter()
+                .map(|m| format!("moved {} -> {}", m.from, m.to)),
+        );
+        v.extend(
+            d.outputs
+                .iter()
+                .map(|o| format!("output {} {}", o.name, o.action)),
+        );
+        v.extend(d.unknown.iter().map(|u| format!("unknown {}", u.address)));
+        v
+    }
+
+    const S_X: &str = r#"{"value":"x","type":"string"}"#;
+
+    #[test]
+    fn terraform_data_literals_unchanged_are_in_sync() {
+        let st = st(&[
+            td("a", None, S_X, "null"),
+            td(
+                "b",
+                None,
+                r#"{"value":[1,"a",true],"type":["tuple",["number","string","bool"]]}"#,
+                r#"{"value":{"k":1},"type":["object",{"k":"number"}]}"#,
+            ),
+        ]
+        .join(","));
+        let d = run_files(
+            &[("main.tf", "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\nresource \"terraform_data\" \"b\" {\n  input = [1, \"a\", true]\n  triggers_replace = { k = 1 }\n}\n")],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+        assert_eq!(d.in_sync, 2);
+    }
+
+    #[test]
+    fn non_literal_values_are_evaluated_and_compared() {
+        let st = st(&td(
+            "a",
+            None,
+            r#"{"value":"old-x","type":"string"}"#,
+            r#"{"value":["old"],"type":["tuple",["string"]]}"#,
+        ));
+        let tf = "variable \"v\" {\n  default = \"new\"\n}\nresource \"terraform_data\" \"a\" {\n  input = \"${var.v}-x\"\n  triggers_replace = [var.v]\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st, &[]);
+        assert_eq!(actions(&d), ["replace terraform_data.a"]);
+        assert_eq!(d.replace[0].attributes, ["triggers_replace", "input"]);
+    }
+
+    #[test]
+    fn override_files_are_merged() {
+        let st = st(&td("a", None, S_X, "null"));
+        let d = run_files(
+            &[
+                (
+                    "main.tf",
+                    "resource \"terraform_data\" \"a\" {\n  input = \"y\"\n}\n",
+                ),
+                (
+                    "override.tf",
+                    "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\n",
+                ),
+            ],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+    }
+
+    #[test]
+    fn adding_or_removing_count_is_an_implicit_move() {
+        let st1 = st(&td("a", None, S_X, "null"));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  count = 1\n  input = \"x\"\n}\n",
+            )],
+            &st1,
+            &[],
+        );
+        assert_eq!(
+            actions(&d),
+            ["moved terraform_data.a -> terraform_data.a[0]"]
+        );
+        assert!(d.renamed.is_empty());
+        let st2 = st(&td("a", Some("0"), S_X, "null"));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = \"x\"\n}\n",
+            )],
+            &st2,
+            &[],
+        );
+        assert_eq!(
+            actions(&d),
+            ["moved terraform_data.a[0] -> terraform_data.a"]
+        );
+    }
+
+    #[test]
+    fn tf_json_files_are_read() {
+        let st = st(&td("a", None, S_X, "null"));
+        let d = run_files(
+            &[(
+                "extra.tf.json",
+                r#"{"resource": {"terraform_data": {"a": {"input": "x"}}}}"#,
+            )],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+        assert_eq!(d.in_sync, 1);
+    }
+
+    #[test]
+    fn removed_with_destroy_false_forgets() {
+        let st = st(&td("old", None, S_X, "null"));
+        let d = run_files(&[("main.tf", "removed {\n  from = terraform_data.old\n  lifecycle {\n    destroy = false\n  }\n}\n")], &st, &[]);
+        assert_eq!(actions(&d), ["forget terraform_data.old"]);
+        assert!(d.has_drift());
+    }
+
+    #[test]
+    fn ignore_changes_is_honoured() {
+        let st = st(&td("a", None, S_X, "null"));
+        for ig in ["[input]", "all"] {
+            let tf = format!("resource \"terraform_data\" \"a\" {{\n  input = \"y\"\n  lifecycle {{\n    ignore_changes = {ig}\n  }}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st, &[]);
+            assert_eq!(actions(&d), Vec::<String>::new(), "{ig}");
+        }
+    }
+
+    #[test]
+    fn attributes_removed_from_the_configuration_count() {
+        let st = st(&td("a", None, S_X, r#"{"value":"t","type":"string"}"#));
+        let d = run_files(
+            &[("main.tf", "resource \"terraform_data\" \"a\" {\n}\n")],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), ["replace terraform_data.a"]);
+        let st = st_with_null_triggers();
+        let d = run_files(
+            &[("main.tf", "resource \"null_resource\" \"n\" {\n}\n")],
+            &st,
+            &[],
+        );
+        assert_eq!(actions(&d), ["replace null_resource.n"]);
+    }
+
+    fn st_with_null_triggers() -> String {
+        st(&null("n", r#"{"id":"1","triggers":{"a":"1"}}"#))
+    }
+
+    #[test]
+    fn pending_moves_and_output_changes_are_drift() {
+        let mut stv: serde_json::Value =
+            serde_json::from_str(&st(&td("a", None, S_X, "null"))).unwrap();
+        stv["outputs"] = serde_json::json!({"o": {"value": "1", "type": "string"}});
+        let tf = "resource \"terraform_data\" \"b\" {\n  input = \"x\"\n}\nmoved {\n  from = terraform_data.a\n  to   = terraform_data.b\n}\noutput \"o\" {\n  value = \"2\"\n}\n";
+        let d = run_files(&[("main.tf", tf)], &stv.to_string(), &[]);
+        assert_eq!(
+            actions(&d),
+            [
+                "moved terraform_data.a -> terraform_data.b",
+                "output o update"
+            ]
+        );
+        assert!(d.has_drift());
+    }
+
+    #[test]
+    fn tf_var_values_are_read() {
+        let mut res = td("c", Some("0"), "null", "null");
+        res = res.replace(r#""instances":[{"#, r#""instances":[{"index_key":1,"schema_version":0,"attributes":{"id":"y","input":null,"output":null,"triggers_replace":null}},{"#);
+        let st = st(&res);
+        let tf = "variable \"n\" {\n  type = number\n  default = 1\n}\nresource \"terraform_data\" \"c\" {\n  count = var.n\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st, &[("n", "2")]);
+        assert_eq!(actions(&d), Vec::<String>::new());
+        let d = run_files(&[("main.tf", tf)], &st, &[]);
+        assert_eq!(actions(&d), ["destroy terraform_data.c[1]"]);
+        // Without a type, the environment's value is a string; count converts it.
+        let untyped = tf.replace("  type = number\n", "");
+        let d = run_files(&[("main.tf", &untyped)], &st, &[("n", "2")]);
+        assert_eq!(actions(&d), Vec::<String>::new(), "{:?}", d.unknown);
+    }
+
+    #[test]
+    fn numbers_keep_their_type_and_precision() {
+        let st1 = st(&td("a", None, r#"{"value":1,"type":"number"}"#, "null"));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = \"1\"\n}\n",
+            )],
+            &st1,
+            &[],
+        );
+        assert_eq!(actions(&d), ["update terraform_data.a"]);
+        let st2 = st(&td(
+            "a",
+            None,
+            r#"{"value":12345678901234567890,"type":"number"}"#,
+            "null",
+        ));
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = 12345678901234567891\n}\n",
+            )],
+            &st2,
+            &[],
+        );
+        assert_eq!(actions(&d), ["update terraform_data.a"]);
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  input = 12345678901234567890\n}\n",
+            )],
+            &st2,
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_for_each_past_the_limit_is_unknown() {
+        let d = run_files(&[("main.tf", "resource \"terraform_data\" \"a\" {\n  for_each = toset([for i in range(100001) : tostring(i)])\n}\n")], &st(""), &[]);
+        assert_eq!(d.unknown.len(), 1);
+        let d = run_files(
+            &[(
+                "main.tf",
+                "resource \"terraform_data\" \"a\" {\n  count = 100001\n}\n",
+            )],
+            &st(""),
+            &[],
+        );
+        assert!(
+            d.unknown[0].reason.contains("more than 100000"),
+            "{:?}",
+            d.unknown
+        );
+        assert!(d.create.is_empty());
     }
 
     mod props {

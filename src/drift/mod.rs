@@ -7,30 +7,18 @@
 //!
 //! # What is compared
 //!
-//! - Desired ([`model`]): every `resource` and `data` block of `drift.dir/*.tf`, parsed with
-//!   hcl-edit — the parser hcl-rs itself uses (`hcl::parse` is hcl-edit plus a conversion), so
-//!   errors keep `file:line:column` — and evaluated with hcl-rs. `count` and `for_each` are
-//!   expanded when known offline: literals, `toset`, `tomap`, `tolist`, `range`, `length`,
-//!   `keys`, `values`, `merge`, `concat`, literal `variable` defaults, `terraform.tfvars` /
-//!   `*.auto.tfvars` values, and literal `locals`. What depends on anything else (a variable
-//!   with no default, another resource, a data source, a child module) is listed under
-//!   `unknown` with the reason and its block's position, never guessed; state instances it
-//!   covers are neither destroyed nor in sync. `moved { from, to }` blocks are honoured.
-//!   Not read: `-var` / `TF_VAR_*` values (given at plan time), `.tf.json` files, child modules.
-//! - Recorded ([`state`]): the state's instances as addresses (`type.name`, `[0]`,
-//!   `["key"]`, `data.`, `module.` prefixes), parsed with typed serde structs; attributes stay
-//!   raw JSON until compared. A missing state counts as empty (`state_missing: true`); an
-//!   empty or invalid one is an error.
-//! - The diff ([`diff`]): `create`, `destroy`, `update` (attributes written with a literal
-//!   value that differs from the state, whole values, primitives after conversion so `1`
-//!   equals `"1"`; meta-arguments never), `renamed` (a destroy and a create of the same type
-//!   whose compared attributes match, unique both ways; also listed under create and destroy,
-//!   with a `moved` block and the `terraform state mv` command to keep the resource).
-//!   Sensitive values are never copied out of the state: reports carry addresses and
-//!   attribute names only.
-//! - The report ([`report`]): a table, or the versioned JSON (`format_version` "1"); every
-//!   run of [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`, bounded by
-//!   `drift.keep_reports`; [`last_drift`] gives `status` the newest.
+//! The user's reference is `docs/drift.md`. In short:
+//! - Desired ([`model`]): `*.tf` and `*.tf.json`, override files merged, variables (defaults,
+//!   `TF_VAR_*`, tfvars, types), locals and templates evaluated; `moved`, `removed`,
+//!   `ignore_changes`, `replace_triggered_by` read. What cannot be evaluated offline is
+//!   `unknown` with its reason, never in sync. Child modules are unknown.
+//! - Recorded ([`state`]): the current objects of the state (formats 1-4) through the one
+//!   reader, `crate::state::model`; deposed objects are never compared.
+//! - The diff ([`diff`]): create, destroy, update, replace, moved (blocks and implicit count
+//!   moves), forget, root outputs, renamed pairs; typed comparison for `terraform_data` and
+//!   `null_resource`.
+//! - The report ([`report`]): a plan-like table or the versioned JSON; every run of
+//!   [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`.
 //!
 //! [`detect`] parses the `.tf` files one per thread (as many as there are cores) and the
 //! state on a thread beside them.
@@ -103,7 +91,7 @@ pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
     detect_target(&Target::of(ws, cfg))
 }
 
-/// The `*.tf` files of a module folder, sorted by name.
+/// The `*.tf` and `*.tf.json` files of a module folder, sorted by name.
 ///
 /// # Errors
 /// When the folder cannot be listed.
@@ -112,8 +100,8 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
         let e = e.map_err(|e| DriftError::io(dir, e))?;
         let p = e.path();
-        let is_tf = p.extension().is_some_and(|x| x == "tf")
-            && !e.file_name().to_string_lossy().starts_with('.');
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_tf = (name.ends_with(".tf") || name.ends_with(".tf.json")) && !name.starts_with('.');
         if is_tf && p.is_file() {
             files.push(p);
         }
@@ -148,6 +136,18 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
 /// # Errors
 /// As [`detect`].
 pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
+    detect_target_env(t, model::Inputs::env_vars())
+}
+
+/// As [`detect_target`], with the `TF_VAR_*` values given (by variable name) instead of read
+/// from this process's environment.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_target_env(
+    t: &Target,
+    env: std::collections::BTreeMap<String, String>,
+) -> Result<Report, DriftError> {
     let t0 = std::time::Instant::now();
     let files = tf_files(&t.dir)?;
     let threads = std::thread::available_parallelism()
@@ -166,7 +166,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let display = format!("{}/{name}", t.dir_display);
-        let r = read_tf(p, &display).and_then(|text| model::parse_file(&text, &display));
+        let r = read_tf(p, &display).and_then(|text| model::parse_any(&text, &display));
         if let Ok(mut v) = results.lock() {
             v.push((i, r));
         }
@@ -229,7 +229,7 @@ pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
         models.push(r?);
     }
     let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
-    let desired = model::expand_with(models, tfvars)?;
+    let desired = model::expand_inputs(models, model::Inputs { tfvars, env })?;
     let recorded = recorded?;
     log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);

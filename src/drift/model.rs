@@ -1,16 +1,24 @@
-//! The desired side: what the `*.tf` files of one module declare, as instance addresses.
+//! The desired side: what the configuration of one module declares, as instance addresses with
+//! their evaluated attribute values.
 //!
-//! Each file is parsed with hcl-edit (the parser hcl-rs itself uses, re-exported as
-//! `hcl::edit`), keeping spans so that errors and unknowns name `file:line:column`; the few
-//! expressions that matter are converted to hcl-rs expressions and evaluated with hcl-rs.
-//! `count` and `for_each` are expanded when their value is known offline: literals, the
-//! Terraform functions registered here (`toset`, `tomap`, `tolist`, `range`, `length`, `keys`,
-//! `values`, `merge`, `concat`), literal `variable` defaults and `locals`. Anything else (a
-//! resource attribute, a variable without a default, a data source) goes to `unknown` with the
-//! reason, never guessed. Child modules are not read: their addresses are listed as unknown.
+//! Files: `*.tf` and `*.tf.json` (the JSON form is turned into the same model), override files
+//! (`override.tf`, `*_override.tf`, and their `.json` forms) merged into the blocks they
+//! override as Terraform merges them. Each file is parsed with hcl-edit (the parser hcl-rs
+//! itself uses), keeping spans so that errors and unknowns name `file:line:column`.
 //!
-//! Only attributes written with a literal value are kept for comparison; meta-arguments and
-//! nested blocks (lifecycle, provisioner, dynamic) never are.
+//! Evaluation: the evaluator here is hcl-rs with the Terraform functions registered below;
+//! everything that touches it goes through [`Evaluator`], so that swapping in another
+//! evaluator is local to this file. Input variables are resolved with Terraform's precedence
+//! (default < `TF_VAR_name` < `terraform.tfvars` < `terraform.tfvars.json` <
+//! `*.auto.tfvars(.json)`) and converted to their `type`; locals, `count.index`, `each.key` /
+//! `each.value`, `path.module` and `terraform.workspace` are known. What cannot be evaluated
+//! offline (a resource attribute, a data source, a variable given at plan time, a function
+//! tfops does not have) makes its address `unknown` with the reason — never "in sync".
+//!
+//! Values carry Terraform's type where it matters (`terraform_data` stores its values with
+//! their type, so `1` and `"1"` differ): a bare `var.x` has the variable's type, `toset`,
+//! `tolist`, `tomap` make a set, list or map, and other values have the type Terraform infers
+//! for them (tuples and objects for literal brackets and braces).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +48,78 @@ use super::error::DriftError;
 use super::state::quote;
 use crate::text::LineIndex;
 
+/// Past this many instances, a `count` or `for_each` is not expanded: its resource is unknown.
+pub const MAX_INSTANCES: u64 = 100_000;
+
+/// Which attribute changes `lifecycle { ignore_changes = … }` hides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ignore {
+    #[default]
+    Nothing,
+    All,
+    Attrs(BTreeSet<String>),
+}
+
+impl Ignore {
+    /// True when a change of the top-level attribute `attr` is ignored.
+    pub fn covers(&self, attr: &str) -> bool {
+        match self {
+            Ignore::Nothing => false,
+            Ignore::All => true,
+            Ignore::Attrs(a) => a.contains(attr),
+        }
+    }
+}
+
+/// An expression as written: its literal value when it needs no evaluation (the common case,
+/// kept without converting), else the expression for the evaluator.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    /// `Some(v)` for a literal (`Value::Null` for `null`).
+    literal: Option<Value>,
+    expr: Option<hcl::Expression>,
+    /// The source text, trimmed (for reasons).
+    pub text: String,
+    /// A bare `var.NAME` (its value has the variable's type).
+    var_ref: Option<String>,
+    /// `toset(…)`, `tolist(…)` or `tomap(…)` at the top.
+    collection: Option<&'static str>,
+}
+
+impl Expr {
+    fn new(e: &hcl_edit::expr::Expression) -> Expr {
+        use hcl_edit::expr::Expression as E;
+        let text = e.to_string().trim().to_string();
+        let literal = direct_literal(e).map(|v| v.unwrap_or(Value::Null));
+        let var_ref = match e {
+            E::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+                (E::Variable(v), [op]) if v.as_str() == "var" => match op.value() {
+                    hcl_edit::expr::TraversalOperator::GetAttr(a) => Some(a.as_str().to_string()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        let collection = match e {
+            E::FuncCall(f) => match f.name.name.as_str() {
+                "toset" => Some("set"),
+                "tolist" => Some("list"),
+                "tomap" => Some("map"),
+                _ => None,
+            },
+            _ => None,
+        };
+        Expr {
+            expr: literal.is_none().then(|| hcl::Expression::from(e.clone())),
+            literal,
+            text,
+            var_ref,
+            collection,
+        }
+    }
+}
+
 /// A `resource` or `data` block as written.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -48,10 +128,15 @@ pub struct Declared {
     pub name: String,
     /// `file:line:column` of the block.
     pub at: String,
-    count: Option<(hcl::Expression, String)>,
-    for_each: Option<(hcl::Expression, String)>,
-    /// Attributes with a literal value.
-    pub attrs: BTreeMap<String, Value>,
+    count: Option<Expr>,
+    for_each: Option<Expr>,
+    /// Every attribute that is not a meta-argument.
+    pub exprs: BTreeMap<String, Expr>,
+    pub ignore: Ignore,
+    /// Whether a `lifecycle` block set `ignore_changes` (for override merging).
+    ignore_set: bool,
+    /// `replace_triggered_by` references (resource addresses, attribute parts dropped).
+    pub replace_triggered_by: Vec<String>,
 }
 
 impl Declared {
@@ -73,34 +158,75 @@ pub struct Moved {
     pub to: String,
 }
 
-/// What one `.tf` file declares.
+/// A `removed { from … }` block: `destroy = false` forgets (keeps the object, drops it from the
+/// state) instead of destroying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub from: String,
+    pub destroy: bool,
+}
+
+/// A `variable` block.
+#[derive(Debug, Clone)]
+struct Variable {
+    name: String,
+    default: Option<hcl::Expression>,
+    ty: Option<TypeC>,
+}
+
+/// An `output` block of the root module.
+#[derive(Debug, Clone)]
+struct Output {
+    name: String,
+    value: Option<Expr>,
+    sensitive: bool,
+    at: String,
+}
+
+/// What one configuration file declares.
 #[derive(Debug, Clone, Default)]
 pub struct FileModel {
     pub resources: Vec<Declared>,
-    variables: Vec<(String, Option<hcl::Expression>)>,
-    locals: Vec<(String, hcl::Expression)>,
+    variables: Vec<Variable>,
+    locals: Vec<(String, Expr)>,
+    outputs: Vec<Output>,
     pub moved: Vec<Moved>,
+    pub removed: Vec<Removed>,
     /// `module "name"` blocks, with their position.
     pub modules: Vec<(String, String)>,
+    /// An override file (`override.tf`, `*_override.tf`, `.tf.json` forms).
+    pub is_override: bool,
 }
 
-/// Something whose instances cannot be known offline.
+/// Something that cannot be decided offline.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unknown {
-    /// The resource (`type.name`) or module (`module.name`) whose instances are unknown.
+    /// The resource (`type.name`), instance, module (`module.name`) or `output.name`.
     pub address: String,
     pub reason: String,
     /// `file:line:column` of its block.
     pub at: String,
 }
 
-/// One desired instance.
+/// One desired instance: its evaluated attributes (with their Terraform types).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredInstance {
     pub data: bool,
     pub rtype: String,
-    /// Attributes with a literal value.
+    /// Every attribute the configuration sets (`null` included).
     pub attrs: BTreeMap<String, Value>,
+    /// The Terraform type of each value of `attrs`.
+    pub types: BTreeMap<String, Value>,
+    pub ignore: Ignore,
+    pub replace_triggered_by: Vec<String>,
+}
+
+/// A root output's desired value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredOutput {
+    pub value: Value,
+    pub ty: Value,
+    pub sensitive: bool,
 }
 
 /// The whole module's desired instances.
@@ -109,6 +235,15 @@ pub struct Desired {
     pub instances: BTreeMap<String, DesiredInstance>,
     pub unknown: Vec<Unknown>,
     pub moved: Vec<Moved>,
+    pub removed: Vec<Removed>,
+    /// Resources declared with `count` (an unkeyed object in the state moves to `[0]`).
+    pub with_count: BTreeSet<String>,
+    /// Resources declared with neither `count` nor `for_each` (a `[0]` object moves to them).
+    pub single: BTreeSet<String>,
+    /// Root outputs whose value is known.
+    pub outputs: BTreeMap<String, DesiredOutput>,
+    /// Root outputs whose value is not known offline.
+    pub unknown_outputs: BTreeSet<String>,
 }
 
 /// Meta-arguments: never compared.
@@ -129,6 +264,31 @@ fn hcl_error(
     }
 }
 
+/// True for an override file name (`override.tf`, `x_override.tf`, and the `.tf.json` forms).
+pub fn is_override_name(name: &str) -> bool {
+    let stem = name
+        .strip_suffix(".tf.json")
+        .or_else(|| name.strip_suffix(".tf"))
+        .unwrap_or(name);
+    stem == "override" || stem.ends_with("_override")
+}
+
+/// Parses one configuration file: `.tf` (HCL) or `.tf.json` (by the name `file`).
+///
+/// # Errors
+/// As [`parse_file`]; for JSON, [`DriftError::Hcl`] naming the JSON error's position.
+pub fn parse_any(text: &str, file: &str) -> Result<FileModel, DriftError> {
+    let mut m = if file.ends_with(".json") {
+        let hcl = json_to_hcl(text, file)?;
+        parse_file(&hcl, file)?
+    } else {
+        parse_file(text, file)?
+    };
+    let base = file.rsplit('/').next().unwrap_or(file);
+    m.is_override = is_override_name(base);
+    Ok(m)
+}
+
 /// Parses one `.tf` file. `file` names it in errors (`iac/main.tf`).
 ///
 /// # Errors
@@ -142,11 +302,17 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
         message: format!("syntax error: {}", e.message()),
     })?;
     let lines = LineIndex::new(text);
-    let empty = EvalContext::new();
     let mut out = FileModel::default();
     let at = |span: Option<std::ops::Range<usize>>| {
         let (l, c) = lines.position(span.map(|r| r.start).unwrap_or(0));
         format!("{file}:{l}:{c}")
+    };
+    let flat = |e: &hcl_edit::expr::Expression| {
+        e.to_string()
+            .split_whitespace()
+            .collect::<String>()
+            .trim_matches('"')
+            .to_string()
     };
     for s in body.iter() {
         let Structure::Block(b) = s else { continue };
@@ -166,7 +332,6 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                     t.as_str(),
                     n.as_str(),
                     at(b.span()),
-                    &empty,
                 ));
             }
             "variable" => {
@@ -175,23 +340,39 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                         .body
                         .get_attribute("default")
                         .map(|a| hcl::Expression::from(a.value.clone()));
-                    out.variables.push((n.as_str().to_string(), default));
+                    let ty = b
+                        .body
+                        .get_attribute("type")
+                        .and_then(|a| TypeC::parse(&a.value));
+                    out.variables.push(Variable {
+                        name: n.as_str().to_string(),
+                        default,
+                        ty,
+                    });
                 }
             }
             "locals" => {
                 for a in b.body.attributes() {
-                    out.locals.push((
-                        a.key.as_str().to_string(),
-                        hcl::Expression::from(a.value.clone()),
-                    ));
+                    out.locals
+                        .push((a.key.as_str().to_string(), Expr::new(&a.value)));
+                }
+            }
+            "output" => {
+                if let [n] = b.labels.as_slice() {
+                    let sensitive = b
+                        .body
+                        .get_attribute("sensitive")
+                        .is_some_and(|a| a.value.to_string().trim() == "true");
+                    out.outputs.push(Output {
+                        name: n.as_str().to_string(),
+                        value: b.body.get_attribute("value").map(|a| Expr::new(&a.value)),
+                        sensitive,
+                        at: at(b.span()),
+                    });
                 }
             }
             "moved" => {
-                let get = |k: &str| {
-                    b.body
-                        .get_attribute(k)
-                        .map(|a| a.value.to_string().split_whitespace().collect::<String>())
-                };
+                let get = |k: &str| b.body.get_attribute(k).map(|a| flat(&a.value));
                 match (get("from"), get("to")) {
                     (Some(from), Some(to)) => out.moved.push(Moved { from, to }),
                     _ => {
@@ -204,6 +385,22 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                     }
                 }
             }
+            "removed" => {
+                let Some(from) = b.body.get_attribute("from").map(|a| flat(&a.value)) else {
+                    return Err(hcl_error(
+                        file,
+                        &lines,
+                        b.span(),
+                        "a `removed` block needs `from`".into(),
+                    ));
+                };
+                let destroy = !b.body.get_blocks("lifecycle").any(|l| {
+                    l.body
+                        .get_attribute("destroy")
+                        .is_some_and(|a| a.value.to_string().trim() == "false")
+                });
+                out.removed.push(Removed { from, destroy });
+            }
             "module" => {
                 if let [n] = b.labels.as_slice() {
                     out.modules.push((n.as_str().to_string(), at(b.span())));
@@ -215,14 +412,7 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
     Ok(out)
 }
 
-fn declared(
-    b: &Block,
-    data: bool,
-    rtype: &str,
-    name: &str,
-    at: String,
-    empty: &EvalContext,
-) -> Declared {
+fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Declared {
     let mut d = Declared {
         data,
         rtype: rtype.to_string(),
@@ -230,18 +420,36 @@ fn declared(
         at,
         count: None,
         for_each: None,
-        attrs: BTreeMap::new(),
+        exprs: BTreeMap::new(),
+        ignore: Ignore::Nothing,
+        ignore_set: false,
+        replace_triggered_by: Vec::new(),
     };
     for a in b.body.attributes() {
         let key = a.key.as_str();
-        let text = || a.value.to_string().trim().to_string();
         match key {
-            "count" => d.count = Some((hcl::Expression::from(a.value.clone()), text())),
-            "for_each" => d.for_each = Some((hcl::Expression::from(a.value.clone()), text())),
+            "count" => d.count = Some(Expr::new(&a.value)),
+            "for_each" => d.for_each = Some(Expr::new(&a.value)),
             k if META.contains(&k) => {}
             _ => {
-                if let Some(v) = literal(&a.value, empty) {
-                    d.attrs.insert(key.to_string(), v);
+                d.exprs.insert(key.to_string(), Expr::new(&a.value));
+            }
+        }
+    }
+    for l in b.body.get_blocks("lifecycle") {
+        if let Some(a) = l.body.get_attribute("ignore_changes") {
+            d.ignore_set = true;
+            d.ignore = ignore_of(&a.value);
+        }
+        if let Some(a) = l.body.get_attribute("replace_triggered_by") {
+            if let hcl_edit::expr::Expression::Array(items) = &a.value {
+                for x in items.iter() {
+                    let t = x.to_string().split_whitespace().collect::<String>();
+                    // `type.name[key].attr` → `type.name[key]`.
+                    let mut parts = t.splitn(3, '.');
+                    let (ty, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let name_key: String = rest.to_string();
+                    d.replace_triggered_by.push(format!("{ty}.{name_key}"));
                 }
             }
         }
@@ -249,35 +457,32 @@ fn declared(
     d
 }
 
-/// The value of an expression that needs no variable and no function, as JSON; `None`
-/// otherwise. Nulls count as "not set" and are not compared.
-fn literal(e: &hcl_edit::expr::Expression, empty: &EvalContext) -> Option<Value> {
+fn ignore_of(e: &hcl_edit::expr::Expression) -> Ignore {
     use hcl_edit::expr::Expression as E;
-    // Fast paths for the common literal forms.
     match e {
-        E::String(s) => return Some(Value::String(s.value().to_string())),
-        E::Bool(b) => return Some(Value::Bool(*b.value())),
-        E::Null(_) => return None,
-        E::Variable(_) | E::Traversal(_) | E::FuncCall(_) | E::ForExpr(_) | E::Conditional(_) => {
-            return None
-        }
-        _ => {}
+        E::Variable(v) if v.as_str() == "all" => Ignore::All,
+        E::String(s) if s.value().as_str() == "all" => Ignore::All,
+        E::Array(items) => Ignore::Attrs(
+            items
+                .iter()
+                .filter_map(|x| {
+                    let t = x.to_string();
+                    let t = t.trim().trim_matches('"');
+                    let first: String = t
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                        .collect();
+                    (!first.is_empty()).then_some(first)
+                })
+                .collect(),
+        ),
+        _ => Ignore::Nothing,
     }
-    if let Some(direct) = direct_literal(e) {
-        return direct;
-    }
-    let v = hcl::Expression::from(e.clone())
-        .evaluate_guarded(empty)
-        .ok()?;
-    if v.is_null() {
-        return None;
-    }
-    serde_json::to_value(v).ok()
 }
 
 /// Literal objects, arrays and primitives straight to JSON, without converting and
 /// evaluating (the common case, and most of the parse cost on large modules). `None` when the
-/// expression needs evaluation; `Some(None)` for a null (not compared).
+/// expression needs evaluation; `Some(None)` for a null.
 fn direct_literal(e: &hcl_edit::expr::Expression) -> Option<Option<Value>> {
     use hcl_edit::expr::{Expression as E, ObjectKey};
     Some(Some(match e {
@@ -308,12 +513,461 @@ fn direct_literal(e: &hcl_edit::expr::Expression) -> Option<Option<Value>> {
                     ObjectKey::Expression(E::String(s)) => s.value().to_string(),
                     ObjectKey::Expression(_) => return None,
                 };
+                // A repeated key: the last one wins, as in Terraform.
                 out.insert(key, direct_literal(v.expr())?.unwrap_or(Value::Null));
             }
             Value::Object(out)
         }
         _ => return None,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------------------
+
+/// A variable's `type` constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeC {
+    Any,
+    String,
+    Number,
+    Bool,
+    List(Box<TypeC>),
+    Set(Box<TypeC>),
+    Map(Box<TypeC>),
+    Tuple(Vec<TypeC>),
+    Object(BTreeMap<String, TypeC>),
+}
+
+impl TypeC {
+    fn parse(e: &hcl_edit::expr::Expression) -> Option<TypeC> {
+        use hcl_edit::expr::{Expression as E, ObjectKey};
+        Some(match e {
+            E::Variable(v) => match v.as_str() {
+                "string" => TypeC::String,
+                "number" => TypeC::Number,
+                "bool" => TypeC::Bool,
+                "any" => TypeC::Any,
+                _ => return None,
+            },
+            E::FuncCall(f) => {
+                let args: Vec<&E> = f.args.iter().collect();
+                let first = args.first()?;
+                match f.name.name.as_str() {
+                    "list" => TypeC::List(Box::new(TypeC::parse(first)?)),
+                    "set" => TypeC::Set(Box::new(TypeC::parse(first)?)),
+                    "map" => TypeC::Map(Box::new(TypeC::parse(first)?)),
+                    "tuple" => match first {
+                        E::Array(a) => {
+                            TypeC::Tuple(a.iter().map(TypeC::parse).collect::<Option<Vec<_>>>()?)
+                        }
+                        _ => return None,
+                    },
+                    "object" => match first {
+                        E::Object(o) => {
+                            let mut m = BTreeMap::new();
+                            for (k, v) in o.iter() {
+                                let k = match k {
+                                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                                    ObjectKey::Expression(E::String(s)) => s.value().to_string(),
+                                    _ => return None,
+                                };
+                                m.insert(k, TypeC::parse(v.expr())?);
+                            }
+                            TypeC::Object(m)
+                        }
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// True for `string`, `number` and `bool`... and `any` (whose values from the command
+    /// line or the environment stay strings).
+    fn is_primitive_string_like(&self) -> bool {
+        matches!(self, TypeC::String | TypeC::Any)
+    }
+}
+
+/// The type Terraform infers for a value written without a type constraint.
+pub fn infer_type(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::from("dynamic"),
+        Value::Bool(_) => Value::from("bool"),
+        Value::Number(_) => Value::from("number"),
+        Value::String(_) => Value::from("string"),
+        Value::Array(a) => {
+            serde_json::json!(["tuple", a.iter().map(infer_type).collect::<Vec<_>>()])
+        }
+        Value::Object(o) => {
+            let m: serde_json::Map<String, Value> =
+                o.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect();
+            serde_json::json!(["object", m])
+        }
+    }
+}
+
+/// The one type all `types` unify to (Terraform's rule for a collection's elements, reduced to
+/// the cases tfops decides: all equal, or primitives that all convert to string).
+fn unify(types: &[Value]) -> Option<Value> {
+    let first = types.first()?;
+    if types.iter().all(|t| t == first) {
+        return Some(first.clone());
+    }
+    if types.iter().all(|t| t.is_string()) {
+        return Some(Value::from("string"));
+    }
+    None
+}
+
+/// Converts `v` to the collection `kind` (`set`, `list`, `map`), returning the value and type.
+fn to_collection(kind: &str, v: Value) -> Option<(Value, Value)> {
+    match (kind, v) {
+        ("set" | "list", Value::Array(items)) => {
+            let tys: Vec<Value> = items.iter().map(infer_type).collect();
+            let ety = if items.is_empty() {
+                Value::from("dynamic")
+            } else {
+                unify(&tys)?
+            };
+            let mut items: Vec<Value> = items
+                .into_iter()
+                .map(|x| {
+                    if ety == "string" {
+                        to_string_value(x)
+                    } else {
+                        x
+                    }
+                })
+                .collect();
+            if kind == "set" {
+                items.sort_by_key(canonical_key);
+                items.dedup();
+            }
+            Some((Value::Array(items), serde_json::json!([kind, ety])))
+        }
+        ("map", Value::Object(o)) => {
+            let tys: Vec<Value> = o.values().map(infer_type).collect();
+            let ety = if o.is_empty() {
+                Value::from("dynamic")
+            } else {
+                unify(&tys)?
+            };
+            let o = o
+                .into_iter()
+                .map(|(k, x)| {
+                    (
+                        k,
+                        if ety == "string" {
+                            to_string_value(x)
+                        } else {
+                            x
+                        },
+                    )
+                })
+                .collect();
+            Some((Value::Object(o), serde_json::json!(["map", ety])))
+        }
+        _ => None,
+    }
+}
+
+fn canonical_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A primitive as Terraform converts it to a string (`1` → `"1"`, `true` → `"true"`).
+pub fn to_string_value(v: Value) -> Value {
+    match v {
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Number(n) => Value::String(n.to_string()),
+        other => other,
+    }
+}
+
+/// Converts a value to a type constraint as Terraform converts variable values; returns the
+/// value and its type, or why it does not convert.
+pub fn convert(v: Value, ty: &TypeC) -> Result<(Value, Value), String> {
+    let bad = |v: &Value, want: &str| Err(format!("{v} is not a {want}"));
+    match ty {
+        TypeC::Any => {
+            let t = infer_type(&v);
+            Ok((v, t))
+        }
+        _ if v.is_null() => Ok((Value::Null, type_json(ty))),
+        TypeC::String => match v {
+            Value::String(_) | Value::Bool(_) | Value::Number(_) => {
+                Ok((to_string_value(v), Value::from("string")))
+            }
+            other => bad(&other, "string"),
+        },
+        TypeC::Number => match &v {
+            Value::Number(_) => Ok((v, Value::from("number"))),
+            Value::String(s) => match s.parse::<i64>() {
+                Ok(i) => Ok((Value::from(i), Value::from("number"))),
+                Err(_) => match s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                    Some(n) => Ok((Value::Number(n), Value::from("number"))),
+                    None => bad(&v, "number"),
+                },
+            },
+            _ => bad(&v, "number"),
+        },
+        TypeC::Bool => match &v {
+            Value::Bool(_) => Ok((v, Value::from("bool"))),
+            Value::String(s) if s == "true" || s == "false" => {
+                Ok((Value::Bool(s == "true"), Value::from("bool")))
+            }
+            _ => bad(&v, "bool"),
+        },
+        TypeC::List(e) | TypeC::Set(e) => match v {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for x in items {
+                    out.push(convert(x, e)?.0);
+                }
+                if matches!(ty, TypeC::Set(_)) {
+                    out.sort_by_key(canonical_key);
+                    out.dedup();
+                }
+                Ok((Value::Array(out), type_json(ty)))
+            }
+            other => bad(&other, "list"),
+        },
+        TypeC::Map(e) => match v {
+            Value::Object(o) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in o {
+                    out.insert(k, convert(x, e)?.0);
+                }
+                Ok((Value::Object(out), type_json(ty)))
+            }
+            other => bad(&other, "map"),
+        },
+        TypeC::Tuple(ts) => match v {
+            Value::Array(items) if items.len() == ts.len() => {
+                let mut out = Vec::new();
+                for (x, t) in items.into_iter().zip(ts) {
+                    out.push(convert(x, t)?.0);
+                }
+                Ok((Value::Array(out), type_json(ty)))
+            }
+            other => bad(&other, "tuple of the declared length"),
+        },
+        TypeC::Object(fields) => match v {
+            Value::Object(mut o) => {
+                let mut out = serde_json::Map::new();
+                for (k, t) in fields {
+                    let x = o.remove(k).unwrap_or(Value::Null);
+                    out.insert(k.clone(), convert(x, t)?.0);
+                }
+                Ok((Value::Object(out), type_json(ty)))
+            }
+            other => bad(&other, "object"),
+        },
+    }
+}
+
+fn type_json(ty: &TypeC) -> Value {
+    match ty {
+        TypeC::Any => Value::from("dynamic"),
+        TypeC::String => Value::from("string"),
+        TypeC::Number => Value::from("number"),
+        TypeC::Bool => Value::from("bool"),
+        TypeC::List(e) => serde_json::json!(["list", type_json(e)]),
+        TypeC::Set(e) => serde_json::json!(["set", type_json(e)]),
+        TypeC::Map(e) => serde_json::json!(["map", type_json(e)]),
+        TypeC::Tuple(ts) => {
+            serde_json::json!(["tuple", ts.iter().map(type_json).collect::<Vec<_>>()])
+        }
+        TypeC::Object(f) => {
+            let m: serde_json::Map<String, Value> =
+                f.iter().map(|(k, t)| (k.clone(), type_json(t))).collect();
+            serde_json::json!(["object", m])
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON configuration (`*.tf.json`)
+// ---------------------------------------------------------------------------------------------
+
+/// Turns a `.tf.json` file into HCL text with the same meaning (strings are templates, as in
+/// Terraform's JSON syntax; a string that is one `${…}` is that expression).
+///
+/// # Errors
+/// [`DriftError::Hcl`] when the JSON does not parse or is not an object.
+pub fn json_to_hcl(text: &str, file: &str) -> Result<String, DriftError> {
+    let bad = |line: usize, column: usize, m: String| DriftError::Hcl {
+        file: file.to_string(),
+        line,
+        column,
+        message: m,
+    };
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| bad(e.line(), e.column(), format!("invalid JSON: {e}")))?;
+    let Value::Object(top) = v else {
+        return Err(bad(1, 1, "a .tf.json file must hold a JSON object".into()));
+    };
+    let mut out = String::new();
+    let items = |v: &Value| -> Vec<Value> {
+        match v {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        }
+    };
+    for (kind, v) in &top {
+        match kind.as_str() {
+            "resource" | "data" => {
+                for (t, by_name) in v.as_object().into_iter().flatten() {
+                    for (n, bodies) in by_name.as_object().into_iter().flatten() {
+                        for body in items(bodies) {
+                            out.push_str(&format!("{kind} {} {} {{\n", quote(t), quote(n)));
+                            json_body(&body, &mut out, true);
+                            out.push_str("}\n");
+                        }
+                    }
+                }
+            }
+            "variable" | "output" | "module" => {
+                for (n, bodies) in v.as_object().into_iter().flatten() {
+                    for body in items(bodies) {
+                        out.push_str(&format!("{kind} {} {{\n", quote(n)));
+                        if kind == "variable" {
+                            for (k, x) in body.as_object().into_iter().flatten() {
+                                match k.as_str() {
+                                    "type" => out.push_str(&format!(
+                                        "  type = {}\n",
+                                        x.as_str()
+                                            .map(|s| unwrap_interp(s).unwrap_or(s).to_string())
+                                            .unwrap_or_default()
+                                    )),
+                                    _ => out.push_str(&format!("  {k} = {}\n", json_expr(x))),
+                                }
+                            }
+                        } else {
+                            json_body(&body, &mut out, false);
+                        }
+                        out.push_str("}\n");
+                    }
+                }
+            }
+            "locals" => {
+                for body in items(v) {
+                    out.push_str("locals {\n");
+                    json_body(&body, &mut out, false);
+                    out.push_str("}\n");
+                }
+            }
+            "moved" | "removed" => {
+                for body in items(v) {
+                    out.push_str(&format!("{kind} {{\n"));
+                    for (k, x) in body.as_object().into_iter().flatten() {
+                        match (k.as_str(), x) {
+                            ("from" | "to", Value::String(s)) => {
+                                out.push_str(&format!("  {k} = {s}\n"))
+                            }
+                            ("lifecycle", l) => {
+                                for l in items(l) {
+                                    out.push_str("  lifecycle {\n");
+                                    json_body(&l, &mut out, false);
+                                    out.push_str("  }\n");
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.push_str("}\n");
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The attributes of a JSON body; in a resource, `lifecycle` is a block whose
+/// `ignore_changes` / `replace_triggered_by` strings are references.
+fn json_body(body: &Value, out: &mut String, resource: bool) {
+    for (k, x) in body.as_object().into_iter().flatten() {
+        if k == "//" {
+            continue;
+        }
+        if resource && k == "lifecycle" {
+            let ls = match x {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            for l in ls {
+                out.push_str("  lifecycle {\n");
+                for (lk, lv) in l.as_object().into_iter().flatten() {
+                    let refs = |v: &Value| -> String {
+                        match v {
+                            Value::Array(a) => format!(
+                                "[{}]",
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(|s| unwrap_interp(s).unwrap_or(s).to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            Value::String(s) => unwrap_interp(s).unwrap_or(s).to_string(),
+                            other => json_expr(other),
+                        }
+                    };
+                    out.push_str(&format!("    {lk} = {}\n", refs(lv)));
+                }
+                out.push_str("  }\n");
+            }
+            continue;
+        }
+        if resource && matches!(k.as_str(), "provisioner" | "connection" | "dynamic") {
+            continue;
+        }
+        if is_identifier_like(k) {
+            out.push_str(&format!("  {k} = {}\n", json_expr(x)));
+        } else {
+            out.push_str(&format!("  {} = {}\n", quote(k), json_expr(x)));
+        }
+    }
+}
+
+fn is_identifier_like(s: &str) -> bool {
+    crate::state::model::is_identifier(s)
+}
+
+/// `${ expr }` alone → `expr`.
+fn unwrap_interp(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("${")?.strip_suffix('}')?;
+    (!inner.contains("${") && !inner.contains('}')).then_some(inner.trim())
+}
+
+fn json_expr(v: &Value) -> String {
+    match v {
+        Value::String(s) => match unwrap_interp(s) {
+            Some(e) => format!("({e})"),
+            // A template: JSON's escapes are HCL's, and `${`/`%{` keep their meaning.
+            None => quote(s),
+        },
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(json_expr).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, x)| format!("{} = {}", quote(k), json_expr(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// The evaluation context for `count`, `for_each`, variable defaults and locals: the registered
@@ -482,12 +1136,107 @@ fn f_concat(args: FuncArgs) -> Result<HclValue, String> {
     Ok(HclValue::Array(out))
 }
 
+/// Everything that decides variable values besides the configuration: tfvars files and the
+/// environment's `TF_VAR_name` values.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub tfvars: Tfvars,
+    /// `TF_VAR_name` values by name.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Inputs {
+    /// `TF_VAR_*` from this process's environment.
+    pub fn env_vars() -> BTreeMap<String, String> {
+        std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix("TF_VAR_").map(|n| (n.to_string(), v)))
+            .collect()
+    }
+}
+
+/// The evaluator: what the planner asks of it (values with their types, or why not). The only
+/// place that knows the evaluator is hcl-rs.
+struct Evaluator {
+    vars: hcl::Map<String, HclValue>,
+    var_types: BTreeMap<String, Value>,
+    locals: hcl::Map<String, HclValue>,
+    known_vars: BTreeSet<String>,
+    known_locals: BTreeSet<String>,
+}
+
+impl Evaluator {
+    fn context(&self, count: Option<u64>, each: Option<(&str, &HclValue)>) -> EvalContext<'static> {
+        let mut ctx = functions();
+        ctx.declare_var("var", HclValue::Object(self.vars.clone()));
+        ctx.declare_var("local", HclValue::Object(self.locals.clone()));
+        let mut path = hcl::Map::new();
+        path.insert("module".to_string(), HclValue::from("."));
+        path.insert("root".to_string(), HclValue::from("."));
+        ctx.declare_var("path", HclValue::Object(path));
+        let mut tf = hcl::Map::new();
+        tf.insert("workspace".to_string(), HclValue::from("default"));
+        ctx.declare_var("terraform", HclValue::Object(tf));
+        if let Some(i) = count {
+            let mut c = hcl::Map::new();
+            c.insert("index".to_string(), HclValue::from(i));
+            ctx.declare_var("count", HclValue::Object(c));
+        }
+        if let Some((k, v)) = each {
+            let mut c = hcl::Map::new();
+            c.insert("key".to_string(), HclValue::from(k));
+            c.insert("value".to_string(), v.clone());
+            ctx.declare_var("each", HclValue::Object(c));
+        }
+        ctx
+    }
+
+    /// The value and type of `e`, or why it cannot be known offline.
+    fn eval(&self, e: &Expr, ctx: Option<&EvalContext>) -> Result<(Value, Value), String> {
+        if let Some(v) = &e.literal {
+            return Ok((v.clone(), infer_type(v)));
+        }
+        let Some(x) = &e.expr else {
+            return Ok((Value::Null, Value::from("dynamic")));
+        };
+        let own;
+        let ctx = match ctx {
+            Some(c) => c,
+            None => {
+                own = self.context(None, None);
+                &own
+            }
+        };
+        let v = x.evaluate_guarded(ctx).map_err(|err| {
+            why_unknown(&e.text, &self.known_vars, &self.known_locals).unwrap_or_else(|| {
+                format!(
+                    "`{}` cannot be evaluated offline: {}",
+                    e.text,
+                    first_line(&err.to_string())
+                )
+            })
+        })?;
+        let v = serde_json::to_value(v).map_err(|err| err.to_string())?;
+        if let Some(name) = &e.var_ref {
+            if let Some(t) = self.var_types.get(name) {
+                return Ok((v, t.clone()));
+            }
+        }
+        if let Some(kind) = e.collection {
+            if let Some(r) = to_collection(kind, v.clone()) {
+                return Ok(r);
+            }
+        }
+        let t = infer_type(&v);
+        Ok((v, t))
+    }
+}
+
 /// Expands the module's files (in file order) into desired instances.
 ///
 /// # Errors
 /// [`DriftError::Duplicate`] when a resource is declared twice.
 pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
-    expand_with(files, (hcl::Map::new(), Vec::new()))
+    expand_inputs(files, Inputs::default())
 }
 
 /// As [`expand`], with variable values from `terraform.tfvars` / `*.auto.tfvars`
@@ -496,21 +1245,59 @@ pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
 /// # Errors
 /// As [`expand`].
 pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, DriftError> {
+    expand_inputs(
+        files,
+        Inputs {
+            tfvars,
+            env: BTreeMap::new(),
+        },
+    )
+}
+
+/// Merges an override file's resource into the block it overrides (Terraform's rule: each
+/// argument set in the override replaces the original's; a `lifecycle` setting replaces it).
+fn merge_override(base: &mut Declared, o: Declared) {
+    if o.count.is_some() {
+        base.count = o.count;
+        base.for_each = None;
+    }
+    if o.for_each.is_some() {
+        base.for_each = o.for_each;
+        base.count = None;
+    }
+    base.exprs.extend(o.exprs);
+    if o.ignore_set {
+        base.ignore = o.ignore;
+        base.ignore_set = true;
+    }
+    if !o.replace_triggered_by.is_empty() {
+        base.replace_triggered_by = o.replace_triggered_by;
+    }
+}
+
+/// One instance of a resource: its key suffix, `count.index`, and `each.key` / `each.value`.
+type InstanceKey = (String, Option<u64>, Option<(String, HclValue)>);
+
+/// Expands the module's files with every input.
+///
+/// # Errors
+/// As [`expand`].
+pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, DriftError> {
     let funcs = functions();
-    // Variables: literal defaults, then the tfvars files.
-    let mut vars = hcl::Map::new();
-    let mut locals_src = Vec::new();
     let mut out = Desired::default();
     let mut declared: Vec<Declared> = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for f in files {
-        for (name, default) in f.variables {
-            if let Some(v) = default.and_then(|e| e.evaluate_guarded(&funcs).ok()) {
-                vars.insert(name, v);
-            }
-        }
+    let mut variables: Vec<Variable> = Vec::new();
+    let mut locals_src: Vec<(String, Expr)> = Vec::new();
+    let mut outputs: Vec<Output> = Vec::new();
+    let (base_files, overrides): (Vec<FileModel>, Vec<FileModel>) =
+        files.into_iter().partition(|f| !f.is_override);
+    for f in base_files {
+        variables.extend(f.variables);
         locals_src.extend(f.locals);
+        outputs.extend(f.outputs);
         out.moved.extend(f.moved);
+        out.removed.extend(f.removed);
         for (name, at) in f.modules {
             out.unknown.push(Unknown {
                 address: format!("module.{name}"),
@@ -531,38 +1318,132 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
             declared.push(d);
         }
     }
-    vars.extend(tfvars.0);
-    for name in tfvars.1 {
-        vars.shift_remove(&name);
+    for f in overrides {
+        for v in f.variables {
+            match variables.iter_mut().find(|x| x.name == v.name) {
+                Some(x) => {
+                    if v.default.is_some() {
+                        x.default = v.default;
+                    }
+                    if v.ty.is_some() {
+                        x.ty = v.ty;
+                    }
+                }
+                None => variables.push(v),
+            }
+        }
+        for (n, e) in f.locals {
+            match locals_src.iter_mut().find(|x| x.0 == n) {
+                Some(x) => x.1 = e,
+                None => locals_src.push((n, e)),
+            }
+        }
+        for o in f.outputs {
+            match outputs.iter_mut().find(|x| x.name == o.name) {
+                Some(x) => {
+                    if o.value.is_some() {
+                        x.value = o.value;
+                    }
+                    x.sensitive |= o.sensitive;
+                }
+                None => outputs.push(o),
+            }
+        }
+        for d in f.resources {
+            let addr = d.address();
+            if let Some(base) = declared.iter_mut().find(|b| b.address() == addr) {
+                merge_override(base, d);
+            }
+        }
+    }
+
+    // Variables: default < TF_VAR_name < tfvars files (in their order), then the type.
+    let mut vars = hcl::Map::new();
+    let mut var_types = BTreeMap::new();
+    let mut unset = BTreeSet::new();
+    for v in &variables {
+        let mut value: Option<Value> = v
+            .default
+            .as_ref()
+            .and_then(|e| e.evaluate_guarded(&funcs).ok())
+            .and_then(|x| serde_json::to_value(x).ok());
+        if let Some(s) = inputs.env.get(&v.name) {
+            let string_like = v.ty.as_ref().is_none_or(TypeC::is_primitive_string_like);
+            value = if string_like {
+                Some(Value::String(s.clone()))
+            } else {
+                hcl_edit::parser::parse_expr(s)
+                    .ok()
+                    .and_then(|e| hcl::Expression::from(e).evaluate_guarded(&funcs).ok())
+                    .and_then(|x| serde_json::to_value(x).ok())
+            };
+        }
+        if let Some(x) = inputs.tfvars.0.get(&v.name) {
+            value = serde_json::to_value(x).ok();
+        }
+        if inputs.tfvars.1.contains(&v.name) {
+            value = None;
+        }
+        let Some(value) = value else {
+            unset.insert(v.name.clone());
+            continue;
+        };
+        let converted = match &v.ty {
+            Some(t) => convert(value, t),
+            None => {
+                let t = infer_type(&value);
+                Ok((value, t))
+            }
+        };
+        match converted {
+            Ok((value, ty)) => {
+                if let Ok(h) = serde_json::from_value::<HclValue>(value) {
+                    vars.insert(v.name.clone(), h);
+                    var_types.insert(v.name.clone(), ty);
+                }
+            }
+            Err(_) => {
+                unset.insert(v.name.clone());
+            }
+        }
     }
     // Locals: evaluate until no more become known (they may refer to each other).
     let mut locals = hcl::Map::new();
     let mut pending = locals_src;
+    let mut ev = Evaluator {
+        vars,
+        var_types,
+        locals: hcl::Map::new(),
+        known_vars: BTreeSet::new(),
+        known_locals: BTreeSet::new(),
+    };
     loop {
-        let mut ctx = functions();
-        ctx.declare_var("var", HclValue::Object(vars.clone()));
-        ctx.declare_var("local", HclValue::Object(locals.clone()));
+        ev.locals = locals.clone();
+        let ctx = ev.context(None, None);
         let before = pending.len();
-        pending.retain(|(name, e)| match e.evaluate_guarded(&ctx) {
-            Ok(v) => {
-                locals.insert(name.clone(), v);
-                false
+        pending.retain(|(name, e)| {
+            let r = match (&e.literal, &e.expr) {
+                (Some(v), _) => serde_json::from_value::<HclValue>(v.clone()).ok(),
+                (None, Some(x)) => x.evaluate_guarded(&ctx).ok(),
+                (None, None) => None,
+            };
+            match r {
+                Some(v) => {
+                    locals.insert(name.clone(), v);
+                    false
+                }
+                None => true,
             }
-            Err(_) => true,
         });
         if pending.is_empty() || pending.len() == before {
             break;
         }
     }
-    let known_vars: BTreeSet<String> = vars.keys().cloned().collect();
-    let known_locals: BTreeSet<String> = locals.keys().cloned().collect();
-    let why = |text: &str, err: &hcl::eval::Error| {
-        why_unknown(text, &known_vars, &known_locals)
-            .unwrap_or_else(|| first_line(&err.to_string()))
-    };
-    let mut ctx = functions();
-    ctx.declare_var("var", HclValue::Object(vars));
-    ctx.declare_var("local", HclValue::Object(locals));
+    ev.locals = locals;
+    ev.known_vars = ev.vars.keys().cloned().collect();
+    ev.known_locals = ev.locals.keys().cloned().collect();
+    let base_ctx = ev.context(None, None);
+
     for d in declared {
         let base = d.address();
         let at = d.at.clone();
@@ -571,84 +1452,174 @@ pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, Dri
             reason,
             at: at.clone(),
         };
-        let keys: Vec<String> = match (&d.count, &d.for_each) {
+        if d.data {
+            // Data sources are read at plan time and never reported.
+            continue;
+        }
+        // (key suffix, count.index, each.key, each.value)
+        let keys: Vec<InstanceKey> = match (&d.count, &d.for_each) {
             (Some(_), Some(_)) => {
                 out.unknown
                     .push(unknown("both `count` and `for_each` are set".into()));
                 continue;
             }
-            (Some((e, text)), None) => match e.evaluate_guarded(&ctx) {
-                Ok(v) => match v.as_f64() {
-                    // As `range`: past a million instances, listed as unknown rather than
-                    // expanded (a literal `count = 22222222226` aborted on the allocation;
-                    // found by fuzzing).
-                    Some(n) if n > 1_000_000.0 && n.fract() == 0.0 => {
+            (Some(e), None) => {
+                out.with_count.insert(base.clone());
+                match ev.eval(e, Some(&base_ctx)) {
+                    // A string converts to a number, as Terraform converts `count` (a
+                    // `TF_VAR_n` without a type is a string).
+                    Ok((v, _)) => match v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()) {
+                        Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
+                            out.unknown.push(unknown(format!(
+                                "count = {} is more than {MAX_INSTANCES} instances; not expanded",
+                                e.text
+                            )));
+                            continue;
+                        }
+                        Some(n) if n >= 0.0 && n.fract() == 0.0 => (0..n as u64)
+                            .map(|i| (format!("[{i}]"), Some(i), None))
+                            .collect(),
+                        _ => {
+                            out.unknown.push(unknown(format!(
+                                "count = {} is not a whole number ≥ 0",
+                                e.text
+                            )));
+                            continue;
+                        }
+                    },
+                    Err(why) => {
                         out.unknown.push(unknown(format!(
-                            "count = {text} is more than 1000000 instances; not expanded"
+                            "count = {} cannot be known offline: {why}",
+                            e.text
                         )));
                         continue;
                     }
-                    Some(n) if n >= 0.0 && n.fract() == 0.0 => {
-                        (0..n as u64).map(|i| format!("[{i}]")).collect()
-                    }
-                    _ => {
-                        out.unknown
-                            .push(unknown(format!("count = {text} is not a whole number ≥ 0")));
+                }
+            }
+            (None, Some(e)) => {
+                let v = match ev.eval(e, Some(&base_ctx)) {
+                    Ok((v, _)) => v,
+                    Err(why) => {
+                        out.unknown.push(unknown(format!(
+                            "for_each = {} cannot be known offline: {why}",
+                            e.text
+                        )));
                         continue;
                     }
-                },
-                Err(e) => {
+                };
+                let len = match &v {
+                    Value::Object(o) => o.len(),
+                    Value::Array(a) => a.len(),
+                    _ => 0,
+                };
+                if len as u64 > MAX_INSTANCES {
                     out.unknown.push(unknown(format!(
-                        "count = {text} cannot be known offline: {}",
-                        why(text, &e)
+                        "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
+                        e.text
                     )));
                     continue;
                 }
-            },
-            (None, Some((e, text))) => match e.evaluate_guarded(&ctx) {
-                Ok(HclValue::Object(o)) => o.keys().map(|k| format!("[{}]", quote(k))).collect(),
-                Ok(HclValue::Array(a)) if a.iter().all(HclValue::is_string) => a
-                    .iter()
-                    .filter_map(HclValue::as_str)
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .map(|k| format!("[{}]", quote(k)))
-                    .collect(),
-                Ok(_) => {
-                    out.unknown.push(unknown(format!(
-                        "for_each = {text} is not a map or a set of strings"
-                    )));
-                    continue;
+                match v {
+                    Value::Object(o) => o
+                        .into_iter()
+                        .map(|(k, x)| {
+                            let h = serde_json::from_value(x).unwrap_or(HclValue::Null);
+                            (format!("[{}]", quote(&k)), None, Some((k, h)))
+                        })
+                        .collect(),
+                    Value::Array(a) if a.iter().all(Value::is_string) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .map(|k| {
+                            (
+                                format!("[{}]", quote(k)),
+                                None,
+                                Some((k.to_string(), HclValue::from(k))),
+                            )
+                        })
+                        .collect(),
+                    _ => {
+                        out.unknown.push(unknown(format!(
+                            "for_each = {} is not a map or a set of strings",
+                            e.text
+                        )));
+                        continue;
+                    }
                 }
-                Err(e) => {
-                    out.unknown.push(unknown(format!(
-                        "for_each = {text} cannot be known offline: {}",
-                        why(text, &e)
-                    )));
-                    continue;
-                }
-            },
-            (None, None) => vec![String::new()],
+            }
+            (None, None) => {
+                out.single.insert(base.clone());
+                vec![(String::new(), None, None)]
+            }
         };
-        let n = keys.len();
-        let mut attrs = Some(d.attrs);
-        for (i, k) in keys.into_iter().enumerate() {
-            // The last instance takes the attributes; the others get copies.
-            let attrs = if i + 1 == n {
-                attrs.take().unwrap_or_default()
-            } else {
-                attrs.clone().unwrap_or_default()
-            };
+        let all_literal = d.exprs.values().all(|e| e.literal.is_some());
+        for (suffix, index, each) in keys {
+            let addr = format!("{base}{suffix}");
+            let mut attrs = BTreeMap::new();
+            let mut types = BTreeMap::new();
+            let mut why = None;
+            let ctx = (!all_literal && (index.is_some() || each.is_some()))
+                .then(|| ev.context(index, each.as_ref().map(|(k, v)| (k.as_str(), v))));
+            for (k, e) in &d.exprs {
+                match ev.eval(e, Some(ctx.as_ref().unwrap_or(&base_ctx))) {
+                    Ok((v, t)) => {
+                        attrs.insert(k.clone(), v);
+                        types.insert(k.clone(), t);
+                    }
+                    Err(reason) if !d.ignore.covers(k) => {
+                        why = Some(format!("{k} = {}: {reason}", e.text));
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+            if let Some(reason) = why {
+                out.unknown.push(Unknown {
+                    address: addr,
+                    reason,
+                    at: d.at.clone(),
+                });
+                continue;
+            }
             out.instances.insert(
-                format!("{base}{k}"),
+                addr,
                 DesiredInstance {
-                    data: d.data,
+                    data: false,
                     rtype: d.rtype.clone(),
                     attrs,
+                    types,
+                    ignore: d.ignore.clone(),
+                    replace_triggered_by: d.replace_triggered_by.clone(),
                 },
             );
         }
     }
+    for o in outputs {
+        let Some(e) = &o.value else { continue };
+        match ev.eval(e, Some(&base_ctx)) {
+            Ok((value, ty)) => {
+                out.outputs.insert(
+                    o.name,
+                    DesiredOutput {
+                        value,
+                        ty,
+                        sensitive: o.sensitive,
+                    },
+                );
+            }
+            Err(reason) => {
+                out.unknown.push(Unknown {
+                    address: format!("output.{}", o.name),
+                    reason,
+                    at: o.at.clone(),
+                });
+                out.unknown_outputs.insert(o.name);
+            }
+        }
+    }
+    let _ = unset;
     Ok(out)
 }
 
@@ -801,7 +1772,6 @@ data "null_data_source" "d" {}
         assert_eq!(
             k,
             [
-                "data.null_data_source.d",
                 "null_resource.c[0]",
                 "null_resource.c[1]",
                 "null_resource.l[0]",
@@ -837,13 +1807,27 @@ data "null_data_source" "d" {}
     }
 
     #[test]
-    fn literal_attributes_only() {
+    fn attributes_are_evaluated_or_unknown() {
         let d = desired(
-            "resource \"x\" \"y\" {\n  a = 1\n  b = \"s\"\n  c = { k = \"v\" }\n  d = var.x\n  e = \"${var.x}\"\n  f = upper(\"a\")\n  provider = x.y\n  depends_on = []\n  g = [1, \"2\"]\n  lifecycle {\n    ignore_changes = []\n  }\n}\n",
+            "variable \"x\" {\n  default = \"v\"\n}\nresource \"x\" \"y\" {\n  a = 1\n  b = \"s\"\n  c = { k = \"v\" }\n  d = var.x\n  e = \"${var.x}-e\"\n  provider = x.y\n  depends_on = []\n  g = [1, \"2\"]\n  lifecycle {\n    ignore_changes = []\n  }\n}\nresource \"x\" \"z\" {\n  f = upper(\"a\")\n}\n",
         );
         let i = &d.instances["x.y"];
         let keys: Vec<_> = i.attrs.keys().cloned().collect();
-        assert_eq!(keys, ["a", "b", "c", "g"]);
+        assert_eq!(keys, ["a", "b", "c", "d", "e", "g"]);
+        assert_eq!(i.attrs["e"], "v-e");
+        assert_eq!(
+            i.types["g"],
+            serde_json::json!(["tuple", ["number", "string"]])
+        );
+        // A function tfops does not have: unknown with the reason, never in sync.
+        assert!(!d.instances.contains_key("x.z"));
+        assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
+        assert_eq!(d.unknown[0].address, "x.z");
+        assert!(
+            d.unknown[0].reason.contains("upper"),
+            "{}",
+            d.unknown[0].reason
+        );
     }
 
     #[test]
@@ -871,6 +1855,22 @@ data "null_data_source" "d" {}
                 .contains("aws_instance.x, known only after apply"),
             "{}",
             d.unknown[1].reason
+        );
+    }
+
+    /// HCL that Terraform accepts and unpatched hcl-edit 0.10 refused (vendor/hcl-edit): values
+    /// as `terraform console` gives them (`{ "k" = 2 }`, `{ "a" = 1 }`).
+    #[test]
+    fn hcl_terraform_accepts_is_read() {
+        let text = "resource \"terraform_data\" \"a\" {\n  input = { k = 1, k = 2 }\n}\nresource \"terraform_data\" \"b\" {\n  input = { for x in [\"a\"] : x => x == \"a\"\n    ? 1\n    : 2 }\n}\n";
+        let d = desired(text);
+        assert_eq!(
+            d.instances["terraform_data.a"].attrs["input"],
+            serde_json::json!({"k": 2})
+        );
+        assert_eq!(
+            d.instances["terraform_data.b"].attrs["input"],
+            serde_json::json!({"a": 1})
         );
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::diff::{Diff, Renamed, Update};
+use super::diff::{Diff, OutputChange, Renamed, Update};
 use super::model::{Moved, Unknown};
 use crate::fsutil;
 
@@ -21,8 +21,13 @@ pub struct Summary {
     pub create: usize,
     pub destroy: usize,
     pub update: usize,
+    pub replace: usize,
+    pub moved: usize,
+    pub forget: usize,
+    pub outputs: usize,
     pub renamed: usize,
     pub unknown: usize,
+    pub ignored: usize,
     pub in_sync: usize,
 }
 
@@ -40,10 +45,22 @@ pub struct Report {
     pub create: Vec<String>,
     pub destroy: Vec<String>,
     pub update: Vec<Update>,
+    /// Destroyed and created again (`terraform_data.triggers_replace`, `null_resource.triggers`,
+    /// `replace_triggered_by`).
+    pub replace: Vec<Update>,
+    /// Moves (from `moved` blocks, or implicit between `a` and `a[0]`) applied to addresses in
+    /// the state.
+    pub moved: Vec<Moved>,
+    /// Dropped from the state without destroying (`removed` with `destroy = false`).
+    pub forget: Vec<String>,
+    /// Root outputs that change.
+    pub outputs: Vec<OutputChange>,
     pub renamed: Vec<Renamed>,
     pub unknown: Vec<Unknown>,
-    /// `moved` blocks that applied to addresses in the state (those are in sync).
-    pub moved: Vec<Moved>,
+    /// True when an update was decided for a type whose provider schema tfops does not know
+    /// (it may be a replacement for Terraform).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub schemaless_update: bool,
 }
 
 impl Report {
@@ -65,31 +82,48 @@ impl Report {
                 create: diff.create.len(),
                 destroy: diff.destroy.len(),
                 update: diff.update.len(),
+                replace: diff.replace.len(),
+                moved: diff.moved.len(),
+                forget: diff.forget.len(),
+                outputs: diff.outputs.len(),
                 renamed: diff.renamed.len(),
                 unknown: diff.unknown.len(),
+                ignored: 0,
                 in_sync: diff.in_sync,
             },
             create: diff.create,
             destroy: diff.destroy,
             update: diff.update,
+            replace: diff.replace,
+            moved: diff.moved,
+            forget: diff.forget,
+            outputs: diff.outputs,
             renamed: diff.renamed,
             unknown: diff.unknown,
-            moved: diff.moved,
+            schemaless_update: diff.schemaless_update,
         }
     }
 
-    /// True when something is to create, destroy or update.
+    /// True when the plan would change something: resources, moves, forgets or root outputs
+    /// (as `terraform plan -detailed-exitcode` counts it).
     pub fn has_drift(&self) -> bool {
-        self.summary.create + self.summary.destroy + self.summary.update > 0
+        let s = &self.summary;
+        s.create + s.destroy + s.update + s.replace + s.moved + s.forget + s.outputs > 0
     }
 
-    /// What `drift --detailed-exitcode` returns: 2 drift, 0 none.
-    pub fn exit_code(&self) -> i32 {
-        if self.has_drift() {
+    /// What `drift --detailed-exitcode` returns: 2 drift, 0 none. Unknown addresses alone
+    /// are not drift unless `unknown_is_drift`.
+    pub fn exit_code_with(&self, unknown_is_drift: bool) -> i32 {
+        if self.has_drift() || (unknown_is_drift && self.summary.unknown > 0) {
             2
         } else {
             0
         }
+    }
+
+    /// [`Report::exit_code_with`] without `--unknown-is-drift`.
+    pub fn exit_code(&self) -> i32 {
+        self.exit_code_with(false)
     }
 
     /// The JSON document, pretty-printed.
@@ -97,12 +131,26 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// The human form: a table, then suggestions for renames, then a summary line.
+    /// The human form, without colour.
     pub fn table(&self) -> String {
+        self.render(false)
+    }
+
+    /// The human form, read like a plan: `+` create, `-` destroy, `~` update, `-/+` replace,
+    /// moves, forgets and outputs, then the unknowns, rename suggestions and a summary line.
+    /// `color` adds ANSI colours (on a terminal, unless `--no-color` or `NO_COLOR`).
+    pub fn render(&self, color: bool) -> String {
+        let paint = |code: &str, t: &str| {
+            if color {
+                format!("\x1b[{code}m{t}\x1b[0m")
+            } else {
+                t.to_string()
+            }
+        };
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "Drift of {}/*.tf against {}{} — configuration against state, offline \
+            "Drift of {} against {}{} — configuration against state, offline \
              (like `terraform plan -refresh=false`), not against the real cloud.",
             self.dir,
             self.state,
@@ -114,26 +162,10 @@ impl Report {
         );
         let renamed_to: Vec<&str> = self.renamed.iter().map(|r| r.to.as_str()).collect();
         let renamed_from: Vec<&str> = self.renamed.iter().map(|r| r.from.as_str()).collect();
-        let mut rows: Vec<(&str, String, String)> = Vec::new();
-        for a in &self.create {
-            let note = if renamed_to.contains(&a.as_str()) {
-                "renamed, see below".into()
-            } else {
-                String::new()
-            };
-            rows.push(("+ create", a.clone(), note));
-        }
-        for a in &self.destroy {
-            let note = if renamed_from.contains(&a.as_str()) {
-                "renamed, see below".into()
-            } else {
-                String::new()
-            };
-            rows.push(("- destroy", a.clone(), note));
-        }
-        for u in &self.update {
-            let names: Vec<String> = u
-                .attributes
+        // (sign, colour, address, note)
+        let mut rows: Vec<(&str, &str, String, String)> = Vec::new();
+        let names = |u: &Update| -> String {
+            u.attributes
                 .iter()
                 .map(|a| {
                     if u.sensitive.contains(a) {
@@ -142,28 +174,90 @@ impl Report {
                         a.clone()
                     }
                 })
-                .collect();
-            rows.push(("~ update", u.address.clone(), names.join(", ")));
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for a in &self.create {
+            let note = if renamed_to.contains(&a.as_str()) {
+                "will be created (renamed, see below)".to_string()
+            } else {
+                "will be created".to_string()
+            };
+            rows.push(("  +", "32", a.clone(), note));
         }
-        for u in &self.unknown {
+        for a in &self.destroy {
+            let note = if renamed_from.contains(&a.as_str()) {
+                "will be destroyed (renamed, see below)".to_string()
+            } else {
+                "will be destroyed".to_string()
+            };
+            rows.push(("  -", "31", a.clone(), note));
+        }
+        for u in &self.update {
             rows.push((
-                "? unknown",
+                "  ~",
+                "33",
                 u.address.clone(),
-                format!("{} ({})", u.reason, u.at),
+                format!("will be updated in-place: {}", names(u)),
+            ));
+        }
+        for u in &self.replace {
+            rows.push((
+                "-/+",
+                "35",
+                u.address.clone(),
+                format!("must be replaced: {}", names(u)),
             ));
         }
         for m in &self.moved {
             rows.push((
-                "= moved",
-                format!("{} -> {}", m.from, m.to),
-                "moved block".into(),
+                "  >",
+                "36",
+                m.to.clone(),
+                format!("has moved from {}", m.from),
+            ));
+        }
+        for a in &self.forget {
+            rows.push((
+                "  .",
+                "36",
+                a.clone(),
+                "will be removed from the state, not destroyed".into(),
+            ));
+        }
+        for o in &self.outputs {
+            let sign = match o.action.as_str() {
+                "create" => "  +",
+                "delete" => "  -",
+                _ => "  ~",
+            };
+            rows.push((
+                sign,
+                "33",
+                format!("output.{}", o.name),
+                format!(
+                    "output will {}",
+                    match o.action.as_str() {
+                        "create" => "be added",
+                        "delete" => "be removed",
+                        _ => "change",
+                    }
+                ),
+            ));
+        }
+        for u in &self.unknown {
+            rows.push((
+                "  ?",
+                "2",
+                u.address.clone(),
+                format!("unknown: {} ({})", u.reason, u.at),
             ));
         }
         if !rows.is_empty() {
-            let w = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+            let w = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
             let _ = writeln!(s);
-            for (kind, addr, note) in rows {
-                let line = format!("  {kind:<10} {addr:<w$}  {note}");
+            for (sign, code, addr, note) in rows {
+                let line = format!("{} {addr:<w$}  {note}", paint(code, sign));
                 let _ = writeln!(s, "{}", line.trim_end());
             }
         }
@@ -177,15 +271,28 @@ impl Report {
                 r.state_mv
             );
         }
+        if self.schemaless_update {
+            let _ = writeln!(
+                s,
+                "\nNote: without the provider's schema tfops cannot tell an in-place update from a replacement; Terraform may replace what is listed as updated."
+            );
+        }
         let sm = &self.summary;
-        let _ =
-            writeln!(
+        let head = if self.has_drift() {
+            paint("1", "Drift")
+        } else {
+            "No drift".to_string()
+        };
+        let _ = writeln!(
             s,
-            "\n{}: {} to create, {} to destroy, {} to update, {} renamed, {} unknown, {} in sync.",
-            if self.has_drift() { "Drift" } else { "No drift" },
+            "\n{head}: {} to create, {} to update, {} to replace, {} to destroy, {} moved, {} to forget, {} output changes, {} renamed, {} unknown (not decided offline), {} in sync.",
             sm.create,
-            sm.destroy,
             sm.update,
+            sm.replace,
+            sm.destroy,
+            sm.moved,
+            sm.forget,
+            sm.outputs,
             sm.renamed,
             sm.unknown,
             sm.in_sync

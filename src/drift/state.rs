@@ -1,31 +1,28 @@
-//! The recorded side: the instances a Terraform state (format version 4) holds, as addresses
-//! (`type.name`, `type.name[0]`, `type.name["key"]`, with `data.` and `module.` prefixes).
-//!
-//! Parsed with typed serde structs that skip what drift does not need (`private`,
-//! `dependencies`, outputs), so that a 5 MB state does not become a whole `Value` tree. Only
-//! the attributes of each instance are kept. Not a general state library: snapshots and
-//! restore live in `crate::state`.
+//! The recorded side of drift: a state's *current* objects by address, read through the one
+//! state reader ([`crate::state::model`]: formats 1-4, addresses written as Terraform writes
+//! them). Deposed objects (create-before-destroy leftovers) are never compared as current: an
+//! instance with only deposed objects counts as absent. Attributes stay raw JSON until compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::error::DriftError;
+use crate::state::model::{self, Address, StateOutput};
 
-/// One instance recorded in the state.
+pub use crate::state::model::quote;
+
+/// One instance recorded in the state (its current object).
 #[derive(Debug, Clone)]
 pub struct RecordedInstance {
-    /// `module.a.` prefix (empty for the root module), then `data.` for data sources.
+    pub address: Address,
+    /// `module.a.` prefix (empty for the root module).
     pub module: String,
-    /// `managed` or `data`.
     pub data: bool,
-    /// Resource type, e.g. `null_resource`.
     pub rtype: String,
-    /// Attributes as recorded, kept as raw JSON text: only those the configuration compares
-    /// are ever parsed ([`RecordedInstance::attributes`]).
+    /// Attributes as recorded, kept as raw JSON text: only those compared are ever parsed.
     pub raw_attributes: Box<RawValue>,
     /// Top-level attribute names that hold (or contain) sensitive values.
     pub sensitive: BTreeSet<String>,
@@ -34,88 +31,31 @@ pub struct RecordedInstance {
 impl RecordedInstance {
     /// The values of the attributes `keys` (in that order; `None` where absent).
     pub fn attributes(&self, keys: &[&str]) -> Vec<Option<Value>> {
-        let raw = self.raw_attributes.get();
-        // Borrowed keys (no allocation) unless a key holds an escape.
-        let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
-        match serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(raw) {
-            Ok(map) => keys
-                .iter()
-                .map(|k| map.get(*k).and_then(|r| parse(r)))
-                .collect(),
-            Err(_) => {
-                let map: std::collections::HashMap<String, &RawValue> =
-                    serde_json::from_str(raw).unwrap_or_default();
-                keys.iter()
-                    .map(|k| map.get(*k).and_then(|r| parse(r)))
-                    .collect()
-            }
+        model::StateObject {
+            attributes: self.raw_attributes.clone(),
+            sensitive: Vec::new(),
         }
+        .get(keys)
     }
 }
 
-/// Every instance of a state by address, plus what the file said about itself.
+/// Every current instance of a state by address, its root outputs, and whether it was missing.
 #[derive(Debug, Clone, Default)]
 pub struct Recorded {
     pub instances: BTreeMap<String, RecordedInstance>,
+    pub outputs: BTreeMap<String, StateOutput>,
     /// True when there was no state file (counts as empty).
     pub missing: bool,
-}
-
-#[derive(Deserialize)]
-struct RawState {
-    version: Option<Value>,
-    lineage: Option<Value>,
-    serial: Option<Value>,
-    resources: Option<Vec<RawResource>>,
-}
-
-#[derive(Deserialize)]
-struct RawResource {
-    #[serde(default)]
-    module: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(rename = "type")]
-    rtype: String,
-    name: String,
-    #[serde(default)]
-    instances: Vec<RawInstance>,
-}
-
-#[derive(Deserialize)]
-struct RawInstance {
-    #[serde(default)]
-    index_key: Option<Value>,
-    #[serde(default)]
-    attributes: Option<Box<RawValue>>,
-    #[serde(default)]
-    sensitive_attributes: Option<Vec<Vec<RawPathStep>>>,
-}
-
-#[derive(Deserialize)]
-struct RawPathStep {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    value: Option<Value>,
-}
-
-fn empty_object() -> Box<RawValue> {
-    RawValue::from_string("{}".to_string()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+    /// Deposed objects seen (never compared).
+    pub deposed: usize,
 }
 
 /// The index part of an address: `[0]` or `["key"]`.
 pub fn index_suffix(key: &Value) -> String {
-    match key {
-        Value::Number(n) => format!("[{n}]"),
-        Value::String(s) => format!("[{}]", quote(s)),
-        other => format!("[{other}]"),
+    match model::Key::from_json(key) {
+        Some(k) => k.to_string(),
+        None => format!("[{key}]"),
     }
-}
-
-/// A string quoted as Terraform prints it in an address.
-pub fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
 /// Reads and parses the state at `path`; a missing file is an empty, `missing` state.
@@ -128,94 +68,56 @@ pub fn load_state(path: &Path, display: &str) -> Result<Recorded, DriftError> {
     match crate::fsutil::read_regular(path, true) {
         Ok(bytes) => parse_state(&bytes, display),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Recorded {
-            instances: BTreeMap::new(),
             missing: true,
+            ..Recorded::default()
         }),
         Err(e) => Err(DriftError::io(path, e)),
     }
 }
 
-/// Parses state bytes. `display` names the file in errors.
+/// Parses state bytes (formats 1-4, with the validity rule of [`model::parse_state`]).
+/// `display` names the file in errors.
 ///
 /// # Errors
 /// [`DriftError::StateEmpty`] for an empty (or blank) file, [`DriftError::StateInvalid`] when
-/// it is not JSON or not `version` 4 with a string `lineage`, an integer `serial` and a
-/// `resources` array.
+/// it is not a valid state.
 pub fn parse_state(bytes: &[u8], display: &str) -> Result<Recorded, DriftError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(DriftError::StateEmpty {
+    let invalid = |i: model::Invalid| match i {
+        model::Invalid::Empty => DriftError::StateEmpty {
             state: display.to_string(),
-        });
-    }
-    let invalid = |reason: String| DriftError::StateInvalid {
-        state: display.to_string(),
-        reason,
+        },
+        other => DriftError::StateInvalid {
+            state: display.to_string(),
+            reason: other.to_string(),
+        },
     };
-    let raw: RawState = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    if raw.version.as_ref().and_then(Value::as_u64) != Some(4) {
-        return Err(invalid("`version` must be 4".into()));
-    }
-    if !raw.lineage.as_ref().is_some_and(Value::is_string) {
-        return Err(invalid("`lineage` must be a string".into()));
-    }
-    if !raw
-        .serial
-        .as_ref()
-        .is_some_and(|s| s.is_u64() || s.is_i64())
-    {
-        return Err(invalid("`serial` must be an integer".into()));
-    }
-    let Some(resources) = raw.resources else {
-        return Err(invalid("`resources` must be an array".into()));
+    model::parse_state(bytes).map_err(invalid)?;
+    let content = model::read_content(bytes).map_err(invalid)?;
+    let mut out = Recorded {
+        outputs: content.outputs,
+        ..Recorded::default()
     };
-    let mut instances = BTreeMap::new();
-    for r in resources {
-        let data = r.mode.as_deref() == Some("data");
-        let module = match r.module {
-            Some(m) if !m.is_empty() => format!("{m}."),
-            _ => String::new(),
-        };
-        let base = format!(
-            "{module}{}{}.{}",
-            if data { "data." } else { "" },
-            r.rtype,
-            r.name
-        );
-        for i in r.instances {
-            let address = match &i.index_key {
-                Some(k) if !k.is_null() => format!("{base}{}", index_suffix(k)),
-                _ => base.clone(),
-            };
-            let sensitive = i
-                .sensitive_attributes
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|path| {
-                    let first = path.into_iter().next()?;
-                    (first.kind == "get_attr")
-                        .then(|| first.value.and_then(|v| v.as_str().map(str::to_string)))
-                        .flatten()
-                })
-                .collect();
-            instances.insert(
-                address,
-                RecordedInstance {
-                    module: module.clone(),
-                    data,
-                    rtype: r.rtype.clone(),
-                    raw_attributes: match i.attributes {
-                        Some(a) if a.get().trim_start().starts_with('{') => a,
-                        _ => empty_object(),
-                    },
-                    sensitive,
+    for (addr, i) in content.instances {
+        out.deposed += i.deposed.len();
+        let Some(cur) = i.current else { continue };
+        let sensitive = cur.sensitive_names();
+        out.instances.insert(
+            addr,
+            RecordedInstance {
+                module: if i.address.module.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}.", i.address.module)
                 },
-            );
-        }
+                data: i.address.data,
+                rtype: i.address.rtype.clone(),
+                address: i.address,
+                raw_attributes: cur.attributes,
+                sensitive,
+            },
+        );
     }
-    Ok(Recorded {
-        instances,
-        missing: false,
-    })
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -248,6 +150,48 @@ mod tests {
     }
 
     #[test]
+    fn deposed_objects_are_never_current() {
+        let s = br#"{"version":4,"lineage":"l","serial":1,"resources":[
+          {"mode":"managed","type":"terraform_data","name":"a","instances":[
+            {"attributes":{"id":"new","input":{"value":"x","type":"string"}}},
+            {"deposed":"00000001","attributes":{"id":"old","input":{"value":"y","type":"string"}}}]},
+          {"mode":"managed","type":"terraform_data","name":"b","instances":[
+            {"deposed":"00000002","attributes":{"id":"old"}}]}]}"#;
+        let r = parse_state(s, "t").unwrap();
+        assert_eq!(r.instances.len(), 1);
+        assert_eq!(r.deposed, 2);
+        let a = &r.instances["terraform_data.a"];
+        assert_eq!(a.attributes(&["id"])[0], Some(Value::from("new")));
+    }
+
+    #[test]
+    fn legacy_formats_are_read() {
+        let s = br#"{"version":3,"serial":2,"lineage":"l","modules":[
+          {"path":["root"],"outputs":{"u":{"sensitive":false,"type":"string","value":"x"}},"resources":{
+            "null_resource.a.1":{"type":"null_resource","primary":{"id":"7","attributes":{"id":"7","triggers.%":"1","triggers.name":"a"}}},
+            "null_resource.b":{"type":"null_resource","primary":{"id":"8","attributes":{"id":"8","l.#":"2","l.0":"p","l.1":"q"}}}}},
+          {"path":["root","child"],"resources":{"data.x.y":{"type":"x","primary":{"id":"1","attributes":{}}}}}]}"#;
+        let r = parse_state(s, "t").unwrap();
+        let keys: Vec<_> = r.instances.keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "module.child.data.x.y",
+                "null_resource.a[1]",
+                "null_resource.b"
+            ]
+        );
+        let a = &r.instances["null_resource.a[1]"];
+        assert_eq!(
+            a.attributes(&["triggers"])[0],
+            Some(serde_json::json!({"name": "a"}))
+        );
+        let b = &r.instances["null_resource.b"];
+        assert_eq!(b.attributes(&["l"])[0], Some(serde_json::json!(["p", "q"])));
+        assert_eq!(r.outputs["u"].value, "x");
+    }
+
+    #[test]
     fn empty_and_invalid() {
         assert!(matches!(
             parse_state(b"", "t"),
@@ -263,7 +207,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_state(
-                br#"{"version":3,"lineage":"l","serial":1,"resources":[]}"#,
+                br#"{"version":5,"lineage":"l","serial":1,"resources":[]}"#,
                 "t"
             ),
             Err(DriftError::StateInvalid { .. })

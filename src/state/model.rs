@@ -48,7 +48,7 @@ impl fmt::Display for Invalid {
             Invalid::Empty => write!(f, "the file is empty"),
             Invalid::Json(m) => write!(f, "not valid JSON ({m})"),
             Invalid::NotObject => write!(f, "not a JSON object"),
-            Invalid::Version(m) => write!(f, "version {m}, expected 4"),
+            Invalid::Version(m) => write!(f, "version {m}, expected 1 to 4"),
             Invalid::Lineage(m) => write!(f, "lineage {m}, expected a string"),
             Invalid::Serial(m) => write!(f, "serial {m}, expected an integer"),
             Invalid::Resources(m) => write!(f, "resources {m}, expected an array"),
@@ -136,6 +136,7 @@ pub fn parse_state(bytes: &[u8]) -> Result<StateInfo, Invalid> {
     let header = header.ok_or(Invalid::NotObject)?;
     match &header.version {
         Some(Kind::UInt(4)) => {}
+        Some(Kind::UInt(v @ 1..=3)) => return parse_legacy(bytes, *v, header),
         Some(k) => return Err(Invalid::Version(format!("is {k}"))),
         None => return Err(Invalid::Version("is missing".into())),
     }
@@ -154,6 +155,54 @@ pub fn parse_state(bytes: &[u8]) -> Result<StateInfo, Invalid> {
         Some(Err(k)) => return Err(Invalid::Resources(format!("is {k}"))),
         None => return Err(Invalid::Resources("is missing".into())),
     };
+    let terraform_version = match header.terraform_version {
+        Some(Kind::Str(s)) => Some(s),
+        _ => None,
+    };
+    Ok(StateInfo {
+        serial,
+        lineage,
+        terraform_version,
+        resources,
+    })
+}
+
+/// Formats 1-3 (before Terraform 0.12): an integer `serial`, a `modules` array whose
+/// `resources` are objects; `lineage` (from 0.7) a string when present. Terraform upgrades them
+/// when it reads them; tfops reads them and keeps their bytes as they are.
+fn parse_legacy(bytes: &[u8], version: u64, header: Header) -> Result<StateInfo, Invalid> {
+    #[derive(serde::Deserialize)]
+    struct S {
+        modules: Option<serde_json::Value>,
+    }
+    let lineage = match header.lineage {
+        Some(Kind::Str(s)) => s,
+        None | Some(Kind::Null) => String::new(),
+        Some(k) => return Err(Invalid::Lineage(format!("is {k}"))),
+    };
+    let serial = match header.serial {
+        Some(Kind::UInt(n)) => n,
+        Some(k) => return Err(Invalid::Serial(format!("is {k}"))),
+        None => return Err(Invalid::Serial("is missing".into())),
+    };
+    let s: S = serde_json::from_slice(bytes).map_err(json_error)?;
+    let Some(serde_json::Value::Array(modules)) = s.modules else {
+        return Err(Invalid::Resources(format!(
+            "(`modules` in a version {version} state) is missing or not an array"
+        )));
+    };
+    let mut resources = 0u64;
+    for m in &modules {
+        match m.get("resources") {
+            Some(serde_json::Value::Object(r)) => resources += r.len() as u64,
+            None | Some(serde_json::Value::Null) => {}
+            Some(_) => {
+                return Err(Invalid::Resources(
+                    "(a module's `resources`) is not an object".into(),
+                ))
+            }
+        }
+    }
     let terraform_version = match header.terraform_version {
         Some(Kind::Str(s)) => Some(s),
         _ => None,
@@ -489,6 +538,460 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Addresses and the full reading of a state (drift, restore preview and restore all use these).
+// ---------------------------------------------------------------------------------------------
+
+/// The key of one instance: `[0]` (count) or `["k"]` (for_each).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    Int(i64),
+    Str(String),
+}
+
+impl Key {
+    /// From a state's `index_key` (a number or a string; anything else is no key).
+    pub fn from_json(v: &serde_json::Value) -> Option<Key> {
+        match v {
+            serde_json::Value::Number(n) => n.as_i64().map(Key::Int),
+            serde_json::Value::String(s) => Some(Key::Str(s.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Int(i) => write!(f, "[{i}]"),
+            Key::Str(s) => write!(f, "[{}]", quote(s)),
+        }
+    }
+}
+
+/// A string quoted as Terraform writes it inside an address (`["a\"b"]`).
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// The address of one resource instance, written exactly as Terraform writes it:
+/// `module.a["x"].module.b.data.type.name[0]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    /// `module.a.module.b[0]` (empty for the root module), without a trailing dot.
+    pub module: String,
+    /// A data source (`data.` before the type).
+    pub data: bool,
+    pub rtype: String,
+    pub name: String,
+    pub key: Option<Key>,
+}
+
+impl Address {
+    /// The resource (without the instance key).
+    pub fn resource(&self) -> String {
+        let mut a = String::new();
+        if !self.module.is_empty() {
+            a.push_str(&self.module);
+            a.push('.');
+        }
+        if self.data {
+            a.push_str("data.");
+        }
+        a.push_str(&self.rtype);
+        a.push('.');
+        a.push_str(&self.name);
+        a
+    }
+
+    /// The validity rule for a state's resource: a type and a name that are identifiers
+    /// (a letter or `_` first, then letters, digits, `_` or `-`).
+    pub fn is_valid(&self) -> bool {
+        is_identifier(&self.rtype) && is_identifier(&self.name)
+    }
+}
+
+/// Terraform's identifier rule for resource types and names.
+pub fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_alphabetic() || f == '_')
+        && c.all(|x| x.is_alphanumeric() || x == '_' || x == '-')
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.resource())?;
+        if let Some(k) = &self.key {
+            write!(f, "{k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a sensitive attribute path, as the state writes it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct PathStep {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+}
+
+/// One object of an instance: the current one, or a deposed one (a create-before-destroy
+/// leftover, never compared as current).
+#[derive(Debug, Clone)]
+pub struct StateObject {
+    /// The attributes as recorded, kept as raw JSON text until compared.
+    pub attributes: Box<serde_json::value::RawValue>,
+    /// `sensitive_attributes` paths.
+    pub sensitive: Vec<Vec<PathStep>>,
+}
+
+impl StateObject {
+    /// Top-level attribute names that hold (or contain) sensitive values.
+    pub fn sensitive_names(&self) -> std::collections::BTreeSet<String> {
+        self.sensitive
+            .iter()
+            .filter_map(|p| {
+                let first = p.first()?;
+                (first.kind == "get_attr")
+                    .then(|| {
+                        first
+                            .value
+                            .as_ref()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                    })
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// The values of the attributes `keys` (in that order; `None` where absent).
+    pub fn get(&self, keys: &[&str]) -> Vec<Option<serde_json::Value>> {
+        use serde_json::value::RawValue;
+        use std::collections::HashMap;
+        let raw = self.attributes.get();
+        let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
+        match serde_json::from_str::<HashMap<&str, &RawValue>>(raw) {
+            Ok(map) => keys
+                .iter()
+                .map(|k| map.get(*k).and_then(|r| parse(r)))
+                .collect(),
+            Err(_) => {
+                let map: HashMap<String, &RawValue> = serde_json::from_str(raw).unwrap_or_default();
+                keys.iter()
+                    .map(|k| map.get(*k).and_then(|r| parse(r)))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// One resource instance of a state.
+#[derive(Debug, Clone)]
+pub struct StateInstance {
+    pub address: Address,
+    /// The current object; `None` when only deposed objects are left.
+    pub current: Option<StateObject>,
+    pub deposed: Vec<StateObject>,
+}
+
+/// A root output as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateOutput {
+    pub value: serde_json::Value,
+    /// Terraform's type (`"string"`, `["list","string"]`…); `None` in format 1-3 states.
+    pub ty: Option<serde_json::Value>,
+    pub sensitive: bool,
+}
+
+/// Everything drift and restore need from a state, read once.
+#[derive(Debug, Clone, Default)]
+pub struct StateContent {
+    /// The format version (1-4; 1-3 are upgraded as Terraform upgrades them).
+    pub version: u64,
+    /// By address (each address once; a later duplicate replaces an earlier one).
+    pub instances: std::collections::BTreeMap<String, StateInstance>,
+    pub outputs: std::collections::BTreeMap<String, StateOutput>,
+}
+
+/// Reads a state's instances and root outputs (formats 1-4). Call [`parse_state`] first to
+/// know it is valid; this one only fails when the bytes are not the JSON it expects.
+///
+/// # Errors
+/// [`Invalid::Json`] when the bytes are not a state this reader understands.
+pub fn read_content(bytes: &[u8]) -> Result<StateContent, Invalid> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        version: Option<serde_json::Value>,
+    }
+    let head: Head = serde_json::from_slice(bytes).map_err(json_error)?;
+    match head.version.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(4) => read_v4(bytes),
+        Some(1..=3) => read_legacy(bytes),
+        Some(v) => Err(Invalid::Version(format!("is {v}"))),
+        None => Err(Invalid::Version("is missing".into())),
+    }
+}
+
+fn raw_empty() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("{}".to_string())
+        .unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+}
+
+fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct S {
+        #[serde(default)]
+        resources: Vec<R>,
+        #[serde(default)]
+        outputs: Option<std::collections::BTreeMap<String, O>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct O {
+        #[serde(default)]
+        value: serde_json::Value,
+        #[serde(rename = "type", default)]
+        ty: Option<serde_json::Value>,
+        #[serde(default)]
+        sensitive: bool,
+    }
+    #[derive(serde::Deserialize)]
+    struct R {
+        #[serde(default)]
+        module: Option<String>,
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(rename = "type")]
+        rtype: String,
+        name: String,
+        #[serde(default)]
+        instances: Vec<I>,
+    }
+    #[derive(serde::Deserialize)]
+    struct I {
+        #[serde(default)]
+        index_key: Option<serde_json::Value>,
+        #[serde(default)]
+        deposed: Option<String>,
+        #[serde(default)]
+        attributes: Option<Box<RawValue>>,
+        #[serde(default)]
+        sensitive_attributes: Option<Vec<Vec<PathStep>>>,
+    }
+    let s: S = serde_json::from_slice(bytes).map_err(json_error)?;
+    let mut out = StateContent {
+        version: 4,
+        ..StateContent::default()
+    };
+    for (k, o) in s.outputs.unwrap_or_default() {
+        out.outputs.insert(
+            k,
+            StateOutput {
+                value: o.value,
+                ty: o.ty,
+                sensitive: o.sensitive,
+            },
+        );
+    }
+    for r in s.resources {
+        let module = r.module.unwrap_or_default();
+        let data = r.mode.as_deref() == Some("data");
+        for i in r.instances {
+            let address = Address {
+                module: module.clone(),
+                data,
+                rtype: r.rtype.clone(),
+                name: r.name.clone(),
+                key: i.index_key.as_ref().and_then(Key::from_json),
+            };
+            let obj = StateObject {
+                attributes: match i.attributes {
+                    Some(a) if a.get().trim_start().starts_with('{') => a,
+                    _ => raw_empty(),
+                },
+                sensitive: i.sensitive_attributes.unwrap_or_default(),
+            };
+            let e = out
+                .instances
+                .entry(address.to_string())
+                .or_insert_with(|| StateInstance {
+                    address,
+                    current: None,
+                    deposed: Vec::new(),
+                });
+            if i.deposed.is_some() {
+                e.deposed.push(obj);
+            } else {
+                e.current = Some(obj);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Formats 1-3 (Terraform before 0.12): `modules[].resources` keyed `type.name[.N]`, with flat
+/// string attributes (`tags.%`, `list.#`), upgraded to the nested form Terraform 0.12+ reads.
+fn read_legacy(bytes: &[u8]) -> Result<StateContent, Invalid> {
+    use std::collections::BTreeMap;
+    #[derive(serde::Deserialize)]
+    struct S {
+        version: u64,
+        #[serde(default)]
+        modules: Vec<M>,
+    }
+    #[derive(serde::Deserialize)]
+    struct M {
+        #[serde(default)]
+        path: Vec<String>,
+        #[serde(default)]
+        outputs: BTreeMap<String, serde_json::Value>,
+        #[serde(default)]
+        resources: BTreeMap<String, R>,
+    }
+    #[derive(serde::Deserialize)]
+    struct R {
+        #[serde(rename = "type", default)]
+        rtype: Option<String>,
+        #[serde(default)]
+        primary: Option<P>,
+        #[serde(default)]
+        deposed: Vec<P>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        attributes: BTreeMap<String, serde_json::Value>,
+    }
+    let s: S = serde_json::from_slice(bytes).map_err(json_error)?;
+    let mut out = StateContent {
+        version: s.version,
+        ..StateContent::default()
+    };
+    let object = |p: P| -> StateObject {
+        let mut flat: BTreeMap<String, String> = p
+            .attributes
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, s)
+            })
+            .collect();
+        if let Some(id) = p.id {
+            flat.entry("id".into()).or_insert(id);
+        }
+        let v = unflatten(&flat);
+        StateObject {
+            attributes: serde_json::value::to_raw_value(&v).unwrap_or_else(|_| raw_empty()),
+            sensitive: Vec::new(),
+        }
+    };
+    for m in s.modules {
+        let module: String = m
+            .path
+            .iter()
+            .skip(1)
+            .map(|p| format!("module.{p}"))
+            .collect::<Vec<_>>()
+            .join(".");
+        if m.path.len() <= 1 {
+            for (k, o) in m.outputs {
+                let (value, sensitive) = match o {
+                    serde_json::Value::Object(mut map) => (
+                        map.remove("value").unwrap_or_default(),
+                        map.get("sensitive").and_then(serde_json::Value::as_bool) == Some(true),
+                    ),
+                    other => (other, false),
+                };
+                out.outputs.insert(
+                    k,
+                    StateOutput {
+                        value,
+                        ty: None,
+                        sensitive,
+                    },
+                );
+            }
+        }
+        for (key, r) in m.resources {
+            let mut parts: Vec<&str> = key.split('.').collect();
+            let data = parts.first() == Some(&"data");
+            if data {
+                parts.remove(0);
+            }
+            let (rtype, name, index) = match parts.as_slice() {
+                [t, n] => (t.to_string(), n.to_string(), None),
+                [t, n, i] => (t.to_string(), n.to_string(), i.parse::<i64>().ok()),
+                _ => continue,
+            };
+            let address = Address {
+                module: module.clone(),
+                data,
+                rtype: r.rtype.clone().unwrap_or(rtype),
+                name,
+                key: index.map(Key::Int),
+            };
+            out.instances.insert(
+                address.to_string(),
+                StateInstance {
+                    address,
+                    current: r.primary.map(object),
+                    deposed: r.deposed.into_iter().map(object).collect(),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Flat attributes (`tags.%`, `tags.k`, `list.#`, `list.0`) to nested JSON: `%` marks a map,
+/// `#` a list; everything else stays a string.
+pub fn unflatten(flat: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    #[derive(Default)]
+    struct Node {
+        leaf: Option<String>,
+        kids: std::collections::BTreeMap<String, Node>,
+    }
+    let mut root = Node::default();
+    for (k, v) in flat {
+        let mut cur = &mut root;
+        for part in k.split('.') {
+            cur = cur.kids.entry(part.to_string()).or_default();
+        }
+        cur.leaf = Some(v.clone());
+    }
+    fn build(n: Node) -> Value {
+        if n.kids.is_empty() {
+            return n.leaf.map(Value::String).unwrap_or(Value::Null);
+        }
+        if n.kids.contains_key("#") {
+            let mut items: Vec<(u64, Value)> = n
+                .kids
+                .into_iter()
+                .filter(|(k, _)| k != "#")
+                .map(|(k, v)| (k.parse::<u64>().unwrap_or(u64::MAX), build(v)))
+                .collect();
+            items.sort_by_key(|(i, _)| *i);
+            return Value::Array(items.into_iter().map(|(_, v)| v).collect());
+        }
+        let mut m = Map::new();
+        for (k, v) in n.kids {
+            if k != "%" {
+                m.insert(k, build(v));
+            }
+        }
+        Value::Object(m)
+    }
+    build(root)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,7 +1034,7 @@ mod tests {
 
     #[test]
     fn wrong_versions() {
-        for v in ["3", "5", "\"4\"", "4.0"] {
+        for v in ["0", "5", "\"4\"", "4.0"] {
             let s = format!(r#"{{"version": {v}, "serial": 1, "lineage": "l", "resources": []}}"#);
             assert!(
                 matches!(parse_state(s.as_bytes()), Err(Invalid::Version(_))),

@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
 use serde_json::Value;
+
+use super::model::{self, Address, Key};
 
 /// Above this size (either state), no value comparison and no unified diff.
 pub const DIFF_LIMIT: usize = 8 << 20;
@@ -101,7 +102,7 @@ pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) ->
         compared_values: true,
         ..Changes::default()
     };
-    for (a, v) in &snap_inst {
+    for (a, v) in snap_inst.iter().filter(|(a, _)| !a.contains(DEPOSED)) {
         match cur_inst.get(a) {
             None => changes.added.push(a.clone()),
             Some(c) if c != v => changes.changed.push(a.clone()),
@@ -110,7 +111,7 @@ pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) ->
     }
     changes.removed = cur_inst
         .keys()
-        .filter(|a| !snap_inst.contains_key(*a))
+        .filter(|a| !a.contains(DEPOSED) && !snap_inst.contains_key(*a))
         .cloned()
         .collect();
     // Mask with the union of both sides' sensitive paths, so neither side leaks what the other
@@ -147,98 +148,85 @@ pub fn preview(current: Option<&[u8]>, snapshot: &[u8], labels: (&str, &str)) ->
     }
 }
 
-#[derive(Deserialize)]
-struct LightState {
-    #[serde(default)]
-    resources: Vec<LightResource>,
-}
-
-#[derive(Deserialize)]
-struct LightResource {
-    #[serde(default)]
-    module: Option<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(rename = "type", default)]
-    ty: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    instances: Vec<LightInstance>,
-}
-
-#[derive(Deserialize)]
-struct LightInstance {
-    #[serde(default)]
-    index_key: Option<Value>,
-}
-
-/// Instance addresses of a state without keeping its values (none when it does not parse).
+/// Instance addresses of a state (formats 1-4, through the one state reader) without keeping
+/// a value tree; an unreadable state has none.
 pub fn addresses_light(bytes: &[u8]) -> BTreeSet<String> {
-    addresses_checked(bytes).unwrap_or_default()
+    model::read_content(bytes)
+        .map(|c| c.instances.into_keys().collect())
+        .unwrap_or_default()
 }
 
-/// As [`addresses_light`], with the parse error.
-fn addresses_checked(bytes: &[u8]) -> Result<BTreeSet<String>, serde_json::Error> {
-    let s = serde_json::from_slice::<LightState>(bytes)?;
-    let mut out = BTreeSet::new();
-    for r in s.resources {
-        let base = resource_address(r.module.as_deref(), r.mode.as_deref(), &r.ty, &r.name);
-        for i in r.instances {
-            out.insert(instance_address(&base, i.index_key.as_ref()));
-        }
-    }
-    Ok(out)
+/// As [`addresses_light`], with the reason a state cannot be read.
+fn addresses_checked(bytes: &[u8]) -> Result<BTreeSet<String>, model::Invalid> {
+    model::read_content(bytes).map(|c| c.instances.into_keys().collect())
 }
 
-/// Instance addresses of a parsed state (sorted).
+/// Instance addresses of a parsed state (sorted; deposed objects are not addresses).
 pub fn addresses(doc: &Value) -> Vec<String> {
-    instances(doc).into_keys().collect()
+    instances(doc)
+        .into_keys()
+        .filter(|k| !k.contains(DEPOSED))
+        .collect()
 }
 
-fn resource_address(module: Option<&str>, mode: Option<&str>, ty: &str, name: &str) -> String {
-    let mut a = String::new();
-    if let Some(m) = module.filter(|m| !m.is_empty()) {
-        a.push_str(m);
-        a.push('.');
+/// What separates an address from a deposed object's key in the keys of [`instances`].
+const DEPOSED: &str = " (deposed ";
+
+/// The key of one instance object of a format-4 state: its [`Address`], and for a deposed
+/// object, ` (deposed KEY)` after it (so that a deposed object's sensitive paths are its own).
+fn instance_key(r: &Value, i: &Value) -> String {
+    let a = Address {
+        module: r
+            .get("module")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        data: r.get("mode").and_then(Value::as_str) == Some("data"),
+        rtype: r
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        name: r
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        key: i.get("index_key").and_then(Key::from_json),
+    };
+    match i.get("deposed").and_then(Value::as_str) {
+        Some(d) => format!("{a}{DEPOSED}{d})"),
+        None => a.to_string(),
     }
-    if mode == Some("data") {
-        a.push_str("data.");
-    }
-    a.push_str(ty);
-    a.push('.');
-    a.push_str(name);
-    a
 }
 
-fn instance_address(base: &str, key: Option<&Value>) -> String {
-    match key {
-        Some(Value::Number(n)) => format!("{base}[{n}]"),
-        Some(Value::String(s)) => format!("{base}[{}]", Value::String(s.clone())),
-        _ => base.to_string(),
-    }
-}
-
-/// Address → instance object.
+/// Instance key ([`instance_key`]) → instance object, current and deposed; for formats 1-3,
+/// the addresses of [`model::read_content`] with their legacy objects.
 fn instances(doc: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let Some(rs) = doc.get("resources").and_then(Value::as_array) else {
+        // Formats 1-3: compare the objects the one reader upgrades.
+        if let Ok(bytes) = serde_json::to_vec(doc) {
+            if let Ok(c) = model::read_content(&bytes) {
+                for (a, i) in c.instances {
+                    let v = i
+                        .current
+                        .and_then(|o| serde_json::from_str(o.attributes.get()).ok())
+                        .unwrap_or(Value::Null);
+                    out.insert(a, v);
+                }
+            }
+        }
         return out;
     };
     for r in rs {
-        let base = resource_address(
-            r.get("module").and_then(Value::as_str),
-            r.get("mode").and_then(Value::as_str),
-            r.get("type").and_then(Value::as_str).unwrap_or(""),
-            r.get("name").and_then(Value::as_str).unwrap_or(""),
-        );
         for i in r
             .get("instances")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            out.insert(instance_address(&base, i.get("index_key")), i.clone());
+            out.insert(instance_key(r, i), i.clone());
         }
     }
     out
@@ -292,21 +280,17 @@ pub fn mask(doc: &mut Value, paths: &BTreeMap<String, Vec<Value>>, outputs: &BTr
             }
         }
     }
+    mask_legacy_outputs(doc);
     let Some(rs) = doc.get_mut("resources").and_then(Value::as_array_mut) else {
         return;
     };
     for r in rs {
-        let base = resource_address(
-            r.get("module").and_then(Value::as_str),
-            r.get("mode").and_then(Value::as_str),
-            r.get("type").and_then(Value::as_str).unwrap_or(""),
-            r.get("name").and_then(Value::as_str).unwrap_or(""),
-        );
+        let rc = r.clone();
         let Some(insts) = r.get_mut("instances").and_then(Value::as_array_mut) else {
             continue;
         };
         for i in insts {
-            let addr = instance_address(&base, i.get("index_key"));
+            let addr = instance_key(&rc, i);
             if let Some(p) = i.get_mut("private") {
                 if !p.is_null() {
                     *p = Value::String("(private data)".into());
@@ -318,6 +302,25 @@ pub fn mask(doc: &mut Value, paths: &BTreeMap<String, Vec<Value>>, outputs: &BTr
             if let Some(attrs) = i.get_mut("attributes") {
                 for p in ps {
                     mask_path(attrs, p);
+                }
+            }
+        }
+    }
+}
+
+/// Formats 1-3: root outputs marked sensitive sit in `modules[].outputs`.
+fn mask_legacy_outputs(doc: &mut Value) {
+    let Some(ms) = doc.get_mut("modules").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for m in ms {
+        let Some(o) = m.get_mut("outputs").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for v in o.values_mut() {
+            if v.get("sensitive").and_then(Value::as_bool) == Some(true) {
+                if let Some(val) = v.get_mut("value") {
+                    *val = Value::String(MASK.into());
                 }
             }
         }
@@ -407,6 +410,40 @@ mod tests {
             assert!(!d.contains(secret), "{secret} leaked:\n{d}");
         }
         assert!(d.contains("\"a2\""), "{d}");
+    }
+
+    #[test]
+    fn deposed_sensitive_values_are_masked() {
+        let st = |pw: &str| {
+            format!(
+                r#"{{"version":4,"serial":1,"lineage":"l","resources":[
+          {{"mode":"managed","type":"db","name":"a","instances":[
+            {{"deposed":"0000aaaa","attributes":{{"id":"0","password":"old-{pw}"}},
+             "sensitive_attributes":[[{{"type":"get_attr","value":"password"}}]]}},
+            {{"attributes":{{"id":"1","note":"cur-{pw}"}},"sensitive_attributes":[]}}]}}]}}"#
+            )
+        };
+        let p = preview(
+            Some(st("one").as_bytes()),
+            st("two").as_bytes(),
+            ("current", "snap"),
+        );
+        assert_eq!(p.changes.changed, vec!["db.a"]);
+        let d = p.diff.unwrap();
+        assert!(d.contains("cur-two"), "{d}");
+        for secret in ["old-one", "old-two"] {
+            assert!(!d.contains(secret), "{secret} leaked:\n{d}");
+        }
+    }
+
+    #[test]
+    fn legacy_states_have_addresses_and_masked_outputs() {
+        let v3 = br#"{"version":3,"serial":1,"lineage":"l","modules":[{"path":["root"],
+          "outputs":{"pw":{"sensitive":true,"type":"string","value":"hunter2"}},
+          "resources":{"null_resource.a.0":{"type":"null_resource","primary":{"id":"1","attributes":{"id":"1"}}}}}]}"#;
+        let p = preview(None, v3, ("current", "snap"));
+        assert_eq!(p.changes.added, vec!["null_resource.a[0]"]);
+        assert!(!p.diff.unwrap().contains("hunter2"));
     }
 
     #[test]

@@ -1,0 +1,638 @@
+//! The differential test: tfops drift against the real `terraform plan -refresh=false`.
+//!
+//! A seeded generator writes small workspaces of `terraform_data` resources (count, for_each,
+//! variables with types, locals and templates, outputs, values of every type), real
+//! `terraform apply` builds the state, then the generator edits the configuration (values,
+//! removed attributes, count added or removed, `moved` and `removed` blocks, `ignore_changes`,
+//! override files, `*.tf.json`, `TF_VAR_*`, `terraform.tfvars`, outputs) and the real plan is
+//! the oracle: every case must agree address by address and action by action, and nothing may
+//! be left `unknown` (every feature generated here is one tfops decides).
+//!
+//! Terraform: `TFOPS_TERRAFORM_PLAN`, else `terraform` on PATH (>= 1.4, for `terraform_data`).
+//! Under CI (`CI` or `TFOPS_REQUIRE_TOOLS=1`) a missing one fails the test.
+//! `TFOPS_DIFF_CASES=N` sets the number of cases (default 120); `TFOPS_DIFF_SEED=S` replays one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+/// A small deterministic generator (xorshift64*), so that a seed replays a case exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+}
+
+fn value(r: &mut Rng, depth: u32) -> Value {
+    match r.below(if depth > 1 { 7 } else { 10 }) {
+        0 => json!(format!("s{}", r.below(4))),
+        1 => json!(r.below(4)),
+        2 => json!(r.below(4).to_string()),
+        3 => json!(r.chance(50)),
+        4 => json!(12345678901234567890u64 + r.below(2)),
+        5 => json!(1.5),
+        6 => json!(format!("{}", r.below(2))),
+        7 => Value::Array((0..r.below(3)).map(|_| value(r, depth + 1)).collect()),
+        _ => {
+            let mut m = serde_json::Map::new();
+            for i in 0..r.below(3) {
+                m.insert(format!("k{i}"), value(r, depth + 1));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn hcl(v: &Value) -> String {
+    match v {
+        Value::String(s) => serde_json::to_string(s).unwrap(),
+        Value::Array(a) => format!("[{}]", a.iter().map(hcl).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, x)| format!("{k} = {}", hcl(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Mode {
+    Single,
+    Count(u64),
+    ForEach(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+struct Res {
+    name: String,
+    mode: Mode,
+    /// HCL text of `input` (None: not set).
+    input: Option<String>,
+    trig: Option<String>,
+    ignore: Option<String>,
+    /// Written to `extra.tf.json` instead of `main.tf` (literal values only).
+    json: Option<(Option<Value>, Option<Value>)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Ws {
+    vars: Vec<(String, Option<String>, Option<String>)>, // name, type, default (HCL)
+    locals: Vec<(String, String)>,
+    res: Vec<Res>,
+    outputs: Vec<(String, String)>,
+    moved: Vec<(String, String)>,
+    removed: Vec<String>,
+    overrides: Vec<(String, String)>, // resource name, input HCL
+    tfvars: Vec<(String, String)>,
+    env: BTreeMap<String, String>,
+}
+
+impl Ws {
+    fn files(&self) -> Vec<(String, String)> {
+        let mut main = String::new();
+        for (n, t, d) in &self.vars {
+            main.push_str(&format!("variable \"{n}\" {{\n"));
+            if let Some(t) = t {
+                main.push_str(&format!("  type = {t}\n"));
+            }
+            if let Some(d) = d {
+                main.push_str(&format!("  default = {d}\n"));
+            }
+            main.push_str("}\n\n");
+        }
+        if !self.locals.is_empty() {
+            main.push_str("locals {\n");
+            for (n, v) in &self.locals {
+                main.push_str(&format!("  {n} = {v}\n"));
+            }
+            main.push_str("}\n\n");
+        }
+        let mut json_res = serde_json::Map::new();
+        for r in &self.res {
+            if let Some((input, trig)) = &r.json {
+                let mut body = serde_json::Map::new();
+                if let Some(i) = input {
+                    body.insert("input".into(), i.clone());
+                }
+                if let Some(t) = trig {
+                    body.insert("triggers_replace".into(), t.clone());
+                }
+                json_res.insert(r.name.clone(), Value::Object(body));
+                continue;
+            }
+            main.push_str(&format!("resource \"terraform_data\" \"{}\" {{\n", r.name));
+            match &r.mode {
+                Mode::Single => {}
+                Mode::Count(n) => main.push_str(&format!("  count = {n}\n")),
+                Mode::ForEach(k) => main.push_str(&format!(
+                    "  for_each = toset([{}])\n",
+                    k.iter()
+                        .map(|x| format!("\"{x}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+            if let Some(i) = &r.input {
+                main.push_str(&format!("  input = {i}\n"));
+            }
+            if let Some(t) = &r.trig {
+                main.push_str(&format!("  triggers_replace = {t}\n"));
+            }
+            if let Some(ig) = &r.ignore {
+                main.push_str(&format!(
+                    "  lifecycle {{\n    ignore_changes = {ig}\n  }}\n"
+                ));
+            }
+            main.push_str("}\n\n");
+        }
+        for (n, v) in &self.outputs {
+            main.push_str(&format!("output \"{n}\" {{\n  value = {v}\n}}\n\n"));
+        }
+        for (f, t) in &self.moved {
+            main.push_str(&format!("moved {{\n  from = {f}\n  to   = {t}\n}}\n\n"));
+        }
+        for f in &self.removed {
+            main.push_str(&format!(
+                "removed {{\n  from = {f}\n  lifecycle {{\n    destroy = false\n  }}\n}}\n\n"
+            ));
+        }
+        let mut files = vec![("main.tf".to_string(), main)];
+        if !json_res.is_empty() {
+            files.push((
+                "extra.tf.json".into(),
+                serde_json::to_string_pretty(&json!({"resource": {"terraform_data": json_res}}))
+                    .unwrap(),
+            ));
+        }
+        if !self.overrides.is_empty() {
+            let mut o = String::new();
+            for (n, i) in &self.overrides {
+                o.push_str(&format!(
+                    "resource \"terraform_data\" \"{n}\" {{\n  input = {i}\n}}\n"
+                ));
+            }
+            files.push(("override.tf".into(), o));
+        }
+        if !self.tfvars.is_empty() {
+            let t: String = self
+                .tfvars
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect();
+            files.push(("terraform.tfvars".into(), t));
+        }
+        files
+    }
+}
+
+fn base(r: &mut Rng) -> Ws {
+    let mut ws = Ws::default();
+    let n = 1 + r.below(4);
+    ws.vars.push(("v".into(), None, Some(hcl(&value(r, 1)))));
+    ws.vars.push((
+        "s".into(),
+        Some("string".into()),
+        Some(r.below(3).to_string()),
+    ));
+    ws.vars.push((
+        "n".into(),
+        Some("number".into()),
+        Some((1 + r.below(2)).to_string()),
+    ));
+    ws.locals.push(("p".into(), format!("\"p{}\"", r.below(3))));
+    for i in 0..n {
+        let mode = match r.below(4) {
+            0 => Mode::Count(1 + r.below(2)),
+            1 => Mode::ForEach(vec!["a".into(), "b".into()]),
+            _ => Mode::Single,
+        };
+        let input = match r.below(6) {
+            0 => None,
+            1 => Some("var.v".to_string()),
+            2 => Some("\"${local.p}-x\"".to_string()),
+            3 => Some("var.s".to_string()),
+            _ => Some(hcl(&value(r, 0))),
+        };
+        let trig = r.chance(25).then(|| hcl(&value(r, 1)));
+        ws.res.push(Res {
+            name: format!("r{i}"),
+            mode,
+            input,
+            trig,
+            ignore: None,
+            json: None,
+        });
+    }
+    if r.chance(50) {
+        ws.outputs.push(("o".into(), hcl(&value(r, 1))));
+    }
+    ws
+}
+
+/// One or two edits; returns the edited workspace and what was done (for the failure message).
+fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
+    let mut w = ws.clone();
+    let mut done = Vec::new();
+    for _ in 0..1 + r.below(2) {
+        let i = r.below(w.res.len() as u64) as usize;
+        let name = w.res[i].name.clone();
+        match r.below(17) {
+            0 => {
+                w.res[i].input = Some(hcl(&value(r, 0)));
+                done.push(format!("{name}: new input"));
+            }
+            1 => {
+                w.res[i].input = None;
+                done.push(format!("{name}: input removed"));
+            }
+            2 => {
+                w.res[i].trig = Some(hcl(&value(r, 1)));
+                done.push(format!("{name}: new triggers_replace"));
+            }
+            3 => {
+                w.res[i].mode = match w.res[i].mode {
+                    Mode::Single => Mode::Count(1),
+                    Mode::Count(1) => Mode::Single,
+                    Mode::Count(n) => Mode::Count(n + 1),
+                    Mode::ForEach(_) => Mode::ForEach(vec!["a".into(), "c".into()]),
+                };
+                done.push(format!("{name}: count/for_each changed"));
+            }
+            4 => {
+                let new = format!("{name}_moved");
+                w.res[i].name = new.clone();
+                w.moved.push((
+                    format!("terraform_data.{name}"),
+                    format!("terraform_data.{new}"),
+                ));
+                done.push(format!("{name}: renamed with a moved block"));
+            }
+            5 => {
+                w.res.remove(i);
+                w.removed.push(format!("terraform_data.{name}"));
+                done.push(format!("{name}: removed block, destroy = false"));
+                if w.res.is_empty() {
+                    break;
+                }
+            }
+            6 => {
+                w.res.remove(i);
+                done.push(format!("{name}: deleted"));
+                if w.res.is_empty() {
+                    break;
+                }
+            }
+            7 => {
+                let n = w.res.len();
+                w.res.push(Res {
+                    name: format!("new{n}"),
+                    mode: Mode::Single,
+                    input: Some(hcl(&value(r, 0))),
+                    trig: None,
+                    ignore: None,
+                    json: None,
+                });
+                done.push("a resource added".into());
+            }
+            8 => {
+                w.res[i].ignore = Some(if r.chance(50) { "[input]" } else { "all" }.into());
+                w.res[i].input = Some(hcl(&value(r, 0)));
+                w.res[i].trig = Some(hcl(&value(r, 1)));
+                done.push(format!("{name}: ignore_changes and new values"));
+            }
+            9 => {
+                w.overrides.push((name.clone(), hcl(&value(r, 0))));
+                done.push(format!("{name}: override.tf sets input"));
+            }
+            10 => {
+                if matches!(w.res[i].mode, Mode::Single)
+                    && w.res[i].ignore.is_none()
+                    && w.res[i]
+                        .input
+                        .as_ref()
+                        .is_none_or(|t| !t.contains("var.") && !t.contains("local."))
+                {
+                    let lit = |t: &Option<String>| {
+                        t.as_ref().map(|t| {
+                            let v: Value = hcl::from_str(&format!("x = {t}\n")).unwrap();
+                            v["x"].clone()
+                        })
+                    };
+                    let (a, b) = (lit(&w.res[i].input), lit(&w.res[i].trig));
+                    w.res[i].json = Some((a, b));
+                    done.push(format!("{name}: moved to extra.tf.json"));
+                }
+            }
+            11 => {
+                w.vars[0].2 = Some(hcl(&value(r, 1)));
+                w.res[i].input = Some("var.v".into());
+                done.push(format!("{name}: input = var.v, default changed"));
+            }
+            12 => {
+                w.env.insert("v".into(), format!("e{}", r.below(3)));
+                w.res[i].input = Some("var.v".into());
+                done.push(format!("{name}: input = var.v, TF_VAR_v set"));
+            }
+            13 => {
+                w.tfvars.retain(|(k, _)| k != "s");
+                w.tfvars.push(("s".into(), format!("\"t{}\"", r.below(2))));
+                w.res[i].input = Some("var.s".into());
+                done.push(format!("{name}: input = var.s, terraform.tfvars"));
+            }
+            14 => {
+                w.locals[0].1 = format!("\"q{}\"", r.below(2));
+                w.res[i].input = Some("\"${local.p}-x\"".into());
+                done.push(format!("{name}: template over a changed local"));
+            }
+            15 => {
+                if w.outputs.is_empty() || r.chance(50) {
+                    w.outputs = vec![("o".into(), hcl(&value(r, 1)))];
+                    done.push("output o set".into());
+                } else {
+                    w.outputs.clear();
+                    done.push("output o removed".into());
+                }
+            }
+            _ => {
+                w.res[i].input = Some(format!("var.n + {}", r.below(2)));
+                w.env.insert("n".into(), (1 + r.below(2)).to_string());
+                done.push(format!("{name}: input = var.n + k, TF_VAR_n"));
+            }
+        }
+    }
+    (w, done)
+}
+
+fn terraform() -> Option<PathBuf> {
+    let bin = std::env::var_os("TFOPS_TERRAFORM_PLAN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("terraform"));
+    let o = Command::new(&bin)
+        .arg("version")
+        .arg("-json")
+        .output()
+        .ok()?;
+    let v: Value = serde_json::from_slice(&o.stdout).ok()?;
+    let ver = v["terraform_version"].as_str()?.to_string();
+    let parts: Vec<u64> = ver.split('.').filter_map(|p| p.parse().ok()).collect();
+    (parts.first() == Some(&1) && parts.get(1).is_some_and(|m| *m >= 4)).then_some(bin)
+}
+
+fn tf(
+    bin: &Path,
+    dir: &Path,
+    args: &[&str],
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let mut c = Command::new(bin);
+    c.current_dir(dir)
+        .args(args)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TF_VAR_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(format!("TF_VAR_{k}"), v);
+    }
+    let o = c.output().map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "terraform {args:?} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(o.stdout)
+}
+
+fn write(dir: &Path, ws: &Ws) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let n = p.file_name().unwrap().to_string_lossy().to_string();
+        if n.ends_with(".tf") || n.ends_with(".tf.json") || n.ends_with(".tfvars") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    for (n, t) in ws.files() {
+        std::fs::write(dir.join(n), t).unwrap();
+    }
+}
+
+/// Terraform's plan as a set of (kind, address, action) rows.
+fn oracle(plan: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for rc in plan["resource_changes"].as_array().into_iter().flatten() {
+        if rc["mode"] == "data" || rc.get("deposed").is_some() {
+            continue;
+        }
+        let addr = rc["address"].as_str().unwrap();
+        let acts: Vec<&str> = rc["change"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        if let Some(prev) = rc["previous_address"].as_str() {
+            out.insert(format!("moved {prev} -> {addr}"));
+        }
+        let a = match acts.as_slice() {
+            ["no-op"] | ["read"] => continue,
+            ["create"] => "create",
+            ["delete"] => "destroy",
+            ["update"] => "update",
+            ["forget"] => "forget",
+            ["delete", "create"] | ["create", "delete"] => "replace",
+            other => panic!("unexpected actions {other:?}"),
+        };
+        out.insert(format!("{a} {addr}"));
+    }
+    for (name, oc) in plan["output_changes"].as_object().into_iter().flatten() {
+        let acts: Vec<&str> = oc["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        match acts.as_slice() {
+            ["no-op"] => {}
+            [a] => {
+                out.insert(format!("output {name} {a}"));
+            }
+            other => {
+                out.insert(format!("output {name} {other:?}"));
+            }
+        }
+    }
+    out
+}
+
+fn ours(r: &tfops::drift::Report) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for a in &r.create {
+        out.insert(format!("create {a}"));
+    }
+    for a in &r.destroy {
+        out.insert(format!("destroy {a}"));
+    }
+    for u in &r.update {
+        out.insert(format!("update {}", u.address));
+    }
+    for u in &r.replace {
+        out.insert(format!("replace {}", u.address));
+    }
+    for a in &r.forget {
+        out.insert(format!("forget {a}"));
+    }
+    for m in &r.moved {
+        out.insert(format!("moved {} -> {}", m.from, m.to));
+    }
+    for o in &r.outputs {
+        out.insert(format!("output {} {}", o.name, o.action));
+    }
+    for u in &r.unknown {
+        out.insert(format!("unknown {} ({})", u.address, u.reason));
+    }
+    out
+}
+
+/// Runs one case; `Ok(true)` when Terraform planned a change, `Err` describes the disagreement.
+fn case(bin: &Path, root: &Path, seed: u64) -> Result<bool, String> {
+    let mut r = Rng::new(seed);
+    let ws = base(&mut r);
+    let (edited, done) = edit(&mut r, &ws);
+    let dir = root.join(format!("case_{seed}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, &ws);
+    tf(
+        bin,
+        &dir,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+        &ws.env,
+    )?;
+    write(&dir, &edited);
+    tf(
+        bin,
+        &dir,
+        &[
+            "plan",
+            "-refresh=false",
+            "-input=false",
+            "-no-color",
+            "-out=p.plan",
+        ],
+        &edited.env,
+    )?;
+    let shown = tf(bin, &dir, &["show", "-json", "p.plan"], &edited.env)?;
+    let plan: Value = serde_json::from_slice(&shown).map_err(|e| e.to_string())?;
+    let theirs = oracle(&plan);
+    let target = tfops::drift::Target {
+        dir: dir.clone(),
+        state: dir.join("terraform.tfstate"),
+        dir_display: dir.display().to_string(),
+        state_display: "terraform.tfstate".into(),
+    };
+    let report = tfops::drift::detect_target_env(&target, edited.env.clone())
+        .map_err(|e| format!("tfops drift failed: {e}"))?;
+    let mine = ours(&report);
+    // The exit code as `terraform plan -detailed-exitcode` gives it.
+    let tf_exit = if theirs.is_empty() { 0 } else { 2 };
+    if theirs != mine || tf_exit != report.exit_code() {
+        let files: String = edited
+            .files()
+            .iter()
+            .map(|(n, t)| format!("--- {n}\n{t}"))
+            .collect();
+        return Err(format!(
+            "seed {seed}: edits {done:?}\n  terraform: {theirs:?}\n  tfops:     {mine:?}\n  exit: terraform {tf_exit}, tfops {}\n  TF_VAR: {:?}\n{files}\n  replay: TFOPS_DIFF_SEED={seed} cargo test --test drift_differential -- --nocapture",
+            report.exit_code(),
+            edited.env
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(!theirs.is_empty())
+}
+
+#[test]
+fn tfops_drift_agrees_with_terraform_plan() {
+    let required = std::env::var_os("CI").is_some()
+        || std::env::var("TFOPS_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+    let Some(bin) = terraform() else {
+        assert!(
+            !required,
+            "terraform >= 1.4 is required under CI (set TFOPS_TERRAFORM_PLAN or put it on PATH)"
+        );
+        eprintln!("SKIP: no terraform >= 1.4 (set TFOPS_TERRAFORM_PLAN)");
+        return;
+    };
+    let seeds: Vec<u64> = match std::env::var("TFOPS_DIFF_SEED") {
+        Ok(s) => vec![s.parse().expect("TFOPS_DIFF_SEED is a number")],
+        Err(_) => {
+            let n: u64 = std::env::var("TFOPS_DIFF_CASES")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(120);
+            (1..=n).collect()
+        }
+    };
+    let root = tempfile::tempdir().unwrap();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    let changed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(seed) = seeds.get(i) else { break };
+                match case(&bin, root.path(), *seed) {
+                    Ok(true) => {
+                        changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(false) => {}
+                    Err(e) => failures.lock().unwrap().push(e),
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    println!(
+        "differential: {} cases, {} agree ({} of them with changes planned), {} disagree (terraform: {})",
+        seeds.len(),
+        seeds.len() - failures.len(),
+        changed.into_inner(),
+        failures.len(),
+        bin.display()
+    );
+    for f in &failures {
+        println!("{f}\n");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases disagree with terraform plan",
+        failures.len(),
+        seeds.len()
+    );
+}
