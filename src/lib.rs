@@ -65,9 +65,9 @@ pub mod health;
 #[cfg(feature = "daemon")]
 pub mod http;
 pub mod lock;
-pub mod notify;
 #[cfg(feature = "daemon")]
 pub mod metrics;
+pub mod notify;
 pub mod panic;
 pub mod rlimit;
 pub mod router;
