@@ -103,6 +103,8 @@ pub struct Metrics {
     pub snapshot_newest_valid: Gauge,
     pub snapshots_taken: Counter,
     pub replication_lag: FGauge,
+    /// When the oldest snapshot some replica still lacks was taken (Unix seconds; 0: none).
+    replication_oldest_pending: FGauge,
     pub drift_resources: Family<ActionLabel, Gauge>,
     pub drift_last_check: FGauge,
     pub drift_checks: Family<ResultLabel, Counter>,
@@ -150,6 +152,7 @@ impl Metrics {
             snapshot_newest_valid: Gauge::default(),
             snapshots_taken: Counter::default(),
             replication_lag: FGauge::default(),
+            replication_oldest_pending: FGauge::default(),
             drift_resources: Family::default(),
             drift_last_check: FGauge::default(),
             drift_checks: Family::default(),
@@ -234,7 +237,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "replication_lag",
-            "How far the newest replicated snapshot is behind the newest local one (0 until replication is configured)",
+            "Age of the oldest valid local snapshot that a replica does not have yet (0 when every replica has every snapshot, or none is configured)",
             Unit::Seconds,
             m.replication_lag.clone(),
         );
@@ -404,11 +407,28 @@ impl Metrics {
         }
     }
 
+    /// What the replicas lack, from the replication ledger: `oldest_pending` is when the oldest
+    /// valid local snapshot that some replica does not have yet was taken (`None`: nothing
+    /// pending). The lag itself is an age, computed at scrape time.
+    pub fn observe_replication(
+        &self,
+        oldest_pending: Option<chrono::DateTime<chrono::FixedOffset>>,
+    ) {
+        let at = oldest_pending.map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0);
+        self.replication_oldest_pending.set(at);
+    }
+
     /// Sets the gauges computed at scrape time (ages).
     pub fn before_scrape(&self) {
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let pending = self.replication_oldest_pending.get();
+        self.replication_lag.set(if pending > 0.0 {
+            (now - pending).max(0.0)
+        } else {
+            0.0
+        });
         let newest = self.snapshot_newest.get();
         if newest > 0.0 {
-            let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
             self.snapshot_newest_age.set((now - newest).max(0.0));
         }
     }

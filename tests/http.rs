@@ -339,3 +339,54 @@ fn event_stream_clients_are_bounded_and_a_stalled_request_is_closed() {
         "{head}"
     );
 }
+
+#[test]
+fn replication_lag_ages_what_a_replica_lacks_and_api_status_names_it() {
+    let ws = Ws::bundled();
+    // Two replicas: a folder that works, and one under a regular file, where nothing can be
+    // written (root included): what it lacks ages in replication_lag_seconds.
+    let good = ws.path("replica-good");
+    let blocker = ws.path("blocker");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let bad = blocker.join("replica");
+    ws.write_config(&format!(
+        "state {{\n  replicate = [\"file://{}\", \"file://{}\"]\n}}\n",
+        good.display(),
+        bad.display()
+    ));
+    let o = ws.run(&["backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let d = HttpDaemon::start(&ws, &[]);
+    let lag = |d: &HttpDaemon| {
+        samples(&d.get("/metrics").body)
+            .get("tfops_replication_lag_seconds")
+            .copied()
+            .unwrap_or(-1.0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || lag(&d) >= 1.0),
+        "lag never grew: {}",
+        lag(&d)
+    );
+    let r = d.get("/api/status");
+    assert_eq!(r.status, 200);
+    let doc: Value = serde_json::from_str(&r.body).unwrap();
+    let reps = doc["replication"]["replicas"].as_array().unwrap().clone();
+    assert_eq!(reps.len(), 2, "{doc}");
+    let good_url = format!("file://{}", good.display());
+    let g = reps.iter().find(|r| r["url"] == good_url.as_str()).unwrap();
+    assert_eq!(g["replicated"], 1, "{doc}");
+    assert_eq!(g["pending"].as_array().map(Vec::len), Some(0), "{doc}");
+    let b = reps.iter().find(|r| r["url"] != good_url.as_str()).unwrap();
+    assert_eq!(b["replicated"], 0, "{doc}");
+    assert!(b["last_error"].is_string(), "{doc}");
+    // The folder can be made now: after a reload (which wakes the replicator) the lag is 0.
+    std::fs::remove_file(&blocker).unwrap();
+    // SAFETY: signalling our own child, still running.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) };
+    assert!(
+        wait_until(Duration::from_secs(40), || lag(&d) == 0.0),
+        "lag stayed {}",
+        lag(&d)
+    );
+}

@@ -540,7 +540,8 @@ fn repeated_backups_of_an_unchanged_state_never_evict_older_states() {
     for _ in 0..8 {
         assert_eq!(code(&ws.run(&["backup"])), Some(0));
     }
-    let serials: Vec<u64> = ws
+    // Folder names sort `_10` before `_2` within one second: compare as a set, not in order.
+    let mut serials: Vec<u64> = ws
         .snapshots()
         .iter()
         .map(|d| {
@@ -549,6 +550,7 @@ fn repeated_backups_of_an_unchanged_state_never_evict_older_states() {
             m["serial"].as_u64().unwrap()
         })
         .collect();
+    serials.sort_unstable();
     assert_eq!(serials, vec![10, 11, 12], "one snapshot per distinct state");
 }
 

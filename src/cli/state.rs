@@ -976,27 +976,7 @@ pub fn materialize_remote(ctx: &mut Context) -> anyhow::Result<()> {
 /// The replication ledger for `status`: per replica, what is not replicated yet and the last
 /// error.
 pub fn replication_status(ctx: &Context) -> serde_json::Value {
-    if ctx.config.state.replicate.is_empty() {
-        return serde_json::Value::Null;
-    }
-    let l = replica_store::read_ledger(&replica_store::ledger_path(
-        &ctx.ws.dot_tfops(),
-        workspace(),
-    ));
-    serde_json::json!({
-        "workspace": workspace(),
-        "replicas": ctx.config.state.replicate.iter().map(|u| {
-            let p = l.replicas.iter().find(|r| &r.url == u);
-            serde_json::json!({
-                "url": u,
-                "replicated": p.map(|p| p.done.len()).unwrap_or(0),
-                "pending": p.map(|p| p.pending.clone()).unwrap_or_default(),
-                "last_ok_at": p.and_then(|p| p.last_ok_at.clone()),
-                "last_error": p.and_then(|p| p.last_error.clone()),
-                "last_error_at": p.and_then(|p| p.last_error_at.clone()),
-            })
-        }).collect::<Vec<_>>(),
-    })
+    replica_store::status(&ctx.config, &ctx.ws.dot_tfops(), workspace())
 }
 
 #[cfg(test)]

@@ -189,6 +189,20 @@ impl Shared {
             if backups {
                 m.observe_backups(&cfg.state.backups);
             }
+            if !cfg.state.replicate.is_empty() {
+                use crate::state::{backend, replica_store, snapshot};
+                let ledger = replica_store::read_ledger(&replica_store::ledger_path(
+                    &ws.dot_tfops(),
+                    backend::pinned_workspace().unwrap_or(backend::DEFAULT_WORKSPACE),
+                ));
+                if let Ok(snaps) = snapshot::list_quick(&cfg.state.backups) {
+                    m.observe_replication(replica_store::oldest_unreplicated(
+                        &snaps,
+                        &ledger,
+                        &cfg.state.replicate,
+                    ));
+                }
+            }
         })
         .await;
     }
@@ -258,7 +272,18 @@ async fn api_status(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
         return unavailable("the supervisor did not answer");
     };
     let (ws, cfg) = (sh.ws.clone(), sh.cfg.clone());
-    match web::block(move || crate::status::document(&ws, &cfg, Some(&live.status))).await {
+    match web::block(move || {
+        let mut doc = crate::status::document(&ws, &cfg, Some(&live.status));
+        doc["replication"] = crate::state::replica_store::status(
+            &cfg,
+            &ws.dot_tfops(),
+            crate::state::backend::pinned_workspace()
+                .unwrap_or(crate::state::backend::DEFAULT_WORKSPACE),
+        );
+        doc
+    })
+    .await
+    {
         Ok(doc) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(doc),

@@ -1,8 +1,10 @@
 //! The tfstate model: what makes a state file valid, read in one pass without building a
 //! `serde_json::Value` (typed visitors and `IgnoredAny`), and the resource addresses of a state.
 //!
-//! Valid (SPEC "State protection"): a JSON object with `version` 4, a string `lineage`, an
-//! integer `serial` and a `resources` array. An empty file counts as lost, like a missing one.
+//! Valid: a JSON object with `version` 4, a string `lineage`, an integer `serial` and a
+//! `resources` array; or a state of formats 1-3 (before Terraform 0.12: an integer `serial`, a
+//! `modules` array), which Terraform upgrades when it reads one. An empty file counts as lost,
+//! like a missing one.
 //! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. This module
 //! does not know about snapshots, locks or actors.
 

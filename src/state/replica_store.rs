@@ -526,6 +526,54 @@ pub fn ledger_path(dot_tfops: &Path, workspace: &str) -> PathBuf {
     }
 }
 
+/// When the oldest valid snapshot of `snaps` that one of the replicas `urls` does not have yet
+/// (by the ledger) was taken; `None` when every replica has every valid snapshot. This is what
+/// the `replication_lag_seconds` metric ages.
+pub fn oldest_unreplicated(
+    snaps: &[Snapshot],
+    ledger: &Ledger,
+    urls: &[String],
+) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    urls.iter()
+        .filter_map(|u| {
+            let done: BTreeSet<&str> = ledger
+                .replicas
+                .iter()
+                .find(|r| &r.url == u)
+                .map(|r| r.done.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            snaps
+                .iter()
+                .filter(|s| s.valid() && !done.contains(s.id.as_str()))
+                .map(|s| s.taken_at)
+                .min()
+        })
+        .min()
+}
+
+/// The `replication` member of `status --json` and `/api/status`: per replica of `workspace`,
+/// what the ledger says was replicated and what is pending; `null` when no replica is set.
+pub fn status(cfg: &Config, dot_tfops: &Path, workspace: &str) -> serde_json::Value {
+    if cfg.state.replicate.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let l = read_ledger(&ledger_path(dot_tfops, workspace));
+    serde_json::json!({
+        "workspace": workspace,
+        "replicas": cfg.state.replicate.iter().map(|u| {
+            let p = l.replicas.iter().find(|r| &r.url == u);
+            serde_json::json!({
+                "url": u,
+                "replicated": p.map(|p| p.done.len()).unwrap_or(0),
+                "pending": p.map(|p| p.pending.clone()).unwrap_or_default(),
+                "last_ok_at": p.and_then(|p| p.last_ok_at.clone()),
+                "last_error": p.and_then(|p| p.last_error.clone()),
+                "last_error_at": p.and_then(|p| p.last_error_at.clone()),
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
 /// Reads a ledger; a missing or unreadable one is empty.
 pub fn read_ledger(path: &Path) -> Ledger {
     std::fs::read(path)
@@ -756,6 +804,52 @@ mod tests {
         format!(
             r#"{{"version":4,"terraform_version":"1.11.4","serial":{serial},"lineage":"lin","outputs":{{}},"resources":[]}}"#
         )
+    }
+
+    #[test]
+    fn oldest_unreplicated_is_the_oldest_snapshot_any_replica_lacks() {
+        let ws = tempfile::tempdir().unwrap();
+        let mut cfg = Config::defaults(ws.path());
+        std::fs::create_dir_all(ws.path().join("iac")).unwrap();
+        for s in 1..=3 {
+            std::fs::write(&cfg.state.path, state(s)).unwrap();
+            snapshot::take(&cfg, "test").unwrap();
+        }
+        let snaps = snapshot::list(&cfg.state.backups).unwrap();
+        assert_eq!(snaps.len(), 3);
+        let ids: Vec<String> = snaps.iter().map(|s| s.id.clone()).collect();
+        let (a, b) = ("file:///a".to_string(), "file:///b".to_string());
+        cfg.state.replicate = vec![a.clone(), b.clone()];
+        let progress = |url: &str, done: &[String]| ReplicaProgress {
+            url: url.into(),
+            done: done.to_vec(),
+            ..ReplicaProgress::default()
+        };
+        // Both replicas have everything: nothing pending.
+        let all = Ledger {
+            workspace: "default".into(),
+            replicas: vec![progress(&a, &ids), progress(&b, &ids)],
+        };
+        assert_eq!(
+            oldest_unreplicated(&snaps, &all, &cfg.state.replicate),
+            None
+        );
+        // `b` lacks the two newest: the older of those is the answer.
+        let partial = Ledger {
+            workspace: "default".into(),
+            replicas: vec![progress(&a, &ids), progress(&b, &ids[..1])],
+        };
+        assert_eq!(
+            oldest_unreplicated(&snaps, &partial, &cfg.state.replicate),
+            Some(snaps[1].taken_at)
+        );
+        // A replica the ledger has never heard of lacks everything.
+        assert_eq!(
+            oldest_unreplicated(&snaps, &Ledger::default(), &cfg.state.replicate),
+            Some(snaps[0].taken_at)
+        );
+        // No replica configured: nothing is pending.
+        assert_eq!(oldest_unreplicated(&snaps, &Ledger::default(), &[]), None);
     }
 
     #[test]

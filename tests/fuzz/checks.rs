@@ -59,13 +59,35 @@ pub fn state(data: &[u8]) {
     let parsed = parse_state(data);
     let (_, checked) = hash_and_check(data);
     assert_eq!(parsed, checked, "hash_and_check disagrees with parse_state");
+    // The rule, restated over serde_json::Value: version 4 needs a string lineage, an integer
+    // serial and a resources array; versions 1-3 (before Terraform 0.12) an integer serial, a
+    // lineage that is a string when present, and a modules array whose `resources` are objects.
     let oracle = serde_json::from_slice::<Value>(data).ok().and_then(|v| {
         let o = v.as_object()?;
-        (o.get("version")?.as_u64()? == 4).then_some(())?;
-        let lineage = o.get("lineage")?.as_str()?.to_string();
+        let version = o.get("version")?.as_u64()?;
         let serial = o.get("serial")?.as_u64()?;
-        o.get("resources")?.as_array()?;
-        Some((lineage, serial))
+        if version == 4 {
+            let lineage = o.get("lineage")?.as_str()?.to_string();
+            o.get("resources")?.as_array()?;
+            return Some((lineage, serial));
+        }
+        if !(1..=3).contains(&version) {
+            return None;
+        }
+        let lineage = match o.get("lineage") {
+            None | Some(Value::Null) => String::new(),
+            Some(l) => l.as_str()?.to_string(),
+        };
+        let modules = o.get("modules")?.as_array()?;
+        modules
+            .iter()
+            .all(|m| {
+                matches!(
+                    m.get("resources"),
+                    None | Some(Value::Null | Value::Object(_))
+                )
+            })
+            .then_some((lineage, serial))
     });
     match (&parsed, &oracle) {
         (Ok(info), Some((lineage, serial))) => {
