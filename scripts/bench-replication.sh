@@ -20,8 +20,11 @@ if [ -z "$bin" ]; then
   cargo build --release -q
   bin=target/release/tfops
 fi
-export TFOPS_BIN_ABS="$root/$bin"
-[ -x "$bin" ] || TFOPS_BIN_ABS="$bin"
+case "$bin" in
+  /*) TFOPS_BIN_ABS=$bin ;;
+  *) TFOPS_BIN_ABS=$root/$bin ;;
+esac
+export TFOPS_BIN_ABS
 exec .tools/venv/bin/python - <<'PY'
 import os, socket, statistics, subprocess, sys, tempfile, time, json
 import boto3
