@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::service_id::ServiceId;
 
 /// Child restarts within the last `period`; more than `max` of them means giving up.
 #[derive(Debug, Clone)]
@@ -60,10 +61,11 @@ impl RestartBudget {
 /// What a reload from `old` to `new` asks of the supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadPlan {
-    /// Services that must run (started, or kept if already running): `1..=services.count`.
-    pub run: Vec<usize>,
+    /// Services that must run (started, or kept if already running): `service_1` to
+    /// `service_{services.count}`.
+    pub run: Vec<ServiceId>,
     /// Running services the new configuration no longer has.
-    pub remove: Vec<usize>,
+    pub remove: Vec<ServiceId>,
     /// `services.active` or `services.count` changed: markers and folders are applied again.
     pub reapply_active: bool,
     /// `balancer.rescan` changed: the rescan timer is re-armed.
@@ -75,13 +77,13 @@ pub struct ReloadPlan {
 pub fn plan_reload(
     old: &Config,
     new: &Config,
-    running: impl IntoIterator<Item = usize>,
+    running: impl IntoIterator<Item = ServiceId>,
 ) -> ReloadPlan {
     ReloadPlan {
-        run: (1..=new.services.count).collect(),
+        run: ServiceId::all(new.services.count).collect(),
         remove: running
             .into_iter()
-            .filter(|n| *n > new.services.count)
+            .filter(|n| n.get() > new.services.count)
             .collect(),
         reapply_active: old.services.active != new.services.active
             || old.services.count != new.services.count,
@@ -126,27 +128,31 @@ mod tests {
         );
     }
 
+    fn ids(ns: &[usize]) -> Vec<ServiceId> {
+        ns.iter().copied().map(ServiceId).collect()
+    }
+
     fn cfg(count: usize, active: usize, rescan_ms: u64) -> Config {
         let mut c = Config::defaults(std::path::Path::new("/ws"));
         c.services.count = count;
-        c.services.active = (1..=active).collect();
+        c.services.active = ServiceId::all(active).collect();
         c.balancer.rescan = Duration::from_millis(rescan_ms);
         c
     }
 
     #[test]
     fn reload_that_shrinks_removes_the_extra_running_services() {
-        let p = plan_reload(&cfg(4, 4, 1000), &cfg(2, 2, 1000), [1, 2, 3, 4]);
-        assert_eq!(p.run, vec![1, 2]);
-        assert_eq!(p.remove, vec![3, 4]);
+        let p = plan_reload(&cfg(4, 4, 1000), &cfg(2, 2, 1000), ids(&[1, 2, 3, 4]));
+        assert_eq!(p.run, ids(&[1, 2]));
+        assert_eq!(p.remove, ids(&[3, 4]));
         assert!(p.reapply_active);
         assert!(!p.rearm_rescan);
     }
 
     #[test]
     fn reload_that_grows_runs_the_new_ones_and_removes_none() {
-        let p = plan_reload(&cfg(2, 2, 1000), &cfg(3, 2, 500), [1, 2]);
-        assert_eq!(p.run, vec![1, 2, 3]);
+        let p = plan_reload(&cfg(2, 2, 1000), &cfg(3, 2, 500), ids(&[1, 2]));
+        assert_eq!(p.run, ids(&[1, 2, 3]));
         assert!(p.remove.is_empty());
         assert!(p.reapply_active);
         assert!(p.rearm_rescan);
@@ -154,8 +160,8 @@ mod tests {
 
     #[test]
     fn reload_with_the_same_services_changes_nothing_about_them() {
-        let p = plan_reload(&cfg(3, 2, 1000), &cfg(3, 2, 1000), [1, 2, 3]);
-        assert_eq!(p.run, vec![1, 2, 3]);
+        let p = plan_reload(&cfg(3, 2, 1000), &cfg(3, 2, 1000), ids(&[1, 2, 3]));
+        assert_eq!(p.run, ids(&[1, 2, 3]));
         assert!(p.remove.is_empty());
         assert!(!p.reapply_active);
         assert!(!p.rearm_rescan);

@@ -38,25 +38,25 @@ impl Workspace {
     pub fn bal_logs(&self) -> PathBuf {
         self.root.join("balanceador/logs")
     }
-    /// `balanceador/service_N` (n is 1-based).
-    pub fn service_dir(&self, n: usize) -> PathBuf {
-        self.root.join("balanceador").join(ServiceId(n).to_string())
+    /// `balanceador/service_N`.
+    pub fn service_dir(&self, id: ServiceId) -> PathBuf {
+        self.root.join("balanceador").join(id.to_string())
     }
     /// `balanceador/service_N/service_N.txt`, the "active" marker.
-    pub fn marker(&self, n: usize) -> PathBuf {
-        self.service_dir(n).join(format!("{}.txt", ServiceId(n)))
+    pub fn marker(&self, id: ServiceId) -> PathBuf {
+        self.service_dir(id).join(format!("{id}.txt"))
     }
-    pub fn archived_dir(&self, n: usize) -> PathBuf {
-        self.root.join("archived").join(ServiceId(n).to_string())
+    pub fn archived_dir(&self, id: ServiceId) -> PathBuf {
+        self.root.join("archived").join(id.to_string())
     }
     pub fn archived(&self) -> PathBuf {
         self.root.join("archived")
     }
-    pub fn load_json(&self, n: usize) -> PathBuf {
-        self.bal_logs().join(format!("load_{n}.json"))
+    pub fn load_json(&self, id: ServiceId) -> PathBuf {
+        self.bal_logs().join(format!("load_{}.json", id.get()))
     }
-    pub fn load_jsonl(&self, n: usize) -> PathBuf {
-        self.bal_logs().join(format!("load_{n}.jsonl"))
+    pub fn load_jsonl(&self, id: ServiceId) -> PathBuf {
+        self.bal_logs().join(format!("load_{}.jsonl", id.get()))
     }
     pub fn health_log(&self) -> PathBuf {
         self.bal_logs().join("health.log")
@@ -83,12 +83,13 @@ impl Workspace {
         self.dot_tfops().join("run.pid")
     }
     /// Delivery journal of service N (intents written before each move).
-    pub fn delivery_journal(&self, n: usize) -> PathBuf {
-        self.dot_tfops().join(format!("deliver_{n}.journal"))
+    pub fn delivery_journal(&self, id: ServiceId) -> PathBuf {
+        self.dot_tfops()
+            .join(format!("deliver_{}.journal", id.get()))
     }
     /// Checkpoint of service N's `load_N.json` totals.
-    pub fn load_ckpt(&self, n: usize) -> PathBuf {
-        self.dot_tfops().join(format!("load_{n}.ckpt"))
+    pub fn load_ckpt(&self, id: ServiceId) -> PathBuf {
+        self.dot_tfops().join(format!("load_{}.ckpt", id.get()))
     }
     /// Relative form of a path inside the workspace, for messages and JSON.
     pub fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
@@ -119,7 +120,7 @@ impl Workspace {
 
 /// Workspace plus the config in force, handed to commands.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub struct ConfiguredWorkspace {
     pub ws: Workspace,
     pub config: Config,
     /// The config file path (may not exist: then `config` holds the defaults).

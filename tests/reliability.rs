@@ -1179,12 +1179,13 @@ enum Swap {
 /// random moment. The desk races it. Returns (requests, escaped into the inbox, files delivered
 /// twice, requests delivered before their swap).
 fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usize, usize) {
+    use tfops::service_id::ServiceId;
     use tfops::spool::desk::{Desk, Limits};
     const SECRET: &[u8] = b"SECRET outside the workspace";
     let d = tempfile::tempdir().unwrap();
     let ws = tfops::workspace::Workspace::new(d.path().join("ws"));
     ws.ensure_runtime_dirs().unwrap();
-    std::fs::create_dir_all(ws.service_dir(1)).unwrap();
+    std::fs::create_dir_all(ws.service_dir(ServiceId(1))).unwrap();
     let outside = d.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let secret = outside.join("secret.txt");
@@ -1194,7 +1195,7 @@ fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usiz
         max_request_bytes: 1 << 20,
         recent_in_log: 10,
     };
-    let mut desk = Desk::open(&ws, 1, lim).unwrap();
+    let mut desk = Desk::open(&ws, ServiceId(1), lim).unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, PathBuf, Duration)>();
     let swapper = std::thread::spawn(move || {
         for (link, p, delay) in rx {
@@ -1237,7 +1238,7 @@ fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usiz
     desk.deliver_batch(&rest, chrono::Local::now());
     desk.flush().unwrap();
 
-    let inbox = ws.service_dir(1);
+    let inbox = ws.service_dir(ServiceId(1));
     let (mut escaped, mut seen) = (0usize, HashMap::<Vec<u8>, usize>::new());
     for n in names(&inbox) {
         let p = inbox.join(&n);

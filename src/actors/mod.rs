@@ -10,6 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::config::Config;
+use crate::service_id::ServiceId;
 
 pub mod cost;
 pub mod drift;
@@ -52,7 +53,7 @@ pub enum StatusEvent {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct SetOff {
-    pub service: usize,
+    pub service: ServiceId,
     pub off: bool,
 }
 

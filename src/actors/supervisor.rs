@@ -30,7 +30,8 @@ use crate::config::Config;
 use crate::fsutil::{json_ts, write_atomic};
 use crate::health::{self, ServiceState};
 use crate::router::{Candidate, Router};
-use crate::spool::desk::{Limits, Outcome};
+use crate::service_id::ServiceId;
+use crate::spool::desk::{DeliveryOutcome, Limits};
 use crate::spool::dispatch::{Dispatch, Open, Round};
 use crate::spool::intake::{self, Settler};
 use crate::status::{Alarm, DaemonInfo, DaemonStatus, ServiceStatus};
@@ -110,7 +111,7 @@ pub struct Start {
     pub cfg: Arc<Config>,
     pub config_path: PathBuf,
     /// Services a cost schedule holds off at start.
-    pub off: BTreeSet<usize>,
+    pub off: BTreeSet<ServiceId>,
 }
 
 pub struct SupervisorActor {
@@ -118,7 +119,7 @@ pub struct SupervisorActor {
     cfg: Arc<Config>,
     config_path: PathBuf,
     router: Router,
-    slots: BTreeMap<usize, Slot>,
+    slots: BTreeMap<ServiceId, Slot>,
     dispatch: Dispatch,
     settler: Settler,
     hints: Arc<Mutex<IntakeHints>>,
@@ -139,7 +140,7 @@ pub struct SupervisorActor {
     restarts: RestartBudget,
     status_dirty: bool,
     stopping: bool,
-    off_at_start: BTreeSet<usize>,
+    off_at_start: BTreeSet<ServiceId>,
 }
 
 impl SupervisorActor {
@@ -182,7 +183,7 @@ impl SupervisorActor {
         }
     }
 
-    fn start_service(&mut self, n: usize, ctx: &mut Context<Self>) {
+    fn start_service(&mut self, n: ServiceId, ctx: &mut Context<Self>) {
         if let Some(s) = self.slots.get_mut(&n) {
             s.removed = false;
             return;
@@ -351,7 +352,7 @@ impl SupervisorActor {
         }
     }
 
-    fn send_batch(&mut self, n: usize, names: Vec<OsString>, ctx: &mut Context<Self>) {
+    fn send_batch(&mut self, n: ServiceId, names: Vec<OsString>, ctx: &mut Context<Self>) {
         let Some(slot) = self.slots.get(&n) else {
             return;
         };
@@ -363,9 +364,9 @@ impl SupervisorActor {
 
     fn batch_done(
         &mut self,
-        n: usize,
+        n: ServiceId,
         names: Vec<OsString>,
-        res: Result<Vec<Outcome>, MailboxError>,
+        res: Result<Vec<DeliveryOutcome>, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
         if let Some(s) = self.slots.get_mut(&n) {
@@ -375,10 +376,10 @@ impl SupervisorActor {
         let outcomes = match res {
             Ok(o) => o,
             Err(e) => {
-                log::warn!("service_{n} did not answer ({e}); its requests stay in the intake");
+                log::warn!("{n} did not answer ({e}); its requests stay in the intake");
                 names
                     .iter()
-                    .map(|_| Outcome::Failed {
+                    .map(|_| DeliveryOutcome::Failed {
                         error: e.to_string(),
                         service_fault: false,
                     })
@@ -402,7 +403,7 @@ impl SupervisorActor {
         if let Some(err) = settled.suspect {
             if let Some(s) = self.slots.get_mut(&n) {
                 if s.state == ServiceState::Up {
-                    log::warn!("service_{n} failed a delivery ({err}); not routing to it until a health check passes");
+                    log::warn!("{n} failed a delivery ({err}); not routing to it until a health check passes");
                     crate::events::health(n, ServiceState::Up, ServiceState::Down, &err);
                     s.state = ServiceState::Down;
                     s.reason = err;
@@ -453,7 +454,7 @@ impl SupervisorActor {
                 .iter()
                 .filter(|(_, s)| !s.removed)
                 .map(|(n, s)| ServiceStatus {
-                    name: crate::service_id::ServiceId(*n).to_string(),
+                    name: n.to_string(),
                     state: if s.off { ServiceState::Off } else { s.state },
                     routed: s.routed,
                     backlog: s.backlog,
@@ -544,13 +545,13 @@ impl SupervisorActor {
             if let Some(s) = self.slots.get_mut(&n) {
                 s.removed = true;
                 s.addr.do_send(Shutdown);
-                log::info!("service_{n} removed by the new configuration");
+                log::info!("{n} removed by the new configuration");
             }
         }
         if plan.reapply_active {
             // Schedules first (SPEC): a service the new schedules hold off gets no marker;
             // the CostActor archives it when it handles the Reconfigure below.
-            let mut off: BTreeSet<usize> = self
+            let mut off: BTreeSet<ServiceId> = self
                 .slots
                 .iter()
                 .filter(|(_, s)| s.off)
@@ -632,7 +633,7 @@ impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for n in 1..=self.cfg.services.count {
+        for n in ServiceId::all(self.cfg.services.count) {
             self.start_service(n, ctx);
         }
         let me = ctx.address();
@@ -750,7 +751,7 @@ impl Handler<SetOff> for SupervisorActor {
 /// Waits (polling every 10 ms) until service `n` has nothing in flight. Every batch future
 /// ends (with outcomes or a mailbox error), so this always ends too.
 struct WaitIdle {
-    n: usize,
+    n: ServiceId,
 }
 
 impl WaitIdle {

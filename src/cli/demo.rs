@@ -15,7 +15,8 @@ use chrono::{Local, TimeZone};
 
 use crate::clock::{Clock, FakeClock};
 use crate::config::parse_config;
-use crate::workspace::{Context, Workspace};
+use crate::service_id::ServiceId;
+use crate::workspace::{ConfiguredWorkspace, Workspace};
 
 /// Config of the copy: quick intervals so the tour takes seconds; no schedule (the schedule
 /// step uses its own, with a fake clock, so the tour does the same at any hour).
@@ -86,7 +87,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> any
     anyhow::bail!("timed out after {:?} waiting for {what}", timeout)
 }
 
-fn processed(ws: &Workspace, n: usize) -> usize {
+fn processed(ws: &Workspace, n: ServiceId) -> usize {
     std::fs::read_dir(ws.service_dir(n))
         .map(|rd| {
             rd.flatten()
@@ -97,7 +98,7 @@ fn processed(ws: &Workspace, n: usize) -> usize {
 }
 
 fn counts(ws: &Workspace) -> [usize; 3] {
-    [processed(ws, 1), processed(ws, 2), processed(ws, 3)]
+    [1, 2, 3].map(|n| processed(ws, ServiceId(n)))
 }
 
 fn generate(ws: &Workspace, n: usize, prefix: &str) -> anyhow::Result<()> {
@@ -127,7 +128,7 @@ impl Drop for Daemon {
 
 /// # Errors
 /// When the temp copy cannot be made; a failing step is reported and gives exit 1.
-pub fn run(ctx: &Context) -> anyhow::Result<i32> {
+pub fn run(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     let started = Instant::now();
     let tmp = std::env::temp_dir().join(format!("tfops-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -178,7 +179,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
     tour.step(
         "2. service_2 loses its marker: traffic moves away, then comes back",
         |ws| {
-            std::fs::remove_file(ws.marker(2))?;
+            std::fs::remove_file(ws.marker(ServiceId(2)))?;
             println!("   rm balanceador/service_2/service_2.txt");
             wait_until(
                 "service_2 DOWN in health.log",
@@ -196,7 +197,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
                 "service_2 got requests while down: {during:?}"
             );
             println!("   while down: {during:?} (service_2 got none)");
-            std::fs::write(ws.marker(2), "service_2 active\n")?;
+            std::fs::write(ws.marker(ServiceId(2)), "service_2 active\n")?;
             wait_until("service_2 UP again", Duration::from_secs(10), || {
                 health_log(ws).matches("service_2 UP").count() >= 2
             })?;
@@ -247,19 +248,22 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
             let clock = FakeClock::new(at(3));
             println!("   clock set to 03:00 local, schedule \"night\" off 00:00-06:00");
             let off = crate::schedule::reconcile::apply_now(ws, &cfg, &clock);
-            anyhow::ensure!(off.contains(&3), "service_3 not off at 03:00");
-            anyhow::ensure!(ws.archived_dir(3).is_dir(), "archived/service_3 missing");
+            anyhow::ensure!(off.contains(&ServiceId(3)), "service_3 not off at 03:00");
             anyhow::ensure!(
-                !ws.service_dir(3).exists(),
+                ws.archived_dir(ServiceId(3)).is_dir(),
+                "archived/service_3 missing"
+            );
+            anyhow::ensure!(
+                !ws.service_dir(ServiceId(3)).exists(),
                 "service_3 still in balanceador/"
             );
-            let h = crate::health::check(ws, 3, false);
+            let h = crate::health::check(ws, ServiceId(3), false);
             println!("   at 03:00: service_3 {} ({})", h.state.word(), h.reason);
             clock.set(at(7));
             let off = crate::schedule::reconcile::apply_now(ws, &cfg, &clock);
-            anyhow::ensure!(!off.contains(&3), "service_3 still off at 07:00");
-            anyhow::ensure!(ws.service_dir(3).is_dir(), "service_3 not back");
-            let kept = processed(ws, 3);
+            anyhow::ensure!(!off.contains(&ServiceId(3)), "service_3 still off at 07:00");
+            anyhow::ensure!(ws.service_dir(ServiceId(3)).is_dir(), "service_3 not back");
+            let kept = processed(ws, ServiceId(3));
             let log = std::fs::read_to_string(ws.cost_log()).unwrap_or_default();
             for line in log.lines() {
                 println!("   cost.log: {line}");

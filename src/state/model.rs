@@ -58,28 +58,28 @@ impl fmt::Display for Invalid {
 
 /// The verdict on a state file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum StateVerdict {
     Missing,
     Invalid(Invalid),
     Valid(StateInfo),
 }
 
-impl Verdict {
+impl StateVerdict {
     pub fn is_valid(&self) -> bool {
-        matches!(self, Verdict::Valid(_))
+        matches!(self, StateVerdict::Valid(_))
     }
     /// "missing", "empty", "invalid (…)", "valid".
     pub fn describe(&self) -> String {
         match self {
-            Verdict::Missing => "missing".into(),
-            Verdict::Invalid(Invalid::Empty) => "empty".into(),
-            Verdict::Invalid(i) => format!("invalid: {i}"),
-            Verdict::Valid(_) => "valid".into(),
+            StateVerdict::Missing => "missing".into(),
+            StateVerdict::Invalid(Invalid::Empty) => "empty".into(),
+            StateVerdict::Invalid(i) => format!("invalid: {i}"),
+            StateVerdict::Valid(_) => "valid".into(),
         }
     }
 }
 
-/// Errors reading a state file (a missing one is not an error: [`Verdict::Missing`]).
+/// Errors reading a state file (a missing one is not an error: [`StateVerdict::Missing`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot read the state {}: {source}", path.display())]
@@ -90,17 +90,17 @@ pub enum ModelError {
 ///
 /// # Errors
 /// [`ModelError::Read`] when the file exists but cannot be read.
-pub fn load_state(path: &Path) -> Result<(Verdict, Vec<u8>), ModelError> {
+pub fn load_state(path: &Path) -> Result<(StateVerdict, Vec<u8>), ModelError> {
     // Never blocks: a fifo or device in the state's place is refused, not waited on.
     match crate::fsutil::read_regular(path, true) {
         Ok(bytes) => {
             let v = match parse_state(&bytes) {
-                Ok(i) => Verdict::Valid(i),
-                Err(e) => Verdict::Invalid(e),
+                Ok(i) => StateVerdict::Valid(i),
+                Err(e) => StateVerdict::Invalid(e),
             };
             Ok((v, bytes))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Verdict::Missing, Vec::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((StateVerdict::Missing, Vec::new())),
         Err(e) => Err(ModelError::Read {
             path: path.to_path_buf(),
             source: e,
