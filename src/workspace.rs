@@ -1,9 +1,14 @@
-//! The workspace: every path tfops reads or writes, derived from ROOT and the config.
+//! The workspace: the paths of its layout, derived from ROOT, and the workspace with its
+//! configuration as commands get it ([`ConfiguredWorkspace`]).
 //!
-//! One place names the workspace's layout, so that the rest asks it for paths rather than
-//! joining names by hand (exceptions: the scenario journal names its own files under
-//! `.tfops/`, and the configuration resolves its relative paths against ROOT). It does no I/O
-//! except [`Workspace::ensure_runtime_dirs`].
+//! [`Workspace`] names the folders (`balanceador/` and its intake, errors and logs, each
+//! `service_N` and its archive, `logs/`, `.tfops/`) and the balancer's and daemon's files in
+//! them (markers, `load_N.json(l)`, delivery journals, `health.log`, `cost.log`, the cost
+//! ledger, `status.json`, the run lock and pid). Files that a module owns are named by it
+//! inside those folders: request names in an inbox or `errors/` (`spool::request`), drift
+//! reports in `logs/` (`drift::report`), the scenario journal and `replication.json` in
+//! `.tfops/`. The state file, `backups/` and `iac/` come from the configuration, which resolves
+//! its relative paths against ROOT. No I/O here except [`Workspace::ensure_runtime_dirs`].
 
 use std::path::{Path, PathBuf};
 
@@ -118,7 +123,7 @@ impl Workspace {
     }
 }
 
-/// Workspace plus the config in force, handed to commands.
+/// A workspace with the configuration in force, handed to commands.
 #[derive(Debug, Clone)]
 pub struct ConfiguredWorkspace {
     pub ws: Workspace,

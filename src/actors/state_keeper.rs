@@ -5,8 +5,9 @@
 //! back.
 //!
 //! Thin by design: decisions are in `crate::state` (`guard` for the disaster state machine,
-//! `scan` for the look at the state and the jobs, `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
-//! pool, one job at a time; triggers that arrive meanwhile are coalesced into one pending job.
+//! `scan` for the look at the state and the jobs, `snapshot` and `restore` for the work, and
+//! `remote` for an S3 state). Reading, hashing and writing run on tokio's blocking pool, one
+//! job at a time; triggers that arrive meanwhile are coalesced into one pending job.
 //! File events are hints: a periodic check (a quarter of `grace`, at most a second) is the
 //! truth, and costs a `stat` while nothing changes.
 

@@ -2,9 +2,16 @@
 //! shutdown, and supervises the other actors.
 //!
 //! Intake: notify events are hints (a close-write or a moved-in name is taken at once), full
-//! rescans are the truth (at start, on a queue overflow, every `balancer.rescan`); a name found
-//! by a rescan is taken once it has settled. Each name is handed to exactly one ServiceActor at
-//! a time (`queued`); a failed move leaves it in the intake and queues it again.
+//! rescans are the truth (at start, on a queue overflow, every `balancer.rescan`, deferred
+//! while a long queue drains); a name found by a rescan is taken once it has settled
+//! ([`crate::spool::intake`]). The queue, the routing of names in batches and what a batch's
+//! outcomes mean (requeue at the front, retry at the next rescan, suspect service) are
+//! [`crate::spool::dispatch`]'s; each name is handed to exactly one ServiceActor at a time.
+//!
+//! Its state is grouped by concern: the routing table, the intake, the children, the reload
+//! gate, the status board. The routing table, alarms, reload coalescing, rescan pacing,
+//! restart caps and reload diffing are [`crate::supervision`]'s, tested there without actix;
+//! this file owns the actors, timers, watchers, messages and files around them.
 //!
 //! Supervision: a child that panics is restarted by actix's `Supervisor`; restarts are capped
 //! per time window as Erlang/OTP does (`MAX_RESTARTS` in `RESTART_PERIOD`), and past the cap
@@ -506,7 +513,7 @@ impl SupervisorActor {
             }
         }
         if plan.reapply_active {
-            // Schedules first (SPEC): a service the new schedules hold off gets no marker;
+            // Schedules first: a service the new schedules hold off gets no marker;
             // the CostActor archives it when it handles the Reconfigure below.
             let mut off = self.table.held_off();
             off.extend(

@@ -18,7 +18,7 @@ use crate::schedule::{off_at, parse_instant};
 use crate::service_id::ServiceId;
 use crate::workspace::ConfiguredWorkspace;
 
-/// `{"services": [...], "total_cost", "total_saved", ...}` (SPEC; fields may be added).
+/// `{"services": [...], "total_cost", "total_saved", ...}` (fields may be added).
 #[derive(Debug, Serialize)]
 pub struct CostReport {
     pub services: Vec<ServiceLine>,

@@ -6,9 +6,9 @@
 //! blocks and report unknown fields without a position. This module only reads and checks: it
 //! does no I/O beyond reading the one file, and knows nothing of actors.
 //!
-//! The types and loading are here, with the validator's value readers and the top-level walk;
-//! each block's checks are in `blocks` (`services`, `service`, `balancer`, `state`) and
-//! `schedule_block`. Schedules parse into [`crate::schedule::Schedule`], which this module
+//! The types and loading are here, with the validator's value readers, the top-level walk and
+//! the small `health` and `drift` blocks; the other blocks' checks are in `blocks`
+//! (`services`, `service`, `balancer`, `state`, `http`) and `schedule_block`. Schedules parse into [`crate::schedule::Schedule`], which this module
 //! does not define.
 
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //!
 //! The configuration parses into these types; this module does not know the configuration
 //! file. Window arithmetic (DST gaps and repeats) is in [`window`], a leaf. [`reconcile`] is
-//! the one part that touches folders (archive and restore a service, `cost.log`); the rest is
+//! the one part that touches folders (archive and unarchive a service, `cost.log`); the rest is
 //! values in, values out. The CostActor owns the clock and the timing; `tfops cost report`
 //! reads the ledger through [`ledger`].
 

@@ -376,4 +376,79 @@ mod tests {
             }]
         ));
     }
+
+    #[test]
+    fn archive_and_unarchive_move_the_folder_with_its_inbox_and_log_each_switch() {
+        let (_d, ws, _cfg) = setup(3);
+        let s2 = ServiceId(2);
+        std::fs::create_dir_all(ws.service_dir(s2)).unwrap();
+        std::fs::write(ws.service_dir(s2).join("processed_a"), "a").unwrap();
+        archive(&ws, s2, "night", at(0)).unwrap();
+        assert!(!ws.service_dir(s2).exists());
+        assert_eq!(
+            std::fs::read_to_string(ws.archived_dir(s2).join("processed_a")).unwrap(),
+            "a"
+        );
+        // Archived again: the archive folder exists, nothing moves.
+        std::fs::create_dir_all(ws.service_dir(s2)).unwrap();
+        let e = archive(&ws, s2, "night", at(1)).unwrap_err();
+        assert!(
+            matches!(e, CostError::Conflict { service, .. } if service == s2),
+            "{e}"
+        );
+        assert!(ws.archived_dir(s2).join("processed_a").exists());
+        std::fs::remove_dir(ws.service_dir(s2)).unwrap();
+        unarchive(&ws, s2, "night", at(6)).unwrap();
+        assert!(ws.service_dir(s2).join("processed_a").exists());
+        assert!(!ws.archived_dir(s2).exists());
+        // A service without a folder gets an empty archive: it counts as off.
+        let s3 = ServiceId(3);
+        archive(&ws, s3, "night", at(7)).unwrap();
+        assert!(ws.archived_dir(s3).is_dir() && !ws.service_dir(s3).exists());
+        let log = std::fs::read_to_string(ws.cost_log()).unwrap();
+        let lines: Vec<_> = log.lines().map(|l| l.split_once("  ").unwrap().1).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "service_2 OFF (schedule night)",
+                "service_2 ON (schedule night)",
+                "service_3 OFF (schedule night)"
+            ]
+        );
+    }
+
+    #[test]
+    fn reconcile_applies_the_plan_and_reports_what_is_off_and_what_conflicts() {
+        let (_d, ws, mut cfg) = setup(3);
+        cfg.schedules[0].services = vec![ServiceId(2), ServiceId(3)];
+        for n in ServiceId::all(3) {
+            std::fs::create_dir_all(ws.service_dir(n)).unwrap();
+        }
+        // 3 has a stray archive folder beside its live one: a conflict, left alone.
+        std::fs::create_dir_all(ws.archived_dir(ServiceId(3))).unwrap();
+        let r = reconcile(&ws, &cfg, at(3));
+        assert_eq!(r.changes, vec![(ServiceId(2), true, "night".to_string())]);
+        assert!(matches!(
+            r.problems.as_slice(),
+            [CostError::Conflict { service, .. }] if *service == ServiceId(3)
+        ));
+        // Off is what the folders say: 3's archive folder exists too.
+        assert_eq!(r.off, BTreeSet::from([ServiceId(2), ServiceId(3)]));
+        assert!(ws.service_dir(ServiceId(3)).exists());
+        // Window over, conflict resolved: 2 comes back, named after the schedule that ended.
+        std::fs::remove_dir(ws.archived_dir(ServiceId(3))).unwrap();
+        let r = reconcile(&ws, &cfg, at(7));
+        assert_eq!(r.changes, vec![(ServiceId(2), false, "night".to_string())]);
+        assert!(r.problems.is_empty() && r.off.is_empty());
+        // Nothing left to do.
+        assert!(reconcile(&ws, &cfg, at(8)).changes.is_empty());
+    }
+
+    #[test]
+    fn a_service_coming_back_is_named_after_the_schedule_that_ended() {
+        let (_d, _ws, cfg) = setup(3);
+        assert_eq!(leave_name(&cfg, ServiceId(2), at(7), None), "night");
+        assert_eq!(leave_name(&cfg, ServiceId(2), at(7), Some("seen")), "seen");
+        assert_eq!(leave_name(&cfg, ServiceId(1), at(7), None), "unknown");
+    }
 }

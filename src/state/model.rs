@@ -1,8 +1,14 @@
-//! The tfstate model: what makes a state file valid, read in one pass without building a
-//! `serde_json::Value` (typed visitors and `IgnoredAny`), and the resource addresses of a state.
+//! The tfstate model, the one reader of Terraform state: what makes a state file valid
+//! ([`parse_state`], [`load_state`]), and its content — resources, instances, deposed objects
+//! and outputs under one [`Address`] type ([`read_content`]) — that drift, the restore preview
+//! and restore all use.
 //!
-//! Valid (SPEC "State protection"): a JSON object with `version` 4, a string `lineage`, an
-//! integer `serial` and a `resources` array. An empty file counts as lost, like a missing one.
+//! Valid: a JSON object with `version` 4, a string `lineage`, an integer `serial` and a
+//! `resources` array; or a format 1-3 state (before Terraform 0.12) with an integer `serial`, a
+//! string `lineage` when present and a `modules` array, read as it is (legacy modules and
+//! flatmap attributes are upgraded in memory for [`read_content`], never rewritten). The file
+//! must be UTF-8. An empty file counts as lost, like a missing one. A version 4 state is checked
+//! in one pass without building a `serde_json::Value` (typed visitors and `IgnoredAny`).
 //! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. This module
 //! does not know about snapshots, locks or actors.
 
