@@ -87,7 +87,7 @@ impl ServiceActor {
     fn flush(&mut self) {
         if let Some(d) = self.desk.as_mut() {
             if let Err(e) = d.flush() {
-                log::error!("service_{}: cannot write load_{}.json: {e}", self.n, self.n);
+                log::error!("{}: cannot write load_{}.json: {e}", self.n, self.n.get());
             }
         }
     }
@@ -98,7 +98,7 @@ impl Actor for ServiceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Err(e) = self.desk() {
-            log::error!("service_{}: cannot open its logs: {e}", self.n);
+            log::error!("{}: cannot open its logs: {e}", self.n);
         }
         ctx.run_interval(Duration::from_secs(1), |act, _| act.flush());
     }
@@ -113,7 +113,7 @@ impl actix::Supervised for ServiceActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Reopen: recovery runs again and finishes whatever the panicking batch left.
         self.desk = None;
-        log::warn!("service_{}: restarting after a panic", self.n);
+        log::warn!("{}: restarting after a panic", self.n);
     }
 }
 
@@ -141,7 +141,7 @@ impl Handler<DeliverBatch> for ServiceActor {
                 MessageResult(out)
             }
             Err(panic) => {
-                log::error!("service_{}: delivery handler panicked: {panic}", self.n);
+                log::error!("{}: delivery handler panicked: {panic}", self.n);
                 self.parent.do_send(ChildPanicked {
                     who: self.n.to_string(),
                     message: panic.clone(),

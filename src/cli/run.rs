@@ -282,7 +282,7 @@ fn run_once(ctx: &ConfiguredWorkspace, mut desks: Vec<Desk>) -> anyhow::Result<i
     }
     for d in &mut desks {
         d.flush()
-            .with_context(|| format!("cannot write load_{}.json", d.service()))?;
+            .with_context(|| format!("cannot write load_{}.json", d.service().get()))?;
     }
     let waiting = intake::scan(&dir).map(|v| v.len()).unwrap_or(0);
     println!("routed {routed}, rejected {rejected}, waiting {waiting}");
