@@ -117,6 +117,20 @@ fn health_log(ws: &Workspace) -> String {
     std::fs::read_to_string(ws.health_log()).unwrap_or_default()
 }
 
+/// The state the running supervisor's `status.json` gives service `id` ("up", "down", "off").
+/// The health log is written by the health check before the supervisor hears of it: only this
+/// says that routing knows.
+fn routing_state(ws: &Workspace, id: ServiceId) -> Option<String> {
+    let b = std::fs::read(ws.status_json()).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+    let name = id.to_string();
+    v["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name.as_str())
+        .and_then(|s| s["state"].as_str().map(str::to_string))
+}
+
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -186,6 +200,11 @@ pub fn run(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
                 Duration::from_secs(10),
                 || health_log(ws).contains("service_2 DOWN"),
             )?;
+            wait_until(
+                "the supervisor to take service_2 off routing",
+                Duration::from_secs(10),
+                || routing_state(ws, ServiceId(2)).as_deref() == Some("down"),
+            )?;
             let before = counts(ws);
             generate(ws, 6, "demo_b")?;
             wait_until("6 more deliveries", Duration::from_secs(10), || {
@@ -201,6 +220,11 @@ pub fn run(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
             wait_until("service_2 UP again", Duration::from_secs(10), || {
                 health_log(ws).matches("service_2 UP").count() >= 2
             })?;
+            wait_until(
+                "the supervisor to route to service_2 again",
+                Duration::from_secs(10),
+                || routing_state(ws, ServiceId(2)).as_deref() == Some("up"),
+            )?;
             generate(ws, 3, "demo_c")?;
             wait_until("3 more deliveries", Duration::from_secs(10), || {
                 counts(ws).iter().sum::<usize>() == 18
