@@ -1,5 +1,6 @@
-//! Which service gets the next request: the routing policy, pure. The supervisor hands it the
-//! services that can take a request now; it answers with one of them.
+//! Which service gets the next request: the routing policy, pure. [`crate::spool::dispatch`]
+//! (driven by the supervisor and by `run --once`) hands it the services that can take a
+//! request now; it answers with one of them.
 //!
 //! Strategies: `round_robin` (each in turn), `least_backlog` (fewest requests in the
 //! inbox, ties in round-robin order), `weighted` (smooth weighted round robin, as nginx does).
