@@ -45,7 +45,7 @@
 //!
 //! Leaves: [`service_id`] (`service_N`), [`text`] (line and column positions), [`fsutil`]
 //! (atomic writes, no-overwrite renames, torn tails, hex, no-follow opens), [`clock`], [`lock`],
-//! [`panic`], [`rlimit`] (the open-file budget: raise at start, how many services fit),
+//! [`panic`](mod@panic), [`rlimit`] (the open-file budget: raise at start, how many services fit),
 //! [`syntax_hint`] (where an HCL syntax error starts: the unclosed quote, the `{` never
 //! closed), [`notify`] (systemd's readiness protocol over `NOTIFY_SOCKET`, by hand), and
 //! `schedule::window`.
