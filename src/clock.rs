@@ -1,5 +1,6 @@
-//! The clock handed to time-dependent logic (health, cost): the real one in `run`, a fake one
-//! in tests. Black-box tests fake the wall clock with `faketime` instead.
+//! The clock handed to time-dependent logic (the cost schedules: the CostActor and
+//! `schedule::reconcile::apply_now`): the real one in `run`, a fake one in tests and the demo.
+//! Black-box tests fake the wall clock with `faketime` instead.
 
 use std::sync::Mutex;
 

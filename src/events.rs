@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::health::ServiceState;
+use crate::service_id::ServiceId;
 
 /// Events a subscriber may fall behind by before it skips.
 pub const CAPACITY: usize = 256;
@@ -172,10 +173,10 @@ pub fn emit(event: Event) {
 }
 
 /// A service's state changed from `from` to `to` (nothing when they are equal).
-pub fn health(n: usize, from: ServiceState, to: ServiceState, reason: &str) {
+pub fn health(n: ServiceId, from: ServiceState, to: ServiceState, reason: &str) {
     if from != to {
         emit(Event::Health {
-            service: format!("service_{n}"),
+            service: n.to_string(),
             from,
             to,
             reason: reason.to_string(),
@@ -185,12 +186,12 @@ pub fn health(n: usize, from: ServiceState, to: ServiceState, reason: &str) {
 
 /// A cost schedule switched service `n` off (or back on): a schedule event, and the health
 /// transition it makes (`from` → `to`, both as routing sees them).
-pub fn schedule(n: usize, from: ServiceState, to: ServiceState) {
+pub fn schedule(n: ServiceId, from: ServiceState, to: ServiceState) {
     if from == to {
         return;
     }
     emit(Event::Schedule {
-        service: format!("service_{n}"),
+        service: n.to_string(),
         off: to == ServiceState::Off,
     });
     health(n, from, to, "cost schedule");
@@ -266,10 +267,15 @@ mod tests {
     #[test]
     fn health_with_the_same_state_publishes_nothing() {
         let before = bus().recent().last().map(|s| s.seq);
-        health(1, ServiceState::Up, ServiceState::Up, "");
+        health(ServiceId(1), ServiceState::Up, ServiceState::Up, "");
         // Other tests may publish concurrently, but none publishes a health event for
         // service_99.
-        health(99, ServiceState::Up, ServiceState::Down, "marker missing");
+        health(
+            ServiceId(99),
+            ServiceState::Up,
+            ServiceState::Down,
+            "marker missing",
+        );
         let recent = bus().recent();
         assert!(recent
             .iter()

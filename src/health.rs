@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use chrono::{DateTime, Local};
 
 use crate::config::Config;
+use crate::service_id::ServiceId;
 use crate::workspace::Workspace;
 
 /// A service's state as the router and `status` see it.
@@ -35,7 +36,7 @@ impl ServiceState {
 
 /// The verdict on one service, with the reason a person reads in `health.log`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct HealthVerdict {
     pub state: ServiceState,
     pub reason: String,
 }
@@ -43,20 +44,20 @@ pub struct Verdict {
 /// Whether a cost schedule holds service `n` off: its folder was moved to `archived/` (a
 /// folder there, none in `balanceador/`). With a folder in both places it is not off but a
 /// conflict (see [`check`]): the schedule's move never happened.
-pub fn is_off(ws: &Workspace, n: usize) -> bool {
+pub fn is_off(ws: &Workspace, n: ServiceId) -> bool {
     let real_dir = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
     real_dir(&ws.archived_dir(n)) && std::fs::symlink_metadata(ws.service_dir(n)).is_err()
 }
 
 /// Whether `archived/service_N` exists beside `balanceador/service_N`.
-fn archive_conflict(ws: &Workspace, n: usize) -> bool {
+fn archive_conflict(ws: &Workspace, n: ServiceId) -> bool {
     std::fs::symlink_metadata(ws.archived_dir(n)).is_ok()
         && std::fs::symlink_metadata(ws.service_dir(n)).is_ok()
 }
 
 /// Checks service `n`. `probe`: also prove the folder accepts a write.
-pub fn check(ws: &Workspace, n: usize, probe: bool) -> Verdict {
-    let v = |state, reason: &str| Verdict {
+pub fn check(ws: &Workspace, n: ServiceId, probe: bool) -> HealthVerdict {
+    let v = |state, reason: &str| HealthVerdict {
         state,
         reason: reason.to_string(),
     };
@@ -66,14 +67,14 @@ pub fn check(ws: &Workspace, n: usize, probe: bool) -> Verdict {
     let mut verdict = check_folder(ws, n, probe);
     if archive_conflict(ws, n) {
         verdict.reason.push_str(&format!(
-            "; archived/service_{n} also exists (a conflict: nothing is moved over it)"
+            "; archived/{n} also exists (a conflict: nothing is moved over it)"
         ));
     }
     verdict
 }
 
-fn check_folder(ws: &Workspace, n: usize, probe: bool) -> Verdict {
-    let v = |state, reason: &str| Verdict {
+fn check_folder(ws: &Workspace, n: ServiceId, probe: bool) -> HealthVerdict {
+    let v = |state, reason: &str| HealthVerdict {
         state,
         reason: reason.to_string(),
     };
@@ -96,7 +97,7 @@ fn check_folder(ws: &Workspace, n: usize, probe: bool) -> Verdict {
             .and_then(|mut f| f.write_all(b"probe"));
         let _ = std::fs::remove_file(&p);
         if let Err(e) = r {
-            return Verdict {
+            return HealthVerdict {
                 state: ServiceState::Down,
                 reason: format!("folder does not accept a write: {e}"),
             };
@@ -106,8 +107,8 @@ fn check_folder(ws: &Workspace, n: usize, probe: bool) -> Verdict {
 }
 
 /// Requests waiting in service `n`'s inbox (everything but the marker and dotfiles).
-pub fn backlog(ws: &Workspace, n: usize) -> u64 {
-    let marker = format!("service_{n}.txt");
+pub fn backlog(ws: &Workspace, n: ServiceId) -> u64 {
+    let marker = format!("{n}.txt");
     std::fs::read_dir(ws.service_dir(n))
         .map(|rd| {
             rd.filter_map(Result::ok)
@@ -125,8 +126,8 @@ pub fn backlog(ws: &Workspace, n: usize) -> u64 {
 ///
 /// # Errors
 /// The first folder or marker that cannot be created or removed.
-pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::Result<()> {
-    for n in 1..=cfg.services.count {
+pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<ServiceId>) -> io::Result<()> {
+    for n in ServiceId::all(cfg.services.count) {
         if off.contains(&n) || is_off(ws, n) {
             continue;
         }
@@ -136,7 +137,7 @@ pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::
             if crate::fsutil::is_symlink(&ws.service_dir(n)) {
                 // Refused, not fatal: the service stays down until the link is replaced.
                 log::warn!(
-                    "{} is a symbolic link; tfops never delivers through one: service_{n} stays down",
+                    "{} is a symbolic link; tfops never delivers through one: {n} stays down",
                     ws.service_dir(n).display()
                 );
                 continue;
@@ -151,11 +152,11 @@ pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::
                     .mode(0o644)
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&m)?
-                    .write_all(format!("service_{n} active\n").as_bytes())?;
+                    .write_all(format!("{n} active\n").as_bytes())?;
             }
         } else {
             match std::fs::remove_file(ws.marker(n)) {
-                Ok(()) => log::info!("service_{n} is not in services.active: marker removed"),
+                Ok(()) => log::info!("{n} is not in services.active: marker removed"),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
@@ -171,12 +172,12 @@ pub fn apply_active(ws: &Workspace, cfg: &Config, off: &BTreeSet<usize>) -> io::
 /// When the log cannot be written.
 pub fn log_transition(
     ws: &Workspace,
-    n: usize,
-    v: &Verdict,
+    n: ServiceId,
+    v: &HealthVerdict,
     at: DateTime<Local>,
 ) -> io::Result<()> {
     let line = format!(
-        "[{}] service_{n} {} ({})\n",
+        "[{}] {n} {} ({})\n",
         at.format("%Y-%m-%d %H:%M:%S"),
         v.state.word(),
         v.reason
@@ -188,7 +189,7 @@ pub fn log_transition(
 
 /// The last state `health.log` recorded for each service (read from its tail), so that a
 /// restart or `run --once` logs transitions only, not the same state again.
-pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceState> {
+pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<ServiceId, ServiceState> {
     use std::io::{Read, Seek, SeekFrom};
     let mut out = std::collections::HashMap::new();
     let Ok(mut f) = crate::fsutil::open_read_regular(&ws.health_log(), false) else {
@@ -210,11 +211,7 @@ pub fn last_logged(ws: &Workspace) -> std::collections::HashMap<usize, ServiceSt
         let (Some(name), Some(state)) = (words.next(), words.next()) else {
             continue;
         };
-        let Some(n) = name
-            .parse::<crate::service_id::ServiceId>()
-            .ok()
-            .map(|s| s.get())
-        else {
+        let Ok(n) = name.parse::<ServiceId>() else {
             continue;
         };
         let st = match state {
@@ -237,26 +234,26 @@ mod tests {
     fn up_down_off() {
         let d = tempfile::tempdir().unwrap();
         let ws = Workspace::new(d.path());
-        assert_eq!(check(&ws, 1, true).state, ServiceState::Down);
+        assert_eq!(check(&ws, ServiceId(1), true).state, ServiceState::Down);
         let cfg = Config::defaults(Path::new("/x"));
         apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
-        assert_eq!(check(&ws, 1, true).state, ServiceState::Up);
-        std::fs::remove_file(ws.marker(2)).unwrap();
-        assert_eq!(check(&ws, 2, true).reason, "marker missing");
+        assert_eq!(check(&ws, ServiceId(1), true).state, ServiceState::Up);
+        std::fs::remove_file(ws.marker(ServiceId(2))).unwrap();
+        assert_eq!(check(&ws, ServiceId(2), true).reason, "marker missing");
         // What a schedule does: the folder moves to archived/.
         std::fs::create_dir_all(ws.archived()).unwrap();
-        std::fs::rename(ws.service_dir(3), ws.archived_dir(3)).unwrap();
-        assert_eq!(check(&ws, 3, true).state, ServiceState::Off);
-        std::fs::write(ws.service_dir(1).join("processed_x"), "x").unwrap();
-        assert_eq!(backlog(&ws, 1), 1);
+        std::fs::rename(ws.service_dir(ServiceId(3)), ws.archived_dir(ServiceId(3))).unwrap();
+        assert_eq!(check(&ws, ServiceId(3), true).state, ServiceState::Off);
+        std::fs::write(ws.service_dir(ServiceId(1)).join("processed_x"), "x").unwrap();
+        assert_eq!(backlog(&ws, ServiceId(1)), 1);
         let now = Local::now();
-        log_transition(&ws, 1, &check(&ws, 1, true), now).unwrap();
-        log_transition(&ws, 2, &check(&ws, 2, true), now).unwrap();
-        log_transition(&ws, 3, &check(&ws, 3, true), now).unwrap();
+        log_transition(&ws, ServiceId(1), &check(&ws, ServiceId(1), true), now).unwrap();
+        log_transition(&ws, ServiceId(2), &check(&ws, ServiceId(2), true), now).unwrap();
+        log_transition(&ws, ServiceId(3), &check(&ws, ServiceId(3), true), now).unwrap();
         let last = last_logged(&ws);
-        assert_eq!(last[&1], ServiceState::Up);
-        assert_eq!(last[&2], ServiceState::Down);
-        assert_eq!(last[&3], ServiceState::Off);
+        assert_eq!(last[&ServiceId(1)], ServiceState::Up);
+        assert_eq!(last[&ServiceId(2)], ServiceState::Down);
+        assert_eq!(last[&ServiceId(3)], ServiceState::Off);
     }
 
     #[test]
@@ -265,11 +262,11 @@ mod tests {
         let ws = Workspace::new(d.path());
         let mut cfg = Config::defaults(Path::new("/x"));
         apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
-        cfg.services.active = vec![1];
+        cfg.services.active = vec![ServiceId(1)];
         apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
-        assert!(ws.marker(1).exists());
-        assert!(!ws.marker(2).exists());
-        assert!(ws.service_dir(2).exists());
+        assert!(ws.marker(ServiceId(1)).exists());
+        assert!(!ws.marker(ServiceId(2)).exists());
+        assert!(ws.service_dir(ServiceId(2)).exists());
     }
 
     #[test]
@@ -278,12 +275,12 @@ mod tests {
         let ws = Workspace::new(d.path());
         let cfg = Config::defaults(Path::new("/x"));
         apply_active(&ws, &cfg, &BTreeSet::new()).unwrap();
-        std::fs::create_dir_all(ws.archived_dir(2)).unwrap();
-        let v = check(&ws, 2, true);
+        std::fs::create_dir_all(ws.archived_dir(ServiceId(2))).unwrap();
+        let v = check(&ws, ServiceId(2), true);
         assert_eq!(v.state, ServiceState::Up, "{v:?}");
         assert!(!v.reason.contains("cost schedule"), "{v:?}");
         assert!(v.reason.contains("conflict"), "{v:?}");
-        std::fs::remove_file(ws.marker(2)).unwrap();
-        assert_eq!(check(&ws, 2, true).state, ServiceState::Down);
+        std::fs::remove_file(ws.marker(ServiceId(2))).unwrap();
+        assert_eq!(check(&ws, ServiceId(2), true).state, ServiceState::Down);
     }
 }

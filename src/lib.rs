@@ -2,20 +2,22 @@
 //!
 //! Local operations and disaster recovery for a Terraform working directory: request
 //! balancing, service health, cost schedules, state snapshots and drift detection, in one
-//! supervised actix actor system. SPEC.md (in the shared folder) is the contract.
+//! supervised actix actor system.
 //!
 //! # Layout
 //!
 //! Three kinds of module. The shells talk to the outside: [`cli`] (arguments, printing,
 //! `anyhow`, exit codes), `http` (requests) and [`actors`] (mailboxes, timers, watchers); only
-//! they import `actors::`. The domain modules take values and return values (some read and write the
-//! workspace's files, none prints, none knows actix). The leaves import nothing from the crate.
-//! `tests/layering.rs` checks these rules.
+//! they import `actors::`. The domain modules take values and return values (some read and
+//! write the workspace's files; none prints, uses `anyhow` or knows actix). The leaves import
+//! nothing from the crate. `tests/layering.rs` checks these rules.
 //!
 //! Shells:
 //! - [`cli`]: one file per command; the only place that prints for users and uses `anyhow`.
 //! - [`actors`]: the actor graph — supervisor, services, health, cost, state keeper, drift.
-//!   Thin: they own I/O timing, watchers and messages; decisions live in the modules below.
+//!   Thin: they own timers, watchers, threads and messages; the decisions they act on live in
+//!   the modules below ([`spool::dispatch`], [`supervision`], [`schedule::reconcile`],
+//!   [`state::guard`], [`state::scan`], [`health`]).
 //! - `watch` (with `daemon`): masked inotify watches for the intake and the inboxes, so our
 //!   own deliveries queue no events.
 //! - `http` (with `daemon`): `run --listen` — the live status page, `/metrics`, `/api/status`,
@@ -23,11 +25,14 @@
 //!
 //! Domain:
 //! - [`config`]: `config/tfops.hcl` validated on the hcl-edit tree into a typed `Config`.
-//! - [`workspace`]: the paths of the workspace's layout, derived from ROOT.
+//! - [`workspace`]: the paths of the workspace's layout, derived from ROOT, and
+//!   [`workspace::ConfiguredWorkspace`] (the workspace with its configuration) that commands get.
 //! - [`spool`]: the request intake, validation, dispatch (the queue, routing, requeue and retry
 //!   rules, pure), atomic delivery and the delivery journal.
 //! - [`router`]: which service gets the next request (pure policy).
-//! - [`supervision`]: the supervisor's other decisions — restart caps, what a reload changes.
+//! - [`supervision`]: the supervisor's other decisions — its routing table (who may be handed
+//!   requests, what a health report, a schedule switch or a failed delivery changes), restart
+//!   caps, what a reload changes, alarms, rescan pacing.
 //! - [`health`]: what makes a service up, down or off.
 //! - [`status`]: the daemon's `status.json`, read by `tfops status`.
 //! - [`schedule`]: cost schedules and their windows, reconciling the service folders with them,
@@ -40,16 +45,21 @@
 //!
 //! Leaves: [`service_id`] (`service_N`), [`text`] (line and column positions), [`fsutil`]
 //! (atomic writes, no-overwrite renames, torn tails, hex, no-follow opens), [`clock`], [`lock`],
-//! [`panic`], [`rlimit`] (the open-file budget: raise at start, how many services fit),
+//! [`panic`](mod@panic), [`rlimit`] (the open-file budget: raise at start, how many services fit),
 //! [`syntax_hint`] (where an HCL syntax error starts: the unclosed quote, the `{` never
 //! closed), [`notify`] (systemd's readiness protocol over `NOTIFY_SOCKET`, by hand), and
 //! `schedule::window`.
 //!
 //! # Features
 //!
-//! `daemon` (default): [`actors`], [`cli`], [`watch`] and the `tfops` binary, with actix,
-//! tokio, notify, inotify, clap and dialoguer. Without it (`default-features = false`) the
-//! library is the pure modules alone — what the fuzz targets in `fuzz/` link.
+//! `daemon` (default): [`actors`], [`cli`], [`watch`], `http`, `events`, `metrics`,
+//! `state::remote`, `state::replica_store` and the `tfops` binary, with actix, actix-web,
+//! tokio, notify, inotify, clap, dialoguer, object_store and prometheus-client. Without it
+//! (`default-features = false`) the library is the other modules alone — what the fuzz
+//! targets in `fuzz/` link.
+//!
+//! `fault-injection`: test-only hooks (`TFOPS_FAULT_*`, `TFOPS_TEST_*`) that `cargo test`
+//! turns on through the crate's dev-dependency on itself; never in a release build.
 
 #[cfg(feature = "daemon")]
 pub mod actors;

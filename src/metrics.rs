@@ -24,7 +24,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::health::ServiceState;
-use crate::spool::desk::Outcome;
+use crate::spool::desk::DeliveryOutcome;
 use crate::status::DaemonStatus;
 
 /// `service="service_N"`.
@@ -327,11 +327,11 @@ impl Metrics {
 
     /// Counts what a delivery batch did (rejections per reason); the latency of each delivered request
     /// is the age of its file (last written when it arrived), read from the inbox `dir`.
-    pub fn delivered(&self, dir: &Path, outcomes: &[Outcome]) {
+    pub fn delivered(&self, dir: &Path, outcomes: &[DeliveryOutcome]) {
         let now = SystemTime::now();
         for o in outcomes {
             match o {
-                Outcome::Delivered { file } => {
+                DeliveryOutcome::Delivered { file } => {
                     let age = std::fs::symlink_metadata(dir.join(file))
                         .and_then(|m| m.modified())
                         .ok()
@@ -340,14 +340,14 @@ impl Metrics {
                         self.delivery_latency.observe(age.as_secs_f64());
                     }
                 }
-                Outcome::Rejected { reason, .. } => {
+                DeliveryOutcome::Rejected { reason, .. } => {
                     self.rejected
                         .get_or_create(&ReasonLabel {
                             reason: reason.as_str().to_string(),
                         })
                         .inc();
                 }
-                Outcome::Gone | Outcome::Failed { .. } => {}
+                DeliveryOutcome::Gone | DeliveryOutcome::Failed { .. } => {}
             }
         }
     }
@@ -613,17 +613,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "x").unwrap();
         let out = vec![
-            Outcome::Delivered {
+            DeliveryOutcome::Delivered {
                 file: "a.txt".into(),
             },
-            Outcome::Delivered {
+            DeliveryOutcome::Delivered {
                 file: "gone.txt".into(),
             },
-            Outcome::Rejected {
+            DeliveryOutcome::Rejected {
                 reason: Reason::TooLarge,
                 file: "b.txt".into(),
             },
-            Outcome::Gone,
+            DeliveryOutcome::Gone,
         ];
         m.delivered(dir.path(), &out);
         let text = m.encode();

@@ -1,18 +1,19 @@
-//! Which service gets the next request: the routing policy, pure. The supervisor hands it the
-//! services that can take a request now; it answers with one of them.
+//! Which service gets the next request: the routing policy, pure. [`crate::spool::dispatch`]
+//! (driven by the supervisor and by `run --once`) hands it the services that can take a
+//! request now; it answers with one of them.
 //!
-//! Strategies (SPEC): `round_robin` (each in turn), `least_backlog` (fewest requests in the
+//! Strategies: `round_robin` (each in turn), `least_backlog` (fewest requests in the
 //! inbox, ties in round-robin order), `weighted` (smooth weighted round robin, as nginx does).
 
 use std::collections::BTreeMap;
 
 use crate::config::Strategy;
+use crate::service_id::ServiceId;
 
 /// A service that can take a request now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
-    /// 1-based service index.
-    pub service: usize,
+    pub service: ServiceId,
     pub weight: u32,
     /// Requests in its inbox.
     pub backlog: u64,
@@ -22,17 +23,17 @@ pub struct Candidate {
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     strategy: Strategy,
-    /// Last service picked (round-robin cursor).
-    last: usize,
+    /// Last service picked (round-robin cursor); `None` before the first pick.
+    last: Option<ServiceId>,
     /// Current weights of smooth weighted round robin.
-    current: BTreeMap<usize, i64>,
+    current: BTreeMap<ServiceId, i64>,
 }
 
 impl Router {
     pub fn new(strategy: Strategy) -> Router {
         Router {
             strategy,
-            last: 0,
+            last: None,
             current: BTreeMap::new(),
         }
     }
@@ -50,7 +51,7 @@ impl Router {
     }
 
     /// Picks a service among `candidates` (sorted by service index), or `None` if empty.
-    pub fn pick(&mut self, candidates: &[Candidate]) -> Option<usize> {
+    pub fn pick(&mut self, candidates: &[Candidate]) -> Option<ServiceId> {
         if candidates.is_empty() {
             return None;
         }
@@ -62,15 +63,15 @@ impl Router {
             }
             Strategy::Weighted => self.weighted(candidates),
         };
-        self.last = chosen;
+        self.last = Some(chosen);
         Some(chosen)
     }
 
     /// The first candidate after the cursor (wrapping) that satisfies `ok`.
-    fn next_after(&self, candidates: &[Candidate], ok: impl Fn(&Candidate) -> bool) -> usize {
+    fn next_after(&self, candidates: &[Candidate], ok: impl Fn(&Candidate) -> bool) -> ServiceId {
         candidates
             .iter()
-            .filter(|c| c.service > self.last && ok(c))
+            .filter(|c| Some(c.service) > self.last && ok(c))
             .chain(candidates.iter().filter(|c| ok(c)))
             .map(|c| c.service)
             .next()
@@ -79,14 +80,14 @@ impl Router {
 
     /// Smooth weighted round robin: add each weight to its current value, pick the largest,
     /// subtract the total from it. Weight 0 is never picked unless all are 0.
-    fn weighted(&mut self, candidates: &[Candidate]) -> usize {
+    fn weighted(&mut self, candidates: &[Candidate]) -> ServiceId {
         let total: i64 = candidates.iter().map(|c| i64::from(c.weight)).sum();
         if total == 0 {
             return self.next_after(candidates, |_| true);
         }
         self.current
             .retain(|s, _| candidates.iter().any(|c| c.service == *s));
-        let mut best: Option<(usize, i64)> = None;
+        let mut best: Option<(ServiceId, i64)> = None;
         for c in candidates {
             let cur = self.current.entry(c.service).or_insert(0);
             *cur += i64::from(c.weight);
@@ -111,7 +112,7 @@ mod tests {
         ws.iter()
             .enumerate()
             .map(|(i, w)| Candidate {
-                service: i + 1,
+                service: ServiceId(i + 1),
                 weight: *w,
                 backlog: 0,
             })
@@ -122,11 +123,11 @@ mod tests {
     fn round_robin_cycles_and_skips_missing() {
         let mut r = Router::new(Strategy::RoundRobin);
         let c = cands(&[1, 1, 1]);
-        let picks: Vec<_> = (0..6).map(|_| r.pick(&c).unwrap()).collect();
+        let picks: Vec<_> = (0..6).map(|_| r.pick(&c).unwrap().get()).collect();
         assert_eq!(picks, vec![1, 2, 3, 1, 2, 3]);
         // service 2 goes down
         let c2 = vec![c[0], c[2]];
-        let picks: Vec<_> = (0..4).map(|_| r.pick(&c2).unwrap()).collect();
+        let picks: Vec<_> = (0..4).map(|_| r.pick(&c2).unwrap().get()).collect();
         assert_eq!(picks, vec![1, 3, 1, 3]);
         assert_eq!(r.pick(&[]), None);
     }
@@ -138,16 +139,16 @@ mod tests {
         c[0].backlog = 5;
         c[1].backlog = 2;
         c[2].backlog = 2;
-        assert_eq!(r.pick(&c), Some(2));
-        assert_eq!(r.pick(&c), Some(3));
-        assert_eq!(r.pick(&c), Some(2));
+        assert_eq!(r.pick(&c), Some(ServiceId(2)));
+        assert_eq!(r.pick(&c), Some(ServiceId(3)));
+        assert_eq!(r.pick(&c), Some(ServiceId(2)));
     }
 
     #[test]
     fn weighted_is_smooth() {
         let mut r = Router::new(Strategy::Weighted);
         let c = cands(&[5, 1, 1]);
-        let picks: Vec<_> = (0..7).map(|_| r.pick(&c).unwrap()).collect();
+        let picks: Vec<_> = (0..7).map(|_| r.pick(&c).unwrap().get()).collect();
         // nginx's classic example: a a b a c a a
         assert_eq!(picks, vec![1, 1, 2, 1, 3, 1, 1]);
     }
@@ -158,7 +159,7 @@ mod tests {
             let mut r = Router::new(Strategy::RoundRobin);
             let c = cands(&vec![1; n]);
             let mut counts = vec![0usize; n];
-            for _ in 0..picks { counts[r.pick(&c).unwrap() - 1] += 1; }
+            for _ in 0..picks { counts[r.pick(&c).unwrap().get() - 1] += 1; }
             let (mn, mx) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
             prop_assert!(mx - mn <= 1, "{counts:?}");
         }
@@ -169,7 +170,7 @@ mod tests {
             let mut r = Router::new(Strategy::Weighted);
             let c = cands(&ws);
             let mut counts = vec![0f64; ws.len()];
-            for _ in 0..picks { counts[r.pick(&c).unwrap() - 1] += 1.0; }
+            for _ in 0..picks { counts[r.pick(&c).unwrap().get() - 1] += 1.0; }
             let total: f64 = ws.iter().map(|w| f64::from(*w)).sum();
             for (i, w) in ws.iter().enumerate() {
                 let share = picks as f64 * f64::from(*w) / total;

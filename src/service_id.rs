@@ -13,6 +13,11 @@ impl ServiceId {
     pub fn get(self) -> usize {
         self.0
     }
+
+    /// `service_1` … `service_{count}`, in order.
+    pub fn all(count: usize) -> impl Iterator<Item = ServiceId> + Clone {
+        (1..=count).map(ServiceId)
+    }
 }
 
 impl fmt::Display for ServiceId {

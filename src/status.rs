@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::health::{self, ServiceState};
+use crate::service_id::ServiceId;
 use crate::workspace::Workspace;
 
 /// An alarm shown by `status`.
@@ -70,7 +71,7 @@ pub fn document(ws: &Workspace, cfg: &Config, daemon: Option<&DaemonStatus>) -> 
             .iter()
             .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
             .collect(),
-        None => (1..=cfg.services.count)
+        None => ServiceId::all(cfg.services.count)
             .map(|n| {
                 let v = health::check(ws, n, false);
                 let routed = std::fs::read(ws.load_json(n))
@@ -79,7 +80,7 @@ pub fn document(ws: &Workspace, cfg: &Config, daemon: Option<&DaemonStatus>) -> 
                     .and_then(|j| j["total"].as_u64())
                     .unwrap_or(0);
                 json!({
-                    "name": format!("service_{n}"),
+                    "name": n.to_string(),
                     "state": v.state,
                     "routed": routed,
                     "backlog": health::backlog(ws, n),

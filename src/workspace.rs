@@ -1,9 +1,14 @@
-//! The workspace: every path tfops reads or writes, derived from ROOT and the config.
+//! The workspace: the paths of its layout, derived from ROOT, and the workspace with its
+//! configuration as commands get it ([`ConfiguredWorkspace`]).
 //!
-//! One place names the workspace's layout, so that the rest asks it for paths rather than
-//! joining names by hand (exceptions: the scenario journal names its own files under
-//! `.tfops/`, and the configuration resolves its relative paths against ROOT). It does no I/O
-//! except [`Workspace::ensure_runtime_dirs`].
+//! [`Workspace`] names the folders (`balanceador/` and its intake, errors and logs, each
+//! `service_N` and its archive, `logs/`, `.tfops/`) and the balancer's and daemon's files in
+//! them (markers, `load_N.json(l)`, delivery journals, `health.log`, `cost.log`, the cost
+//! ledger, `status.json`, the run lock and pid). Files that a module owns are named by it
+//! inside those folders: request names in an inbox or `errors/` (`spool::request`), drift
+//! reports in `logs/` (`drift::report`), the scenario journal and `replication.json` in
+//! `.tfops/`. The state file, `backups/` and `iac/` come from the configuration, which resolves
+//! its relative paths against ROOT. No I/O here except [`Workspace::ensure_runtime_dirs`].
 
 use std::path::{Path, PathBuf};
 
@@ -38,25 +43,25 @@ impl Workspace {
     pub fn bal_logs(&self) -> PathBuf {
         self.root.join("balanceador/logs")
     }
-    /// `balanceador/service_N` (n is 1-based).
-    pub fn service_dir(&self, n: usize) -> PathBuf {
-        self.root.join("balanceador").join(ServiceId(n).to_string())
+    /// `balanceador/service_N`.
+    pub fn service_dir(&self, id: ServiceId) -> PathBuf {
+        self.root.join("balanceador").join(id.to_string())
     }
     /// `balanceador/service_N/service_N.txt`, the "active" marker.
-    pub fn marker(&self, n: usize) -> PathBuf {
-        self.service_dir(n).join(format!("{}.txt", ServiceId(n)))
+    pub fn marker(&self, id: ServiceId) -> PathBuf {
+        self.service_dir(id).join(format!("{id}.txt"))
     }
-    pub fn archived_dir(&self, n: usize) -> PathBuf {
-        self.root.join("archived").join(ServiceId(n).to_string())
+    pub fn archived_dir(&self, id: ServiceId) -> PathBuf {
+        self.root.join("archived").join(id.to_string())
     }
     pub fn archived(&self) -> PathBuf {
         self.root.join("archived")
     }
-    pub fn load_json(&self, n: usize) -> PathBuf {
-        self.bal_logs().join(format!("load_{n}.json"))
+    pub fn load_json(&self, id: ServiceId) -> PathBuf {
+        self.bal_logs().join(format!("load_{}.json", id.get()))
     }
-    pub fn load_jsonl(&self, n: usize) -> PathBuf {
-        self.bal_logs().join(format!("load_{n}.jsonl"))
+    pub fn load_jsonl(&self, id: ServiceId) -> PathBuf {
+        self.bal_logs().join(format!("load_{}.jsonl", id.get()))
     }
     pub fn health_log(&self) -> PathBuf {
         self.bal_logs().join("health.log")
@@ -83,12 +88,13 @@ impl Workspace {
         self.dot_tfops().join("run.pid")
     }
     /// Delivery journal of service N (intents written before each move).
-    pub fn delivery_journal(&self, n: usize) -> PathBuf {
-        self.dot_tfops().join(format!("deliver_{n}.journal"))
+    pub fn delivery_journal(&self, id: ServiceId) -> PathBuf {
+        self.dot_tfops()
+            .join(format!("deliver_{}.journal", id.get()))
     }
     /// Checkpoint of service N's `load_N.json` totals.
-    pub fn load_ckpt(&self, n: usize) -> PathBuf {
-        self.dot_tfops().join(format!("load_{n}.ckpt"))
+    pub fn load_ckpt(&self, id: ServiceId) -> PathBuf {
+        self.dot_tfops().join(format!("load_{}.ckpt", id.get()))
     }
     /// Relative form of a path inside the workspace, for messages and JSON.
     pub fn rel<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
@@ -117,9 +123,9 @@ impl Workspace {
     }
 }
 
-/// Workspace plus the config in force, handed to commands.
+/// A workspace with the configuration in force, handed to commands.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub struct ConfiguredWorkspace {
     pub ws: Workspace,
     pub config: Config,
     /// The config file path (may not exist: then `config` holds the defaults).

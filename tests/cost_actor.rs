@@ -14,6 +14,7 @@ use tfops::clock::{Clock, FakeClock};
 use tfops::config::{parse_config, Config};
 use tfops::schedule::ledger::summarize_file;
 use tfops::schedule::reconcile::{apply_now, reconcile};
+use tfops::service_id::ServiceId;
 use tfops::workspace::Workspace;
 
 /// What the router saw: the message and whether the live and archive folders were there.
@@ -38,7 +39,7 @@ impl Handler<SetOff> for TestRouter {
     type Result = ();
     fn handle(&mut self, m: SetOff, _: &mut Context<Self>) {
         self.seen.lock().unwrap().push(Seen {
-            service: m.service,
+            service: m.service.get(),
             off: m.off,
             live: self.ws.service_dir(m.service).exists(),
             archived: self.ws.archived_dir(m.service).exists(),
@@ -94,7 +95,7 @@ impl Rig {
     fn new(at: DateTime<Utc>) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::new(dir.path());
-        for n in 1..=3 {
+        for n in ServiceId::all(3) {
             std::fs::create_dir_all(ws.service_dir(n)).unwrap();
             std::fs::write(ws.marker(n), "").unwrap();
         }
@@ -181,11 +182,17 @@ fn assert_line(line: &str, at: DateTime<Utc>, change: &str) {
 async fn enters_then_leaves_a_window() {
     let rig = Rig::new(utc(2026, 1, 1, 23, 58));
     for i in 0..5 {
-        std::fs::write(rig.ws.service_dir(3).join(format!("processed_{i}")), "x").unwrap();
+        std::fs::write(
+            rig.ws
+                .service_dir(ServiceId(3))
+                .join(format!("processed_{i}")),
+            "x",
+        )
+        .unwrap();
     }
     let addr = rig.actor(config(&rig.ws.root, NIGHT));
     addr.send(Tick).await.unwrap();
-    assert!(rig.ws.service_dir(3).exists());
+    assert!(rig.ws.service_dir(ServiceId(3)).exists());
     assert!(rig.seen().is_empty());
 
     rig.tick_to(&addr, utc(2026, 1, 2, 0, 0)).await;
@@ -199,16 +206,20 @@ async fn enters_then_leaves_a_window() {
             archived: false
         }]
     );
-    assert!(!rig.ws.service_dir(3).exists());
+    assert!(!rig.ws.service_dir(ServiceId(3)).exists());
     for i in 0..5 {
         assert!(rig
             .ws
-            .archived_dir(3)
+            .archived_dir(ServiceId(3))
             .join(format!("processed_{i}"))
             .exists());
     }
-    assert!(rig.ws.archived_dir(3).join("service_3.txt").exists());
-    assert!(rig.ws.service_dir(1).exists() && rig.ws.service_dir(2).exists());
+    assert!(rig
+        .ws
+        .archived_dir(ServiceId(3))
+        .join("service_3.txt")
+        .exists());
+    assert!(rig.ws.service_dir(ServiceId(1)).exists() && rig.ws.service_dir(ServiceId(2)).exists());
     let log = rig.cost_log();
     assert_eq!(log.len(), 1);
     assert_line(
@@ -218,11 +229,22 @@ async fn enters_then_leaves_a_window() {
     );
 
     rig.tick_to(&addr, utc(2026, 1, 2, 5, 59)).await;
-    assert!(!rig.ws.service_dir(3).exists(), "05:59 still off");
+    assert!(
+        !rig.ws.service_dir(ServiceId(3)).exists(),
+        "05:59 still off"
+    );
     rig.tick_to(&addr, utc(2026, 1, 2, 6, 0)).await;
-    assert!(rig.ws.service_dir(3).join("service_3.txt").exists());
-    assert!(rig.ws.service_dir(3).join("processed_4").exists());
-    assert!(!rig.ws.archived_dir(3).exists());
+    assert!(rig
+        .ws
+        .service_dir(ServiceId(3))
+        .join("service_3.txt")
+        .exists());
+    assert!(rig
+        .ws
+        .service_dir(ServiceId(3))
+        .join("processed_4")
+        .exists());
+    assert!(!rig.ws.archived_dir(ServiceId(3)).exists());
     // Routing resumed only once the folder was back.
     assert_eq!(
         rig.seen()[1],
@@ -244,12 +266,12 @@ async fn enters_then_leaves_a_window() {
     rig.tick_to(&addr, utc(2026, 1, 2, 6, 2)).await;
     addr.send(Shutdown).await.unwrap();
     let sum = summarize_file(&rig.ws.cost_ledger()).unwrap();
-    let s3 = &sum.services[&3];
+    let s3 = &sum.services[&ServiceId(3)];
     assert_eq!(s3.seconds_off, 6 * 3600);
     assert_eq!(s3.seconds_up, 4 * 60, "23:58-00:00 and 06:00-06:02");
     assert!((s3.saved - 0.6).abs() < 1e-9, "{s3:?}");
-    assert_eq!(sum.services[&1].seconds_up, 6 * 3600 + 4 * 60);
-    assert_eq!(sum.services[&1].seconds_off, 0);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 6 * 3600 + 4 * 60);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_off, 0);
     assert!(rig.alarms().is_empty(), "{:?}", rig.alarms());
 }
 
@@ -258,7 +280,7 @@ async fn a_service_already_in_its_window_goes_off_at_start() {
     let rig = Rig::new(utc(2026, 1, 2, 3, 0));
     let addr = rig.actor(config(&rig.ws.root, NIGHT));
     addr.send(Tick).await.unwrap();
-    assert!(rig.ws.archived_dir(3).exists());
+    assert!(rig.ws.archived_dir(ServiceId(3)).exists());
     assert_eq!(rig.cost_log().len(), 1);
     assert_eq!(rig.seen().len(), 1);
 }
@@ -266,22 +288,22 @@ async fn a_service_already_in_its_window_goes_off_at_start() {
 #[actix_rt::test]
 async fn archive_conflict_overwrites_nothing_and_raises_an_alarm() {
     let rig = Rig::new(utc(2026, 1, 1, 23, 59));
-    std::fs::create_dir_all(rig.ws.archived_dir(3)).unwrap();
-    std::fs::write(rig.ws.archived_dir(3).join("old"), "old").unwrap();
-    std::fs::write(rig.ws.service_dir(3).join("new"), "new").unwrap();
+    std::fs::create_dir_all(rig.ws.archived_dir(ServiceId(3))).unwrap();
+    std::fs::write(rig.ws.archived_dir(ServiceId(3)).join("old"), "old").unwrap();
+    std::fs::write(rig.ws.service_dir(ServiceId(3)).join("new"), "new").unwrap();
     let addr = rig.actor(config(&rig.ws.root, NIGHT));
     rig.tick_to(&addr, utc(2026, 1, 2, 0, 1)).await;
     assert_eq!(
-        std::fs::read_to_string(rig.ws.archived_dir(3).join("old")).unwrap(),
+        std::fs::read_to_string(rig.ws.archived_dir(ServiceId(3)).join("old")).unwrap(),
         "old"
     );
     assert_eq!(
-        std::fs::read_to_string(rig.ws.service_dir(3).join("new")).unwrap(),
+        std::fs::read_to_string(rig.ws.service_dir(ServiceId(3)).join("new")).unwrap(),
         "new"
     );
-    assert!(!rig.ws.archived_dir(3).join("new").exists());
+    assert!(!rig.ws.archived_dir(ServiceId(3)).join("new").exists());
     assert!(
-        !rig.ws.archived_dir(3).join("service_3").exists(),
+        !rig.ws.archived_dir(ServiceId(3)).join("service_3").exists(),
         "not moved inside either"
     );
     assert!(rig.cost_log().is_empty());
@@ -289,9 +311,9 @@ async fn archive_conflict_overwrites_nothing_and_raises_an_alarm() {
     assert_eq!(rig.alarms(), vec![format!("alarm {CONFLICT_ALARM}")]);
 
     // The operator moves the stale archive away: the next minute archives, the alarm clears.
-    std::fs::rename(rig.ws.archived_dir(3), rig.ws.root.join("stale")).unwrap();
+    std::fs::rename(rig.ws.archived_dir(ServiceId(3)), rig.ws.root.join("stale")).unwrap();
     rig.tick_to(&addr, utc(2026, 1, 2, 0, 2)).await;
-    assert!(rig.ws.archived_dir(3).join("new").exists());
+    assert!(rig.ws.archived_dir(ServiceId(3)).join("new").exists());
     assert_eq!(
         rig.alarms(),
         vec![
@@ -307,14 +329,22 @@ async fn leaving_conflict_keeps_both_folders() {
     let rig = Rig::new(utc(2026, 1, 2, 5, 58));
     let addr = rig.actor(config(&rig.ws.root, NIGHT));
     addr.send(Tick).await.unwrap();
-    assert!(rig.ws.archived_dir(3).exists());
+    assert!(rig.ws.archived_dir(ServiceId(3)).exists());
     // Someone recreates the live folder while the service is off.
-    std::fs::create_dir_all(rig.ws.service_dir(3)).unwrap();
-    std::fs::write(rig.ws.service_dir(3).join("stray"), "s").unwrap();
+    std::fs::create_dir_all(rig.ws.service_dir(ServiceId(3))).unwrap();
+    std::fs::write(rig.ws.service_dir(ServiceId(3)).join("stray"), "s").unwrap();
     rig.tick_to(&addr, utc(2026, 1, 2, 6, 1)).await;
-    assert!(rig.ws.archived_dir(3).join("service_3.txt").exists());
-    assert!(rig.ws.service_dir(3).join("stray").exists());
-    assert!(!rig.ws.service_dir(3).join("service_3.txt").exists());
+    assert!(rig
+        .ws
+        .archived_dir(ServiceId(3))
+        .join("service_3.txt")
+        .exists());
+    assert!(rig.ws.service_dir(ServiceId(3)).join("stray").exists());
+    assert!(!rig
+        .ws
+        .service_dir(ServiceId(3))
+        .join("service_3.txt")
+        .exists());
     assert!(
         rig.seen().iter().all(|s| s.off),
         "never put back on routing"
@@ -337,7 +367,7 @@ async fn restart_mid_window_continues_the_ledger() {
     b.send(Tick).await.unwrap();
     rig.tick_to(&b, utc(2026, 1, 2, 2, 10)).await;
     b.send(Shutdown).await.unwrap();
-    assert!(rig.ws.archived_dir(3).exists());
+    assert!(rig.ws.archived_dir(ServiceId(3)).exists());
     assert_eq!(
         rig.cost_log().len(),
         1,
@@ -346,8 +376,8 @@ async fn restart_mid_window_continues_the_ledger() {
     );
     let sum = summarize_file(&rig.ws.cost_ledger()).unwrap();
     // 02:00-02:05 and 02:07-02:10: the two minutes without a daemon are not billed.
-    assert_eq!(sum.services[&3].seconds_off, 8 * 60);
-    assert_eq!(sum.services[&1].seconds_up, 8 * 60);
+    assert_eq!(sum.services[&ServiceId(3)].seconds_off, 8 * 60);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 8 * 60);
     assert_eq!(sum.bad_lines, 0);
 }
 
@@ -356,15 +386,15 @@ async fn reload_without_the_schedule_brings_the_service_back() {
     let rig = Rig::new(utc(2026, 1, 2, 3, 0));
     let a = rig.actor(config(&rig.ws.root, NIGHT));
     a.send(Tick).await.unwrap();
-    assert!(rig.ws.archived_dir(3).exists());
+    assert!(rig.ws.archived_dir(ServiceId(3)).exists());
     rig.clock.advance(Duration::minutes(10));
     let plain = config(
         &rig.ws.root,
         "services {\n  count = 3\n}\nservice \"service_3\" {\n  hourly_cost = 1.0\n}\n",
     );
     a.send(Reconfigure(plain)).await.unwrap();
-    assert!(rig.ws.service_dir(3).exists());
-    assert!(!rig.ws.archived_dir(3).exists());
+    assert!(rig.ws.service_dir(ServiceId(3)).exists());
+    assert!(!rig.ws.archived_dir(ServiceId(3)).exists());
     let log = rig.cost_log();
     assert_line(
         &log[1],
@@ -374,7 +404,7 @@ async fn reload_without_the_schedule_brings_the_service_back() {
     rig.clock.advance(Duration::minutes(60));
     a.send(Shutdown).await.unwrap();
     let sum = summarize_file(&rig.ws.cost_ledger()).unwrap();
-    let s3 = &sum.services[&3];
+    let s3 = &sum.services[&ServiceId(3)];
     assert_eq!(s3.seconds_off, 600);
     assert!(
         (s3.saved - 0.1 / 6.0).abs() < 1e-9,
@@ -387,10 +417,10 @@ async fn reload_without_the_schedule_brings_the_service_back() {
 #[actix_rt::test]
 async fn a_service_without_a_folder_is_archived_empty() {
     let rig = Rig::new(utc(2026, 1, 2, 3, 0));
-    std::fs::remove_dir_all(rig.ws.service_dir(3)).unwrap();
+    std::fs::remove_dir_all(rig.ws.service_dir(ServiceId(3))).unwrap();
     let a = rig.actor(config(&rig.ws.root, NIGHT));
     a.send(Tick).await.unwrap();
-    assert!(rig.ws.archived_dir(3).is_dir());
+    assert!(rig.ws.archived_dir(ServiceId(3)).is_dir());
     assert_eq!(rig.cost_log().len(), 1);
 }
 
@@ -420,23 +450,23 @@ async fn a_ledger_that_cannot_be_written_raises_cost_error_until_it_can() {
     a.send(Shutdown).await.unwrap();
     let sum = summarize_file(&rig.ws.cost_ledger()).unwrap();
     // Billing starts once the ledger opens (12:04); the time before could not be recorded.
-    assert_eq!(sum.services[&1].seconds_up, 60);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 60);
 }
 
 #[test]
 fn apply_now_switches_synchronously_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::new(dir.path());
-    for n in 1..=3 {
+    for n in ServiceId::all(3) {
         std::fs::create_dir_all(ws.service_dir(n)).unwrap();
     }
     let cfg = config(dir.path(), NIGHT);
     let clock = FakeClock::new(utc(2026, 1, 2, 3, 0));
     assert_eq!(
         apply_now(&ws, &cfg, &clock).into_iter().collect::<Vec<_>>(),
-        vec![3]
+        vec![ServiceId(3)]
     );
-    assert!(ws.archived_dir(3).exists() && !ws.service_dir(3).exists());
+    assert!(ws.archived_dir(ServiceId(3)).exists() && !ws.service_dir(ServiceId(3)).exists());
     assert_eq!(apply_now(&ws, &cfg, &clock).len(), 1);
     let log = std::fs::read_to_string(ws.cost_log()).unwrap();
     assert_eq!(log.lines().count(), 1);
@@ -446,8 +476,8 @@ fn apply_now_switches_synchronously_and_is_idempotent() {
     clock.set(utc(2026, 1, 2, 9, 30));
     let r = reconcile(&ws, &cfg, clock.now());
     assert!(r.off.is_empty());
-    assert_eq!(r.changes, vec![(3, false, "night".to_string())]);
-    assert!(ws.service_dir(3).exists() && !ws.archived_dir(3).exists());
+    assert_eq!(r.changes, vec![(ServiceId(3), false, "night".to_string())]);
+    assert!(ws.service_dir(ServiceId(3)).exists() && !ws.archived_dir(ServiceId(3)).exists());
     let log = std::fs::read_to_string(ws.cost_log()).unwrap();
     assert!(log.ends_with("  service_3 ON (schedule night)\n"), "{log}");
 }
@@ -456,10 +486,10 @@ fn apply_now_switches_synchronously_and_is_idempotent() {
 fn apply_now_reports_a_conflict_and_moves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let ws = Workspace::new(dir.path());
-    std::fs::create_dir_all(ws.service_dir(3)).unwrap();
-    std::fs::create_dir_all(ws.archived_dir(3)).unwrap();
-    std::fs::write(ws.service_dir(3).join("a"), "live").unwrap();
-    std::fs::write(ws.archived_dir(3).join("a"), "archived").unwrap();
+    std::fs::create_dir_all(ws.service_dir(ServiceId(3))).unwrap();
+    std::fs::create_dir_all(ws.archived_dir(ServiceId(3))).unwrap();
+    std::fs::write(ws.service_dir(ServiceId(3)).join("a"), "live").unwrap();
+    std::fs::write(ws.archived_dir(ServiceId(3)).join("a"), "archived").unwrap();
     let cfg = config(dir.path(), NIGHT);
     let r = reconcile(&ws, &cfg, utc(2026, 1, 2, 3, 0));
     assert_eq!(r.problems.len(), 1);
@@ -469,11 +499,11 @@ fn apply_now_reports_a_conflict_and_moves_nothing() {
         r.problems[0]
     );
     assert_eq!(
-        std::fs::read_to_string(ws.service_dir(3).join("a")).unwrap(),
+        std::fs::read_to_string(ws.service_dir(ServiceId(3)).join("a")).unwrap(),
         "live"
     );
     assert_eq!(
-        std::fs::read_to_string(ws.archived_dir(3).join("a")).unwrap(),
+        std::fs::read_to_string(ws.archived_dir(ServiceId(3)).join("a")).unwrap(),
         "archived"
     );
     // Outside the window too: the archive cannot come back over the live folder.
@@ -481,7 +511,7 @@ fn apply_now_reports_a_conflict_and_moves_nothing() {
     assert_eq!(r.problems.len(), 1);
     assert!(r.changes.is_empty());
     assert_eq!(
-        std::fs::read_to_string(ws.service_dir(3).join("a")).unwrap(),
+        std::fs::read_to_string(ws.service_dir(ServiceId(3)).join("a")).unwrap(),
         "live"
     );
 }

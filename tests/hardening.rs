@@ -10,7 +10,8 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::Local;
-use tfops::spool::desk::{Desk, Limits, Outcome};
+use tfops::service_id::ServiceId;
+use tfops::spool::desk::{DeliveryOutcome, Desk, Limits};
 use tfops::workspace::Workspace;
 
 const LIM: Limits = Limits {
@@ -32,7 +33,7 @@ fn setup() -> Setup {
     let ws = Workspace::new(d.path().join("ws"));
     std::fs::create_dir_all(ws.root.join("iac")).unwrap();
     ws.ensure_runtime_dirs().unwrap();
-    std::fs::create_dir_all(ws.service_dir(1)).unwrap();
+    std::fs::create_dir_all(ws.service_dir(ServiceId(1))).unwrap();
     let outside = d.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
@@ -78,8 +79,8 @@ fn error_reason(ws: &Workspace, name: &str) -> Option<String> {
 fn a_symlinked_load_log_is_never_truncated_through() {
     let s = setup();
     std::fs::create_dir_all(s.ws.bal_logs()).unwrap();
-    symlink(s.secret(), s.ws.load_jsonl(1)).unwrap();
-    let r = Desk::open(&s.ws, 1, LIM);
+    symlink(s.secret(), s.ws.load_jsonl(ServiceId(1))).unwrap();
+    let r = Desk::open(&s.ws, ServiceId(1), LIM);
     assert!(r.is_err(), "a symlinked load_1.jsonl was opened");
     s.assert_outside_untouched();
 }
@@ -88,8 +89,8 @@ fn a_symlinked_load_log_is_never_truncated_through() {
 fn a_symlinked_delivery_journal_is_never_truncated_through() {
     let s = setup();
     std::fs::create_dir_all(s.ws.dot_tfops()).unwrap();
-    symlink(s.secret(), s.ws.delivery_journal(1)).unwrap();
-    let r = Desk::open(&s.ws, 1, LIM);
+    symlink(s.secret(), s.ws.delivery_journal(ServiceId(1))).unwrap();
+    let r = Desk::open(&s.ws, ServiceId(1), LIM);
     assert!(r.is_err(), "a symlinked journal was opened");
     s.assert_outside_untouched();
 }
@@ -97,16 +98,16 @@ fn a_symlinked_delivery_journal_is_never_truncated_through() {
 #[test]
 fn a_symlinked_checkpoint_or_summary_is_replaced_not_written_through() {
     let s = setup();
-    let mut desk = Desk::open(&s.ws, 1, LIM).unwrap();
+    let mut desk = Desk::open(&s.ws, ServiceId(1), LIM).unwrap();
     drop(desk);
-    let _ = std::fs::remove_file(s.ws.load_json(1));
-    symlink(s.secret(), s.ws.load_json(1)).unwrap();
-    desk = Desk::open(&s.ws, 1, LIM).unwrap();
+    let _ = std::fs::remove_file(s.ws.load_json(ServiceId(1)));
+    symlink(s.secret(), s.ws.load_json(ServiceId(1))).unwrap();
+    desk = Desk::open(&s.ws, ServiceId(1), LIM).unwrap();
     std::fs::write(s.ws.intake().join("a"), "x").unwrap();
     desk.deliver_batch(&["a".into()], Local::now());
     desk.flush().unwrap();
     s.assert_outside_untouched();
-    assert!(!std::fs::symlink_metadata(s.ws.load_json(1))
+    assert!(!std::fs::symlink_metadata(s.ws.load_json(ServiceId(1)))
         .unwrap()
         .file_type()
         .is_symlink());
@@ -116,8 +117,8 @@ fn a_symlinked_checkpoint_or_summary_is_replaced_not_written_through() {
 fn a_symlinked_health_log_is_never_appended_through() {
     let s = setup();
     symlink(s.secret(), s.ws.health_log()).unwrap();
-    let v = tfops::health::check(&s.ws, 1, true);
-    let r = tfops::health::log_transition(&s.ws, 1, &v, Local::now());
+    let v = tfops::health::check(&s.ws, ServiceId(1), true);
+    let r = tfops::health::log_transition(&s.ws, ServiceId(1), &v, Local::now());
     assert!(r.is_err());
     s.assert_outside_untouched();
 }
@@ -125,15 +126,15 @@ fn a_symlinked_health_log_is_never_appended_through() {
 #[test]
 fn a_symlinked_inbox_gets_nothing() {
     let s = setup();
-    let mut desk = Desk::open(&s.ws, 1, LIM).unwrap();
-    std::fs::remove_dir(s.ws.service_dir(1)).unwrap();
-    symlink(&s.outside, s.ws.service_dir(1)).unwrap();
+    let mut desk = Desk::open(&s.ws, ServiceId(1), LIM).unwrap();
+    std::fs::remove_dir(s.ws.service_dir(ServiceId(1))).unwrap();
+    symlink(&s.outside, s.ws.service_dir(ServiceId(1))).unwrap();
     std::fs::write(s.ws.intake().join("a"), "x").unwrap();
     let out = desk.deliver_batch(&["a".into()], Local::now());
     assert!(
         matches!(
             out[0],
-            Outcome::Failed {
+            DeliveryOutcome::Failed {
                 service_fault: true,
                 ..
             }
@@ -143,7 +144,7 @@ fn a_symlinked_inbox_gets_nothing() {
     assert!(s.ws.intake().join("a").exists());
     s.assert_outside_untouched();
     // And the health check calls it down.
-    let v = tfops::health::check(&s.ws, 1, true);
+    let v = tfops::health::check(&s.ws, ServiceId(1), true);
     assert_eq!(v.state, tfops::health::ServiceState::Down);
     // `services.active` gives it no marker through the link, and does not fail the start.
     let cfg = tfops::config::Config::defaults(&s.ws.root);
@@ -154,13 +155,13 @@ fn a_symlinked_inbox_gets_nothing() {
 #[test]
 fn a_symlinked_intake_is_not_drained() {
     let s = setup();
-    let mut desk = Desk::open(&s.ws, 1, LIM).unwrap();
+    let mut desk = Desk::open(&s.ws, ServiceId(1), LIM).unwrap();
     std::fs::remove_dir(s.ws.intake()).unwrap();
     symlink(&s.outside, s.ws.intake()).unwrap();
     let out = desk.deliver_batch(&["secret.txt".into()], Local::now());
-    assert!(matches!(out[0], Outcome::Failed { .. }), "{out:?}");
+    assert!(matches!(out[0], DeliveryOutcome::Failed { .. }), "{out:?}");
     s.assert_outside_untouched();
-    assert_eq!(names(&s.ws.service_dir(1)), Vec::<String>::new());
+    assert_eq!(names(&s.ws.service_dir(ServiceId(1))), Vec::<String>::new());
     // A start refuses such a workspace outright.
     let e = s.ws.ensure_runtime_dirs().unwrap_err();
     assert!(e.to_string().contains("symbolic link"), "{e}");
@@ -169,19 +170,22 @@ fn a_symlinked_intake_is_not_drained() {
 #[test]
 fn a_hard_link_to_an_outside_file_is_rejected_not_delivered() {
     let s = setup();
-    let mut desk = Desk::open(&s.ws, 1, LIM).unwrap();
+    let mut desk = Desk::open(&s.ws, ServiceId(1), LIM).unwrap();
     std::fs::hard_link(s.secret(), s.ws.intake().join("h.txt")).unwrap();
     let out = desk.deliver_batch(&["h.txt".into()], Local::now());
-    assert!(matches!(out[0], Outcome::Rejected { .. }), "{out:?}");
+    assert!(
+        matches!(out[0], DeliveryOutcome::Rejected { .. }),
+        "{out:?}"
+    );
     assert_eq!(error_reason(&s.ws, "h.txt").as_deref(), Some("hard_link"));
-    assert_eq!(names(&s.ws.service_dir(1)), Vec::<String>::new());
+    assert_eq!(names(&s.ws.service_dir(ServiceId(1))), Vec::<String>::new());
     assert_eq!(std::fs::read(s.secret()).unwrap(), SECRET);
 }
 
 #[test]
 fn long_rejected_names_get_their_error_file_and_stay_utf8() {
     let s = setup();
-    let mut desk = Desk::open(&s.ws, 1, LIM).unwrap();
+    let mut desk = Desk::open(&s.ws, ServiceId(1), LIM).unwrap();
     let ascii = format!("{}.txt", "a".repeat(240));
     // 2-byte characters: a byte cut lands mid-character unless done on a boundary.
     let utf8 = format!("{}x.txt", "é".repeat(123));
@@ -190,7 +194,7 @@ fn long_rejected_names_get_their_error_file_and_stay_utf8() {
     }
     let out = desk.deliver_batch(&[ascii.clone().into(), utf8.clone().into()], Local::now());
     for o in &out {
-        let Outcome::Rejected { file, .. } = o else {
+        let DeliveryOutcome::Rejected { file, .. } = o else {
             panic!("{out:?}")
         };
         let f = file.to_str().expect("a UTF-8 name stays UTF-8");

@@ -182,6 +182,30 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// Runs `f` with the daemon stopped (SIGSTOP, then SIGCONT): every one of its threads is
+    /// seen stopped first, so no rename is under way and none starts while `f` looks at the
+    /// folders. A census taken while requests move is not one instant: a request renamed from
+    /// the intake into an inbox between the two listings would be counted twice.
+    fn frozen<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.signal(libc::SIGSTOP);
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.pid()));
+        let all_stopped = || {
+            std::fs::read_dir(&tasks).is_ok_and(|rd| {
+                rd.flatten().all(|t| {
+                    // `tid (comm) S ...`: the state follows the last parenthesis.
+                    std::fs::read_to_string(t.path().join("stat")).is_ok_and(|st| {
+                        st.rsplit_once(") ")
+                            .is_some_and(|(_, rest)| rest.starts_with(['T', 't']))
+                    })
+                })
+            })
+        };
+        let stopped = wait_until(Duration::from_secs(10), all_stopped);
+        let out = stopped.then(f);
+        self.signal(libc::SIGCONT);
+        out.expect("the daemon's threads did not all stop on SIGSTOP")
+    }
+
     fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -264,7 +288,8 @@ fn request_of(file: &str) -> Option<&str> {
 }
 
 /// Where each request name is: the intake, the given inboxes (service_N/, archived/, any
-/// folder a test moved a service to) and errors/. Counts per name.
+/// folder a test moved a service to) and errors/. Counts per name. The folders are listed one
+/// after the other: with a daemon running, take it inside [`Daemon::frozen`].
 fn census(ws: &Ws, inboxes: &[PathBuf]) -> HashMap<String, usize> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for f in names(&intake(ws)) {
@@ -837,7 +862,8 @@ fn a_full_disk_gives_a_clear_error_loses_nothing_and_work_resumes_once_space_ret
     let full_log = std::fs::read_to_string(&log).unwrap_or_default();
     let enospc_while_full = full_log.matches("No space left on device").count();
     let retries_while_full = full_log.matches("retried at the next rescan").count();
-    let (lost_full, dup_full) = lost_and_duplicated(&census(&ws, &boxes), &expected);
+    // The daemon may still be delivering (a retry that found room): counted while it is stopped.
+    let (lost_full, dup_full) = d.frozen(|| lost_and_duplicated(&census(&ws, &boxes), &expected));
     let mut d = d;
     assert!(d.alive(), "the daemon died on a full disk");
     // Space returns: everything goes, the logs agree.
@@ -1179,12 +1205,13 @@ enum Swap {
 /// random moment. The desk races it. Returns (requests, escaped into the inbox, files delivered
 /// twice, requests delivered before their swap).
 fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usize, usize) {
+    use tfops::service_id::ServiceId;
     use tfops::spool::desk::{Desk, Limits};
     const SECRET: &[u8] = b"SECRET outside the workspace";
     let d = tempfile::tempdir().unwrap();
     let ws = tfops::workspace::Workspace::new(d.path().join("ws"));
     ws.ensure_runtime_dirs().unwrap();
-    std::fs::create_dir_all(ws.service_dir(1)).unwrap();
+    std::fs::create_dir_all(ws.service_dir(ServiceId(1))).unwrap();
     let outside = d.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let secret = outside.join("secret.txt");
@@ -1194,7 +1221,7 @@ fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usiz
         max_request_bytes: 1 << 20,
         recent_in_log: 10,
     };
-    let mut desk = Desk::open(&ws, 1, lim).unwrap();
+    let mut desk = Desk::open(&ws, ServiceId(1), lim).unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, PathBuf, Duration)>();
     let swapper = std::thread::spawn(move || {
         for (link, p, delay) in rx {
@@ -1237,7 +1264,7 @@ fn swap_race(kind: Swap, trials: usize, rng: &mut StdRng) -> (usize, usize, usiz
     desk.deliver_batch(&rest, chrono::Local::now());
     desk.flush().unwrap();
 
-    let inbox = ws.service_dir(1);
+    let inbox = ws.service_dir(ServiceId(1));
     let (mut escaped, mut seen) = (0usize, HashMap::<Vec<u8>, usize>::new());
     for n in names(&inbox) {
         let p = inbox.join(&n);

@@ -33,8 +33,9 @@ use crate::config::Config;
 use crate::schedule::ledger::{Held, Ledger, LedgerError};
 use crate::schedule::off_reason;
 use crate::schedule::reconcile::{
-    archive, leave_name, plan, present, unarchive, Action, CostError,
+    archive, leave_name, plan, present, unarchive, CostError, ScheduleChange,
 };
+use crate::service_id::ServiceId;
 use crate::workspace::Workspace;
 
 /// Alarm kind raised while an archive folder and a live folder both exist.
@@ -61,7 +62,7 @@ pub struct CostActor {
     status: Recipient<StatusEvent>,
     ledger: Option<Ledger>,
     /// How each service billed since the last evaluation.
-    held: BTreeMap<usize, Held>,
+    held: BTreeMap<ServiceId, Held>,
     /// The alarm details last raised, by kind.
     raised: BTreeMap<&'static str, String>,
     timer: Option<SpawnHandle>,
@@ -138,7 +139,7 @@ impl CostActor {
     /// Re-reads which services are off, for billing from now on.
     fn refresh_held(&mut self, now: DateTime<Utc>) {
         let mut held = BTreeMap::new();
-        for n in 1..=self.cfg.services.count {
+        for n in ServiceId::all(self.cfg.services.count) {
             let off = present(&self.ws.archived_dir(n));
             let schedule = off.then(|| {
                 off_reason(&self.cfg.schedules, n, now)
@@ -234,7 +235,7 @@ impl CostActor {
             let mut problems = conflicts;
             for a in actions {
                 let res = match &a {
-                    Action::Enter { service, schedule } => {
+                    ScheduleChange::Enter { service, schedule } => {
                         let n = *service;
                         match routing
                             .send(SetOff {
@@ -251,7 +252,7 @@ impl CostActor {
                             }),
                         }
                     }
-                    Action::Leave { service, schedule } => {
+                    ScheduleChange::Leave { service, schedule } => {
                         let n = *service;
                         let res = unarchive(&ws, n, schedule, now);
                         if matches!(res, Ok(()) | Err(CostError::Log { .. })) {
@@ -260,9 +261,7 @@ impl CostActor {
                                 off: false,
                             };
                             if let Err(e) = routing.send(back).timeout(SET_OFF_TIMEOUT).await {
-                                log::warn!(
-                                    "service_{n}: could not tell the supervisor it is back on: {e}"
-                                );
+                                log::warn!("{n}: could not tell the supervisor it is back on: {e}");
                             }
                         }
                         res

@@ -14,7 +14,8 @@ use chrono::Local;
 use super::ChildPanicked;
 use super::{catch, Reconfigure};
 use crate::config::Config;
-use crate::health::{self, Verdict};
+use crate::health::{self, HealthVerdict};
+use crate::service_id::ServiceId;
 use crate::watch::{Hint, MaskedWatcher, INBOX_MASK, PARENT_MASK};
 use crate::workspace::Workspace;
 
@@ -23,7 +24,7 @@ use crate::workspace::Workspace;
 /// the supervisor keeps its own running count).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct HealthReport(pub Vec<(usize, Verdict, Option<u64>)>);
+pub struct HealthReport(pub Vec<(ServiceId, HealthVerdict, Option<u64>)>);
 
 /// Check now (a delivery failed, a reload, a schedule change).
 #[derive(Message, Debug, Clone, Copy)]
@@ -42,9 +43,9 @@ pub struct HealthActor {
     cfg: Arc<Config>,
     report: Recipient<HealthReport>,
     parent: Recipient<ChildPanicked>,
-    last: HashMap<usize, Verdict>,
+    last: HashMap<ServiceId, HealthVerdict>,
     /// What health.log said last, before this run's first check.
-    logged: HashMap<usize, crate::health::ServiceState>,
+    logged: HashMap<ServiceId, crate::health::ServiceState>,
     watcher: Option<MaskedWatcher>,
     /// Watched folders by inode (a recreated folder needs a new watch).
     watched: HashMap<PathBuf, (u64, inotify::WatchDescriptor)>,
@@ -76,7 +77,7 @@ impl HealthActor {
     fn check_all(&mut self) {
         let now = Local::now();
         let mut out = Vec::new();
-        for n in 1..=self.cfg.services.count {
+        for n in ServiceId::all(self.cfg.services.count) {
             let v = health::check(&self.ws, n, true);
             if self.last.get(&n) != Some(&v) {
                 let previous = self
@@ -86,7 +87,7 @@ impl HealthActor {
                     .or_else(|| self.logged.get(&n).copied());
                 let changed_state = previous != Some(v.state);
                 if changed_state {
-                    log::info!("service_{n} {} ({})", v.state.word(), v.reason);
+                    log::info!("{n} {} ({})", v.state.word(), v.reason);
                     if let Err(e) = health::log_transition(&self.ws, n, &v, now) {
                         log::error!("cannot write health.log: {e}");
                     }
@@ -97,7 +98,7 @@ impl HealthActor {
                 .then(|| health::backlog(&self.ws, n));
             out.push((n, v, backlog));
         }
-        self.last.retain(|n, _| *n <= self.cfg.services.count);
+        self.last.retain(|n, _| n.get() <= self.cfg.services.count);
         self.rewatch();
         self.report.do_send(HealthReport(out));
     }
@@ -112,7 +113,9 @@ impl HealthActor {
             (self.ws.balanceador(), PARENT_MASK),
             (self.ws.archived(), PARENT_MASK),
         ];
-        dirs.extend((1..=self.cfg.services.count).map(|n| (self.ws.service_dir(n), INBOX_MASK)));
+        dirs.extend(
+            ServiceId::all(self.cfg.services.count).map(|n| (self.ws.service_dir(n), INBOX_MASK)),
+        );
         let wanted: Vec<PathBuf> = dirs.iter().map(|(d, _)| d.clone()).collect();
         for (d, mask) in dirs {
             let ino = std::fs::metadata(&d).map(|m| m.ino()).ok();

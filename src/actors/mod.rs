@@ -1,15 +1,19 @@
-//! The actor graph (see DESIGN.md): the supervisor owns the routing table, reload and shutdown;
+//! The actor graph: the supervisor owns the routing table, the intake, reload and shutdown;
 //! one ServiceActor per service delivers into its inbox; the HealthActor, CostActor,
-//! StateKeeperActor and DriftActor each own their timers, watchers and files.
+//! StateKeeperActor and DriftActor each own their timers, watchers and files. The decisions
+//! they act on are plain functions and types outside this module (see the crate's layout).
 //!
-//! Messages shared by several actors are defined here; an actor's own messages sit above it in
-//! its file.
+//! The messages several actors send or receive are defined here ([`Reconfigure`],
+//! [`ChildPanicked`], [`Shutdown`], [`StatusEvent`], [`SetOff`], [`SnapshotNow`]); a message
+//! only one actor handles sits above it in its file (`DeliverBatch`, `HealthReport`,
+//! `CheckNow`, `Tick`, `DetectNow`, the supervisor's signals).
 
 use std::sync::Arc;
 
 use actix::prelude::*;
 
 use crate::config::Config;
+use crate::service_id::ServiceId;
 
 pub mod cost;
 pub mod drift;
@@ -52,7 +56,7 @@ pub enum StatusEvent {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct SetOff {
-    pub service: usize,
+    pub service: ServiceId,
     pub off: bool,
 }
 

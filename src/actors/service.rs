@@ -15,12 +15,13 @@ use actix::prelude::*;
 use chrono::Local;
 
 use super::{catch, ChildPanicked, Reconfigure, Shutdown};
-use crate::spool::desk::{Desk, Limits, Outcome};
+use crate::service_id::ServiceId;
+use crate::spool::desk::{DeliveryOutcome, Desk, Limits};
 use crate::workspace::Workspace;
 
 /// Move these requests (names in the intake); the reply has one outcome per name.
 #[derive(Message)]
-#[rtype(result = "Vec<Outcome>")]
+#[rtype(result = "Vec<DeliveryOutcome>")]
 pub struct DeliverBatch(pub Vec<OsString>);
 
 /// Test-only fault hook (feature `fault-injection`, on in `cargo test` only):
@@ -52,7 +53,7 @@ fn maybe_inject_panic() {
 }
 
 pub struct ServiceActor {
-    n: usize,
+    n: ServiceId,
     ws: Workspace,
     limits: Limits,
     desk: Option<Desk>,
@@ -60,7 +61,12 @@ pub struct ServiceActor {
 }
 
 impl ServiceActor {
-    pub fn new(ws: Workspace, n: usize, limits: Limits, parent: Recipient<ChildPanicked>) -> Self {
+    pub fn new(
+        ws: Workspace,
+        n: ServiceId,
+        limits: Limits,
+        parent: Recipient<ChildPanicked>,
+    ) -> Self {
         ServiceActor {
             n,
             ws,
@@ -81,7 +87,7 @@ impl ServiceActor {
     fn flush(&mut self) {
         if let Some(d) = self.desk.as_mut() {
             if let Err(e) = d.flush() {
-                log::error!("service_{}: cannot write load_{}.json: {e}", self.n, self.n);
+                log::error!("{}: cannot write load_{}.json: {e}", self.n, self.n.get());
             }
         }
     }
@@ -92,7 +98,7 @@ impl Actor for ServiceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Err(e) = self.desk() {
-            log::error!("service_{}: cannot open its logs: {e}", self.n);
+            log::error!("{}: cannot open its logs: {e}", self.n);
         }
         ctx.run_interval(Duration::from_secs(1), |act, _| act.flush());
     }
@@ -107,7 +113,7 @@ impl actix::Supervised for ServiceActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Reopen: recovery runs again and finishes whatever the panicking batch left.
         self.desk = None;
-        log::warn!("service_{}: restarting after a panic", self.n);
+        log::warn!("{}: restarting after a panic", self.n);
     }
 }
 
@@ -122,7 +128,7 @@ impl Handler<DeliverBatch> for ServiceActor {
                 Ok(d) => d.deliver_batch(&names, Local::now()),
                 Err(e) => names
                     .iter()
-                    .map(|_| Outcome::Failed {
+                    .map(|_| DeliveryOutcome::Failed {
                         error: e.clone(),
                         service_fault: true,
                     })
@@ -135,16 +141,16 @@ impl Handler<DeliverBatch> for ServiceActor {
                 MessageResult(out)
             }
             Err(panic) => {
-                log::error!("service_{}: delivery handler panicked: {panic}", self.n);
+                log::error!("{}: delivery handler panicked: {panic}", self.n);
                 self.parent.do_send(ChildPanicked {
-                    who: crate::service_id::ServiceId(self.n).to_string(),
+                    who: self.n.to_string(),
                     message: panic.clone(),
                 });
                 ctx.stop();
                 MessageResult(
                     names
                         .iter()
-                        .map(|_| Outcome::Failed {
+                        .map(|_| DeliveryOutcome::Failed {
                             error: format!("panic: {panic}"),
                             service_fault: false,
                         })

@@ -5,8 +5,9 @@
 //! back.
 //!
 //! Thin by design: decisions are in `crate::state` (`guard` for the disaster state machine,
-//! `scan` for the look at the state and the jobs, `snapshot` and `restore` for the work). Reading, hashing and writing run on tokio's blocking
-//! pool, one job at a time; triggers that arrive meanwhile are coalesced into one pending job.
+//! `scan` for the look at the state and the jobs, `snapshot` and `restore` for the work, and
+//! `remote` for an S3 state). Reading, hashing and writing run on tokio's blocking pool, one
+//! job at a time; triggers that arrive meanwhile are coalesced into one pending job.
 //! File events are hints: a periodic check (a quarter of `grace`, at most a second) is the
 //! truth, and costs a `stat` while nothing changes.
 
@@ -19,7 +20,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::{Reconfigure, Shutdown, SnapshotNow, StatusEvent};
 use crate::config::Config;
-use crate::state::guard::{Action, Guard, Seen};
+use crate::state::guard::{Guard, GuardAction, Seen};
 use crate::state::remote::{self as remote_state, RemoteState};
 use crate::state::replica_store::{self, Replicator};
 use crate::state::restore::{self, Restored};
@@ -281,17 +282,17 @@ impl StateKeeperActor {
             .guard
             .observe(seen, Instant::now(), st.grace, st.auto_restore)
         {
-            Action::Nothing => {}
-            Action::Alarm(d) => {
+            GuardAction::Nothing => {}
+            GuardAction::Alarm(d) => {
                 log::error!("{d}; `tfops restore --latest` puts the newest valid snapshot back");
                 self.alarm(ALARM_STATE, d);
             }
-            Action::AlarmAndRestore(d) => {
+            GuardAction::AlarmAndRestore(d) => {
                 log::error!("{d}; restoring the newest valid snapshot (auto_restore)");
                 self.alarm(ALARM_STATE, d.clone());
                 self.request(Job::Restore { why: d }, ctx);
             }
-            Action::Clear => {
+            GuardAction::Clear => {
                 log::info!("the state is valid again");
                 let _ = self.status.try_send(StatusEvent::ClearAlarm {
                     kind: ALARM_STATE.into(),

@@ -2,9 +2,16 @@
 //! shutdown, and supervises the other actors.
 //!
 //! Intake: notify events are hints (a close-write or a moved-in name is taken at once), full
-//! rescans are the truth (at start, on a queue overflow, every `balancer.rescan`); a name found
-//! by a rescan is taken once it has settled. Each name is handed to exactly one ServiceActor at
-//! a time (`queued`); a failed move leaves it in the intake and queues it again.
+//! rescans are the truth (at start, on a queue overflow, every `balancer.rescan`, deferred
+//! while a long queue drains); a name found by a rescan is taken once it has settled
+//! ([`crate::spool::intake`]). The queue, the routing of names in batches and what a batch's
+//! outcomes mean (requeue at the front, retry at the next rescan, suspect service) are
+//! [`crate::spool::dispatch`]'s; each name is handed to exactly one ServiceActor at a time.
+//!
+//! Its state is grouped by concern: the routing table, the intake, the children, the reload
+//! gate, the status board. The routing table, alarms, reload coalescing, rescan pacing,
+//! restart caps and reload diffing are [`crate::supervision`]'s, tested there without actix;
+//! this file owns the actors, timers, watchers, messages and files around them.
 //!
 //! Supervision: a child that panics is restarted by actix's `Supervisor`; restarts are capped
 //! per time window as Erlang/OTP does (`MAX_RESTARTS` in `RESTART_PERIOD`), and past the cap
@@ -28,13 +35,16 @@ use super::{ChildPanicked, Reconfigure, SetOff, Shutdown, SnapshotNow, StatusEve
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::fsutil::{json_ts, write_atomic};
-use crate::health::{self, ServiceState};
-use crate::router::{Candidate, Router};
-use crate::spool::desk::{Limits, Outcome};
-use crate::spool::dispatch::{Dispatch, Open, Round};
+use crate::health;
+use crate::router::Router;
+use crate::service_id::ServiceId;
+use crate::spool::desk::{DeliveryOutcome, Limits};
+use crate::spool::dispatch::{Dispatch, Round};
 use crate::spool::intake::{self, Settler};
-use crate::status::{Alarm, DaemonInfo, DaemonStatus, ServiceStatus};
-use crate::supervision::{plan_reload, Restart, RestartBudget};
+use crate::status::{DaemonInfo, DaemonStatus};
+use crate::supervision::{
+    plan_reload, Alarms, ReloadGate, RescanPacer, Restart, RestartBudget, RoutingTable, Slot,
+};
 use crate::watch::{Hint, MaskedWatcher, INTAKE_MASK};
 use crate::workspace::Workspace;
 
@@ -91,17 +101,43 @@ struct IntakeHints {
     rescan: bool,
 }
 
-struct Slot {
-    addr: Addr<ServiceActor>,
-    state: ServiceState,
-    reason: String,
-    in_flight: usize,
-    backlog: u64,
-    routed: u64,
-    /// Held off by a cost schedule (SetOff); wins over health reports.
-    off: bool,
-    /// No longer in `services.count` after a reload.
-    removed: bool,
+/// The intake side: the dispatch queue, names waiting to settle, the watcher's hints and the
+/// rescan timers.
+struct Intake {
+    dispatch: Dispatch,
+    settler: Settler,
+    hints: Arc<Mutex<IntakeHints>>,
+    watcher: Option<MaskedWatcher>,
+    rescan_timer: Option<SpawnHandle>,
+    pacer: RescanPacer,
+    /// A settle check is armed.
+    settle_timer: bool,
+}
+
+impl Intake {
+    /// Names the supervisor knows in the intake: queued, in flight (`in_flight`) or settling.
+    fn known(&self, in_flight: usize) -> u64 {
+        (self.dispatch.waiting() + in_flight + self.settler.waiting().count()) as u64
+    }
+}
+
+/// The other actors the supervisor starts, and the service actors by service.
+#[derive(Default)]
+struct Children {
+    services: BTreeMap<ServiceId, Addr<ServiceActor>>,
+    health: Option<Addr<HealthActor>>,
+    cost: Option<Addr<CostActor>>,
+    state_keeper: Option<Addr<StateKeeperActor>>,
+    drift: Option<Addr<DriftActor>>,
+}
+
+/// What `status.json` says beside the routing table, and whether it must be written again.
+struct Board {
+    started_at: String,
+    config_loaded_at: String,
+    last_reload_error: Option<String>,
+    alarms: Alarms,
+    dirty: bool,
 }
 
 /// What `run` hands the supervisor at start.
@@ -110,36 +146,24 @@ pub struct Start {
     pub cfg: Arc<Config>,
     pub config_path: PathBuf,
     /// Services a cost schedule holds off at start.
-    pub off: BTreeSet<usize>,
+    pub off: BTreeSet<ServiceId>,
 }
 
 pub struct SupervisorActor {
     ws: Workspace,
     cfg: Arc<Config>,
     config_path: PathBuf,
+    /// Routing: the policy and what is known of each service.
     router: Router,
-    slots: BTreeMap<usize, Slot>,
-    dispatch: Dispatch,
-    settler: Settler,
-    hints: Arc<Mutex<IntakeHints>>,
-    watcher: Option<MaskedWatcher>,
-    health: Option<Addr<HealthActor>>,
-    cost: Option<Addr<CostActor>>,
-    state_keeper: Option<Addr<StateKeeperActor>>,
-    drift: Option<Addr<DriftActor>>,
-    rescan_timer: Option<SpawnHandle>,
-    rescans_deferred: u32,
-    reloading: bool,
-    reload_again: bool,
-    settle_timer: bool,
-    started_at: String,
-    config_loaded_at: String,
-    last_reload_error: Option<String>,
-    alarms: Vec<Alarm>,
+    table: RoutingTable,
+    /// Services a cost schedule held off at start.
+    off_at_start: BTreeSet<ServiceId>,
+    intake: Intake,
+    children: Children,
+    reload: ReloadGate,
+    board: Board,
     restarts: RestartBudget,
-    status_dirty: bool,
     stopping: bool,
-    off_at_start: BTreeSet<usize>,
 }
 
 impl SupervisorActor {
@@ -150,28 +174,28 @@ impl SupervisorActor {
             ws: s.ws,
             cfg: s.cfg,
             config_path: s.config_path,
-            slots: BTreeMap::new(),
-            dispatch: Dispatch::new(),
-            settler: Settler::default(),
-            hints: Arc::new(Mutex::new(IntakeHints::default())),
-            watcher: None,
-            health: None,
-            cost: None,
-            state_keeper: None,
-            drift: None,
-            rescan_timer: None,
-            rescans_deferred: 0,
-            reloading: false,
-            reload_again: false,
-            settle_timer: false,
-            started_at: now.clone(),
-            config_loaded_at: now,
-            last_reload_error: None,
-            alarms: Vec::new(),
-            restarts: RestartBudget::new(MAX_RESTARTS, RESTART_PERIOD),
-            status_dirty: true,
-            stopping: false,
+            table: RoutingTable::default(),
             off_at_start: s.off,
+            intake: Intake {
+                dispatch: Dispatch::new(),
+                settler: Settler::default(),
+                hints: Arc::new(Mutex::new(IntakeHints::default())),
+                watcher: None,
+                rescan_timer: None,
+                pacer: RescanPacer::new(RESCAN_BUSY_QUEUE, RESCAN_DEFER_MAX),
+                settle_timer: false,
+            },
+            children: Children::default(),
+            reload: ReloadGate::default(),
+            board: Board {
+                started_at: now.clone(),
+                config_loaded_at: now,
+                last_reload_error: None,
+                alarms: Alarms::default(),
+                dirty: true,
+            },
+            restarts: RestartBudget::new(MAX_RESTARTS, RESTART_PERIOD),
+            stopping: false,
         }
     }
 
@@ -182,9 +206,22 @@ impl SupervisorActor {
         }
     }
 
-    fn start_service(&mut self, n: usize, ctx: &mut Context<Self>) {
-        if let Some(s) = self.slots.get_mut(&n) {
-            s.removed = false;
+    fn start_service(&mut self, n: ServiceId, ctx: &mut Context<Self>) {
+        let ws = &self.ws;
+        let added = self.table.add(n, || {
+            Slot::new(
+                health::check(ws, n, false),
+                health::backlog(ws, n),
+                // Requests routed to it ever (load_N.json), as `status` shows without a daemon.
+                std::fs::read(ws.load_json(n))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|j| j["total"].as_u64())
+                    .unwrap_or(0),
+                self.off_at_start.contains(&n),
+            )
+        });
+        if !added {
             return;
         }
         let (ws, limits, parent) = (self.ws.clone(), self.limits(), ctx.address().recipient());
@@ -192,29 +229,11 @@ impl SupervisorActor {
         let addr = actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
             ServiceActor::new(ws, n, limits, parent)
         });
-        let v = health::check(&self.ws, n, false);
-        self.slots.insert(
-            n,
-            Slot {
-                addr,
-                state: v.state,
-                reason: v.reason,
-                in_flight: 0,
-                backlog: health::backlog(&self.ws, n),
-                // Requests routed to it ever (load_N.json), as `status` shows without a daemon.
-                routed: std::fs::read(self.ws.load_json(n))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|j| j["total"].as_u64())
-                    .unwrap_or(0),
-                off: self.off_at_start.contains(&n) || v.state == ServiceState::Off,
-                removed: false,
-            },
-        );
+        self.children.services.insert(n, addr);
     }
 
     fn watch_intake(&mut self, ctx: &mut Context<Self>) {
-        let hints = self.hints.clone();
+        let hints = self.intake.hints.clone();
         let me = ctx.address();
         let w = MaskedWatcher::spawn("tfops-intake", move |hint| {
             let mut h = hints.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,26 +255,19 @@ impl SupervisorActor {
             }
         });
         match w.and_then(|mut w| w.add(&self.ws.intake(), INTAKE_MASK).map(|_| w)) {
-            Ok(w) => self.watcher = Some(w),
+            Ok(w) => self.intake.watcher = Some(w),
             Err(e) => log::warn!("no intake events ({e}); relying on rescans"),
         }
     }
 
     fn schedule_rescan(&mut self, ctx: &mut Context<Self>) {
-        if let Some(h) = self.rescan_timer.take() {
+        if let Some(h) = self.intake.rescan_timer.take() {
             ctx.cancel_future(h);
         }
-        self.rescan_timer = Some(ctx.run_interval(self.cfg.balancer.rescan, |act, ctx| {
-            // While a large queue drains, a listing of the whole intake finds nothing new that
-            // events did not report, and costs the supervisor time in proportion to the
-            // backlog: defer it (at most RESCAN_DEFER_MAX intervals).
-            if act.dispatch.waiting() > RESCAN_BUSY_QUEUE && act.rescans_deferred < RESCAN_DEFER_MAX
-            {
-                act.rescans_deferred += 1;
-                return;
+        self.intake.rescan_timer = Some(ctx.run_interval(self.cfg.balancer.rescan, |act, ctx| {
+            if act.intake.pacer.due(act.intake.dispatch.waiting()) {
+                act.full_scan(ctx);
             }
-            act.rescans_deferred = 0;
-            act.full_scan(ctx);
         }));
     }
 
@@ -264,7 +276,7 @@ impl SupervisorActor {
         if self.stopping {
             return;
         }
-        let dispatch = &self.dispatch;
+        let dispatch = &self.intake.dispatch;
         let entries = match intake::scan_except(&self.ws.intake(), |n| dispatch.is_queued(n)) {
             Ok(e) => e,
             Err(e) => {
@@ -273,11 +285,12 @@ impl SupervisorActor {
                 return;
             }
         };
-        if !self.settler.is_empty() {
+        if !self.intake.settler.is_empty() {
             let present: HashSet<OsString> = entries.iter().map(|e| e.name.clone()).collect();
-            self.settler.retain_present(&present);
+            self.intake.settler.retain_present(&present);
         }
         let ready = self
+            .intake
             .settler
             .observe(entries, Instant::now(), self.cfg.balancer.settle);
         self.enqueue(ready);
@@ -287,23 +300,24 @@ impl SupervisorActor {
 
     /// Re-stats names waiting to settle after `settle`, without a full listing.
     fn arm_settle_check(&mut self, ctx: &mut Context<Self>) {
-        if self.settler.is_empty() || self.settle_timer {
+        if self.intake.settler.is_empty() || self.intake.settle_timer {
             return;
         }
-        self.settle_timer = true;
+        self.intake.settle_timer = true;
         let wait = self.cfg.balancer.settle + Duration::from_millis(5);
         ctx.run_later(wait, |act, ctx| {
-            act.settle_timer = false;
+            act.intake.settle_timer = false;
             let dir = act.ws.intake();
-            let names: Vec<OsString> = act.settler.waiting().cloned().collect();
+            let names: Vec<OsString> = act.intake.settler.waiting().cloned().collect();
             let mut seen = Vec::with_capacity(names.len());
             for n in names {
                 match intake::stat(&dir, &n) {
                     Some(e) => seen.push(e),
-                    None => act.settler.forget(&n),
+                    None => act.intake.settler.forget(&n),
                 }
             }
             let ready = act
+                .intake
                 .settler
                 .observe(seen, Instant::now(), act.cfg.balancer.settle);
             act.enqueue(ready);
@@ -313,24 +327,7 @@ impl SupervisorActor {
     }
 
     fn enqueue(&mut self, names: Vec<OsString>) {
-        self.dispatch.enqueue(names);
-    }
-
-    fn candidates(&self) -> Vec<Open> {
-        self.slots
-            .iter()
-            .filter(|(_, s)| {
-                s.state == ServiceState::Up && !s.off && !s.removed && s.in_flight < MAX_IN_FLIGHT
-            })
-            .map(|(n, s)| Open {
-                candidate: Candidate {
-                    service: *n,
-                    weight: self.cfg.service_settings(*n).weight,
-                    backlog: s.backlog + s.in_flight as u64,
-                },
-                room: MAX_IN_FLIGHT - s.in_flight,
-            })
-            .collect()
+        self.intake.dispatch.enqueue(names);
     }
 
     /// Hands queued names to services that can take them, in batches.
@@ -338,24 +335,25 @@ impl SupervisorActor {
         if self.stopping {
             return;
         }
-        let open = self.candidates();
+        let cfg = &self.cfg;
+        let open = self
+            .table
+            .open(MAX_IN_FLIGHT, |n| cfg.service_settings(n).weight);
         let round = Round {
             batch: BATCH,
             max: usize::MAX,
         };
-        for b in self.dispatch.assign(&mut self.router, &open, round) {
-            if let Some(slot) = self.slots.get_mut(&b.service) {
-                slot.in_flight += b.names.len();
-            }
+        for b in self.intake.dispatch.assign(&mut self.router, &open, round) {
+            self.table.handed(b.service, b.names.len());
             self.send_batch(b.service, b.names, ctx);
         }
     }
 
-    fn send_batch(&mut self, n: usize, names: Vec<OsString>, ctx: &mut Context<Self>) {
-        let Some(slot) = self.slots.get(&n) else {
+    fn send_batch(&mut self, n: ServiceId, names: Vec<OsString>, ctx: &mut Context<Self>) {
+        let Some(addr) = self.children.services.get(&n) else {
             return;
         };
-        let fut = slot.addr.send(DeliverBatch(names.clone()));
+        let fut = addr.send(DeliverBatch(names.clone()));
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             act.batch_done(n, names, res, ctx);
         }));
@@ -363,33 +361,28 @@ impl SupervisorActor {
 
     fn batch_done(
         &mut self,
-        n: usize,
+        n: ServiceId,
         names: Vec<OsString>,
-        res: Result<Vec<Outcome>, MailboxError>,
+        res: Result<Vec<DeliveryOutcome>, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
-        if let Some(s) = self.slots.get_mut(&n) {
-            s.in_flight = s.in_flight.saturating_sub(names.len());
-        }
-        self.status_dirty = true;
+        self.board.dirty = true;
+        let count = names.len();
         let outcomes = match res {
             Ok(o) => o,
             Err(e) => {
-                log::warn!("service_{n} did not answer ({e}); its requests stay in the intake");
+                log::warn!("{n} did not answer ({e}); its requests stay in the intake");
                 names
                     .iter()
-                    .map(|_| Outcome::Failed {
+                    .map(|_| DeliveryOutcome::Failed {
                         error: e.to_string(),
                         service_fault: false,
                     })
                     .collect()
             }
         };
-        let settled = self.dispatch.settle(names, outcomes);
-        if let Some(s) = self.slots.get_mut(&n) {
-            s.routed += settled.delivered;
-            s.backlog += settled.delivered;
-        }
+        let settled = self.intake.dispatch.settle(names, outcomes);
+        let down = self.table.answered(n, count, &settled);
         // One warning per batch: a full disk fails every request the same way.
         if let Some(first) = settled.deferred.first() {
             log::warn!(
@@ -399,16 +392,14 @@ impl SupervisorActor {
                 first.error
             );
         }
-        if let Some(err) = settled.suspect {
-            if let Some(s) = self.slots.get_mut(&n) {
-                if s.state == ServiceState::Up {
-                    log::warn!("service_{n} failed a delivery ({err}); not routing to it until a health check passes");
-                    crate::events::health(n, ServiceState::Up, ServiceState::Down, &err);
-                    s.state = ServiceState::Down;
-                    s.reason = err;
-                }
-            }
-            if let Some(h) = &self.health {
+        if let Some((n, from, to, err)) = down {
+            log::warn!(
+                "{n} failed a delivery ({err}); not routing to it until a health check passes"
+            );
+            crate::events::health(n, from, to, &err);
+        }
+        if settled.suspect.is_some() {
+            if let Some(h) = &self.children.health {
                 h.do_send(CheckNow);
             }
         }
@@ -419,15 +410,11 @@ impl SupervisorActor {
         }
     }
 
-    fn in_flight(&self) -> usize {
-        self.slots.values().map(|s| s.in_flight).sum()
-    }
-
     fn write_status(&mut self) {
-        if !self.status_dirty {
+        if !self.board.dirty {
             return;
         }
-        self.status_dirty = false;
+        self.board.dirty = false;
         let st = self.live_status();
         match serde_json::to_vec_pretty(&st) {
             Ok(b) => {
@@ -444,58 +431,40 @@ impl SupervisorActor {
         DaemonStatus {
             daemon: DaemonInfo {
                 pid: std::process::id(),
-                started_at: self.started_at.clone(),
-                config_loaded_at: self.config_loaded_at.clone(),
-                last_reload_error: self.last_reload_error.clone(),
+                started_at: self.board.started_at.clone(),
+                config_loaded_at: self.board.config_loaded_at.clone(),
+                last_reload_error: self.board.last_reload_error.clone(),
             },
-            services: self
-                .slots
-                .iter()
-                .filter(|(_, s)| !s.removed)
-                .map(|(n, s)| ServiceStatus {
-                    name: crate::service_id::ServiceId(*n).to_string(),
-                    state: if s.off { ServiceState::Off } else { s.state },
-                    routed: s.routed,
-                    backlog: s.backlog,
-                    reason: s.reason.clone(),
-                })
-                .collect(),
-            alarms: self.alarms.clone(),
+            services: self.table.statuses(),
+            alarms: self.board.alarms.list().to_vec(),
             strategy: self.router.strategy().as_str().to_string(),
             updated_at: json_ts(Local::now()),
         }
     }
 
     fn alarm(&mut self, kind: &str, detail: String) {
-        self.alarms.retain(|a| a.kind != kind);
-        self.alarms.push(Alarm {
-            at: json_ts(Local::now()),
-            kind: kind.to_string(),
-            detail,
-        });
-        self.status_dirty = true;
+        self.board.alarms.raise(kind, detail, json_ts(Local::now()));
+        self.board.dirty = true;
     }
 
     /// Reads and validates the config off the actor thread (a hostile file can take hcl-edit
     /// seconds to parse; routing must not wait), then applies it. A SIGHUP that arrives
     /// meanwhile triggers one more reload afterwards, so the file's latest content wins.
     fn start_reload(&mut self, ctx: &mut Context<Self>) {
-        if self.reloading {
-            self.reload_again = true;
+        if !self.reload.request() {
             return;
         }
-        self.reloading = true;
         let path = self.config_path.clone();
         let display = self.ws.rel(&self.config_path).into_owned();
         let root = self.ws.root.clone();
         let load = actix_rt::task::spawn_blocking(move || Config::load(&path, &display, &root));
         ctx.spawn(load.into_actor(self).map(|res, act, ctx| {
-            act.reloading = false;
+            let again = act.reload.finished();
             match res {
                 Ok(r) => act.apply_reload(r, ctx),
                 Err(e) => log::error!("reload failed to run: {e}; the old configuration stays"),
             }
-            if std::mem::take(&mut act.reload_again) && !act.stopping {
+            if again && !act.stopping {
                 act.start_reload(ctx);
             }
         }));
@@ -517,7 +486,7 @@ impl SupervisorActor {
                 let msg = e;
                 log::error!("reload refused, the old configuration stays in force:\n{msg}");
                 crate::events::reload(Some(&msg));
-                self.last_reload_error = Some(msg.clone());
+                self.board.last_reload_error = Some(msg.clone());
                 self.alarm("config", format!("reload refused: {msg}"));
                 return;
             }
@@ -525,37 +494,28 @@ impl SupervisorActor {
         let old = self.cfg.clone();
         let new = Arc::new(new);
         self.cfg = new.clone();
-        self.config_loaded_at = json_ts(Local::now());
-        self.last_reload_error = None;
-        self.alarms.retain(|a| a.kind != "config");
-        self.status_dirty = true;
+        self.board.config_loaded_at = json_ts(Local::now());
+        self.board.last_reload_error = None;
+        self.board.alarms.clear("config");
+        self.board.dirty = true;
         self.router.set_strategy(new.balancer.strategy);
-        let running = self
-            .slots
-            .iter()
-            .filter(|(_, s)| !s.removed)
-            .map(|(n, _)| *n);
-        let plan = plan_reload(&old, &new, running.collect::<Vec<_>>());
+        let plan = plan_reload(&old, &new, self.table.running());
         // Services added and removed.
         for n in plan.run {
             self.start_service(n, ctx);
         }
         for n in plan.remove {
-            if let Some(s) = self.slots.get_mut(&n) {
-                s.removed = true;
-                s.addr.do_send(Shutdown);
-                log::info!("service_{n} removed by the new configuration");
+            if self.table.remove(n) {
+                if let Some(a) = self.children.services.get(&n) {
+                    a.do_send(Shutdown);
+                }
+                log::info!("{n} removed by the new configuration");
             }
         }
         if plan.reapply_active {
-            // Schedules first (SPEC): a service the new schedules hold off gets no marker;
+            // Schedules first: a service the new schedules hold off gets no marker;
             // the CostActor archives it when it handles the Reconfigure below.
-            let mut off: BTreeSet<usize> = self
-                .slots
-                .iter()
-                .filter(|(_, s)| s.off)
-                .map(|(n, _)| *n)
-                .collect();
+            let mut off = self.table.held_off();
             off.extend(
                 crate::schedule::off_at(&new.schedules, new.services.count, chrono::Utc::now())
                     .into_keys(),
@@ -568,19 +528,20 @@ impl SupervisorActor {
             self.schedule_rescan(ctx);
         }
         let msg = Reconfigure(new);
-        for s in self.slots.values() {
-            s.addr.do_send(msg.clone());
+        let c = &self.children;
+        for a in c.services.values() {
+            a.do_send(msg.clone());
         }
-        if let Some(h) = &self.health {
+        if let Some(h) = &c.health {
             h.do_send(msg.clone());
         }
-        if let Some(a) = &self.cost {
+        if let Some(a) = &c.cost {
             a.do_send(msg.clone());
         }
-        if let Some(a) = &self.state_keeper {
+        if let Some(a) = &c.state_keeper {
             a.do_send(msg.clone());
         }
-        if let Some(a) = &self.drift {
+        if let Some(a) = &c.drift {
             a.do_send(msg);
         }
         crate::events::reload(None);
@@ -594,16 +555,16 @@ impl SupervisorActor {
 
     /// Once nothing is in flight: flush every actor, write the last status, stop the system.
     fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight() > 0 {
+        if self.table.in_flight() > 0 {
             return;
         }
         if !self.stopping {
             return;
         }
-        let services: Vec<_> = self.slots.values().map(|s| s.addr.clone()).collect();
-        let cost = self.cost.clone();
-        let state = self.state_keeper.clone();
-        let drift = self.drift.clone();
+        let services: Vec<_> = self.children.services.values().cloned().collect();
+        let cost = self.children.cost.clone();
+        let state = self.children.state_keeper.clone();
+        let drift = self.children.drift.clone();
         let fut = async move {
             for s in services {
                 let _ = s.send(Shutdown).await;
@@ -619,7 +580,7 @@ impl SupervisorActor {
             }
         };
         ctx.wait(fut.into_actor(self).map(|_, act, _| {
-            act.status_dirty = true;
+            act.board.dirty = true;
             act.write_status();
             let _ = std::fs::remove_file(act.ws.run_pid());
             log::info!("stopped: nothing in flight, logs flushed");
@@ -632,7 +593,7 @@ impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for n in 1..=self.cfg.services.count {
+        for n in ServiceId::all(self.cfg.services.count) {
             self.start_service(n, ctx);
         }
         let me = ctx.address();
@@ -642,7 +603,7 @@ impl Actor for SupervisorActor {
             me.clone().recipient(),
             me.clone().recipient(),
         );
-        self.health = Some(actix::Supervisor::start(move |_| health));
+        self.children.health = Some(actix::Supervisor::start(move |_| health));
         let cost = CostActor::new(
             self.ws.clone(),
             self.cfg.clone(),
@@ -650,12 +611,12 @@ impl Actor for SupervisorActor {
             me.clone().recipient(),
             me.clone().recipient(),
         );
-        self.cost = Some(actix::Supervisor::start(move |_| cost));
-        self.state_keeper = Some(
+        self.children.cost = Some(actix::Supervisor::start(move |_| cost));
+        self.children.state_keeper = Some(
             StateKeeperActor::new(self.ws.clone(), self.cfg.clone(), me.clone().recipient())
                 .start(),
         );
-        self.drift = Some(
+        self.children.drift = Some(
             DriftActor::new(self.ws.clone(), self.cfg.clone(), me.clone().recipient()).start(),
         );
         self.watch_intake(ctx);
@@ -676,7 +637,7 @@ impl Handler<IntakeWake> for SupervisorActor {
     type Result = ();
     fn handle(&mut self, _: IntakeWake, ctx: &mut Context<Self>) {
         let (names, rescan) = {
-            let mut h = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+            let mut h = self.intake.hints.lock().unwrap_or_else(|e| e.into_inner());
             (std::mem::take(&mut h.names), std::mem::take(&mut h.rescan))
         };
         if rescan {
@@ -684,7 +645,7 @@ impl Handler<IntakeWake> for SupervisorActor {
             self.full_scan(ctx);
         }
         for n in &names {
-            self.settler.forget(n);
+            self.intake.settler.forget(n);
         }
         self.enqueue(names);
         self.pump(ctx);
@@ -696,9 +657,8 @@ impl Handler<LiveStatus> for SupervisorActor {
     fn handle(&mut self, _: LiveStatus, _: &mut Context<Self>) -> Self::Result {
         MessageResult(Live {
             status: self.live_status(),
-            intake: (self.dispatch.waiting() + self.in_flight() + self.settler.waiting().count())
-                as u64,
-            ready: self.watcher.is_some() && !self.stopping,
+            intake: self.intake.known(self.table.in_flight()),
+            ready: self.intake.watcher.is_some() && !self.stopping,
         })
     }
 }
@@ -707,18 +667,10 @@ impl Handler<HealthReport> for SupervisorActor {
     type Result = ();
     fn handle(&mut self, msg: HealthReport, ctx: &mut Context<Self>) {
         for (n, v, backlog) in msg.0 {
-            if let Some(s) = self.slots.get_mut(&n) {
-                if s.state != v.state || s.reason != v.reason {
-                    self.status_dirty = true;
-                }
-                if !s.off {
-                    crate::events::health(n, s.state, v.state, &v.reason);
-                }
-                s.state = v.state;
-                s.reason = v.reason;
-                if let Some(b) = backlog {
-                    s.backlog = b;
-                }
+            let (changed, transition) = self.table.report(n, v, backlog);
+            self.board.dirty |= changed;
+            if let Some((n, from, to, reason)) = transition {
+                crate::events::health(n, from, to, &reason);
             }
         }
         self.pump(ctx);
@@ -729,14 +681,12 @@ impl Handler<SetOff> for SupervisorActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, msg: SetOff, ctx: &mut Context<Self>) -> Self::Result {
         let n = msg.service;
-        if let Some(s) = self.slots.get_mut(&n) {
-            let was = if s.off { ServiceState::Off } else { s.state };
-            s.off = msg.off;
-            self.status_dirty = true;
-            crate::events::schedule(n, was, if s.off { ServiceState::Off } else { s.state });
+        if let Some((was, now)) = self.table.set_off(n, msg.off) {
+            self.board.dirty = true;
+            crate::events::schedule(n, was, now);
         }
         if !msg.off {
-            if let Some(h) = &self.health {
+            if let Some(h) = &self.children.health {
                 h.do_send(CheckNow);
             }
             self.pump(ctx);
@@ -750,12 +700,12 @@ impl Handler<SetOff> for SupervisorActor {
 /// Waits (polling every 10 ms) until service `n` has nothing in flight. Every batch future
 /// ends (with outcomes or a mailbox error), so this always ends too.
 struct WaitIdle {
-    n: usize,
+    n: ServiceId,
 }
 
 impl WaitIdle {
     fn run(self, act: &mut SupervisorActor) -> ResponseActFuture<SupervisorActor, ()> {
-        let busy = act.slots.get(&self.n).is_some_and(|s| s.in_flight > 0);
+        let busy = act.table.in_flight_to(self.n) > 0;
         if !busy {
             return Box::pin(actix::fut::ready(()));
         }
@@ -778,9 +728,9 @@ impl Handler<StatusEvent> for SupervisorActor {
                 self.alarm(&kind, detail);
             }
             StatusEvent::ClearAlarm { kind } => {
-                crate::events::alarm_cleared(&kind, &self.alarms);
-                self.alarms.retain(|a| a.kind != kind);
-                self.status_dirty = true;
+                crate::events::alarm_cleared(&kind, self.board.alarms.list());
+                self.board.alarms.clear(&kind);
+                self.board.dirty = true;
             }
         }
     }
@@ -831,7 +781,7 @@ impl Handler<Reload> for SupervisorActor {
 impl Handler<Usr1> for SupervisorActor {
     type Result = ();
     fn handle(&mut self, _: Usr1, _: &mut Context<Self>) {
-        if let Some(a) = &self.state_keeper {
+        if let Some(a) = &self.children.state_keeper {
             a.do_send(SnapshotNow {
                 reason: "SIGUSR1".into(),
             });
@@ -847,10 +797,10 @@ impl Handler<Stop> for SupervisorActor {
         }
         log::info!(
             "stopping: intake closed, finishing {} move(s) in flight",
-            self.in_flight()
+            self.table.in_flight()
         );
         self.stopping = true;
-        self.watcher = None;
+        self.intake.watcher = None;
         self.maybe_finish(ctx);
     }
 }

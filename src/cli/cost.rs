@@ -15,9 +15,10 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::schedule::ledger::{summarize_file, Summary};
 use crate::schedule::{off_at, parse_instant};
-use crate::workspace::Context;
+use crate::service_id::ServiceId;
+use crate::workspace::ConfiguredWorkspace;
 
-/// `{"services": [...], "total_cost", "total_saved", ...}` (SPEC; fields may be added).
+/// `{"services": [...], "total_cost", "total_saved", ...}` (fields may be added).
 #[derive(Debug, Serialize)]
 pub struct CostReport {
     pub services: Vec<ServiceLine>,
@@ -80,14 +81,14 @@ pub fn answer_at(cfg: &Config, t: DateTime<Utc>) -> AtAnswer {
     let off = off_at(&cfg.schedules, cfg.services.count, t);
     AtAnswer {
         time: crate::fsutil::json_ts(t.with_timezone(&chrono::Local)),
-        on: (1..=cfg.services.count)
+        on: ServiceId::all(cfg.services.count)
             .filter(|n| !off.contains_key(n))
-            .map(|n| crate::service_id::ServiceId(n).to_string())
+            .map(|n| n.to_string())
             .collect(),
         off: off
             .into_iter()
             .map(|(n, schedule)| OffAt {
-                name: crate::service_id::ServiceId(n).to_string(),
+                name: n.to_string(),
                 schedule,
             })
             .collect(),
@@ -99,10 +100,10 @@ pub fn answer_at(cfg: &Config, t: DateTime<Utc>) -> AtAnswer {
 pub fn build_report(
     cfg: &Config,
     sum: &Summary,
-    off_now: impl Fn(usize) -> bool,
+    off_now: impl Fn(ServiceId) -> bool,
     at: Option<AtAnswer>,
 ) -> CostReport {
-    let ids: BTreeSet<usize> = (1..=cfg.services.count)
+    let ids: BTreeSet<ServiceId> = ServiceId::all(cfg.services.count)
         .chain(sum.services.keys().copied())
         .collect();
     let mut services = Vec::new();
@@ -114,7 +115,7 @@ pub fn build_report(
         up += t.seconds_up;
         off += t.seconds_off;
         services.push(ServiceLine {
-            name: crate::service_id::ServiceId(n).to_string(),
+            name: n.to_string(),
             hours_up: hours(t.seconds_up),
             hours_off: hours(t.seconds_off),
             cost: money(t.cost),
@@ -192,7 +193,7 @@ pub fn render_at(a: &AtAnswer) -> String {
 ///
 /// # Errors
 /// A TIME that does not parse, or a ledger that cannot be read.
-pub fn report(ctx: &Context, json: bool, at: Option<&str>) -> anyhow::Result<i32> {
+pub fn report(ctx: &ConfiguredWorkspace, json: bool, at: Option<&str>) -> anyhow::Result<i32> {
     let at = match at {
         Some(text) => {
             let t = parse_instant(text, &chrono::Local)

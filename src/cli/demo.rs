@@ -15,7 +15,8 @@ use chrono::{Local, TimeZone};
 
 use crate::clock::{Clock, FakeClock};
 use crate::config::parse_config;
-use crate::workspace::{Context, Workspace};
+use crate::service_id::ServiceId;
+use crate::workspace::{ConfiguredWorkspace, Workspace};
 
 /// Config of the copy: quick intervals so the tour takes seconds; no schedule (the schedule
 /// step uses its own, with a fake clock, so the tour does the same at any hour).
@@ -86,7 +87,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> any
     anyhow::bail!("timed out after {:?} waiting for {what}", timeout)
 }
 
-fn processed(ws: &Workspace, n: usize) -> usize {
+fn processed(ws: &Workspace, n: ServiceId) -> usize {
     std::fs::read_dir(ws.service_dir(n))
         .map(|rd| {
             rd.flatten()
@@ -97,7 +98,7 @@ fn processed(ws: &Workspace, n: usize) -> usize {
 }
 
 fn counts(ws: &Workspace) -> [usize; 3] {
-    [processed(ws, 1), processed(ws, 2), processed(ws, 3)]
+    [1, 2, 3].map(|n| processed(ws, ServiceId(n)))
 }
 
 fn generate(ws: &Workspace, n: usize, prefix: &str) -> anyhow::Result<()> {
@@ -116,6 +117,20 @@ fn health_log(ws: &Workspace) -> String {
     std::fs::read_to_string(ws.health_log()).unwrap_or_default()
 }
 
+/// The state the running supervisor's `status.json` gives service `id` ("up", "down", "off").
+/// The health log is written by the health check before the supervisor hears of it: only this
+/// says that routing knows.
+fn routing_state(ws: &Workspace, id: ServiceId) -> Option<String> {
+    let b = std::fs::read(ws.status_json()).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+    let name = id.to_string();
+    v["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name.as_str())
+        .and_then(|s| s["state"].as_str().map(str::to_string))
+}
+
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -127,7 +142,7 @@ impl Drop for Daemon {
 
 /// # Errors
 /// When the temp copy cannot be made; a failing step is reported and gives exit 1.
-pub fn run(ctx: &Context) -> anyhow::Result<i32> {
+pub fn run(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     let started = Instant::now();
     let tmp = std::env::temp_dir().join(format!("tfops-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -178,12 +193,17 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
     tour.step(
         "2. service_2 loses its marker: traffic moves away, then comes back",
         |ws| {
-            std::fs::remove_file(ws.marker(2))?;
+            std::fs::remove_file(ws.marker(ServiceId(2)))?;
             println!("   rm balanceador/service_2/service_2.txt");
             wait_until(
                 "service_2 DOWN in health.log",
                 Duration::from_secs(10),
                 || health_log(ws).contains("service_2 DOWN"),
+            )?;
+            wait_until(
+                "the supervisor to take service_2 off routing",
+                Duration::from_secs(10),
+                || routing_state(ws, ServiceId(2)).as_deref() == Some("down"),
             )?;
             let before = counts(ws);
             generate(ws, 6, "demo_b")?;
@@ -196,10 +216,15 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
                 "service_2 got requests while down: {during:?}"
             );
             println!("   while down: {during:?} (service_2 got none)");
-            std::fs::write(ws.marker(2), "service_2 active\n")?;
+            std::fs::write(ws.marker(ServiceId(2)), "service_2 active\n")?;
             wait_until("service_2 UP again", Duration::from_secs(10), || {
                 health_log(ws).matches("service_2 UP").count() >= 2
             })?;
+            wait_until(
+                "the supervisor to route to service_2 again",
+                Duration::from_secs(10),
+                || routing_state(ws, ServiceId(2)).as_deref() == Some("up"),
+            )?;
             generate(ws, 3, "demo_c")?;
             wait_until("3 more deliveries", Duration::from_secs(10), || {
                 counts(ws).iter().sum::<usize>() == 18
@@ -247,19 +272,22 @@ pub fn run(ctx: &Context) -> anyhow::Result<i32> {
             let clock = FakeClock::new(at(3));
             println!("   clock set to 03:00 local, schedule \"night\" off 00:00-06:00");
             let off = crate::schedule::reconcile::apply_now(ws, &cfg, &clock);
-            anyhow::ensure!(off.contains(&3), "service_3 not off at 03:00");
-            anyhow::ensure!(ws.archived_dir(3).is_dir(), "archived/service_3 missing");
+            anyhow::ensure!(off.contains(&ServiceId(3)), "service_3 not off at 03:00");
             anyhow::ensure!(
-                !ws.service_dir(3).exists(),
+                ws.archived_dir(ServiceId(3)).is_dir(),
+                "archived/service_3 missing"
+            );
+            anyhow::ensure!(
+                !ws.service_dir(ServiceId(3)).exists(),
                 "service_3 still in balanceador/"
             );
-            let h = crate::health::check(ws, 3, false);
+            let h = crate::health::check(ws, ServiceId(3), false);
             println!("   at 03:00: service_3 {} ({})", h.state.word(), h.reason);
             clock.set(at(7));
             let off = crate::schedule::reconcile::apply_now(ws, &cfg, &clock);
-            anyhow::ensure!(!off.contains(&3), "service_3 still off at 07:00");
-            anyhow::ensure!(ws.service_dir(3).is_dir(), "service_3 not back");
-            let kept = processed(ws, 3);
+            anyhow::ensure!(!off.contains(&ServiceId(3)), "service_3 still off at 07:00");
+            anyhow::ensure!(ws.service_dir(ServiceId(3)).is_dir(), "service_3 not back");
+            let kept = processed(ws, ServiceId(3));
             let log = std::fs::read_to_string(ws.cost_log()).unwrap_or_default();
             for line in log.lines() {
                 println!("   cost.log: {line}");

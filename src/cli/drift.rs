@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::drift;
-use crate::workspace::Context;
+use crate::workspace::ConfiguredWorkspace;
 
 /// Detects drift now, prints the plan-like table (or the JSON report), writes
 /// `logs/drift_<ts>.*`. Returns 0, or with `--detailed-exitcode` 0 no drift / 2 drift (as
@@ -14,7 +14,7 @@ use crate::workspace::Context;
 ///
 /// # Errors
 /// Broken HCL (naming `file:line:column`), an empty or invalid state, unreadable files: exit 1.
-pub fn drift(ctx: &Context, a: &super::DriftArgs) -> anyhow::Result<i32> {
+pub fn drift(ctx: &ConfiguredWorkspace, a: &super::DriftArgs) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
     match drift::detect_and_record(&ctx.ws, &ctx.config) {
         Ok((report, _path)) => {
@@ -41,7 +41,12 @@ pub fn drift(ctx: &Context, a: &super::DriftArgs) -> anyhow::Result<i32> {
 ///
 /// # Errors
 /// Only for failures outside the scenario (e.g. the journal cannot be written).
-pub fn scenario_run(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow::Result<i32> {
+pub fn scenario_run(
+    ctx: &ConfiguredWorkspace,
+    file: &Path,
+    in_place: bool,
+    keep: bool,
+) -> anyhow::Result<i32> {
     super::scenario::run_cli(ctx, file, in_place, keep)
 }
 
@@ -49,6 +54,6 @@ pub fn scenario_run(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> a
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn scenario_revert(ctx: &Context) -> anyhow::Result<i32> {
+pub fn scenario_revert(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     super::scenario::revert_cli(ctx)
 }

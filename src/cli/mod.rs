@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
-use crate::workspace::{Context, Workspace};
+use crate::workspace::{ConfiguredWorkspace, Workspace};
 
 pub mod config_check;
 pub mod cost;
@@ -306,10 +306,13 @@ fn locate(cli: &Cli) -> anyhow::Result<(Workspace, PathBuf)> {
 ///
 /// # Errors
 /// When the config does not validate: every problem, then what to do.
-pub fn load_context(ws: &Workspace, config_path: &std::path::Path) -> anyhow::Result<Context> {
+pub fn load_context(
+    ws: &Workspace,
+    config_path: &std::path::Path,
+) -> anyhow::Result<ConfiguredWorkspace> {
     let display = ws.rel(config_path).into_owned();
     match Config::load(config_path, &display, &ws.root) {
-        Ok(config) => Ok(Context {
+        Ok(config) => Ok(ConfiguredWorkspace {
             ws: ws.clone(),
             config,
             config_path: config_path.to_path_buf(),
@@ -361,7 +364,7 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 "warning: {e:#}
 showing status with the built-in defaults"
             );
-            Context {
+            ConfiguredWorkspace {
                 config: Config::defaults(&ws.root),
                 ws: ws.clone(),
                 config_path: config_path.clone(),

@@ -3,11 +3,11 @@
 //! same the daemon applies after each snapshot.
 
 use crate::state::snapshot;
-use crate::workspace::Context;
+use crate::workspace::ConfiguredWorkspace;
 
 /// # Errors
 /// When the backups folder cannot be listed or locked.
-pub fn run(ctx: &Context, dry_run: bool) -> anyhow::Result<i32> {
+pub fn run(ctx: &ConfiguredWorkspace, dry_run: bool) -> anyhow::Result<i32> {
     let cfg = &ctx.config;
     let backups = &cfg.state.backups;
     let rel = ctx.ws.rel(backups).into_owned();

@@ -9,11 +9,11 @@ use anyhow::Context as _;
 use chrono::Local;
 
 use crate::fsutil::{json_ts, name_ts, rename_noreplace};
-use crate::workspace::Context;
+use crate::workspace::ConfiguredWorkspace;
 
 /// # Errors
 /// When the intake cannot be written (the message names it).
-pub fn generate(ctx: &Context, n: u64, prefix: &str) -> anyhow::Result<i32> {
+pub fn generate(ctx: &ConfiguredWorkspace, n: u64, prefix: &str) -> anyhow::Result<i32> {
     if prefix.is_empty() || prefix.contains('/') || prefix.starts_with('.') || prefix.contains('\0')
     {
         anyhow::bail!(

@@ -18,14 +18,19 @@ use crate::clock::SystemClock;
 use crate::health::{self, ServiceState};
 use crate::lock::FileLock;
 use crate::router::{Candidate, Router};
+use crate::service_id::ServiceId;
 use crate::spool::desk::{Desk, Limits};
 use crate::spool::dispatch::{Dispatch, Open, Round};
 use crate::spool::intake;
-use crate::workspace::{Context, Workspace};
+use crate::workspace::{ConfiguredWorkspace, Workspace};
 
 /// # Errors
 /// Another supervisor holds the workspace, or the workspace cannot be prepared.
-pub fn run(ctx: &Context, once: bool, listen: Option<std::net::SocketAddr>) -> anyhow::Result<i32> {
+pub fn run(
+    ctx: &ConfiguredWorkspace,
+    once: bool,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<i32> {
     // Before anything is bound or taken: a non-loopback address without a token is refused.
     let http = if once {
         None
@@ -132,14 +137,14 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 /// Finishes what a previous run left: our temp files, and every delivery journal (including
-/// those of services a reload removed). Returns the open desks of services 1..=count.
+/// those of services a reload removed). Returns the open desks of services 1 to `count`.
 ///
 /// # Errors
 /// When a service's logs or journal cannot be opened.
 pub fn recover(ws: &Workspace, count: usize, limits: Limits) -> anyhow::Result<Vec<Desk>> {
     // Temp files of atomic writes (`.<name>.tfops-<pid>.tmp`) and health probes.
     let mut dirs = vec![ws.bal_logs(), ws.errors(), ws.dot_tfops()];
-    dirs.extend((1..=count).map(|n| ws.service_dir(n)));
+    dirs.extend(ServiceId::all(count).map(|n| ws.service_dir(n)));
     for d in dirs {
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
@@ -178,19 +183,20 @@ pub fn recover(ws: &Workspace, count: usize, limits: Limits) -> anyhow::Result<V
             let n = name
                 .strip_prefix("deliver_")
                 .and_then(|r| r.strip_suffix(".journal"))
-                .and_then(|n| n.parse::<usize>().ok());
-            if let Some(n) = n.filter(|n| *n > count) {
+                .and_then(|n| n.parse::<usize>().ok())
+                .map(ServiceId);
+            if let Some(n) = n.filter(|n| n.get() > count) {
                 if e.metadata().map(|m| m.len() > 0).unwrap_or(false) {
                     Desk::open(ws, n, limits)
-                        .map_err(|e| anyhow::anyhow!("cannot recover service_{n}: {e}"))?;
+                        .map_err(|e| anyhow::anyhow!("cannot recover {n}: {e}"))?;
                 }
             }
         }
     }
-    (1..=count)
+    ServiceId::all(count)
         .map(|n| {
             Desk::open(ws, n, limits).map_err(|e| {
-                anyhow::anyhow!("cannot open the logs of service_{n}: {e}; check the permissions of balanceador/logs and .tfops")
+                anyhow::anyhow!("cannot open the logs of {n}: {e}; check the permissions of balanceador/logs and .tfops")
             })
         })
         .collect()
@@ -201,13 +207,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// One pass: health check, route what has settled, flush, report.
-fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
+fn run_once(ctx: &ConfiguredWorkspace, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
     let ws = &ctx.ws;
     let cfg = &ctx.config;
     let now = Local::now();
     let mut up = BTreeSet::new();
     let logged = health::last_logged(ws);
-    for n in 1..=cfg.services.count {
+    for n in ServiceId::all(cfg.services.count) {
         let v = health::check(ws, n, true);
         if logged.get(&n) != Some(&v.state) {
             if let Err(e) = health::log_transition(ws, n, &v, now) {
@@ -235,7 +241,7 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
     }
     settled.sort();
     let mut router = Router::new(cfg.balancer.strategy);
-    let mut backlog: std::collections::BTreeMap<usize, u64> =
+    let mut backlog: std::collections::BTreeMap<ServiceId, u64> =
         up.iter().map(|n| (*n, health::backlog(ws, *n))).collect();
     let (mut routed, mut rejected) = (0u64, 0u64);
     let mut dispatch = Dispatch::new();
@@ -260,13 +266,13 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
         for b in dispatch.assign(&mut router, &open, round) {
             let n = b.service;
             *backlog.entry(n).or_default() += b.names.len() as u64;
-            let out = desks[n - 1].deliver_batch(&b.names, Local::now());
+            let out = desks[n.get() - 1].deliver_batch(&b.names, Local::now());
             let settled = dispatch.settle(b.names, out);
             routed += settled.delivered;
             rejected += settled.rejected;
             if let Some(error) = settled.suspect {
                 if up.remove(&n) {
-                    log::warn!("service_{n} failed a delivery ({error}); not routing to it");
+                    log::warn!("{n} failed a delivery ({error}); not routing to it");
                 }
             }
             for d in settled.deferred {
@@ -276,7 +282,7 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
     }
     for d in &mut desks {
         d.flush()
-            .with_context(|| format!("cannot write load_{}.json", d.service()))?;
+            .with_context(|| format!("cannot write load_{}.json", d.service().get()))?;
     }
     let waiting = intake::scan(&dir).map(|v| v.len()).unwrap_or(0);
     println!("routed {routed}, rejected {rejected}, waiting {waiting}");
@@ -285,8 +291,8 @@ fn run_once(ctx: &Context, mut desks: Vec<Desk>) -> anyhow::Result<i32> {
 
 /// The actor system until a signal stops it.
 fn serve(
-    ctx: &Context,
-    off: BTreeSet<usize>,
+    ctx: &ConfiguredWorkspace,
+    off: BTreeSet<ServiceId>,
     http: Option<crate::http::Plan>,
 ) -> anyhow::Result<i32> {
     crate::panic::install_policy(true);

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::drift::journal::JournalError;
 use crate::drift::scenario::{revert, run, Outcome, Scenario, ScenarioError};
 use crate::drift::Target;
-use crate::workspace::Context;
+use crate::workspace::ConfiguredWorkspace;
 
 /// Human form of an outcome.
 pub fn render(s: &Scenario, o: &Outcome, where_: &str) -> String {
@@ -66,7 +66,12 @@ pub fn render(s: &Scenario, o: &Outcome, where_: &str) -> String {
 ///
 /// # Errors
 /// Failures outside the scenario (unreadable file, journal refused or failing).
-pub fn run_cli(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow::Result<i32> {
+pub fn run_cli(
+    ctx: &ConfiguredWorkspace,
+    file: &Path,
+    in_place: bool,
+    keep: bool,
+) -> anyhow::Result<i32> {
     let t = Target::of(&ctx.ws, &ctx.config);
     let where_ = if keep {
         format!("In place, kept: {} and {} keep the result, originals beside them as <file>.orig (`tfops scenario revert` puts them back).", t.dir_display, t.state_display)
@@ -124,7 +129,7 @@ pub fn run_cli(ctx: &Context, file: &Path, in_place: bool, keep: bool) -> anyhow
 ///
 /// # Errors
 /// When the journal cannot be read or an original cannot be put back.
-pub fn revert_cli(ctx: &Context) -> anyhow::Result<i32> {
+pub fn revert_cli(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     match revert(&ctx.ws) {
         Ok(Some(j)) => {
             println!("Reverted {}: {} file(s) put back.", j.scenario, j.entries.len());

@@ -13,7 +13,7 @@ use crate::cli::RestoreArgs;
 use crate::state::restore::{self, Current, RestoreError, RestorePlan, Target};
 use crate::state::snapshot::{self, Snapshot, SnapshotError, TakeOptions};
 use crate::state::tflock;
-use crate::workspace::{Context, Workspace};
+use crate::workspace::{ConfiguredWorkspace, Workspace};
 
 /// Progress on stderr for copies that take more than a second.
 struct ProgressLine {
@@ -162,7 +162,7 @@ fn restore_error(ws: &Workspace, e: RestoreError) -> anyhow::Error {
 ///
 /// # Errors
 /// When there is no valid state to keep or a write fails.
-pub fn backup(ctx: &Context) -> anyhow::Result<i32> {
+pub fn backup(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     if let Some(r) = remote_state(ctx)? {
         let rc = backup_remote(ctx, &r)?;
         replicate_now(ctx);
@@ -255,7 +255,7 @@ fn json_snapshot(s: &Snapshot) -> JsonSnapshot<'_> {
 ///
 /// # Errors
 /// When the backups folder cannot be read.
-pub fn backups(ctx: &Context, json: bool, remote: bool) -> anyhow::Result<i32> {
+pub fn backups(ctx: &ConfiguredWorkspace, json: bool, remote: bool) -> anyhow::Result<i32> {
     if remote {
         return backups_remote(ctx, json);
     }
@@ -324,7 +324,7 @@ fn terminal() -> bool {
 }
 
 /// The arrow-key menu of valid snapshots, newest first; `None` when cancelled.
-fn menu(ctx: &Context) -> anyhow::Result<Option<String>> {
+fn menu(ctx: &ConfiguredWorkspace) -> anyhow::Result<Option<String>> {
     let list = snapshot::list(&ctx.config.state.backups).map_err(|e| snapshot_error(&ctx.ws, e))?;
     let valid: Vec<&Snapshot> = list.iter().rev().filter(|s| s.valid()).collect();
     if valid.is_empty() {
@@ -359,7 +359,7 @@ fn menu(ctx: &Context) -> anyhow::Result<Option<String>> {
     Ok(pick.map(|i| valid[i].id.clone()))
 }
 
-fn print_plan(ctx: &Context, plan: &RestorePlan) {
+fn print_plan(ctx: &ConfiguredWorkspace, plan: &RestorePlan) {
     let ws = &ctx.ws;
     let state = rel(ws, &ctx.config.state.path);
     let s = &plan.snapshot;
@@ -435,7 +435,7 @@ fn print_plan(ctx: &Context, plan: &RestorePlan) {
 ///
 /// # Errors
 /// Every refusal and failure, as one sentence saying what to do next.
-pub fn restore(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<i32> {
+pub fn restore(ctx: &ConfiguredWorkspace, args: &RestoreArgs) -> anyhow::Result<i32> {
     let cfg = &ctx.config;
     let remote = remote_state(ctx)?;
     let target = match (&args.id, args.latest, &args.from) {
@@ -511,7 +511,7 @@ pub fn restore(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<i32> {
 ///
 /// # Errors
 /// When a snapshot fails (naming each) or the folder cannot be read.
-pub fn verify(ctx: &Context, remote: bool) -> anyhow::Result<i32> {
+pub fn verify(ctx: &ConfiguredWorkspace, remote: bool) -> anyhow::Result<i32> {
     if remote {
         return verify_remote(ctx);
     }
@@ -577,7 +577,11 @@ use crate::state::replica_store::{self, Pick, Replica, ReplicaError};
 ///
 /// # Errors
 /// A workspace name that is not a safe folder name.
-pub fn select_workspace(ctx: &mut Context, flag: Option<&str>, adjust: bool) -> anyhow::Result<()> {
+pub fn select_workspace(
+    ctx: &mut ConfiguredWorkspace,
+    flag: Option<&str>,
+    adjust: bool,
+) -> anyhow::Result<()> {
     let env = std::env::var("TF_WORKSPACE").ok();
     let name = backend::resolve_workspace(flag, env.as_deref(), &ctx.config.drift.dir)
         .map_err(|e| anyhow::anyhow!("{e}; pass --workspace NAME with a valid name"))?;
@@ -598,7 +602,7 @@ fn workspace() -> &'static str {
 }
 
 /// The remote state of the selected workspace, when the root module uses `backend "s3"`.
-fn remote_state(ctx: &Context) -> anyhow::Result<Option<RemoteState>> {
+fn remote_state(ctx: &ConfiguredWorkspace) -> anyhow::Result<Option<RemoteState>> {
     match backend::discover(&ctx.config.drift.dir) {
         Ok(Backend::Local) => Ok(None),
         Ok(Backend::S3(b)) => Ok(Some(
@@ -660,7 +664,7 @@ fn replica_error(ws: &Workspace, e: ReplicaError) -> anyhow::Error {
 
 /// One-shot replication after `tfops backup`: every pending snapshot goes to every replica;
 /// a replica that fails is reported, the local snapshot stays.
-fn replicate_now(ctx: &Context) {
+fn replicate_now(ctx: &ConfiguredWorkspace) {
     let cfg = &ctx.config;
     if cfg.state.replicate.is_empty() {
         return;
@@ -687,7 +691,7 @@ fn replicate_now(ctx: &Context) {
     }
 }
 
-fn backup_remote(ctx: &Context, r: &RemoteState) -> anyhow::Result<i32> {
+fn backup_remote(ctx: &ConfiguredWorkspace, r: &RemoteState) -> anyhow::Result<i32> {
     let t = remote::backup(&ctx.config, r, "manual").map_err(|e| remote_error(&ctx.ws, e))?;
     let m = &t.meta;
     println!(
@@ -715,7 +719,7 @@ fn backup_remote(ctx: &Context, r: &RemoteState) -> anyhow::Result<i32> {
 ///
 /// # Errors
 /// When no replica is configured or one cannot be listed.
-pub fn backups_remote(ctx: &Context, json: bool) -> anyhow::Result<i32> {
+pub fn backups_remote(ctx: &ConfiguredWorkspace, json: bool) -> anyhow::Result<i32> {
     let urls = &ctx.config.state.replicate;
     if urls.is_empty() {
         anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
@@ -773,7 +777,7 @@ pub fn backups_remote(ctx: &Context, json: bool) -> anyhow::Result<i32> {
 ///
 /// # Errors
 /// When a snapshot fails (naming each) or a replica cannot be read.
-pub fn verify_remote(ctx: &Context) -> anyhow::Result<i32> {
+pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     let urls = &ctx.config.state.replicate;
     if urls.is_empty() {
         anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
@@ -889,7 +893,7 @@ fn print_remote_plan(plan: &RemotePlan) {
 }
 
 fn restore_remote(
-    ctx: &Context,
+    ctx: &ConfiguredWorkspace,
     r: &RemoteState,
     target: &Target,
     args: &RestoreArgs,
@@ -934,7 +938,7 @@ fn restore_remote(
 
 /// `restore --from URL [ID | --latest]`: copies the replica snapshot into the local backups
 /// folder and returns the local target to restore.
-fn import_from(ctx: &Context, url: &str, args: &RestoreArgs) -> anyhow::Result<Target> {
+fn import_from(ctx: &ConfiguredWorkspace, url: &str, args: &RestoreArgs) -> anyhow::Result<Target> {
     let pick = match (&args.id, args.latest) {
         (Some(id), _) => Pick::Id(id.clone()),
         (None, _) => Pick::Latest,
@@ -950,7 +954,7 @@ fn import_from(ctx: &Context, url: &str, args: &RestoreArgs) -> anyhow::Result<T
 ///
 /// # Errors
 /// When the object cannot be read or does not exist.
-pub fn materialize_remote(ctx: &mut Context) -> anyhow::Result<()> {
+pub fn materialize_remote(ctx: &mut ConfiguredWorkspace) -> anyhow::Result<()> {
     let Some(r) = remote_state(ctx)? else {
         return Ok(());
     };
@@ -975,7 +979,7 @@ pub fn materialize_remote(ctx: &mut Context) -> anyhow::Result<()> {
 
 /// The replication ledger for `status`: per replica, what is not replicated yet and the last
 /// error.
-pub fn replication_status(ctx: &Context) -> serde_json::Value {
+pub fn replication_status(ctx: &ConfiguredWorkspace) -> serde_json::Value {
     replica_store::status(&ctx.config, &ctx.ws.dot_tfops(), workspace())
 }
 

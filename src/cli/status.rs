@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use crate::lock::is_flocked;
 use crate::status::DaemonStatus;
-use crate::workspace::Context;
+use crate::workspace::ConfiguredWorkspace;
 
 /// # Errors
 /// Never for a readable workspace; missing folders count as empty.
-pub fn run(ctx: &Context, as_json: bool) -> anyhow::Result<i32> {
+pub fn run(ctx: &ConfiguredWorkspace, as_json: bool) -> anyhow::Result<i32> {
     let v = collect(ctx);
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, as_json: bool) -> anyhow::Result<i32> {
 }
 
 /// The `status --json` document.
-pub fn collect(ctx: &Context) -> Value {
+pub fn collect(ctx: &ConfiguredWorkspace) -> Value {
     let ws = &ctx.ws;
     let running = is_flocked(&ws.run_lock()).unwrap_or(false);
     let daemon: Option<DaemonStatus> = if running {

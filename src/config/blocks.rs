@@ -21,7 +21,7 @@ impl Validator<'_> {
         if let Some(n) = a.get("count").and_then(|a| self.integer(a, 1, 10_000)) {
             out.count = n as usize;
             // Default active: all of them.
-            out.active = (1..=out.count).collect();
+            out.active = ServiceId::all(out.count).collect();
         }
         if let Some(attr) = a.get("active") {
             let Expression::Array(arr) = &attr.value else {
@@ -39,9 +39,9 @@ impl Validator<'_> {
                 };
                 match n {
                     Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= out.count as f64 => {
-                        let n = n as usize;
+                        let n = ServiceId(n as usize);
                         if act.contains(&n) {
-                            self.at(item.span(), format!("service {n} is listed twice in `active`"));
+                            self.at(item.span(), format!("service {} is listed twice in `active`", n.get()));
                         } else {
                             act.push(n);
                         }
@@ -64,7 +64,7 @@ impl Validator<'_> {
         &mut self,
         b: &Block,
         count: usize,
-        out: &mut BTreeMap<usize, ServiceSettings>,
+        out: &mut BTreeMap<ServiceId, ServiceSettings>,
     ) {
         let label = match b.labels.as_slice() {
             [l] => l.as_str().to_string(),
@@ -76,12 +76,7 @@ impl Validator<'_> {
                 return;
             }
         };
-        let Some(n) = label
-            .parse::<ServiceId>()
-            .ok()
-            .map(ServiceId::get)
-            .filter(|n| *n <= count)
-        else {
+        let Some(n) = label.parse::<ServiceId>().ok().filter(|n| n.get() <= count) else {
             self.at(
                 b.labels[0].span(),
                 format!("`service \"{label}\"`: no such service (service_1 … service_{count})"),

@@ -6,9 +6,9 @@
 //! blocks and report unknown fields without a position. This module only reads and checks: it
 //! does no I/O beyond reading the one file, and knows nothing of actors.
 //!
-//! The types and loading are here, with the validator's value readers and the top-level walk;
-//! each block's checks are in `blocks` (`services`, `service`, `balancer`, `state`) and
-//! `schedule_block`. Schedules parse into [`crate::schedule::Schedule`], which this module
+//! The types and loading are here, with the validator's value readers, the top-level walk and
+//! the small `health` and `drift` blocks; the other blocks' checks are in `blocks`
+//! (`services`, `service`, `balancer`, `state`, `http`) and `schedule_block`. Schedules parse into [`crate::schedule::Schedule`], which this module
 //! does not define.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use hcl_edit::structure::{Attribute, Block, Body, Structure};
 use hcl_edit::Span;
 
 use crate::schedule::Schedule;
+use crate::service_id::ServiceId;
 use crate::text::LineIndex;
 
 mod blocks;
@@ -54,8 +55,8 @@ impl Strategy {
 pub struct ServicesConfig {
     /// Number of services, `service_1 … service_count`.
     pub count: usize,
-    /// 1-based indices of the services given a marker at start and on reload.
-    pub active: Vec<usize>,
+    /// The services given a marker at start and on reload.
+    pub active: Vec<ServiceId>,
 }
 
 /// `service "service_N" { }`.
@@ -141,8 +142,8 @@ pub struct Config {
     /// The file it came from, `None` for built-in defaults (no file).
     pub source: Option<PathBuf>,
     pub services: ServicesConfig,
-    /// Per-service settings by 1-based index; absent means defaults.
-    pub service: BTreeMap<usize, ServiceSettings>,
+    /// Per-service settings; absent means defaults.
+    pub service: BTreeMap<ServiceId, ServiceSettings>,
     pub balancer: BalancerConfig,
     pub health: HealthConfig,
     pub schedules: Vec<Schedule>,
@@ -158,7 +159,7 @@ impl Config {
             source: None,
             services: ServicesConfig {
                 count: 3,
-                active: vec![1, 2, 3],
+                active: ServiceId::all(3).collect(),
             },
             service: BTreeMap::new(),
             balancer: BalancerConfig {
@@ -193,9 +194,9 @@ impl Config {
         }
     }
 
-    /// Settings of service `n` (1-based), defaults when it has no block.
-    pub fn service_settings(&self, n: usize) -> ServiceSettings {
-        self.service.get(&n).cloned().unwrap_or_default()
+    /// Settings of service `id`, defaults when it has no block.
+    pub fn service_settings(&self, id: ServiceId) -> ServiceSettings {
+        self.service.get(&id).cloned().unwrap_or_default()
     }
 
     /// Loads `path`; a missing file gives the defaults.
@@ -669,7 +670,7 @@ mod tests {
         let cfg = parse(include_str!("../../config/tfops.hcl")).unwrap();
         assert_eq!(cfg.services.count, 3);
         assert_eq!(cfg.schedules.len(), 1);
-        assert_eq!(cfg.schedules[0].services, vec![3]);
+        assert_eq!(cfg.schedules[0].services, vec![ServiceId(3)]);
         assert_eq!(cfg.state.path, Path::new("/ws/iac/terraform.tfstate"));
     }
 
@@ -778,8 +779,8 @@ mod tests {
     fn service_block_and_strategy() {
         let c = parse("balancer {\n  strategy = \"weighted\"\n}\nservice \"service_2\" {\n  weight = 3\n  hourly_cost = 0.5\n}\n").unwrap();
         assert_eq!(c.balancer.strategy, Strategy::Weighted);
-        assert_eq!(c.service_settings(2).weight, 3);
-        assert_eq!(c.service_settings(1).weight, 1);
+        assert_eq!(c.service_settings(ServiceId(2)).weight, 3);
+        assert_eq!(c.service_settings(ServiceId(1)).weight, 1);
         let p = parse("service \"service_9\" {}\n").unwrap_err();
         assert!(p[0].message.contains("no such service"));
     }

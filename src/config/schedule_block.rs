@@ -40,12 +40,7 @@ impl Validator<'_> {
                 None => ok = false,
                 Some(list) => {
                     for (s, span) in list {
-                        match s
-                            .parse::<ServiceId>()
-                            .ok()
-                            .map(ServiceId::get)
-                            .filter(|n| *n <= count)
-                        {
+                        match s.parse::<ServiceId>().ok().filter(|n| n.get() <= count) {
                             Some(n) if !services.contains(&n) => services.push(n),
                             Some(_) => {}
                             None => {

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::config::Config;
-use crate::workspace::{Context, Workspace};
+use crate::workspace::{ConfiguredWorkspace, Workspace};
 
 pub mod diff;
 pub mod error;
@@ -303,6 +303,6 @@ pub struct HealError(#[from] pub journal::JournalError);
 ///
 /// # Errors
 /// When an original cannot be put back.
-pub fn heal_interrupted(ctx: &Context) -> Result<(), HealError> {
+pub fn heal_interrupted(ctx: &ConfiguredWorkspace) -> Result<(), HealError> {
     journal::heal(&ctx.ws).map(|_| ()).map_err(HealError)
 }

@@ -27,6 +27,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use crate::actors::supervisor::{Live, LiveStatus, SupervisorActor};
 use crate::config::{Config, Secret};
 use crate::events::{self, Stamped};
+use crate::service_id::ServiceId;
 use crate::workspace::Workspace;
 
 /// Open connections at once (more wait in the kernel's backlog).
@@ -180,9 +181,9 @@ impl Shared {
         let _ = web::block(move || {
             if cost {
                 if let Ok(sum) = crate::schedule::ledger::summarize_file(&ws.cost_ledger()) {
-                    for n in 1..=cfg.services.count {
+                    for n in ServiceId::all(cfg.services.count) {
                         let t = sum.services.get(&n).cloned().unwrap_or_default();
-                        m.cost(&format!("service_{n}"), t.cost, t.saved);
+                        m.cost(&n.to_string(), t.cost, t.saved);
                     }
                 }
             }

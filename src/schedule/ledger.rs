@@ -38,6 +38,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
+use crate::service_id::ServiceId;
 
 /// What can go wrong with the ledger file.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +62,8 @@ pub struct Held {
 
 /// One ledger line: service `service` (1-based) was `held` during `[from, to)`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub service: usize,
+pub struct LedgerEntry {
+    pub service: ServiceId,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub held: Held,
@@ -82,11 +83,11 @@ struct Line {
     schedule: Option<String>,
 }
 
-impl Entry {
+impl LedgerEntry {
     /// The JSON line (no newline). Times are RFC 3339 with the local offset.
     pub fn to_line(&self) -> String {
         let line = Line {
-            service: crate::service_id::ServiceId(self.service).to_string(),
+            service: self.service.to_string(),
             from: fsutil::json_ts(self.from.with_timezone(&chrono::Local)),
             to: fsutil::json_ts(self.to.with_timezone(&chrono::Local)),
             seconds: (self.to - self.from).num_seconds(),
@@ -99,13 +100,9 @@ impl Entry {
     }
 
     /// Parses one line; `None` when it is not a ledger line (torn, hand-edited).
-    pub fn parse_line(text: &str) -> Option<Entry> {
+    pub fn parse_line(text: &str) -> Option<LedgerEntry> {
         let l: Line = serde_json::from_str(text).ok()?;
-        let service = l
-            .service
-            .parse::<crate::service_id::ServiceId>()
-            .ok()
-            .map(|s| s.get())?;
+        let service = l.service.parse::<ServiceId>().ok()?;
         let from = DateTime::parse_from_rfc3339(&l.from)
             .ok()?
             .with_timezone(&Utc);
@@ -115,7 +112,7 @@ impl Entry {
         if to < from || !l.hourly_cost.is_finite() {
             return None;
         }
-        Some(Entry {
+        Some(LedgerEntry {
             service,
             from,
             to,
@@ -138,7 +135,7 @@ impl Entry {
 ///
 /// # Errors
 /// When reading fails.
-pub fn parse_ledger(reader: impl Read, mut each: impl FnMut(Entry)) -> io::Result<usize> {
+pub fn parse_ledger(reader: impl Read, mut each: impl FnMut(LedgerEntry)) -> io::Result<usize> {
     let mut bad = 0;
     for line in BufReader::new(reader).lines() {
         let line = match line {
@@ -152,7 +149,7 @@ pub fn parse_ledger(reader: impl Read, mut each: impl FnMut(Entry)) -> io::Resul
         if line.trim().is_empty() {
             continue;
         }
-        match Entry::parse_line(&line) {
+        match LedgerEntry::parse_line(&line) {
             Some(e) => each(e),
             None => bad += 1,
         }
@@ -164,7 +161,7 @@ pub fn parse_ledger(reader: impl Read, mut each: impl FnMut(Entry)) -> io::Resul
 ///
 /// # Errors
 /// [`LedgerError::Read`] when the file exists but cannot be read.
-pub fn load_ledger(path: &Path, each: impl FnMut(Entry)) -> Result<usize, LedgerError> {
+pub fn load_ledger(path: &Path, each: impl FnMut(LedgerEntry)) -> Result<usize, LedgerError> {
     let err = |source| LedgerError::Read {
         path: path.to_path_buf(),
         source,
@@ -193,7 +190,7 @@ pub struct ServiceTotals {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     /// By 1-based service index.
-    pub services: BTreeMap<usize, ServiceTotals>,
+    pub services: BTreeMap<ServiceId, ServiceTotals>,
     /// Earliest `from` and latest `to` seen.
     pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Lines that were not ledger lines.
@@ -207,13 +204,13 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub struct Summer {
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    high: BTreeMap<usize, DateTime<Utc>>,
+    high: BTreeMap<ServiceId, DateTime<Utc>>,
     /// (service, off, hourly cost bits) → seconds.
-    seconds: BTreeMap<(usize, bool, u64), i64>,
+    seconds: BTreeMap<(ServiceId, bool, u64), i64>,
 }
 
 impl Summer {
-    pub fn add(&mut self, e: Entry) {
+    pub fn add(&mut self, e: LedgerEntry) {
         let hw = self.high.entry(e.service).or_insert(e.from);
         let from = e.from.max(*hw);
         *hw = (*hw).max(e.to);
@@ -230,7 +227,7 @@ impl Summer {
     }
 
     pub fn finish(self, bad_lines: usize) -> Summary {
-        let mut services: BTreeMap<usize, ServiceTotals> = BTreeMap::new();
+        let mut services: BTreeMap<ServiceId, ServiceTotals> = BTreeMap::new();
         for ((n, off, bits), secs) in self.seconds {
             let t = services.entry(n).or_default();
             let money = secs as f64 / 3600.0 * f64::from_bits(bits);
@@ -251,7 +248,7 @@ impl Summer {
 }
 
 /// Sums entries (see [`Summer`]).
-pub fn summarize(entries: impl IntoIterator<Item = Entry>) -> Summary {
+pub fn summarize(entries: impl IntoIterator<Item = LedgerEntry>) -> Summary {
     let mut s = Summer::default();
     entries.into_iter().for_each(|e| s.add(e));
     s.finish(0)
@@ -269,8 +266,8 @@ pub fn summarize_file(path: &Path) -> Result<Summary, LedgerError> {
 
 /// Merges, per service, contiguous entries with the same state, schedule and cost; drops empty
 /// ones. The result is ordered by `from`, then service.
-pub fn merge(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut per: BTreeMap<usize, Vec<Entry>> = BTreeMap::new();
+pub fn merge(entries: Vec<LedgerEntry>) -> Vec<LedgerEntry> {
+    let mut per: BTreeMap<ServiceId, Vec<LedgerEntry>> = BTreeMap::new();
     for e in entries {
         if e.to <= e.from {
             continue;
@@ -281,7 +278,7 @@ pub fn merge(entries: Vec<Entry>) -> Vec<Entry> {
             _ => v.push(e),
         }
     }
-    let mut out: Vec<Entry> = per.into_values().flatten().collect();
+    let mut out: Vec<LedgerEntry> = per.into_values().flatten().collect();
     out.sort_by_key(|a| (a.from, a.service));
     out
 }
@@ -338,11 +335,11 @@ pub fn repair_tail(path: &Path) -> Result<u64, LedgerError> {
 pub struct Ledger {
     path: PathBuf,
     /// Latest `to` recorded per service (from the file, then from our appends).
-    last_to: BTreeMap<usize, DateTime<Utc>>,
+    last_to: BTreeMap<ServiceId, DateTime<Utc>>,
     /// The schedule of each service's last off line.
-    last_schedule: BTreeMap<usize, String>,
+    last_schedule: BTreeMap<ServiceId, String>,
     /// Services this writer has started billing, and where their next line starts.
-    cursor: BTreeMap<usize, DateTime<Utc>>,
+    cursor: BTreeMap<ServiceId, DateTime<Utc>>,
 }
 
 impl Ledger {
@@ -362,7 +359,7 @@ impl Ledger {
         if let Err(e) = compact(path) {
             log::warn!("{e}; continuing without compaction");
         }
-        let mut last_to: BTreeMap<usize, DateTime<Utc>> = BTreeMap::new();
+        let mut last_to: BTreeMap<ServiceId, DateTime<Utc>> = BTreeMap::new();
         let mut last_schedule = BTreeMap::new();
         load_ledger(path, |e| {
             let t = last_to.entry(e.service).or_insert(e.to);
@@ -380,12 +377,12 @@ impl Ledger {
     }
 
     /// Where the record of service `n` ends, if it has one.
-    pub fn last_to(&self, n: usize) -> Option<DateTime<Utc>> {
+    pub fn last_to(&self, n: ServiceId) -> Option<DateTime<Utc>> {
         self.last_to.get(&n).copied()
     }
 
     /// The schedule named on the last off line of service `n`.
-    pub fn last_schedule(&self, n: usize) -> Option<&str> {
+    pub fn last_schedule(&self, n: ServiceId) -> Option<&str> {
         self.last_schedule.get(&n).map(String::as_str)
     }
 
@@ -400,7 +397,7 @@ impl Ledger {
     pub fn record(
         &mut self,
         now: DateTime<Utc>,
-        held: &BTreeMap<usize, Held>,
+        held: &BTreeMap<ServiceId, Held>,
     ) -> Result<usize, LedgerError> {
         let now = now.trunc_subsecs(0);
         self.cursor.retain(|n, _| held.contains_key(n));
@@ -414,7 +411,7 @@ impl Ledger {
             if now <= from {
                 continue;
             }
-            let e = Entry {
+            let e = LedgerEntry {
                 service: n,
                 from,
                 to: now,

@@ -5,7 +5,7 @@
 //!
 //! The configuration parses into these types; this module does not know the configuration
 //! file. Window arithmetic (DST gaps and repeats) is in [`window`], a leaf. [`reconcile`] is
-//! the one part that touches folders (archive and restore a service, `cost.log`); the rest is
+//! the one part that touches folders (archive and unarchive a service, `cost.log`); the rest is
 //! values in, values out. The CostActor owns the clock and the timing; `tfops cost report`
 //! reads the ledger through [`ledger`].
 
@@ -17,14 +17,15 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use crate::service_id::ServiceId;
+
 pub use window::{in_window, parse_instant, resolve_local, Days, TimeError, Timezone, Window};
 
 /// `schedule "name" { }`: the services it holds off while its window is open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
     pub name: String,
-    /// 1-based service indices.
-    pub services: Vec<usize>,
+    pub services: Vec<ServiceId>,
     pub off: Window,
     pub days: Days,
     pub timezone: Timezone,
@@ -38,25 +39,30 @@ pub fn schedule_is_off(s: &Schedule, t: DateTime<Utc>) -> bool {
     }
 }
 
-/// The schedule holding service `n` (1-based) off at `t`: the first one, in file order, that
+/// The schedule holding service `n` off at `t`: the first one, in file order, that
 /// names the service and whose window is open. `None` when the service should be on.
-pub fn off_reason(schedules: &[Schedule], n: usize, t: DateTime<Utc>) -> Option<&str> {
+pub fn off_reason(schedules: &[Schedule], n: ServiceId, t: DateTime<Utc>) -> Option<&str> {
     schedules
         .iter()
         .find(|s| s.services.contains(&n) && schedule_is_off(s, t))
         .map(|s| s.name.as_str())
 }
 
-/// Every service `1..=count` the schedules hold off at `t`, with the schedule that does.
-pub fn off_at(schedules: &[Schedule], count: usize, t: DateTime<Utc>) -> BTreeMap<usize, String> {
-    (1..=count)
+/// Every service `service_1 … service_{count}` the schedules hold off at `t`, with the
+/// schedule that does.
+pub fn off_at(
+    schedules: &[Schedule],
+    count: usize,
+    t: DateTime<Utc>,
+) -> BTreeMap<ServiceId, String> {
+    ServiceId::all(count)
         .filter_map(|n| off_reason(schedules, n, t).map(|s| (n, s.to_string())))
         .collect()
 }
 
 /// The schedule naming service `n` whose window most recently ended at or before `t` (within a
 /// week), for saying which schedule a service comes back from when nobody saw it go off.
-pub fn last_ended(schedules: &[Schedule], n: usize, t: DateTime<Utc>) -> Option<&str> {
+pub fn last_ended(schedules: &[Schedule], n: ServiceId, t: DateTime<Utc>) -> Option<&str> {
     fn last_end<Tz: TimeZone>(tz: &Tz, s: &Schedule, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let today = t.with_timezone(tz).date_naive();
         (-8..=0)

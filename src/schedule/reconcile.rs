@@ -20,28 +20,31 @@ use super::ledger::LedgerError;
 use super::{last_ended, off_reason};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::service_id::ServiceId;
 use crate::workspace::Workspace;
 
 /// What can go wrong switching a service off or on.
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
     #[error(
-        "service_{service}: {archive} and {live} both exist; nothing was moved (move one of them away)"
+        "{service}: {archive} and {live} both exist; nothing was moved (move one of them away)"
     )]
     Conflict {
-        service: usize,
+        service: ServiceId,
         archive: PathBuf,
         live: PathBuf,
     },
-    #[error("service_{service}: cannot move {from} to {to}: {source}")]
+    #[error("{service}: cannot move {from} to {to}: {source}")]
     Move {
-        service: usize,
+        service: ServiceId,
         from: PathBuf,
         to: PathBuf,
         source: std::io::Error,
     },
-    #[error("service_{service}: the supervisor did not take it off routing ({reason}); retrying next minute")]
-    Routing { service: usize, reason: String },
+    #[error(
+        "{service}: the supervisor did not take it off routing ({reason}); retrying next minute"
+    )]
+    Routing { service: ServiceId, reason: String },
     #[error("cannot append to {path}: {source}")]
     Log {
         path: PathBuf,
@@ -53,17 +56,25 @@ pub enum CostError {
 
 /// A change the schedules ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum ScheduleChange {
     /// Switch the service off (its window is open).
-    Enter { service: usize, schedule: String },
+    Enter {
+        service: ServiceId,
+        schedule: String,
+    },
     /// Switch it back on (no window holds it).
-    Leave { service: usize, schedule: String },
+    Leave {
+        service: ServiceId,
+        schedule: String,
+    },
 }
 
-impl Action {
-    pub fn service(&self) -> usize {
+impl ScheduleChange {
+    pub fn service(&self) -> ServiceId {
         match self {
-            Action::Enter { service, .. } | Action::Leave { service, .. } => *service,
+            ScheduleChange::Enter { service, .. } | ScheduleChange::Leave { service, .. } => {
+                *service
+            }
         }
     }
 }
@@ -72,9 +83,9 @@ impl Action {
 #[derive(Debug, Default)]
 pub struct Reconciled {
     /// Services off afterwards (their archive folder exists).
-    pub off: BTreeSet<usize>,
+    pub off: BTreeSet<ServiceId>,
     /// Changes made: `(service, now off, schedule)`.
-    pub changes: Vec<(usize, bool, String)>,
+    pub changes: Vec<(ServiceId, bool, String)>,
     /// Conflicts and failures; each was logged.
     pub problems: Vec<CostError>,
 }
@@ -89,20 +100,20 @@ pub fn plan(
     ws: &Workspace,
     cfg: &Config,
     now: DateTime<Utc>,
-    name_of: impl Fn(usize) -> String,
-) -> (Vec<Action>, Vec<CostError>) {
+    name_of: impl Fn(ServiceId) -> String,
+) -> (Vec<ScheduleChange>, Vec<CostError>) {
     let mut actions = Vec::new();
     let mut conflicts = Vec::new();
-    for n in 1..=cfg.services.count {
+    for n in ServiceId::all(cfg.services.count) {
         let want = off_reason(&cfg.schedules, n, now);
         let (archive, live) = (ws.archived_dir(n), ws.service_dir(n));
         let archived = present(&archive);
         match (want, archived, present(&live)) {
-            (Some(s), false, _) => actions.push(Action::Enter {
+            (Some(s), false, _) => actions.push(ScheduleChange::Enter {
                 service: n,
                 schedule: s.to_string(),
             }),
-            (None, true, false) => actions.push(Action::Leave {
+            (None, true, false) => actions.push(ScheduleChange::Leave {
                 service: n,
                 schedule: name_of(n),
             }),
@@ -125,7 +136,7 @@ pub fn plan(
 /// written (the folder has moved).
 pub fn archive(
     ws: &Workspace,
-    n: usize,
+    n: ServiceId,
     schedule: &str,
     now: DateTime<Utc>,
 ) -> Result<(), CostError> {
@@ -157,7 +168,7 @@ pub fn archive(
     }
     let _ = crate::fsutil::sync_dir(&ws.archived());
     let _ = crate::fsutil::sync_dir(&ws.balanceador());
-    log::info!("service_{n} OFF (schedule {schedule})");
+    log::info!("{n} OFF (schedule {schedule})");
     cost_log(ws, now, n, false, schedule)
 }
 
@@ -167,7 +178,7 @@ pub fn archive(
 /// As [`archive`].
 pub fn unarchive(
     ws: &Workspace,
-    n: usize,
+    n: ServiceId,
     schedule: &str,
     now: DateTime<Utc>,
 ) -> Result<(), CostError> {
@@ -192,14 +203,14 @@ pub fn unarchive(
     }
     let _ = crate::fsutil::sync_dir(&ws.balanceador());
     let _ = crate::fsutil::sync_dir(&ws.archived());
-    log::info!("service_{n} ON (schedule {schedule})");
+    log::info!("{n} ON (schedule {schedule})");
     cost_log(ws, now, n, true, schedule)
 }
 
 /// The `cost.log` line: `YYYY-MM-DD HH:MM:SS  service_N OFF|ON (schedule <name>)`, local time.
-pub fn cost_log_line(now: DateTime<Utc>, n: usize, on: bool, schedule: &str) -> String {
+pub fn cost_log_line(now: DateTime<Utc>, n: ServiceId, on: bool, schedule: &str) -> String {
     format!(
-        "{}  service_{n} {} (schedule {schedule})\n",
+        "{}  {n} {} (schedule {schedule})\n",
         now.with_timezone(&chrono::Local)
             .format("%Y-%m-%d %H:%M:%S"),
         if on { "ON" } else { "OFF" }
@@ -209,7 +220,7 @@ pub fn cost_log_line(now: DateTime<Utc>, n: usize, on: bool, schedule: &str) -> 
 fn cost_log(
     ws: &Workspace,
     now: DateTime<Utc>,
-    n: usize,
+    n: ServiceId,
     on: bool,
     schedule: &str,
 ) -> Result<(), CostError> {
@@ -226,7 +237,12 @@ fn cost_log(
 
 /// The name for a service coming back on: the schedule whose window just ended, else
 /// `fallback`, else `unknown`.
-pub fn leave_name(cfg: &Config, n: usize, now: DateTime<Utc>, fallback: Option<&str>) -> String {
+pub fn leave_name(
+    cfg: &Config,
+    n: ServiceId,
+    now: DateTime<Utc>,
+    fallback: Option<&str>,
+) -> String {
     fallback
         .or_else(|| last_ended(&cfg.schedules, n, now))
         .unwrap_or("unknown")
@@ -242,21 +258,21 @@ pub fn reconcile(ws: &Workspace, cfg: &Config, now: DateTime<Utc>) -> Reconciled
     let mut changes = Vec::new();
     for a in actions {
         let res = match &a {
-            Action::Enter { service, schedule } => archive(ws, *service, schedule, now),
-            Action::Leave { service, schedule } => unarchive(ws, *service, schedule, now),
+            ScheduleChange::Enter { service, schedule } => archive(ws, *service, schedule, now),
+            ScheduleChange::Leave { service, schedule } => unarchive(ws, *service, schedule, now),
         };
         match (res, a) {
-            (Ok(()), Action::Enter { service, schedule }) => {
+            (Ok(()), ScheduleChange::Enter { service, schedule }) => {
                 changes.push((service, true, schedule))
             }
-            (Ok(()), Action::Leave { service, schedule }) => {
+            (Ok(()), ScheduleChange::Leave { service, schedule }) => {
                 changes.push((service, false, schedule))
             }
-            (Err(e @ CostError::Log { .. }), Action::Enter { service, schedule }) => {
+            (Err(e @ CostError::Log { .. }), ScheduleChange::Enter { service, schedule }) => {
                 problems.push(e);
                 changes.push((service, true, schedule));
             }
-            (Err(e @ CostError::Log { .. }), Action::Leave { service, schedule }) => {
+            (Err(e @ CostError::Log { .. }), ScheduleChange::Leave { service, schedule }) => {
                 problems.push(e);
                 changes.push((service, false, schedule));
             }
@@ -266,7 +282,7 @@ pub fn reconcile(ws: &Workspace, cfg: &Config, now: DateTime<Utc>) -> Reconciled
     for p in &problems {
         log::warn!("{p}");
     }
-    let off = (1..=cfg.services.count)
+    let off = ServiceId::all(cfg.services.count)
         .filter(|&n| present(&ws.archived_dir(n)))
         .collect();
     Reconciled {
@@ -283,7 +299,7 @@ pub fn reconcile(ws: &Workspace, cfg: &Config, now: DateTime<Utc>) -> Reconciled
 ///
 /// Never fails as a whole: conflicts and failures are logged (and left for the CostActor to
 /// raise as alarms).
-pub fn apply_now(ws: &Workspace, cfg: &Config, clock: &dyn Clock) -> BTreeSet<usize> {
+pub fn apply_now(ws: &Workspace, cfg: &Config, clock: &dyn Clock) -> BTreeSet<ServiceId> {
     reconcile(ws, cfg, clock.now()).off
 }
 
@@ -300,7 +316,7 @@ mod tests {
         cfg.services.count = count;
         cfg.schedules = vec![Schedule {
             name: "night".into(),
-            services: vec![2],
+            services: vec![ServiceId(2)],
             off: Window::parse("00:00-06:00").unwrap(),
             days: Days::all(),
             timezone: Timezone::parse("UTC").unwrap(),
@@ -315,29 +331,29 @@ mod tests {
     #[test]
     fn plan_enters_an_open_window_and_leaves_a_closed_one() {
         let (_d, ws, cfg) = setup(3);
-        for n in 1..=3 {
+        for n in ServiceId::all(3) {
             std::fs::create_dir_all(ws.service_dir(n)).unwrap();
         }
         let (actions, conflicts) = plan(&ws, &cfg, at(3), |_| "gone".into());
         assert_eq!(
             actions,
-            vec![Action::Enter {
-                service: 2,
+            vec![ScheduleChange::Enter {
+                service: ServiceId(2),
                 schedule: "night".into()
             }]
         );
         assert!(conflicts.is_empty());
         // Archived, the live folder gone, the window over: back on.
-        std::fs::rename(ws.service_dir(2), {
+        std::fs::rename(ws.service_dir(ServiceId(2)), {
             std::fs::create_dir_all(ws.archived()).unwrap();
-            ws.archived_dir(2)
+            ws.archived_dir(ServiceId(2))
         })
         .unwrap();
         let (actions, _) = plan(&ws, &cfg, at(7), |_| "night".into());
         assert_eq!(
             actions,
-            vec![Action::Leave {
-                service: 2,
+            vec![ScheduleChange::Leave {
+                service: ServiceId(2),
                 schedule: "night".into()
             }]
         );
@@ -348,13 +364,91 @@ mod tests {
     #[test]
     fn plan_reports_both_folders_as_a_conflict_and_asks_no_move() {
         let (_d, ws, cfg) = setup(3);
-        std::fs::create_dir_all(ws.service_dir(2)).unwrap();
-        std::fs::create_dir_all(ws.archived_dir(2)).unwrap();
+        std::fs::create_dir_all(ws.service_dir(ServiceId(2))).unwrap();
+        std::fs::create_dir_all(ws.archived_dir(ServiceId(2))).unwrap();
         let (actions, conflicts) = plan(&ws, &cfg, at(7), |_| String::new());
         assert!(actions.is_empty());
         assert!(matches!(
             conflicts.as_slice(),
-            [CostError::Conflict { service: 2, .. }]
+            [CostError::Conflict {
+                service: ServiceId(2),
+                ..
+            }]
         ));
+    }
+
+    #[test]
+    fn archive_and_unarchive_move_the_folder_with_its_inbox_and_log_each_switch() {
+        let (_d, ws, _cfg) = setup(3);
+        let s2 = ServiceId(2);
+        std::fs::create_dir_all(ws.service_dir(s2)).unwrap();
+        std::fs::write(ws.service_dir(s2).join("processed_a"), "a").unwrap();
+        archive(&ws, s2, "night", at(0)).unwrap();
+        assert!(!ws.service_dir(s2).exists());
+        assert_eq!(
+            std::fs::read_to_string(ws.archived_dir(s2).join("processed_a")).unwrap(),
+            "a"
+        );
+        // Archived again: the archive folder exists, nothing moves.
+        std::fs::create_dir_all(ws.service_dir(s2)).unwrap();
+        let e = archive(&ws, s2, "night", at(1)).unwrap_err();
+        assert!(
+            matches!(e, CostError::Conflict { service, .. } if service == s2),
+            "{e}"
+        );
+        assert!(ws.archived_dir(s2).join("processed_a").exists());
+        std::fs::remove_dir(ws.service_dir(s2)).unwrap();
+        unarchive(&ws, s2, "night", at(6)).unwrap();
+        assert!(ws.service_dir(s2).join("processed_a").exists());
+        assert!(!ws.archived_dir(s2).exists());
+        // A service without a folder gets an empty archive: it counts as off.
+        let s3 = ServiceId(3);
+        archive(&ws, s3, "night", at(7)).unwrap();
+        assert!(ws.archived_dir(s3).is_dir() && !ws.service_dir(s3).exists());
+        let log = std::fs::read_to_string(ws.cost_log()).unwrap();
+        let lines: Vec<_> = log.lines().map(|l| l.split_once("  ").unwrap().1).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "service_2 OFF (schedule night)",
+                "service_2 ON (schedule night)",
+                "service_3 OFF (schedule night)"
+            ]
+        );
+    }
+
+    #[test]
+    fn reconcile_applies_the_plan_and_reports_what_is_off_and_what_conflicts() {
+        let (_d, ws, mut cfg) = setup(3);
+        cfg.schedules[0].services = vec![ServiceId(2), ServiceId(3)];
+        for n in ServiceId::all(3) {
+            std::fs::create_dir_all(ws.service_dir(n)).unwrap();
+        }
+        // 3 has a stray archive folder beside its live one: a conflict, left alone.
+        std::fs::create_dir_all(ws.archived_dir(ServiceId(3))).unwrap();
+        let r = reconcile(&ws, &cfg, at(3));
+        assert_eq!(r.changes, vec![(ServiceId(2), true, "night".to_string())]);
+        assert!(matches!(
+            r.problems.as_slice(),
+            [CostError::Conflict { service, .. }] if *service == ServiceId(3)
+        ));
+        // Off is what the folders say: 3's archive folder exists too.
+        assert_eq!(r.off, BTreeSet::from([ServiceId(2), ServiceId(3)]));
+        assert!(ws.service_dir(ServiceId(3)).exists());
+        // Window over, conflict resolved: 2 comes back, named after the schedule that ended.
+        std::fs::remove_dir(ws.archived_dir(ServiceId(3))).unwrap();
+        let r = reconcile(&ws, &cfg, at(7));
+        assert_eq!(r.changes, vec![(ServiceId(2), false, "night".to_string())]);
+        assert!(r.problems.is_empty() && r.off.is_empty());
+        // Nothing left to do.
+        assert!(reconcile(&ws, &cfg, at(8)).changes.is_empty());
+    }
+
+    #[test]
+    fn a_service_coming_back_is_named_after_the_schedule_that_ended() {
+        let (_d, _ws, cfg) = setup(3);
+        assert_eq!(leave_name(&cfg, ServiceId(2), at(7), None), "night");
+        assert_eq!(leave_name(&cfg, ServiceId(2), at(7), Some("seen")), "seen");
+        assert_eq!(leave_name(&cfg, ServiceId(1), at(7), None), "unknown");
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::Config;
+use crate::service_id::ServiceId;
 use chrono::{Datelike, Timelike};
 use chrono::{NaiveDate, Weekday};
 use chrono_tz::Tz;
@@ -19,7 +20,7 @@ fn sched(name: &str, services: &[usize], off: &str, days: &[&str], tz: &str) -> 
     }
     Schedule {
         name: name.into(),
-        services: services.to_vec(),
+        services: services.iter().copied().map(ServiceId).collect(),
         off: Window::parse(off).unwrap(),
         days: d,
         timezone: Timezone::parse(tz).unwrap(),
@@ -187,17 +188,26 @@ fn off_at_takes_the_first_schedule_in_file_order() {
         sched("early", &[2, 3], "05:00-07:00", ALL, "UTC"),
     ];
     let at = |h| off_at(&cfg.schedules, cfg.services.count, utc(2026, 1, 1, h, 0));
-    assert_eq!(at(3), BTreeMap::from([(3, "night".to_string())]));
+    assert_eq!(at(3), BTreeMap::from([(ServiceId(3), "night".to_string())]));
     assert_eq!(
         at(5),
-        BTreeMap::from([(2, "early".to_string()), (3, "night".to_string())])
+        BTreeMap::from([
+            (ServiceId(2), "early".to_string()),
+            (ServiceId(3), "night".to_string())
+        ])
     );
     assert_eq!(
         at(6),
-        BTreeMap::from([(2, "early".to_string()), (3, "early".to_string())])
+        BTreeMap::from([
+            (ServiceId(2), "early".to_string()),
+            (ServiceId(3), "early".to_string())
+        ])
     );
     assert!(at(7).is_empty());
-    assert_eq!(off_reason(&cfg.schedules, 1, utc(2026, 1, 1, 3, 0)), None);
+    assert_eq!(
+        off_reason(&cfg.schedules, ServiceId(1), utc(2026, 1, 1, 3, 0)),
+        None
+    );
 }
 
 #[test]
@@ -217,18 +227,21 @@ fn last_ended_names_the_window_just_over() {
         sched("other", &[1], "06:00-07:00", ALL, "UTC"),
     ];
     assert_eq!(
-        last_ended(&cfg.schedules, 3, utc(2026, 1, 1, 6, 0)),
+        last_ended(&cfg.schedules, ServiceId(3), utc(2026, 1, 1, 6, 0)),
         Some("night")
     );
     assert_eq!(
-        last_ended(&cfg.schedules, 3, utc(2026, 1, 1, 11, 0)),
+        last_ended(&cfg.schedules, ServiceId(3), utc(2026, 1, 1, 11, 0)),
         Some("night")
     );
     assert_eq!(
-        last_ended(&cfg.schedules, 3, utc(2026, 1, 1, 13, 0)),
+        last_ended(&cfg.schedules, ServiceId(3), utc(2026, 1, 1, 13, 0)),
         Some("lunch")
     );
-    assert_eq!(last_ended(&cfg.schedules, 2, utc(2026, 1, 1, 13, 0)), None);
+    assert_eq!(
+        last_ended(&cfg.schedules, ServiceId(2), utc(2026, 1, 1, 13, 0)),
+        None
+    );
 }
 
 #[test]

@@ -24,16 +24,17 @@ use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 
 use super::request::FileId;
-use super::request::{self, Reason, Verdict};
+use super::request::{self, Reason, RequestVerdict};
 use crate::fsutil::{
     ensure_dir, json_ts, name_ts, open_append_nofollow, open_dir_nofollow, read_regular,
     rename_noreplace_at, write_atomic,
 };
+use crate::service_id::ServiceId;
 use crate::workspace::Workspace;
 
 /// What became of one request handed to the desk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum DeliveryOutcome {
     /// Now `service_N/<file>`.
     Delivered { file: OsString },
     /// Now `errors/<file>` with its `.error.json`.
@@ -105,7 +106,7 @@ struct ErrorJson<'a> {
 /// The delivery desk of service N.
 #[derive(Debug)]
 pub struct Desk {
-    n: usize,
+    n: ServiceId,
     intake: PathBuf,
     inbox: PathBuf,
     archived: PathBuf,
@@ -149,7 +150,7 @@ enum Moved {
     /// The name no longer holds the file that was checked: check again.
     Changed,
     /// Final.
-    Out(Outcome),
+    Out(DeliveryOutcome),
 }
 
 /// The device and inode `name` holds in `dir` now (not followed), if anything.
@@ -180,7 +181,7 @@ impl Desk {
     ///
     /// # Errors
     /// When the logs or the journal cannot be opened or written.
-    pub fn open(ws: &Workspace, n: usize, limits: Limits) -> Result<Desk, DeskError> {
+    pub fn open(ws: &Workspace, n: ServiceId, limits: Limits) -> Result<Desk, DeskError> {
         let jsonl_path = ws.load_jsonl(n);
         let journal_path = ws.delivery_journal(n);
         // Never through a link: a start repairs (truncates) these files.
@@ -219,7 +220,7 @@ impl Desk {
         Ok(desk)
     }
 
-    pub fn service(&self) -> usize {
+    pub fn service(&self) -> ServiceId {
         self.n
     }
 
@@ -358,7 +359,7 @@ impl Desk {
                         request: src.to_string_lossy().into_owned(),
                         file: file.clone(),
                         bytes: m.len(),
-                        service: crate::service_id::ServiceId(self.n).to_string(),
+                        service: self.n.to_string(),
                     };
                     self.count(&line.file, &line.at);
                     lines.push(line);
@@ -384,7 +385,7 @@ impl Desk {
         }
         if healed > 0 {
             log::warn!(
-                "service_{}: recovered {healed} request(s) whose log line or error file a previous run left unwritten",
+                "{}: recovered {healed} request(s) whose log line or error file a previous run left unwritten",
                 self.n
             );
         }
@@ -457,19 +458,23 @@ impl Desk {
     /// intake, inbox or errors folder is refused); each request is validated through its own
     /// descriptor, and the name is confirmed to still hold that very file (device and inode)
     /// right before the rename and in the inbox right after it.
-    pub fn deliver_batch(&mut self, names: &[OsString], now: DateTime<Local>) -> Vec<Outcome> {
+    pub fn deliver_batch(
+        &mut self,
+        names: &[OsString],
+        now: DateTime<Local>,
+    ) -> Vec<DeliveryOutcome> {
         self.batch += 1;
         if let Err(e) = self.log_unlogged() {
             log::warn!(
-                "service_{}: still cannot append to load_{}.jsonl: {e}",
+                "{}: still cannot append to load_{}.jsonl: {e}",
                 self.n,
-                self.n
+                self.n.get()
             );
         }
         let fail_all = |error: String, service_fault: bool| {
             names
                 .iter()
-                .map(|_| Outcome::Failed {
+                .map(|_| DeliveryOutcome::Failed {
                     error: error.clone(),
                     service_fault,
                 })
@@ -480,7 +485,7 @@ impl Desk {
             Err(e) => return fail_all(format!("cannot open the intake: {e}"), false),
         };
         let ts = name_ts(now);
-        let checked: Vec<(Verdict, Option<FileId>)> = names
+        let checked: Vec<(RequestVerdict, Option<FileId>)> = names
             .iter()
             .map(|n| request::validate_at(&dirs.intake, n, self.limits.max_request_bytes))
             .collect();
@@ -504,9 +509,9 @@ impl Desk {
                 // The moves happened; the lines wait in memory (retried before the next batch
                 // and at every flush) and the journal keeps them for the next start.
                 log::error!(
-                    "service_{}: cannot append to load_{}.jsonl: {e}; {} line(s) wait",
+                    "{}: cannot append to load_{}.jsonl: {e}; {} line(s) wait",
                     self.n,
-                    self.n,
+                    self.n.get(),
                     self.unlogged.len()
                 );
             }
@@ -514,13 +519,13 @@ impl Desk {
         out
     }
 
-    fn intent_for(&self, name: &OsStr, ts: &str, v: &Verdict) -> Option<Intent> {
+    fn intent_for(&self, name: &OsStr, ts: &str, v: &RequestVerdict) -> Option<Intent> {
         match v {
-            Verdict::Valid { .. } => Some(self.intent(name, ts, 1, None)),
-            Verdict::Invalid { reason, detail } => {
+            RequestVerdict::Valid { .. } => Some(self.intent(name, ts, 1, None)),
+            RequestVerdict::Invalid { reason, detail } => {
                 Some(self.intent(name, ts, 1, Some((*reason, detail.clone()))))
             }
-            Verdict::Gone => None,
+            RequestVerdict::Gone => None,
         }
     }
 
@@ -534,16 +539,16 @@ impl Desk {
         name: &OsStr,
         ts: &str,
         now: DateTime<Local>,
-        mut v: Verdict,
+        mut v: RequestVerdict,
         mut id: Option<FileId>,
         lines: &mut Vec<LoadLine>,
-    ) -> Outcome {
+    ) -> DeliveryOutcome {
         for attempt in 0..4 {
             if attempt > 0 {
                 (v, id) = request::validate_at(&dirs.intake, name, self.limits.max_request_bytes);
                 if let Some(i) = self.intent_for(name, ts, &v) {
                     if let Err(e) = self.write_intents(&[i]) {
-                        return Outcome::Failed {
+                        return DeliveryOutcome::Failed {
                             error: format!("cannot write the delivery journal: {e}"),
                             service_fault: false,
                         };
@@ -551,25 +556,25 @@ impl Desk {
                 }
             }
             let moved = match &v {
-                Verdict::Gone => return Outcome::Gone,
-                Verdict::Valid { bytes } => match self.move_in(dirs, name, ts, id) {
+                RequestVerdict::Gone => return DeliveryOutcome::Gone,
+                RequestVerdict::Valid { bytes } => match self.move_in(dirs, name, ts, id) {
                     Ok(file) => {
                         lines.push(LoadLine {
                             at: json_ts(now),
                             request: name.to_string_lossy().into_owned(),
                             file: file.to_string_lossy().into_owned(),
                             bytes: *bytes,
-                            service: crate::service_id::ServiceId(self.n).to_string(),
+                            service: self.n.to_string(),
                         });
-                        return Outcome::Delivered { file };
+                        return DeliveryOutcome::Delivered { file };
                     }
                     Err(m) => m,
                 },
-                Verdict::Invalid { reason, detail } => {
+                RequestVerdict::Invalid { reason, detail } => {
                     match self.reject(dirs, &dirs.intake, name, name, ts, *reason, detail, now, id)
                     {
                         Ok(file) => {
-                            return Outcome::Rejected {
+                            return DeliveryOutcome::Rejected {
                                 reason: *reason,
                                 file,
                             }
@@ -583,7 +588,7 @@ impl Desk {
                 Moved::Out(o) => return o,
             }
         }
-        Outcome::Failed {
+        DeliveryOutcome::Failed {
             error: "the file kept changing while being checked".into(),
             service_fault: false,
         }
@@ -621,7 +626,7 @@ impl Desk {
         let inbox = match &dirs.inbox {
             Ok(fd) => fd,
             Err(e) => {
-                return Err(Moved::Out(Outcome::Failed {
+                return Err(Moved::Out(DeliveryOutcome::Failed {
                     error: format!("cannot open {}: {e}", self.inbox.display()),
                     service_fault: true,
                 }))
@@ -632,7 +637,7 @@ impl Desk {
             if k > 1 {
                 let i = self.intent(name, ts, k, None);
                 self.write_intents(&[i]).map_err(|e| {
-                    Moved::Out(Outcome::Failed {
+                    Moved::Out(DeliveryOutcome::Failed {
                         error: format!("cannot write the delivery journal: {e}"),
                         service_fault: false,
                     })
@@ -641,7 +646,7 @@ impl Desk {
             match id_at(&dirs.intake, name) {
                 Some(now) if now == id => {}
                 Some(_) => return Err(Moved::Changed),
-                None => return Err(Moved::Out(Outcome::Gone)),
+                None => return Err(Moved::Out(DeliveryOutcome::Gone)),
             }
             match rename_noreplace_at(&dirs.intake, name, inbox, &file) {
                 Ok(()) => {
@@ -658,17 +663,17 @@ impl Desk {
                     if e.kind() == io::ErrorKind::NotFound
                         && id_at(&dirs.intake, name).is_none() =>
                 {
-                    return Err(Moved::Out(Outcome::Gone))
+                    return Err(Moved::Out(DeliveryOutcome::Gone))
                 }
                 Err(e) => {
-                    return Err(Moved::Out(Outcome::Failed {
+                    return Err(Moved::Out(DeliveryOutcome::Failed {
                         error: format!("cannot move into {}: {e}", self.inbox.display()),
                         service_fault: true,
                     }))
                 }
             }
         }
-        Err(Moved::Out(Outcome::Failed {
+        Err(Moved::Out(DeliveryOutcome::Failed {
             error: "too many requests with the same name in one second".into(),
             service_fault: false,
         }))
@@ -678,15 +683,15 @@ impl Desk {
     fn evict(&mut self, dirs: &Dirs, inbox: &OwnedFd, file: &OsStr, name: &OsStr, ts: &str) {
         let (v, id) = request::validate_at(inbox, file, self.limits.max_request_bytes);
         let (reason, detail) = match v {
-            Verdict::Gone => return,
-            Verdict::Invalid { reason, detail } => (reason, detail),
-            Verdict::Valid { .. } => (
+            RequestVerdict::Gone => return,
+            RequestVerdict::Invalid { reason, detail } => (reason, detail),
+            RequestVerdict::Valid { .. } => (
                 Reason::NotRegularFile,
                 "replaced by another file while being checked".to_string(),
             ),
         };
         log::warn!(
-            "service_{}: {} was replaced while being moved ({}); taken back out to errors/",
+            "{}: {} was replaced while being moved ({}); taken back out to errors/",
             self.n,
             name.to_string_lossy(),
             reason.as_str()
@@ -725,7 +730,7 @@ impl Desk {
     ) -> Result<OsString, Moved> {
         let errors_dir = self.errors.clone();
         let fail = |e: io::Error| {
-            Moved::Out(Outcome::Failed {
+            Moved::Out(DeliveryOutcome::Failed {
                 error: format!("cannot move into {}: {e}", errors_dir.display()),
                 service_fault: false,
             })
@@ -749,7 +754,7 @@ impl Desk {
                 match id_at(from, src_name) {
                     Some(now) if now == id => {}
                     Some(_) => return Err(Moved::Changed),
-                    None => return Err(Moved::Out(Outcome::Gone)),
+                    None => return Err(Moved::Out(DeliveryOutcome::Gone)),
                 }
             }
             match rename_noreplace_at(from, src_name, errors, &file) {
@@ -762,7 +767,7 @@ impl Desk {
                 Err(e)
                     if e.kind() == io::ErrorKind::NotFound && id_at(from, src_name).is_none() =>
                 {
-                    return Err(Moved::Out(Outcome::Gone))
+                    return Err(Moved::Out(DeliveryOutcome::Gone))
                 }
                 Err(e) => return Err(fail(e)),
             }
@@ -866,12 +871,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let ws = Workspace::new(d.path());
         ws.ensure_runtime_dirs().unwrap();
-        std::fs::create_dir_all(ws.service_dir(1)).unwrap();
+        std::fs::create_dir_all(ws.service_dir(ServiceId(1))).unwrap();
         (d, ws)
     }
 
     fn lines(ws: &Workspace) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(ws.load_jsonl(1))
+        std::fs::read_to_string(ws.load_jsonl(ServiceId(1)))
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -881,33 +886,38 @@ mod tests {
     #[test]
     fn delivers_rejects_and_keeps_both_on_collision() {
         let (_d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         std::fs::write(ws.intake().join("a.txt"), "hi").unwrap();
         std::fs::write(ws.intake().join("bad.txt"), [0xffu8]).unwrap();
         let now = Local::now();
         let out = desk.deliver_batch(&["a.txt".into(), "bad.txt".into(), "gone".into()], now);
-        assert!(matches!(out[0], Outcome::Delivered { .. }));
+        assert!(matches!(out[0], DeliveryOutcome::Delivered { .. }));
         assert!(matches!(
             out[1],
-            Outcome::Rejected {
+            DeliveryOutcome::Rejected {
                 reason: Reason::NotUtf8,
                 ..
             }
         ));
-        assert_eq!(out[2], Outcome::Gone);
+        assert_eq!(out[2], DeliveryOutcome::Gone);
         // same name, same second
         std::fs::write(ws.intake().join("a.txt"), "again").unwrap();
         let out2 = desk.deliver_batch(&["a.txt".into()], now);
-        let Outcome::Delivered { file } = &out2[0] else {
+        let DeliveryOutcome::Delivered { file } = &out2[0] else {
             panic!("{out2:?}")
         };
         assert!(file.to_str().unwrap().contains("-2_a.txt"));
-        assert_eq!(std::fs::read_dir(ws.service_dir(1)).unwrap().count(), 2);
+        assert_eq!(
+            std::fs::read_dir(ws.service_dir(ServiceId(1)))
+                .unwrap()
+                .count(),
+            2
+        );
         assert!(ws.errors().join("bad.txt.error.json").exists());
         assert_eq!(lines(&ws).len(), 2);
         desk.flush().unwrap();
         let j: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(ws.load_json(1)).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(ws.load_json(ServiceId(1))).unwrap()).unwrap();
         assert_eq!(j["total"], 2);
         assert_eq!(j["archivos"].as_array().unwrap().len(), 2);
     }
@@ -915,7 +925,7 @@ mod tests {
     #[test]
     fn recovery_writes_missing_log_line_once() {
         let (_d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         std::fs::write(ws.intake().join("a.txt"), "hi").unwrap();
         desk.deliver_batch(&["a.txt".into()], Local::now());
         desk.flush().unwrap();
@@ -926,23 +936,27 @@ mod tests {
         let i = desk.intent(OsStr::new("b.txt"), &ts, 1, None);
         desk.write_intents(&[i]).unwrap();
         let dst = request::processed_name(&ts, OsStr::new("b.txt"), 1);
-        std::fs::rename(ws.intake().join("b.txt"), ws.service_dir(1).join(&dst)).unwrap();
+        std::fs::rename(
+            ws.intake().join("b.txt"),
+            ws.service_dir(ServiceId(1)).join(&dst),
+        )
+        .unwrap();
         // and a torn line
         OpenOptions::new()
             .append(true)
-            .open(ws.load_jsonl(1))
+            .open(ws.load_jsonl(ServiceId(1)))
             .unwrap()
             .write_all(b"{\"at\":\"x")
             .unwrap();
         drop(desk);
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        let desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         assert_eq!(desk.total(), 2);
         let l = lines(&ws);
         assert_eq!(l.len(), 2);
         assert_eq!(l[1]["file"], dst.to_str().unwrap());
         drop(desk);
         // a second start changes nothing
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        let desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         assert_eq!(desk.total(), 2);
         assert_eq!(lines(&ws).len(), 2);
     }
@@ -950,7 +964,7 @@ mod tests {
     #[test]
     fn a_torn_line_longer_than_64_kib_is_cut_at_open() {
         let (_d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         std::fs::write(ws.intake().join("a.txt"), "x").unwrap();
         desk.deliver_batch(&[OsString::from("a.txt")], chrono::Local::now());
         desk.flush().unwrap();
@@ -959,11 +973,11 @@ mod tests {
         torn.extend(std::iter::repeat_n(b'x', 70 * 1024));
         OpenOptions::new()
             .append(true)
-            .open(ws.load_jsonl(1))
+            .open(ws.load_jsonl(ServiceId(1)))
             .unwrap()
             .write_all(&torn)
             .unwrap();
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        let desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         assert_eq!(desk.total(), 1);
         assert_eq!(lines(&ws).len(), 1);
     }
@@ -971,7 +985,7 @@ mod tests {
     /// A desk that has just delivered five requests, not yet flushed.
     fn five_delivered() -> (tempfile::TempDir, Workspace, Desk) {
         let (d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         for i in 0..5 {
             std::fs::write(ws.intake().join(format!("r{i}")), "x").unwrap();
         }
@@ -982,7 +996,7 @@ mod tests {
 
     /// After a start, the desk counts five requests and the jsonl has five lines.
     fn assert_five_once(ws: &Workspace) {
-        let desk = Desk::open(ws, 1, LIM).unwrap();
+        let desk = Desk::open(ws, ServiceId(1), LIM).unwrap();
         assert_eq!(desk.total(), 5);
         assert_eq!(lines(ws).len(), 5);
     }
@@ -996,7 +1010,7 @@ mod tests {
         drop(desk);
         assert_five_once(&ws);
         // And after a complete flush, a start changes nothing.
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         desk.flush().unwrap();
         drop(desk);
         assert_five_once(&ws);
@@ -1014,7 +1028,7 @@ mod tests {
     #[test]
     fn recent_is_bounded_and_total_survives_restart() {
         let (_d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         for i in 0..5 {
             let n = format!("r{i}");
             std::fs::write(ws.intake().join(&n), "x").unwrap();
@@ -1022,10 +1036,10 @@ mod tests {
         }
         desk.flush().unwrap();
         drop(desk);
-        let desk = Desk::open(&ws, 1, LIM).unwrap();
+        let desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
         assert_eq!(desk.total(), 5);
         let j: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(ws.load_json(1)).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(ws.load_json(ServiceId(1))).unwrap()).unwrap();
         assert_eq!(j["total"], 5);
         assert_eq!(j["archivos"].as_array().unwrap().len(), 3);
         assert!(j["archivos"][2].as_str().unwrap().ends_with("_r4"));
@@ -1034,14 +1048,14 @@ mod tests {
     #[test]
     fn missing_inbox_is_a_service_fault_and_the_request_stays() {
         let (_d, ws) = ws();
-        let mut desk = Desk::open(&ws, 1, LIM).unwrap();
-        std::fs::remove_dir(ws.service_dir(1)).unwrap();
+        let mut desk = Desk::open(&ws, ServiceId(1), LIM).unwrap();
+        std::fs::remove_dir(ws.service_dir(ServiceId(1))).unwrap();
         std::fs::write(ws.intake().join("a"), "x").unwrap();
         let out = desk.deliver_batch(&["a".into()], Local::now());
         assert!(
             matches!(
                 out[0],
-                Outcome::Failed {
+                DeliveryOutcome::Failed {
                     service_fault: true,
                     ..
                 }

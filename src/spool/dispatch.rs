@@ -10,8 +10,9 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 
-use super::desk::Outcome;
+use super::desk::DeliveryOutcome;
 use crate::router::{Candidate, Router};
+use crate::service_id::ServiceId;
 
 /// A service that can take requests now, and how many more (its room before the in-flight cap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub struct Round {
 /// Names for one service, in the order they were assigned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
-    pub service: usize,
+    pub service: ServiceId,
     pub names: Vec<OsString>,
 }
 
@@ -103,7 +104,7 @@ impl Dispatch {
         let mut open: Vec<Open> = open.iter().copied().filter(|o| o.room > 0).collect();
         let mut cands: Vec<Candidate> = open.iter().map(|o| o.candidate).collect();
         let mut out = Vec::new();
-        let mut partial: BTreeMap<usize, Vec<OsString>> = BTreeMap::new();
+        let mut partial: BTreeMap<ServiceId, Vec<OsString>> = BTreeMap::new();
         let mut taken = 0usize;
         while !cands.is_empty() && taken < round.max {
             let Some(name) = self.pending.pop_front() else {
@@ -145,31 +146,31 @@ impl Dispatch {
     /// gone names leave the queue; a name the inbox could not take goes back to the front of
     /// the queue (in order) and makes the service suspect; any other failure leaves the name in
     /// the intake, no longer queued, for the next rescan.
-    pub fn settle(&mut self, names: Vec<OsString>, outcomes: Vec<Outcome>) -> Settled {
+    pub fn settle(&mut self, names: Vec<OsString>, outcomes: Vec<DeliveryOutcome>) -> Settled {
         let mut s = Settled::default();
         let mut requeue = Vec::new();
         for (name, o) in names.into_iter().zip(outcomes) {
             match o {
-                Outcome::Delivered { .. } => {
+                DeliveryOutcome::Delivered { .. } => {
                     s.delivered += 1;
                     self.queued.remove(&name);
                 }
-                Outcome::Rejected { .. } => {
+                DeliveryOutcome::Rejected { .. } => {
                     s.rejected += 1;
                     self.queued.remove(&name);
                 }
-                Outcome::Gone => {
+                DeliveryOutcome::Gone => {
                     s.gone += 1;
                     self.queued.remove(&name);
                 }
-                Outcome::Failed {
+                DeliveryOutcome::Failed {
                     error,
                     service_fault: true,
                 } => {
                     s.suspect = Some(error);
                     requeue.push(name);
                 }
-                Outcome::Failed {
+                DeliveryOutcome::Failed {
                     error,
                     service_fault: false,
                 } => {
@@ -199,7 +200,7 @@ mod tests {
     fn open(service: usize, backlog: u64, room: usize) -> Open {
         Open {
             candidate: Candidate {
-                service,
+                service: ServiceId(service),
                 weight: 1,
                 backlog,
             },
@@ -212,8 +213,8 @@ mod tests {
         max: usize::MAX,
     };
 
-    fn delivered() -> Outcome {
-        Outcome::Delivered {
+    fn delivered() -> DeliveryOutcome {
+        DeliveryOutcome::Delivered {
             file: OsString::from("x"),
         }
     }
@@ -242,11 +243,11 @@ mod tests {
             out,
             vec![
                 Batch {
-                    service: 1,
+                    service: ServiceId(1),
                     names: names(&["a", "c"])
                 },
                 Batch {
-                    service: 2,
+                    service: ServiceId(2),
                     names: names(&["b", "d"])
                 }
             ]
@@ -260,7 +261,7 @@ mod tests {
         let mut r = Router::new(Strategy::LeastBacklog);
         // service 2 starts 2 behind; each pick raises the chosen one's backlog.
         let out = d.assign(&mut r, &[open(1, 2, 10), open(2, 0, 10)], ALL);
-        assert_eq!(out[0].service, 1);
+        assert_eq!(out[0].service, ServiceId(1));
         assert_eq!(out[0].names, names(&["c"]));
         assert_eq!(out[1].names, names(&["a", "b"]));
     }
@@ -273,7 +274,7 @@ mod tests {
         let out = d.assign(&mut r, &[open(1, 0, 1), open(2, 0, 2), open(3, 0, 0)], ALL);
         let total: usize = out.iter().map(|b| b.names.len()).sum();
         assert_eq!(total, 3);
-        assert!(out.iter().all(|b| b.service != 3));
+        assert!(out.iter().all(|b| b.service != ServiceId(3)));
         assert_eq!(d.waiting(), 2);
         // No room anywhere: nothing leaves the queue.
         assert!(d.assign(&mut r, &[open(1, 0, 0)], ALL).is_empty());
@@ -302,12 +303,12 @@ mod tests {
         let s = d.settle(
             out[0].names.clone(),
             vec![
-                Outcome::Failed {
+                DeliveryOutcome::Failed {
                     error: "inbox gone".into(),
                     service_fault: true,
                 },
                 delivered(),
-                Outcome::Failed {
+                DeliveryOutcome::Failed {
                     error: "inbox full".into(),
                     service_fault: true,
                 },
@@ -331,15 +332,15 @@ mod tests {
         let s = d.settle(
             out[0].names.clone(),
             vec![
-                Outcome::Failed {
+                DeliveryOutcome::Failed {
                     error: "No space left on device".into(),
                     service_fault: false,
                 },
-                Outcome::Rejected {
+                DeliveryOutcome::Rejected {
                     reason: Reason::NotUtf8,
                     file: OsString::from("b"),
                 },
-                Outcome::Gone,
+                DeliveryOutcome::Gone,
             ],
         );
         assert_eq!((s.delivered, s.rejected, s.gone, s.requeued), (0, 1, 1, 0));

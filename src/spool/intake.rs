@@ -13,7 +13,7 @@ use super::request::is_in_progress;
 
 /// One name in the intake, as a scan saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct IntakeEntry {
     pub name: OsString,
     pub ino: u64,
     pub size: u64,
@@ -25,7 +25,7 @@ pub struct Entry {
 ///
 /// # Errors
 /// When the folder cannot be read.
-pub fn scan(dir: &Path) -> std::io::Result<Vec<Entry>> {
+pub fn scan(dir: &Path) -> std::io::Result<Vec<IntakeEntry>> {
     scan_except(dir, |_| false)
 }
 
@@ -34,7 +34,7 @@ pub fn scan(dir: &Path) -> std::io::Result<Vec<Entry>> {
 ///
 /// # Errors
 /// When the folder cannot be read.
-pub fn scan_except(dir: &Path, skip: impl Fn(&OsStr) -> bool) -> std::io::Result<Vec<Entry>> {
+pub fn scan_except(dir: &Path, skip: impl Fn(&OsStr) -> bool) -> std::io::Result<Vec<IntakeEntry>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let Ok(e) = e else { continue };
@@ -44,7 +44,7 @@ pub fn scan_except(dir: &Path, skip: impl Fn(&OsStr) -> bool) -> std::io::Result
         }
         // DirEntry::metadata does not follow symlinks.
         let Ok(m) = e.metadata() else { continue };
-        out.push(Entry {
+        out.push(IntakeEntry {
             name,
             ino: m.ino(),
             size: m.len(),
@@ -55,9 +55,9 @@ pub fn scan_except(dir: &Path, skip: impl Fn(&OsStr) -> bool) -> std::io::Result
 }
 
 /// Re-stats one name; `None` if it is gone.
-pub fn stat(dir: &Path, name: &OsString) -> Option<Entry> {
+pub fn stat(dir: &Path, name: &OsString) -> Option<IntakeEntry> {
     let m = std::fs::symlink_metadata(dir.join(name)).ok()?;
-    Some(Entry {
+    Some(IntakeEntry {
         name: name.clone(),
         ino: m.ino(),
         size: m.len(),
@@ -84,7 +84,7 @@ impl Settler {
     /// least `settle`, and forgets them.
     pub fn observe(
         &mut self,
-        entries: impl IntoIterator<Item = Entry>,
+        entries: impl IntoIterator<Item = IntakeEntry>,
         now: Instant,
         settle: Duration,
     ) -> Vec<OsString> {
@@ -146,8 +146,8 @@ impl Settler {
 mod tests {
     use super::*;
 
-    fn e(name: &str, size: u64) -> Entry {
-        Entry {
+    fn e(name: &str, size: u64) -> IntakeEntry {
+        IntakeEntry {
             name: name.into(),
             ino: 1,
             size,

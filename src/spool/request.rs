@@ -40,7 +40,7 @@ impl Reason {
 
 /// The verdict on one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RequestVerdict {
     /// Valid: its size in bytes.
     Valid { bytes: u64 },
     /// Invalid: why, in a word and in a sentence.
@@ -75,14 +75,14 @@ impl FileId {
 }
 
 /// Validates `path` (a file in the intake) without following symlinks or blocking on fifos.
-pub fn validate(path: &Path, max_bytes: u64) -> Verdict {
+pub fn validate(path: &Path, max_bytes: u64) -> RequestVerdict {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default();
     match crate::fsutil::open_dir_nofollow(dir) {
         Ok(fd) => validate_at(&fd, name, max_bytes).0,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Verdict::Gone,
-        Err(e) => Verdict::Invalid {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RequestVerdict::Gone,
+        Err(e) => RequestVerdict::Invalid {
             reason: Reason::Unreadable,
             detail: format!("cannot open its folder: {e}"),
         },
@@ -102,12 +102,12 @@ pub fn validate_at(
     dir: &impl rustix::fd::AsFd,
     name: &OsStr,
     max_bytes: u64,
-) -> (Verdict, Option<FileId>) {
+) -> (RequestVerdict, Option<FileId>) {
     use rustix::fs::{fstat, openat, statat, AtFlags, FileType, Mode, OFlags};
-    let invalid = |reason, detail: String| Verdict::Invalid { reason, detail };
+    let invalid = |reason, detail: String| RequestVerdict::Invalid { reason, detail };
     let st = match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
-        Err(rustix::io::Errno::NOENT) => return (Verdict::Gone, None),
+        Err(rustix::io::Errno::NOENT) => return (RequestVerdict::Gone, None),
         Err(e) => {
             return (
                 invalid(Reason::Unreadable, format!("cannot stat: {e}")),
@@ -149,7 +149,7 @@ pub fn validate_at(
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return (Verdict::Gone, None),
+        Err(rustix::io::Errno::NOENT) => return (RequestVerdict::Gone, None),
         Err(rustix::io::Errno::LOOP) => {
             // Swapped for a link since the stat: judge what is there now.
             return (
@@ -209,7 +209,7 @@ pub fn validate_at(
     }
     let mut file = File::from(fd);
     match check_utf8_stream(&mut file, max_bytes) {
-        Ok(Ok(bytes)) => (Verdict::Valid { bytes }, Some(id)),
+        Ok(Ok(bytes)) => (RequestVerdict::Valid { bytes }, Some(id)),
         Ok(Err(v)) => (v, Some(id)),
         Err(e) => (
             invalid(Reason::Unreadable, format!("cannot read: {e}")),
@@ -220,7 +220,10 @@ pub fn validate_at(
 
 /// Reads `r` to its end in [`CHUNK`]s, checking that it is UTF-8 and at most `max_bytes`
 /// long. Memory: one chunk plus the three bytes of a character cut by a chunk's end.
-fn check_utf8_stream(r: &mut impl Read, max_bytes: u64) -> std::io::Result<Result<u64, Verdict>> {
+fn check_utf8_stream(
+    r: &mut impl Read,
+    max_bytes: u64,
+) -> std::io::Result<Result<u64, RequestVerdict>> {
     let mut buf = vec![0u8; CHUNK + 4];
     let mut carry = 0usize;
     let mut total: u64 = 0;
@@ -238,7 +241,7 @@ fn check_utf8_stream(r: &mut impl Read, max_bytes: u64) -> std::io::Result<Resul
         }
         total += n as u64;
         if total > max_bytes {
-            return Ok(Err(Verdict::Invalid {
+            return Ok(Err(RequestVerdict::Invalid {
                 reason: Reason::TooLarge,
                 detail: format!("more than max_request_bytes = {max_bytes}"),
             }));
@@ -258,8 +261,8 @@ fn check_utf8_stream(r: &mut impl Read, max_bytes: u64) -> std::io::Result<Resul
     }
 }
 
-fn not_utf8(offset: u64) -> Verdict {
-    Verdict::Invalid {
+fn not_utf8(offset: u64) -> RequestVerdict {
+    RequestVerdict::Invalid {
         reason: Reason::NotUtf8,
         detail: format!("not UTF-8 text (invalid byte at offset {offset})"),
     }
@@ -386,11 +389,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = |n: &str| d.path().join(n);
         std::fs::write(p("ok"), "hola ñ").unwrap();
-        assert_eq!(validate(&p("ok"), 100), Verdict::Valid { bytes: 7 });
+        assert_eq!(validate(&p("ok"), 100), RequestVerdict::Valid { bytes: 7 });
         std::fs::write(p("bin"), [0xff, 0xfe]).unwrap();
         assert!(matches!(
             validate(&p("bin"), 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::NotUtf8,
                 ..
             }
@@ -398,7 +401,7 @@ mod tests {
         std::fs::write(p("big"), "x".repeat(101)).unwrap();
         assert!(matches!(
             validate(&p("big"), 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::TooLarge,
                 ..
             }
@@ -406,7 +409,7 @@ mod tests {
         symlink(p("ok"), p("link")).unwrap();
         assert!(matches!(
             validate(&p("link"), 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::Symlink,
                 ..
             }
@@ -414,7 +417,7 @@ mod tests {
         std::fs::create_dir(p("dir")).unwrap();
         assert!(matches!(
             validate(&p("dir"), 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::NotRegularFile,
                 ..
             }
@@ -429,17 +432,17 @@ mod tests {
         .unwrap();
         assert!(matches!(
             validate(&p("fifo"), 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::NotRegularFile,
                 ..
             }
         ));
-        assert_eq!(validate(&p("missing"), 100), Verdict::Gone);
+        assert_eq!(validate(&p("missing"), 100), RequestVerdict::Gone);
         let bad = d.path().join(OsStr::from_bytes(b"bad\xffname"));
         std::fs::write(&bad, "x").unwrap();
         assert!(matches!(
             validate(&bad, 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::BadName,
                 ..
             }
@@ -462,7 +465,7 @@ mod tests {
             let cut = &v[..v.len() - 2];
             assert!(matches!(
                 check_utf8_stream(&mut &cut[..], n).unwrap(),
-                Err(Verdict::Invalid {
+                Err(RequestVerdict::Invalid {
                     reason: Reason::NotUtf8,
                     ..
                 })
@@ -470,7 +473,7 @@ mod tests {
         }
         let mut bad = vec![b'a'; CHUNK + 10];
         bad[CHUNK + 3] = 0xff;
-        let Err(Verdict::Invalid { detail, .. }) =
+        let Err(RequestVerdict::Invalid { detail, .. }) =
             check_utf8_stream(&mut &bad[..], 1 << 20).unwrap()
         else {
             panic!()
@@ -497,7 +500,10 @@ mod tests {
         f.set_len(1 << 30).unwrap(); // 1 GiB of zeros, no blocks on disk
         drop(f);
         let before = peak_rss_kib();
-        assert_eq!(validate(&p, 1 << 31), Verdict::Valid { bytes: 1 << 30 });
+        assert_eq!(
+            validate(&p, 1 << 31),
+            RequestVerdict::Valid { bytes: 1 << 30 }
+        );
         let grew = peak_rss_kib().saturating_sub(before);
         // Reading it whole would touch 1 GiB; the check holds one 64 KiB chunk.
         assert!(grew < 256 * 1024, "peak memory grew by {grew} KiB");
@@ -511,7 +517,7 @@ mod tests {
         std::fs::hard_link(&a, d.path().join("b")).unwrap();
         assert!(matches!(
             validate(&a, 100),
-            Verdict::Invalid {
+            RequestVerdict::Invalid {
                 reason: Reason::HardLink,
                 ..
             }

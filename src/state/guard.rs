@@ -20,7 +20,7 @@ pub enum Seen {
 
 /// What the actor should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum GuardAction {
     Nothing,
     /// Raise the alarm with this detail.
     Alarm(String),
@@ -56,39 +56,39 @@ impl Guard {
         now: Instant,
         grace: Duration,
         auto_restore: bool,
-    ) -> Action {
+    ) -> GuardAction {
         match seen {
             Seen::Valid => {
                 self.bad_since = None;
                 self.restore_asked = false;
                 if std::mem::take(&mut self.alarmed) {
-                    Action::Clear
+                    GuardAction::Clear
                 } else {
-                    Action::Nothing
+                    GuardAction::Nothing
                 }
             }
             Seen::Held => {
                 self.bad_since = None;
-                Action::Nothing
+                GuardAction::Nothing
             }
             Seen::Bad(what) => {
                 let since = *self.bad_since.get_or_insert(now);
                 let waited = now.saturating_duration_since(since);
                 if waited < grace {
-                    return Action::Nothing;
+                    return GuardAction::Nothing;
                 }
                 let detail = format!("the state is {what} (for {}s)", waited.as_secs());
                 let restore = auto_restore && !self.restore_asked;
                 if restore {
                     self.restore_asked = true;
                     self.alarmed = true;
-                    return Action::AlarmAndRestore(detail);
+                    return GuardAction::AlarmAndRestore(detail);
                 }
                 if !self.alarmed {
                     self.alarmed = true;
-                    return Action::Alarm(detail);
+                    return GuardAction::Alarm(detail);
                 }
-                Action::Nothing
+                GuardAction::Nothing
             }
         }
     }
@@ -105,20 +105,23 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Guard::default();
         let bad = Seen::Bad("missing".into());
-        assert_eq!(g.observe(&bad, t0, G, false), Action::Nothing);
+        assert_eq!(g.observe(&bad, t0, G, false), GuardAction::Nothing);
         assert_eq!(
             g.observe(&bad, t0 + Duration::from_secs(4), G, false),
-            Action::Nothing
+            GuardAction::Nothing
         );
         assert!(matches!(
             g.observe(&bad, t0 + G, G, false),
-            Action::Alarm(_)
+            GuardAction::Alarm(_)
         ));
-        assert_eq!(g.observe(&bad, t0 + 2 * G, G, false), Action::Nothing);
-        assert_eq!(g.observe(&Seen::Valid, t0 + 3 * G, G, false), Action::Clear);
+        assert_eq!(g.observe(&bad, t0 + 2 * G, G, false), GuardAction::Nothing);
+        assert_eq!(
+            g.observe(&Seen::Valid, t0 + 3 * G, G, false),
+            GuardAction::Clear
+        );
         assert_eq!(
             g.observe(&Seen::Valid, t0 + 4 * G, G, false),
-            Action::Nothing
+            GuardAction::Nothing
         );
     }
 
@@ -131,20 +134,20 @@ mod tests {
         g.observe(&Seen::Held, t0 + Duration::from_secs(4), G, true);
         assert_eq!(
             g.observe(&bad, t0 + Duration::from_secs(6), G, true),
-            Action::Nothing
+            GuardAction::Nothing
         );
         assert!(matches!(
             g.observe(&bad, t0 + Duration::from_secs(11), G, true),
-            Action::AlarmAndRestore(_)
+            GuardAction::AlarmAndRestore(_)
         ));
         // one restore per episode
         assert_eq!(
             g.observe(&bad, t0 + Duration::from_secs(20), G, true),
-            Action::Nothing
+            GuardAction::Nothing
         );
         assert_eq!(
             g.observe(&Seen::Valid, t0 + Duration::from_secs(21), G, true),
-            Action::Clear
+            GuardAction::Clear
         );
     }
 }

@@ -1,9 +1,11 @@
 //! State protection: the tfstate model, snapshots, retention, restore and disaster detection.
 //!
-//! - [`model`]: what makes a state valid, read in one pass without a `serde_json::Value`.
+//! - [`model`]: the one reader of Terraform state — what makes a state valid, and its resources,
+//!   instances and outputs by [`model::Address`].
 //! - [`snapshot`]: `backups/tfstate_<ts>.backup/` folders — take (deduplicated, atomic,
 //!   private), list, verify, prune.
-//! - [`retention`]: which snapshots `keep_last` / `keep_daily` keep (pure).
+//! - [`retention`]: which snapshots `keep_last`, `keep_daily`, `keep_weekly` and
+//!   `keep_monthly` keep, and why (pure).
 //! - [`restore`]: prepare (refusals, preview) and apply (atomic write) a restore.
 //! - [`preview`]: changes by address and a masked unified diff (pure).
 //! - [`tflock`]: whether Terraform holds the state.

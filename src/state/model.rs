@@ -1,10 +1,14 @@
-//! The tfstate model: what makes a state file valid, read in one pass without building a
-//! `serde_json::Value` (typed visitors and `IgnoredAny`), and the resource addresses of a state.
+//! The tfstate model, the one reader of Terraform state: what makes a state file valid
+//! ([`parse_state`], [`load_state`]), and its content — resources, instances, deposed objects
+//! and outputs under one [`Address`] type ([`read_content`]) — that drift, the restore preview
+//! and restore all use.
 //!
 //! Valid: a JSON object with `version` 4, a string `lineage`, an integer `serial` and a
-//! `resources` array; or a state of formats 1-3 (before Terraform 0.12: an integer `serial`, a
-//! `modules` array), which Terraform upgrades when it reads one. An empty file counts as lost,
-//! like a missing one.
+//! `resources` array; or a format 1-3 state (before Terraform 0.12) with an integer `serial`, a
+//! string `lineage` when present and a `modules` array, read as it is (legacy modules and
+//! flatmap attributes are upgraded in memory for [`read_content`], never rewritten). The file
+//! must be UTF-8. An empty file counts as lost, like a missing one. A version 4 state is checked
+//! in one pass without building a `serde_json::Value` (typed visitors and `IgnoredAny`).
 //! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. This module
 //! does not know about snapshots, locks or actors.
 
@@ -60,28 +64,28 @@ impl fmt::Display for Invalid {
 
 /// The verdict on a state file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum StateVerdict {
     Missing,
     Invalid(Invalid),
     Valid(StateInfo),
 }
 
-impl Verdict {
+impl StateVerdict {
     pub fn is_valid(&self) -> bool {
-        matches!(self, Verdict::Valid(_))
+        matches!(self, StateVerdict::Valid(_))
     }
     /// "missing", "empty", "invalid (…)", "valid".
     pub fn describe(&self) -> String {
         match self {
-            Verdict::Missing => "missing".into(),
-            Verdict::Invalid(Invalid::Empty) => "empty".into(),
-            Verdict::Invalid(i) => format!("invalid: {i}"),
-            Verdict::Valid(_) => "valid".into(),
+            StateVerdict::Missing => "missing".into(),
+            StateVerdict::Invalid(Invalid::Empty) => "empty".into(),
+            StateVerdict::Invalid(i) => format!("invalid: {i}"),
+            StateVerdict::Valid(_) => "valid".into(),
         }
     }
 }
 
-/// Errors reading a state file (a missing one is not an error: [`Verdict::Missing`]).
+/// Errors reading a state file (a missing one is not an error: [`StateVerdict::Missing`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot read the state {}: {source}", path.display())]
@@ -92,17 +96,17 @@ pub enum ModelError {
 ///
 /// # Errors
 /// [`ModelError::Read`] when the file exists but cannot be read.
-pub fn load_state(path: &Path) -> Result<(Verdict, Vec<u8>), ModelError> {
+pub fn load_state(path: &Path) -> Result<(StateVerdict, Vec<u8>), ModelError> {
     // Never blocks: a fifo or device in the state's place is refused, not waited on.
     match crate::fsutil::read_regular(path, true) {
         Ok(bytes) => {
             let v = match parse_state(&bytes) {
-                Ok(i) => Verdict::Valid(i),
-                Err(e) => Verdict::Invalid(e),
+                Ok(i) => StateVerdict::Valid(i),
+                Err(e) => StateVerdict::Invalid(e),
             };
             Ok((v, bytes))
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Verdict::Missing, Vec::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((StateVerdict::Missing, Vec::new())),
         Err(e) => Err(ModelError::Read {
             path: path.to_path_buf(),
             source: e,

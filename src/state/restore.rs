@@ -128,7 +128,7 @@ fn prepare_inner(
 ) -> Result<RestorePlan, RestoreError> {
     let backups = &cfg.state.backups;
     let state = &cfg.state.path;
-    // The snapshot is chosen first, before anything else happens (SPEC).
+    // The snapshot is chosen first, before anything else happens.
     let (snap, bytes, info) = match target {
         Target::Id(id) => {
             let s = snapshot::find(backups, id)?;

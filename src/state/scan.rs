@@ -289,4 +289,57 @@ mod tests {
         let forced = scan(&cfg, "SIGUSR1", true, false, again.cache);
         assert!(forced.taken.is_some());
     }
+
+    #[test]
+    fn while_terraform_holds_the_state_scan_says_held_and_snapshots_only_when_forced() {
+        let (_d, cfg) = setup();
+        let info = cfg
+            .state
+            .path
+            .with_file_name(".terraform.tfstate.lock.info");
+        std::fs::write(
+            &info,
+            r#"{"ID":"x","Operation":"OperationTypeApply","Who":"me"}"#,
+        )
+        .unwrap();
+        // Missing while held: Terraform may be rewriting it, not lost.
+        assert_eq!(
+            scan(&cfg, "change", false, false, None).seen,
+            Some(Seen::Held)
+        );
+        std::fs::write(&cfg.state.path, STATE).unwrap();
+        let s = scan(&cfg, "change", false, false, None);
+        assert_eq!(s.seen, Some(Seen::Held));
+        assert!(
+            s.taken.is_none(),
+            "no snapshot of a state Terraform is writing"
+        );
+        let forced = scan(&cfg, "SIGUSR1", true, false, None);
+        assert_eq!(forced.seen, Some(Seen::Held));
+        assert!(
+            forced.taken.is_some(),
+            "an explicit request snapshots all the same"
+        );
+        // Released: the same content is not taken again.
+        std::fs::remove_file(&info).unwrap();
+        let after = scan(&cfg, "change", false, false, None);
+        assert_eq!(after.seen, Some(Seen::Valid));
+        assert!(after.taken.is_none());
+    }
+
+    #[test]
+    fn a_bad_state_seen_before_is_held_once_terraform_takes_its_lock() {
+        let (_d, cfg) = setup();
+        std::fs::write(&cfg.state.path, b"").unwrap();
+        let first = scan(&cfg, "change", false, false, None);
+        assert_eq!(first.seen, Some(Seen::Bad("empty".into())));
+        let info = cfg
+            .state
+            .path
+            .with_file_name(".terraform.tfstate.lock.info");
+        std::fs::write(&info, "{}").unwrap();
+        // Unchanged file, answered from the cache, but the lock is looked at again.
+        let s = scan(&cfg, "change", false, false, first.cache);
+        assert_eq!(s.seen, Some(Seen::Held));
+    }
 }

@@ -25,7 +25,7 @@ pub fn config(data: &[u8]) {
             assert!(cfg.services.count >= 1, "count 0 accepted");
             for n in &cfg.services.active {
                 assert!(
-                    (1..=cfg.services.count).contains(n),
+                    (1..=cfg.services.count).contains(&n.get()),
                     "active {n} outside 1..={}",
                     cfg.services.count
                 );

@@ -2,6 +2,7 @@
 //! back, compaction and overlap clipping.
 
 use super::*;
+use crate::service_id::ServiceId;
 use chrono::{Duration, TimeZone};
 use std::fs::OpenOptions;
 
@@ -25,11 +26,14 @@ fn off(cost: f64) -> Held {
     }
 }
 
-fn held(states: &[(usize, Held)]) -> BTreeMap<usize, Held> {
-    states.iter().cloned().collect()
+fn held(states: &[(usize, Held)]) -> BTreeMap<ServiceId, Held> {
+    states
+        .iter()
+        .map(|(n, h)| (ServiceId(*n), h.clone()))
+        .collect()
 }
 
-fn entries(path: &Path) -> Vec<Entry> {
+fn entries(path: &Path) -> Vec<LedgerEntry> {
     let mut v = Vec::new();
     let bad = load_ledger(path, |e| v.push(e)).unwrap();
     assert_eq!(
@@ -42,7 +46,12 @@ fn entries(path: &Path) -> Vec<Entry> {
 }
 
 /// Checks that, per service, the entries are contiguous from `from` to `to` with no overlap.
-fn assert_contiguous(es: &[Entry], service: usize, from: DateTime<Utc>, to: DateTime<Utc>) {
+fn assert_contiguous(
+    es: &[LedgerEntry],
+    service: ServiceId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) {
     let mut at = from;
     for e in es.iter().filter(|e| e.service == service) {
         assert_eq!(e.from, at, "gap or overlap before {e:?}");
@@ -53,8 +62,8 @@ fn assert_contiguous(es: &[Entry], service: usize, from: DateTime<Utc>, to: Date
 
 #[test]
 fn line_round_trips() {
-    let e = Entry {
-        service: 3,
+    let e = LedgerEntry {
+        service: ServiceId(3),
         from: t(3, 0),
         to: t(3, 1),
         held: off(0.25),
@@ -63,9 +72,9 @@ fn line_round_trips() {
     assert!(line.contains("\"service\":\"service_3\""), "{line}");
     assert!(line.contains("\"seconds\":60"), "{line}");
     assert!(!line.contains('\n'));
-    assert_eq!(Entry::parse_line(&line), Some(e));
-    assert_eq!(Entry::parse_line("{\"service\":\"service_3\""), None);
-    assert_eq!(Entry::parse_line("not json"), None);
+    assert_eq!(LedgerEntry::parse_line(&line), Some(e));
+    assert_eq!(LedgerEntry::parse_line("{\"service\":\"service_3\""), None);
+    assert_eq!(LedgerEntry::parse_line("not json"), None);
 }
 
 #[test]
@@ -91,15 +100,15 @@ fn first_record_starts_billing_then_minutes_follow() {
         assert_eq!(l.record(t(3, 0) + Duration::minutes(m), &s).unwrap(), 2);
     }
     let es = entries(&p);
-    assert_contiguous(&es, 1, t(2, 58), t(4, 0));
-    assert_contiguous(&es, 3, t(2, 58), t(4, 0));
+    assert_contiguous(&es, ServiceId(1), t(2, 58), t(4, 0));
+    assert_contiguous(&es, ServiceId(3), t(2, 58), t(4, 0));
     let sum = summarize_file(&p).unwrap();
-    let s3 = &sum.services[&3];
+    let s3 = &sum.services[&ServiceId(3)];
     assert_eq!(s3.seconds_up, 120);
     assert_eq!(s3.seconds_off, 3600);
     assert!((s3.saved - 0.1).abs() < 1e-9);
     assert!((s3.cost - 0.1 / 30.0).abs() < 1e-9);
-    assert_eq!(sum.services[&1].seconds_up, 3720);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 3720);
     assert_eq!(sum.span, Some((t(2, 58), t(4, 0))));
 }
 
@@ -115,11 +124,14 @@ fn restart_continues_without_gap_or_double_count() {
     drop(a); // a clean stop records up to its stop instant, here 01:02
              // A restart at the same instant continues exactly where the record ends.
     let mut b = Ledger::open(&p).unwrap();
-    assert_eq!(b.last_to(3), Some(t(1, 2)));
+    assert_eq!(b.last_to(ServiceId(3)), Some(t(1, 2)));
     b.record(t(1, 2), &s).unwrap();
     b.record(t(1, 3), &s).unwrap();
-    assert_contiguous(&entries(&p), 3, t(1, 0), t(1, 3));
-    assert_eq!(summarize_file(&p).unwrap().services[&3].seconds_up, 180);
+    assert_contiguous(&entries(&p), ServiceId(3), t(1, 0), t(1, 3));
+    assert_eq!(
+        summarize_file(&p).unwrap().services[&ServiceId(3)].seconds_up,
+        180
+    );
 }
 
 #[test]
@@ -136,7 +148,8 @@ fn time_without_a_daemon_is_not_billed() {
     b.record(t(5, 1), &s).unwrap();
     let sum = summarize_file(&p).unwrap();
     assert_eq!(
-        sum.services[&3].seconds_up, 120,
+        sum.services[&ServiceId(3)].seconds_up,
+        120,
         "01:00-01:01 and 05:00-05:01"
     );
     assert_eq!(sum.span, Some((t(1, 0), t(5, 1))));
@@ -151,8 +164,8 @@ fn kill_9_loses_at_most_the_last_minute_and_a_torn_line_is_cut() {
     a.record(t(1, 0), &s).unwrap();
     a.record(t(1, 1), &s).unwrap();
     // Killed while writing the 01:02 batch: half a line made it to the disk.
-    let torn = Entry {
-        service: 1,
+    let torn = LedgerEntry {
+        service: ServiceId(1),
         from: t(1, 1),
         to: t(1, 2),
         held: on(0.1),
@@ -170,15 +183,15 @@ fn kill_9_loses_at_most_the_last_minute_and_a_torn_line_is_cut() {
     b.record(t(1, 3), &s).unwrap();
     let spans: Vec<_> = entries(&p)
         .into_iter()
-        .filter(|e| e.service == 1)
+        .filter(|e| e.service == ServiceId(1))
         .map(|e| (e.from, e.to))
         .collect();
     assert_eq!(spans, vec![(t(1, 0), t(1, 1)), (restart, t(1, 3))]);
     let sum = summarize_file(&p).unwrap();
     assert_eq!(sum.bad_lines, 0);
     // 01:00-01:01 plus 01:02:30-01:03: only the minute being written when killed is missing.
-    assert_eq!(sum.services[&1].seconds_up, 60 + 30);
-    assert_eq!(sum.services[&2].seconds_up, 60 + 30);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 60 + 30);
+    assert_eq!(sum.services[&ServiceId(2)].seconds_up, 60 + 30);
 }
 
 #[test]
@@ -198,8 +211,11 @@ fn a_clock_that_went_back_never_double_counts() {
         "still before the record's end"
     );
     assert_eq!(b.record(t(3, 15), &s).unwrap(), 1);
-    assert_contiguous(&entries(&p), 1, t(3, 0), t(3, 15));
-    assert_eq!(summarize_file(&p).unwrap().services[&1].seconds_up, 15 * 60);
+    assert_contiguous(&entries(&p), ServiceId(1), t(3, 0), t(3, 15));
+    assert_eq!(
+        summarize_file(&p).unwrap().services[&ServiceId(1)].seconds_up,
+        15 * 60
+    );
 }
 
 #[test]
@@ -214,8 +230,12 @@ fn services_join_and_leave() {
         .unwrap();
     l.record(t(1, 3), &held(&[(1, on(0.1))])).unwrap();
     let sum = summarize_file(&p).unwrap();
-    assert_eq!(sum.services[&1].seconds_up, 180);
-    assert_eq!(sum.services[&4].seconds_up, 60, "01:01-01:02 only");
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 180);
+    assert_eq!(
+        sum.services[&ServiceId(4)].seconds_up,
+        60,
+        "01:01-01:02 only"
+    );
 }
 
 #[test]
@@ -246,7 +266,7 @@ fn compaction_merges_runs_and_keeps_the_totals() {
     // Appending after compaction continues the same record.
     l.record(t(3, 1), &held(&[(1, on(0.2)), (3, on(0.1))]))
         .unwrap();
-    assert_contiguous(&entries(&p), 1, t(1, 0), t(3, 1));
+    assert_contiguous(&entries(&p), ServiceId(1), t(1, 0), t(3, 1));
     assert_eq!(compact(&p).unwrap(), (6, 4));
     // Nothing to merge: the file is left alone.
     assert_eq!(compact(&p).unwrap(), (4, 4));
@@ -264,7 +284,7 @@ fn reopening_compacts() {
     drop(l);
     let l = Ledger::open(&p).unwrap();
     assert_eq!(entries(&p).len(), 1);
-    assert_eq!(l.last_to(1), Some(t(1, 9)));
+    assert_eq!(l.last_to(ServiceId(1)), Some(t(1, 9)));
 }
 
 #[test]
@@ -272,8 +292,8 @@ fn summary_clips_overlaps_and_skips_bad_lines() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("cost_ledger.jsonl");
     let lines = [
-        Entry {
-            service: 1,
+        LedgerEntry {
+            service: ServiceId(1),
             from: t(1, 0),
             to: t(2, 0),
             held: on(1.0),
@@ -281,16 +301,16 @@ fn summary_clips_overlaps_and_skips_bad_lines() {
         .to_line(),
         "garbage".to_string(),
         // Overlaps the first by half an hour: only 02:00-02:30 counts.
-        Entry {
-            service: 1,
+        LedgerEntry {
+            service: ServiceId(1),
             from: t(1, 30),
             to: t(2, 30),
             held: on(1.0),
         }
         .to_line(),
         // Wholly inside what was counted.
-        Entry {
-            service: 1,
+        LedgerEntry {
+            service: ServiceId(1),
             from: t(1, 40),
             to: t(1, 50),
             held: off(1.0),
@@ -300,9 +320,9 @@ fn summary_clips_overlaps_and_skips_bad_lines() {
     std::fs::write(&p, lines.join("\n") + "\n").unwrap();
     let sum = summarize_file(&p).unwrap();
     assert_eq!(sum.bad_lines, 1);
-    assert_eq!(sum.services[&1].seconds_up, 90 * 60);
-    assert_eq!(sum.services[&1].seconds_off, 0);
-    assert!((sum.services[&1].cost - 1.5).abs() < 1e-9);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_up, 90 * 60);
+    assert_eq!(sum.services[&ServiceId(1)].seconds_off, 0);
+    assert!((sum.services[&ServiceId(1)].cost - 1.5).abs() < 1e-9);
 }
 
 #[test]
@@ -406,7 +426,7 @@ mod properties {
                 }
             }
             let es = entries(&p);
-            let mut last: BTreeMap<usize, DateTime<Utc>> = BTreeMap::new();
+            let mut last: BTreeMap<ServiceId, DateTime<Utc>> = BTreeMap::new();
             for e in &es {
                 prop_assert!(e.from < e.to);
                 if let Some(prev) = last.get(&e.service) {
@@ -416,8 +436,8 @@ mod properties {
             }
             let sum = summarize_file(&p).unwrap();
             prop_assert_eq!(sum.bad_lines, 0);
-            let s1 = sum.services.get(&1).cloned().unwrap_or_default();
-            let s2 = sum.services.get(&2).cloned().unwrap_or_default();
+            let s1 = sum.services.get(&ServiceId(1)).cloned().unwrap_or_default();
+            let s2 = sum.services.get(&ServiceId(2)).cloned().unwrap_or_default();
             prop_assert_eq!(s1.seconds_up, up1);
             prop_assert_eq!(s1.seconds_off, off1_s);
             prop_assert_eq!(s2.seconds_up, up2);
