@@ -554,6 +554,7 @@ fn case(bin: &Path, root: &Path, seed: u64) -> Result<bool, String> {
         state: dir.join("terraform.tfstate"),
         dir_display: dir.display().to_string(),
         state_display: "terraform.tfstate".into(),
+        vars: Vec::new(),
     };
     let report = tfops::drift::detect_target_env(&target, edited.env.clone())
         .map_err(|e| format!("tfops drift failed: {e}"))?;

@@ -68,6 +68,9 @@ pub struct Target {
     pub dir_display: String,
     /// `state` as shown.
     pub state_display: String,
+    /// Variable values beyond the module's own files: the `drift {}` block's `var_files` and
+    /// `vars`, then `--var-file` / `--var`, in order.
+    pub vars: Vec<vars::CliArg>,
 }
 
 impl Target {
@@ -78,6 +81,7 @@ impl Target {
             state: cfg.state.path.clone(),
             dir_display: ws.rel(&cfg.drift.dir).into_owned(),
             state_display: ws.rel(&cfg.state.path).into_owned(),
+            vars: Vec::new(),
         }
     }
 }
@@ -228,8 +232,15 @@ pub fn detect_target_env(
     for (_, r) in parsed {
         models.push(r?);
     }
-    let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
-    let desired = model::expand_inputs(models, model::Inputs { tfvars, env })?;
+    let desired = model::expand_inputs(
+        models,
+        model::Inputs {
+            env,
+            dir: Some(t.dir.clone()),
+            display: t.dir_display.clone(),
+            cli: t.vars.clone(),
+        },
+    )?;
     let recorded = recorded?;
     log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);
@@ -248,7 +259,7 @@ pub fn detect_target_env(
     ))
 }
 
-fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
+pub(crate) fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
     let bytes = crate::fsutil::read_regular(p, true).map_err(|e| DriftError::io(p, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, column) = crate::text::utf8_error_position(&e);

@@ -182,7 +182,7 @@ pub fn is_local(source: &str) -> bool {
 }
 
 /// Removes `.` and `..` components without touching the filesystem.
-fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

@@ -380,6 +380,21 @@ pub fn resolve(
     env: &[(String, String)],
     cli: &[CliArg],
 ) -> Result<BTreeMap<String, ResolvedVar>, VarsError> {
+    resolve_files(decls, &auto_files(module_dir)?, module_dir, env, cli)
+}
+
+/// As [`resolve`], with the automatic variables files given (`auto`, in their order) instead
+/// of looked up; relative `--var-file` paths resolve in `module_dir`.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn resolve_files(
+    decls: &[VarDecl],
+    auto: &[PathBuf],
+    module_dir: &Path,
+    env: &[(String, String)],
+    cli: &[CliArg],
+) -> Result<BTreeMap<String, ResolvedVar>, VarsError> {
     let by_name: BTreeMap<&str, &VarDecl> = decls.iter().map(|d| (d.name.as_str(), d)).collect();
     // raw values, later replaces earlier
     let mut raw: BTreeMap<String, (Value, VarSource)> = BTreeMap::new();
@@ -403,8 +418,8 @@ pub fn resolve(
         }
         Ok::<(), VarsError>(())
     };
-    for p in auto_files(module_dir)? {
-        apply_file(&p, &mut raw)?;
+    for p in auto {
+        apply_file(p, &mut raw)?;
     }
     for a in cli {
         match a {
@@ -435,8 +450,15 @@ pub fn resolve(
             }
             Some((v, src)) => {
                 let v = match &d.ty {
-                    Some(t) => eval::convert(v, t)
-                        .map_err(|e| invalid(&d.name, src.clone(), e.to_string()))?,
+                    Some(t) => eval::convert(v, t).map_err(|e| {
+                        // The reason may quote the value: not for a sensitive variable.
+                        let m = if d.sensitive {
+                            "the value does not convert to the variable's type".to_string()
+                        } else {
+                            e.to_string()
+                        };
+                        invalid(&d.name, src.clone(), m)
+                    })?,
                     None => v,
                 };
                 (v, src)
@@ -444,7 +466,10 @@ pub fn resolve(
             None => match &d.default {
                 Some(v) => (v.clone(), VarSource::Default),
                 None => (
-                    Value::unknown(format!("variable \"{}\" has no value", d.name)),
+                    Value::unknown(format!(
+                        "var.{} has no value (no default, TF_VAR_{}, variables file or --var)",
+                        d.name, d.name
+                    )),
                     VarSource::Unset,
                 ),
             },
@@ -525,7 +550,7 @@ variable "none" {}
         assert!(r["none"].value.is_unknown());
         assert_eq!(
             r["none"].value.first_unknown().unwrap().reason,
-            "variable \"none\" has no value"
+            "var.none has no value (no default, TF_VAR_none, variables file or --var)"
         );
         assert!(r["secret"].sensitive);
         assert_eq!(r["secret"].shown(), "(sensitive value)");
