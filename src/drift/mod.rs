@@ -81,7 +81,18 @@ impl Target {
             state: cfg.state.path.clone(),
             dir_display: ws.rel(&cfg.drift.dir).into_owned(),
             state_display: ws.rel(&cfg.state.path).into_owned(),
-            vars: Vec::new(),
+            vars: cfg
+                .drift
+                .var_files
+                .iter()
+                .map(|f| vars::CliArg::VarFile(f.clone()))
+                .chain(
+                    cfg.drift
+                        .vars
+                        .iter()
+                        .map(|(n, v)| vars::CliArg::Var(format!("{n}={v}"))),
+                )
+                .collect(),
         }
     }
 }
@@ -93,6 +104,21 @@ impl Target {
 /// invalid state, or a file that cannot be read.
 pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
     detect_target(&Target::of(ws, cfg))
+}
+
+/// As [`detect`], with command-line variables (`--var-file` / `--var`, in order) after the
+/// configuration's.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_with(
+    ws: &Workspace,
+    cfg: &Config,
+    cli: &[vars::CliArg],
+) -> Result<Report, DriftError> {
+    let mut t = Target::of(ws, cfg);
+    t.vars.extend(cli.iter().cloned());
+    detect_target(&t)
 }
 
 /// The `*.tf` and `*.tf.json` files of a module folder, sorted by name.
@@ -278,9 +304,21 @@ pub(crate) fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
 /// # Errors
 /// The detection error, or an I/O error writing the report.
 pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
+    detect_and_record_with(ws, cfg, &[])
+}
+
+/// As [`detect_and_record`], with command-line variables ([`detect_with`]).
+///
+/// # Errors
+/// As [`detect_and_record`].
+pub fn detect_and_record_with(
+    ws: &Workspace,
+    cfg: &Config,
+    cli: &[vars::CliArg],
+) -> Result<(Report, PathBuf), DriftError> {
     let now = chrono::Local::now();
     let ts = crate::fsutil::name_ts(now);
-    match detect(ws, cfg) {
+    match detect_with(ws, cfg, cli) {
         Ok(r) => {
             let path = report::write_files(
                 &ws.logs(),

@@ -37,8 +37,9 @@ pub enum VarsError {
         /// Why.
         message: String,
     },
-    /// A `.tfvars` / `.tfvars.json` file is not valid.
-    #[error("{}: {message}", path.display())]
+    /// A `.tfvars` / `.tfvars.json` file is not valid (`message` starts with `line:column: `
+    /// where known).
+    #[error("{}:{message}", path.display())]
     Syntax {
         /// The file.
         path: PathBuf,
@@ -52,7 +53,7 @@ pub enum VarsError {
         arg: String,
     },
     /// `--var` for a variable the module does not declare.
-    #[error("value for undeclared variable {name:?} given with --var")]
+    #[error("a value is given for {name:?} (with --var or drift.vars), but the module declares no such variable")]
     Undeclared {
         /// The variable.
         name: String,
@@ -284,16 +285,31 @@ pub fn parse_tfvars(text: &str, path: &Path) -> Result<Vec<(String, Value)>, Var
         path: path.to_path_buf(),
         message: m,
     };
-    let body = hcl_edit::parser::parse_body(text).map_err(|e| syn(e.to_string()))?;
+    let body = hcl_edit::parser::parse_body(text).map_err(|e| {
+        let l = e.location();
+        syn(format!("{}:{}: {}", l.line(), l.column(), e.message()))
+    })?;
+    let lines = crate::text::LineIndex::new(text);
+    let at = |span: Option<std::ops::Range<usize>>| {
+        let (l, c) = lines.position(span.map(|r| r.start).unwrap_or(0));
+        format!("{l}:{c}")
+    };
     if let Some(b) = body.blocks().next() {
         return Err(syn(format!(
-            "blocks are not allowed in a variables file ({})",
+            "{}: blocks are not allowed in a variables file ({})",
+            at(hcl_edit::Span::span(b)),
             b.ident.as_str()
         )));
     }
     body.attributes()
         .map(|a| {
-            let v = literal_value(&a.value).map_err(|m| syn(format!("{}: {m}", a.key.as_str())))?;
+            let v = literal_value(&a.value).map_err(|m| {
+                syn(format!(
+                    "{}: {}: {m}",
+                    at(hcl_edit::Span::span(a)),
+                    a.key.as_str()
+                ))
+            })?;
             Ok((a.key.as_str().to_string(), v))
         })
         .collect()
@@ -308,15 +324,16 @@ pub fn parse_tfvars_json(text: &str, path: &Path) -> Result<Vec<(String, Value)>
         path: path.to_path_buf(),
         message: m,
     };
-    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| syn(e.to_string()))?;
+    let j: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| syn(format!("{}:{}: invalid JSON: {e}", e.line(), e.column())))?;
     let serde_json::Value::Object(o) = j else {
-        return Err(syn("the root must be a JSON object".into()));
+        return Err(syn("1:1: the root must be a JSON object".into()));
     };
     let text = serde_json::Value::Object(o).to_string();
     // jsondecode keeps numbers exact where serde_json's f64 would not
     match super::functions::encoding::call("jsondecode", &[Value::String(text)]) {
         Some(Ok(Value::Object(m))) => Ok(m.into_iter().collect()),
-        _ => Err(syn("invalid JSON".into())),
+        _ => Err(syn("1:1: invalid JSON".into())),
     }
 }
 
@@ -331,7 +348,7 @@ pub fn load_file(path: &Path) -> Result<Vec<(String, Value)>, VarsError> {
     })?;
     let text = String::from_utf8(bytes).map_err(|_| VarsError::Syntax {
         path: path.to_path_buf(),
-        message: "not UTF-8".into(),
+        message: " not UTF-8".into(),
     })?;
     if path.to_string_lossy().ends_with(".json") {
         parse_tfvars_json(&text, path)
