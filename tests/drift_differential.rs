@@ -472,7 +472,7 @@ fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
                     w.cli
                 ));
             }
-            20 | 21 | 22 if w.module.is_some() => {
+            20..=22 if w.module.is_some() => {
                 let m = w.module.as_mut().unwrap();
                 match r.below(5) {
                     0 => {
@@ -502,7 +502,7 @@ fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
                     }
                 }
             }
-            20 | 21 | 22 => {
+            20..=22 => {
                 w.module = Some(Module {
                     mode: Mode::Count(1),
                     arg: pick(r, MODULE_ARGS),
