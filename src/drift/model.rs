@@ -142,6 +142,8 @@ pub struct Declared {
     ignore_set: bool,
     /// `replace_triggered_by` references (resource addresses, attribute parts dropped).
     pub replace_triggered_by: Vec<String>,
+    /// Nested blocks (and `dynamic` blocks).
+    pub blocks: Vec<NestedBlock>,
 }
 
 impl Declared {
@@ -230,6 +232,158 @@ pub struct DesiredInstance {
     pub types: BTreeMap<String, Value>,
     pub ignore: Ignore,
     pub replace_triggered_by: Vec<String>,
+    /// Nested blocks (`dynamic` ones expanded) by block type, in the order written, where
+    /// their values are known.
+    pub blocks: BTreeMap<String, Vec<BlockValue>>,
+}
+
+/// One nested block's evaluated content: what the configuration sets in it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BlockValue {
+    /// Its arguments (unset and `null` ones left out).
+    pub attrs: BTreeMap<String, Value>,
+    /// Its own nested blocks, by type.
+    pub blocks: BTreeMap<String, Vec<BlockValue>>,
+}
+
+/// A nested block as written (`ingress { … }`), or a `dynamic "ingress"` block's `content`.
+#[derive(Debug, Clone)]
+pub struct NestedBlock {
+    /// The block type (`ingress`).
+    pub kind: String,
+    attrs: BTreeMap<String, Expr>,
+    blocks: Vec<NestedBlock>,
+    /// For `dynamic`: its `for_each` and the iterator's name.
+    dynamic: Option<(Expr, String)>,
+}
+
+/// Reads the arguments and nested blocks of a block body (`dynamic` blocks included).
+fn nested_body(body: &hcl_edit::structure::Body, kind: &str) -> NestedBlock {
+    let mut n = NestedBlock {
+        kind: kind.to_string(),
+        attrs: BTreeMap::new(),
+        blocks: Vec::new(),
+        dynamic: None,
+    };
+    for a in body.attributes() {
+        n.attrs
+            .insert(a.key.as_str().to_string(), Expr::new(&a.value));
+    }
+    n.blocks = nested_blocks(body);
+    n
+}
+
+/// The nested blocks of a body, skipping the meta-blocks of a resource.
+fn nested_blocks(body: &hcl_edit::structure::Body) -> Vec<NestedBlock> {
+    let mut out = Vec::new();
+    for b in body.blocks() {
+        match b.ident.as_str() {
+            "lifecycle" | "provisioner" | "connection" => {}
+            "dynamic" => {
+                let Some(kind) = b.labels.first().map(|l| l.as_str().to_string()) else {
+                    continue;
+                };
+                let Some(fe) = b.body.get_attribute("for_each") else {
+                    continue;
+                };
+                let iterator = b
+                    .body
+                    .get_attribute("iterator")
+                    .map(|a| a.value.to_string().trim().to_string())
+                    .unwrap_or_else(|| kind.clone());
+                let content = b.body.get_blocks("content").next();
+                let mut n = match content {
+                    Some(c) => nested_body(&c.body, &kind),
+                    None => nested_body(&hcl_edit::structure::Body::default(), &kind),
+                };
+                n.dynamic = Some((Expr::new(&fe.value), iterator));
+                out.push(n);
+            }
+            kind => out.push(nested_body(&b.body, kind)),
+        }
+    }
+    out
+}
+
+/// Evaluates nested blocks (expanding `dynamic` ones) in `scope`; `Err` with the reason when
+/// a value is not known offline.
+fn eval_blocks(
+    blocks: &[NestedBlock],
+    ignore: &Ignore,
+    scope: &mut Scope,
+    sens: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Vec<BlockValue>>, String> {
+    let mut out: BTreeMap<String, Vec<BlockValue>> = BTreeMap::new();
+    for b in blocks.iter().filter(|b| !ignore.covers(&b.kind)) {
+        let list = out.entry(b.kind.clone()).or_default();
+        let Some((fe, iterator)) = &b.dynamic else {
+            list.push(eval_block(b, scope, sens)?);
+            continue;
+        };
+        let v = fe
+            .eval(scope)
+            .map_err(|e| format!("dynamic \"{}\" for_each: {}", b.kind, failure(fe, &e, sens)))?;
+        if let Some(u) = v.first_unknown() {
+            return Err(format!(
+                "dynamic \"{}\" for_each = {}: {}",
+                b.kind, fe.text, u.reason
+            ));
+        }
+        let items: Vec<(TfValue, TfValue)> = match v {
+            TfValue::Map(m) | TfValue::Object(m) => m
+                .into_iter()
+                .map(|(k, x)| (TfValue::String(k), x))
+                .collect(),
+            TfValue::Set(xs) => xs.into_iter().map(|x| (x.clone(), x)).collect(),
+            TfValue::List(xs) | TfValue::Tuple(xs) => xs
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| (TfValue::int(i as i128), x))
+                .collect(),
+            TfValue::Null => {
+                return Err(format!("dynamic \"{}\" for_each is null", b.kind));
+            }
+            other => {
+                return Err(format!(
+                    "dynamic \"{}\" for_each is a {}, not a collection",
+                    b.kind,
+                    other.kind()
+                ))
+            }
+        };
+        for (k, x) in items {
+            let it = TfValue::Object(BTreeMap::from([
+                ("key".to_string(), k),
+                ("value".to_string(), x),
+            ]));
+            scope.set_bind(iterator, Some(it));
+            let r = eval_block(b, scope, sens);
+            scope.set_bind(iterator, None);
+            list.push(r?);
+        }
+    }
+    Ok(out)
+}
+
+fn eval_block(
+    b: &NestedBlock,
+    scope: &mut Scope,
+    sens: &BTreeSet<String>,
+) -> Result<BlockValue, String> {
+    let mut v = BlockValue::default();
+    for (k, e) in &b.attrs {
+        let x = e
+            .eval(scope)
+            .map_err(|err| format!("{}.{k} = {}: {}", b.kind, e.text, failure(e, &err, sens)))?;
+        if let Some(u) = x.first_unknown() {
+            return Err(format!("{}.{k} = {}: {}", b.kind, e.text, u.reason));
+        }
+        if !x.is_null() {
+            v.attrs.insert(k.clone(), x.to_json());
+        }
+    }
+    v.blocks = eval_blocks(&b.blocks, &Ignore::Nothing, scope, sens)?;
+    Ok(v)
 }
 
 /// A root output's desired value.
@@ -423,6 +577,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         ignore: Ignore::Nothing,
         ignore_set: false,
         replace_triggered_by: Vec::new(),
+        blocks: nested_blocks(&b.body),
     };
     for a in b.body.attributes() {
         let key = a.key.as_str();
@@ -815,6 +970,10 @@ fn merge_override(base: &mut Declared, o: Declared) {
     if !o.replace_triggered_by.is_empty() {
         base.replace_triggered_by = o.replace_triggered_by;
     }
+    // Blocks of a type the override writes replace all of that type.
+    let kinds: BTreeSet<&str> = o.blocks.iter().map(|b| b.kind.as_str()).collect();
+    base.blocks.retain(|b| !kinds.contains(b.kind.as_str()));
+    base.blocks.extend(o.blocks);
 }
 
 /// One module's configuration, its files (override files included) merged.
@@ -1300,6 +1459,13 @@ impl Expander {
                         Err(_) => {}
                     }
                 }
+                let mut blocks = BTreeMap::new();
+                if why.is_none() && !d.blocks.is_empty() {
+                    match eval_blocks(&d.blocks, &d.ignore, &mut scope, sens) {
+                        Ok(b) => blocks = b,
+                        Err(reason) => why = Some(reason),
+                    }
+                }
                 leave(&mut scope);
                 if let Some(reason) = why {
                     self.unknown(addr, reason, &d.at);
@@ -1318,6 +1484,7 @@ impl Expander {
                             .iter()
                             .map(|r| format!("{}{r}", inst.prefix))
                             .collect(),
+                        blocks,
                     },
                 );
             }
