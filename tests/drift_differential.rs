@@ -121,6 +121,8 @@ struct Ws {
 /// nested `module "inner"` (`for_each`), and root `terraform_data.mo` using its output.
 #[derive(Clone, Debug)]
 struct Module {
+    /// The block's label (`m`; renamed with a `moved` block by an edit).
+    name: String,
     mode: Mode,
     /// HCL of the `x` argument (a string).
     arg: String,
@@ -151,12 +153,13 @@ impl Module {
 
     /// The root's block and what uses its output.
     fn root(&self) -> String {
-        let mut t = "module \"m\" {\n  source = \"./modules/m\"\n".to_string();
+        let name = &self.name;
+        let mut t = format!("module \"{name}\" {{\n  source = \"./modules/m\"\n");
         let one = match &self.mode {
-            Mode::Single => "module.m".to_string(),
+            Mode::Single => format!("module.{name}"),
             Mode::Count(n) => {
                 t.push_str(&format!("  count  = {n}\n"));
-                "module.m[0]".to_string()
+                format!("module.{name}[0]")
             }
             Mode::ForEach(k) => {
                 t.push_str(&format!(
@@ -166,7 +169,7 @@ impl Module {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
-                format!("module.m[\"{}\"]", k[0])
+                format!("module.{name}[\"{}\"]", k[0])
             }
         };
         t.push_str(&format!("  x      = {}\n}}\n\n", self.arg));
@@ -416,6 +419,7 @@ fn base(r: &mut Rng) -> Ws {
     }
     if r.chance(40) {
         ws.module = Some(Module {
+            name: "m".into(),
             mode: match r.below(3) {
                 0 => Mode::Single,
                 1 => Mode::Count(1 + r.below(2)),
@@ -474,7 +478,17 @@ fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
             }
             20..=22 if w.module.is_some() => {
                 let m = w.module.as_mut().unwrap();
-                match r.below(5) {
+                match r.below(6) {
+                    5 => {
+                        let new = format!("{}2", m.name);
+                        w.moved
+                            .push((format!("module.{}", m.name), format!("module.{new}")));
+                        done.push(format!(
+                            "module {}: renamed {new} with a moved block",
+                            m.name
+                        ));
+                        m.name = new;
+                    }
                     0 => {
                         m.arg = pick(r, MODULE_ARGS);
                         done.push(format!("module m: x = {}", m.arg));
@@ -504,6 +518,7 @@ fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
             }
             20..=22 => {
                 w.module = Some(Module {
+                    name: "m".into(),
                     mode: Mode::Count(1),
                     arg: pick(r, MODULE_ARGS),
                     body: pick(r, MODULE_BODIES),
@@ -784,8 +799,9 @@ struct Outcome {
     addresses: usize,
     /// Of those, unknown.
     unknown: usize,
-    /// Features the case used: a module, a nested module, a function call, `-var`/`-var-file`.
-    features: [bool; 4],
+    /// Features the case used: a module, a nested module, a function call, `-var`/`-var-file`,
+    /// a module renamed with a `moved` block.
+    features: [bool; 5],
 }
 
 /// Runs one case; `Err` describes the disagreement.
@@ -873,6 +889,7 @@ fn case(bin: &Path, root: &Path, seed: u64) -> Result<Outcome, String> {
                     .any(|r| r.input.as_ref().is_some_and(|i| i.contains('(')))
             }),
             !edited.cli.is_empty(),
+            edited.moved.iter().any(|(f, _)| f.starts_with("module.")),
         ],
     })
 }
@@ -905,7 +922,7 @@ fn tfops_drift_agrees_with_terraform_plan() {
     let changed = std::sync::atomic::AtomicUsize::new(0);
     let addresses = std::sync::atomic::AtomicUsize::new(0);
     let unknown = std::sync::atomic::AtomicUsize::new(0);
-    let features = std::sync::Mutex::new([0usize; 4]);
+    let features = std::sync::Mutex::new([0usize; 5]);
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
@@ -940,8 +957,8 @@ fn tfops_drift_agrees_with_terraform_plan() {
     let (addresses, unknown) = (addresses.into_inner(), unknown.into_inner());
     let f = features.into_inner().unwrap();
     println!(
-        "differential: cases with a module {}, a nested module {}, a function call {}, -var/-var-file {}",
-        f[0], f[1], f[2], f[3]
+        "differential: cases with a module {}, a nested module {}, a function call {}, -var/-var-file {}, a module moved {}",
+        f[0], f[1], f[2], f[3], f[4]
     );
     let decided = addresses - unknown;
     println!(
