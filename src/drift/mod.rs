@@ -8,10 +8,12 @@
 //! # What is compared
 //!
 //! The user's reference is `docs/drift.md`. In short:
-//! - Desired ([`model`]): `*.tf` and `*.tf.json`, override files merged, variables (defaults,
-//!   `TF_VAR_*`, tfvars, types), locals and templates evaluated; `moved`, `removed`,
-//!   `ignore_changes`, `replace_triggered_by` read. What cannot be evaluated offline is
-//!   `unknown` with its reason, never in sync. Child modules are unknown.
+//! - Desired ([`model`]): `*.tf` and `*.tf.json`, override files merged, variables ([`vars`]:
+//!   defaults, `TF_VAR_*`, tfvars, `drift { var_files, vars }`, `--var-file` / `--var`,
+//!   types), locals, templates, functions and nested / `dynamic` blocks evaluated ([`eval`]);
+//!   child modules (local sources, or installed by `terraform init`) expanded with their
+//!   `count` / `for_each`; `moved`, `removed`, `ignore_changes`, `replace_triggered_by` read.
+//!   What cannot be evaluated offline is `unknown` with its reason, never in sync.
 //! - Recorded ([`state`]): the current objects of the state (formats 1-4) through the one
 //!   reader, `crate::state::model`; deposed objects are never compared.
 //! - The diff ([`diff`]): create, destroy, update, replace, moved (blocks and implicit count
