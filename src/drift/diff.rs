@@ -417,7 +417,18 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
     }
 
+    // An instance whose values are not known offline, with no object in the state, is
+    // created whatever its values (Terraform plans `create` too).
     let mut changing: BTreeSet<String> = BTreeSet::new();
+    out.unknown.retain(|u| {
+        let create = desired.unknown_values.contains(&u.address)
+            && !effective.contains_key(u.address.as_str());
+        if create {
+            out.create.push(u.address.clone());
+            changing.insert(u.address.clone());
+        }
+        !create
+    });
     let mut triggered: Vec<(&String, &DesiredInstance)> = Vec::new();
     for (addr, want) in &desired.instances {
         let Some(orig) = effective.get(addr.as_str()) else {
@@ -459,6 +470,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             }
         }
     }
+    out.create.sort();
     for (addr, want) in triggered {
         let hit = want
             .replace_triggered_by

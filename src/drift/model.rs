@@ -409,6 +409,9 @@ pub struct Desired {
     pub outputs: BTreeMap<String, DesiredOutput>,
     /// Root outputs whose value is not known offline.
     pub unknown_outputs: BTreeSet<String>,
+    /// Instances (in `unknown`) whose address is known but some value is not: without an
+    /// object in the state they are created whatever their values.
+    pub unknown_values: BTreeSet<String>,
 }
 
 /// Meta-arguments: never compared.
@@ -1468,6 +1471,7 @@ impl Expander {
                 }
                 leave(&mut scope);
                 if let Some(reason) = why {
+                    self.out.unknown_values.insert(addr.clone());
                     self.unknown(addr, reason, &d.at);
                     continue;
                 }
