@@ -1211,6 +1211,8 @@ fn failure(e: &Expr, err: &tfeval::EvalError, sensitive: &BTreeSet<String>) -> S
 /// One module instance being expanded.
 struct ModuleInstance<'a> {
     config: &'a ModuleConfig,
+    /// The root's resources, taken out of `config` (consumed while expanding).
+    owned_resources: Option<Vec<Declared>>,
     /// `path.module`: the folder relative to the root (`.` for the root).
     rel_dir: PathBuf,
     /// The address prefix: empty, or `module.a["k"].` (with the dot).
@@ -1244,7 +1246,8 @@ struct Expander {
 /// that does not parse, `--var` for an undeclared variable, a value of the wrong type) or an
 /// invalid `modules.json`; a child module's broken HCL as [`DriftError::Hcl`].
 pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, DriftError> {
-    let config = merge_files(files)?;
+    let mut config = merge_files(files)?;
+    let resources = std::mem::take(&mut config.resources);
     let env: Vec<(String, String)> = inputs.env.into_iter().collect();
     let resolved = match &inputs.dir {
         Some(d) => {
@@ -1273,6 +1276,7 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
     };
     x.module(ModuleInstance {
         config: &config,
+        owned_resources: Some(resources),
         rel_dir: PathBuf::from("."),
         prefix: String::new(),
         key: String::new(),
@@ -1379,7 +1383,7 @@ impl Expander {
     }
 
     /// Expands one module instance; returns the object of its outputs.
-    fn module(&mut self, inst: ModuleInstance) -> Result<TfValue, DriftError> {
+    fn module(&mut self, mut inst: ModuleInstance) -> Result<TfValue, DriftError> {
         let m = inst.config;
         let mut scope = Scope::new(&inst.rel_dir);
         scope.set_root(Path::new("."), &self.root_dir);
@@ -1405,92 +1409,18 @@ impl Expander {
             }
         }
 
-        for d in &m.resources {
-            if d.data {
-                // Data sources are read at plan time and never reported.
-                continue;
+        // The root's resources are consumed one by one: the parsed blocks of a large module
+        // are freed as its instances are built (peak memory).
+        match inst.owned_resources.take() {
+            Some(resources) => {
+                for d in resources {
+                    self.resource(&d, &mut scope, &inst);
+                }
             }
-            let base = format!("{}{}", inst.prefix, d.address());
-            let keys = match instance_keys(d.count.as_ref(), d.for_each.as_ref(), &scope) {
-                Ok(k) => k,
-                Err(reason) => {
-                    if d.count.is_some() && d.for_each.is_none() {
-                        self.out.with_count.insert(base.clone());
-                    }
-                    self.unknown(base, reason, &d.at);
-                    continue;
+            None => {
+                for d in &m.resources {
+                    self.resource(d, &mut scope, &inst);
                 }
-            };
-            match (&d.count, &d.for_each) {
-                (Some(_), None) => {
-                    self.out.with_count.insert(base.clone());
-                }
-                (None, None) => {
-                    self.out.single.insert(base.clone());
-                }
-                _ => {}
-            }
-            for key in &keys {
-                let addr = format!("{base}{}", key.0);
-                enter(&mut scope, key);
-                let mut attrs = BTreeMap::new();
-                let mut types = BTreeMap::new();
-                let mut why = None;
-                for (k, e) in &d.exprs {
-                    if let Some(v) = &e.literal {
-                        types.insert(k.clone(), infer_type(v));
-                        attrs.insert(k.clone(), v.clone());
-                        continue;
-                    }
-                    let ignored = d.ignore.covers(k);
-                    match e.eval(&scope) {
-                        Ok(v) => match v.first_unknown() {
-                            Some(u) if !ignored => {
-                                why = Some(format!("{k} = {}: {}", e.text, u.reason));
-                                break;
-                            }
-                            Some(_) => {}
-                            None => {
-                                types.insert(k.clone(), v.cty_type());
-                                attrs.insert(k.clone(), v.to_json());
-                            }
-                        },
-                        Err(err) if !ignored => {
-                            why = Some(format!("{k} = {}: {}", e.text, failure(e, &err, sens)));
-                            break;
-                        }
-                        Err(_) => {}
-                    }
-                }
-                let mut blocks = BTreeMap::new();
-                if why.is_none() && !d.blocks.is_empty() {
-                    match eval_blocks(&d.blocks, &d.ignore, &mut scope, sens) {
-                        Ok(b) => blocks = b,
-                        Err(reason) => why = Some(reason),
-                    }
-                }
-                leave(&mut scope);
-                if let Some(reason) = why {
-                    self.out.unknown_values.insert(addr.clone());
-                    self.unknown(addr, reason, &d.at);
-                    continue;
-                }
-                self.out.instances.insert(
-                    addr,
-                    DesiredInstance {
-                        data: false,
-                        rtype: d.rtype.clone(),
-                        attrs,
-                        types,
-                        ignore: d.ignore.clone(),
-                        replace_triggered_by: d
-                            .replace_triggered_by
-                            .iter()
-                            .map(|r| format!("{}{r}", inst.prefix))
-                            .collect(),
-                        blocks,
-                    },
-                );
             }
         }
 
@@ -1541,6 +1471,97 @@ impl Expander {
             outputs.insert(o.name.clone(), v);
         }
         Ok(TfValue::Object(outputs))
+    }
+
+    /// Expands one `resource` block of a module instance into `self.out`.
+    fn resource(&mut self, d: &Declared, scope: &mut Scope, inst: &ModuleInstance) {
+        let sens = &inst.sensitive;
+        if d.data {
+            // Data sources are read at plan time and never reported.
+            return;
+        }
+        let base = format!("{}{}", inst.prefix, d.address());
+        let keys = match instance_keys(d.count.as_ref(), d.for_each.as_ref(), scope) {
+            Ok(k) => k,
+            Err(reason) => {
+                if d.count.is_some() && d.for_each.is_none() {
+                    self.out.with_count.insert(base.clone());
+                }
+                self.unknown(base, reason, &d.at);
+                return;
+            }
+        };
+        match (&d.count, &d.for_each) {
+            (Some(_), None) => {
+                self.out.with_count.insert(base.clone());
+            }
+            (None, None) => {
+                self.out.single.insert(base.clone());
+            }
+            _ => {}
+        }
+        for key in &keys {
+            let addr = format!("{base}{}", key.0);
+            enter(scope, key);
+            let mut attrs = BTreeMap::new();
+            let mut types = BTreeMap::new();
+            let mut why = None;
+            for (k, e) in &d.exprs {
+                if let Some(v) = &e.literal {
+                    types.insert(k.clone(), infer_type(v));
+                    attrs.insert(k.clone(), v.clone());
+                    continue;
+                }
+                let ignored = d.ignore.covers(k);
+                match e.eval(scope) {
+                    Ok(v) => match v.first_unknown() {
+                        Some(u) if !ignored => {
+                            why = Some(format!("{k} = {}: {}", e.text, u.reason));
+                            break;
+                        }
+                        Some(_) => {}
+                        None => {
+                            types.insert(k.clone(), v.cty_type());
+                            attrs.insert(k.clone(), v.to_json());
+                        }
+                    },
+                    Err(err) if !ignored => {
+                        why = Some(format!("{k} = {}: {}", e.text, failure(e, &err, sens)));
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+            let mut blocks = BTreeMap::new();
+            if why.is_none() && !d.blocks.is_empty() {
+                match eval_blocks(&d.blocks, &d.ignore, scope, sens) {
+                    Ok(b) => blocks = b,
+                    Err(reason) => why = Some(reason),
+                }
+            }
+            leave(scope);
+            if let Some(reason) = why {
+                self.out.unknown_values.insert(addr.clone());
+                self.unknown(addr, reason, &d.at);
+                continue;
+            }
+            self.out.instances.insert(
+                addr,
+                DesiredInstance {
+                    data: false,
+                    rtype: d.rtype.clone(),
+                    attrs,
+                    types,
+                    ignore: d.ignore.clone(),
+                    replace_triggered_by: d
+                        .replace_triggered_by
+                        .iter()
+                        .map(|r| format!("{}{r}", inst.prefix))
+                        .collect(),
+                    blocks,
+                },
+            );
+        }
     }
 
     /// The folder of a module call relative to the root, or why it cannot be read.
@@ -1712,6 +1733,7 @@ impl Expander {
             let prefix = format!("{}module.{}{}.", parent.prefix, b.name, k.0);
             let outputs = self.module(ModuleInstance {
                 config: &config,
+                owned_resources: None,
                 rel_dir: rel.clone(),
                 prefix,
                 key: key.clone(),
@@ -1903,6 +1925,77 @@ data "null_data_source" "d" {}
             e.to_string(),
             "b.tf:2:1: a.b is declared twice (first at a.tf:1:1)"
         );
+    }
+
+    /// Expands `main.tf` in a temp folder holding `files` (relative paths) too.
+    fn expand_dir(main: &str, files: &[(&str, &str)]) -> Desired {
+        let d = tempfile::tempdir().unwrap();
+        for (n, t) in files {
+            let p = d.path().join(n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, t).unwrap();
+        }
+        let inputs = Inputs {
+            dir: Some(d.path().to_path_buf()),
+            display: "iac".into(),
+            ..Inputs::default()
+        };
+        expand_inputs(vec![parse_file(main, "iac/main.tf").unwrap()], inputs).unwrap()
+    }
+
+    #[test]
+    fn moved_and_removed_inside_module_instances() {
+        let d = expand_dir(
+            "module \"m\" {\n  source = \"./m\"\n  count  = 2\n}\n",
+            &[(
+                "m/main.tf",
+                "resource \"terraform_data\" \"b\" {}\nmoved {\n  from = terraform_data.a\n  to   = terraform_data.b\n}\nremoved {\n  from = terraform_data.old\n  lifecycle {\n    destroy = false\n  }\n}\n",
+            )],
+        );
+        assert_eq!(
+            d.moved,
+            [
+                Moved {
+                    from: "module.m[0].terraform_data.a".into(),
+                    to: "module.m[0].terraform_data.b".into()
+                },
+                Moved {
+                    from: "module.m[1].terraform_data.a".into(),
+                    to: "module.m[1].terraform_data.b".into()
+                }
+            ]
+        );
+        assert_eq!(d.removed[1].from, "module.m[1].terraform_data.old");
+        assert!(!d.removed[1].destroy);
+        assert!(d.single.contains("module.m[1].terraform_data.b"));
+    }
+
+    #[test]
+    fn a_module_calling_its_caller_is_unknown_and_errors_name_the_child_file() {
+        let d = expand_dir(
+            "module \"m\" {\n  source = \"./m\"\n}\n",
+            &[("m/main.tf", "module \"back\" {\n  source = \"../\"\n}\n")],
+        );
+        assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
+        assert_eq!(d.unknown[0].address, "module.m.module.back");
+        assert_eq!(d.unknown[0].at, "iac/m/main.tf:1:1");
+        assert!(
+            d.unknown[0].reason.contains("calls a module folder"),
+            "{}",
+            d.unknown[0].reason
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("m")).unwrap();
+        std::fs::write(dir.path().join("m/main.tf"), "resource \"a\" {\n").unwrap();
+        let inputs = Inputs {
+            dir: Some(dir.path().to_path_buf()),
+            display: "iac".into(),
+            ..Inputs::default()
+        };
+        let main = parse_file("module \"m\" {\n  source = \"./m\"\n}\n", "iac/main.tf").unwrap();
+        let e = expand_inputs(vec![main], inputs).unwrap_err();
+        assert!(e.to_string().starts_with("iac/m/main.tf:"), "{e}");
     }
 
     #[test]
