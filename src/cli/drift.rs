@@ -17,7 +17,7 @@ use crate::workspace::Context;
 pub fn drift(ctx: &Context, a: &super::DriftArgs) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
     let cli = command_line_vars(a, std::env::args_os().skip(1));
-    match drift::detect_and_record_with(&ctx.ws, &ctx.config, &cli) {
+    match drift::detect_and_record_cli(&ctx.ws, &ctx.config, &cli) {
         Ok((report, _path)) => {
             if a.json {
                 println!("{}", report.to_json());

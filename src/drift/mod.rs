@@ -113,7 +113,7 @@ pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
 ///
 /// # Errors
 /// As [`detect`].
-pub fn detect_with(
+pub fn detect_cli(
     ws: &Workspace,
     cfg: &Config,
     cli: &[vars::CliArg],
@@ -306,21 +306,21 @@ pub(crate) fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
 /// # Errors
 /// The detection error, or an I/O error writing the report.
 pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
-    detect_and_record_with(ws, cfg, &[])
+    detect_and_record_cli(ws, cfg, &[])
 }
 
-/// As [`detect_and_record`], with command-line variables ([`detect_with`]).
+/// As [`detect_and_record`], with command-line variables ([`detect_cli`]).
 ///
 /// # Errors
 /// As [`detect_and_record`].
-pub fn detect_and_record_with(
+pub fn detect_and_record_cli(
     ws: &Workspace,
     cfg: &Config,
     cli: &[vars::CliArg],
 ) -> Result<(Report, PathBuf), DriftError> {
     let now = chrono::Local::now();
     let ts = crate::fsutil::name_ts(now);
-    match detect_with(ws, cfg, cli) {
+    match detect_cli(ws, cfg, cli) {
         Ok(r) => {
             let path = report::write_files(
                 &ws.logs(),
