@@ -118,7 +118,8 @@ struct Ws {
 }
 
 /// `module "m" { source = "./modules/m" … }` with `terraform_data.t` inside, an optional
-/// nested `module "inner"` (`for_each`), and root `terraform_data.mo` using its output.
+/// nested `module "inner"` (`for_each`), and root `terraform_data.mo` and root outputs using
+/// its outputs.
 #[derive(Clone, Debug)]
 struct Module {
     /// The block's label (`m`; renamed with a `moved` block by an edit).
@@ -175,7 +176,12 @@ impl Module {
         t.push_str(&format!("  x      = {}\n}}\n\n", self.arg));
         if self.use_out {
             t.push_str(&format!(
-                "resource \"terraform_data\" \"mo\" {{\n  input = {one}.out\n}}\n\n"
+                "resource \"terraform_data\" \"mo\" {{\n  input = {one}.out\n}}\n\noutput \"mo\" {{\n  value = {one}.out\n}}\n\n"
+            ));
+        }
+        if self.inner {
+            t.push_str(&format!(
+                "output \"inner\" {{\n  value = {one}.inner\n}}\n\n"
             ));
         }
         t
