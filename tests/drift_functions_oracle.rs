@@ -138,6 +138,10 @@ const CASES: &[&str] = &[
     r#"coalesce(null, 1, "x")"#,
     r#"coalesce(null, "")"#,
     r#"coalescelist([], ["a"])"#,
+    r#"coalesce(tolist(["a"]), [])"#,
+    r#"coalesce(tolist([]), ["x"])"#,
+    r#"true ? tolist(["a"]) : []"#,
+    r#"false ? toset(["a"]) : ["b", 1]"#,
     r#"zipmap(["a", "b"], [1, 2])"#,
     r#"zipmap(["a"], tolist([1]))"#,
     r#"zipmap(["a"], [])"#,
@@ -323,6 +327,7 @@ const CASES: &[&str] = &[
 /// carry no type of their own (Terraform's `tostring(null)` is a null *string*).
 const TYPE_GAPS: &[&str] = &[
     "var.obj",
+    r#"coalesce(tolist([]), ["x"])"#,
     "tostring(null)",
     "tonumber(null)",
     "tobool(null)",

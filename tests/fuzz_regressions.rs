@@ -80,6 +80,7 @@ fn a_scenario_whose_steps_leave_unreadable_hcl_is_broken() {
         state: root.join("iac/terraform.tfstate"),
         dir_display: "iac".into(),
         state_display: "iac/terraform.tfstate".into(),
+        vars: Vec::new(),
     };
     let err = tfops::drift::scenario::plan(&s, &t).unwrap_err();
     assert!(err.to_string().contains("unreadable"), "{err}");

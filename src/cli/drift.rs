@@ -16,7 +16,8 @@ use crate::workspace::ConfiguredWorkspace;
 /// Broken HCL (naming `file:line:column`), an empty or invalid state, unreadable files: exit 1.
 pub fn drift(ctx: &ConfiguredWorkspace, a: &super::DriftArgs) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
-    match drift::detect_and_record(&ctx.ws, &ctx.config) {
+    let cli = command_line_vars(a, std::env::args_os().skip(1));
+    match drift::detect_and_record_cli(&ctx.ws, &ctx.config, &cli) {
         Ok((report, _path)) => {
             if a.json {
                 println!("{}", report.to_json());
@@ -33,6 +34,61 @@ pub fn drift(ctx: &ConfiguredWorkspace, a: &super::DriftArgs) -> anyhow::Result<
             })
         }
         Err(e) => Err(anyhow::anyhow!("{e}; {}", e.hint())),
+    }
+}
+
+/// `--var` and `--var-file` in the order given on the command line (Terraform applies them in
+/// that order, the later winning). `args` is the process's arguments: the parsed values are
+/// put in their order there; if that order cannot be recovered (arguments not from this
+/// process), files come first, then values. Relative files resolve in the current folder.
+fn command_line_vars(
+    a: &super::DriftArgs,
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Vec<drift::vars::CliArg> {
+    use drift::vars::CliArg;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let file = |p: &Path| CliArg::VarFile(cwd.join(p));
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut ordered = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let x = args[i].as_str();
+        if x == "--" {
+            break;
+        }
+        let (flag, inline) = match x.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (x, None),
+        };
+        if flag == "--var" || flag == "--var-file" {
+            let value = match inline {
+                Some(v) => v,
+                None => {
+                    i += 1;
+                    args.get(i).cloned().unwrap_or_default()
+                }
+            };
+            ordered.push(if flag == "--var" {
+                CliArg::Var(value)
+            } else {
+                file(Path::new(&value))
+            });
+        }
+        i += 1;
+    }
+    let expected: Vec<CliArg> = a.var_file.iter().map(|p| file(p)).collect();
+    let same = |kind_file: bool| -> Vec<CliArg> {
+        ordered
+            .iter()
+            .filter(|c| matches!(c, CliArg::VarFile(_)) == kind_file)
+            .cloned()
+            .collect()
+    };
+    let vars: Vec<CliArg> = a.var.iter().cloned().map(CliArg::Var).collect();
+    if same(true) == expected && same(false) == vars {
+        ordered
+    } else {
+        expected.into_iter().chain(vars).collect()
     }
 }
 

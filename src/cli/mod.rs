@@ -235,6 +235,12 @@ pub struct DriftArgs {
     /// With --detailed-exitcode, addresses that cannot be decided offline count as drift (2)
     #[arg(long)]
     pub unknown_is_drift: bool,
+    /// Set an input variable, NAME=VALUE (repeatable; like `terraform -var`)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub var: Vec<String>,
+    /// Read input variables from a .tfvars or .tfvars.json file (repeatable)
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_file: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

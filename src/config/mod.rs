@@ -114,6 +114,11 @@ pub struct DriftConfig {
     pub dir: PathBuf,
     pub interval: Duration,
     pub keep_reports: usize,
+    /// `var_files`: variables files read after the module's automatic ones (absolute).
+    pub var_files: Vec<PathBuf>,
+    /// `vars`: `NAME` and its value as `--var NAME=VALUE` text (a string's content, else the
+    /// expression as written), in the order written.
+    pub vars: Vec<(String, String)>,
 }
 
 /// `http { }`: the HTTP endpoints of `run` (#14). `listen` is checked to be an address here;
@@ -189,6 +194,8 @@ impl Config {
                 dir: root.join("iac"),
                 interval: Duration::from_secs(60),
                 keep_reports: 100,
+                var_files: Vec::new(),
+                vars: Vec::new(),
             },
             http: HttpConfig::default(),
         }
@@ -508,6 +515,39 @@ impl<'a> Validator<'a> {
         Some(root.join(s))
     }
 
+    /// `vars = { NAME = value, … }`: each value as `--var` text.
+    fn var_values(&mut self, a: &Attribute) -> Vec<(String, String)> {
+        let Expression::Object(o) = &a.value else {
+            self.at(
+                a.value.span(),
+                "`vars` must be an object, like vars = { region = \"eu-west-1\" }".to_string(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in o.iter() {
+            let name = match k {
+                hcl_edit::expr::ObjectKey::Ident(i) => i.as_str().to_string(),
+                hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => {
+                    s.value().to_string()
+                }
+                hcl_edit::expr::ObjectKey::Expression(e) => {
+                    self.at(
+                        e.span(),
+                        "a variable name in `vars` must be a name".to_string(),
+                    );
+                    continue;
+                }
+            };
+            let text = match v.expr() {
+                Expression::String(s) => s.value().to_string(),
+                e => e.to_string().trim().to_string(),
+            };
+            out.push((name, text));
+        }
+        out
+    }
+
     pub(super) fn string_list(
         &mut self,
         a: &Attribute,
@@ -613,7 +653,14 @@ impl<'a> Validator<'a> {
                 }
                 "state" => self.state(b, &mut cfg.state, root),
                 "drift" => {
-                    let a = self.attrs(b, &["dir", "interval", "keep_reports"]);
+                    let a =
+                        self.attrs(b, &["dir", "interval", "keep_reports", "var_files", "vars"]);
+                    if let Some(files) = a.get("var_files").and_then(|a| self.string_list(a)) {
+                        cfg.drift.var_files = files.into_iter().map(|(f, _)| root.join(f)).collect();
+                    }
+                    if let Some(v) = a.get("vars") {
+                        cfg.drift.vars = self.var_values(v);
+                    }
                     if let Some(p) = a.get("dir").and_then(|a| self.path(a, root)) {
                         cfg.drift.dir = p;
                     }

@@ -27,6 +27,9 @@ pub enum DriftError {
         at: String,
         first: String,
     },
+    /// Variable values or module sources Terraform would refuse (names the file or variable).
+    #[error("{message}")]
+    Config { message: String },
     /// The state file exists but is empty (an interrupted Terraform run leaves it so).
     #[error("the state {state} is empty (an interrupted Terraform run leaves it so)")]
     StateEmpty { state: String },
@@ -47,7 +50,7 @@ impl DriftError {
     pub fn hint(&self) -> &'static str {
         match self {
             DriftError::Io { .. } => "check that drift.dir and state.path point at readable files",
-            DriftError::Hcl { .. } | DriftError::Duplicate { .. } => {
+            DriftError::Hcl { .. } | DriftError::Duplicate { .. } | DriftError::Config { .. } => {
                 "fix the configuration at that position and run `tfops drift` again"
             }
             DriftError::StateEmpty { .. } | DriftError::StateInvalid { .. } => {

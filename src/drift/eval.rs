@@ -65,6 +65,8 @@ pub struct Scope {
     each: Option<(Value, Value)>,
     modules: BTreeMap<String, Value>,
     resources: BTreeMap<String, Value>,
+    /// Other names in scope (a `dynamic` block's iterator).
+    binds: BTreeMap<String, Value>,
 }
 
 impl Scope {
@@ -82,6 +84,7 @@ impl Scope {
             each: None,
             modules: BTreeMap::new(),
             resources: BTreeMap::new(),
+            binds: BTreeMap::new(),
         }
     }
 
@@ -142,6 +145,14 @@ impl Scope {
         }
     }
 
+    /// Binds a name (a `dynamic` block's iterator, as `{ key, value }`); `None` unbinds it.
+    pub fn set_bind(&mut self, name: &str, v: Option<Value>) {
+        match v {
+            Some(v) => self.binds.insert(name.to_string(), v),
+            None => self.binds.remove(name),
+        };
+    }
+
     /// Gives a resource's value (`type.name`, as an object, or a tuple/object of instances for
     /// count/for_each) where the caller knows it; otherwise references are unknown.
     pub fn set_resource(&mut self, type_dot_name: &str, v: Value) {
@@ -166,7 +177,11 @@ impl<'a> Cx<'a> {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
-            .or_else(|| self.parent.and_then(|p| p.lookup(name)))
+            .or_else(|| match self.parent {
+                Some(p) => p.lookup(name),
+                None if self.template_only => None,
+                None => self.scope.binds.get(name),
+            })
     }
 
     fn with<'b>(&'b self, binds: Vec<(String, Value)>) -> Cx<'b>

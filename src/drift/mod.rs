@@ -8,10 +8,12 @@
 //! # What is compared
 //!
 //! The user's reference is `docs/drift.md`. In short:
-//! - Desired ([`model`]): `*.tf` and `*.tf.json`, override files merged, variables (defaults,
-//!   `TF_VAR_*`, tfvars, types), locals and templates evaluated; `moved`, `removed`,
-//!   `ignore_changes`, `replace_triggered_by` read. What cannot be evaluated offline is
-//!   `unknown` with its reason, never in sync. Child modules are unknown.
+//! - Desired ([`model`]): `*.tf` and `*.tf.json`, override files merged, variables ([`vars`]:
+//!   defaults, `TF_VAR_*`, tfvars, `drift { var_files, vars }`, `--var-file` / `--var`,
+//!   types), locals, templates, functions and nested / `dynamic` blocks evaluated ([`eval`]);
+//!   child modules (local sources, or installed by `terraform init`) expanded with their
+//!   `count` / `for_each`; `moved`, `removed`, `ignore_changes`, `replace_triggered_by` read.
+//!   What cannot be evaluated offline is `unknown` with its reason, never in sync.
 //! - Recorded ([`state`]): the current objects of the state (formats 1-4) through the one
 //!   reader, `crate::state::model`; deposed objects are never compared.
 //! - The diff ([`diff`]): create, destroy, update, replace, moved (blocks and implicit count
@@ -68,6 +70,9 @@ pub struct Target {
     pub dir_display: String,
     /// `state` as shown.
     pub state_display: String,
+    /// Variable values beyond the module's own files: the `drift {}` block's `var_files` and
+    /// `vars`, then `--var-file` / `--var`, in order.
+    pub vars: Vec<vars::CliArg>,
 }
 
 impl Target {
@@ -78,6 +83,18 @@ impl Target {
             state: cfg.state.path.clone(),
             dir_display: ws.rel(&cfg.drift.dir).into_owned(),
             state_display: ws.rel(&cfg.state.path).into_owned(),
+            vars: cfg
+                .drift
+                .var_files
+                .iter()
+                .map(|f| vars::CliArg::VarFile(f.clone()))
+                .chain(
+                    cfg.drift
+                        .vars
+                        .iter()
+                        .map(|(n, v)| vars::CliArg::Var(format!("{n}={v}"))),
+                )
+                .collect(),
         }
     }
 }
@@ -89,6 +106,21 @@ impl Target {
 /// invalid state, or a file that cannot be read.
 pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
     detect_target(&Target::of(ws, cfg))
+}
+
+/// As [`detect`], with command-line variables (`--var-file` / `--var`, in order) after the
+/// configuration's.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_cli(
+    ws: &Workspace,
+    cfg: &Config,
+    cli: &[vars::CliArg],
+) -> Result<Report, DriftError> {
+    let mut t = Target::of(ws, cfg);
+    t.vars.extend(cli.iter().cloned());
+    detect_target(&t)
 }
 
 /// The `*.tf` and `*.tf.json` files of a module folder, sorted by name.
@@ -228,8 +260,15 @@ pub fn detect_target_env(
     for (_, r) in parsed {
         models.push(r?);
     }
-    let tfvars = model::load_tfvars(&t.dir, &t.dir_display)?;
-    let desired = model::expand_inputs(models, model::Inputs { tfvars, env })?;
+    let desired = model::expand_inputs(
+        models,
+        model::Inputs {
+            env,
+            dir: Some(t.dir.clone()),
+            display: t.dir_display.clone(),
+            cli: t.vars.clone(),
+        },
+    )?;
     let recorded = recorded?;
     log::debug!("expanded at {:?}", t0.elapsed());
     let d = diff::diff(&desired, &recorded);
@@ -248,7 +287,7 @@ pub fn detect_target_env(
     ))
 }
 
-fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
+pub(crate) fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
     let bytes = crate::fsutil::read_regular(p, true).map_err(|e| DriftError::io(p, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, column) = crate::text::utf8_error_position(&e);
@@ -267,9 +306,21 @@ fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
 /// # Errors
 /// The detection error, or an I/O error writing the report.
 pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
+    detect_and_record_cli(ws, cfg, &[])
+}
+
+/// As [`detect_and_record`], with command-line variables ([`detect_cli`]).
+///
+/// # Errors
+/// As [`detect_and_record`].
+pub fn detect_and_record_cli(
+    ws: &Workspace,
+    cfg: &Config,
+    cli: &[vars::CliArg],
+) -> Result<(Report, PathBuf), DriftError> {
     let now = chrono::Local::now();
     let ts = crate::fsutil::name_ts(now);
-    match detect(ws, cfg) {
+    match detect_cli(ws, cfg, cli) {
         Ok(r) => {
             let path = report::write_files(
                 &ws.logs(),

@@ -1,55 +1,49 @@
-//! The desired side: what the configuration of one module declares, as instance addresses with
-//! their evaluated attribute values.
+//! The desired side: what the configuration declares — the root module and the child modules
+//! it calls — as instance addresses with their evaluated attribute values.
 //!
 //! Files: `*.tf` and `*.tf.json` (the JSON form is turned into the same model), override files
 //! (`override.tf`, `*_override.tf`, and their `.json` forms) merged into the blocks they
-//! override as Terraform merges them. Each file is parsed with hcl-edit (the parser hcl-rs
-//! itself uses), keeping spans so that errors and unknowns name `file:line:column`.
+//! override as Terraform merges them. Each file is parsed with hcl-edit, keeping spans so that
+//! errors and unknowns name `file:line:column`.
 //!
-//! Evaluation: the evaluator here is hcl-rs with the Terraform functions registered below;
-//! everything that touches it goes through [`Evaluator`], so that swapping in another
-//! evaluator is local to this file. Input variables are resolved with Terraform's precedence
-//! (default < `TF_VAR_name` < `terraform.tfvars` < `terraform.tfvars.json` <
-//! `*.auto.tfvars(.json)`) and converted to their `type`; locals, `count.index`, `each.key` /
-//! `each.value`, `path.module` and `terraform.workspace` are known. What cannot be evaluated
-//! offline (a resource attribute, a data source, a variable given at plan time, a function
-//! tfops does not have) makes its address `unknown` with the reason — never "in sync".
+//! Evaluation: [`super::eval`], Terraform's semantics over hcl-edit expressions (typed values,
+//! Terraform's functions, unknowns with their reasons). Input variables of the root module are
+//! resolved by [`super::vars`] with Terraform's precedence (default < `TF_VAR_name` <
+//! `terraform.tfvars` < `terraform.tfvars.json` < `*.auto.tfvars(.json)` < the `drift {}`
+//! block's `var_files` then `vars` < `--var-file` / `--var` in the order given) and converted to
+//! their `type`; a child module's variables take the values its `module` block passes. Locals,
+//! `count.index`, `each.key` / `each.value`, `path.*`, `terraform.workspace` and
+//! `module.<name>.<output>` are known. What cannot be evaluated offline (a resource attribute,
+//! a data source, a variable with no value, an impure function) makes its address `unknown`
+//! with the reason — never "in sync".
 //!
-//! Values carry Terraform's type where it matters (`terraform_data` stores its values with
-//! their type, so `1` and `"1"` differ): a bare `var.x` has the variable's type, `toset`,
-//! `tolist`, `tomap` make a set, list or map, and other values have the type Terraform infers
-//! for them (tuples and objects for literal brackets and braces).
+//! Modules: local sources (`./`, `../`) to any depth, installed ones through
+//! `.terraform/modules/modules.json`; any other source is unknown ("run terraform init").
+//! `count` and `for_each` on a module block expand it into instances addressed as Terraform
+//! writes them: `module.a["k"].module.b.terraform_data.x[0]`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use hcl::eval::{Context as EvalContext, Evaluate, FuncArgs, FuncDef, ParamType};
-
-/// `Evaluate::evaluate`, with a panic inside hcl-rs turned into an evaluation error: `8/0`
-/// makes a non-finite number that hcl-primitives asserts against (found by fuzzing). What
-/// cannot be evaluated is listed as unknown, never a crash.
-pub(crate) trait GuardedEvaluate: Evaluate {
-    fn evaluate_guarded(&self, ctx: &EvalContext) -> Result<Self::Output, hcl::eval::Error> {
-        match crate::panic::catch(|| self.evaluate(ctx)) {
-            Ok(r) => r,
-            Err(p) => Err(hcl::eval::Error::from(hcl::eval::ErrorKind::from(format!(
-                "the expression cannot be evaluated ({p})"
-            )))),
-        }
-    }
-}
-
-impl<T: Evaluate> GuardedEvaluate for T {}
-use hcl::Value as HclValue;
 use hcl_edit::structure::{Block, Structure};
 use hcl_edit::Span;
 use serde_json::Value;
 
 use super::error::DriftError;
+use super::eval::{self as tfeval, Scope};
 use super::state::quote;
+use super::value::Value as TfValue;
+use super::vars::{self, CliArg, VarDecl};
 use crate::text::LineIndex;
 
 /// Past this many instances, a `count` or `for_each` is not expanded: its resource is unknown.
 pub const MAX_INSTANCES: u64 = 100_000;
+
+/// Deepest module nesting followed (`module.a.module.b…`).
+pub const MAX_MODULE_DEPTH: usize = 64;
+
+/// Most module instances expanded in one configuration.
+pub const MAX_MODULE_INSTANCES: usize = 10_000;
 
 /// Which attribute changes `lifecycle { ignore_changes = … }` hides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,51 +66,62 @@ impl Ignore {
 }
 
 /// An expression as written: its literal value when it needs no evaluation (the common case,
-/// kept without converting), else the expression for the evaluator.
+/// kept as JSON without evaluating), else the expression for the evaluator.
 #[derive(Debug, Clone)]
 pub struct Expr {
     /// `Some(v)` for a literal (`Value::Null` for `null`).
     literal: Option<Value>,
-    expr: Option<hcl::Expression>,
+    expr: Option<hcl_edit::expr::Expression>,
     /// The source text, trimmed (for reasons).
     pub text: String,
-    /// A bare `var.NAME` (its value has the variable's type).
-    var_ref: Option<String>,
-    /// `toset(…)`, `tolist(…)` or `tomap(…)` at the top.
-    collection: Option<&'static str>,
 }
 
 impl Expr {
     fn new(e: &hcl_edit::expr::Expression) -> Expr {
-        use hcl_edit::expr::Expression as E;
         let text = e.to_string().trim().to_string();
         let literal = direct_literal(e).map(|v| v.unwrap_or(Value::Null));
-        let var_ref = match e {
-            E::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
-                (E::Variable(v), [op]) if v.as_str() == "var" => match op.value() {
-                    hcl_edit::expr::TraversalOperator::GetAttr(a) => Some(a.as_str().to_string()),
-                    _ => None,
-                },
-                _ => None,
-            },
-            _ => None,
-        };
-        let collection = match e {
-            E::FuncCall(f) => match f.name.name.as_str() {
-                "toset" => Some("set"),
-                "tolist" => Some("list"),
-                "tomap" => Some("map"),
-                _ => None,
-            },
-            _ => None,
-        };
         Expr {
-            expr: literal.is_none().then(|| hcl::Expression::from(e.clone())),
+            expr: literal.is_none().then(|| e.clone()),
             literal,
             text,
-            var_ref,
-            collection,
         }
+    }
+
+    /// Evaluates in `scope`: the literal as it is, else through the evaluator.
+    fn eval(&self, scope: &Scope) -> Result<TfValue, tfeval::EvalError> {
+        match (&self.literal, &self.expr) {
+            (Some(v), _) => Ok(TfValue::from_json(v)),
+            (None, Some(e)) => tfeval::eval(e, scope),
+            (None, None) => Ok(TfValue::Null),
+        }
+    }
+
+    /// `local.x` and `module.x` names the expression refers to (for evaluation order).
+    fn refs(&self) -> Vec<(String, String)> {
+        let mut r = Refs(Vec::new());
+        if let Some(e) = &self.expr {
+            hcl_edit::visit::Visit::visit_expr(&mut r, e);
+        }
+        r.0
+    }
+}
+
+/// Collects `local.NAME` and `module.NAME` references.
+struct Refs(Vec<(String, String)>);
+
+impl hcl_edit::visit::Visit for Refs {
+    fn visit_traversal(&mut self, node: &hcl_edit::expr::Traversal) {
+        if let hcl_edit::expr::Expression::Variable(v) = &node.expr {
+            let root = v.as_str();
+            if root == "local" || root == "module" {
+                if let Some(hcl_edit::expr::TraversalOperator::GetAttr(a)) =
+                    node.operators.first().map(|o| o.value())
+                {
+                    self.0.push((root.to_string(), a.as_str().to_string()));
+                }
+            }
+        }
+        hcl_edit::visit::visit_traversal(self, node);
     }
 }
 
@@ -137,6 +142,8 @@ pub struct Declared {
     ignore_set: bool,
     /// `replace_triggered_by` references (resource addresses, attribute parts dropped).
     pub replace_triggered_by: Vec<String>,
+    /// Nested blocks (and `dynamic` blocks).
+    pub blocks: Vec<NestedBlock>,
 }
 
 impl Declared {
@@ -166,15 +173,7 @@ pub struct Removed {
     pub destroy: bool,
 }
 
-/// A `variable` block.
-#[derive(Debug, Clone)]
-struct Variable {
-    name: String,
-    default: Option<hcl::Expression>,
-    ty: Option<TypeC>,
-}
-
-/// An `output` block of the root module.
+/// An `output` block.
 #[derive(Debug, Clone)]
 struct Output {
     name: String,
@@ -183,17 +182,31 @@ struct Output {
     at: String,
 }
 
+/// A `module "name" { … }` block as written.
+#[derive(Debug, Clone)]
+pub struct ModuleBlock {
+    pub name: String,
+    /// `file:line:column` of the block.
+    pub at: String,
+    /// `source` as written (a literal string), if given.
+    pub source: Option<String>,
+    count: Option<Expr>,
+    for_each: Option<Expr>,
+    /// Input variables given to the module.
+    args: BTreeMap<String, Expr>,
+}
+
 /// What one configuration file declares.
 #[derive(Debug, Clone, Default)]
 pub struct FileModel {
     pub resources: Vec<Declared>,
-    variables: Vec<Variable>,
+    variables: Vec<VarDecl>,
     locals: Vec<(String, Expr)>,
     outputs: Vec<Output>,
     pub moved: Vec<Moved>,
     pub removed: Vec<Removed>,
-    /// `module "name"` blocks, with their position.
-    pub modules: Vec<(String, String)>,
+    /// `module "name"` blocks.
+    pub modules: Vec<ModuleBlock>,
     /// An override file (`override.tf`, `*_override.tf`, `.tf.json` forms).
     pub is_override: bool,
 }
@@ -219,6 +232,158 @@ pub struct DesiredInstance {
     pub types: BTreeMap<String, Value>,
     pub ignore: Ignore,
     pub replace_triggered_by: Vec<String>,
+    /// Nested blocks (`dynamic` ones expanded) by block type, in the order written, where
+    /// their values are known.
+    pub blocks: BTreeMap<String, Vec<BlockValue>>,
+}
+
+/// One nested block's evaluated content: what the configuration sets in it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BlockValue {
+    /// Its arguments (unset and `null` ones left out).
+    pub attrs: BTreeMap<String, Value>,
+    /// Its own nested blocks, by type.
+    pub blocks: BTreeMap<String, Vec<BlockValue>>,
+}
+
+/// A nested block as written (`ingress { … }`), or a `dynamic "ingress"` block's `content`.
+#[derive(Debug, Clone)]
+pub struct NestedBlock {
+    /// The block type (`ingress`).
+    pub kind: String,
+    attrs: BTreeMap<String, Expr>,
+    blocks: Vec<NestedBlock>,
+    /// For `dynamic`: its `for_each` and the iterator's name.
+    dynamic: Option<(Expr, String)>,
+}
+
+/// Reads the arguments and nested blocks of a block body (`dynamic` blocks included).
+fn nested_body(body: &hcl_edit::structure::Body, kind: &str) -> NestedBlock {
+    let mut n = NestedBlock {
+        kind: kind.to_string(),
+        attrs: BTreeMap::new(),
+        blocks: Vec::new(),
+        dynamic: None,
+    };
+    for a in body.attributes() {
+        n.attrs
+            .insert(a.key.as_str().to_string(), Expr::new(&a.value));
+    }
+    n.blocks = nested_blocks(body);
+    n
+}
+
+/// The nested blocks of a body, skipping the meta-blocks of a resource.
+fn nested_blocks(body: &hcl_edit::structure::Body) -> Vec<NestedBlock> {
+    let mut out = Vec::new();
+    for b in body.blocks() {
+        match b.ident.as_str() {
+            "lifecycle" | "provisioner" | "connection" => {}
+            "dynamic" => {
+                let Some(kind) = b.labels.first().map(|l| l.as_str().to_string()) else {
+                    continue;
+                };
+                let Some(fe) = b.body.get_attribute("for_each") else {
+                    continue;
+                };
+                let iterator = b
+                    .body
+                    .get_attribute("iterator")
+                    .map(|a| a.value.to_string().trim().to_string())
+                    .unwrap_or_else(|| kind.clone());
+                let content = b.body.get_blocks("content").next();
+                let mut n = match content {
+                    Some(c) => nested_body(&c.body, &kind),
+                    None => nested_body(&hcl_edit::structure::Body::default(), &kind),
+                };
+                n.dynamic = Some((Expr::new(&fe.value), iterator));
+                out.push(n);
+            }
+            kind => out.push(nested_body(&b.body, kind)),
+        }
+    }
+    out
+}
+
+/// Evaluates nested blocks (expanding `dynamic` ones) in `scope`; `Err` with the reason when
+/// a value is not known offline.
+fn eval_blocks(
+    blocks: &[NestedBlock],
+    ignore: &Ignore,
+    scope: &mut Scope,
+    sens: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Vec<BlockValue>>, String> {
+    let mut out: BTreeMap<String, Vec<BlockValue>> = BTreeMap::new();
+    for b in blocks.iter().filter(|b| !ignore.covers(&b.kind)) {
+        let list = out.entry(b.kind.clone()).or_default();
+        let Some((fe, iterator)) = &b.dynamic else {
+            list.push(eval_block(b, scope, sens)?);
+            continue;
+        };
+        let v = fe
+            .eval(scope)
+            .map_err(|e| format!("dynamic \"{}\" for_each: {}", b.kind, failure(fe, &e, sens)))?;
+        if let Some(u) = v.first_unknown() {
+            return Err(format!(
+                "dynamic \"{}\" for_each = {}: {}",
+                b.kind, fe.text, u.reason
+            ));
+        }
+        let items: Vec<(TfValue, TfValue)> = match v {
+            TfValue::Map(m) | TfValue::Object(m) => m
+                .into_iter()
+                .map(|(k, x)| (TfValue::String(k), x))
+                .collect(),
+            TfValue::Set(xs) => xs.into_iter().map(|x| (x.clone(), x)).collect(),
+            TfValue::List(xs) | TfValue::Tuple(xs) => xs
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| (TfValue::int(i as i128), x))
+                .collect(),
+            TfValue::Null => {
+                return Err(format!("dynamic \"{}\" for_each is null", b.kind));
+            }
+            other => {
+                return Err(format!(
+                    "dynamic \"{}\" for_each is a {}, not a collection",
+                    b.kind,
+                    other.kind()
+                ))
+            }
+        };
+        for (k, x) in items {
+            let it = TfValue::Object(BTreeMap::from([
+                ("key".to_string(), k),
+                ("value".to_string(), x),
+            ]));
+            scope.set_bind(iterator, Some(it));
+            let r = eval_block(b, scope, sens);
+            scope.set_bind(iterator, None);
+            list.push(r?);
+        }
+    }
+    Ok(out)
+}
+
+fn eval_block(
+    b: &NestedBlock,
+    scope: &mut Scope,
+    sens: &BTreeSet<String>,
+) -> Result<BlockValue, String> {
+    let mut v = BlockValue::default();
+    for (k, e) in &b.attrs {
+        let x = e
+            .eval(scope)
+            .map_err(|err| format!("{}.{k} = {}: {}", b.kind, e.text, failure(e, &err, sens)))?;
+        if let Some(u) = x.first_unknown() {
+            return Err(format!("{}.{k} = {}: {}", b.kind, e.text, u.reason));
+        }
+        if !x.is_null() {
+            v.attrs.insert(k.clone(), x.to_json());
+        }
+    }
+    v.blocks = eval_blocks(&b.blocks, &Ignore::Nothing, scope, sens)?;
+    Ok(v)
 }
 
 /// A root output's desired value.
@@ -244,6 +409,9 @@ pub struct Desired {
     pub outputs: BTreeMap<String, DesiredOutput>,
     /// Root outputs whose value is not known offline.
     pub unknown_outputs: BTreeSet<String>,
+    /// Instances (in `unknown`) whose address is known but some value is not: without an
+    /// object in the state they are created whatever their values.
+    pub unknown_values: BTreeSet<String>,
 }
 
 /// Meta-arguments: never compared.
@@ -335,21 +503,9 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                 ));
             }
             "variable" => {
-                if let [n] = b.labels.as_slice() {
-                    let default = b
-                        .body
-                        .get_attribute("default")
-                        .map(|a| hcl::Expression::from(a.value.clone()));
-                    let ty = b
-                        .body
-                        .get_attribute("type")
-                        .and_then(|a| TypeC::parse(&a.value));
-                    out.variables.push(Variable {
-                        name: n.as_str().to_string(),
-                        default,
-                        ty,
-                    });
-                }
+                let v = VarDecl::from_block(b)
+                    .map_err(|e| hcl_error(file, &lines, b.span(), e.to_string()))?;
+                out.variables.push(v);
             }
             "locals" => {
                 for a in b.body.attributes() {
@@ -403,7 +559,7 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
             }
             "module" => {
                 if let [n] = b.labels.as_slice() {
-                    out.modules.push((n.as_str().to_string(), at(b.span())));
+                    out.modules.push(module_block(b, n.as_str(), at(b.span())));
                 }
             }
             _ => {}
@@ -424,6 +580,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         ignore: Ignore::Nothing,
         ignore_set: false,
         replace_triggered_by: Vec::new(),
+        blocks: nested_blocks(&b.body),
     };
     for a in b.body.attributes() {
         let key = a.key.as_str();
@@ -455,6 +612,43 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         }
     }
     d
+}
+
+/// Arguments of a `module` block that are not input variables.
+const MODULE_META: &[&str] = &[
+    "source",
+    "version",
+    "count",
+    "for_each",
+    "providers",
+    "depends_on",
+];
+
+fn module_block(b: &Block, name: &str, at: String) -> ModuleBlock {
+    let mut m = ModuleBlock {
+        name: name.to_string(),
+        at,
+        source: None,
+        count: None,
+        for_each: None,
+        args: BTreeMap::new(),
+    };
+    for a in b.body.attributes() {
+        match a.key.as_str() {
+            "source" => {
+                if let hcl_edit::expr::Expression::String(s) = &a.value {
+                    m.source = Some(s.value().to_string());
+                }
+            }
+            "count" => m.count = Some(Expr::new(&a.value)),
+            "for_each" => m.for_each = Some(Expr::new(&a.value)),
+            k if MODULE_META.contains(&k) => {}
+            k => {
+                m.args.insert(k.to_string(), Expr::new(&a.value));
+            }
+        }
+    }
+    m
 }
 
 fn ignore_of(e: &hcl_edit::expr::Expression) -> Ignore {
@@ -494,7 +688,8 @@ fn direct_literal(e: &hcl_edit::expr::Expression) -> Option<Option<Value>> {
             match (n.as_i64(), n.as_u64()) {
                 (Some(i), _) => Value::from(i),
                 (None, Some(u)) => Value::from(u),
-                _ => serde_json::Number::from_f64(n.as_f64()?).map(Value::Number)?,
+                // Fractions and larger numbers: the evaluator keeps them exact.
+                _ => return None,
             }
         }
         E::Parenthesis(p) => return direct_literal(p.inner()),
@@ -522,77 +717,6 @@ fn direct_literal(e: &hcl_edit::expr::Expression) -> Option<Option<Value>> {
     }))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Types
-// ---------------------------------------------------------------------------------------------
-
-/// A variable's `type` constraint.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TypeC {
-    Any,
-    String,
-    Number,
-    Bool,
-    List(Box<TypeC>),
-    Set(Box<TypeC>),
-    Map(Box<TypeC>),
-    Tuple(Vec<TypeC>),
-    Object(BTreeMap<String, TypeC>),
-}
-
-impl TypeC {
-    fn parse(e: &hcl_edit::expr::Expression) -> Option<TypeC> {
-        use hcl_edit::expr::{Expression as E, ObjectKey};
-        Some(match e {
-            E::Variable(v) => match v.as_str() {
-                "string" => TypeC::String,
-                "number" => TypeC::Number,
-                "bool" => TypeC::Bool,
-                "any" => TypeC::Any,
-                _ => return None,
-            },
-            E::FuncCall(f) => {
-                let args: Vec<&E> = f.args.iter().collect();
-                let first = args.first()?;
-                match f.name.name.as_str() {
-                    "list" => TypeC::List(Box::new(TypeC::parse(first)?)),
-                    "set" => TypeC::Set(Box::new(TypeC::parse(first)?)),
-                    "map" => TypeC::Map(Box::new(TypeC::parse(first)?)),
-                    "tuple" => match first {
-                        E::Array(a) => {
-                            TypeC::Tuple(a.iter().map(TypeC::parse).collect::<Option<Vec<_>>>()?)
-                        }
-                        _ => return None,
-                    },
-                    "object" => match first {
-                        E::Object(o) => {
-                            let mut m = BTreeMap::new();
-                            for (k, v) in o.iter() {
-                                let k = match k {
-                                    ObjectKey::Ident(i) => i.as_str().to_string(),
-                                    ObjectKey::Expression(E::String(s)) => s.value().to_string(),
-                                    _ => return None,
-                                };
-                                m.insert(k, TypeC::parse(v.expr())?);
-                            }
-                            TypeC::Object(m)
-                        }
-                        _ => return None,
-                    },
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        })
-    }
-
-    /// True for `string`, `number` and `bool`... and `any` (whose values from the command
-    /// line or the environment stay strings).
-    fn is_primitive_string_like(&self) -> bool {
-        matches!(self, TypeC::String | TypeC::Any)
-    }
-}
-
 /// The type Terraform infers for a value written without a type constraint.
 pub fn infer_type(v: &Value) -> Value {
     match v {
@@ -611,186 +735,12 @@ pub fn infer_type(v: &Value) -> Value {
     }
 }
 
-/// The one type all `types` unify to (Terraform's rule for a collection's elements, reduced to
-/// the cases tfops decides: all equal, or primitives that all convert to string).
-fn unify(types: &[Value]) -> Option<Value> {
-    let first = types.first()?;
-    if types.iter().all(|t| t == first) {
-        return Some(first.clone());
-    }
-    if types.iter().all(|t| t.is_string()) {
-        return Some(Value::from("string"));
-    }
-    None
-}
-
-/// Converts `v` to the collection `kind` (`set`, `list`, `map`), returning the value and type.
-fn to_collection(kind: &str, v: Value) -> Option<(Value, Value)> {
-    match (kind, v) {
-        ("set" | "list", Value::Array(items)) => {
-            let tys: Vec<Value> = items.iter().map(infer_type).collect();
-            let ety = if items.is_empty() {
-                Value::from("dynamic")
-            } else {
-                unify(&tys)?
-            };
-            let mut items: Vec<Value> = items
-                .into_iter()
-                .map(|x| {
-                    if ety == "string" {
-                        to_string_value(x)
-                    } else {
-                        x
-                    }
-                })
-                .collect();
-            if kind == "set" {
-                items.sort_by_key(canonical_key);
-                items.dedup();
-            }
-            Some((Value::Array(items), serde_json::json!([kind, ety])))
-        }
-        ("map", Value::Object(o)) => {
-            let tys: Vec<Value> = o.values().map(infer_type).collect();
-            let ety = if o.is_empty() {
-                Value::from("dynamic")
-            } else {
-                unify(&tys)?
-            };
-            let o = o
-                .into_iter()
-                .map(|(k, x)| {
-                    (
-                        k,
-                        if ety == "string" {
-                            to_string_value(x)
-                        } else {
-                            x
-                        },
-                    )
-                })
-                .collect();
-            Some((Value::Object(o), serde_json::json!(["map", ety])))
-        }
-        _ => None,
-    }
-}
-
-fn canonical_key(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// A primitive as Terraform converts it to a string (`1` → `"1"`, `true` → `"true"`).
 pub fn to_string_value(v: Value) -> Value {
     match v {
         Value::Bool(b) => Value::String(b.to_string()),
         Value::Number(n) => Value::String(n.to_string()),
         other => other,
-    }
-}
-
-/// Converts a value to a type constraint as Terraform converts variable values; returns the
-/// value and its type, or why it does not convert.
-pub fn convert(v: Value, ty: &TypeC) -> Result<(Value, Value), String> {
-    let bad = |v: &Value, want: &str| Err(format!("{v} is not a {want}"));
-    match ty {
-        TypeC::Any => {
-            let t = infer_type(&v);
-            Ok((v, t))
-        }
-        _ if v.is_null() => Ok((Value::Null, type_json(ty))),
-        TypeC::String => match v {
-            Value::String(_) | Value::Bool(_) | Value::Number(_) => {
-                Ok((to_string_value(v), Value::from("string")))
-            }
-            other => bad(&other, "string"),
-        },
-        TypeC::Number => match &v {
-            Value::Number(_) => Ok((v, Value::from("number"))),
-            Value::String(s) => match s.parse::<i64>() {
-                Ok(i) => Ok((Value::from(i), Value::from("number"))),
-                Err(_) => match s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-                    Some(n) => Ok((Value::Number(n), Value::from("number"))),
-                    None => bad(&v, "number"),
-                },
-            },
-            _ => bad(&v, "number"),
-        },
-        TypeC::Bool => match &v {
-            Value::Bool(_) => Ok((v, Value::from("bool"))),
-            Value::String(s) if s == "true" || s == "false" => {
-                Ok((Value::Bool(s == "true"), Value::from("bool")))
-            }
-            _ => bad(&v, "bool"),
-        },
-        TypeC::List(e) | TypeC::Set(e) => match v {
-            Value::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for x in items {
-                    out.push(convert(x, e)?.0);
-                }
-                if matches!(ty, TypeC::Set(_)) {
-                    out.sort_by_key(canonical_key);
-                    out.dedup();
-                }
-                Ok((Value::Array(out), type_json(ty)))
-            }
-            other => bad(&other, "list"),
-        },
-        TypeC::Map(e) => match v {
-            Value::Object(o) => {
-                let mut out = serde_json::Map::new();
-                for (k, x) in o {
-                    out.insert(k, convert(x, e)?.0);
-                }
-                Ok((Value::Object(out), type_json(ty)))
-            }
-            other => bad(&other, "map"),
-        },
-        TypeC::Tuple(ts) => match v {
-            Value::Array(items) if items.len() == ts.len() => {
-                let mut out = Vec::new();
-                for (x, t) in items.into_iter().zip(ts) {
-                    out.push(convert(x, t)?.0);
-                }
-                Ok((Value::Array(out), type_json(ty)))
-            }
-            other => bad(&other, "tuple of the declared length"),
-        },
-        TypeC::Object(fields) => match v {
-            Value::Object(mut o) => {
-                let mut out = serde_json::Map::new();
-                for (k, t) in fields {
-                    let x = o.remove(k).unwrap_or(Value::Null);
-                    out.insert(k.clone(), convert(x, t)?.0);
-                }
-                Ok((Value::Object(out), type_json(ty)))
-            }
-            other => bad(&other, "object"),
-        },
-    }
-}
-
-fn type_json(ty: &TypeC) -> Value {
-    match ty {
-        TypeC::Any => Value::from("dynamic"),
-        TypeC::String => Value::from("string"),
-        TypeC::Number => Value::from("number"),
-        TypeC::Bool => Value::from("bool"),
-        TypeC::List(e) => serde_json::json!(["list", type_json(e)]),
-        TypeC::Set(e) => serde_json::json!(["set", type_json(e)]),
-        TypeC::Map(e) => serde_json::json!(["map", type_json(e)]),
-        TypeC::Tuple(ts) => {
-            serde_json::json!(["tuple", ts.iter().map(type_json).collect::<Vec<_>>()])
-        }
-        TypeC::Object(f) => {
-            let m: serde_json::Map<String, Value> =
-                f.iter().map(|(k, t)| (k.clone(), type_json(t))).collect();
-            serde_json::json!(["object", m])
-        }
     }
 }
 
@@ -970,179 +920,21 @@ fn json_expr(v: &Value) -> String {
     }
 }
 
-/// The evaluation context for `count`, `for_each`, variable defaults and locals: the registered
-/// Terraform functions only.
-pub fn functions() -> EvalContext<'static> {
-    let mut ctx = EvalContext::new();
-    let any = || FuncDef::builder().param(ParamType::Any);
-    ctx.declare_func("toset", any().build(f_toset));
-    ctx.declare_func("tomap", any().build(f_tomap));
-    ctx.declare_func("tolist", any().build(f_tolist));
-    ctx.declare_func("length", any().build(f_length));
-    ctx.declare_func("keys", any().build(f_keys));
-    ctx.declare_func("values", any().build(f_values));
-    ctx.declare_func(
-        "range",
-        FuncDef::builder()
-            .variadic_param(ParamType::Number)
-            .build(f_range),
-    );
-    ctx.declare_func(
-        "merge",
-        FuncDef::builder()
-            .variadic_param(ParamType::Any)
-            .build(f_merge),
-    );
-    ctx.declare_func(
-        "concat",
-        FuncDef::builder()
-            .variadic_param(ParamType::Any)
-            .build(f_concat),
-    );
-    ctx
-}
-
-fn f_toset(args: FuncArgs) -> Result<HclValue, String> {
-    match args.into_values().into_iter().next() {
-        Some(HclValue::Array(items)) => {
-            let mut out: Vec<HclValue> = Vec::new();
-            for v in items {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
-            }
-            if out.iter().all(HclValue::is_string) {
-                out.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            }
-            Ok(HclValue::Array(out))
-        }
-        Some(other) => Err(format!("toset: expected a list, got `{other}`")),
-        None => Err("toset: one argument expected".into()),
-    }
-}
-
-fn f_tomap(args: FuncArgs) -> Result<HclValue, String> {
-    match args.into_values().into_iter().next() {
-        Some(v @ HclValue::Object(_)) => Ok(v),
-        Some(other) => Err(format!("tomap: expected an object, got `{other}`")),
-        None => Err("tomap: one argument expected".into()),
-    }
-}
-
-fn f_tolist(args: FuncArgs) -> Result<HclValue, String> {
-    match args.into_values().into_iter().next() {
-        Some(v @ HclValue::Array(_)) => Ok(v),
-        Some(other) => Err(format!("tolist: expected a list or set, got `{other}`")),
-        None => Err("tolist: one argument expected".into()),
-    }
-}
-
-fn f_length(args: FuncArgs) -> Result<HclValue, String> {
-    let n = match args.first() {
-        Some(HclValue::Array(a)) => a.len(),
-        Some(HclValue::Object(o)) => o.len(),
-        Some(HclValue::String(s)) => s.chars().count(),
-        Some(other) => return Err(format!("length: cannot take the length of `{other}`")),
-        None => return Err("length: one argument expected".into()),
-    };
-    Ok(HclValue::from(n as u64))
-}
-
-fn f_keys(args: FuncArgs) -> Result<HclValue, String> {
-    match args.first() {
-        Some(HclValue::Object(o)) => {
-            let mut k: Vec<&String> = o.keys().collect();
-            k.sort();
-            Ok(HclValue::Array(
-                k.into_iter().map(|s| HclValue::String(s.clone())).collect(),
-            ))
-        }
-        _ => Err("keys: expected a map".into()),
-    }
-}
-
-fn f_values(args: FuncArgs) -> Result<HclValue, String> {
-    match args.first() {
-        Some(HclValue::Object(o)) => {
-            let mut kv: Vec<(&String, &HclValue)> = o.iter().collect();
-            kv.sort_by(|a, b| a.0.cmp(b.0));
-            Ok(HclValue::Array(
-                kv.into_iter().map(|(_, v)| v.clone()).collect(),
-            ))
-        }
-        _ => Err("values: expected a map".into()),
-    }
-}
-
-fn f_range(args: FuncArgs) -> Result<HclValue, String> {
-    let n: Vec<f64> = args
-        .iter()
-        .map(|v| {
-            v.as_f64()
-                .ok_or_else(|| format!("range: `{v}` is not a number"))
-        })
-        .collect::<Result<_, _>>()?;
-    let (start, end, step) = match n.as_slice() {
-        [e] => (0.0, *e, 1.0),
-        [s, e] => (*s, *e, if s <= e { 1.0 } else { -1.0 }),
-        [s, e, st] => (*s, *e, *st),
-        _ => return Err("range: one to three arguments expected".into()),
-    };
-    if step == 0.0 || (step > 0.0 && start > end) || (step < 0.0 && start < end) {
-        return Err("range: the step must move start towards end".into());
-    }
-    let mut out = Vec::new();
-    let mut x = start;
-    while (step > 0.0 && x < end) || (step < 0.0 && x > end) {
-        if out.len() >= 1_000_000 {
-            return Err("range: more than 1000000 elements".into());
-        }
-        out.push(num(x));
-        x += step;
-    }
-    Ok(HclValue::Array(out))
-}
-
-fn num(x: f64) -> HclValue {
-    if x.fract() == 0.0 && x.abs() < 9e15 {
-        HclValue::from(x as i64)
-    } else {
-        hcl::Number::from_f64(x)
-            .map(HclValue::Number)
-            .unwrap_or(HclValue::Null)
-    }
-}
-
-fn f_merge(args: FuncArgs) -> Result<HclValue, String> {
-    let mut out = hcl::Map::new();
-    for v in args.into_values() {
-        match v {
-            HclValue::Object(o) => out.extend(o),
-            HclValue::Null => {}
-            other => return Err(format!("merge: `{other}` is not a map")),
-        }
-    }
-    Ok(HclValue::Object(out))
-}
-
-fn f_concat(args: FuncArgs) -> Result<HclValue, String> {
-    let mut out = Vec::new();
-    for v in args.into_values() {
-        match v {
-            HclValue::Array(a) => out.extend(a),
-            other => return Err(format!("concat: `{other}` is not a list")),
-        }
-    }
-    Ok(HclValue::Array(out))
-}
-
-/// Everything that decides variable values besides the configuration: tfvars files and the
-/// environment's `TF_VAR_name` values.
+/// Everything that decides the root module's variable values besides the configuration, and
+/// where the root module is.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
-    pub tfvars: Tfvars,
     /// `TF_VAR_name` values by name.
     pub env: BTreeMap<String, String>,
+    /// The root module's folder: its automatic variables files are read there, and module
+    /// sources and the file functions resolve there. `None`: no folder (a configuration held
+    /// in memory; no variables files, no child modules).
+    pub dir: Option<PathBuf>,
+    /// `dir` as shown in messages (`iac`).
+    pub display: String,
+    /// The `drift {}` block's `var_files` then `vars`, then `--var-file` / `--var` in the
+    /// order given (relative files resolve in `dir`).
+    pub cli: Vec<CliArg>,
 }
 
 impl Inputs {
@@ -1154,104 +946,12 @@ impl Inputs {
     }
 }
 
-/// The evaluator: what the planner asks of it (values with their types, or why not). The only
-/// place that knows the evaluator is hcl-rs.
-struct Evaluator {
-    vars: hcl::Map<String, HclValue>,
-    var_types: BTreeMap<String, Value>,
-    locals: hcl::Map<String, HclValue>,
-    known_vars: BTreeSet<String>,
-    known_locals: BTreeSet<String>,
-}
-
-impl Evaluator {
-    fn context(&self, count: Option<u64>, each: Option<(&str, &HclValue)>) -> EvalContext<'static> {
-        let mut ctx = functions();
-        ctx.declare_var("var", HclValue::Object(self.vars.clone()));
-        ctx.declare_var("local", HclValue::Object(self.locals.clone()));
-        let mut path = hcl::Map::new();
-        path.insert("module".to_string(), HclValue::from("."));
-        path.insert("root".to_string(), HclValue::from("."));
-        ctx.declare_var("path", HclValue::Object(path));
-        let mut tf = hcl::Map::new();
-        tf.insert("workspace".to_string(), HclValue::from("default"));
-        ctx.declare_var("terraform", HclValue::Object(tf));
-        if let Some(i) = count {
-            let mut c = hcl::Map::new();
-            c.insert("index".to_string(), HclValue::from(i));
-            ctx.declare_var("count", HclValue::Object(c));
-        }
-        if let Some((k, v)) = each {
-            let mut c = hcl::Map::new();
-            c.insert("key".to_string(), HclValue::from(k));
-            c.insert("value".to_string(), v.clone());
-            ctx.declare_var("each", HclValue::Object(c));
-        }
-        ctx
-    }
-
-    /// The value and type of `e`, or why it cannot be known offline.
-    fn eval(&self, e: &Expr, ctx: Option<&EvalContext>) -> Result<(Value, Value), String> {
-        if let Some(v) = &e.literal {
-            return Ok((v.clone(), infer_type(v)));
-        }
-        let Some(x) = &e.expr else {
-            return Ok((Value::Null, Value::from("dynamic")));
-        };
-        let own;
-        let ctx = match ctx {
-            Some(c) => c,
-            None => {
-                own = self.context(None, None);
-                &own
-            }
-        };
-        let v = x.evaluate_guarded(ctx).map_err(|err| {
-            why_unknown(&e.text, &self.known_vars, &self.known_locals).unwrap_or_else(|| {
-                format!(
-                    "`{}` cannot be evaluated offline: {}",
-                    e.text,
-                    first_line(&err.to_string())
-                )
-            })
-        })?;
-        let v = serde_json::to_value(v).map_err(|err| err.to_string())?;
-        if let Some(name) = &e.var_ref {
-            if let Some(t) = self.var_types.get(name) {
-                return Ok((v, t.clone()));
-            }
-        }
-        if let Some(kind) = e.collection {
-            if let Some(r) = to_collection(kind, v.clone()) {
-                return Ok(r);
-            }
-        }
-        let t = infer_type(&v);
-        Ok((v, t))
-    }
-}
-
-/// Expands the module's files (in file order) into desired instances.
+/// Expands the root module's files (in file order) into desired instances.
 ///
 /// # Errors
 /// [`DriftError::Duplicate`] when a resource is declared twice.
 pub fn expand(files: Vec<FileModel>) -> Result<Desired, DriftError> {
     expand_inputs(files, Inputs::default())
-}
-
-/// As [`expand`], with variable values from `terraform.tfvars` / `*.auto.tfvars`
-/// ([`load_tfvars`]) taking precedence over defaults, as Terraform does.
-///
-/// # Errors
-/// As [`expand`].
-pub fn expand_with(files: Vec<FileModel>, tfvars: Tfvars) -> Result<Desired, DriftError> {
-    expand_inputs(
-        files,
-        Inputs {
-            tfvars,
-            env: BTreeMap::new(),
-        },
-    )
 }
 
 /// Merges an override file's resource into the block it overrides (Terraform's rule: each
@@ -1273,38 +973,36 @@ fn merge_override(base: &mut Declared, o: Declared) {
     if !o.replace_triggered_by.is_empty() {
         base.replace_triggered_by = o.replace_triggered_by;
     }
+    // Blocks of a type the override writes replace all of that type.
+    let kinds: BTreeSet<&str> = o.blocks.iter().map(|b| b.kind.as_str()).collect();
+    base.blocks.retain(|b| !kinds.contains(b.kind.as_str()));
+    base.blocks.extend(o.blocks);
 }
 
-/// One instance of a resource: its key suffix, `count.index`, and `each.key` / `each.value`.
-type InstanceKey = (String, Option<u64>, Option<(String, HclValue)>);
+/// One module's configuration, its files (override files included) merged.
+#[derive(Debug, Clone, Default)]
+struct ModuleConfig {
+    resources: Vec<Declared>,
+    variables: Vec<VarDecl>,
+    locals: Vec<(String, Expr)>,
+    outputs: Vec<Output>,
+    moved: Vec<Moved>,
+    removed: Vec<Removed>,
+    modules: Vec<ModuleBlock>,
+}
 
-/// Expands the module's files with every input.
-///
-/// # Errors
-/// As [`expand`].
-pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, DriftError> {
-    let funcs = functions();
-    let mut out = Desired::default();
-    let mut declared: Vec<Declared> = Vec::new();
+fn merge_files(files: Vec<FileModel>) -> Result<ModuleConfig, DriftError> {
+    let mut m = ModuleConfig::default();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut variables: Vec<Variable> = Vec::new();
-    let mut locals_src: Vec<(String, Expr)> = Vec::new();
-    let mut outputs: Vec<Output> = Vec::new();
     let (base_files, overrides): (Vec<FileModel>, Vec<FileModel>) =
         files.into_iter().partition(|f| !f.is_override);
     for f in base_files {
-        variables.extend(f.variables);
-        locals_src.extend(f.locals);
-        outputs.extend(f.outputs);
-        out.moved.extend(f.moved);
-        out.removed.extend(f.removed);
-        for (name, at) in f.modules {
-            out.unknown.push(Unknown {
-                address: format!("module.{name}"),
-                reason: "child module: its configuration is not read by tfops".into(),
-                at,
-            });
-        }
+        m.variables.extend(f.variables);
+        m.locals.extend(f.locals);
+        m.outputs.extend(f.outputs);
+        m.moved.extend(f.moved);
+        m.removed.extend(f.removed);
+        m.modules.extend(f.modules);
         for d in f.resources {
             let addr = d.address();
             if let Some(first) = seen.get(&addr) {
@@ -1315,12 +1013,12 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
                 });
             }
             seen.insert(addr, d.at.clone());
-            declared.push(d);
+            m.resources.push(d);
         }
     }
     for f in overrides {
         for v in f.variables {
-            match variables.iter_mut().find(|x| x.name == v.name) {
+            match m.variables.iter_mut().find(|x| x.name == v.name) {
                 Some(x) => {
                     if v.default.is_some() {
                         x.default = v.default;
@@ -1328,262 +1026,526 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
                     if v.ty.is_some() {
                         x.ty = v.ty;
                     }
+                    x.sensitive |= v.sensitive;
                 }
-                None => variables.push(v),
+                None => m.variables.push(v),
             }
         }
         for (n, e) in f.locals {
-            match locals_src.iter_mut().find(|x| x.0 == n) {
+            match m.locals.iter_mut().find(|x| x.0 == n) {
                 Some(x) => x.1 = e,
-                None => locals_src.push((n, e)),
+                None => m.locals.push((n, e)),
             }
         }
         for o in f.outputs {
-            match outputs.iter_mut().find(|x| x.name == o.name) {
+            match m.outputs.iter_mut().find(|x| x.name == o.name) {
                 Some(x) => {
                     if o.value.is_some() {
                         x.value = o.value;
                     }
                     x.sensitive |= o.sensitive;
                 }
-                None => outputs.push(o),
+                None => m.outputs.push(o),
+            }
+        }
+        for mb in f.modules {
+            match m.modules.iter_mut().find(|x| x.name == mb.name) {
+                Some(x) => {
+                    if mb.source.is_some() {
+                        x.source = mb.source;
+                    }
+                    if mb.count.is_some() {
+                        x.count = mb.count;
+                        x.for_each = None;
+                    }
+                    if mb.for_each.is_some() {
+                        x.for_each = mb.for_each;
+                        x.count = None;
+                    }
+                    x.args.extend(mb.args);
+                }
+                None => m.modules.push(mb),
             }
         }
         for d in f.resources {
             let addr = d.address();
-            if let Some(base) = declared.iter_mut().find(|b| b.address() == addr) {
+            if let Some(base) = m.resources.iter_mut().find(|b| b.address() == addr) {
                 merge_override(base, d);
             }
         }
     }
+    Ok(m)
+}
 
-    // Variables: default < TF_VAR_name < tfvars files (in their order), then the type.
-    let mut vars = hcl::Map::new();
-    let mut var_types = BTreeMap::new();
-    let mut unset = BTreeSet::new();
-    for v in &variables {
-        let mut value: Option<Value> = v
-            .default
-            .as_ref()
-            .and_then(|e| e.evaluate_guarded(&funcs).ok())
-            .and_then(|x| serde_json::to_value(x).ok());
-        if let Some(s) = inputs.env.get(&v.name) {
-            let string_like = v.ty.as_ref().is_none_or(TypeC::is_primitive_string_like);
-            value = if string_like {
-                Some(Value::String(s.clone()))
-            } else {
-                hcl_edit::parser::parse_expr(s)
-                    .ok()
-                    .and_then(|e| hcl::Expression::from(e).evaluate_guarded(&funcs).ok())
-                    .and_then(|x| serde_json::to_value(x).ok())
+/// One instance of a resource or module: its key suffix (`[0]`, `["k"]` or nothing),
+/// `count.index`, and `each.key` / `each.value`.
+type InstanceKey = (String, Option<u64>, Option<(TfValue, TfValue)>);
+
+/// The instances `count` / `for_each` make, or why they cannot be known offline.
+fn instance_keys(
+    count: Option<&Expr>,
+    for_each: Option<&Expr>,
+    scope: &Scope,
+) -> Result<Vec<InstanceKey>, String> {
+    match (count, for_each) {
+        (Some(_), Some(_)) => Err("both `count` and `for_each` are set".into()),
+        (Some(e), None) => {
+            let v = e
+                .eval(scope)
+                .map_err(|err| format!("count = {}: {err}", e.text))?;
+            if let Some(u) = v.first_unknown() {
+                return Err(format!(
+                    "count = {} cannot be known offline: {}",
+                    e.text, u.reason
+                ));
+            }
+            // A string converts to a number, as Terraform converts `count` (a `TF_VAR_n`
+            // without a type is a string).
+            let n = match &v {
+                TfValue::Number(n) => Some(*n),
+                TfValue::String(s) => super::value::Number::parse(s.trim()),
+                _ => None,
             };
-        }
-        if let Some(x) = inputs.tfvars.0.get(&v.name) {
-            value = serde_json::to_value(x).ok();
-        }
-        if inputs.tfvars.1.contains(&v.name) {
-            value = None;
-        }
-        let Some(value) = value else {
-            unset.insert(v.name.clone());
-            continue;
-        };
-        let converted = match &v.ty {
-            Some(t) => convert(value, t),
-            None => {
-                let t = infer_type(&value);
-                Ok((value, t))
+            match n
+                .filter(|n| n.is_integer() && !n.is_negative())
+                .and_then(|n| n.to_i128())
+            {
+                Some(n) if n > i128::from(MAX_INSTANCES) => Err(format!(
+                    "count = {} is more than {MAX_INSTANCES} instances; not expanded",
+                    e.text
+                )),
+                Some(n) => Ok((0..n as u64)
+                    .map(|i| (format!("[{i}]"), Some(i), None))
+                    .collect()),
+                None => Err(format!("count = {} is not a whole number ≥ 0", e.text)),
             }
-        };
-        match converted {
-            Ok((value, ty)) => {
-                if let Ok(h) = serde_json::from_value::<HclValue>(value) {
-                    vars.insert(v.name.clone(), h);
-                    var_types.insert(v.name.clone(), ty);
+        }
+        (None, Some(e)) => {
+            let v = e
+                .eval(scope)
+                .map_err(|err| format!("for_each = {}: {err}", e.text))?;
+            if let Some(u) = v.first_unknown() {
+                return Err(format!(
+                    "for_each = {} cannot be known offline: {}",
+                    e.text, u.reason
+                ));
+            }
+            let len = match &v {
+                TfValue::Map(m) | TfValue::Object(m) => m.len(),
+                TfValue::Set(s) => s.len(),
+                _ => 0,
+            };
+            if len as u64 > MAX_INSTANCES {
+                return Err(format!(
+                    "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
+                    e.text
+                ));
+            }
+            match v {
+                TfValue::Map(m) | TfValue::Object(m) => Ok(m
+                    .into_iter()
+                    .map(|(k, x)| {
+                        (
+                            format!("[{}]", quote(&k)),
+                            None,
+                            Some((TfValue::String(k), x)),
+                        )
+                    })
+                    .collect()),
+                TfValue::Set(items) if items.iter().all(|x| matches!(x, TfValue::String(_))) => {
+                    Ok(items
+                        .into_iter()
+                        .filter_map(|x| match x {
+                            TfValue::String(k) => Some((
+                                format!("[{}]", quote(&k)),
+                                None,
+                                Some((TfValue::String(k.clone()), TfValue::String(k))),
+                            )),
+                            _ => None,
+                        })
+                        .collect())
                 }
-            }
-            Err(_) => {
-                unset.insert(v.name.clone());
+                _ => Err(format!(
+                    "for_each = {} is not a map or a set of strings",
+                    e.text
+                )),
             }
         }
+        (None, None) => Ok(vec![(String::new(), None, None)]),
     }
-    // Locals: evaluate until no more become known (they may refer to each other).
-    let mut locals = hcl::Map::new();
-    let mut pending = locals_src;
-    let mut ev = Evaluator {
-        vars,
-        var_types,
-        locals: hcl::Map::new(),
-        known_vars: BTreeSet::new(),
-        known_locals: BTreeSet::new(),
+}
+
+/// Sets `count.index` / `each` in `scope` for one instance.
+fn enter(scope: &mut Scope, key: &InstanceKey) {
+    scope.set_count_index(key.1);
+    scope.set_each(key.2.clone());
+}
+
+fn leave(scope: &mut Scope) {
+    scope.set_count_index(None);
+    scope.set_each(None);
+}
+
+/// True when `text` refers to one of the `sensitive` variables (`var.NAME`).
+fn mentions_sensitive(text: &str, sensitive: &BTreeSet<String>) -> bool {
+    sensitive.iter().any(|n| {
+        let pat = format!("var.{n}");
+        text.match_indices(&pat).any(|(i, _)| {
+            let after = text[i + pat.len()..].chars().next();
+            let before = text[..i].chars().next_back();
+            !after.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                && !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        })
+    })
+}
+
+/// Why an expression could not be evaluated, without showing a sensitive value.
+fn failure(e: &Expr, err: &tfeval::EvalError, sensitive: &BTreeSet<String>) -> String {
+    if mentions_sensitive(&e.text, sensitive) {
+        "it cannot be evaluated (the message is not shown: it involves a sensitive variable)".into()
+    } else {
+        format!("it cannot be evaluated: {err}")
+    }
+}
+
+/// One module instance being expanded.
+struct ModuleInstance<'a> {
+    config: &'a ModuleConfig,
+    /// The root's resources, taken out of `config` (consumed while expanding).
+    owned_resources: Option<Vec<Declared>>,
+    /// `path.module`: the folder relative to the root (`.` for the root).
+    rel_dir: PathBuf,
+    /// The address prefix: empty, or `module.a["k"].` (with the dot).
+    prefix: String,
+    /// The key of the module in `modules.json` (`a.b`); empty for the root.
+    key: String,
+    vars: BTreeMap<String, TfValue>,
+    sensitive: BTreeSet<String>,
+    depth: usize,
+}
+
+struct Expander {
+    /// The root module's folder (`path.cwd`; relative paths resolve there).
+    root_dir: PathBuf,
+    display: String,
+    /// `.terraform/modules/modules.json`, read when first needed.
+    manifest: Option<BTreeMap<String, PathBuf>>,
+    /// The module folders being expanded, outermost first (a folder calling one of them is
+    /// a cycle).
+    stack: Vec<PathBuf>,
+    module_instances: usize,
+    /// Child module configurations by folder, parsed once.
+    parsed: BTreeMap<PathBuf, std::rc::Rc<ModuleConfig>>,
+    out: Desired,
+}
+
+/// Expands the root module's files with every input, and the child modules they call.
+///
+/// # Errors
+/// As [`expand`]; [`DriftError::Config`] for variable values Terraform would refuse (a file
+/// that does not parse, `--var` for an undeclared variable, a value of the wrong type) or an
+/// invalid `modules.json`; a child module's broken HCL as [`DriftError::Hcl`].
+pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, DriftError> {
+    let mut config = merge_files(files)?;
+    let resources = std::mem::take(&mut config.resources);
+    let env: Vec<(String, String)> = inputs.env.into_iter().collect();
+    let resolved = match &inputs.dir {
+        Some(d) => {
+            let auto = vars::auto_files(d).map_err(config_error)?;
+            vars::resolve_files(&config.variables, &auto, d, &env, &inputs.cli)
+        }
+        None => vars::resolve_files(&config.variables, &[], Path::new("."), &env, &inputs.cli),
+    }
+    .map_err(config_error)?;
+    let mut var_values = BTreeMap::new();
+    let mut sensitive = BTreeSet::new();
+    for (n, r) in resolved {
+        if r.sensitive {
+            sensitive.insert(n.clone());
+        }
+        var_values.insert(n, r.value);
+    }
+    let mut x = Expander {
+        root_dir: inputs.dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        display: inputs.display.clone(),
+        manifest: None,
+        stack: vec![PathBuf::from(".")],
+        module_instances: 0,
+        parsed: BTreeMap::new(),
+        out: Desired::default(),
     };
-    loop {
-        ev.locals = locals.clone();
-        let ctx = ev.context(None, None);
-        let before = pending.len();
-        pending.retain(|(name, e)| {
-            let r = match (&e.literal, &e.expr) {
-                (Some(v), _) => serde_json::from_value::<HclValue>(v.clone()).ok(),
-                (None, Some(x)) => x.evaluate_guarded(&ctx).ok(),
-                (None, None) => None,
-            };
-            match r {
-                Some(v) => {
-                    locals.insert(name.clone(), v);
-                    false
-                }
-                None => true,
-            }
-        });
-        if pending.is_empty() || pending.len() == before {
-            break;
-        }
-    }
-    ev.locals = locals;
-    ev.known_vars = ev.vars.keys().cloned().collect();
-    ev.known_locals = ev.locals.keys().cloned().collect();
-    let base_ctx = ev.context(None, None);
+    x.module(ModuleInstance {
+        config: &config,
+        owned_resources: Some(resources),
+        rel_dir: PathBuf::from("."),
+        prefix: String::new(),
+        key: String::new(),
+        vars: var_values,
+        sensitive,
+        depth: 0,
+    })?;
+    Ok(x.out)
+}
 
-    for d in declared {
-        let base = d.address();
-        let at = d.at.clone();
-        let unknown = |reason: String| Unknown {
-            address: base.clone(),
-            reason,
-            at: at.clone(),
+fn config_error(e: vars::VarsError) -> DriftError {
+    DriftError::Config {
+        message: e.to_string(),
+    }
+}
+
+/// A local or module name in the evaluation order of one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Node {
+    Local(usize),
+    Module(usize),
+}
+
+/// Locals and module calls in an order where each comes after what it refers to (a cycle
+/// is cut where it closes; its values end up unknown).
+fn evaluation_order(m: &ModuleConfig) -> Vec<Node> {
+    let locals: BTreeMap<&str, usize> = m
+        .locals
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    let modules: BTreeMap<&str, usize> = m
+        .modules
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.as_str(), i))
+        .collect();
+    let deps = |n: Node| -> Vec<Node> {
+        let exprs: Vec<&Expr> = match n {
+            Node::Local(i) => vec![&m.locals[i].1],
+            Node::Module(i) => {
+                let b = &m.modules[i];
+                b.count
+                    .iter()
+                    .chain(b.for_each.iter())
+                    .chain(b.args.values())
+                    .collect()
+            }
         };
-        if d.data {
-            // Data sources are read at plan time and never reported.
+        exprs
+            .into_iter()
+            .flat_map(Expr::refs)
+            .filter_map(|(root, name)| match root.as_str() {
+                "local" => locals.get(name.as_str()).map(|i| Node::Local(*i)),
+                _ => modules.get(name.as_str()).map(|i| Node::Module(*i)),
+            })
+            .collect()
+    };
+    let all: Vec<Node> = (0..m.locals.len())
+        .map(Node::Local)
+        .chain((0..m.modules.len()).map(Node::Module))
+        .collect();
+    let mut done = BTreeSet::new();
+    let mut order = Vec::with_capacity(all.len());
+    for start in all {
+        if done.contains(&start) {
             continue;
         }
-        // (key suffix, count.index, each.key, each.value)
-        let keys: Vec<InstanceKey> = match (&d.count, &d.for_each) {
-            (Some(_), Some(_)) => {
-                out.unknown
-                    .push(unknown("both `count` and `for_each` are set".into()));
+        // Depth first without recursion: (node, its dependencies pushed?).
+        let mut on_path = BTreeSet::new();
+        let mut stack = vec![(start, false)];
+        while let Some((n, expanded)) = stack.pop() {
+            if done.contains(&n) {
                 continue;
             }
-            (Some(e), None) => {
-                out.with_count.insert(base.clone());
-                match ev.eval(e, Some(&base_ctx)) {
-                    // A string converts to a number, as Terraform converts `count` (a
-                    // `TF_VAR_n` without a type is a string).
-                    Ok((v, _)) => match v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()) {
-                        Some(n) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
-                            out.unknown.push(unknown(format!(
-                                "count = {} is more than {MAX_INSTANCES} instances; not expanded",
-                                e.text
-                            )));
-                            continue;
-                        }
-                        Some(n) if n >= 0.0 && n.fract() == 0.0 => (0..n as u64)
-                            .map(|i| (format!("[{i}]"), Some(i), None))
-                            .collect(),
-                        _ => {
-                            out.unknown.push(unknown(format!(
-                                "count = {} is not a whole number ≥ 0",
-                                e.text
-                            )));
-                            continue;
-                        }
-                    },
-                    Err(why) => {
-                        out.unknown.push(unknown(format!(
-                            "count = {} cannot be known offline: {why}",
-                            e.text
-                        )));
-                        continue;
+            if expanded {
+                on_path.remove(&n);
+                done.insert(n);
+                order.push(n);
+                continue;
+            }
+            if !on_path.insert(n) {
+                continue;
+            }
+            stack.push((n, true));
+            for d in deps(n) {
+                if !done.contains(&d) && !on_path.contains(&d) {
+                    stack.push((d, false));
+                }
+            }
+        }
+    }
+    order
+}
+
+impl Expander {
+    fn unknown(&mut self, address: String, reason: String, at: &str) {
+        self.out.unknown.push(Unknown {
+            address,
+            reason,
+            at: at.to_string(),
+        });
+    }
+
+    /// Expands one module instance; returns the object of its outputs.
+    fn module(&mut self, mut inst: ModuleInstance) -> Result<TfValue, DriftError> {
+        let m = inst.config;
+        let mut scope = Scope::new(&inst.rel_dir);
+        scope.set_root(Path::new("."), &self.root_dir);
+        for (n, v) in &inst.vars {
+            scope.set_var(n, v.clone());
+        }
+        let sens = &inst.sensitive;
+        for node in evaluation_order(m) {
+            match node {
+                Node::Local(i) => {
+                    let (name, e) = &m.locals[i];
+                    let v = match e.eval(&scope) {
+                        Ok(v) => v,
+                        Err(err) => TfValue::unknown(format!(
+                            "local.{name} = {}: {}",
+                            e.text,
+                            failure(e, &err, sens)
+                        )),
+                    };
+                    scope.set_local(name, v);
+                }
+                Node::Module(i) => self.call(&m.modules[i], &mut scope, &inst)?,
+            }
+        }
+
+        // The root's resources are consumed one by one: the parsed blocks of a large module
+        // are freed as its instances are built (peak memory).
+        match inst.owned_resources.take() {
+            Some(resources) => {
+                for d in resources {
+                    self.resource(&d, &mut scope, &inst);
+                }
+            }
+            None => {
+                for d in &m.resources {
+                    self.resource(d, &mut scope, &inst);
+                }
+            }
+        }
+
+        for mv in &m.moved {
+            self.out.moved.push(Moved {
+                from: format!("{}{}", inst.prefix, mv.from),
+                to: format!("{}{}", inst.prefix, mv.to),
+            });
+        }
+        for r in &m.removed {
+            self.out.removed.push(Removed {
+                from: format!("{}{}", inst.prefix, r.from),
+                destroy: r.destroy,
+            });
+        }
+
+        let mut outputs = BTreeMap::new();
+        for o in &m.outputs {
+            let Some(e) = &o.value else { continue };
+            let v = match e.eval(&scope) {
+                Ok(v) => v,
+                Err(err) => TfValue::unknown(format!(
+                    "output {} = {}: {}",
+                    o.name,
+                    e.text,
+                    failure(e, &err, sens)
+                )),
+            };
+            if inst.depth == 0 {
+                match v.first_unknown() {
+                    None => {
+                        self.out.outputs.insert(
+                            o.name.clone(),
+                            DesiredOutput {
+                                value: v.to_json(),
+                                ty: v.cty_type(),
+                                sensitive: o.sensitive,
+                            },
+                        );
+                    }
+                    Some(u) => {
+                        let reason = u.reason.clone();
+                        self.unknown(format!("output.{}", o.name), reason, &o.at);
+                        self.out.unknown_outputs.insert(o.name.clone());
                     }
                 }
             }
-            (None, Some(e)) => {
-                let v = match ev.eval(e, Some(&base_ctx)) {
-                    Ok((v, _)) => v,
-                    Err(why) => {
-                        out.unknown.push(unknown(format!(
-                            "for_each = {} cannot be known offline: {why}",
-                            e.text
-                        )));
-                        continue;
-                    }
-                };
-                let len = match &v {
-                    Value::Object(o) => o.len(),
-                    Value::Array(a) => a.len(),
-                    _ => 0,
-                };
-                if len as u64 > MAX_INSTANCES {
-                    out.unknown.push(unknown(format!(
-                        "for_each = {} is more than {MAX_INSTANCES} instances; not expanded",
-                        e.text
-                    )));
-                    continue;
+            outputs.insert(o.name.clone(), v);
+        }
+        Ok(TfValue::Object(outputs))
+    }
+
+    /// Expands one `resource` block of a module instance into `self.out`.
+    fn resource(&mut self, d: &Declared, scope: &mut Scope, inst: &ModuleInstance) {
+        let sens = &inst.sensitive;
+        if d.data {
+            // Data sources are read at plan time and never reported.
+            return;
+        }
+        let base = format!("{}{}", inst.prefix, d.address());
+        let keys = match instance_keys(d.count.as_ref(), d.for_each.as_ref(), scope) {
+            Ok(k) => k,
+            Err(reason) => {
+                if d.count.is_some() && d.for_each.is_none() {
+                    self.out.with_count.insert(base.clone());
                 }
-                match v {
-                    Value::Object(o) => o
-                        .into_iter()
-                        .map(|(k, x)| {
-                            let h = serde_json::from_value(x).unwrap_or(HclValue::Null);
-                            (format!("[{}]", quote(&k)), None, Some((k, h)))
-                        })
-                        .collect(),
-                    Value::Array(a) if a.iter().all(Value::is_string) => a
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .map(|k| {
-                            (
-                                format!("[{}]", quote(k)),
-                                None,
-                                Some((k.to_string(), HclValue::from(k))),
-                            )
-                        })
-                        .collect(),
-                    _ => {
-                        out.unknown.push(unknown(format!(
-                            "for_each = {} is not a map or a set of strings",
-                            e.text
-                        )));
-                        continue;
-                    }
-                }
-            }
-            (None, None) => {
-                out.single.insert(base.clone());
-                vec![(String::new(), None, None)]
+                self.unknown(base, reason, &d.at);
+                return;
             }
         };
-        let all_literal = d.exprs.values().all(|e| e.literal.is_some());
-        for (suffix, index, each) in keys {
-            let addr = format!("{base}{suffix}");
+        match (&d.count, &d.for_each) {
+            (Some(_), None) => {
+                self.out.with_count.insert(base.clone());
+            }
+            (None, None) => {
+                self.out.single.insert(base.clone());
+            }
+            _ => {}
+        }
+        for key in &keys {
+            let addr = format!("{base}{}", key.0);
+            enter(scope, key);
             let mut attrs = BTreeMap::new();
             let mut types = BTreeMap::new();
             let mut why = None;
-            let ctx = (!all_literal && (index.is_some() || each.is_some()))
-                .then(|| ev.context(index, each.as_ref().map(|(k, v)| (k.as_str(), v))));
             for (k, e) in &d.exprs {
-                match ev.eval(e, Some(ctx.as_ref().unwrap_or(&base_ctx))) {
-                    Ok((v, t)) => {
-                        attrs.insert(k.clone(), v);
-                        types.insert(k.clone(), t);
-                    }
-                    Err(reason) if !d.ignore.covers(k) => {
-                        why = Some(format!("{k} = {}: {reason}", e.text));
+                if let Some(v) = &e.literal {
+                    types.insert(k.clone(), infer_type(v));
+                    attrs.insert(k.clone(), v.clone());
+                    continue;
+                }
+                let ignored = d.ignore.covers(k);
+                match e.eval(scope) {
+                    Ok(v) => match v.first_unknown() {
+                        Some(u) if !ignored => {
+                            why = Some(format!("{k} = {}: {}", e.text, u.reason));
+                            break;
+                        }
+                        Some(_) => {}
+                        None => {
+                            types.insert(k.clone(), v.cty_type());
+                            attrs.insert(k.clone(), v.to_json());
+                        }
+                    },
+                    Err(err) if !ignored => {
+                        why = Some(format!("{k} = {}: {}", e.text, failure(e, &err, sens)));
                         break;
                     }
                     Err(_) => {}
                 }
             }
+            let mut blocks = BTreeMap::new();
+            if why.is_none() && !d.blocks.is_empty() {
+                match eval_blocks(&d.blocks, &d.ignore, scope, sens) {
+                    Ok(b) => blocks = b,
+                    Err(reason) => why = Some(reason),
+                }
+            }
+            leave(scope);
             if let Some(reason) = why {
-                out.unknown.push(Unknown {
-                    address: addr,
-                    reason,
-                    at: d.at.clone(),
-                });
+                self.out.unknown_values.insert(addr.clone());
+                self.unknown(addr, reason, &d.at);
                 continue;
             }
-            out.instances.insert(
+            self.out.instances.insert(
                 addr,
                 DesiredInstance {
                     data: false,
@@ -1591,155 +1553,217 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
                     attrs,
                     types,
                     ignore: d.ignore.clone(),
-                    replace_triggered_by: d.replace_triggered_by.clone(),
+                    replace_triggered_by: d
+                        .replace_triggered_by
+                        .iter()
+                        .map(|r| format!("{}{r}", inst.prefix))
+                        .collect(),
+                    blocks,
                 },
             );
         }
     }
-    for o in outputs {
-        let Some(e) = &o.value else { continue };
-        match ev.eval(e, Some(&base_ctx)) {
-            Ok((value, ty)) => {
-                out.outputs.insert(
-                    o.name,
-                    DesiredOutput {
-                        value,
-                        ty,
-                        sensitive: o.sensitive,
-                    },
-                );
-            }
+
+    /// The folder of a module call relative to the root, or why it cannot be read.
+    fn source_dir(&mut self, b: &ModuleBlock, parent: &ModuleInstance) -> Result<PathBuf, String> {
+        let Some(src) = &b.source else {
+            return Err("the module block has no literal `source`".into());
+        };
+        if super::modules::is_local(src) {
+            let rel = super::modules::normalize(&parent.rel_dir.join(src));
+            return if self.root_dir.join(&rel).is_dir() {
+                Ok(rel)
+            } else {
+                Err(format!("its source folder {src} does not exist"))
+            };
+        }
+        if self.manifest.is_none() {
+            let p = self.root_dir.join(".terraform/modules/modules.json");
+            let m = if p.exists() {
+                let bytes = super::functions::fs::read_path(&p).map_err(|e| e.0)?;
+                super::modules::parse_manifest(&bytes, Path::new("."))
+                    .map_err(|e| format!(".terraform/modules/modules.json: {e}"))?
+            } else {
+                BTreeMap::new()
+            };
+            self.manifest = Some(m);
+        }
+        let key = if parent.key.is_empty() {
+            b.name.clone()
+        } else {
+            format!("{}.{}", parent.key, b.name)
+        };
+        match self.manifest.as_ref().and_then(|m| m.get(&key)) {
+            Some(d) if self.root_dir.join(d).is_dir() => Ok(d.clone()),
+            _ => Err(format!(
+                "its source {src} is not installed: run terraform init"
+            )),
+        }
+    }
+
+    /// The parsed configuration of a child module folder (relative to the root).
+    fn load(&mut self, rel: &Path) -> Result<std::rc::Rc<ModuleConfig>, DriftError> {
+        if let Some(c) = self.parsed.get(rel) {
+            return Ok(c.clone());
+        }
+        let dir = self.root_dir.join(rel);
+        let shown = if self.display.is_empty() {
+            rel.display().to_string()
+        } else {
+            format!("{}/{}", self.display, rel.display())
+        };
+        let mut models = Vec::new();
+        for p in super::tf_files(&dir)? {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let display = format!("{shown}/{name}");
+            let text = super::read_tf(&p, &display)?;
+            models.push(parse_any(&text, &display)?);
+        }
+        let c = std::rc::Rc::new(merge_files(models)?);
+        self.parsed.insert(rel.to_path_buf(), c.clone());
+        Ok(c)
+    }
+
+    /// Expands a `module` block of `parent` (every instance) and sets `module.<name>` in
+    /// `scope`.
+    fn call(
+        &mut self,
+        b: &ModuleBlock,
+        scope: &mut Scope,
+        parent: &ModuleInstance,
+    ) -> Result<(), DriftError> {
+        let base = format!("{}module.{}", parent.prefix, b.name);
+        let fail = |x: &mut Expander, scope: &mut Scope, reason: String| {
+            scope.set_module(&b.name, TfValue::unknown(format!("{base}: {reason}")));
+            x.unknown(base.clone(), reason, &b.at);
+        };
+        let rel = match self.source_dir(b, parent) {
+            Ok(r) => r,
             Err(reason) => {
-                out.unknown.push(Unknown {
-                    address: format!("output.{}", o.name),
-                    reason,
-                    at: o.at.clone(),
-                });
-                out.unknown_outputs.insert(o.name);
+                fail(self, scope, reason);
+                return Ok(());
             }
+        };
+        if parent.depth + 1 > MAX_MODULE_DEPTH {
+            fail(
+                self,
+                scope,
+                format!("modules nested deeper than {MAX_MODULE_DEPTH}; not read"),
+            );
+            return Ok(());
         }
-    }
-    let _ = unset;
-    Ok(out)
-}
-
-/// The first reference in an expression's text that makes it unknowable offline.
-fn why_unknown(text: &str, vars: &BTreeSet<String>, locals: &BTreeSet<String>) -> Option<String> {
-    let mut in_string = false;
-    let mut tokens = Vec::new();
-    let mut cur = String::new();
-    for c in text.chars() {
-        if c == '"' {
-            in_string = !in_string;
+        if self.stack.contains(&rel) {
+            fail(
+                self,
+                scope,
+                format!("{} calls a module folder that contains it", rel.display()),
+            );
+            return Ok(());
         }
-        if !in_string && (c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
-            cur.push(c);
-        } else if !cur.is_empty() {
-            tokens.push(std::mem::take(&mut cur));
-        }
-    }
-    tokens.push(cur);
-    for t in tokens {
-        let parts: Vec<&str> = t.split('.').filter(|p| !p.is_empty()).collect();
-        match parts.as_slice() {
-            ["var", name, ..] if !vars.contains(*name) => {
-                return Some(format!(
-                    "var.{name} has no literal default or tfvars value (it is given at plan time)"
-                ))
+        let keys = match instance_keys(b.count.as_ref(), b.for_each.as_ref(), scope) {
+            Ok(k) => k,
+            Err(reason) => {
+                fail(self, scope, reason);
+                return Ok(());
             }
-            ["local", name, ..] if !locals.contains(*name) => {
-                return Some(format!("local.{name} is not a literal value"))
-            }
-            ["data", t, n, ..] => {
-                return Some(format!("it depends on data.{t}.{n}, read at plan time"))
-            }
-            ["module", m, ..] => return Some(format!("it depends on the outputs of module.{m}")),
-            [root, n, ..]
-                if !matches!(
-                    *root,
-                    "var" | "local" | "count" | "each" | "path" | "terraform" | "self"
-                ) && root.contains('_') =>
-            {
-                return Some(format!("it depends on {root}.{n}, known only after apply"))
-            }
-            _ => {}
+        };
+        if self.module_instances + keys.len() > MAX_MODULE_INSTANCES {
+            fail(
+                self,
+                scope,
+                format!("more than {MAX_MODULE_INSTANCES} module instances; not expanded"),
+            );
+            return Ok(());
         }
-    }
-    None
-}
-
-/// Literal variable values from tfvars files, and the names set there to something that is not
-/// literal (unknown).
-pub type Tfvars = (hcl::Map<String, HclValue>, Vec<String>);
-
-/// Variable values from `terraform.tfvars`, `terraform.tfvars.json`, then `*.auto.tfvars`
-/// and `*.auto.tfvars.json` in name order (later files win), as Terraform loads them. A value
-/// that is not literal makes its variable unknown (its default would be a guess).
-///
-/// # Errors
-/// [`DriftError::Hcl`] for a tfvars file that does not parse, [`DriftError::Io`] when one
-/// cannot be read.
-pub fn load_tfvars(dir: &std::path::Path, dir_display: &str) -> Result<Tfvars, DriftError> {
-    let mut names: Vec<String> = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))?;
-    for e in rd {
-        let e = e.map_err(|e| DriftError::io(dir, e))?;
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n.ends_with(".auto.tfvars") || n.ends_with(".auto.tfvars.json") {
-            names.push(n);
-        }
-    }
-    names.sort();
-    for first in ["terraform.tfvars.json", "terraform.tfvars"] {
-        if dir.join(first).is_file() {
-            names.insert(0, first.to_string());
-        }
-    }
-    let funcs = functions();
-    let mut out = hcl::Map::new();
-    let mut not_literal = Vec::new();
-    for n in &names {
-        let p = dir.join(n);
-        let display = format!("{dir_display}/{n}");
-        let text = std::fs::read_to_string(&p).map_err(|e| DriftError::io(&p, e))?;
-        if n.ends_with(".json") {
-            let m: serde_json::Map<String, Value> =
-                serde_json::from_str(&text).map_err(|e| DriftError::Hcl {
-                    file: display.clone(),
-                    line: e.line(),
-                    column: e.column(),
-                    message: format!("invalid JSON: {e}"),
-                })?;
-            for (k, v) in m {
-                match serde_json::from_value::<HclValue>(v) {
-                    Ok(v) => {
-                        out.insert(k, v);
-                    }
-                    Err(_) => not_literal.push(k),
+        self.module_instances += keys.len();
+        let config = self.load(&rel)?;
+        let key = if parent.key.is_empty() {
+            b.name.clone()
+        } else {
+            format!("{}.{}", parent.key, b.name)
+        };
+        self.stack.push(rel.clone());
+        let mut results: Vec<(InstanceKey, TfValue)> = Vec::with_capacity(keys.len());
+        for k in keys {
+            enter(scope, &k);
+            let mut vars = BTreeMap::new();
+            let mut sensitive = BTreeSet::new();
+            for d in &config.variables {
+                if d.sensitive {
+                    sensitive.insert(d.name.clone());
                 }
+                let v = match b.args.get(&d.name) {
+                    Some(e) => match e.eval(scope) {
+                        Ok(TfValue::Null) if !d.nullable && d.default.is_some() => {
+                            d.default.clone().unwrap_or(TfValue::Null)
+                        }
+                        Ok(v) if v.first_unknown().is_some() => v,
+                        Ok(v) => match &d.ty {
+                            Some(t) => tfeval::convert(v, t).unwrap_or_else(|err| {
+                                TfValue::unknown(format!(
+                                    "var.{} of {base}: {}",
+                                    d.name,
+                                    if d.sensitive || mentions_sensitive(&e.text, &parent.sensitive)
+                                    {
+                                        "the value does not convert to its type".to_string()
+                                    } else {
+                                        err.to_string()
+                                    }
+                                ))
+                            }),
+                            None => v,
+                        },
+                        Err(err) => TfValue::unknown(format!(
+                            "var.{} of {base} = {}: {}",
+                            d.name,
+                            e.text,
+                            failure(e, &err, &parent.sensitive)
+                        )),
+                    },
+                    None => d.default.clone().unwrap_or_else(|| {
+                        TfValue::unknown(format!("var.{} of {base} has no value", d.name))
+                    }),
+                };
+                vars.insert(d.name.clone(), v);
             }
-            continue;
+            leave(scope);
+            let prefix = format!("{}module.{}{}.", parent.prefix, b.name, k.0);
+            let outputs = self.module(ModuleInstance {
+                config: &config,
+                owned_resources: None,
+                rel_dir: rel.clone(),
+                prefix,
+                key: key.clone(),
+                vars,
+                sensitive,
+                depth: parent.depth + 1,
+            })?;
+            results.push((k, outputs));
         }
-        let body = hcl_edit::parser::parse_body(&text).map_err(|e| DriftError::Hcl {
-            file: display.clone(),
-            line: e.location().line(),
-            column: e.location().column(),
-            message: format!("syntax error: {}", e.message()),
-        })?;
-        for a in body.attributes() {
-            match hcl::Expression::from(a.value.clone()).evaluate_guarded(&funcs) {
-                Ok(v) => {
-                    out.insert(a.key.as_str().to_string(), v);
-                }
-                Err(_) => not_literal.push(a.key.as_str().to_string()),
-            }
-        }
+        self.stack.pop();
+        let value = match (&b.count, &b.for_each) {
+            (Some(_), _) => TfValue::Tuple(results.into_iter().map(|(_, v)| v).collect()),
+            (None, Some(_)) => TfValue::Object(
+                results
+                    .into_iter()
+                    .filter_map(|(k, v)| match k.2 {
+                        Some((TfValue::String(key), _)) => Some((key, v)),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            (None, None) => results
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| TfValue::Object(BTreeMap::new())),
+        };
+        scope.set_module(&b.name, value);
+        Ok(())
     }
-    Ok((out, not_literal))
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_string()
 }
 
 #[cfg(test)]
@@ -1809,7 +1833,7 @@ data "null_data_source" "d" {}
     #[test]
     fn attributes_are_evaluated_or_unknown() {
         let d = desired(
-            "variable \"x\" {\n  default = \"v\"\n}\nresource \"x\" \"y\" {\n  a = 1\n  b = \"s\"\n  c = { k = \"v\" }\n  d = var.x\n  e = \"${var.x}-e\"\n  provider = x.y\n  depends_on = []\n  g = [1, \"2\"]\n  lifecycle {\n    ignore_changes = []\n  }\n}\nresource \"x\" \"z\" {\n  f = upper(\"a\")\n}\n",
+            "variable \"x\" {\n  default = \"v\"\n}\nresource \"x\" \"y\" {\n  a = 1\n  b = \"s\"\n  c = { k = \"v\" }\n  d = var.x\n  e = \"${var.x}-e\"\n  provider = x.y\n  depends_on = []\n  g = [1, \"2\"]\n  lifecycle {\n    ignore_changes = []\n  }\n}\nresource \"x\" \"z\" {\n  f = upper(\"a\")\n}\nresource \"x\" \"t\" {\n  f = timestamp()\n}\n",
         );
         let i = &d.instances["x.y"];
         let keys: Vec<_> = i.attrs.keys().cloned().collect();
@@ -1819,12 +1843,13 @@ data "null_data_source" "d" {}
             i.types["g"],
             serde_json::json!(["tuple", ["number", "string"]])
         );
-        // A function tfops does not have: unknown with the reason, never in sync.
-        assert!(!d.instances.contains_key("x.z"));
+        assert_eq!(d.instances["x.z"].attrs["f"], "A");
+        // A value known only during apply: unknown with the reason, never in sync.
+        assert!(!d.instances.contains_key("x.t"));
         assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
-        assert_eq!(d.unknown[0].address, "x.z");
+        assert_eq!(d.unknown[0].address, "x.t");
         assert!(
-            d.unknown[0].reason.contains("upper"),
+            d.unknown[0].reason.contains("timestamp"),
             "{}",
             d.unknown[0].reason
         );
@@ -1838,21 +1863,28 @@ data "null_data_source" "d" {}
             "n = 3\nm = upper(\"x\")\n",
         )
         .unwrap();
-        std::fs::write(d.path().join("b.auto.tfvars.json"), "{\"n\": 2}").unwrap();
-        let tfvars = load_tfvars(d.path(), "iac").unwrap();
-        let text = "variable \"n\" {\n  default = 5\n}\nvariable \"m\" {\n  default = 1\n}\nresource \"a\" \"n\" {\n  count = var.n\n}\nresource \"a\" \"m\" {\n  count = var.m\n}\nresource \"a\" \"r\" {\n  count = length(aws_instance.x.ids)\n}\n";
-        let d = expand_with(vec![parse_file(text, "t.tf").unwrap()], tfvars).unwrap();
+        std::fs::write(d.path().join("b.auto.tfvars.json"), "{\"n\": \"2\"}").unwrap();
+        let text = "variable \"n\" {\n  type    = number\n  default = 5\n}\nvariable \"m\" {}\nvariable \"u\" {}\nresource \"a\" \"n\" {\n  count = var.n\n}\nresource \"a\" \"m\" {\n  x = var.m\n}\nresource \"a\" \"u\" {\n  count = var.u\n}\nresource \"a\" \"r\" {\n  count = length(aws_instance.x.ids)\n}\n";
+        let inputs = Inputs {
+            dir: Some(d.path().to_path_buf()),
+            ..Inputs::default()
+        };
+        let d = expand_inputs(vec![parse_file(text, "t.tf").unwrap()], inputs).unwrap();
+        // "2" from the JSON file (last) converted to the number 2.
         assert!(d.instances.contains_key("a.n[1]") && !d.instances.contains_key("a.n[2]"));
+        assert_eq!(d.instances["a.m"].attrs["x"], "X", "a function in tfvars");
         assert_eq!(d.unknown.len(), 2, "{:?}", d.unknown);
+        assert_eq!(d.unknown[0].address, "a.u");
         assert!(
-            d.unknown[0].reason.contains("var.m has no literal default"),
+            d.unknown[0].reason.contains("var.u has no value"),
             "{}",
             d.unknown[0].reason
         );
+        assert_eq!(d.unknown[1].address, "a.r");
         assert!(
             d.unknown[1]
                 .reason
-                .contains("aws_instance.x, known only after apply"),
+                .contains("known only after apply: aws_instance.x"),
             "{}",
             d.unknown[1].reason
         );
@@ -1893,6 +1925,77 @@ data "null_data_source" "d" {}
             e.to_string(),
             "b.tf:2:1: a.b is declared twice (first at a.tf:1:1)"
         );
+    }
+
+    /// Expands `main.tf` in a temp folder holding `files` (relative paths) too.
+    fn expand_dir(main: &str, files: &[(&str, &str)]) -> Desired {
+        let d = tempfile::tempdir().unwrap();
+        for (n, t) in files {
+            let p = d.path().join(n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, t).unwrap();
+        }
+        let inputs = Inputs {
+            dir: Some(d.path().to_path_buf()),
+            display: "iac".into(),
+            ..Inputs::default()
+        };
+        expand_inputs(vec![parse_file(main, "iac/main.tf").unwrap()], inputs).unwrap()
+    }
+
+    #[test]
+    fn moved_and_removed_inside_module_instances() {
+        let d = expand_dir(
+            "module \"m\" {\n  source = \"./m\"\n  count  = 2\n}\n",
+            &[(
+                "m/main.tf",
+                "resource \"terraform_data\" \"b\" {}\nmoved {\n  from = terraform_data.a\n  to   = terraform_data.b\n}\nremoved {\n  from = terraform_data.old\n  lifecycle {\n    destroy = false\n  }\n}\n",
+            )],
+        );
+        assert_eq!(
+            d.moved,
+            [
+                Moved {
+                    from: "module.m[0].terraform_data.a".into(),
+                    to: "module.m[0].terraform_data.b".into()
+                },
+                Moved {
+                    from: "module.m[1].terraform_data.a".into(),
+                    to: "module.m[1].terraform_data.b".into()
+                }
+            ]
+        );
+        assert_eq!(d.removed[1].from, "module.m[1].terraform_data.old");
+        assert!(!d.removed[1].destroy);
+        assert!(d.single.contains("module.m[1].terraform_data.b"));
+    }
+
+    #[test]
+    fn a_module_calling_its_caller_is_unknown_and_errors_name_the_child_file() {
+        let d = expand_dir(
+            "module \"m\" {\n  source = \"./m\"\n}\n",
+            &[("m/main.tf", "module \"back\" {\n  source = \"../\"\n}\n")],
+        );
+        assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
+        assert_eq!(d.unknown[0].address, "module.m.module.back");
+        assert_eq!(d.unknown[0].at, "iac/m/main.tf:1:1");
+        assert!(
+            d.unknown[0].reason.contains("calls a module folder"),
+            "{}",
+            d.unknown[0].reason
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("m")).unwrap();
+        std::fs::write(dir.path().join("m/main.tf"), "resource \"a\" {\n").unwrap();
+        let inputs = Inputs {
+            dir: Some(dir.path().to_path_buf()),
+            display: "iac".into(),
+            ..Inputs::default()
+        };
+        let main = parse_file("module \"m\" {\n  source = \"./m\"\n}\n", "iac/main.tf").unwrap();
+        let e = expand_inputs(vec![main], inputs).unwrap_err();
+        assert!(e.to_string().starts_with("iac/m/main.tf:"), "{e}");
     }
 
     #[test]

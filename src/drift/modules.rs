@@ -182,18 +182,24 @@ pub fn is_local(source: &str) -> bool {
 }
 
 /// Removes `.` and `..` components without touching the filesystem.
-fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
             Component::CurDir => {}
+            // `..` cancels a name before it, never another `..` (`../..` stays).
             Component::ParentDir => {
-                if !out.pop() {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
                     out.push("..");
                 }
             }
             other => out.push(other),
         }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
     }
     out
 }
@@ -365,6 +371,16 @@ fn read_calls(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn normalize_keeps_leading_parent_folders() {
+        let n = |p: &str| normalize(Path::new(p)).to_string_lossy().into_owned();
+        assert_eq!(n("./../.."), "../..");
+        assert_eq!(n("./modules/a/../b"), "modules/b");
+        assert_eq!(n("modules/a/../../../x"), "../x");
+        assert_eq!(n("./"), ".");
+        assert_eq!(n("/r/./a/../b"), "/r/b");
+    }
+
     use super::*;
 
     fn write(p: &Path, text: &str) {

@@ -846,6 +846,22 @@ pub fn unify_types(types: &[Type]) -> Option<Type> {
         }
         return None;
     }
+    // A list or set with tuples: the tuples convert to the collection when all the elements
+    // unify (`coalesce(tolist(["a"]), [])` is a `list(string)`).
+    let list = known.iter().any(|t| matches!(t, Type::List(_)));
+    let set = known.iter().any(|t| matches!(t, Type::Set(_)));
+    if (list != set) && known.iter().any(|t| matches!(t, Type::Tuple(_))) {
+        let mut elems = Vec::new();
+        for t in &known {
+            match t {
+                Type::List(e) | Type::Set(e) => elems.push((**e).clone()),
+                Type::Tuple(v) => elems.extend(v.iter().cloned()),
+                _ => return None,
+            }
+        }
+        let e = Box::new(unify_types(&elems)?);
+        return Some(if list { Type::List(e) } else { Type::Set(e) });
+    }
     let inner = |f: fn(&Type) -> Option<&Type>| -> Option<Type> {
         let els: Option<Vec<Type>> = known.iter().map(|t| f(t).cloned()).collect();
         unify_types(&els?)

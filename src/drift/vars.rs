@@ -37,8 +37,9 @@ pub enum VarsError {
         /// Why.
         message: String,
     },
-    /// A `.tfvars` / `.tfvars.json` file is not valid.
-    #[error("{}: {message}", path.display())]
+    /// A `.tfvars` / `.tfvars.json` file is not valid (`message` starts with `line:column: `
+    /// where known).
+    #[error("{}:{message}", path.display())]
     Syntax {
         /// The file.
         path: PathBuf,
@@ -52,7 +53,7 @@ pub enum VarsError {
         arg: String,
     },
     /// `--var` for a variable the module does not declare.
-    #[error("value for undeclared variable {name:?} given with --var")]
+    #[error("a value is given for {name:?} (with --var or drift.vars), but the module declares no such variable")]
     Undeclared {
         /// The variable.
         name: String,
@@ -284,16 +285,31 @@ pub fn parse_tfvars(text: &str, path: &Path) -> Result<Vec<(String, Value)>, Var
         path: path.to_path_buf(),
         message: m,
     };
-    let body = hcl_edit::parser::parse_body(text).map_err(|e| syn(e.to_string()))?;
+    let body = hcl_edit::parser::parse_body(text).map_err(|e| {
+        let l = e.location();
+        syn(format!("{}:{}: {}", l.line(), l.column(), e.message()))
+    })?;
+    let lines = crate::text::LineIndex::new(text);
+    let at = |span: Option<std::ops::Range<usize>>| {
+        let (l, c) = lines.position(span.map(|r| r.start).unwrap_or(0));
+        format!("{l}:{c}")
+    };
     if let Some(b) = body.blocks().next() {
         return Err(syn(format!(
-            "blocks are not allowed in a variables file ({})",
+            "{}: blocks are not allowed in a variables file ({})",
+            at(hcl_edit::Span::span(b)),
             b.ident.as_str()
         )));
     }
     body.attributes()
         .map(|a| {
-            let v = literal_value(&a.value).map_err(|m| syn(format!("{}: {m}", a.key.as_str())))?;
+            let v = literal_value(&a.value).map_err(|m| {
+                syn(format!(
+                    "{}: {}: {m}",
+                    at(hcl_edit::Span::span(a)),
+                    a.key.as_str()
+                ))
+            })?;
             Ok((a.key.as_str().to_string(), v))
         })
         .collect()
@@ -308,15 +324,16 @@ pub fn parse_tfvars_json(text: &str, path: &Path) -> Result<Vec<(String, Value)>
         path: path.to_path_buf(),
         message: m,
     };
-    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| syn(e.to_string()))?;
+    let j: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| syn(format!("{}:{}: invalid JSON: {e}", e.line(), e.column())))?;
     let serde_json::Value::Object(o) = j else {
-        return Err(syn("the root must be a JSON object".into()));
+        return Err(syn("1:1: the root must be a JSON object".into()));
     };
     let text = serde_json::Value::Object(o).to_string();
     // jsondecode keeps numbers exact where serde_json's f64 would not
     match super::functions::encoding::call("jsondecode", &[Value::String(text)]) {
         Some(Ok(Value::Object(m))) => Ok(m.into_iter().collect()),
-        _ => Err(syn("invalid JSON".into())),
+        _ => Err(syn("1:1: invalid JSON".into())),
     }
 }
 
@@ -331,7 +348,7 @@ pub fn load_file(path: &Path) -> Result<Vec<(String, Value)>, VarsError> {
     })?;
     let text = String::from_utf8(bytes).map_err(|_| VarsError::Syntax {
         path: path.to_path_buf(),
-        message: "not UTF-8".into(),
+        message: " not UTF-8".into(),
     })?;
     if path.to_string_lossy().ends_with(".json") {
         parse_tfvars_json(&text, path)
@@ -380,6 +397,21 @@ pub fn resolve(
     env: &[(String, String)],
     cli: &[CliArg],
 ) -> Result<BTreeMap<String, ResolvedVar>, VarsError> {
+    resolve_files(decls, &auto_files(module_dir)?, module_dir, env, cli)
+}
+
+/// As [`resolve`], with the automatic variables files given (`auto`, in their order) instead
+/// of looked up; relative `--var-file` paths resolve in `module_dir`.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn resolve_files(
+    decls: &[VarDecl],
+    auto: &[PathBuf],
+    module_dir: &Path,
+    env: &[(String, String)],
+    cli: &[CliArg],
+) -> Result<BTreeMap<String, ResolvedVar>, VarsError> {
     let by_name: BTreeMap<&str, &VarDecl> = decls.iter().map(|d| (d.name.as_str(), d)).collect();
     // raw values, later replaces earlier
     let mut raw: BTreeMap<String, (Value, VarSource)> = BTreeMap::new();
@@ -403,8 +435,8 @@ pub fn resolve(
         }
         Ok::<(), VarsError>(())
     };
-    for p in auto_files(module_dir)? {
-        apply_file(&p, &mut raw)?;
+    for p in auto {
+        apply_file(p, &mut raw)?;
     }
     for a in cli {
         match a {
@@ -435,8 +467,15 @@ pub fn resolve(
             }
             Some((v, src)) => {
                 let v = match &d.ty {
-                    Some(t) => eval::convert(v, t)
-                        .map_err(|e| invalid(&d.name, src.clone(), e.to_string()))?,
+                    Some(t) => eval::convert(v, t).map_err(|e| {
+                        // The reason may quote the value: not for a sensitive variable.
+                        let m = if d.sensitive {
+                            "the value does not convert to the variable's type".to_string()
+                        } else {
+                            e.to_string()
+                        };
+                        invalid(&d.name, src.clone(), m)
+                    })?,
                     None => v,
                 };
                 (v, src)
@@ -444,7 +483,10 @@ pub fn resolve(
             None => match &d.default {
                 Some(v) => (v.clone(), VarSource::Default),
                 None => (
-                    Value::unknown(format!("variable \"{}\" has no value", d.name)),
+                    Value::unknown(format!(
+                        "var.{} has no value (no default, TF_VAR_{}, variables file or --var)",
+                        d.name, d.name
+                    )),
                     VarSource::Unset,
                 ),
             },
@@ -525,7 +567,7 @@ variable "none" {}
         assert!(r["none"].value.is_unknown());
         assert_eq!(
             r["none"].value.first_unknown().unwrap().reason,
-            "variable \"none\" has no value"
+            "var.none has no value (no default, TF_VAR_none, variables file or --var)"
         );
         assert!(r["secret"].sensitive);
         assert_eq!(r["secret"].shown(), "(sensitive value)");

@@ -124,6 +124,7 @@ fn bundled_target() -> &'static tfops::drift::Target {
             dir,
             dir_display: "iac".into(),
             state_display: "iac/terraform.tfstate".into(),
+            vars: Vec::new(),
         }
     })
 }

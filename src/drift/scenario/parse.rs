@@ -9,7 +9,6 @@ use hcl_edit::structure::Structure;
 use hcl_edit::Span;
 
 use super::{broken, Expectation, Scenario, ScenarioError, Step, StepKind, Want};
-use crate::drift::model::GuardedEvaluate;
 use crate::text::LineIndex;
 use crate::workspace::Workspace;
 
@@ -192,16 +191,18 @@ pub fn parse_scenario(text: &str, display: &str) -> Result<Scenario, ScenarioErr
     Ok(s)
 }
 
+/// An empty scope: scenario values are literals.
+fn literal_scope() -> crate::drift::eval::Scope {
+    crate::drift::eval::Scope::new(std::path::Path::new("."))
+}
+
 /// The value of a literal string or heredoc (no interpolation).
 fn string(e: &Expression) -> Option<String> {
     match e {
         Expression::String(s) => Some(s.value().to_string()),
         Expression::HeredocTemplate(_) | Expression::StringTemplate(_) => {
-            match hcl::Expression::from(e.clone())
-                .evaluate_guarded(&hcl::eval::Context::new())
-                .ok()?
-            {
-                hcl::Value::String(s) => Some(s),
+            match crate::drift::eval::eval(e, &literal_scope()).ok()? {
+                crate::drift::value::Value::String(s) => Some(s),
                 _ => None,
             }
         }
@@ -225,11 +226,12 @@ fn list(e: &Expression, pairs: bool) -> Option<Vec<String>> {
         if let Some(s) = string(item) {
             out.push(s.split_whitespace().collect::<Vec<_>>().join(" "));
         } else if pairs {
-            let v = hcl::Expression::from(item.clone())
-                .evaluate_guarded(&hcl::eval::Context::new())
-                .ok()?;
-            let from = v.as_object()?.get("from")?.as_str()?.to_string();
-            let to = v.as_object()?.get("to")?.as_str()?.to_string();
+            let v = crate::drift::eval::eval(item, &literal_scope()).ok()?;
+            let text = |k: &str| match v.as_map()?.get(k)? {
+                crate::drift::value::Value::String(s) => Some(s.clone()),
+                _ => None,
+            };
+            let (from, to) = (text("from")?, text("to")?);
             out.push(format!("{from} -> {to}"));
         } else {
             return None;

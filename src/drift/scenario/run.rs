@@ -261,6 +261,7 @@ pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
         state: state.clone(),
         dir_display: t.dir_display.clone(),
         state_display: t.state_display.clone(),
+        vars: t.vars.clone(),
     };
     let detection = detect_target(&copy);
     let checks = check(&s.expect, &detection);
