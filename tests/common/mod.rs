@@ -61,7 +61,7 @@ impl Ws {
         c
     }
 
-    /// Snapshot folders (`backups/tfstate_*`), sorted by name.
+    /// Snapshot folders (`backups/tfstate_*`), oldest first.
     pub fn snapshots(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.path("backups"))
             .map(|rd| {
@@ -74,7 +74,22 @@ impl Ws {
                     .collect()
             })
             .unwrap_or_default();
-        v.sort();
+        // Oldest first, as the names say: `tfstate_<ts>[_k].backup`, `k` a number (a plain
+        // sort would put `_11` before `_2` when a dozen snapshots share a second).
+        v.sort_by_key(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let stem = name
+                .strip_prefix("tfstate_")
+                .and_then(|n| n.strip_suffix(".backup"))
+                .unwrap_or(&name)
+                .to_string();
+            let (ts, k) = stem.split_at(stem.len().min(19));
+            let k: u64 = k
+                .strip_prefix('_')
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0);
+            (ts.to_string(), k, name)
+        });
         v
     }
 
