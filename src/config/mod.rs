@@ -113,6 +113,9 @@ pub struct DriftConfig {
     pub dir: PathBuf,
     pub interval: Duration,
     pub keep_reports: usize,
+    /// `ignore`: `.driftignore` rules applied to every detection (before the module's own
+    /// `.driftignore`).
+    pub ignore: crate::drift::ignore::IgnoreRules,
 }
 
 /// `http { }`: the HTTP endpoints of `run` (#14). `listen` is checked to be an address here;
@@ -188,6 +191,7 @@ impl Config {
                 dir: root.join("iac"),
                 interval: Duration::from_secs(60),
                 keep_reports: 100,
+                ignore: crate::drift::ignore::IgnoreRules::default(),
             },
             http: HttpConfig::default(),
         }
@@ -612,7 +616,10 @@ impl<'a> Validator<'a> {
                 }
                 "state" => self.state(b, &mut cfg.state, root),
                 "drift" => {
-                    let a = self.attrs(b, &["dir", "interval", "keep_reports"]);
+                    let a = self.attrs(b, &["dir", "interval", "keep_reports", "ignore"]);
+                    if let Some(r) = a.get("ignore").and_then(|a| self.drift_ignore(a)) {
+                        cfg.drift.ignore = r;
+                    }
                     if let Some(p) = a.get("dir").and_then(|a| self.path(a, root)) {
                         cfg.drift.dir = p;
                     }
@@ -772,6 +779,26 @@ mod tests {
         }
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn drift_ignore_rules_are_checked_where_written() {
+        let c = parse("drift {\n  ignore = [\"terraform_data.scratch_*\", \"*.input.tags\"]\n}\n")
+            .unwrap();
+        assert_eq!(c.drift.ignore.len(), 2);
+        let m = c
+            .drift
+            .ignore
+            .matching("terraform_data.x", &["input".into(), "tags".into()])
+            .unwrap();
+        assert_eq!(m.source, "config/tfops.hcl: drift.ignore[1]");
+        let p = parse("drift {\n  ignore = [\"a.b\", \"!\", 3]\n}\n").unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (2, 25));
+        assert!(p[0].message.contains("list of strings"), "{p:?}");
+        let p = parse("drift {\n  ignore = [\"a.b\", \"nodot\"]\n}\n").unwrap_err();
+        assert_eq!((p[0].line, p[0].column), (2, 20), "{p:?}");
+        assert!(p[0].message.contains("nodot"), "{p:?}");
     }
 
     #[test]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Drift at scale: `tfops drift --json` on generated workspaces of 10,000 and 100,000
+# terraform_data resources (scripts/gen-drift-workspace.py: Terraform 1.11's state format, one
+# resource in a thousand drifted), in the same run: wall time (best and median of RUNS) and
+# peak resident memory (GNU time), then the 100k/10k ratios. Linear time is a ratio near 10.
+# Usage: scripts/bench-drift-scale.sh [RUNS=3] [BIN=target/release/tfops]
+# Needs: python3, GNU time at /usr/bin/time; builds the release binary unless BIN is given.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+bin=${2:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet
+  bin=$PWD/target/release/tfops
+fi
+[ -x /usr/bin/time ] || { echo "GNU time (/usr/bin/time) is needed for peak memory" >&2; exit 1; }
+base=$(mktemp -d /tmp/tfops-bench-scale.XXXXXX)
+trap 'rm -rf "$base"' EXIT
+
+# Prints "best_ms median_ms peak_mb" for `tfops drift --json` on workspace $1.
+measure() {
+  local ws=$1 t=() peak=0
+  for _ in $(seq "$runs"); do
+    local s e kb
+    s=$(date +%s%N)
+    kb=$(/usr/bin/time -v "$bin" --root "$ws" drift --json 2>&1 >/dev/null |
+      awk -F: '/Maximum resident/ {gsub(/ /, "", $2); print $2}')
+    e=$(date +%s%N)
+    t+=($(((e - s) / 1000000)))
+    [ "$kb" -gt "$peak" ] && peak=$kb
+  done
+  local sorted
+  sorted=$(printf '%s\n' "${t[@]}" | sort -n)
+  echo "$(echo "$sorted" | head -1) $(echo "$sorted" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') $((peak / 1024))"
+}
+
+declare -A best median peak
+for n in 10000 100000; do
+  ws=$base/w$n
+  python3 scripts/gen-drift-workspace.py "$ws" "$n" 10
+  hcl=$(cat "$ws"/iac/*.tf | wc -c)
+  st=$(wc -c <"$ws/iac/terraform.tfstate")
+  read -r best[$n] median[$n] peak[$n] < <(measure "$ws")
+  drifted=$("$bin" --root "$ws" drift --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["update"])')
+  printf '%6d resources (%d MiB HCL, %d MiB state): best %5d ms, median %5d ms, peak %4d MiB; %d updates found\n' \
+    "$n" $((hcl >> 20)) $((st >> 20)) "${best[$n]}" "${median[$n]}" "${peak[$n]}" "$drifted"
+  rm -rf "$ws"
+done
+awk -v a="${median[10000]}" -v b="${median[100000]}" -v pa="${peak[10000]}" -v pb="${peak[100000]}" 'BEGIN {
+  printf "100k / 10k: time %.1fx (linear is 10x), peak memory %.1fx; goal at 100k: <= 300 MiB peak (%s)\n",
+    b / a, pb / pa, (pb <= 300 ? "met" : "not met") }'
