@@ -3,7 +3,9 @@
 # terraform_data resources (scripts/gen-drift-workspace.py: Terraform 1.11's state format, one
 # resource in a thousand drifted), in the same run: wall time (best and median of RUNS) and
 # peak resident memory (GNU time), then the 100k/10k ratios. Linear time is a ratio near 10.
-# Usage: scripts/bench-drift-scale.sh [RUNS=3] [BIN=target/release/tfops]
+# Usage: [BASE=other/tfops] scripts/bench-drift-scale.sh [RUNS=3] [BIN=target/release/tfops]
+# With BASE, that binary (e.g. a build of the previous commit) is measured on the same
+# workspaces in the same run, and the before/after ratios printed.
 # Needs: python3, GNU time at /usr/bin/time; builds the release binary unless BIN is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +19,9 @@ fi
 base=$(mktemp -d /tmp/tfops-bench-scale.XXXXXX)
 trap 'rm -rf "$base"' EXIT
 
-# Prints "best_ms median_ms peak_mb" for `tfops drift --json` on workspace $1.
+# Prints "best_ms median_ms peak_mb" for `tfops drift --json` on workspace $1 (binary $2).
 measure() {
-  local ws=$1 t=() peak=0
+  local ws=$1 bin=$2 t=() peak=0
   for _ in $(seq "$runs"); do
     local s e kb
     s=$(date +%s%N)
@@ -35,17 +37,30 @@ measure() {
 }
 
 declare -A best median peak
+bins=(new)
+[ -n "${BASE:-}" ] && bins=(base new)
 for n in 10000 100000; do
   ws=$base/w$n
   python3 scripts/gen-drift-workspace.py "$ws" "$n" 10
   hcl=$(cat "$ws"/iac/*.tf | wc -c)
   st=$(wc -c <"$ws/iac/terraform.tfstate")
-  read -r best[$n] median[$n] peak[$n] < <(measure "$ws")
-  drifted=$("$bin" --root "$ws" drift --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["update"])')
-  printf '%6d resources (%d MiB HCL, %d MiB state): best %5d ms, median %5d ms, peak %4d MiB; %d updates found\n' \
-    "$n" $((hcl >> 20)) $((st >> 20)) "${best[$n]}" "${median[$n]}" "${peak[$n]}" "$drifted"
+  for which in "${bins[@]}"; do
+    b=$bin
+    [ "$which" = base ] && b=$BASE
+    read -r best[$which$n] median[$which$n] peak[$which$n] < <(measure "$ws" "$b")
+    drifted=$("$b" --root "$ws" drift --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["update"])')
+    printf '%-4s %6d resources (%d MiB HCL, %d MiB state): best %5d ms, median %5d ms, peak %4d MiB; %d updates found\n' \
+      "$which" "$n" $((hcl >> 20)) $((st >> 20)) "${best[$which$n]}" "${median[$which$n]}" "${peak[$which$n]}" "$drifted"
+  done
   rm -rf "$ws"
 done
-awk -v a="${median[10000]}" -v b="${median[100000]}" -v pa="${peak[10000]}" -v pb="${peak[100000]}" 'BEGIN {
-  printf "100k / 10k: time %.1fx (linear is 10x), peak memory %.1fx; goal at 100k: <= 300 MiB peak (%s)\n",
-    b / a, pb / pa, (pb <= 300 ? "met" : "not met") }'
+for which in "${bins[@]}"; do
+  awk -v w="$which" -v a="${median[${which}10000]}" -v b="${median[${which}100000]}" \
+    -v pa="${peak[${which}10000]}" -v pb="${peak[${which}100000]}" 'BEGIN {
+    printf "%s: 100k / 10k: time %.1fx (linear is 10x), peak memory %.1fx; at 100k %d MiB peak, goal <= 300 MiB (%s)\n",
+      w, b / a, pb / pa, pb, (pb <= 300 ? "met" : "not met") }'
+done
+if [ -n "${BASE:-}" ]; then
+  awk -v bt="${median[base100000]}" -v nt="${median[new100000]}" -v bp="${peak[base100000]}" -v np="${peak[new100000]}" 'BEGIN {
+    printf "at 100k, new / base: time %.2fx, peak memory %.2fx\n", nt / bt, np / bp }'
+fi

@@ -525,8 +525,13 @@ pub fn apply(
     d.update = still_update;
     d.replace = still_replace;
     out.extend(attr_out);
-    d.renamed
-        .retain(|r| d.create.contains(&r.to) && d.destroy.contains(&r.from));
+    if !d.renamed.is_empty() {
+        let create: std::collections::HashSet<&str> = d.create.iter().map(String::as_str).collect();
+        let destroy: std::collections::HashSet<&str> =
+            d.destroy.iter().map(String::as_str).collect();
+        d.renamed
+            .retain(|r| create.contains(r.to.as_str()) && destroy.contains(r.from.as_str()));
+    }
     out
 }
 
@@ -830,6 +835,52 @@ mod tests {
         let r = rules(&format!("{}b\n", "*a".repeat(40)));
         let long = "a".repeat(5000);
         assert!(!r.is_ignored(&format!("t.{long}"), &[]));
+    }
+
+    #[test]
+    fn apply_moves_findings_out_of_the_diff() {
+        use crate::drift::model::{expand, parse_file};
+        use crate::drift::state::parse_state;
+        let tf = "resource \"terraform_data\" \"r\" {\n  input = \"new\"\n  triggers_replace = \"t2\"\n}\nresource \"null_resource\" \"b\" {\n  triggers = { n = \"1\" }\n}\noutput \"o\" {\n  value = \"2\"\n}\n";
+        let st = r#"{"version":4,"lineage":"l","serial":1,"outputs":{"o":{"value":"1","type":"string"}},"resources":[
+          {"mode":"managed","type":"terraform_data","name":"r","instances":[{"attributes":{"id":"1","input":{"value":"old","type":"string"},"triggers_replace":{"value":"t1","type":"string"}}}]},
+          {"mode":"managed","type":"null_resource","name":"a","instances":[{"attributes":{"id":"2","triggers":{"n":"1"}}}]}]}"#;
+        let desired = expand(vec![parse_file(tf, "t.tf").unwrap()]).unwrap();
+        let recorded = parse_state(st.as_bytes(), "s").unwrap();
+        let mut d = diff::diff(&desired, &recorded);
+        assert_eq!(d.replace.len(), 1);
+        assert_eq!(d.renamed.len(), 1, "{d:?}");
+        let r = rules("terraform_data.r.triggers_replace\nnull_resource.b\noutput.o\n");
+        let ig = apply(&r, &mut d, &desired, &recorded);
+        // The replacement is ignored; what is left of it is an update of `input`.
+        assert!(d.replace.is_empty(), "{d:?}");
+        assert_eq!(d.update.len(), 1);
+        assert_eq!(d.update[0].attributes, ["input"]);
+        assert!(d.create.is_empty() && d.outputs.is_empty());
+        assert_eq!(d.destroy, ["null_resource.a"]);
+        // Half of the pair is ignored: no rename is suggested any more.
+        assert!(d.renamed.is_empty());
+        let got: Vec<(String, String, Vec<String>)> = ig
+            .iter()
+            .map(|i| (i.action.clone(), i.address.clone(), i.attributes.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("create".into(), "null_resource.b".into(), vec![]),
+                ("output".into(), "output.o".into(), vec![]),
+                (
+                    "replace".into(),
+                    "terraform_data.r".into(),
+                    vec!["triggers_replace".to_string()]
+                ),
+            ]
+        );
+        assert_eq!(ig[2].rules[0].source, "iac/.driftignore:1");
+        // No rules: nothing moves.
+        let mut d2 = diff::diff(&desired, &recorded);
+        assert!(apply(&IgnoreRules::default(), &mut d2, &desired, &recorded).is_empty());
+        assert_eq!(d2, diff::diff(&desired, &recorded));
     }
 
     #[test]

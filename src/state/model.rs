@@ -739,12 +739,51 @@ fn raw_empty() -> Box<serde_json::value::RawValue> {
         .unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
+/// The same JSON text without the whitespace between its tokens, or `None` when it has none.
+/// Terraform indents its state, so about half of an instance's attribute text is indentation:
+/// dropping it halves what a large state costs in memory once read. Bytes outside strings are
+/// ASCII in valid JSON, so removing some of them keeps the text valid UTF-8 and valid JSON.
+pub fn minify(json: &str) -> Option<String> {
+    let b = json.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let (mut in_str, mut esc) = (false, false);
+    for &c in b {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+            in_str = c == b'"';
+            out.push(c);
+        }
+    }
+    if out.len() == b.len() {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An owned copy of `a`, [`minify`]d.
+fn compact(a: &serde_json::value::RawValue) -> Box<serde_json::value::RawValue> {
+    match minify(a.get()) {
+        Some(m) => serde_json::value::RawValue::from_string(m).unwrap_or_else(|_| a.to_owned()),
+        None => a.to_owned(),
+    }
+}
+
 fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
     use serde_json::value::RawValue;
+    // Attributes are borrowed from `bytes` while reading and copied once, minified: never
+    // held twice as indented text beside the file's bytes.
     #[derive(serde::Deserialize)]
-    struct S {
-        #[serde(default)]
-        resources: Vec<R>,
+    struct S<'a> {
+        #[serde(default, borrow)]
+        resources: Vec<R<'a>>,
         #[serde(default)]
         outputs: Option<std::collections::BTreeMap<String, O>>,
     }
@@ -758,7 +797,7 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
         sensitive: bool,
     }
     #[derive(serde::Deserialize)]
-    struct R {
+    struct R<'a> {
         #[serde(default)]
         module: Option<String>,
         #[serde(default)]
@@ -766,21 +805,21 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
         #[serde(rename = "type")]
         rtype: String,
         name: String,
-        #[serde(default)]
-        instances: Vec<I>,
+        #[serde(default, borrow)]
+        instances: Vec<I<'a>>,
     }
     #[derive(serde::Deserialize)]
-    struct I {
+    struct I<'a> {
         #[serde(default)]
         index_key: Option<serde_json::Value>,
         #[serde(default)]
         deposed: Option<String>,
-        #[serde(default)]
-        attributes: Option<Box<RawValue>>,
+        #[serde(default, borrow)]
+        attributes: Option<&'a RawValue>,
         #[serde(default)]
         sensitive_attributes: Option<Vec<Vec<PathStep>>>,
     }
-    let s: S = serde_json::from_slice(bytes).map_err(json_error)?;
+    let s: S<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
     let mut out = StateContent {
         version: 4,
         ..StateContent::default()
@@ -808,7 +847,7 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
             };
             let obj = StateObject {
                 attributes: match i.attributes {
-                    Some(a) if a.get().trim_start().starts_with('{') => a,
+                    Some(a) if a.get().trim_start().starts_with('{') => compact(a),
                     _ => raw_empty(),
                 },
                 sensitive: i.sensitive_attributes.unwrap_or_default(),
@@ -1068,6 +1107,18 @@ mod tests {
         assert_eq!(parse_state(b"[1,2]"), Err(Invalid::NotObject));
         assert_eq!(parse_state(b"\"x\""), Err(Invalid::NotObject));
         assert_eq!(parse_state(b"null"), Err(Invalid::NotObject));
+    }
+
+    #[test]
+    fn minify_keeps_strings_and_drops_indentation() {
+        let pretty =
+            "{\n  \"a\": [ 1, 2 ],\n  \"s\": \"x y\\\" \\\\\",\n  \"é\": { \"k\": null }\n}";
+        let m = minify(pretty).unwrap();
+        assert_eq!(m, r#"{"a":[1,2],"s":"x y\" \\","é":{"k":null}}"#);
+        let a: serde_json::Value = serde_json::from_str(pretty).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&m).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(minify(&m), None);
     }
 
     #[test]
