@@ -164,6 +164,9 @@ pub fn load_driftignore(
         }
         Err(e) => return Err(DriftError::io(&path, e)),
     };
+    // What is opened is what was checked: the link's resolved target, or the file itself,
+    // either way without following a link swapped in meanwhile.
+    let mut open_path = path.clone();
     if meta.file_type().is_symlink() {
         let refused = |why: &str| {
             DriftError::io(
@@ -181,8 +184,10 @@ pub fn load_driftignore(
                 "a link that leads outside the workspace; tfops does not follow it",
             ));
         }
+        open_path = target;
     }
-    let f = crate::fsutil::open_read_regular(&path, true).map_err(|e| DriftError::io(&path, e))?;
+    let f = crate::fsutil::open_read_regular(&open_path, false)
+        .map_err(|e| DriftError::io(&path, e))?;
     let mut bytes = Vec::new();
     f.take(MAX_DRIFTIGNORE + 1)
         .read_to_end(&mut bytes)
