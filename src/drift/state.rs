@@ -31,11 +31,7 @@ pub struct RecordedInstance {
 impl RecordedInstance {
     /// The values of the attributes `keys` (in that order; `None` where absent).
     pub fn attributes(&self, keys: &[&str]) -> Vec<Option<Value>> {
-        model::StateObject {
-            attributes: self.raw_attributes.clone(),
-            sensitive: Vec::new(),
-        }
-        .get(keys)
+        model::attribute_values(&self.raw_attributes, keys)
     }
 }
 

@@ -668,21 +668,30 @@ impl StateObject {
 
     /// The values of the attributes `keys` (in that order; `None` where absent).
     pub fn get(&self, keys: &[&str]) -> Vec<Option<serde_json::Value>> {
-        use serde_json::value::RawValue;
-        use std::collections::HashMap;
-        let raw = self.attributes.get();
-        let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
-        match serde_json::from_str::<HashMap<&str, &RawValue>>(raw) {
-            Ok(map) => keys
-                .iter()
+        attribute_values(&self.attributes, keys)
+    }
+}
+
+/// The values of the attributes `keys` of a raw attributes object (in that order; `None`
+/// where absent); only those are parsed.
+pub fn attribute_values(
+    attributes: &serde_json::value::RawValue,
+    keys: &[&str],
+) -> Vec<Option<serde_json::Value>> {
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+    let raw = attributes.get();
+    let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
+    match serde_json::from_str::<HashMap<&str, &RawValue>>(raw) {
+        Ok(map) => keys
+            .iter()
+            .map(|k| map.get(*k).and_then(|r| parse(r)))
+            .collect(),
+        Err(_) => {
+            let map: HashMap<String, &RawValue> = serde_json::from_str(raw).unwrap_or_default();
+            keys.iter()
                 .map(|k| map.get(*k).and_then(|r| parse(r)))
-                .collect(),
-            Err(_) => {
-                let map: HashMap<String, &RawValue> = serde_json::from_str(raw).unwrap_or_default();
-                keys.iter()
-                    .map(|k| map.get(*k).and_then(|r| parse(r)))
-                    .collect()
-            }
+                .collect()
         }
     }
 }
