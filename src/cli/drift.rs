@@ -121,9 +121,9 @@ fn draw(st: Stage, elapsed: Duration) {
 
 /// One malloc arena per core, not per thread, for the rest of this one-shot command (glibc):
 /// with an arena per thread, what the parser threads free stays resident and cannot serve the
-/// next stage's allocations. On a generated 100,000-resource workspace, on two cores, the peak
-/// went from about 850 to about 620 MiB with two arenas at the same speed, while a single
-/// arena saved a little more memory but cost 40% more time in lock contention
+/// next stage's allocations. On a generated 100,000-resource workspace, on two cores, the
+/// median peak went from about 850 to about 600 MiB with two arenas at the same speed, while a
+/// single arena saved a little more memory but cost 40% more time in lock contention
 /// (`scripts/bench-drift-scale.sh`).
 fn arenas_per_core() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
