@@ -185,8 +185,8 @@ impl DriftActor {
     }
 }
 
-/// True for events that may change the result: a `.tf` file in `dir` or the state file
-/// written, created, removed or renamed (opens and reads — ours included — are not).
+/// True for events that may change the result: a `.tf` file or `.driftignore` in `dir`, or the
+/// state file, written, created, removed or renamed (opens and reads — ours included — are not).
 fn relevant(ev: &notify::Event, dir: &Path, state: &Path) -> bool {
     if ev.need_rescan() {
         return true;
@@ -198,6 +198,8 @@ fn relevant(ev: &notify::Event, dir: &Path, state: &Path) -> bool {
     }
     ev.paths.iter().any(|p| {
         p == state
+            || (p.parent() == Some(dir)
+                && p.file_name() == Some(std::ffi::OsStr::new(crate::drift::DRIFTIGNORE)))
             || (p.parent() == Some(dir)
                 && p.extension().is_some_and(|x| x == "tf")
                 && !p
@@ -331,6 +333,29 @@ impl Handler<Shutdown> for DriftActor {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn tf_files_driftignore_and_the_state_are_relevant() {
+        let dir = Path::new("/ws/iac");
+        let state = Path::new("/ws/iac/terraform.tfstate");
+        let ev = |p: &str| {
+            notify::Event::new(EventKind::Modify(notify::event::ModifyKind::Any)).add_path(p.into())
+        };
+        for yes in [
+            "/ws/iac/main.tf",
+            "/ws/iac/.driftignore",
+            "/ws/iac/terraform.tfstate",
+        ] {
+            assert!(relevant(&ev(yes), dir, state), "{yes}");
+        }
+        for no in [
+            "/ws/iac/.hidden.tf",
+            "/ws/iac/notes.txt",
+            "/ws/other/.driftignore",
+        ] {
+            assert!(!relevant(&ev(no), dir, state), "{no}");
+        }
+    }
 
     struct Collect(Arc<Mutex<Vec<StatusEvent>>>);
     impl Actor for Collect {

@@ -224,6 +224,29 @@ impl Validator<'_> {
         }
     }
 
+    /// `drift.ignore`: `.driftignore` rules, each checked where it is written.
+    pub(super) fn drift_ignore(
+        &mut self,
+        a: &hcl_edit::structure::Attribute,
+    ) -> Option<crate::drift::ignore::IgnoreRules> {
+        use crate::drift::ignore::IgnoreRules;
+        let list = self.string_list(a)?;
+        let mut rules = IgnoreRules::default();
+        let mut ok = true;
+        for (i, (text, span)) in list.iter().enumerate() {
+            // Each problem points at its own string.
+            let source = format!("{}: drift.ignore[{i}]", self.file);
+            if let Err(e) = rules.add_rule(text, i + 1, source) {
+                ok = false;
+                self.at(
+                    span.clone(),
+                    format!("`ignore`: {}: {:?}", e.message, e.text),
+                );
+            }
+        }
+        ok.then_some(rules)
+    }
+
     pub(super) fn http(&mut self, b: &Block, out: &mut HttpConfig) {
         let a = self.attrs(b, &["listen", "token"]);
         if let Some(attr) = a.get("listen") {

@@ -119,6 +119,9 @@ pub struct DriftConfig {
     /// `vars`: `NAME` and its value as `--var NAME=VALUE` text (a string's content, else the
     /// expression as written), in the order written.
     pub vars: Vec<(String, String)>,
+    /// `ignore`: `.driftignore` rules applied to every detection (before the module's own
+    /// `.driftignore`).
+    pub ignore: crate::drift::ignore::IgnoreRules,
 }
 
 /// `http { }`: the HTTP endpoints of `run` (#14). `listen` is checked to be an address here;
@@ -196,6 +199,7 @@ impl Config {
                 keep_reports: 100,
                 var_files: Vec::new(),
                 vars: Vec::new(),
+                ignore: crate::drift::ignore::IgnoreRules::default(),
             },
             http: HttpConfig::default(),
         }
@@ -654,12 +658,15 @@ impl<'a> Validator<'a> {
                 "state" => self.state(b, &mut cfg.state, root),
                 "drift" => {
                     let a =
-                        self.attrs(b, &["dir", "interval", "keep_reports", "var_files", "vars"]);
+                        self.attrs(b, &["dir", "interval", "keep_reports", "var_files", "vars", "ignore"]);
                     if let Some(files) = a.get("var_files").and_then(|a| self.string_list(a)) {
                         cfg.drift.var_files = files.into_iter().map(|(f, _)| root.join(f)).collect();
                     }
                     if let Some(v) = a.get("vars") {
                         cfg.drift.vars = self.var_values(v);
+                    }
+                    if let Some(r) = a.get("ignore").and_then(|a| self.drift_ignore(a)) {
+                        cfg.drift.ignore = r;
                     }
                     if let Some(p) = a.get("dir").and_then(|a| self.path(a, root)) {
                         cfg.drift.dir = p;
@@ -820,6 +827,26 @@ mod tests {
         }
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn drift_ignore_rules_are_checked_where_written() {
+        let c = parse("drift {\n  ignore = [\"terraform_data.scratch_*\", \"*.input.tags\"]\n}\n")
+            .unwrap();
+        assert_eq!(c.drift.ignore.len(), 2);
+        let m = c
+            .drift
+            .ignore
+            .matching("terraform_data.x", &["input".into(), "tags".into()])
+            .unwrap();
+        assert_eq!(m.source, "config/tfops.hcl: drift.ignore[1]");
+        let p = parse("drift {\n  ignore = [\"a.b\", \"!\", 3]\n}\n").unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].line, p[0].column), (2, 25));
+        assert!(p[0].message.contains("list of strings"), "{p:?}");
+        let p = parse("drift {\n  ignore = [\"a.b\", \"nodot\"]\n}\n").unwrap_err();
+        assert_eq!((p[0].line, p[0].column), (2, 20), "{p:?}");
+        assert!(p[0].message.contains("nodot"), "{p:?}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub enum DriftError {
     /// The state file is not a valid version-4 Terraform state.
     #[error("the state {state} is not a valid Terraform state: {reason}")]
     StateInvalid { state: String, reason: String },
+    /// An ignore rule (`.driftignore`, `drift.ignore`) that cannot be understood.
+    #[error("{0}")]
+    Ignore(#[from] super::ignore::IgnoreError),
 }
 
 impl DriftError {
@@ -52,6 +55,9 @@ impl DriftError {
             DriftError::Io { .. } => "check that drift.dir and state.path point at readable files",
             DriftError::Hcl { .. } | DriftError::Duplicate { .. } | DriftError::Config { .. } => {
                 "fix the configuration at that position and run `tfops drift` again"
+            }
+            DriftError::Ignore(_) => {
+                "fix that rule (type.name, type.*, type.name.attribute, `!` for an exception, `#` for a comment) and run `tfops drift` again"
             }
             DriftError::StateEmpty { .. } | DriftError::StateInvalid { .. } => {
                 "`tfops backups` lists snapshots and `tfops restore --latest` puts the newest valid one back"

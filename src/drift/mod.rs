@@ -99,28 +99,138 @@ impl Target {
     }
 }
 
-/// Detects drift in the workspace: `drift.dir/*.tf` against `state.path`. Writes nothing.
+/// Detects drift in the workspace: `drift.dir/*.tf` against `state.path`, with the ignore
+/// rules of `drift.ignore` and `drift.dir/.driftignore`. Writes nothing.
 ///
 /// # Errors
 /// Broken HCL ([`DriftError::Hcl`], with `file:line:column`), a duplicate resource, an empty or
-/// invalid state, or a file that cannot be read.
+/// invalid state, a bad ignore rule, or a file that cannot be read.
 pub fn detect(ws: &Workspace, cfg: &Config) -> Result<Report, DriftError> {
-    detect_target(&Target::of(ws, cfg))
+    detect_with(&Target::of(ws, cfg), &Options::of(ws, cfg))
 }
 
-/// As [`detect`], with command-line variables (`--var-file` / `--var`, in order) after the
-/// configuration's.
+/// The name of the ignore file in a module folder.
+pub const DRIFTIGNORE: &str = ".driftignore";
+
+/// The largest `.driftignore` read (1 MiB); a bigger one is refused.
+pub const MAX_DRIFTIGNORE: u64 = 1 << 20;
+
+/// A stage of a detection, for progress on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading and parsing this many configuration files (and the state beside them).
+    Parsing { files: usize },
+    /// Evaluating the configuration (variables, locals, expansion).
+    Evaluating,
+    /// Comparing this many addresses (desired and recorded).
+    Comparing { addresses: usize },
+}
+
+/// What a detection is given beside its [`Target`].
+#[derive(Default)]
+pub struct Options<'a> {
+    /// `TF_VAR_*` values by variable name; `None`: this process's environment.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// Rules from the configuration (`drift.ignore`); the module's `.driftignore` comes after
+    /// them (and so decides when both match).
+    pub ignore: ignore::IgnoreRules,
+    /// The workspace root: a `.driftignore` that is a link must resolve inside it. `None`:
+    /// inside the module folder.
+    pub root: Option<PathBuf>,
+    /// Told when each stage starts.
+    pub progress: Option<&'a (dyn Fn(Stage) + Sync)>,
+}
+
+impl Options<'_> {
+    /// The configuration's rules and the workspace's root.
+    pub fn of(ws: &Workspace, cfg: &Config) -> Options<'static> {
+        Options {
+            env: None,
+            ignore: cfg.drift.ignore.clone(),
+            root: Some(ws.root.clone()),
+            progress: None,
+        }
+    }
+
+    fn stage(&self, s: Stage) {
+        if let Some(p) = self.progress {
+            p(s);
+        }
+    }
+}
+
+/// Reads `dir/.driftignore` (absent: no rules). Refused, like other files tfops reads from a
+/// workspace: anything but a regular file (a fifo never blocks), a link that leads outside
+/// both `root` and `dir`, more than [`MAX_DRIFTIGNORE`] bytes, text that is not UTF-8 (named by line and
+/// column), and rules that cannot be understood (named by line).
 ///
 /// # Errors
-/// As [`detect`].
-pub fn detect_cli(
-    ws: &Workspace,
-    cfg: &Config,
-    cli: &[vars::CliArg],
-) -> Result<Report, DriftError> {
-    let mut t = Target::of(ws, cfg);
-    t.vars.extend(cli.iter().cloned());
-    detect_target(&t)
+/// As above; [`DriftError::Io`] or [`DriftError::Ignore`].
+pub fn load_driftignore(
+    dir: &Path,
+    dir_display: &str,
+    root: &Path,
+) -> Result<ignore::IgnoreRules, DriftError> {
+    use std::io::Read as _;
+    let path = dir.join(DRIFTIGNORE);
+    let display = format!("{dir_display}/{DRIFTIGNORE}");
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ignore::IgnoreRules::default())
+        }
+        Err(e) => return Err(DriftError::io(&path, e)),
+    };
+    // What is opened is what was checked: the link's resolved target, or the file itself,
+    // either way without following a link swapped in meanwhile.
+    let mut open_path = path.clone();
+    if meta.file_type().is_symlink() {
+        let refused = |why: &str| {
+            DriftError::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
+            )
+        };
+        let target = std::fs::canonicalize(&path)
+            .map_err(|_| refused("a link that leads nowhere; tfops does not follow it"))?;
+        let root = std::fs::canonicalize(root).map_err(|e| DriftError::io(root, e))?;
+        // The module folder may itself live elsewhere (drift.dir is the user's choice).
+        let module = std::fs::canonicalize(dir).map_err(|e| DriftError::io(dir, e))?;
+        if !target.starts_with(&root) && !target.starts_with(&module) {
+            return Err(refused(
+                "a link that leads outside the workspace; tfops does not follow it",
+            ));
+        }
+        open_path = target;
+    }
+    let f = crate::fsutil::open_read_regular(&open_path, false)
+        .map_err(|e| DriftError::io(&path, e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_DRIFTIGNORE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| DriftError::io(&path, e))?;
+    if bytes.len() as u64 > MAX_DRIFTIGNORE {
+        return Err(DriftError::io(
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "larger than {} KiB; tfops reads ignore files up to that size",
+                    MAX_DRIFTIGNORE >> 10
+                ),
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = crate::text::utf8_error_position(&e);
+        DriftError::Hcl {
+            file: display.clone(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".into(),
+        }
+    })?;
+    Ok(ignore::IgnoreRules::parse(&text, &display)?)
 }
 
 /// The `*.tf` and `*.tf.json` files of a module folder, sorted by name.
@@ -142,8 +252,8 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     Ok(files)
 }
 
-/// The files of a module folder that drift reads: `*.tf`, `terraform.tfvars(.json)` and
-/// `*.auto.tfvars(.json)` (what a scenario's temporary copy needs).
+/// The files of a module folder that drift reads: `*.tf`, `terraform.tfvars(.json)`,
+/// `*.auto.tfvars(.json)` and `.driftignore` (what a scenario's temporary copy needs).
 ///
 /// # Errors
 /// When the folder cannot be listed.
@@ -156,7 +266,9 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
             || n == "terraform.tfvars.json"
             || n.ends_with(".auto.tfvars")
             || n.ends_with(".auto.tfvars.json");
-        if vars && e.path().is_file() {
+        // `.driftignore` only as a regular file: a link is judged where it is, not copied.
+        let ignore = n == DRIFTIGNORE && e.file_type().is_ok_and(|t| t.is_file());
+        if (vars && e.path().is_file()) || ignore {
             files.push(e.path());
         }
     }
@@ -168,7 +280,7 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
 /// # Errors
 /// As [`detect`].
 pub fn detect_target(t: &Target) -> Result<Report, DriftError> {
-    detect_target_env(t, model::Inputs::env_vars())
+    detect_with(t, &Options::default())
 }
 
 /// As [`detect_target`], with the `TF_VAR_*` values given (by variable name) instead of read
@@ -180,8 +292,31 @@ pub fn detect_target_env(
     t: &Target,
     env: std::collections::BTreeMap<String, String>,
 ) -> Result<Report, DriftError> {
+    detect_with(
+        t,
+        &Options {
+            env: Some(env),
+            ..Options::default()
+        },
+    )
+}
+
+/// Detects drift for `t` with `o`: its environment, ignore rules (then the module's
+/// `.driftignore`), and a progress callback.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     let t0 = std::time::Instant::now();
+    let mut rules = o.ignore.clone();
+    rules.extend(load_driftignore(
+        &t.dir,
+        &t.dir_display,
+        o.root.as_deref().unwrap_or(&t.dir),
+    )?);
+    let env = o.env.clone().unwrap_or_else(model::Inputs::env_vars);
     let files = tf_files(&t.dir)?;
+    o.stage(Stage::Parsing { files: files.len() });
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -205,7 +340,7 @@ pub fn detect_target_env(
     };
     let load_state = || {
         let r = state::load_state(&t.state, &t.state_display);
-        log::debug!("state parsed at {:?}", t0.elapsed());
+        log::debug!("state parsed at {:?} ({})", t0.elapsed(), memory());
         r
     };
     let recorded = std::thread::scope(|s| {
@@ -240,9 +375,10 @@ pub fn detect_target_env(
             None => load_state(),
         };
         log::debug!(
-            "parsed {} .tf files on {threads} threads and the state at {:?}",
+            "parsed {} .tf files on {threads} threads and the state at {:?} ({})",
             files.len(),
-            t0.elapsed()
+            t0.elapsed(),
+            memory()
         );
         recorded
     });
@@ -260,6 +396,9 @@ pub fn detect_target_env(
     for (_, r) in parsed {
         models.push(r?);
     }
+    o.stage(Stage::Evaluating);
+    // The parsers' syntax trees are gone: give their memory back before the expansion.
+    release_freed_memory();
     let desired = model::expand_inputs(
         models,
         model::Inputs {
@@ -270,21 +409,56 @@ pub fn detect_target_env(
         },
     )?;
     let recorded = recorded?;
-    log::debug!("expanded at {:?}", t0.elapsed());
-    let d = diff::diff(&desired, &recorded);
-    log::debug!("compared at {:?}", t0.elapsed());
+    release_freed_memory();
+    log::debug!("expanded at {:?} ({})", t0.elapsed(), memory());
+    o.stage(Stage::Comparing {
+        addresses: desired.instances.len().max(recorded.instances.len()),
+    });
+    let mut d = diff::diff(&desired, &recorded);
+    let ignored = ignore::apply(&rules, &mut d, &desired, &recorded);
+    log::debug!("compared at {:?} ({})", t0.elapsed(), memory());
     let missing = recorded.missing;
     // Freeing two large trees is pure malloc work: let it happen off the caller's path.
     let _ = std::thread::Builder::new()
         .name("drift-free".into())
         .spawn(move || drop((desired, recorded)));
-    Ok(Report::new(
+    let mut report = Report::new(
         d,
         &t.dir_display,
         &t.state_display,
         missing,
         crate::fsutil::json_ts(chrono::Local::now()),
-    ))
+    );
+    report.set_ignored(ignored);
+    Ok(report)
+}
+
+/// `resident N MiB, peak M MiB` of this process (Linux), for the debug log of each stage.
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    format!(
+        "resident {} MiB, peak {} MiB",
+        kib("VmRSS:") >> 10,
+        kib("VmHWM:") >> 10
+    )
+}
+
+/// Returns memory freed by earlier stages to the system. Each parser thread allocates in its
+/// own malloc arena (glibc), and what it frees there stays resident and unusable by the next
+/// stage's thread: at 100,000 resources that was about as much again as the live data.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 pub(crate) fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
@@ -306,21 +480,29 @@ pub(crate) fn read_tf(p: &Path, display: &str) -> Result<String, DriftError> {
 /// # Errors
 /// The detection error, or an I/O error writing the report.
 pub fn detect_and_record(ws: &Workspace, cfg: &Config) -> Result<(Report, PathBuf), DriftError> {
-    detect_and_record_cli(ws, cfg, &[])
+    detect_and_record_with(ws, cfg, &[], None)
 }
 
-/// As [`detect_and_record`], with command-line variables ([`detect_cli`]).
+/// As [`detect_and_record`], with command-line variables (`--var-file` / `--var`, in order,
+/// after the configuration's), telling `progress` of each stage.
 ///
 /// # Errors
 /// As [`detect_and_record`].
-pub fn detect_and_record_cli(
+pub fn detect_and_record_with(
     ws: &Workspace,
     cfg: &Config,
     cli: &[vars::CliArg],
+    progress: Option<&(dyn Fn(Stage) + Sync)>,
 ) -> Result<(Report, PathBuf), DriftError> {
     let now = chrono::Local::now();
     let ts = crate::fsutil::name_ts(now);
-    match detect_cli(ws, cfg, cli) {
+    let opts = Options {
+        progress,
+        ..Options::of(ws, cfg)
+    };
+    let mut target = Target::of(ws, cfg);
+    target.vars.extend(cli.iter().cloned());
+    match detect_with(&target, &opts) {
         Ok(r) => {
             let path = report::write_files(
                 &ws.logs(),

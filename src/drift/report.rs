@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::diff::{Diff, OutputChange, Renamed, Update};
+use super::ignore::Ignored;
 use super::model::{Moved, Unknown};
 use crate::fsutil;
 
@@ -57,6 +58,11 @@ pub struct Report {
     pub outputs: Vec<OutputChange>,
     pub renamed: Vec<Renamed>,
     pub unknown: Vec<Unknown>,
+    /// What ignore rules (`.driftignore`, `drift.ignore`) took out of the lists above, each
+    /// with the rules that matched; counted in `summary.ignored`. Absent from the JSON when
+    /// nothing was ignored (reports of earlier versions keep their exact shape).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<Ignored>,
     /// True when an update was decided for a type whose provider schema tfops does not know
     /// (it may be a replacement for Terraform).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -100,8 +106,42 @@ impl Report {
             outputs: diff.outputs,
             renamed: diff.renamed,
             unknown: diff.unknown,
+            ignored: Vec::new(),
             schemaless_update: diff.schemaless_update,
         }
+    }
+
+    /// Records what ignore rules took out of the diff (see [`super::ignore::apply`]).
+    pub fn set_ignored(&mut self, ignored: Vec<Ignored>) {
+        self.summary.ignored = ignored.len();
+        self.ignored = ignored;
+    }
+
+    /// `N ignored (K by `rule` at source, …)`, or nothing when no finding was ignored.
+    fn ignored_note(&self) -> String {
+        if self.ignored.is_empty() {
+            return String::new();
+        }
+        let mut by: Vec<(&super::ignore::RuleRef, usize)> = Vec::new();
+        for i in &self.ignored {
+            for r in &i.rules {
+                match by.iter_mut().find(|(x, _)| *x == r) {
+                    Some((_, n)) => *n += 1,
+                    None => by.push((r, 1)),
+                }
+            }
+        }
+        by.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        const SHOWN: usize = 5;
+        let mut parts: Vec<String> = by
+            .iter()
+            .take(SHOWN)
+            .map(|(r, n)| format!("{n} by `{}` ({})", r.rule, r.source))
+            .collect();
+        if by.len() > SHOWN {
+            parts.push(format!("and {} more rules", by.len() - SHOWN));
+        }
+        format!(", {} ignored ({})", self.ignored.len(), parts.join(", "))
     }
 
     /// True when the plan would change something: resources, moves, forgets or root outputs
@@ -285,7 +325,7 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "\n{head}: {} to create, {} to update, {} to replace, {} to destroy, {} moved, {} to forget, {} output changes, {} renamed, {} unknown (not decided offline), {} in sync.",
+            "\n{head}: {} to create, {} to update, {} to replace, {} to destroy, {} moved, {} to forget, {} output changes, {} renamed, {} unknown (not decided offline){}, {} in sync.",
             sm.create,
             sm.update,
             sm.replace,
@@ -295,6 +335,7 @@ impl Report {
             sm.outputs,
             sm.renamed,
             sm.unknown,
+            self.ignored_note(),
             sm.in_sync
         );
         s

@@ -31,11 +31,7 @@ pub struct RecordedInstance {
 impl RecordedInstance {
     /// The values of the attributes `keys` (in that order; `None` where absent).
     pub fn attributes(&self, keys: &[&str]) -> Vec<Option<Value>> {
-        model::StateObject {
-            attributes: self.raw_attributes.clone(),
-            sensitive: Vec::new(),
-        }
-        .get(keys)
+        model::attribute_values(&self.raw_attributes, keys)
     }
 }
 
@@ -66,7 +62,12 @@ pub fn index_suffix(key: &Value) -> String {
 pub fn load_state(path: &Path, display: &str) -> Result<Recorded, DriftError> {
     // Never blocks: a fifo or device in the state's place is refused, not waited on.
     match crate::fsutil::read_regular(path, true) {
-        Ok(bytes) => parse_state(&bytes, display),
+        Ok(bytes) => {
+            let content = read(&bytes, display)?;
+            // The file's bytes are not needed once read: free them before building the map.
+            drop(bytes);
+            Ok(recorded(content))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Recorded {
             missing: true,
             ..Recorded::default()
@@ -82,6 +83,11 @@ pub fn load_state(path: &Path, display: &str) -> Result<Recorded, DriftError> {
 /// [`DriftError::StateEmpty`] for an empty (or blank) file, [`DriftError::StateInvalid`] when
 /// it is not a valid state.
 pub fn parse_state(bytes: &[u8], display: &str) -> Result<Recorded, DriftError> {
+    read(bytes, display).map(recorded)
+}
+
+/// Checks the state and reads its content.
+fn read(bytes: &[u8], display: &str) -> Result<model::StateContent, DriftError> {
     let invalid = |i: model::Invalid| match i {
         model::Invalid::Empty => DriftError::StateEmpty {
             state: display.to_string(),
@@ -92,7 +98,11 @@ pub fn parse_state(bytes: &[u8], display: &str) -> Result<Recorded, DriftError> 
         },
     };
     model::parse_state(bytes).map_err(invalid)?;
-    let content = model::read_content(bytes).map_err(invalid)?;
+    model::read_content(bytes).map_err(invalid)
+}
+
+/// The current objects by address.
+fn recorded(content: model::StateContent) -> Recorded {
     let mut out = Recorded {
         outputs: content.outputs,
         ..Recorded::default()
@@ -117,7 +127,7 @@ pub fn parse_state(bytes: &[u8], display: &str) -> Result<Recorded, DriftError> 
             },
         );
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -674,21 +674,30 @@ impl StateObject {
 
     /// The values of the attributes `keys` (in that order; `None` where absent).
     pub fn get(&self, keys: &[&str]) -> Vec<Option<serde_json::Value>> {
-        use serde_json::value::RawValue;
-        use std::collections::HashMap;
-        let raw = self.attributes.get();
-        let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
-        match serde_json::from_str::<HashMap<&str, &RawValue>>(raw) {
-            Ok(map) => keys
-                .iter()
+        attribute_values(&self.attributes, keys)
+    }
+}
+
+/// The values of the attributes `keys` of a raw attributes object (in that order; `None`
+/// where absent); only those are parsed.
+pub fn attribute_values(
+    attributes: &serde_json::value::RawValue,
+    keys: &[&str],
+) -> Vec<Option<serde_json::Value>> {
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+    let raw = attributes.get();
+    let parse = |r: &RawValue| serde_json::from_str(r.get()).ok();
+    match serde_json::from_str::<HashMap<&str, &RawValue>>(raw) {
+        Ok(map) => keys
+            .iter()
+            .map(|k| map.get(*k).and_then(|r| parse(r)))
+            .collect(),
+        Err(_) => {
+            let map: HashMap<String, &RawValue> = serde_json::from_str(raw).unwrap_or_default();
+            keys.iter()
                 .map(|k| map.get(*k).and_then(|r| parse(r)))
-                .collect(),
-            Err(_) => {
-                let map: HashMap<String, &RawValue> = serde_json::from_str(raw).unwrap_or_default();
-                keys.iter()
-                    .map(|k| map.get(*k).and_then(|r| parse(r)))
-                    .collect()
-            }
+                .collect()
         }
     }
 }
@@ -745,12 +754,51 @@ fn raw_empty() -> Box<serde_json::value::RawValue> {
         .unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
+/// The same JSON text without the whitespace between its tokens, or `None` when it has none.
+/// Terraform indents its state, so about half of an instance's attribute text is indentation:
+/// dropping it halves what a large state costs in memory once read. Bytes outside strings are
+/// ASCII in valid JSON, so removing some of them keeps the text valid UTF-8 and valid JSON.
+pub fn minify(json: &str) -> Option<String> {
+    let b = json.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let (mut in_str, mut esc) = (false, false);
+    for &c in b {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+            in_str = c == b'"';
+            out.push(c);
+        }
+    }
+    if out.len() == b.len() {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An owned copy of `a`, [`minify`]d.
+fn compact(a: &serde_json::value::RawValue) -> Box<serde_json::value::RawValue> {
+    match minify(a.get()) {
+        Some(m) => serde_json::value::RawValue::from_string(m).unwrap_or_else(|_| a.to_owned()),
+        None => a.to_owned(),
+    }
+}
+
 fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
     use serde_json::value::RawValue;
+    // Attributes are borrowed from `bytes` while reading and copied once, minified: never
+    // held twice as indented text beside the file's bytes.
     #[derive(serde::Deserialize)]
-    struct S {
-        #[serde(default)]
-        resources: Vec<R>,
+    struct S<'a> {
+        #[serde(default, borrow)]
+        resources: Vec<R<'a>>,
         #[serde(default)]
         outputs: Option<std::collections::BTreeMap<String, O>>,
     }
@@ -764,7 +812,7 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
         sensitive: bool,
     }
     #[derive(serde::Deserialize)]
-    struct R {
+    struct R<'a> {
         #[serde(default)]
         module: Option<String>,
         #[serde(default)]
@@ -772,21 +820,21 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
         #[serde(rename = "type")]
         rtype: String,
         name: String,
-        #[serde(default)]
-        instances: Vec<I>,
+        #[serde(default, borrow)]
+        instances: Vec<I<'a>>,
     }
     #[derive(serde::Deserialize)]
-    struct I {
+    struct I<'a> {
         #[serde(default)]
         index_key: Option<serde_json::Value>,
         #[serde(default)]
         deposed: Option<String>,
-        #[serde(default)]
-        attributes: Option<Box<RawValue>>,
+        #[serde(default, borrow)]
+        attributes: Option<&'a RawValue>,
         #[serde(default)]
         sensitive_attributes: Option<Vec<Vec<PathStep>>>,
     }
-    let s: S = serde_json::from_slice(bytes).map_err(json_error)?;
+    let s: S<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
     let mut out = StateContent {
         version: 4,
         ..StateContent::default()
@@ -814,7 +862,7 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
             };
             let obj = StateObject {
                 attributes: match i.attributes {
-                    Some(a) if a.get().trim_start().starts_with('{') => a,
+                    Some(a) if a.get().trim_start().starts_with('{') => compact(a),
                     _ => raw_empty(),
                 },
                 sensitive: i.sensitive_attributes.unwrap_or_default(),
@@ -1074,6 +1122,18 @@ mod tests {
         assert_eq!(parse_state(b"[1,2]"), Err(Invalid::NotObject));
         assert_eq!(parse_state(b"\"x\""), Err(Invalid::NotObject));
         assert_eq!(parse_state(b"null"), Err(Invalid::NotObject));
+    }
+
+    #[test]
+    fn minify_keeps_strings_and_drops_indentation() {
+        let pretty =
+            "{\n  \"a\": [ 1, 2 ],\n  \"s\": \"x y\\\" \\\\\",\n  \"é\": { \"k\": null }\n}";
+        let m = minify(pretty).unwrap();
+        assert_eq!(m, r#"{"a":[1,2],"s":"x y\" \\","é":{"k":null}}"#);
+        let a: serde_json::Value = serde_json::from_str(pretty).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&m).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(minify(&m), None);
     }
 
     #[test]
