@@ -467,8 +467,26 @@ fn terraform_s3_state_lost_then_garbage_alarm_restore_and_plan_is_clean() {
     assert!(t.contains("0 to destroy,"), "{t}");
 
     let log = ws.path("daemon.log");
+    // The daemon's drift check reads the remote state too: with the command's report gone,
+    // the daemon's first report finds both resources (none "to create").
+    for e in std::fs::read_dir(ws.path("logs")).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("drift_") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
     {
         let _d = start_daemon(&ws, &log);
+        let mut last = serde_json::Value::Null;
+        let found = wait_until(Duration::from_secs(30), || {
+            let o = tfops(&ws, &["status", "--json"]);
+            last = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                .map(|v| v["last_drift"].clone())
+                .unwrap_or_default();
+            !last.is_null()
+        });
+        assert!(found, "no drift report from the daemon");
+        assert_eq!(last["summary"]["create"], 0, "{last}");
+        assert_eq!(last["summary"]["in_sync"], 2, "{last}");
         // Deleted: the alarm is raised after grace.
         m.delete("tfstate", STATE_KEY);
         assert!(

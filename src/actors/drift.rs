@@ -162,20 +162,30 @@ impl DriftActor {
         let spawned = std::thread::Builder::new()
             .name("drift-detect".into())
             .spawn(move || {
-                let res = catch(|| crate::drift::detect_and_record(&ws, &cfg))
-                    .map_err(|p| format!("drift detection panicked: {p}"))
-                    .and_then(|r| {
-                        r.map(|(report, path)| {
-                            let ev = crate::events::DriftEvent::from_report(&report);
-                            crate::events::emit(crate::events::Event::Drift(ev));
-                            DriftSummary {
-                                has_drift: report.has_drift(),
-                                summary: report.summary,
-                                report: path,
-                            }
-                        })
-                        .map_err(|e| e.to_string())
-                    });
+                let res = catch(|| {
+                    // A state in Terraform's S3 backend is read from a fresh copy (#12).
+                    let (mut eff, remote, name) = crate::state::remote::resolve(&cfg);
+                    if let Some(r) = remote {
+                        match crate::state::remote::materialize(&r, &ws.dot_tfops(), &name) {
+                            Ok(p) => eff.state.path = p,
+                            Err(e) => return Err(crate::drift::DriftError::Remote(e.to_string())),
+                        }
+                    }
+                    crate::drift::detect_and_record(&ws, &eff)
+                })
+                .map_err(|p| format!("drift detection panicked: {p}"))
+                .and_then(|r| {
+                    r.map(|(report, path)| {
+                        let ev = crate::events::DriftEvent::from_report(&report);
+                        crate::events::emit(crate::events::Event::Drift(ev));
+                        DriftSummary {
+                            has_drift: report.has_drift(),
+                            summary: report.summary,
+                            report: path,
+                        }
+                    })
+                    .map_err(|e| e.to_string())
+                });
                 addr.do_send(Detected(res));
             });
         match spawned {

@@ -958,21 +958,14 @@ pub fn materialize_remote(ctx: &mut ConfiguredWorkspace) -> anyhow::Result<()> {
     let Some(r) = remote_state(ctx)? else {
         return Ok(());
     };
-    let f = r
-        .get()
-        .map_err(|e| remote_error(&ctx.ws, e))?
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "the state {} does not exist; `tfops restore --latest` puts the newest valid snapshot back",
-                r.url()
-            )
-        })?;
-    let dir = ctx.ws.dot_tfops();
-    crate::fsutil::create_dir_mode(&dir, 0o700)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", rel(&ctx.ws, &dir)))?;
-    let p = dir.join(format!("remote-{}.tfstate", workspace()));
-    crate::fsutil::write_atomic(&p, &f.bytes, 0o600, false)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", rel(&ctx.ws, &p)))?;
+    let p = crate::state::remote::materialize(&r, &ctx.ws.dot_tfops(), workspace()).map_err(
+        |e| match e {
+            RemoteError::Missing { url } => anyhow::anyhow!(
+                "the state {url} does not exist; `tfops restore --latest` puts the newest valid snapshot back"
+            ),
+            e => remote_error(&ctx.ws, e),
+        },
+    )?;
     ctx.config.state.path = p;
     Ok(())
 }

@@ -33,12 +33,16 @@ pub enum DriftError {
     /// The state file exists but is empty (an interrupted Terraform run leaves it so).
     #[error("the state {state} is empty (an interrupted Terraform run leaves it so)")]
     StateEmpty { state: String },
-    /// The state file is not a valid version-4 Terraform state.
+    /// The state file is not a valid Terraform state (formats 1-4 are read).
     #[error("the state {state} is not a valid Terraform state: {reason}")]
     StateInvalid { state: String, reason: String },
     /// An ignore rule (`.driftignore`, `drift.ignore`) that cannot be understood.
     #[error("{0}")]
     Ignore(#[from] super::ignore::IgnoreError),
+    /// The state in Terraform's S3 backend could not be read (the store's message; never
+    /// credentials).
+    #[error("the remote state cannot be read: {0}")]
+    Remote(String),
 }
 
 impl DriftError {
@@ -61,6 +65,9 @@ impl DriftError {
             }
             DriftError::StateEmpty { .. } | DriftError::StateInvalid { .. } => {
                 "`tfops backups` lists snapshots and `tfops restore --latest` puts the newest valid one back"
+            }
+            DriftError::Remote(_) => {
+                "check the backend's endpoint, bucket and the AWS_* credentials in the environment; a lost state is put back by `tfops restore --latest`"
             }
         }
     }

@@ -758,6 +758,29 @@ pub fn auto_restore(
     }
 }
 
+/// Downloads the remote state into `dot_tfops/remote-<workspace>.tfstate` (0600, in a 0700
+/// folder) for readers of a local file (drift), and returns that path.
+///
+/// # Errors
+/// [`RemoteError::Missing`] when the object does not exist; the store's error; writing the copy.
+pub fn materialize(
+    remote: &RemoteState,
+    dot_tfops: &std::path::Path,
+    workspace: &str,
+) -> Result<std::path::PathBuf, RemoteError> {
+    let f = remote.get()?.ok_or_else(|| RemoteError::Missing {
+        url: remote.url().to_string(),
+    })?;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| RemoteError::Io { path, source }
+    };
+    fsutil::create_dir_mode(dot_tfops, 0o700).map_err(io(dot_tfops))?;
+    let p = dot_tfops.join(format!("remote-{workspace}.tfstate"));
+    fsutil::write_atomic(&p, &f.bytes, 0o600, false).map_err(io(&p))?;
+    Ok(p)
+}
+
 /// The state a long-running process protects, resolved once from `cfg`: the config pointing
 /// at the workspace's files and backups, the remote object when the backend is S3, and the
 /// workspace name. A backend that cannot be read is logged, and the local file is protected.
