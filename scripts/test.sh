@@ -58,8 +58,14 @@ echo "== terraform: $("$TFOPS_TERRAFORM" version 2>/dev/null | head -1)"
 # The reliability suite (tests/reliability.rs) writes one row per scenario here; printed at
 # the end, pass or fail.
 summary="${CARGO_TARGET_DIR:-target}/tmp/reliability-summary.txt"
-rm -f "$summary"
+# The drift differential test (tests/drift_differential.rs) writes its case counts here.
+differential="${CARGO_TARGET_DIR:-target}/tmp/differential-summary.txt"
+rm -f "$summary" "$differential"
 print_summary() {
+  if [ -s "$differential" ]; then
+    echo "== drift against terraform plan (TFOPS_DIFF_SEED=N replays a case)"
+    cat "$differential"
+  fi
   if [ -s "$summary" ]; then
     echo "== reliability summary (TFOPS_SEED=N replays a seed)"
     cat "$summary"

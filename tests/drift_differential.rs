@@ -952,24 +952,30 @@ fn tfops_drift_agrees_with_terraform_plan() {
         }
     });
     let failures = failures.into_inner().unwrap();
-    println!(
-        "differential: {} cases, {} agree ({} of them with changes planned), {} disagree (terraform: {})",
+    let (addresses, unknown) = (addresses.into_inner(), unknown.into_inner());
+    let f = features.into_inner().unwrap();
+    let decided = addresses - unknown;
+    let summary = format!(
+        "differential: {} cases, {} agree ({} of them with changes planned), {} disagree (terraform: {})\n\
+         differential: cases with a module {}, a nested module {}, a function call {}, -var/-var-file {}, a module moved {}\n\
+         differential: {decided} of {addresses} addresses decided ({:.1}%), {unknown} unknown\n",
         seeds.len(),
         seeds.len() - failures.len(),
         changed.into_inner(),
         failures.len(),
-        bin.display()
-    );
-    let (addresses, unknown) = (addresses.into_inner(), unknown.into_inner());
-    let f = features.into_inner().unwrap();
-    println!(
-        "differential: cases with a module {}, a nested module {}, a function call {}, -var/-var-file {}, a module moved {}",
-        f[0], f[1], f[2], f[3], f[4]
-    );
-    let decided = addresses - unknown;
-    println!(
-        "differential: {decided} of {addresses} addresses decided ({:.1}%), {unknown} unknown",
+        bin.display(),
+        f[0],
+        f[1],
+        f[2],
+        f[3],
+        f[4],
         100.0 * decided as f64 / addresses.max(1) as f64
+    );
+    print!("{summary}");
+    // scripts/test.sh prints this file at the end, pass or fail: the counts show in CI.
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential-summary.txt"),
+        &summary,
     );
     for f in &failures {
         println!("{f}\n");
