@@ -71,7 +71,9 @@ impl Ignore {
 pub struct Expr {
     /// `Some(v)` for a literal (`Value::Null` for `null`).
     literal: Option<Value>,
-    expr: Option<hcl_edit::expr::Expression>,
+    /// Boxed: most expressions are literals, and an unboxed syntax tree would make every
+    /// `Expr` (and every map slot holding one) several times larger.
+    expr: Option<Box<hcl_edit::expr::Expression>>,
     /// The source text, trimmed (for reasons).
     pub text: String,
 }
@@ -81,7 +83,7 @@ impl Expr {
         let text = e.to_string().trim().to_string();
         let literal = direct_literal(e).map(|v| v.unwrap_or(Value::Null));
         Expr {
-            expr: literal.is_none().then(|| e.clone()),
+            expr: literal.is_none().then(|| Box::new(e.clone())),
             literal,
             text,
         }
@@ -91,7 +93,7 @@ impl Expr {
     fn eval(&self, scope: &Scope) -> Result<TfValue, tfeval::EvalError> {
         match (&self.literal, &self.expr) {
             (Some(v), _) => Ok(TfValue::from_json(v)),
-            (None, Some(e)) => tfeval::eval(e, scope),
+            (None, Some(e)) => tfeval::eval(e.as_ref(), scope),
             (None, None) => Ok(TfValue::Null),
         }
     }
@@ -100,9 +102,73 @@ impl Expr {
     fn refs(&self) -> Vec<(String, String)> {
         let mut r = Refs(Vec::new());
         if let Some(e) = &self.expr {
-            hcl_edit::visit::Visit::visit_expr(&mut r, e);
+            hcl_edit::visit::Visit::visit_expr(&mut r, e.as_ref());
         }
         r.0
+    }
+}
+
+/// Named expressions (a block's arguments) in key order: a sorted vector, sized to what it
+/// holds. A block has a handful of arguments, often one; a `BTreeMap` node is sized for eleven
+/// and at 100,000 resources that slack was the largest part of the parsed configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ExprMap(Vec<(String, Expr)>);
+
+impl ExprMap {
+    /// Sets `key` (replacing an earlier value, as a map would).
+    pub fn insert(&mut self, key: String, e: Expr) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => self.0[i].1 = e,
+            Err(i) => self.0.insert(i, (key, e)),
+        }
+    }
+
+    /// Sets every entry of `other` (its values win).
+    pub fn extend(&mut self, other: ExprMap) {
+        for (k, e) in other.0 {
+            self.insert(k, e);
+        }
+        self.shrink();
+    }
+
+    /// Gives back the unused capacity (once the map is built).
+    pub fn shrink(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Expr> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Expr)> {
+        self.0.iter().map(|(k, e)| (k, e))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Expr> {
+        self.0.iter().map(|(_, e)| e)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a ExprMap {
+    type Item = (&'a String, &'a Expr);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Expr)>,
+        fn(&'a (String, Expr)) -> (&'a String, &'a Expr),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, e)| (k, e))
     }
 }
 
@@ -136,7 +202,7 @@ pub struct Declared {
     count: Option<Expr>,
     for_each: Option<Expr>,
     /// Every attribute that is not a meta-argument.
-    pub exprs: BTreeMap<String, Expr>,
+    pub exprs: ExprMap,
     pub ignore: Ignore,
     /// Whether a `lifecycle` block set `ignore_changes` (for override merging).
     ignore_set: bool,
@@ -193,7 +259,7 @@ pub struct ModuleBlock {
     count: Option<Expr>,
     for_each: Option<Expr>,
     /// Input variables given to the module.
-    args: BTreeMap<String, Expr>,
+    args: ExprMap,
 }
 
 /// What one configuration file declares.
@@ -251,7 +317,7 @@ pub struct BlockValue {
 pub struct NestedBlock {
     /// The block type (`ingress`).
     pub kind: String,
-    attrs: BTreeMap<String, Expr>,
+    attrs: ExprMap,
     blocks: Vec<NestedBlock>,
     /// For `dynamic`: its `for_each` and the iterator's name.
     dynamic: Option<(Expr, String)>,
@@ -261,7 +327,7 @@ pub struct NestedBlock {
 fn nested_body(body: &hcl_edit::structure::Body, kind: &str) -> NestedBlock {
     let mut n = NestedBlock {
         kind: kind.to_string(),
-        attrs: BTreeMap::new(),
+        attrs: ExprMap::default(),
         blocks: Vec::new(),
         dynamic: None,
     };
@@ -269,6 +335,7 @@ fn nested_body(body: &hcl_edit::structure::Body, kind: &str) -> NestedBlock {
         n.attrs
             .insert(a.key.as_str().to_string(), Expr::new(&a.value));
     }
+    n.attrs.shrink();
     n.blocks = nested_blocks(body);
     n
 }
@@ -576,7 +643,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         at,
         count: None,
         for_each: None,
-        exprs: BTreeMap::new(),
+        exprs: ExprMap::default(),
         ignore: Ignore::Nothing,
         ignore_set: false,
         replace_triggered_by: Vec::new(),
@@ -593,6 +660,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
             }
         }
     }
+    d.exprs.shrink();
     for l in b.body.get_blocks("lifecycle") {
         if let Some(a) = l.body.get_attribute("ignore_changes") {
             d.ignore_set = true;
@@ -631,7 +699,7 @@ fn module_block(b: &Block, name: &str, at: String) -> ModuleBlock {
         source: None,
         count: None,
         for_each: None,
-        args: BTreeMap::new(),
+        args: ExprMap::default(),
     };
     for a in b.body.attributes() {
         match a.key.as_str() {
@@ -648,6 +716,7 @@ fn module_block(b: &Block, name: &str, at: String) -> ModuleBlock {
             }
         }
     }
+    m.args.shrink();
     m
 }
 
