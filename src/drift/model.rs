@@ -294,13 +294,28 @@ pub struct DesiredInstance {
     pub rtype: String,
     /// Every attribute the configuration sets (`null` included).
     pub attrs: BTreeMap<String, Value>,
-    /// The Terraform type of each value of `attrs`.
+    /// The Terraform type of each evaluated value of `attrs`; a literal's is inferred from
+    /// its value by [`DesiredInstance::type_of`] (not kept: at scale, one more map per
+    /// instance).
     pub types: BTreeMap<String, Value>,
     pub ignore: Ignore,
     pub replace_triggered_by: Vec<String>,
     /// Nested blocks (`dynamic` ones expanded) by block type, in the order written, where
     /// their values are known.
     pub blocks: BTreeMap<String, Vec<BlockValue>>,
+}
+
+impl DesiredInstance {
+    /// The Terraform type of attribute `k`: as evaluated, else inferred from its literal value.
+    pub fn type_of(&self, k: &str) -> Option<std::borrow::Cow<'_, Value>> {
+        match self.types.get(k) {
+            Some(t) => Some(std::borrow::Cow::Borrowed(t)),
+            None => self
+                .attrs
+                .get(k)
+                .map(|v| std::borrow::Cow::Owned(infer_type(v))),
+        }
+    }
 }
 
 /// One nested block's evaluated content: what the configuration sets in it.
@@ -1065,6 +1080,9 @@ fn merge_files(files: Vec<FileModel>) -> Result<ModuleConfig, DriftError> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let (base_files, overrides): (Vec<FileModel>, Vec<FileModel>) =
         files.into_iter().partition(|f| !f.is_override);
+    // Sized once: growing by doubling would hold the old and the new buffer together.
+    m.resources
+        .reserve_exact(base_files.iter().map(|f| f.resources.len()).sum());
     for f in base_files {
         m.variables.extend(f.variables);
         m.locals.extend(f.locals);
@@ -1577,7 +1595,7 @@ impl Expander {
             let mut why = None;
             for (k, e) in &d.exprs {
                 if let Some(v) = &e.literal {
-                    types.insert(k.clone(), infer_type(v));
+                    // A literal's type is inferred when asked for (`type_of`): not stored.
                     attrs.insert(k.clone(), v.clone());
                     continue;
                 }
@@ -1909,8 +1927,8 @@ data "null_data_source" "d" {}
         assert_eq!(keys, ["a", "b", "c", "d", "e", "g"]);
         assert_eq!(i.attrs["e"], "v-e");
         assert_eq!(
-            i.types["g"],
-            serde_json::json!(["tuple", ["number", "string"]])
+            i.type_of("g").map(|t| t.into_owned()),
+            Some(serde_json::json!(["tuple", ["number", "string"]]))
         );
         assert_eq!(d.instances["x.z"].attrs["f"], "A");
         // A value known only during apply: unknown with the reason, never in sync.
