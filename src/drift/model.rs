@@ -647,6 +647,8 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
             _ => {}
         }
     }
+    // Grown by doubling: give back the slack, as the model lives until the expansion.
+    out.resources.shrink_to_fit();
     Ok(out)
 }
 
