@@ -236,15 +236,18 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
         "terraform_data" => {
             let keys = ["input", "triggers_replace"];
             let vals = have.attributes(&keys);
-            let get = |k: &str| want.attrs.get(k).zip(want.types.get(k));
+            let (input_t, triggers_t) = (want.type_of("input"), want.type_of("triggers_replace"));
+            let input = want.attrs.get("input").zip(input_t.as_deref());
+            let triggers = want
+                .attrs
+                .get("triggers_replace")
+                .zip(triggers_t.as_deref());
             let mut replace = Vec::new();
             let mut update = Vec::new();
-            if !ig.covers("triggers_replace")
-                && !typed_equal(get("triggers_replace"), vals[1].as_ref())
-            {
+            if !ig.covers("triggers_replace") && !typed_equal(triggers, vals[1].as_ref()) {
                 replace.push("triggers_replace".to_string());
             }
-            if !ig.covers("input") && !typed_equal(get("input"), vals[0].as_ref()) {
+            if !ig.covers("input") && !typed_equal(input, vals[0].as_ref()) {
                 update.push("input".to_string());
             }
             if !replace.is_empty() {

@@ -556,12 +556,12 @@ fn changed_paths(
     let mut path = vec![attr.to_string()];
     match want.rtype.as_str() {
         "terraform_data" => {
-            let wt = want.types.get(attr);
+            let wt = want.type_of(attr);
             let (hval, htype) = match &hv {
                 Some(h) if !h.is_null() => (h.get("value"), h.get("type")),
                 _ => (None, None),
             };
-            typed_walk(&mut path, wv, wt, hval, htype, &mut out);
+            typed_walk(&mut path, wv, wt.as_deref(), hval, htype, &mut out);
         }
         "null_resource" => {
             let w = wv.map(|v| match v {

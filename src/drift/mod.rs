@@ -22,8 +22,8 @@
 //! - The report ([`report`]): a plan-like table or the versioned JSON; every run of
 //!   [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`.
 //!
-//! [`detect`] parses the `.tf` files one per thread (as many as there are cores) and the
-//! state on a thread beside them.
+//! [`detect`] parses the `.tf` files one per thread (one thread fewer than there are cores, at
+//! least one) and the state on a thread beside them.
 //!
 //! # Scenarios
 //!
@@ -317,8 +317,10 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     let env = o.env.clone().unwrap_or_else(model::Inputs::env_vars);
     let files = tf_files(&t.dir)?;
     o.stage(Stage::Parsing { files: files.len() });
+    // One core is the state parser's: another HCL worker would only add a syntax tree in
+    // flight (peak memory) without more CPU to parse it.
     let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
+        .map(|n| n.get().saturating_sub(1))
         .unwrap_or(1)
         .clamp(1, files.len().max(1));
     let next = AtomicUsize::new(0);

@@ -71,7 +71,9 @@ impl Ignore {
 pub struct Expr {
     /// `Some(v)` for a literal (`Value::Null` for `null`).
     literal: Option<Value>,
-    expr: Option<hcl_edit::expr::Expression>,
+    /// Boxed: most expressions are literals, and an unboxed syntax tree would make every
+    /// `Expr` (and every map slot holding one) several times larger.
+    expr: Option<Box<hcl_edit::expr::Expression>>,
     /// The source text, trimmed (for reasons).
     pub text: String,
 }
@@ -81,7 +83,7 @@ impl Expr {
         let text = e.to_string().trim().to_string();
         let literal = direct_literal(e).map(|v| v.unwrap_or(Value::Null));
         Expr {
-            expr: literal.is_none().then(|| e.clone()),
+            expr: literal.is_none().then(|| Box::new(e.clone())),
             literal,
             text,
         }
@@ -91,7 +93,7 @@ impl Expr {
     fn eval(&self, scope: &Scope) -> Result<TfValue, tfeval::EvalError> {
         match (&self.literal, &self.expr) {
             (Some(v), _) => Ok(TfValue::from_json(v)),
-            (None, Some(e)) => tfeval::eval(e, scope),
+            (None, Some(e)) => tfeval::eval(e.as_ref(), scope),
             (None, None) => Ok(TfValue::Null),
         }
     }
@@ -100,9 +102,73 @@ impl Expr {
     fn refs(&self) -> Vec<(String, String)> {
         let mut r = Refs(Vec::new());
         if let Some(e) = &self.expr {
-            hcl_edit::visit::Visit::visit_expr(&mut r, e);
+            hcl_edit::visit::Visit::visit_expr(&mut r, e.as_ref());
         }
         r.0
+    }
+}
+
+/// Named expressions (a block's arguments) in key order: a sorted vector, sized to what it
+/// holds. A block has a handful of arguments, often one; a `BTreeMap` node is sized for eleven
+/// and at 100,000 resources that slack was the largest part of the parsed configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ExprMap(Vec<(String, Expr)>);
+
+impl ExprMap {
+    /// Sets `key` (replacing an earlier value, as a map would).
+    pub fn insert(&mut self, key: String, e: Expr) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => self.0[i].1 = e,
+            Err(i) => self.0.insert(i, (key, e)),
+        }
+    }
+
+    /// Sets every entry of `other` (its values win).
+    pub fn extend(&mut self, other: ExprMap) {
+        for (k, e) in other.0 {
+            self.insert(k, e);
+        }
+        self.shrink();
+    }
+
+    /// Gives back the unused capacity (once the map is built).
+    pub fn shrink(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Expr> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Expr)> {
+        self.0.iter().map(|(k, e)| (k, e))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Expr> {
+        self.0.iter().map(|(_, e)| e)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a ExprMap {
+    type Item = (&'a String, &'a Expr);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Expr)>,
+        fn(&'a (String, Expr)) -> (&'a String, &'a Expr),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, e)| (k, e))
     }
 }
 
@@ -136,7 +202,7 @@ pub struct Declared {
     count: Option<Expr>,
     for_each: Option<Expr>,
     /// Every attribute that is not a meta-argument.
-    pub exprs: BTreeMap<String, Expr>,
+    pub exprs: ExprMap,
     pub ignore: Ignore,
     /// Whether a `lifecycle` block set `ignore_changes` (for override merging).
     ignore_set: bool,
@@ -193,7 +259,7 @@ pub struct ModuleBlock {
     count: Option<Expr>,
     for_each: Option<Expr>,
     /// Input variables given to the module.
-    args: BTreeMap<String, Expr>,
+    args: ExprMap,
 }
 
 /// What one configuration file declares.
@@ -228,13 +294,28 @@ pub struct DesiredInstance {
     pub rtype: String,
     /// Every attribute the configuration sets (`null` included).
     pub attrs: BTreeMap<String, Value>,
-    /// The Terraform type of each value of `attrs`.
+    /// The Terraform type of each evaluated value of `attrs`; a literal's is inferred from
+    /// its value by [`DesiredInstance::type_of`] (not kept: at scale, one more map per
+    /// instance).
     pub types: BTreeMap<String, Value>,
     pub ignore: Ignore,
     pub replace_triggered_by: Vec<String>,
     /// Nested blocks (`dynamic` ones expanded) by block type, in the order written, where
     /// their values are known.
     pub blocks: BTreeMap<String, Vec<BlockValue>>,
+}
+
+impl DesiredInstance {
+    /// The Terraform type of attribute `k`: as evaluated, else inferred from its literal value.
+    pub fn type_of(&self, k: &str) -> Option<std::borrow::Cow<'_, Value>> {
+        match self.types.get(k) {
+            Some(t) => Some(std::borrow::Cow::Borrowed(t)),
+            None => self
+                .attrs
+                .get(k)
+                .map(|v| std::borrow::Cow::Owned(infer_type(v))),
+        }
+    }
 }
 
 /// One nested block's evaluated content: what the configuration sets in it.
@@ -251,7 +332,7 @@ pub struct BlockValue {
 pub struct NestedBlock {
     /// The block type (`ingress`).
     pub kind: String,
-    attrs: BTreeMap<String, Expr>,
+    attrs: ExprMap,
     blocks: Vec<NestedBlock>,
     /// For `dynamic`: its `for_each` and the iterator's name.
     dynamic: Option<(Expr, String)>,
@@ -261,7 +342,7 @@ pub struct NestedBlock {
 fn nested_body(body: &hcl_edit::structure::Body, kind: &str) -> NestedBlock {
     let mut n = NestedBlock {
         kind: kind.to_string(),
-        attrs: BTreeMap::new(),
+        attrs: ExprMap::default(),
         blocks: Vec::new(),
         dynamic: None,
     };
@@ -269,6 +350,7 @@ fn nested_body(body: &hcl_edit::structure::Body, kind: &str) -> NestedBlock {
         n.attrs
             .insert(a.key.as_str().to_string(), Expr::new(&a.value));
     }
+    n.attrs.shrink();
     n.blocks = nested_blocks(body);
     n
 }
@@ -565,6 +647,8 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
             _ => {}
         }
     }
+    // Grown by doubling: give back the slack, as the model lives until the expansion.
+    out.resources.shrink_to_fit();
     Ok(out)
 }
 
@@ -576,7 +660,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         at,
         count: None,
         for_each: None,
-        exprs: BTreeMap::new(),
+        exprs: ExprMap::default(),
         ignore: Ignore::Nothing,
         ignore_set: false,
         replace_triggered_by: Vec::new(),
@@ -593,6 +677,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
             }
         }
     }
+    d.exprs.shrink();
     for l in b.body.get_blocks("lifecycle") {
         if let Some(a) = l.body.get_attribute("ignore_changes") {
             d.ignore_set = true;
@@ -631,7 +716,7 @@ fn module_block(b: &Block, name: &str, at: String) -> ModuleBlock {
         source: None,
         count: None,
         for_each: None,
-        args: BTreeMap::new(),
+        args: ExprMap::default(),
     };
     for a in b.body.attributes() {
         match a.key.as_str() {
@@ -648,6 +733,7 @@ fn module_block(b: &Block, name: &str, at: String) -> ModuleBlock {
             }
         }
     }
+    m.args.shrink();
     m
 }
 
@@ -996,6 +1082,9 @@ fn merge_files(files: Vec<FileModel>) -> Result<ModuleConfig, DriftError> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let (base_files, overrides): (Vec<FileModel>, Vec<FileModel>) =
         files.into_iter().partition(|f| !f.is_override);
+    // Sized once: growing by doubling would hold the old and the new buffer together.
+    m.resources
+        .reserve_exact(base_files.iter().map(|f| f.resources.len()).sum());
     for f in base_files {
         m.variables.extend(f.variables);
         m.locals.extend(f.locals);
@@ -1508,7 +1597,7 @@ impl Expander {
             let mut why = None;
             for (k, e) in &d.exprs {
                 if let Some(v) = &e.literal {
-                    types.insert(k.clone(), infer_type(v));
+                    // A literal's type is inferred when asked for (`type_of`): not stored.
                     attrs.insert(k.clone(), v.clone());
                     continue;
                 }
@@ -1840,8 +1929,8 @@ data "null_data_source" "d" {}
         assert_eq!(keys, ["a", "b", "c", "d", "e", "g"]);
         assert_eq!(i.attrs["e"], "v-e");
         assert_eq!(
-            i.types["g"],
-            serde_json::json!(["tuple", ["number", "string"]])
+            i.type_of("g").map(|t| t.into_owned()),
+            Some(serde_json::json!(["tuple", ["number", "string"]]))
         );
         assert_eq!(d.instances["x.z"].attrs["f"], "A");
         // A value known only during apply: unknown with the reason, never in sync.
