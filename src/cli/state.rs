@@ -400,35 +400,7 @@ fn print_plan(ctx: &ConfiguredWorkspace, plan: &RestorePlan) {
             l.describe()
         );
     }
-    let c = &plan.preview.changes;
-    if let Some(why) = &plan.preview.failed {
-        println!(
-            "preview: cannot be computed: {why}; the restore replaces the whole file with the snapshot"
-        );
-    } else if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
-        println!("resources: no change by address");
-    } else {
-        println!("resources:");
-        for a in &c.added {
-            println!("  + {a}  (back from the snapshot)");
-        }
-        for a in &c.removed {
-            println!("  - {a}  (not in the snapshot)");
-        }
-        for a in &c.changed {
-            println!("  ~ {a}  (different values)");
-        }
-    }
-    if let Some(n) = &plan.preview.note {
-        println!("{n}");
-    }
-    if let Some(d) = &plan.preview.diff {
-        if d.is_empty() {
-            println!("no difference in content");
-        } else {
-            print!("{d}");
-        }
-    }
+    print_preview(&plan.preview);
 }
 
 /// `tfops restore [ID | --latest] [--yes] [--force] [--dry-run]`.
@@ -829,6 +801,40 @@ fn shared_file_groups(backups: &Path, bad: &[String]) -> Vec<Vec<String>> {
     groups.into_values().filter(|g| g.len() > 1).collect()
 }
 
+/// The preview part of a restore plan, local or remote: resources by address (or why they
+/// cannot be compared), a note, and the masked line diff.
+fn print_preview(preview: &crate::state::preview::Preview) {
+    let c = &preview.changes;
+    if let Some(why) = &preview.failed {
+        println!(
+            "preview: cannot be computed: {why}; the restore replaces the whole file with the snapshot"
+        );
+    } else if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
+        println!("resources: no change by address");
+    } else {
+        println!("resources:");
+        for a in &c.added {
+            println!("  + {a}  (back from the snapshot)");
+        }
+        for a in &c.removed {
+            println!("  - {a}  (not in the snapshot)");
+        }
+        for a in &c.changed {
+            println!("  ~ {a}  (different values)");
+        }
+    }
+    if let Some(n) = &preview.note {
+        println!("{n}");
+    }
+    if let Some(d) = &preview.diff {
+        if d.is_empty() {
+            println!("no difference in content");
+        } else {
+            print!("{d}");
+        }
+    }
+}
+
 fn print_remote_plan(plan: &RemotePlan) {
     let s = &plan.snapshot;
     println!(
@@ -865,31 +871,7 @@ fn print_remote_plan(plan: &RemotePlan) {
     if let Some(h) = &plan.lock_forced {
         println!("  warning: Terraform's lock is {h}; restoring anyway (--force)");
     }
-    let c = &plan.preview.changes;
-    if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
-        println!("resources: no change by address");
-    } else {
-        println!("resources:");
-        for a in &c.added {
-            println!("  + {a}  (back from the snapshot)");
-        }
-        for a in &c.removed {
-            println!("  - {a}  (not in the snapshot)");
-        }
-        for a in &c.changed {
-            println!("  ~ {a}  (different values)");
-        }
-    }
-    if let Some(n) = &plan.preview.note {
-        println!("{n}");
-    }
-    if let Some(d) = &plan.preview.diff {
-        if d.is_empty() {
-            println!("no difference in content");
-        } else {
-            print!("{d}");
-        }
-    }
+    print_preview(&plan.preview);
 }
 
 fn restore_remote(
