@@ -611,18 +611,10 @@ pub fn prepare_restore(
     force: bool,
 ) -> Result<RemotePlan, RemoteError> {
     let backups = &cfg.state.backups;
-    let (snap, bytes, info) = match target {
-        Target::Id(id) => {
-            let s = snapshot::find(backups, id)?;
-            let (b, i) = snapshot::full_check(&s)?;
-            (s, b, i)
-        }
-        Target::Latest => {
-            snapshot::latest_valid(backups)?.ok_or_else(|| RemoteError::NoValidSnapshot {
-                dir: backups.clone(),
-            })?
-        }
-    };
+    let (snap, bytes, info) =
+        super::restore::choose(backups, target)?.ok_or_else(|| RemoteError::NoValidSnapshot {
+            dir: backups.clone(),
+        })?;
     let lock_forced = remote.check_unlocked(force)?;
     let fetched = remote.get()?;
     let (current, expect) = match &fetched {

@@ -120,6 +120,26 @@ pub fn prepare(cfg: &Config, target: &Target, force: bool) -> Result<RestorePlan
     prepare_inner(cfg, target, force, true)
 }
 
+/// The snapshot a restore of `target` puts back, with its bytes rechecked against its sha256;
+/// `None` when `target` is the latest and no snapshot is valid. Local and remote restores
+/// choose the same way.
+///
+/// # Errors
+/// An unknown or damaged snapshot named by id; an unreadable backups folder.
+pub fn choose(
+    backups: &Path,
+    target: &Target,
+) -> Result<Option<(Snapshot, Vec<u8>, StateInfo)>, SnapshotError> {
+    match target {
+        Target::Id(id) => {
+            let s = snapshot::find(backups, id)?;
+            let (b, i) = snapshot::full_check(&s)?;
+            Ok(Some((s, b, i)))
+        }
+        Target::Latest => snapshot::latest_valid(backups),
+    }
+}
+
 fn prepare_inner(
     cfg: &Config,
     target: &Target,
@@ -129,18 +149,10 @@ fn prepare_inner(
     let backups = &cfg.state.backups;
     let state = &cfg.state.path;
     // The snapshot is chosen first, before anything else happens.
-    let (snap, bytes, info) = match target {
-        Target::Id(id) => {
-            let s = snapshot::find(backups, id)?;
-            let (b, i) = snapshot::full_check(&s)?;
-            (s, b, i)
-        }
-        Target::Latest => {
-            snapshot::latest_valid(backups)?.ok_or_else(|| RestoreError::NoValidSnapshot {
-                dir: backups.clone(),
-            })?
-        }
-    };
+    let (snap, bytes, info) =
+        choose(backups, target)?.ok_or_else(|| RestoreError::NoValidSnapshot {
+            dir: backups.clone(),
+        })?;
     let tf_lock = tflock::terraform_lock(state).map_err(io_err(state))?;
     if let Some(l) = &tf_lock {
         if !force {
