@@ -1026,8 +1026,8 @@ pub struct Inputs {
 impl Inputs {
     /// `TF_VAR_*` from this process's environment.
     pub fn env_vars() -> BTreeMap<String, String> {
-        std::env::vars()
-            .filter_map(|(k, v)| k.strip_prefix("TF_VAR_").map(|n| (n.to_string(), v)))
+        super::vars::env_vars(std::env::vars())
+            .into_iter()
             .collect()
     }
 }
