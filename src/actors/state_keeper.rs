@@ -154,14 +154,7 @@ impl StateKeeperActor {
         let period = self.tick_period();
         self.tick = Some(ctx.run_interval(period, |act, ctx| {
             if !act.busy && act.pending.is_none() {
-                act.request(
-                    Job::Scan {
-                        reason: "change".into(),
-                        force: false,
-                        startup: false,
-                    },
-                    ctx,
-                );
+                act.request(Job::on_change(), ctx);
             }
         }));
     }
@@ -252,11 +245,7 @@ impl StateKeeperActor {
                     log::warn!("state auto-restore: {detail}");
                     self.alarm(ALARM_RESTORED, detail);
                     self.cache = None;
-                    self.pending.get_or_insert(Job::Scan {
-                        reason: "change".into(),
-                        force: false,
-                        startup: false,
-                    });
+                    self.pending.get_or_insert(Job::on_change());
                 }
                 Ok(None) => log::info!("state auto-restore: nothing to do any more"),
                 Err(e) => {
@@ -415,14 +404,7 @@ impl Actor for StateKeeperActor {
         self.start_replicator();
         self.watch(ctx);
         self.arm_tick(ctx);
-        self.request(
-            Job::Scan {
-                reason: "start".into(),
-                force: false,
-                startup: true,
-            },
-            ctx,
-        );
+        self.request(Job::at_start(), ctx);
     }
 }
 
@@ -464,14 +446,7 @@ impl Handler<FsHint> for StateKeeperActor {
         }
         self.debounce = Some(ctx.run_later(DEBOUNCE, |act, ctx| {
             act.debounce = None;
-            act.request(
-                Job::Scan {
-                    reason: "change".into(),
-                    force: false,
-                    startup: false,
-                },
-                ctx,
-            );
+            act.request(Job::on_change(), ctx);
         }));
     }
 }
@@ -512,14 +487,7 @@ impl Handler<Reconfigure> for StateKeeperActor {
             }
             self.guard.reset();
             self.watch(ctx);
-            self.request(
-                Job::Scan {
-                    reason: "start".into(),
-                    force: false,
-                    startup: true,
-                },
-                ctx,
-            );
+            self.request(Job::at_start(), ctx);
         }
         if moved || regrace {
             self.arm_tick(ctx);

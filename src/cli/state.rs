@@ -384,14 +384,7 @@ fn print_plan(ctx: &ConfiguredWorkspace, plan: &RestorePlan) {
                 info.serial, info.resources
             );
             println!("  serial: {} -> {}", info.serial, plan.info.serial);
-            if info.lineage == plan.info.lineage {
-                println!("  lineage: {} (same)", info.lineage);
-            } else {
-                println!(
-                    "  lineage: {} -> {} (another state; --force)",
-                    info.lineage, plan.info.lineage
-                );
-            }
+            print_lineage(&info.lineage, &plan.info.lineage);
         }
     }
     if let Some(l) = &plan.tf_lock {
@@ -803,6 +796,15 @@ fn shared_file_groups(backups: &Path, bad: &[String]) -> Vec<Vec<String>> {
 
 /// The preview part of a restore plan, local or remote: resources by address (or why they
 /// cannot be compared), a note, and the masked line diff.
+/// The lineage line of a restore plan: the same state, or another one (refused without --force).
+fn print_lineage(current: &str, snapshot: &str) {
+    if current == snapshot {
+        println!("  lineage: {current} (same)");
+    } else {
+        println!("  lineage: {current} -> {snapshot} (another state; --force)");
+    }
+}
+
 fn print_preview(preview: &crate::state::preview::Preview) {
     let c = &preview.changes;
     if let Some(why) = &preview.failed {
@@ -858,14 +860,7 @@ fn print_remote_plan(plan: &RemotePlan) {
                 "  over {state}: serial {}, {} resources (replaced only if unchanged: If-Match)",
                 info.serial, info.resources
             );
-            if info.lineage == plan.info.lineage {
-                println!("  lineage: {} (same)", info.lineage);
-            } else {
-                println!(
-                    "  lineage: {} -> {} (another state; --force)",
-                    info.lineage, plan.info.lineage
-                );
-            }
+            print_lineage(&info.lineage, &plan.info.lineage);
         }
     }
     if let Some(h) = &plan.lock_forced {

@@ -28,6 +28,26 @@ pub enum Job {
     Restore { why: String },
 }
 
+impl Job {
+    /// A plain look after a file event or a poll: snapshot only if the state changed.
+    pub fn on_change() -> Job {
+        Job::Scan {
+            reason: "change".into(),
+            force: false,
+            startup: false,
+        }
+    }
+
+    /// The first look (at start, or after the state moved): also cleans what a killed run left.
+    pub fn at_start() -> Job {
+        Job::Scan {
+            reason: "start".into(),
+            force: false,
+            startup: true,
+        }
+    }
+}
+
 /// What the last scan read, so that an unchanged file is not read again.
 #[derive(Debug, Clone)]
 pub struct Cache {
