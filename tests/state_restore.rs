@@ -127,6 +127,39 @@ fn restore_by_id_and_dry_run() {
     );
 }
 
+/// A live state our reader accepts but the preview cannot parse (nested deeper than the JSON
+/// parser's limit): the plan says the preview cannot be computed, never "no change".
+#[test]
+fn a_preview_that_cannot_be_computed_says_so() {
+    let ws = Ws::bundled();
+    ok(&ws, &["backup"]);
+    let first = ids(&ws)[0].clone();
+    let mut text = std::fs::read_to_string(state(&ws)).unwrap();
+    let deep = format!("{}0{}", "[".repeat(300), "]".repeat(300));
+    let at = text
+        .find("\"attributes\": {")
+        .expect("an attributes object")
+        + 15;
+    text.insert_str(at, &format!("\"deep\": {deep}, "));
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_err(),
+        "the planted attribute must be too deep for a default parse"
+    );
+    std::fs::write(state(&ws), &text).unwrap();
+    let out = ok(&ws, &["restore", &first, "--dry-run"]);
+    assert!(
+        out.contains("preview: cannot be computed: the live state cannot be read here"),
+        "{out}"
+    );
+    assert!(!out.contains("no change by address"), "{out}");
+    assert_eq!(std::fs::read_to_string(state(&ws)).unwrap(), text);
+    ok(&ws, &["restore", &first, "--yes"]);
+    assert_eq!(
+        std::fs::read(state(&ws)).unwrap(),
+        snapshot_bytes(&ws, &first)
+    );
+}
+
 #[test]
 fn missing_state_is_restored() {
     let ws = Ws::bundled();
