@@ -624,6 +624,7 @@ fn a_concurrent_write_between_preview_and_put_fails_cleanly() {
         workspace_key_prefix: "env:".into(),
         use_lockfile: true,
         dynamodb_table: None,
+        profile: Default::default(),
     };
     let _ = Backend::S3(b.clone());
     std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);

@@ -611,6 +611,9 @@ fn remote_error(ws: &Workspace, e: RemoteError) -> anyhow::Error {
         RemoteError::LockInvisible { url, table } => format!(
             "the state {url} is locked through the DynamoDB table {table:?}, which tfops cannot see, so it cannot tell whether Terraform is writing; make sure no Terraform run is active and pass --force (or set use_lockfile = true in the backend)"
         ),
+        e @ RemoteError::Profile(_) => format!(
+            "{e}; fix that profile file (or choose another profile with AWS_PROFILE or the backend's `profile`), or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
         RemoteError::ChangedSincePreview { url } => format!(
             "the state {url} changed since the preview (someone wrote it), so nothing was restored and nothing was overwritten; run `tfops restore` again to see the new state"
         ),

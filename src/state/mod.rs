@@ -12,6 +12,8 @@
 //! - [`guard`]: the disaster-detection state machine the StateKeeperActor drives (pure).
 //! - [`scan`]: the state keeper's look at the state (changed? valid? held?) and the snapshot it
 //!   takes; the jobs the actor queues and how they coalesce.
+//! - [`aws_profile`]: AWS credentials and region from the environment or the shared profile
+//!   files.
 //! - [`backend`]: which state — the local file or a `backend "s3"` object — and which
 //!   Terraform workspace (pure apart from reading the init record and `*.tf`).
 //! - `remote` (with `daemon`): the S3 state object — read, ETag polling, Terraform's lock
@@ -27,6 +29,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+pub mod aws_profile;
 pub mod backend;
 pub mod guard;
 pub mod model;

@@ -25,7 +25,8 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::remote::{self, RemoteError};
+use super::aws_profile::ProfileSettings;
+use super::remote::{self, RemoteError, S3Access};
 use super::replica::{self, BlobEntry, ReplicaUrl, SnapshotDoc};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
@@ -85,12 +86,12 @@ impl Replica {
         let (store, prefix): (Arc<dyn ObjectStore>, String) = match parsed {
             ReplicaUrl::S3 { bucket, prefix } => {
                 // S3 checks each upload against the SHA-256 checksum sent along.
-                let s = remote::s3_store(&bucket, None, None, true).map_err(|e| {
-                    ReplicaError::Store {
-                        url: url.to_string(),
-                        what: "client".into(),
-                        source: Box::new(e),
-                    }
+                let access = S3Access::resolve(&bucket, None, None, &ProfileSettings::default())
+                    .map_err(RemoteError::from)?;
+                let s = access.store(true).map_err(|e| ReplicaError::Store {
+                    url: url.to_string(),
+                    what: "client".into(),
+                    source: Box::new(e),
                 })?;
                 (Arc::new(s), prefix)
             }
