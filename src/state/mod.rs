@@ -19,6 +19,8 @@
 //! - `remote` (with `daemon`): the S3 state object — read, ETag polling, Terraform's lock
 //!   object, conditional put — and backup/restore/alarm checks on it.
 //! - [`replica`]: replica URLs, their layout, remote retention and blob GC (pure).
+//! - `s3_checksum` (with `daemon`): the SHA-256 checksum S3 keeps for a blob, read by a signed
+//!   `HEAD`, so that `verify --remote` need not download it.
 //! - `replica_store` (with `daemon`): uploads, listings, verification and restores from
 //!   replicas, and the background replicator.
 //!
@@ -41,6 +43,8 @@ pub mod replica;
 pub mod replica_store;
 pub mod restore;
 pub mod retention;
+#[cfg(feature = "daemon")]
+pub mod s3_checksum;
 pub mod scan;
 pub mod snapshot;
 pub mod tflock;
