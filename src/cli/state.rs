@@ -630,7 +630,7 @@ fn replica_error(ws: &Workspace, e: ReplicaError) -> anyhow::Error {
             "{url}: no snapshot {id} in workspace {}; `tfops backups --remote` lists the snapshots in {url}",
             workspace()
         ),
-        e @ ReplicaError::Store { .. } => anyhow::anyhow!(
+        e @ (ReplicaError::Store { .. } | ReplicaError::Request { .. }) => anyhow::anyhow!(
             "{e}; check the replica URL, the endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and the credentials"
         ),
         e => anyhow::anyhow!("{e}; `tfops verify --remote` checks the replicas"),

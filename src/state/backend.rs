@@ -68,6 +68,8 @@ impl S3Backend {
 }
 
 /// Where the state lives.
+// One value per command or daemon: the size of the S3 variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// A file (`state.path`, or `terraform.tfstate.d/<ws>/` beside it).
@@ -440,10 +442,8 @@ pub fn parse_backend_block(text: &str, path: &Path) -> Result<Option<Backend>, B
                     "dynamodb_table" => st.dynamodb_table = hcl_str(v),
                     "profile" => st.profile.profile = hcl_str(v).filter(|p| !p.is_empty()),
                     "shared_credentials_files" => st.profile.shared_credentials_files = hcl_strs(v),
-                    "shared_credentials_file" => {
-                        if st.profile.shared_credentials_files.is_empty() {
-                            st.profile.shared_credentials_files = hcl_str(v).into_iter().collect();
-                        }
+                    "shared_credentials_file" if st.profile.shared_credentials_files.is_empty() => {
+                        st.profile.shared_credentials_files = hcl_str(v).into_iter().collect();
                     }
                     "shared_config_files" => st.profile.shared_config_files = hcl_strs(v),
                     _ => {}

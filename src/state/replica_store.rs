@@ -2,8 +2,9 @@
 //! the background replicator of the daemon.
 //!
 //! A [`Replica`] is one `s3://` or `file://` URL opened through `object_store`. An upload puts
-//! the blob first (`<ws>/blobs/<sha256>`, once: it is skipped when present; S3 checks it
-//! against the SHA-256 checksum sent along) and then the snapshot document with a
+//! the blob first (`<ws>/blobs/<sha256>`, once: it is skipped when present; in S3 it goes
+//! with its SHA-256 checksum, which S3 checks and keeps, so that `verify` can later read the
+//! checksum instead of the blob: `s3_checksum`) and then the snapshot document with a
 //! create-only put, so a reader never sees a document without its bytes, a crash in between
 //! leaves only an unreferenced blob (collected a day later), and two hosts never overwrite
 //! each other's documents. [`Replicator`] runs uploads on its own thread and runtime, retries
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::aws_profile::ProfileSettings;
 use super::remote::{self, RemoteError, S3Access};
 use super::replica::{self, BlobEntry, ReplicaUrl, SnapshotDoc};
-use super::s3_checksum::{ChecksumHead, Stored};
+use super::s3_checksum::{ChecksumClient, Stored};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
 use crate::fsutil;
@@ -67,10 +68,10 @@ pub enum ReplicaError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{url}: checksum HEAD of {key}: {reason}")]
-    Head {
+    #[error("{url}: {what}: {reason}")]
+    Request {
         url: String,
-        key: String,
+        what: String,
         reason: String,
     },
 }
@@ -81,8 +82,8 @@ pub struct Replica {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     url: String,
-    /// S3 only: reads the SHA-256 checksum the store keeps for a blob.
-    head: Option<ChecksumHead>,
+    /// S3 only: uploads blobs with their SHA-256 checksum and reads it back.
+    checksums: Option<ChecksumClient>,
 }
 
 /// How `verify` checked a blob.
@@ -114,10 +115,11 @@ impl Replica {
     /// A bad URL, a folder that cannot be created, a client that cannot be built.
     pub fn open(url: &str) -> Result<Replica, ReplicaError> {
         let parsed = ReplicaUrl::parse(url)?;
-        let mut head = None;
+        let mut checksums = None;
         let (store, prefix): (Arc<dyn ObjectStore>, String) = match parsed {
             ReplicaUrl::S3 { bucket, prefix } => {
-                // S3 checks each upload against the SHA-256 checksum sent along.
+                // Credentials: the environment, else AWS_PROFILE's (or the default) profile.
+                // Every upload carries its SHA-256 checksum, which S3 checks.
                 let access = S3Access::resolve(&bucket, None, None, &ProfileSettings::default())
                     .map_err(RemoteError::from)?;
                 let client_err = |e| ReplicaError::Store {
@@ -126,8 +128,8 @@ impl Replica {
                     source: Box::new(e),
                 };
                 let s = access.store(true).map_err(client_err)?;
-                head = Some(
-                    ChecksumHead::new(
+                checksums = Some(
+                    ChecksumClient::new(
                         access.bucket_url(),
                         access.region.clone(),
                         access.credentials.as_ref(),
@@ -157,7 +159,7 @@ impl Replica {
             store,
             prefix,
             url: url.to_string(),
-            head,
+            checksums,
         })
     }
 
@@ -219,12 +221,27 @@ impl Replica {
         let blob = self.path(&replica::blob_key(workspace, &meta.sha256));
         match self.store.head(&blob).await {
             Ok(m) if m.size == meta.bytes => {}
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {
-                self.store
-                    .put(&blob, PutPayload::from(bytes))
-                    .await
-                    .map_err(self.err(format!("upload of blob {}", meta.sha256)))?;
-            }
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => match &self.checksums {
+                Some(h) => {
+                    let digest: Option<[u8; 32]> =
+                        fsutil::unhex(&meta.sha256).and_then(|d| <[u8; 32]>::try_from(d).ok());
+                    let digest =
+                        digest.ok_or_else(|| bad("meta.json's sha256 is not hex".into()))?;
+                    h.put(&blob, bytes, &digest)
+                        .await
+                        .map_err(|e| ReplicaError::Request {
+                            url: self.url.clone(),
+                            what: format!("upload of blob {}", meta.sha256),
+                            reason: e.to_string(),
+                        })?;
+                }
+                None => {
+                    self.store
+                        .put(&blob, PutPayload::from(bytes))
+                        .await
+                        .map_err(self.err(format!("upload of blob {}", meta.sha256)))?;
+                }
+            },
             Err(e) => return Err(self.err("head of blob")(e)),
         }
         let mut taken = BTreeSet::new();
@@ -378,7 +395,7 @@ impl Replica {
 
     /// Whether this replica is a local folder (`file://`).
     pub fn is_local(&self) -> bool {
-        self.head.is_none()
+        self.checksums.is_none()
     }
 
     /// Checks one blob: by the checksum the store keeps when it keeps one (S3, uploads made
@@ -388,23 +405,25 @@ impl Replica {
         doc: &SnapshotDoc,
     ) -> Result<(Checked, Option<String>), ReplicaError> {
         let sha = &doc.meta.sha256;
-        if let Some(h) = &self.head {
+        if let Some(h) = &self.checksums {
             let key = self.path(&replica::blob_key(&doc.workspace, sha));
-            let stored = h.stored(&key).await.map_err(|e| ReplicaError::Head {
+            let stored = h.stored(&key).await.map_err(|e| ReplicaError::Request {
                 url: self.url.clone(),
-                key: key.to_string(),
+                what: format!("checksum HEAD of {key}"),
                 reason: e.to_string(),
             })?;
             match stored {
                 Stored::Sha256(got) if &got == sha => return Ok((Checked::StoredChecksum, None)),
-                Stored::Sha256(got) => return Ok((
-                    Checked::StoredChecksum,
-                    Some(format!(
+                Stored::Sha256(got) => {
+                    return Ok((
+                        Checked::StoredChecksum,
+                        Some(format!(
                         "the store's SHA-256 checksum of its blob is {}, the blob's name says {}",
                         short(&got),
                         short(sha)
                     )),
-                )),
+                    ))
+                }
                 Stored::Missing => {
                     return Ok((
                         Checked::StoredChecksum,

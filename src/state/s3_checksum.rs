@@ -1,12 +1,15 @@
-//! The SHA-256 checksum S3 keeps for an object, read without downloading it.
+//! Blobs in S3 with the SHA-256 checksum the store keeps: uploaded with it, and read back
+//! without downloading the blob.
 //!
-//! Blobs are uploaded with `x-amz-checksum-sha256` (S3 checks the bytes against it and keeps
-//! it). A `HEAD` carrying `x-amz-checksum-mode: ENABLED` returns that checksum; `object_store`
-//! 0.12 has no way to send that header on its own `head`, and S3 refuses unsigned `x-amz-*`
-//! headers, so this module builds the request itself, signs it with `object_store`'s own SigV4
-//! signer ([`AwsAuthorizer`], the one that signs every other request of the store), and sends
-//! it with `object_store`'s HTTP client. Credentials are those the store was built with; they
-//! only go into the signature.
+//! [`ChecksumClient::put`] uploads a blob with `x-amz-checksum-sha256` (S3 checks the bytes
+//! against it and keeps it) and `x-amz-sdk-checksum-algorithm: SHA256`, as the AWS SDKs send
+//! them; some S3-compatible servers (moto) keep the checksum only when the algorithm is named,
+//! which `object_store`'s own put does not do. [`ChecksumClient::stored`] sends a `HEAD`
+//! carrying `x-amz-checksum-mode: ENABLED`, which returns that checksum; `object_store` 0.12
+//! cannot send that header on its own `head`. S3 refuses unsigned `x-amz-*` headers, so both
+//! requests are built here and signed with `object_store`'s own SigV4 signer
+//! ([`AwsAuthorizer`], the one that signs every other request of the store), and sent with
+//! `object_store`'s HTTP client. Credentials only go into the signature.
 //!
 //! A checksum is used only when it is a full-object SHA-256 (32 bytes, base64): a composite
 //! checksum of a multipart upload (`…-N`) says nothing about the whole object's hash, so such
@@ -27,6 +30,8 @@ use super::aws_profile::Credentials;
 pub const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
 /// The request header asking for it.
 pub const MODE_HEADER: &str = "x-amz-checksum-mode";
+/// The upload header naming the checksum's algorithm.
+pub const ALGORITHM_HEADER: &str = "x-amz-sdk-checksum-algorithm";
 
 /// What the store keeps about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,18 +44,18 @@ pub enum Stored {
     Missing,
 }
 
-/// Errors of the `HEAD`; they name no credential.
+/// Errors of a request; they name no credential.
 #[derive(Debug, thiserror::Error)]
-pub enum HeadError {
+pub enum RequestError {
     #[error("{0}")]
     Request(String),
-    #[error("HTTP status {0}")]
-    Status(u16),
+    #[error("HTTP status {status}{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Status { status: u16, code: Option<String> },
 }
 
-/// Sends checksum `HEAD`s to one bucket.
+/// Sends checksum `PUT`s and `HEAD`s to one bucket.
 #[derive(Debug, Clone)]
-pub struct ChecksumHead {
+pub struct ChecksumClient {
     client: HttpClient,
     bucket_url: String,
     region: String,
@@ -77,17 +82,51 @@ pub fn signed_head(
     url: &str,
     region: &str,
     credential: Option<&AwsCredential>,
-) -> Result<HttpRequest, HeadError> {
+) -> Result<HttpRequest, RequestError> {
     let mut req = http::Request::builder()
         .method(http::Method::HEAD)
         .uri(url)
         .header(MODE_HEADER, "ENABLED")
         .body(HttpRequestBody::empty())
-        .map_err(|e| HeadError::Request(format!("bad request URL: {e}")))?;
+        .map_err(|e| RequestError::Request(format!("bad request URL: {e}")))?;
     if let Some(c) = credential {
         AwsAuthorizer::new(c, "s3", region).authorize(&mut req, None);
     }
     Ok(req)
+}
+
+/// The `PUT` of `body`, whose SHA-256 is `sha256` (the caller has checked it), with its
+/// checksum headers, signed over the payload's hash when `credential` is given.
+pub fn signed_put(
+    url: &str,
+    region: &str,
+    credential: Option<&AwsCredential>,
+    body: Vec<u8>,
+    sha256: &[u8; 32],
+) -> Result<HttpRequest, RequestError> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sha256);
+    let mut req = http::Request::builder()
+        .method(http::Method::PUT)
+        .uri(url)
+        .header(CHECKSUM_HEADER, b64)
+        .header(ALGORITHM_HEADER, "SHA256")
+        .body(HttpRequestBody::from(body))
+        .map_err(|e| RequestError::Request(format!("bad request URL: {e}")))?;
+    if let Some(c) = credential {
+        AwsAuthorizer::new(c, "s3", region).authorize(&mut req, Some(sha256));
+    }
+    Ok(req)
+}
+
+/// The `<Code>` of an S3 error document, if any (never anything else of the body).
+fn error_code(body: &[u8]) -> Option<String> {
+    let t = std::str::from_utf8(body).ok()?;
+    let start = t.find("<Code>")? + "<Code>".len();
+    let len = t[start..].find("</Code>")?;
+    let code = &t[start..start + len];
+    code.chars()
+        .all(|c| c.is_ascii_alphanumeric())
+        .then(|| code.to_string())
 }
 
 /// The stored checksum in a response's headers, as hex; `None` when absent or not a
@@ -98,7 +137,7 @@ pub fn parse_checksum(value: Option<&str>) -> Option<String> {
     (raw.len() == 32).then(|| raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-impl ChecksumHead {
+impl ChecksumClient {
     /// A client for the bucket at `bucket_url` (path-style), with the store's options.
     ///
     /// # Errors
@@ -108,7 +147,7 @@ impl ChecksumHead {
         region: String,
         credentials: Option<&Credentials>,
         options: &object_store::ClientOptions,
-    ) -> Result<ChecksumHead, object_store::Error> {
+    ) -> Result<ChecksumClient, object_store::Error> {
         let client = ReqwestConnector::default().connect(options)?;
         let credential = credentials.map(|c| {
             Arc::new(AwsCredential {
@@ -117,7 +156,7 @@ impl ChecksumHead {
                 token: c.token.clone(),
             })
         });
-        Ok(ChecksumHead {
+        Ok(ChecksumClient {
             client,
             bucket_url: bucket_url.trim_end_matches('/').to_string(),
             region,
@@ -134,13 +173,13 @@ impl ChecksumHead {
     ///
     /// # Errors
     /// When the request fails or the store answers other than 200 or 404.
-    pub async fn stored(&self, key: &ObjPath) -> Result<Stored, HeadError> {
+    pub async fn stored(&self, key: &ObjPath) -> Result<Stored, RequestError> {
         let req = signed_head(&self.url(key), &self.region, self.credential.as_deref())?;
         let resp = self
             .client
             .execute(req)
             .await
-            .map_err(|e| HeadError::Request(e.to_string()))?;
+            .map_err(|e| RequestError::Request(e.to_string()))?;
         match resp.status().as_u16() {
             200 => {
                 let h = resp
@@ -153,7 +192,53 @@ impl ChecksumHead {
                 })
             }
             404 => Ok(Stored::Missing),
-            s => Err(HeadError::Status(s)),
+            status => Err(RequestError::Status { status, code: None }),
+        }
+    }
+
+    /// Uploads `body` to `key`; `sha256` is its SHA-256 (checked by the caller), which the
+    /// store checks and keeps. A failed connection or a 5xx answer is tried again, twice.
+    ///
+    /// # Errors
+    /// When the store refuses (its status and error code) or cannot be reached.
+    pub async fn put(
+        &self,
+        key: &ObjPath,
+        body: Vec<u8>,
+        sha256: &[u8; 32],
+    ) -> Result<(), RequestError> {
+        let url = self.url(key);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let req = signed_put(
+                &url,
+                &self.region,
+                self.credential.as_deref(),
+                body.clone(),
+                sha256,
+            )?;
+            let err = match self.client.execute(req).await {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body = resp.into_body().bytes().await.unwrap_or_default();
+                    let e = RequestError::Status {
+                        status,
+                        code: error_code(&body),
+                    };
+                    if status < 500 {
+                        return Err(e);
+                    }
+                    e
+                }
+                Err(e) => RequestError::Request(e.to_string()),
+            };
+            if attempt >= 3 {
+                return Err(err);
+            }
+            log::debug!("upload to {url} failed ({err}); trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
         }
     }
 }
@@ -303,6 +388,53 @@ mod tests {
         let req = signed_head(&url, "eu-west-1", None).unwrap();
         assert!(req.headers().get("authorization").is_none());
         assert!(req.headers().get(MODE_HEADER).is_some());
+    }
+
+    #[test]
+    fn the_put_carries_and_signs_the_checksum_and_its_algorithm() {
+        let cred = AwsCredential {
+            key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            token: None,
+        };
+        let body = b"state bytes".to_vec();
+        let sha: [u8; 32] = Sha256::digest(&body).into();
+        let req = signed_put("http://h:1/b/k", "us-east-1", Some(&cred), body, &sha).unwrap();
+        let hv = |k: &str| req.headers().get(k).unwrap().to_str().unwrap().to_string();
+        assert_eq!(
+            hv(CHECKSUM_HEADER),
+            base64::engine::general_purpose::STANDARD.encode(sha)
+        );
+        assert_eq!(hv(ALGORITHM_HEADER), "SHA256");
+        assert_eq!(hv("x-amz-content-sha256"), crate::fsutil::hex(&sha));
+        let auth = hv("authorization");
+        let names: Vec<&str> = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .split(';')
+            .collect();
+        let headers: Vec<(String, String)> = names.iter().map(|n| (n.to_string(), hv(n))).collect();
+        assert!(names.contains(&CHECKSUM_HEADER) && names.contains(&ALGORITHM_HEADER));
+        let expected = sigv4(
+            "PUT",
+            "/b/k",
+            "",
+            &headers,
+            &crate::fsutil::hex(&sha),
+            &hv("x-amz-date"),
+            "us-east-1",
+            &cred.secret_key,
+        );
+        assert_eq!(auth.split("Signature=").nth(1).unwrap(), expected);
+        assert_eq!(
+            error_code(b"<Error><Code>BadDigest</Code><Message>x</Message></Error>").as_deref(),
+            Some("BadDigest")
+        );
+        assert_eq!(error_code(b"<Code>a b</Code>"), None);
     }
 
     #[test]
