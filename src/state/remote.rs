@@ -179,8 +179,24 @@ impl S3Access {
         endpoint: Option<&str>,
         profile: &ProfileSettings,
     ) -> Result<S3Access, ProfileError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let found = aws_profile::resolve_from_env(profile)?;
+        Self::resolve_in(bucket, region, endpoint, profile, &|k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    /// [`S3Access::resolve`] with `env` for the environment.
+    ///
+    /// # Errors
+    /// As [`aws_profile::resolve`].
+    pub fn resolve_in(
+        bucket: &str,
+        region: Option<&str>,
+        endpoint: Option<&str>,
+        profile: &ProfileSettings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<S3Access, ProfileError> {
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let found = aws_profile::resolve(profile, &env)?;
         match &found.source {
             Source::Environment => {
                 log::debug!("s3://{bucket}: credentials from the environment")
@@ -871,6 +887,60 @@ mod tests {
         assert_eq!(
             describe_lock(b"garbage"),
             "held (the lock object names no holder)"
+        );
+    }
+
+    #[test]
+    fn region_endpoint_and_credentials_precedence() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/credentials"),
+            "[default]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = s\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[default]\nregion = eu-north-1\n",
+        )
+        .unwrap();
+        let mut vars: std::collections::HashMap<&str, String> = Default::default();
+        vars.insert("HOME", home.path().display().to_string());
+        let none = ProfileSettings::default();
+        let get = |vars: &std::collections::HashMap<&str, String>,
+                   region: Option<&str>,
+                   endpoint: Option<&str>| {
+            S3Access::resolve_in("b", region, endpoint, &none, &|k| vars.get(k).cloned()).unwrap()
+        };
+        // Only the profile: its region and keys; AWS's endpoint.
+        let a = get(&vars, None, None);
+        assert_eq!(a.region, "eu-north-1");
+        assert_eq!(a.credentials.as_ref().unwrap().key_id, "AKIAPROFILE");
+        assert_eq!(a.bucket_url(), "https://s3.eu-north-1.amazonaws.com/b");
+        // The environment's region variables come before the profile's, AWS_REGION first.
+        vars.insert("AWS_DEFAULT_REGION", "ca-central-1".into());
+        assert_eq!(get(&vars, None, None).region, "ca-central-1");
+        vars.insert("AWS_REGION", "us-west-2".into());
+        assert_eq!(get(&vars, None, None).region, "us-west-2");
+        // The backend's region and endpoint come first of all.
+        vars.insert("AWS_ENDPOINT_URL", "http://generic:1".into());
+        assert_eq!(get(&vars, None, None).bucket_url(), "http://generic:1/b");
+        vars.insert("AWS_ENDPOINT_URL_S3", "http://s3only:2/".into());
+        assert_eq!(get(&vars, None, None).bucket_url(), "http://s3only:2/b");
+        let a = get(&vars, Some("ap-east-1"), Some("http://backend:3"));
+        assert_eq!(a.region, "ap-east-1");
+        assert_eq!(a.bucket_url(), "http://backend:3/b");
+        // Environment credentials win over the profile; an empty variable counts as unset.
+        vars.insert("AWS_ACCESS_KEY_ID", "AKIAENV".into());
+        vars.insert("AWS_SECRET_ACCESS_KEY", "".into());
+        assert_eq!(
+            get(&vars, None, None).credentials.unwrap().key_id,
+            "AKIAPROFILE"
+        );
+        vars.insert("AWS_SECRET_ACCESS_KEY", "e".into());
+        assert_eq!(
+            get(&vars, None, None).credentials.unwrap().key_id,
+            "AKIAENV"
         );
     }
 

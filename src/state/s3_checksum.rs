@@ -53,13 +53,23 @@ pub enum RequestError {
     Status { status: u16, code: Option<String> },
 }
 
-/// Sends checksum `PUT`s and `HEAD`s to one bucket.
-#[derive(Debug, Clone)]
+/// Sends checksum `PUT`s and `HEAD`s to one bucket. `Debug` shows no credential.
+#[derive(Clone)]
 pub struct ChecksumClient {
     client: HttpClient,
     bucket_url: String,
     region: String,
     credential: Option<Arc<AwsCredential>>,
+}
+
+impl std::fmt::Debug for ChecksumClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChecksumClient")
+            .field("bucket_url", &self.bucket_url)
+            .field("region", &self.region)
+            .field("signed", &self.credential.is_some())
+            .finish()
+    }
 }
 
 /// Percent-encodes an object key for the URL path as S3's signer expects it: everything but
