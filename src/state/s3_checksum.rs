@@ -106,12 +106,13 @@ pub fn signed_head(
 }
 
 /// The `PUT` of `body`, whose SHA-256 is `sha256` (the caller has checked it), with its
-/// checksum headers, signed over the payload's hash when `credential` is given.
+/// checksum headers, signed over the payload's hash when `credential` is given. (A body made
+/// from bytes is shared, not copied, when cloned for another attempt.)
 pub fn signed_put(
     url: &str,
     region: &str,
     credential: Option<&AwsCredential>,
-    body: Vec<u8>,
+    body: HttpRequestBody,
     sha256: &[u8; 32],
 ) -> Result<HttpRequest, RequestError> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(sha256);
@@ -120,7 +121,7 @@ pub fn signed_put(
         .uri(url)
         .header(CHECKSUM_HEADER, b64)
         .header(ALGORITHM_HEADER, "SHA256")
-        .body(HttpRequestBody::from(body))
+        .body(body)
         .map_err(|e| RequestError::Request(format!("bad request URL: {e}")))?;
     if let Some(c) = credential {
         AwsAuthorizer::new(c, "s3", region).authorize(&mut req, Some(sha256));
@@ -218,6 +219,7 @@ impl ChecksumClient {
         sha256: &[u8; 32],
     ) -> Result<(), RequestError> {
         let url = self.url(key);
+        let body = HttpRequestBody::from(body);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -409,7 +411,14 @@ mod tests {
         };
         let body = b"state bytes".to_vec();
         let sha: [u8; 32] = Sha256::digest(&body).into();
-        let req = signed_put("http://h:1/b/k", "us-east-1", Some(&cred), body, &sha).unwrap();
+        let req = signed_put(
+            "http://h:1/b/k",
+            "us-east-1",
+            Some(&cred),
+            HttpRequestBody::from(body),
+            &sha,
+        )
+        .unwrap();
         let hv = |k: &str| req.headers().get(k).unwrap().to_str().unwrap().to_string();
         assert_eq!(
             hv(CHECKSUM_HEADER),
