@@ -605,6 +605,14 @@ region = ap-south-1
         assert_eq!(r.source, Source::Environment);
         // The profile still gives its region.
         assert_eq!(r.region.as_deref(), Some("eu-central-1"));
+        // A profile whose credentials tfops would not follow is no error then ...
+        let r = fx.resolve(&named("sso")).unwrap();
+        assert_eq!(r.source, Source::Environment);
+        // ... but one that is named and missing still is, as with the AWS CLI.
+        assert!(matches!(
+            fx.resolve(&named("nope")).unwrap_err(),
+            ProfileError::Missing { .. }
+        ));
         // Only one of the two variables is not a credential: the profile is used.
         fx.env.remove("AWS_SECRET_ACCESS_KEY");
         let r = fx.resolve(&named("team")).unwrap();
