@@ -222,6 +222,10 @@ fn terraform11() -> Option<PathBuf> {
 }
 
 fn backend_block(m: &Moto, extra: &str) -> String {
+    backend_block_at(&m.endpoint(), extra)
+}
+
+fn backend_block_at(endpoint: &str, extra: &str) -> String {
     format!(
         r#"terraform {{
   backend "s3" {{
@@ -246,7 +250,7 @@ resource "terraform_data" "service_2" {{
   input = "service_2"
 }}
 "#,
-        m.endpoint()
+        endpoint
     )
 }
 
@@ -300,7 +304,12 @@ impl Seen {
 
 /// No credential in any text given, nor in any file under `dir`.
 fn assert_no_credentials(outputs: &str, dir: &Path) {
-    for c in [KEY_ID, SECRET] {
+    assert_no_secrets(outputs, dir, &[KEY_ID, SECRET]);
+}
+
+/// None of `secrets` in any text given, nor in any file under `dir`.
+fn assert_no_secrets(outputs: &str, dir: &Path, secrets: &[&str]) {
+    for c in secrets {
         assert!(!outputs.contains(c), "a credential appeared in the output");
     }
     let mut stack = vec![dir.to_path_buf()];
@@ -317,7 +326,7 @@ fn assert_no_credentials(outputs: &str, dir: &Path) {
             } else if ft.is_file() {
                 let b = std::fs::read(&p).unwrap_or_default();
                 let s = String::from_utf8_lossy(&b);
-                for c in [KEY_ID, SECRET] {
+                for c in secrets {
                     assert!(!s.contains(c), "a credential is stored in {}", p.display());
                 }
             }
@@ -624,6 +633,7 @@ fn a_concurrent_write_between_preview_and_put_fails_cleanly() {
         workspace_key_prefix: "env:".into(),
         use_lockfile: true,
         dynamodb_table: None,
+        profile: Default::default(),
     };
     let _ = Backend::S3(b.clone());
     std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
@@ -921,5 +931,463 @@ fn verify_names_snapshots_that_share_one_damaged_file() {
     assert!(
         t.contains("3 snapshots share ONE damaged file"),
         "verify says it is one file: {t}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile files and checksum verification (the requests are seen through a recording proxy)
+
+/// One HTTP request as the proxy saw it.
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    path: String,
+    /// The access key id named in `Authorization` (`None`: unsigned).
+    key_id: Option<String>,
+    /// Lowercase header names.
+    headers: Vec<String>,
+}
+
+/// What clients sent on one connection.
+type Sent = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// A TCP proxy in front of moto that keeps what clients send, to tell which requests were
+/// made (moto keeps no request log).
+struct Proxy {
+    port: u16,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<Sent>>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        use std::net::{Shutdown, TcpListener};
+        use std::sync::{Arc, Mutex};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let conns: Arc<Mutex<Vec<Sent>>> = Arc::default();
+        let all = conns.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(client) = c else { break };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let seen: Sent = Arc::default();
+                all.lock().unwrap().push(seen.clone());
+                let (mut from_client, mut to_server) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let mut b = vec![0u8; 64 * 1024];
+                    loop {
+                        match from_client.read(&mut b) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                seen.lock().unwrap().extend_from_slice(&b[..n]);
+                                if to_server.write_all(&b[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                let (mut from_server, mut to_client) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        Proxy { port, conns }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn clear(&self) {
+        self.conns.lock().unwrap().clear();
+    }
+
+    /// Every request so far (request lines and their headers; bodies are skipped as they
+    /// never hold a line of the form `METHOD /path HTTP/1.1`).
+    fn requests(&self) -> Vec<Req> {
+        let mut out = Vec::new();
+        for c in self.conns.lock().unwrap().iter() {
+            let bytes = c.lock().unwrap().clone();
+            let text = String::from_utf8_lossy(&bytes);
+            let mut lines = text.split("\r\n");
+            while let Some(l) = lines.next() {
+                let parts: Vec<&str> = l.split(' ').collect();
+                let is_request = parts.len() == 3
+                    && ["GET", "HEAD", "PUT", "POST", "DELETE"].contains(&parts[0])
+                    && parts[1].starts_with('/')
+                    && parts[2].starts_with("HTTP/1.");
+                if !is_request {
+                    continue;
+                }
+                let mut r = Req {
+                    method: parts[0].to_string(),
+                    path: parts[1].to_string(),
+                    key_id: None,
+                    headers: Vec::new(),
+                };
+                for h in lines.by_ref() {
+                    if h.is_empty() {
+                        break;
+                    }
+                    let Some((name, value)) = h.split_once(':') else {
+                        continue;
+                    };
+                    let name = name.trim().to_ascii_lowercase();
+                    if name == "authorization" {
+                        r.key_id = value
+                            .split("Credential=")
+                            .nth(1)
+                            .and_then(|c| c.split('/').next())
+                            .map(str::to_string);
+                    }
+                    r.headers.push(name);
+                }
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+/// The Python of moto's venv (it has boto3), for what only an AWS SDK does.
+fn boto3_python(m: &Moto) -> PathBuf {
+    let py = m.bin.parent().unwrap().join("python");
+    assert!(py.is_file(), "no python beside {}", m.bin.display());
+    py
+}
+
+/// Overwrites `key` through boto3 with a correct SHA-256 checksum of the new bytes.
+fn boto3_put_with_checksum(m: &Moto, bucket: &str, key: &str, body: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("body");
+    std::fs::write(&f, body).unwrap();
+    let script = r#"
+import sys, boto3
+ep, bucket, key, path = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=ep, region_name="us-east-1",
+                  aws_access_key_id="AKIAHELPER0000000000", aws_secret_access_key="helper")
+r = s3.put_object(Bucket=bucket, Key=key, Body=open(path, "rb").read(), ChecksumAlgorithm="SHA256")
+assert r.get("ChecksumSHA256"), r
+"#;
+    let o = Command::new(boto3_python(m))
+        .arg("-c")
+        .arg(script)
+        .args([&m.endpoint(), bucket, key, &f.display().to_string()])
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "boto3 put: {}", text(&o));
+}
+
+#[test]
+fn verify_remote_uses_the_stores_checksum_and_downloads_only_blobs_without_one() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("replica", false);
+    let px = Proxy::start(m.port);
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("state {\n  replicate = [\"s3://replica/p\"]\n}\n");
+    let run = |args: &[&str]| {
+        let mut c = ws.cmd();
+        aws_env(&mut c).env("AWS_ENDPOINT_URL", px.endpoint());
+        c.args(args).output().unwrap()
+    };
+    let states = [big_state(1, 1, 10), big_state(2, 2, 10)];
+    for s in &states {
+        std::fs::write(ws.path("iac/terraform.tfstate"), s).unwrap();
+        let o = run(&["backup"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let blobs = m.keys("replica", "p/default/blobs/");
+    assert_eq!(blobs.len(), 2, "{blobs:?}");
+    let blob_of = |s: &[u8]| format!("p/default/blobs/{}", tfops::state::snapshot::sha256_hex(s));
+    let (blob1, blob2) = (blob_of(&states[0]), blob_of(&states[1]));
+    assert!(blobs.contains(&blob1) && blobs.contains(&blob2));
+    // The uploads carried the checksum.
+    assert!(
+        px.requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.contains("/blobs/"))
+            .all(|r| r.headers.iter().any(|h| h == "x-amz-checksum-sha256")),
+        "{:?}",
+        px.requests()
+    );
+
+    let blob_gets = |px: &Proxy| -> Vec<String> {
+        px.requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
+            .map(|r| r.path)
+            .collect()
+    };
+
+    // Both blobs: checked by the stored checksum, with a signed HEAD, nothing downloaded.
+    px.clear();
+    let o = run(&["verify", "--remote"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(
+        t.matches("by the store's SHA-256 checksum)").count(),
+        2,
+        "{t}"
+    );
+    assert!(
+        t.contains("blobs: 2 checked by the store's SHA-256 checksum, 0 read and hashed"),
+        "{t}"
+    );
+    assert!(t.contains("2 replica snapshots verified"), "{t}");
+    assert_eq!(
+        blob_gets(&px),
+        Vec::<String>::new(),
+        "no blob was downloaded"
+    );
+    let heads: Vec<Req> = px
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD" && r.path.contains("/blobs/"))
+        .collect();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for h in &heads {
+        assert_eq!(h.key_id.as_deref(), Some(KEY_ID), "signed: {h:?}");
+        assert!(
+            h.headers.iter().any(|x| x == "x-amz-checksum-mode"),
+            "{h:?}"
+        );
+    }
+
+    // Tampered: other bytes, stored with a correct checksum of those bytes. The checksum
+    // disagrees with the blob's name: BAD, still without a download.
+    boto3_put_with_checksum(&m, "replica", &blob2, &big_state(3, 1, 10));
+    px.clear();
+    let o = run(&["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    let bad: Vec<&str> = t.lines().filter(|l| l.starts_with("BAD")).collect();
+    assert_eq!(bad.len(), 1, "{t}");
+    assert!(
+        bad[0].contains("the store's SHA-256 checksum of its blob is"),
+        "{t}"
+    );
+    assert!(
+        t.contains("1 of 2 replica snapshots failed verification"),
+        "{t}"
+    );
+    assert_eq!(
+        blob_gets(&px),
+        Vec::<String>::new(),
+        "no blob was downloaded"
+    );
+
+    // A blob stored without a checksum (an older upload) is downloaded and hashed.
+    m.put("replica", &blob1, &states[0]);
+    boto3_put_with_checksum(&m, "replica", &blob2, &states[1]);
+    px.clear();
+    let o = run(&["verify", "--remote"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("blobs: 1 checked by the store's SHA-256 checksum, 1 read and hashed"),
+        "{t}"
+    );
+    let sha1 = tfops::state::snapshot::sha256_hex(&states[0]);
+    assert!(
+        t.contains(&format!("(blob {}: downloaded and hashed)", &sha1[..12])),
+        "{t}"
+    );
+    assert_eq!(blob_gets(&px), vec![format!("/replica/{blob1}")]);
+    // ... and a damaged one of those is still caught by its hash.
+    m.put("replica", &blob1, b"{\"version\": 4, garbage");
+    let o = run(&["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("its blob hashes to"), "{t}");
+}
+
+#[test]
+fn credentials_only_in_profile_files_reach_the_state_and_the_replicas_and_never_show() {
+    let Some(m) = Moto::start() else { return };
+    let Some(tfb) = terraform11() else { return };
+    m.create_bucket("tfstate", true);
+    m.create_bucket("replica", false);
+    let px = Proxy::start(m.port);
+    const DEFAULT_KEY: &str = "AKIADEFAULTPROFILE77";
+    const DEFAULT_SECRET: &str = "defaultProfileSecret0NeverShown3";
+    const ENV_KEY: &str = "AKIAFROMENVIRONMENT1";
+    const ENV_SECRET: &str = "envSecretThatMustNotShow5";
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "# test profiles\n[default]\naws_access_key_id = {DEFAULT_KEY}\naws_secret_access_key = {DEFAULT_SECRET}\n\n[team]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[profile team]\nregion = us-east-1\n[default]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    std::fs::write(
+        ws.path("iac/main.tf"),
+        backend_block_at(
+            &px.endpoint(),
+            "    profile      = \"team\"\n    use_lockfile = true",
+        ),
+    )
+    .unwrap();
+    ws.write_config("state {\n  replicate = [\"s3://replica/p\"]\n}\n");
+    // Nothing in the environment: only the files under HOME.
+    let only_files = |c: &mut Command| {
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CONFIG_FILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL_S3",
+            "TF_WORKSPACE",
+        ] {
+            c.env_remove(k);
+        }
+        c.env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", px.endpoint());
+    };
+    let mut seen = Seen::default();
+    let tf_run = |args: &[&str]| {
+        let rc = ws.path(".terraformrc");
+        let _ = std::fs::write(&rc, "");
+        let mut c = Command::new(&tfb);
+        c.args(args)
+            .current_dir(ws.path("iac"))
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1");
+        only_files(&mut c);
+        c.output().unwrap()
+    };
+    let tfops_run = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut c = ws.cmd();
+        only_files(&mut c);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.args(args).output().unwrap()
+    };
+    let o = tf_run(&["init", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{}", seen.add(&o));
+    let o = tf_run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(o.status.success(), "{}", seen.add(&o));
+    assert!(m.get("tfstate", STATE_KEY).is_some());
+
+    // The state with the backend's profile ("team"), the replica with the default profile.
+    px.clear();
+    let o = tfops_run(&["-vv", "backup"], &[]);
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("replica s3://replica/p: up to date"), "{t}");
+    assert!(
+        t.contains("credentials from the AWS profile \"team\""),
+        "the debug log says where credentials came from: {t}"
+    );
+    let reqs = px.requests();
+    let state_reqs: Vec<&Req> = reqs
+        .iter()
+        .filter(|r| r.path.starts_with("/tfstate"))
+        .collect();
+    let replica_reqs: Vec<&Req> = reqs
+        .iter()
+        .filter(|r| r.path.starts_with("/replica"))
+        .collect();
+    assert!(
+        !state_reqs.is_empty() && !replica_reqs.is_empty(),
+        "{reqs:?}"
+    );
+    assert!(
+        state_reqs
+            .iter()
+            .all(|r| r.key_id.as_deref() == Some(KEY_ID)),
+        "{state_reqs:?}"
+    );
+    assert!(
+        replica_reqs
+            .iter()
+            .all(|r| r.key_id.as_deref() == Some(DEFAULT_KEY)),
+        "{replica_reqs:?}"
+    );
+    assert_eq!(
+        tfops::state::snapshot::sha256_hex(&m.get("tfstate", STATE_KEY).unwrap()),
+        metas(&ws.path("backups"))[0]["sha256"].as_str().unwrap()
+    );
+    let o = tfops_run(&["verify", "--remote"], &[]);
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("by the store's SHA-256 checksum)"), "{t}");
+
+    // AWS_PROFILE chooses the replicas' profile; one that is not there is a clear error.
+    let o = tfops_run(&["backups", "--remote"], &[("AWS_PROFILE", "nope")]);
+    let t = seen.add(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("the AWS profile \"nope\" is not in")
+            && t.contains(&home.path().join(".aws/credentials").display().to_string()),
+        "{t}"
+    );
+    // Credentials in the environment win over the profile.
+    px.clear();
+    let o = tfops_run(
+        &["backups", "--remote"],
+        &[
+            ("AWS_ACCESS_KEY_ID", ENV_KEY),
+            ("AWS_SECRET_ACCESS_KEY", ENV_SECRET),
+        ],
+    );
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    let reqs = px.requests();
+    assert!(
+        !reqs.is_empty() && reqs.iter().all(|r| r.key_id.as_deref() == Some(ENV_KEY)),
+        "{reqs:?}"
+    );
+    // A profile file that is a fifo is refused, never waited on.
+    let fifo_home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(fifo_home.path().join(".aws")).unwrap();
+    let fifo = fifo_home.path().join(".aws/credentials");
+    let cpath = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) on a path in our own temporary folder.
+    assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o600) }, 0);
+    let fifo_home_s = fifo_home.path().display().to_string();
+    let o = tfops_run(&["backups", "--remote"], &[("HOME", fifo_home_s.as_str())]);
+    let t = seen.add(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains(&fifo.display().to_string()), "{t}");
+
+    let o = tf_run(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(o.status.code(), Some(0), "{}", seen.add(&o));
+    assert_no_secrets(
+        &seen.0,
+        ws.root(),
+        &[
+            KEY_ID,
+            SECRET,
+            DEFAULT_KEY,
+            DEFAULT_SECRET,
+            ENV_KEY,
+            ENV_SECRET,
+        ],
     );
 }

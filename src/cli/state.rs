@@ -604,6 +604,9 @@ fn remote_error(ws: &Workspace, e: RemoteError) -> anyhow::Error {
         RemoteError::LockInvisible { url, table } => format!(
             "the state {url} is locked through the DynamoDB table {table:?}, which tfops cannot see, so it cannot tell whether Terraform is writing; make sure no Terraform run is active and pass --force (or set use_lockfile = true in the backend)"
         ),
+        e @ RemoteError::Profile(_) => format!(
+            "{e}; fix that profile file (or choose another profile with AWS_PROFILE or the backend's `profile`), or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
         RemoteError::ChangedSincePreview { url } => format!(
             "the state {url} changed since the preview (someone wrote it), so nothing was restored and nothing was overwritten; run `tfops restore` again to see the new state"
         ),
@@ -620,7 +623,7 @@ fn replica_error(ws: &Workspace, e: ReplicaError) -> anyhow::Error {
             "{url}: no snapshot {id} in workspace {}; `tfops backups --remote` lists the snapshots in {url}",
             workspace()
         ),
-        e @ ReplicaError::Store { .. } => anyhow::anyhow!(
+        e @ (ReplicaError::Store { .. } | ReplicaError::Request { .. }) => anyhow::anyhow!(
             "{e}; check the replica URL, the endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and the credentials"
         ),
         e => anyhow::anyhow!("{e}; `tfops verify --remote` checks the replicas"),
@@ -738,33 +741,65 @@ pub fn backups_remote(ctx: &ConfiguredWorkspace, json: bool) -> anyhow::Result<i
     Ok(0)
 }
 
-/// `tfops verify --remote`: every snapshot in every replica against its sha256.
+/// `tfops verify --remote`: every snapshot in every replica against its sha256: by the
+/// SHA-256 checksum the store keeps for the blob when it keeps one, else by reading the blob.
+/// Each line says which.
 ///
 /// # Errors
 /// When a snapshot fails (naming each) or a replica cannot be read.
 pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
+    use replica_store::Checked;
     let urls = &ctx.config.state.replicate;
     if urls.is_empty() {
         anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
     }
     let mut bad = Vec::new();
     let mut total = 0;
+    let mut by_checksum = std::collections::BTreeSet::new();
+    let mut by_reading = std::collections::BTreeSet::new();
     for url in urls {
         let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
+        let read_word = if rep.is_local() {
+            "read and hashed"
+        } else {
+            "downloaded and hashed"
+        };
         let w = workspace().to_string();
         let res = replica_store::run(&rep, move |r| async move { r.verify(&w).await })
             .map_err(|e| replica_error(&ctx.ws, e))?;
-        for (id, p) in res {
+        for v in res {
             total += 1;
-            match p {
-                None => println!("ok   {url} {id}"),
+            let how = match (&v.sha256, v.checked) {
+                (Some(sha), Some(c)) => {
+                    let key = (url.clone(), sha.clone());
+                    let word = match c {
+                        Checked::StoredChecksum => {
+                            by_checksum.insert(key);
+                            "by the store's SHA-256 checksum"
+                        }
+                        Checked::Read => {
+                            by_reading.insert(key);
+                            read_word
+                        }
+                    };
+                    format!(" (blob {}: {word})", sha.get(..12).unwrap_or(sha))
+                }
+                _ => String::new(),
+            };
+            match v.problem {
+                None => println!("ok   {url} {}{how}", v.id),
                 Some(p) => {
-                    println!("BAD  {url} {id}: {p}");
-                    bad.push(format!("{id} in {url} ({p})"));
+                    println!("BAD  {url} {}{how}: {p}", v.id);
+                    bad.push(format!("{} in {url} ({p})", v.id));
                 }
             }
         }
     }
+    println!(
+        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed",
+        by_checksum.len(),
+        by_reading.len()
+    );
     if bad.is_empty() {
         println!("{total} replica snapshots verified");
         return Ok(0);

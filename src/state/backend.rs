@@ -4,9 +4,10 @@
 //! The backend comes from what `terraform init` recorded in `.terraform/terraform.tfstate`
 //! (partial `-backend-config` included) when that file names one, else from the root module's
 //! `terraform { backend "s3" { … } }` block. Only the settings tfops needs are read (bucket,
-//! key, region, endpoints, path style, workspace prefix, lock settings); credentials that a
-//! backend block or an init record may carry are never read, kept or shown: tfops takes its
-//! credentials from the standard AWS environment.
+//! key, region, endpoints, path style, workspace prefix, lock settings, and the profile and
+//! profile files to take credentials from); credentials that a backend block or an init record
+//! may carry are never read, kept or shown: tfops takes its credentials from the standard AWS
+//! environment or the shared profile files (`aws_profile`).
 //!
 //! The workspace: `--workspace`, else `TF_WORKSPACE`, else `.terraform/environment`, else
 //! `default`. Local states of other workspaces live in `terraform.tfstate.d/<name>/`, S3 ones
@@ -20,6 +21,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use super::aws_profile::ProfileSettings;
 use crate::config::Config;
 
 /// The workspace every Terraform configuration has.
@@ -39,6 +41,9 @@ pub struct S3Backend {
     pub workspace_key_prefix: String,
     pub use_lockfile: bool,
     pub dynamodb_table: Option<String>,
+    /// `profile`, `shared_credentials_files`, `shared_config_files`: where credentials come
+    /// from when the environment has none (names and paths, never the credentials).
+    pub profile: ProfileSettings,
 }
 
 impl S3Backend {
@@ -63,6 +68,8 @@ impl S3Backend {
 }
 
 /// Where the state lives.
+// One value per command or daemon: the size of the S3 variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// A file (`state.path`, or `terraform.tfstate.d/<ws>/` beside it).
@@ -276,6 +283,7 @@ struct Settings {
     workspace_key_prefix: Option<String>,
     use_lockfile: Option<bool>,
     dynamodb_table: Option<String>,
+    profile: ProfileSettings,
 }
 
 impl Settings {
@@ -302,6 +310,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_string()),
             use_lockfile: self.use_lockfile.unwrap_or(false),
             dynamodb_table: self.dynamodb_table.filter(|t| !t.is_empty()),
+            profile: self.profile,
         }))
     }
 }
@@ -338,6 +347,22 @@ pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, B
         .ok_or_else(|| parse("the s3 backend record has no config".into()))?;
     let s = |k: &str| config.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let b = |k: &str| config.get(k).and_then(|v| v.as_bool());
+    let list = |k: &str| -> Vec<String> {
+        match config.get(k) {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Some(serde_json::Value::String(v)) if !v.is_empty() => vec![v.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let mut cred_files = list("shared_credentials_files");
+    if cred_files.is_empty() {
+        cred_files = list("shared_credentials_file");
+    }
     let endpoint = match config.get("endpoints") {
         Some(serde_json::Value::Object(o)) => o.get("s3").and_then(|v| v.as_str()),
         Some(serde_json::Value::Array(a)) => {
@@ -356,6 +381,11 @@ pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, B
         workspace_key_prefix: s("workspace_key_prefix"),
         use_lockfile: b("use_lockfile"),
         dynamodb_table: s("dynamodb_table"),
+        profile: ProfileSettings {
+            profile: s("profile").filter(|p| !p.is_empty()),
+            shared_credentials_files: cred_files,
+            shared_config_files: list("shared_config_files"),
+        },
     };
     settings.build(path).map(Some)
 }
@@ -410,6 +440,12 @@ pub fn parse_backend_block(text: &str, path: &Path) -> Result<Option<Backend>, B
                     "workspace_key_prefix" => st.workspace_key_prefix = hcl_str(v),
                     "use_lockfile" => st.use_lockfile = hcl_bool(v),
                     "dynamodb_table" => st.dynamodb_table = hcl_str(v),
+                    "profile" => st.profile.profile = hcl_str(v).filter(|p| !p.is_empty()),
+                    "shared_credentials_files" => st.profile.shared_credentials_files = hcl_strs(v),
+                    "shared_credentials_file" if st.profile.shared_credentials_files.is_empty() => {
+                        st.profile.shared_credentials_files = hcl_str(v).into_iter().collect();
+                    }
+                    "shared_config_files" => st.profile.shared_config_files = hcl_strs(v),
                     _ => {}
                 }
             }
@@ -424,6 +460,17 @@ fn hcl_str(e: &hcl::Expression) -> Option<String> {
         hcl::Expression::String(s) => Some(s.clone()),
         hcl::Expression::TemplateExpr(t) => Some(t.to_string().trim_matches('"').to_string()),
         _ => None,
+    }
+}
+
+fn hcl_strs(e: &hcl::Expression) -> Vec<String> {
+    match e {
+        hcl::Expression::Array(a) => a
+            .iter()
+            .filter_map(hcl_str)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -449,6 +496,8 @@ terraform {
     use_path_style = true
     use_lockfile   = true
     access_key     = "AKIDSECRETNEVERREAD"
+    profile        = "team"
+    shared_credentials_files = ["~/creds-a", "/etc/creds-b"]
     skip_credentials_validation = true
   }
 }
@@ -467,6 +516,12 @@ resource "terraform_data" "a" {}
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(s.use_path_style && s.use_lockfile);
         assert_eq!(s.workspace_key_prefix, "env:");
+        assert_eq!(s.profile.profile.as_deref(), Some("team"));
+        assert_eq!(
+            s.profile.shared_credentials_files,
+            vec!["~/creds-a".to_string(), "/etc/creds-b".to_string()]
+        );
+        assert!(s.profile.shared_config_files.is_empty());
         assert!(
             !format!("{s:?}").contains("AKID"),
             "credentials are never read"
@@ -503,7 +558,8 @@ resource "terraform_data" "a" {}
             "bucket":"from-init","key":"x.tfstate","region":"eu-west-1",
             "endpoints":{"s3":"http://localhost:1"},"use_path_style":true,
             "workspace_key_prefix":"wsp","use_lockfile":null,"dynamodb_table":"locks",
-            "secret_key":"SHOULD-NOT-LEAK"},"hash":1}}"#;
+            "secret_key":"SHOULD-NOT-LEAK","profile":"ops","shared_config_files":["/etc/aws/config"],
+            "shared_credentials_files":null},"hash":1}}"#;
         let b = parse_init_record(rec, Path::new(".terraform/terraform.tfstate"))
             .unwrap()
             .unwrap();
@@ -512,6 +568,9 @@ resource "terraform_data" "a" {}
         assert_eq!(s.endpoint.as_deref(), Some("http://localhost:1"));
         assert!(!s.use_lockfile);
         assert_eq!(s.dynamodb_table.as_deref(), Some("locks"));
+        assert_eq!(s.profile.profile.as_deref(), Some("ops"));
+        assert_eq!(s.profile.shared_config_files, vec!["/etc/aws/config"]);
+        assert!(s.profile.shared_credentials_files.is_empty());
         assert_eq!(s.object_key("default"), "x.tfstate");
         assert_eq!(s.object_key("staging"), "wsp/staging/x.tfstate");
         assert_eq!(s.lock_key("staging"), "wsp/staging/x.tfstate.tflock");

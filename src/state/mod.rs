@@ -12,11 +12,15 @@
 //! - [`guard`]: the disaster-detection state machine the StateKeeperActor drives (pure).
 //! - [`scan`]: the state keeper's look at the state (changed? valid? held?) and the snapshot it
 //!   takes; the jobs the actor queues and how they coalesce.
+//! - [`aws_profile`]: AWS credentials and region from the environment or the shared profile
+//!   files.
 //! - [`backend`]: which state — the local file or a `backend "s3"` object — and which
 //!   Terraform workspace (pure apart from reading the init record and `*.tf`).
 //! - `remote` (with `daemon`): the S3 state object — read, ETag polling, Terraform's lock
 //!   object, conditional put — and backup/restore/alarm checks on it.
 //! - [`replica`]: replica URLs, their layout, remote retention and blob GC (pure).
+//! - `s3_checksum` (with `daemon`): the SHA-256 checksum S3 keeps for a blob, read by a signed
+//!   `HEAD`, so that `verify --remote` need not download it.
 //! - `replica_store` (with `daemon`): uploads, listings, verification and restores from
 //!   replicas, and the background replicator.
 //!
@@ -27,6 +31,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 
+pub mod aws_profile;
 pub mod backend;
 pub mod guard;
 pub mod model;
@@ -38,6 +43,8 @@ pub mod replica;
 pub mod replica_store;
 pub mod restore;
 pub mod retention;
+#[cfg(feature = "daemon")]
+pub mod s3_checksum;
 pub mod scan;
 pub mod snapshot;
 pub mod tflock;

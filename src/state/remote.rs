@@ -11,9 +11,10 @@
 //! The store is reached through `object_store` (async); [`block_on`] runs its futures from
 //! synchronous code: on a current-thread runtime in one-shot commands, and on a small helper
 //! runtime thread when called from inside the daemon's runtime (never on an actor thread).
-//! Credentials come only from the standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); they are handed to the client and never
-//! printed, logged or stored. Without them requests go unsigned (no instance-metadata lookup).
+//! Credentials come from the standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), else from a profile of the shared
+//! credentials and config files (`aws_profile`); they are handed to the client and never
+//! printed, logged or stored. Without any, requests go unsigned (no instance-metadata lookup).
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,7 @@ use object_store::{
     ClientOptions, ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 
+use super::aws_profile::{self, Credentials, ProfileError, ProfileSettings, Source};
 use super::backend::S3Backend;
 use super::model::{Invalid, StateInfo};
 use super::preview::{self, Preview};
@@ -43,6 +45,8 @@ pub enum RemoteError {
         url: String,
         source: Box<object_store::Error>,
     },
+    #[error("AWS credentials: {0}")]
+    Profile(#[from] ProfileError),
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(String),
     #[error(transparent)]
@@ -153,53 +157,117 @@ pub(crate) fn client_options() -> (ClientOptions, RetryConfig) {
     (opts, retry)
 }
 
-/// An S3 client for `bucket`: endpoint, region and credentials from the arguments or the
-/// standard AWS environment, path-style addressing.
-///
-/// # Errors
-/// When the client cannot be built (a malformed endpoint URL).
-pub(crate) fn s3_store(
-    bucket: &str,
-    region: Option<&str>,
-    endpoint: Option<&str>,
-    checksum: bool,
-) -> Result<AmazonS3, object_store::Error> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let (opts, retry) = client_options();
-    let mut b = AmazonS3Builder::new()
-        .with_bucket_name(bucket)
-        .with_client_options(opts)
-        .with_retry(retry)
-        .with_virtual_hosted_style_request(false);
-    let region = region
-        .map(str::to_string)
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|| "us-east-1".to_string());
-    b = b.with_region(region);
-    let endpoint = endpoint
-        .map(str::to_string)
-        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-        .or_else(|| env("AWS_ENDPOINT_URL"));
-    if let Some(e) = endpoint {
-        b = b.with_endpoint(e);
+/// How to reach one bucket: its region, endpoint and credentials, resolved once.
+#[derive(Debug, Clone)]
+pub(crate) struct S3Access {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub credentials: Option<Credentials>,
+}
+
+impl S3Access {
+    /// Region: `region` (the backend's), else `AWS_REGION`, `AWS_DEFAULT_REGION`, the
+    /// profile's `region`, `us-east-1`. Endpoint: `endpoint`, else `AWS_ENDPOINT_URL_S3`,
+    /// `AWS_ENDPOINT_URL` (none: AWS). Credentials: see [`aws_profile`].
+    ///
+    /// # Errors
+    /// As [`aws_profile::resolve`] (a named profile that is missing, a malformed file…).
+    pub fn resolve(
+        bucket: &str,
+        region: Option<&str>,
+        endpoint: Option<&str>,
+        profile: &ProfileSettings,
+    ) -> Result<S3Access, ProfileError> {
+        Self::resolve_in(bucket, region, endpoint, profile, &|k| {
+            std::env::var(k).ok()
+        })
     }
-    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        (Some(id), Some(secret)) => {
-            b = b.with_access_key_id(id).with_secret_access_key(secret);
-            if let Some(t) = env("AWS_SESSION_TOKEN") {
-                b = b.with_token(t);
+
+    /// [`S3Access::resolve`] with `env` for the environment.
+    ///
+    /// # Errors
+    /// As [`aws_profile::resolve`].
+    pub fn resolve_in(
+        bucket: &str,
+        region: Option<&str>,
+        endpoint: Option<&str>,
+        profile: &ProfileSettings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<S3Access, ProfileError> {
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let found = aws_profile::resolve(profile, &env)?;
+        match &found.source {
+            Source::Environment => {
+                log::debug!("s3://{bucket}: credentials from the environment")
+            }
+            Source::Profile { name, file } => log::debug!(
+                "s3://{bucket}: credentials from the AWS profile {name:?} in {}",
+                file.display()
+            ),
+            Source::None => {
+                log::debug!("s3://{bucket}: no AWS credentials found: requests go unsigned")
             }
         }
-        _ => {
-            log::debug!("no AWS credentials in the environment: requests go unsigned");
-            b = b.with_skip_signature(true);
+        let region = region
+            .map(str::to_string)
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or(found.region)
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let endpoint = endpoint
+            .map(str::to_string)
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"));
+        Ok(S3Access {
+            bucket: bucket.to_string(),
+            region,
+            endpoint,
+            credentials: found.credentials,
+        })
+    }
+
+    /// The bucket's base URL, path-style: `<endpoint>/<bucket>` (AWS's regional endpoint when
+    /// none is set).
+    pub fn bucket_url(&self) -> String {
+        match &self.endpoint {
+            Some(e) => format!("{}/{}", e.trim_end_matches('/'), self.bucket),
+            None => format!("https://s3.{}.amazonaws.com/{}", self.region, self.bucket),
         }
     }
-    if checksum {
-        b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+
+    /// An S3 client, path-style; `checksum`: uploads carry their SHA-256 checksum, which S3
+    /// checks and keeps.
+    ///
+    /// # Errors
+    /// When the client cannot be built (a malformed endpoint URL).
+    pub fn store(&self, checksum: bool) -> Result<AmazonS3, object_store::Error> {
+        let (opts, retry) = client_options();
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&self.bucket)
+            .with_client_options(opts)
+            .with_retry(retry)
+            .with_virtual_hosted_style_request(false)
+            .with_region(&self.region);
+        if let Some(e) = &self.endpoint {
+            b = b.with_endpoint(e);
+        }
+        match &self.credentials {
+            Some(c) => {
+                b = b
+                    .with_access_key_id(&c.key_id)
+                    .with_secret_access_key(&c.secret_key);
+                if let Some(t) = &c.token {
+                    b = b.with_token(t);
+                }
+            }
+            None => b = b.with_skip_signature(true),
+        }
+        if checksum {
+            b = b.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+        }
+        b.build()
     }
-    b.build()
 }
 
 /// A workspace's state object in an S3 bucket.
@@ -238,13 +306,13 @@ impl RemoteState {
     /// When the client cannot be built.
     pub fn new(backend: &S3Backend, workspace: &str) -> Result<RemoteState, RemoteError> {
         let url = backend.url(workspace);
-        let store = s3_store(
+        let access = S3Access::resolve(
             &backend.bucket,
             backend.region.as_deref(),
             backend.endpoint.as_deref(),
-            false,
-        )
-        .map_err(store_err(&url))?;
+            &backend.profile,
+        )?;
+        let store = access.store(false).map_err(store_err(&url))?;
         let lock_key = backend.lock_key(workspace);
         Ok(RemoteState {
             store: Arc::new(store),
@@ -819,6 +887,60 @@ mod tests {
         assert_eq!(
             describe_lock(b"garbage"),
             "held (the lock object names no holder)"
+        );
+    }
+
+    #[test]
+    fn region_endpoint_and_credentials_precedence() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/credentials"),
+            "[default]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = s\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[default]\nregion = eu-north-1\n",
+        )
+        .unwrap();
+        let mut vars: std::collections::HashMap<&str, String> = Default::default();
+        vars.insert("HOME", home.path().display().to_string());
+        let none = ProfileSettings::default();
+        let get = |vars: &std::collections::HashMap<&str, String>,
+                   region: Option<&str>,
+                   endpoint: Option<&str>| {
+            S3Access::resolve_in("b", region, endpoint, &none, &|k| vars.get(k).cloned()).unwrap()
+        };
+        // Only the profile: its region and keys; AWS's endpoint.
+        let a = get(&vars, None, None);
+        assert_eq!(a.region, "eu-north-1");
+        assert_eq!(a.credentials.as_ref().unwrap().key_id, "AKIAPROFILE");
+        assert_eq!(a.bucket_url(), "https://s3.eu-north-1.amazonaws.com/b");
+        // The environment's region variables come before the profile's, AWS_REGION first.
+        vars.insert("AWS_DEFAULT_REGION", "ca-central-1".into());
+        assert_eq!(get(&vars, None, None).region, "ca-central-1");
+        vars.insert("AWS_REGION", "us-west-2".into());
+        assert_eq!(get(&vars, None, None).region, "us-west-2");
+        // The backend's region and endpoint come first of all.
+        vars.insert("AWS_ENDPOINT_URL", "http://generic:1".into());
+        assert_eq!(get(&vars, None, None).bucket_url(), "http://generic:1/b");
+        vars.insert("AWS_ENDPOINT_URL_S3", "http://s3only:2/".into());
+        assert_eq!(get(&vars, None, None).bucket_url(), "http://s3only:2/b");
+        let a = get(&vars, Some("ap-east-1"), Some("http://backend:3"));
+        assert_eq!(a.region, "ap-east-1");
+        assert_eq!(a.bucket_url(), "http://backend:3/b");
+        // Environment credentials win over the profile; an empty variable counts as unset.
+        vars.insert("AWS_ACCESS_KEY_ID", "AKIAENV".into());
+        vars.insert("AWS_SECRET_ACCESS_KEY", "".into());
+        assert_eq!(
+            get(&vars, None, None).credentials.unwrap().key_id,
+            "AKIAPROFILE"
+        );
+        vars.insert("AWS_SECRET_ACCESS_KEY", "e".into());
+        assert_eq!(
+            get(&vars, None, None).credentials.unwrap().key_id,
+            "AKIAENV"
         );
     }
 

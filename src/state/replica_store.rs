@@ -2,8 +2,9 @@
 //! the background replicator of the daemon.
 //!
 //! A [`Replica`] is one `s3://` or `file://` URL opened through `object_store`. An upload puts
-//! the blob first (`<ws>/blobs/<sha256>`, once: it is skipped when present; S3 checks it
-//! against the SHA-256 checksum sent along) and then the snapshot document with a
+//! the blob first (`<ws>/blobs/<sha256>`, once: it is skipped when present; in S3 it goes
+//! with its SHA-256 checksum, which S3 checks and keeps, so that `verify` can later read the
+//! checksum instead of the blob: `s3_checksum`) and then the snapshot document with a
 //! create-only put, so a reader never sees a document without its bytes, a crash in between
 //! leaves only an unreferenced blob (collected a day later), and two hosts never overwrite
 //! each other's documents. [`Replicator`] runs uploads on its own thread and runtime, retries
@@ -25,8 +26,10 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::remote::{self, RemoteError};
+use super::aws_profile::ProfileSettings;
+use super::remote::{self, RemoteError, S3Access};
 use super::replica::{self, BlobEntry, ReplicaUrl, SnapshotDoc};
+use super::s3_checksum::{ChecksumClient, Stored};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
 use crate::fsutil;
@@ -65,6 +68,12 @@ pub enum ReplicaError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{url}: {what}: {reason}")]
+    Request {
+        url: String,
+        what: String,
+        reason: String,
+    },
 }
 
 /// One replica, opened.
@@ -73,6 +82,30 @@ pub struct Replica {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     url: String,
+    /// S3 only: uploads blobs with their SHA-256 checksum and reads it back.
+    checksums: Option<ChecksumClient>,
+}
+
+/// How `verify` checked a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// The store's own SHA-256 checksum, read with a `HEAD`: nothing downloaded.
+    StoredChecksum,
+    /// The bytes were read (downloaded from S3, read from a `file://` folder) and hashed.
+    Read,
+}
+
+/// One snapshot document as `verify` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The document id (or the key of an unreadable document).
+    pub id: String,
+    /// The blob's sha256 (`None` for an unreadable document).
+    pub sha256: Option<String>,
+    /// How the blob was checked (`None` for an unreadable document).
+    pub checked: Option<Checked>,
+    /// Why it is bad; `None` when good.
+    pub problem: Option<String>,
 }
 
 impl Replica {
@@ -82,16 +115,28 @@ impl Replica {
     /// A bad URL, a folder that cannot be created, a client that cannot be built.
     pub fn open(url: &str) -> Result<Replica, ReplicaError> {
         let parsed = ReplicaUrl::parse(url)?;
+        let mut checksums = None;
         let (store, prefix): (Arc<dyn ObjectStore>, String) = match parsed {
             ReplicaUrl::S3 { bucket, prefix } => {
-                // S3 checks each upload against the SHA-256 checksum sent along.
-                let s = remote::s3_store(&bucket, None, None, true).map_err(|e| {
-                    ReplicaError::Store {
-                        url: url.to_string(),
-                        what: "client".into(),
-                        source: Box::new(e),
-                    }
-                })?;
+                // Credentials: the environment, else AWS_PROFILE's (or the default) profile.
+                // Every upload carries its SHA-256 checksum, which S3 checks.
+                let access = S3Access::resolve(&bucket, None, None, &ProfileSettings::default())
+                    .map_err(RemoteError::from)?;
+                let client_err = |e| ReplicaError::Store {
+                    url: url.to_string(),
+                    what: "client".into(),
+                    source: Box::new(e),
+                };
+                let s = access.store(true).map_err(client_err)?;
+                checksums = Some(
+                    ChecksumClient::new(
+                        access.bucket_url(),
+                        access.region.clone(),
+                        access.credentials.as_ref(),
+                        &remote::client_options().0,
+                    )
+                    .map_err(client_err)?,
+                );
                 (Arc::new(s), prefix)
             }
             ReplicaUrl::File { dir } => {
@@ -114,6 +159,7 @@ impl Replica {
             store,
             prefix,
             url: url.to_string(),
+            checksums,
         })
     }
 
@@ -175,12 +221,27 @@ impl Replica {
         let blob = self.path(&replica::blob_key(workspace, &meta.sha256));
         match self.store.head(&blob).await {
             Ok(m) if m.size == meta.bytes => {}
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {
-                self.store
-                    .put(&blob, PutPayload::from(bytes))
-                    .await
-                    .map_err(self.err(format!("upload of blob {}", meta.sha256)))?;
-            }
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => match &self.checksums {
+                Some(h) => {
+                    let digest: Option<[u8; 32]> =
+                        fsutil::unhex(&meta.sha256).and_then(|d| <[u8; 32]>::try_from(d).ok());
+                    let digest =
+                        digest.ok_or_else(|| bad("meta.json's sha256 is not hex".into()))?;
+                    h.put(&blob, bytes, &digest)
+                        .await
+                        .map_err(|e| ReplicaError::Request {
+                            url: self.url.clone(),
+                            what: format!("upload of blob {}", meta.sha256),
+                            reason: e.to_string(),
+                        })?;
+                }
+                None => {
+                    self.store
+                        .put(&blob, PutPayload::from(bytes))
+                        .await
+                        .map_err(self.err(format!("upload of blob {}", meta.sha256)))?;
+                }
+            },
             Err(e) => return Err(self.err("head of blob")(e)),
         }
         let mut taken = BTreeSet::new();
@@ -332,34 +393,95 @@ impl Replica {
         Ok(got.to_vec())
     }
 
-    /// Rechecks every snapshot of `workspace`: each distinct blob is read once and hashed.
-    /// Returns (id, problem) per document, plus unreadable documents.
+    /// Whether this replica is a local folder (`file://`).
+    pub fn is_local(&self) -> bool {
+        self.checksums.is_none()
+    }
+
+    /// Checks one blob: by the checksum the store keeps when it keeps one (S3, uploads made
+    /// with a checksum), else by reading and hashing it. `None`: good.
+    async fn check_blob(
+        &self,
+        doc: &SnapshotDoc,
+    ) -> Result<(Checked, Option<String>), ReplicaError> {
+        let sha = &doc.meta.sha256;
+        if let Some(h) = &self.checksums {
+            let key = self.path(&replica::blob_key(&doc.workspace, sha));
+            let stored = h.stored(&key).await.map_err(|e| ReplicaError::Request {
+                url: self.url.clone(),
+                what: format!("checksum HEAD of {key}"),
+                reason: e.to_string(),
+            })?;
+            match stored {
+                Stored::Sha256(got) if &got == sha => return Ok((Checked::StoredChecksum, None)),
+                Stored::Sha256(got) => {
+                    return Ok((
+                        Checked::StoredChecksum,
+                        Some(format!(
+                        "the store's SHA-256 checksum of its blob is {}, the blob's name says {}",
+                        short(&got),
+                        short(sha)
+                    )),
+                    ))
+                }
+                Stored::Missing => {
+                    return Ok((
+                        Checked::StoredChecksum,
+                        Some(format!("its blob {} is missing", short(sha))),
+                    ))
+                }
+                Stored::NoChecksum => {}
+            }
+        }
+        let problem = match self.fetch(doc).await {
+            Ok(b) => match snapshot::hash_and_check(&b).1 {
+                Ok(_) => None,
+                Err(i) => Some(format!("its state is {i}")),
+            },
+            Err(ReplicaError::Bad { reason, .. }) => Some(reason),
+            Err(e) => return Err(e),
+        };
+        Ok((Checked::Read, problem))
+    }
+
+    /// Rechecks every snapshot of `workspace`, each distinct blob once: by the SHA-256
+    /// checksum the store keeps for it when there is one (a blob whose bytes hash to its name
+    /// is the valid state that was uploaded: the upload checked it), else by reading it,
+    /// hashing it and checking that it is a valid state. Unreadable documents come last.
     ///
     /// # Errors
-    /// When the listing fails.
-    pub async fn verify(
-        &self,
-        workspace: &str,
-    ) -> Result<Vec<(String, Option<String>)>, ReplicaError> {
+    /// When the listing fails or the store cannot be asked.
+    pub async fn verify(&self, workspace: &str) -> Result<Vec<Verified>, ReplicaError> {
         let (docs, bad) = self.list(workspace).await?;
-        let mut by_sha: std::collections::BTreeMap<String, Option<String>> = Default::default();
+        let mut by_sha: std::collections::BTreeMap<String, (Checked, Option<String>)> =
+            Default::default();
         let mut out = Vec::new();
         for d in &docs {
             if !by_sha.contains_key(&d.meta.sha256) {
-                let r = match self.fetch(d).await {
-                    Ok(b) => match snapshot::hash_and_check(&b).1 {
-                        Ok(_) => None,
-                        Err(i) => Some(format!("its state is {i}")),
-                    },
-                    Err(ReplicaError::Bad { reason, .. }) => Some(reason),
-                    Err(e) => return Err(e),
-                };
+                let r = self.check_blob(d).await?;
+                log::debug!(
+                    "replica {}: blob {} checked {:?}",
+                    self.url,
+                    d.meta.sha256,
+                    r.0
+                );
                 by_sha.insert(d.meta.sha256.clone(), r);
             }
-            out.push((d.id.clone(), by_sha[&d.meta.sha256].clone()));
+            let (checked, problem) = by_sha[&d.meta.sha256].clone();
+            out.push(Verified {
+                id: d.id.clone(),
+                sha256: Some(d.meta.sha256.clone()),
+                checked: Some(checked),
+                problem,
+            });
         }
         for (k, reason) in bad {
-            out.push((k, Some(reason)));
+            out.push(Verified {
+                id: k,
+                sha256: None,
+                checked: None,
+                problem: Some(reason),
+            });
         }
         Ok(out)
     }
@@ -880,7 +1002,11 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert!(bad.is_empty());
         let v = rt.block_on(rep.verify("default")).unwrap();
-        assert!(v.iter().all(|(_, p)| p.is_none()), "{v:?}");
+        assert!(v.iter().all(|x| x.problem.is_none()), "{v:?}");
+        assert!(
+            v.iter().all(|x| x.checked == Some(Checked::Read)),
+            "a file replica keeps no checksum: its blobs are read: {v:?}"
+        );
         // A second host with the same local ids gets suffixed ids, never overwriting.
         let local = snapshot::list(&cfg.state.backups).unwrap();
         let rid = rt.block_on(rep.upload("default", &local[0], "h2")).unwrap();
@@ -895,9 +1021,9 @@ mod tests {
             .join(&docs[1].meta.sha256);
         std::fs::write(&blob, b"garbage").unwrap();
         let v = rt.block_on(rep.verify("default")).unwrap();
-        let badv: Vec<_> = v.iter().filter(|(_, p)| p.is_some()).collect();
+        let badv: Vec<_> = v.iter().filter(|x| x.problem.is_some()).collect();
         assert_eq!(badv.len(), 1, "{v:?}");
-        assert_eq!(badv[0].0, docs[1].id);
+        assert_eq!(badv[0].id, docs[1].id);
         // Retention applies in the replica: keep_last 1 keeps this host's newest document only
         // (and the other host's document stays).
         let (gone, _) = rt
