@@ -101,7 +101,8 @@ impl Literal {
         let nested = matches!(v, Value::Array(_) | Value::Object(_));
         if nested && depth(&v) <= MAX_LITERAL_TEXT_DEPTH {
             if let Ok(t) = serde_json::to_string(&v) {
-                return Literal::Json(t.into_boxed_str());
+                // Copied at its exact size (a working buffer shrunk in place leaves a gap).
+                return Literal::Json(t.as_str().into());
             }
         }
         Literal::Value(v)
@@ -814,7 +815,13 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         at,
         count: None,
         for_each: None,
-        exprs: ExprMap::default(),
+        // Sized once for its arguments (grown and shrunk in place, it left gaps).
+        exprs: ExprMap(Vec::with_capacity(
+            b.body
+                .attributes()
+                .filter(|a| !META.contains(&a.key.as_str()))
+                .count(),
+        )),
         ignore: Ignore::Nothing,
         ignore_set: false,
         replace_triggered_by: Vec::new(),
