@@ -23,7 +23,7 @@
 //!   [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`.
 //!
 //! [`detect`] parses the `.tf` files one per thread (one thread fewer than there are cores, at
-//! least one) and the state on a thread beside them.
+//! least one: the calling thread is one of them) and streams the state on a thread beside them.
 //!
 //! # Scenarios
 //!

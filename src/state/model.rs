@@ -9,8 +9,9 @@
 //! flatmap attributes are upgraded in memory for [`read_content`], never rewritten). The file
 //! must be UTF-8. An empty file counts as lost, like a missing one. A version 4 state is checked
 //! in one pass without building a `serde_json::Value` (typed visitors and `IgnoredAny`).
-//! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. This module
-//! does not know about snapshots, locks or actors.
+//! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. A large
+//! version 4 state can also be read as a stream ([`stream_v4`], what drift does), never held
+//! whole. This module does not know about snapshots, locks or actors.
 
 use std::fmt;
 use std::io;
