@@ -39,8 +39,8 @@ use crate::text::LineIndex;
 /// Past this many instances, a `count` or `for_each` is not expanded: its resource is unknown.
 pub const MAX_INSTANCES: u64 = 100_000;
 
-/// How many parsed blocks of the root module are expanded between two givings back of the
-/// emptied part of their vector.
+/// How many of the root module's parsed blocks are expanded between two shrinkings of the
+/// vector they are taken from (its emptied end is given back to the allocator).
 const RELEASE_EVERY: usize = 4096;
 
 /// Deepest module nesting followed (`module.a.module.b…`).
