@@ -23,7 +23,7 @@
 //!   [`detect_and_record`] writes `logs/drift_<ts>.json` and `.log`.
 //!
 //! [`detect`] parses the `.tf` files one per thread (one thread fewer than there are cores, at
-//! least one) and the state on a thread beside them.
+//! least one: the calling thread is one of them) and streams the state on a thread beside them.
 //!
 //! # Scenarios
 //!
@@ -318,7 +318,10 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     let files = tf_files(&t.dir)?;
     o.stage(Stage::Parsing { files: files.len() });
     // One core is the state parser's: another HCL worker would only add a syntax tree in
-    // flight (peak memory) without more CPU to parse it.
+    // flight (peak memory) without more CPU to parse it. This thread is one of the workers:
+    // what it allocates for the parsed files is in its own malloc arena, where the expansion
+    // after it (on this thread too) reuses what each parsed block gives back as it is
+    // consumed, instead of growing another arena beside one whose memory it cannot reuse.
     let threads = std::thread::available_parallelism()
         .map(|n| n.get().saturating_sub(1))
         .unwrap_or(1)
@@ -351,7 +354,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
             .name("drift-state".into())
             .spawn_scoped(s, load_state)
             .ok();
-        let workers: Vec<_> = (0..threads)
+        let workers: Vec<_> = (1..threads)
             .filter_map(|_| {
                 std::thread::Builder::new()
                     .name("drift-hcl".into())
@@ -359,9 +362,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
                     .ok()
             })
             .collect();
-        if workers.is_empty() {
-            work();
-        }
+        work();
         for w in workers {
             if w.join().is_err() {
                 log::warn!("a drift parser thread panicked");

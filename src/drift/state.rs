@@ -56,22 +56,31 @@ pub fn index_suffix(key: &Value) -> String {
 
 /// Reads and parses the state at `path`; a missing file is an empty, `missing` state.
 ///
+/// A version 4 state is read as a stream ([`model::stream_v4`]): only what drift keeps (each
+/// instance's address, minified attributes and sensitive names) stays in memory, never the
+/// file's bytes. Anything that stream refuses (an older format, an invalid state) is read
+/// whole by the one reader, which gives the verdict and its reason.
+///
 /// # Errors
 /// [`DriftError::Io`] when it exists but cannot be read, [`DriftError::StateEmpty`] or
 /// [`DriftError::StateInvalid`] as [`parse_state`].
 pub fn load_state(path: &Path, display: &str) -> Result<Recorded, DriftError> {
     // Never blocks: a fifo or device in the state's place is refused, not waited on.
-    match crate::fsutil::read_regular(path, true) {
-        Ok(bytes) => {
-            let content = read(&bytes, display)?;
-            // The file's bytes are not needed once read: free them before building the map.
-            drop(bytes);
-            Ok(recorded(content))
+    let file = match crate::fsutil::open_read_regular(path, true) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Recorded {
+                missing: true,
+                ..Recorded::default()
+            })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Recorded {
-            missing: true,
-            ..Recorded::default()
-        }),
+        Err(e) => return Err(DriftError::io(path, e)),
+    };
+    if let Some(r) = stream(file) {
+        return Ok(r);
+    }
+    match crate::fsutil::read_regular(path, true) {
+        Ok(bytes) => read(&bytes, display).map(recorded),
         Err(e) => Err(DriftError::io(path, e)),
     }
 }
@@ -83,7 +92,22 @@ pub fn load_state(path: &Path, display: &str) -> Result<Recorded, DriftError> {
 /// [`DriftError::StateEmpty`] for an empty (or blank) file, [`DriftError::StateInvalid`] when
 /// it is not a valid state.
 pub fn parse_state(bytes: &[u8], display: &str) -> Result<Recorded, DriftError> {
-    read(bytes, display).map(recorded)
+    match stream(bytes) {
+        Some(r) => Ok(r),
+        None => read(bytes, display).map(recorded),
+    }
+}
+
+/// A version 4 state read as a stream; `None` when the stream refuses it (see
+/// [`model::stream_v4`]).
+fn stream(r: impl std::io::Read) -> Option<Recorded> {
+    let mut out = Recorded::default();
+    let outputs = model::stream_v4(r, &mut |address, deposed, obj| {
+        add(&mut out, address, deposed, obj)
+    })
+    .ok()?;
+    out.outputs = outputs;
+    Some(out)
 }
 
 /// Checks the state and reads its content.
@@ -107,27 +131,47 @@ fn recorded(content: model::StateContent) -> Recorded {
         outputs: content.outputs,
         ..Recorded::default()
     };
-    for (addr, i) in content.instances {
-        out.deposed += i.deposed.len();
-        let Some(cur) = i.current else { continue };
-        let sensitive = cur.sensitive_names();
-        out.instances.insert(
-            addr,
-            RecordedInstance {
-                module: if i.address.module.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}.", i.address.module)
-                },
-                data: i.address.data,
-                rtype: i.address.rtype.clone(),
-                address: i.address,
-                raw_attributes: cur.attributes,
-                sensitive,
-            },
-        );
+    for (_, i) in content.instances {
+        for d in i.deposed {
+            add(&mut out, i.address.clone(), true, d);
+        }
+        if let Some(cur) = i.current {
+            add(&mut out, i.address, false, cur);
+        }
     }
     out
+}
+
+/// Takes in one object of the state: a deposed one is only counted; a current one is the
+/// instance's (a later one for the same address replaces an earlier one's attributes, as the
+/// state reader does).
+fn add(out: &mut Recorded, address: Address, deposed: bool, obj: model::StateObject) {
+    if deposed {
+        out.deposed += 1;
+        return;
+    }
+    let sensitive = obj.sensitive_names();
+    match out.instances.entry(address.to_string()) {
+        std::collections::btree_map::Entry::Occupied(mut e) => {
+            let i = e.get_mut();
+            i.raw_attributes = obj.attributes;
+            i.sensitive = sensitive;
+        }
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(RecordedInstance {
+                module: if address.module.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}.", address.module)
+                },
+                data: address.data,
+                rtype: address.rtype.clone(),
+                address,
+                raw_attributes: obj.attributes,
+                sensitive,
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -226,5 +270,107 @@ mod tests {
             parse_state(br#"{"version":4,"lineage":"l","serial":1}"#, "t"),
             Err(DriftError::StateInvalid { .. })
         ));
+    }
+
+    /// The stream and the whole-file reader give the same result (compared as debug text:
+    /// addresses, attributes, sensitive names, outputs, deposed count), and the stream never
+    /// accepts what the whole-file reader refuses.
+    #[test]
+    fn the_stream_agrees_with_the_whole_file_reader() {
+        let v4 = |body: &str| format!(r#"{{"version":4,"lineage":"l","serial":1,{body}}}"#);
+        let res = r#""resources":[
+          {"mode":"managed","type":"null_resource","name":"a","instances":[
+            {"index_key":0,"attributes":{ "id" : "1", "s": "x  y" },"sensitive_attributes":[[{"type":"get_attr","value":"s"}]]},
+            {"index_key":"k","deposed":"0001","attributes":{"id":"old"}},
+            {"index_key":"k","attributes":{"id":"2"}},
+            {"index_key":0,"attributes":{"id":"again"}},
+            {"index_key":1,"attributes":null},
+            {"index_key":2,"attributes":[1]}]},
+          {"module":"module.m[\"x\"]","mode":"data","type":"d","name":"b","instances":[{"attributes":{}}]},
+          {"mode":"managed","type":"t","name":"only_deposed","instances":[{"deposed":"1","attributes":{}}]}]"#;
+        let accepted = [
+            v4(res),
+            v4(&format!(
+                r#"{res},"outputs":{{"o":{{"value":[1,"a"],"type":["tuple",["number","string"]]}},"p":{{"value":"s","sensitive":true}}}}"#
+            )),
+            format!(
+                r#"{{{res},"serial":2,"outputs":null,"lineage":"l","version":4,"check_results":null}}"#
+            ),
+            r#"{"vers\u0069on":4,"lineage":"l","serial":1,"resources":[]}"#.to_string(),
+        ];
+        let refused_by_both = [
+            String::new(),
+            " \n".to_string(),
+            "[1]".to_string(),
+            v4(res).replace("\"version\":4", "\"version\":4.0"),
+            v4(res).replace("\"version\":4", "\"version\":5"),
+            v4(res).replace("\"serial\":1", "\"serial\":-1"),
+            v4(res).replace("\"lineage\":\"l\"", "\"lineage\":7"),
+            v4(r#""resources":{}"#),
+            v4(r#""resources":[1]"#),
+            v4(r#""resources":[{"type":"t"}]"#),
+            v4(r#""resources":[{"type":"t","name":"n","instances":null}]"#),
+            v4(r#""resources":[],"resources":[]"#),
+            r#"{"version":4,"version":4,"lineage":"l","serial":1,"resources":[]}"#.to_string(),
+            r#"{"lineage":"l","serial":1,"resources":[]}"#.to_string(),
+            r#"{"version":4,"lineage":"l","serial":1}"#.to_string(),
+            format!("{} x", v4(res)),
+            v4(res)[..200].to_string(),
+        ];
+        let legacy = r#"{"version":3,"serial":2,"lineage":"l","modules":[{"path":["root"],"resources":{"null_resource.a":{"type":"null_resource","primary":{"id":"8","attributes":{"id":"8"}}}}}]}"#;
+        let whole = |s: &str| read(s.as_bytes(), "t").map(recorded);
+        for s in &accepted {
+            let streamed = stream(s.as_bytes()).unwrap_or_else(|| panic!("not streamed: {s}"));
+            let whole = whole(s).unwrap();
+            assert_eq!(format!("{streamed:?}"), format!("{whole:?}"), "{s}");
+        }
+        let r = stream(accepted[0].as_bytes()).unwrap();
+        assert_eq!(r.deposed, 2);
+        assert_eq!(
+            r.instances["null_resource.a[0]"].raw_attributes.get(),
+            r#"{"id":"again"}"#
+        );
+        assert!(r.instances["null_resource.a[0]"].sensitive.is_empty());
+        assert_eq!(r.instances["null_resource.a[1]"].raw_attributes.get(), "{}");
+        assert!(!r.instances.contains_key("t.only_deposed"));
+        for s in &refused_by_both {
+            assert!(stream(s.as_bytes()).is_none(), "streamed: {s}");
+            assert!(parse_state(s.as_bytes(), "t").is_err(), "accepted: {s}");
+        }
+        assert!(stream(legacy.as_bytes()).is_none());
+        let r = parse_state(legacy.as_bytes(), "t").unwrap();
+        assert_eq!(format!("{r:?}"), format!("{:?}", whole(legacy).unwrap()));
+        assert!(r.instances.contains_key("null_resource.a"));
+    }
+
+    #[test]
+    fn a_state_file_is_streamed_and_errors_keep_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.tfstate");
+        std::fs::write(
+            &p,
+            br#"{"version":4,"lineage":"l","serial":1,"resources":[{"type":"t","name":"n","instances":[{"attributes":{"id":"1"}}]}]}"#,
+        )
+        .unwrap();
+        let r = load_state(&p, "s").unwrap();
+        assert!(!r.missing);
+        assert_eq!(r.instances["t.n"].raw_attributes.get(), r#"{"id":"1"}"#);
+        std::fs::write(
+            &p,
+            br#"{"version":5,"lineage":"l","serial":1,"resources":[]}"#,
+        )
+        .unwrap();
+        match load_state(&p, "s") {
+            Err(DriftError::StateInvalid { reason, .. }) => {
+                assert!(reason.contains("is 5"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&p, b"").unwrap();
+        assert!(matches!(
+            load_state(&p, "s"),
+            Err(DriftError::StateEmpty { .. })
+        ));
+        assert!(load_state(&dir.path().join("none"), "s").unwrap().missing);
     }
 }

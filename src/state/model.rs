@@ -9,8 +9,9 @@
 //! flatmap attributes are upgraded in memory for [`read_content`], never rewritten). The file
 //! must be UTF-8. An empty file counts as lost, like a missing one. A version 4 state is checked
 //! in one pass without building a `serde_json::Value` (typed visitors and `IgnoredAny`).
-//! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. This module
-//! does not know about snapshots, locks or actors.
+//! Open and parse apart: [`load_state`] reads a file, [`parse_state`] checks bytes. A large
+//! version 4 state can also be read as a stream ([`stream_v4`], what drift does), never held
+//! whole. This module does not know about snapshots, locks or actors.
 
 use std::fmt;
 use std::io;
@@ -780,7 +781,10 @@ pub fn minify(json: &str) -> Option<String> {
     if out.len() == b.len() {
         return None;
     }
-    String::from_utf8(out).ok()
+    // Copied to a buffer of its exact size: shrinking the working one in place would leave
+    // a gap the size of the indentation after each kept text, too small for the next one
+    // (at 100,000 instances, tens of MB resident for nothing).
+    String::from_utf8(out.as_slice().to_vec()).ok()
 }
 
 /// An owned copy of `a`, [`minify`]d.
@@ -883,6 +887,282 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
         }
     }
     Ok(out)
+}
+
+/// Reads a version 4 state from `r` in one pass, without holding the file: each instance
+/// object goes to `each` (its address, whether it is deposed, the object with its attributes
+/// [`minify`]d) as soon as its resource is read, and the root outputs are returned. Only the
+/// reading of one resource is held at a time, so a large state costs what its caller keeps.
+///
+/// It accepts no more than [`parse_state`] and [`read_content`] together: the whole text must
+/// be UTF-8, the top level an object with `version` 4, a string `lineage`, an integer `serial`
+/// and a `resources` array, each resource read as [`read_content`] reads it. It refuses more
+/// than they do (a repeated top-level key, an older format): on any error, read the bytes
+/// with them for the verdict and its reason — `each` may have been called before the error.
+///
+/// # Errors
+/// [`Invalid`] with a reason, or the read error, when the stream is not such a state.
+pub fn stream_v4<R: io::Read>(
+    r: R,
+    each: &mut dyn FnMut(Address, bool, StateObject),
+) -> Result<std::collections::BTreeMap<String, StateOutput>, Invalid> {
+    let reader = io::BufReader::with_capacity(1 << 16, Utf8Checked::new(r));
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let top = de.deserialize_map(StreamTop { each }).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    if top.version.as_ref().and_then(serde_json::Value::as_u64) != Some(4) {
+        return Err(Invalid::Version("is not 4".into()));
+    }
+    if !top
+        .lineage
+        .as_ref()
+        .is_some_and(serde_json::Value::is_string)
+    {
+        return Err(Invalid::Lineage("is not a string".into()));
+    }
+    if top
+        .serial
+        .as_ref()
+        .and_then(serde_json::Value::as_u64)
+        .is_none()
+    {
+        return Err(Invalid::Serial("is not an integer".into()));
+    }
+    if !top.resources {
+        return Err(Invalid::Resources("is missing".into()));
+    }
+    Ok(top.outputs.unwrap_or_default())
+}
+
+/// What the top level of a streamed state said.
+#[derive(Default)]
+struct StreamedTop {
+    version: Option<serde_json::Value>,
+    lineage: Option<serde_json::Value>,
+    serial: Option<serde_json::Value>,
+    resources: bool,
+    outputs: Option<std::collections::BTreeMap<String, StateOutput>>,
+}
+
+/// The top-level object of a streamed state.
+struct StreamTop<'f> {
+    each: &'f mut dyn FnMut(Address, bool, StateObject),
+}
+
+impl<'de> Visitor<'de> for StreamTop<'_> {
+    type Value = StreamedTop;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a state object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamedTop, A::Error> {
+        let mut top = StreamedTop::default();
+        let twice = |k: &str| de::Error::custom(format!("`{k}` appears twice"));
+        while let Some(k) = map.next_key::<String>()? {
+            let slot = match k.as_str() {
+                "version" => &mut top.version,
+                "lineage" => &mut top.lineage,
+                "serial" => &mut top.serial,
+                "resources" => {
+                    if top.resources {
+                        return Err(twice(&k));
+                    }
+                    map.next_value_seed(StreamResources {
+                        each: &mut *self.each,
+                    })?;
+                    top.resources = true;
+                    continue;
+                }
+                "outputs" => {
+                    if top.outputs.is_some() {
+                        return Err(twice(&k));
+                    }
+                    let o: Option<std::collections::BTreeMap<String, OutputV4>> =
+                        map.next_value()?;
+                    top.outputs = Some(
+                        o.unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, o)| (k, o.into()))
+                            .collect(),
+                    );
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(twice(&k));
+            }
+            *slot = Some(map.next_value()?);
+        }
+        Ok(top)
+    }
+}
+
+/// The `resources` array of a streamed state: each resource handed on as it is read.
+struct StreamResources<'f> {
+    each: &'f mut dyn FnMut(Address, bool, StateObject),
+}
+
+impl<'de> de::DeserializeSeed<'de> for StreamResources<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamResources<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of resources")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(r) = seq.next_element::<ResourceV4>()? {
+            let module = r.module.unwrap_or_default();
+            let data = r.mode.as_deref() == Some("data");
+            for i in r.instances {
+                let address = Address {
+                    module: module.clone(),
+                    data,
+                    rtype: r.rtype.clone(),
+                    name: r.name.clone(),
+                    key: i.index_key.as_ref().and_then(Key::from_json),
+                };
+                let obj = StateObject {
+                    attributes: match i.attributes {
+                        Some(a) if a.get().trim_start().starts_with('{') => compact_owned(a),
+                        _ => raw_empty(),
+                    },
+                    sensitive: i.sensitive_attributes.unwrap_or_default(),
+                };
+                (self.each)(address, i.deposed.is_some(), obj);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A root output of a version 4 state, as read.
+#[derive(serde::Deserialize)]
+struct OutputV4 {
+    #[serde(default)]
+    value: serde_json::Value,
+    #[serde(rename = "type", default)]
+    ty: Option<serde_json::Value>,
+    #[serde(default)]
+    sensitive: bool,
+}
+
+impl From<OutputV4> for StateOutput {
+    fn from(o: OutputV4) -> StateOutput {
+        StateOutput {
+            value: o.value,
+            ty: o.ty,
+            sensitive: o.sensitive,
+        }
+    }
+}
+
+/// One resource of a version 4 state, owned (a stream lends nothing).
+#[derive(serde::Deserialize)]
+struct ResourceV4 {
+    #[serde(default)]
+    module: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(rename = "type")]
+    rtype: String,
+    name: String,
+    #[serde(default)]
+    instances: Vec<InstanceV4>,
+}
+
+/// One instance object of a version 4 resource, owned.
+#[derive(serde::Deserialize)]
+struct InstanceV4 {
+    #[serde(default)]
+    index_key: Option<serde_json::Value>,
+    #[serde(default)]
+    deposed: Option<String>,
+    #[serde(default)]
+    attributes: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    sensitive_attributes: Option<Vec<Vec<PathStep>>>,
+}
+
+/// `a` [`minify`]d (`a` itself when it has no whitespace to drop).
+fn compact_owned(a: Box<serde_json::value::RawValue>) -> Box<serde_json::value::RawValue> {
+    match minify(a.get()) {
+        Some(m) => serde_json::value::RawValue::from_string(m).unwrap_or(a),
+        None => a,
+    }
+}
+
+/// A reader that passes on only bytes that are valid UTF-8 so far, and fails at the first
+/// invalid sequence (or one cut by the end): JSON is UTF-8, and the parser does not look
+/// inside every string it skips.
+struct Utf8Checked<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    /// `buf[start..valid]` is checked and not yet handed out; `buf[valid..end]` is the start
+    /// of a character whose remaining bytes are still to be read.
+    start: usize,
+    valid: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl<R: io::Read> Utf8Checked<R> {
+    fn new(inner: R) -> Self {
+        Utf8Checked {
+            inner,
+            buf: vec![0; 1 << 16].into_boxed_slice(),
+            start: 0,
+            valid: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: io::Read> io::Read for Utf8Checked<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let invalid = || io::Error::new(io::ErrorKind::InvalidData, "the state is not UTF-8");
+        while self.start == self.valid {
+            if self.eof {
+                return if self.end > self.valid {
+                    Err(invalid())
+                } else {
+                    Ok(0)
+                };
+            }
+            // Keep the cut character's first bytes, then read behind them.
+            self.buf.copy_within(self.valid..self.end, 0);
+            self.end -= self.valid;
+            self.start = 0;
+            self.valid = 0;
+            let n = match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                self.eof = true;
+                continue;
+            }
+            self.end += n;
+            self.valid = match std::str::from_utf8(&self.buf[..self.end]) {
+                Ok(_) => self.end,
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                Err(_) => return Err(invalid()),
+            };
+        }
+        let n = out.len().min(self.valid - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
 }
 
 /// Formats 1-3 (Terraform before 0.12): `modules[].resources` keyed `type.name[.N]`, with flat
@@ -1140,5 +1420,61 @@ mod tests {
     fn escaped_keys_are_understood() {
         let s = br#"{"vers\u0069on": 4, "serial": 1, "lineage": "l", "resources": []}"#;
         assert!(parse_state(s).is_ok());
+    }
+
+    /// Hands out at most one byte per read: every character is cut between reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), out.first_mut()) {
+                (Some((b, rest)), Some(o)) => {
+                    *o = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    fn streamed(r: impl io::Read) -> Result<Vec<(String, bool, String)>, Invalid> {
+        let mut seen = Vec::new();
+        stream_v4(r, &mut |a, deposed, o| {
+            seen.push((a.to_string(), deposed, o.attributes.get().to_string()))
+        })
+        .map(|_| seen)
+    }
+
+    #[test]
+    fn a_stream_cut_inside_characters_is_read_whole() {
+        let s = "{\"version\": 4, \"serial\": 1, \"lineage\": \"l\", \"resources\": [\n  {\"type\": \"t\", \"name\": \"n\", \"provider\": \"é😀\",\n   \"instances\": [{\"attributes\": {\"v\": \"ü 😀\"}}, {\"deposed\": \"1\", \"attributes\": {}}]}]}";
+        let seen = streamed(Trickle(s.as_bytes())).unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("t.n".to_string(), false, r#"{"v":"ü 😀"}"#.to_string()),
+                ("t.n".to_string(), true, "{}".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stream_that_is_not_utf8_is_refused() {
+        let ok = br#"{"version": 4, "serial": 1, "lineage": "l", "resources": [{"type": "t", "name": "n", "provider": "p"}]}"#;
+        assert!(streamed(Trickle(ok)).is_ok());
+        // A broken character in a string the parser only skips, and one cut by the end.
+        let bad = [
+            &br#"{"version": 4, "serial": 1, "lineage": "l", "resources": [{"type": "t", "name": "n", "provider": ""#[..],
+            &[0xff],
+            &br#""}]}"#[..],
+        ]
+        .concat();
+        assert!(streamed(Trickle(&bad)).is_err());
+        assert!(parse_state(&bad).is_err());
+        let mut cut = ok.to_vec();
+        cut.extend_from_slice(&[b' ', 0xc3]);
+        assert!(streamed(Trickle(&cut)).is_err());
+        assert!(parse_state(&cut).is_err());
     }
 }
