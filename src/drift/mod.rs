@@ -30,8 +30,9 @@
 //! [`scenario`] runs a scenario file (`config/scenarios/*.hcl`): steps `rename`, `set`,
 //! `remove`, `add` (configuration, rewritten with hcl-edit, format kept) and `delete_state`,
 //! `corrupt_state { truncate_to = N }`; then detection; then the `expect` block (`create`,
-//! `destroy`, `update`, `unknown`: a list of addresses or a count; `renamed`: a count or a list
-//! of `{ from, to }`; `in_sync`, `exit_code`: numbers). On a temporary copy by default; in
+//! `destroy`, `update`, `unknown`, `ignored`: a list of addresses or a count; `renamed`: a count
+//! or a list of `{ from, to }`; `in_sync`, `exit_code`: numbers), with the ignore rules of
+//! `drift.ignore` and `.driftignore` applied as `tfops drift` applies them. On a temporary copy by default; in
 //! place with a journal ([`journal`]) that puts every file back byte for byte, also after
 //! Ctrl-C, and after kill -9 at the next tfops command ([`heal_interrupted`]).
 
@@ -252,8 +253,9 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     Ok(files)
 }
 
-/// The files of a module folder that drift reads: `*.tf`, `terraform.tfvars(.json)`,
-/// `*.auto.tfvars(.json)` and `.driftignore` (what a scenario's temporary copy needs).
+/// The files of a module folder that drift reads beside its `.driftignore`: `*.tf`,
+/// `terraform.tfvars(.json)` and `*.auto.tfvars(.json)` (what a scenario's temporary copy
+/// needs; the ignore rules are read from the module folder itself, see [`load_driftignore`]).
 ///
 /// # Errors
 /// When the folder cannot be listed.
@@ -266,9 +268,7 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
             || n == "terraform.tfvars.json"
             || n.ends_with(".auto.tfvars")
             || n.ends_with(".auto.tfvars.json");
-        // `.driftignore` only as a regular file: a link is judged where it is, not copied.
-        let ignore = n == DRIFTIGNORE && e.file_type().is_ok_and(|t| t.is_file());
-        if (vars && e.path().is_file()) || ignore {
+        if vars && e.path().is_file() {
             files.push(e.path());
         }
     }
