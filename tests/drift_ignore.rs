@@ -314,3 +314,117 @@ fn progress_on_a_terminal_and_silent_with_json_or_quiet() {
         assert!(!out.contains("drift: parsing"), "{quiet}: {out:?}");
     }
 }
+
+/// `replace_triggered_by`: a replace whose trigger's change is ignored is ignored too (with the
+/// trigger's rules), through a chain (`c` is triggered by `b`, which `app` triggers); one whose
+/// trigger still changes stays. `d` has an update of its own: Terraform replaces it for its
+/// trigger (checked with terraform 1.11.4: `-/+` with reason `replace_triggered_by`).
+#[test]
+fn a_replace_triggered_by_an_ignored_change_is_ignored_too() {
+    let tf = |app: &str| {
+        [
+            resource("app", app, "prod"),
+            "resource \"terraform_data\" \"b\" {\n  input = \"b\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.app]\n  }\n}\n".into(),
+            "resource \"terraform_data\" \"c\" {\n  input = \"c\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.b]\n  }\n}\n".into(),
+            "resource \"terraform_data\" \"d\" {\n  input = \"d2\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.app]\n  }\n}\n".into(),
+        ]
+        .concat()
+    };
+    let s = |v: &str| (json!(v), json!("string"));
+    let state = || {
+        vec![
+            td("app", obj_t("a", "dev")),
+            td("b", s("b")),
+            td("c", s("c")),
+            td("d", s("d1")),
+        ]
+    };
+    let ws = workspace(&tf("a"), state());
+    let addr = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Without rules: `app` changes in place, and what it triggers is replaced.
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(addr(&r["update"]), ["terraform_data.app"], "{r:#}");
+    assert_eq!(
+        r["replace"],
+        json!([
+            {"address": "terraform_data.b", "attributes": ["replace_triggered_by"]},
+            {"address": "terraform_data.c", "attributes": ["replace_triggered_by"]},
+            {"address": "terraform_data.d", "attributes": ["input", "replace_triggered_by"]},
+        ]),
+        "{r:#}"
+    );
+    // `app`'s only change is ignored: nothing is replaced; `d` keeps its own update.
+    std::fs::write(ws.path("iac/.driftignore"), "*.input.tags\n").unwrap();
+    let o = ws.run(&["drift", "--json", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let r = json_of(&o);
+    assert_eq!(r["replace"], json!([]), "{r:#}");
+    assert_eq!(
+        r["update"],
+        json!([{"address": "terraform_data.d", "attributes": ["input"]}]),
+        "{r:#}"
+    );
+    let rule = json!([{"rule": "*.input.tags", "source": "iac/.driftignore:1"}]);
+    let ignored = r["ignored"].as_array().unwrap();
+    for (a, action, attrs) in [
+        ("terraform_data.app", "update", json!(["input"])),
+        (
+            "terraform_data.b",
+            "replace",
+            json!(["replace_triggered_by"]),
+        ),
+        (
+            "terraform_data.c",
+            "replace",
+            json!(["replace_triggered_by"]),
+        ),
+        (
+            "terraform_data.d",
+            "replace",
+            json!(["replace_triggered_by"]),
+        ),
+    ] {
+        let want = json!({"address": a, "action": action, "attributes": attrs, "rules": rule});
+        assert!(ignored.contains(&want), "{want} not in {r:#}");
+    }
+    assert_eq!(r["summary"]["ignored"], 4, "{r:#}");
+    assert_eq!(r["summary"]["in_sync"], 0, "{r:#}");
+    // `d`'s own change ignored as well: no drift left.
+    std::fs::write(
+        ws.path("iac/.driftignore"),
+        "*.input.tags\nterraform_data.d.input\n",
+    )
+    .unwrap();
+    let o = ws.run(&["drift", "--json", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = json_of(&o);
+    let d = r["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["address"] == "terraform_data.d")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        d["attributes"],
+        json!(["input", "replace_triggered_by"]),
+        "{r:#}"
+    );
+    assert_eq!(d["rules"].as_array().unwrap().len(), 2, "{r:#}");
+    // `app`'s name changes too, which no rule covers: the replaces stay.
+    std::fs::write(ws.path("iac/main.tf"), tf("renamed")).unwrap();
+    std::fs::write(ws.path("iac/.driftignore"), "*.input.tags\n").unwrap();
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(
+        addr(&r["replace"]),
+        ["terraform_data.b", "terraform_data.c", "terraform_data.d"],
+        "{r:#}"
+    );
+    assert_eq!(r["summary"]["ignored"], 0, "{r:#}");
+}

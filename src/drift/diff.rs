@@ -74,6 +74,10 @@ pub struct Diff {
     pub in_sync: usize,
     /// Whether an update was decided for a type whose schema tfops does not know.
     pub schemaless_update: bool,
+    /// For each replace its `replace_triggered_by` caused: the changing addresses (created,
+    /// updated or replaced, also through another trigger) its references cover. Ignore rules
+    /// use it to drop a replace whose triggers they all ignore.
+    pub triggered_by: BTreeMap<String, Vec<String>>,
 }
 
 impl Diff {
@@ -432,7 +436,9 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
         !create
     });
-    let mut triggered: Vec<(&String, &DesiredInstance)> = Vec::new();
+    // Instances with `replace_triggered_by` and an object in the state, with their own
+    // verdict: decided once every other change is known.
+    let mut triggered: Vec<(&String, &DesiredInstance, Verdict)> = Vec::new();
     for (addr, want) in &desired.instances {
         let Some(orig) = effective.get(addr.as_str()) else {
             out.create.push(addr.clone());
@@ -447,14 +453,16 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 .cloned()
                 .collect()
         };
-        match compare(want, have, &mut out.schemaless_update) {
-            Verdict::InSync => {
-                if want.replace_triggered_by.is_empty() {
-                    out.in_sync += 1;
-                } else {
-                    triggered.push((addr, want));
-                }
+        let verdict = compare(want, have, &mut out.schemaless_update);
+        if !want.replace_triggered_by.is_empty() {
+            if !matches!(verdict, Verdict::InSync) {
+                changing.insert(addr.clone());
             }
+            triggered.push((addr, want, verdict));
+            continue;
+        }
+        match verdict {
+            Verdict::InSync => out.in_sync += 1,
             Verdict::Update(attrs) => {
                 changing.insert(addr.clone());
                 out.update.push(Update {
@@ -474,21 +482,77 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
     }
     out.create.sort();
-    for (addr, want) in triggered {
-        let hit = want
-            .replace_triggered_by
+    // A replace by `replace_triggered_by` is a change too, which can trigger another (as
+    // Terraform plans them, in dependency order): repeat until nothing more fires.
+    let triggers_of = |want: &DesiredInstance, changing: &BTreeSet<String>| -> Vec<String> {
+        changing
             .iter()
-            .any(|r| changing.iter().any(|c| covers(r, c)));
-        if hit {
-            out.replace.push(Update {
-                address: addr.clone(),
-                attributes: vec!["replace_triggered_by".into()],
-                sensitive: Vec::new(),
-            });
-        } else {
-            out.in_sync += 1;
+            .filter(|c| want.replace_triggered_by.iter().any(|r| covers(r, c)))
+            .cloned()
+            .collect()
+    };
+    let mut fired: BTreeSet<&String> = BTreeSet::new();
+    loop {
+        let newly: Vec<&String> = triggered
+            .iter()
+            .filter(|(addr, want, _)| {
+                !fired.contains(addr) && !triggers_of(want, &changing).is_empty()
+            })
+            .map(|(addr, _, _)| *addr)
+            .collect();
+        if newly.is_empty() {
+            break;
+        }
+        for addr in newly {
+            changing.insert(addr.clone());
+            fired.insert(addr);
         }
     }
+    for (addr, want, verdict) in triggered {
+        let sens = |attrs: &[String]| -> Vec<String> {
+            let have = effective
+                .get(addr.as_str())
+                .and_then(|o| recorded.instances.get(*o));
+            attrs
+                .iter()
+                .filter(|a| have.is_some_and(|h| h.sensitive.contains(*a)))
+                .cloned()
+                .collect()
+        };
+        if !fired.contains(addr) {
+            match verdict {
+                Verdict::InSync => out.in_sync += 1,
+                Verdict::Update(attrs) => out.update.push(Update {
+                    address: addr.clone(),
+                    sensitive: sens(&attrs),
+                    attributes: attrs,
+                }),
+                Verdict::Replace(attrs) => out.replace.push(Update {
+                    address: addr.clone(),
+                    sensitive: sens(&attrs),
+                    attributes: attrs,
+                }),
+            }
+            continue;
+        }
+        // Replaced whatever its own change: Terraform plans `-/+` for the trigger even when
+        // the instance would otherwise be updated in place.
+        let mut attrs = match verdict {
+            Verdict::InSync => Vec::new(),
+            Verdict::Update(a) | Verdict::Replace(a) => a,
+        };
+        attrs.push("replace_triggered_by".into());
+        let mut by = triggers_of(want, &changing);
+        by.retain(|c| c != addr);
+        out.triggered_by.insert(addr.clone(), by);
+        out.replace.push(Update {
+            address: addr.clone(),
+            sensitive: sens(&attrs),
+            attributes: attrs,
+        });
+    }
+    out.update.sort_by(|a, b| a.address.cmp(&b.address));
+    out.replace.sort_by(|a, b| a.address.cmp(&b.address));
     for addr in effective.keys() {
         if desired.instances.contains_key(addr.as_ref())
             || out.unknown.iter().any(|u| covers(&u.address, addr))

@@ -521,6 +521,14 @@ pub fn apply(
             }
         }
     }
+    untrigger(
+        &d.triggered_by,
+        &d.create,
+        &mut still_update,
+        &mut still_replace,
+        &out,
+        &mut attr_out,
+    );
     still_update.sort_by(|a, b| a.address.cmp(&b.address));
     d.update = still_update;
     d.replace = still_replace;
@@ -533,6 +541,148 @@ pub fn apply(
             .retain(|r| create.contains(r.to.as_str()) && destroy.contains(r.from.as_str()));
     }
     out
+}
+
+const TRIGGERED: &str = "replace_triggered_by";
+
+/// Takes back the replaces `replace_triggered_by` made when none of their triggers changes
+/// any more once the rules are applied (a trigger changes when something of it is still
+/// reported, or when it is itself still replaced by its own trigger). Such a replace is
+/// ignored by the rules that ignored its triggers; what is left of the instance (its own
+/// changes) stays an update or a replace of its own.
+fn untrigger(
+    triggered_by: &std::collections::BTreeMap<String, Vec<String>>,
+    create: &[String],
+    update: &mut Vec<Update>,
+    replace: &mut Vec<Update>,
+    whole: &[Ignored],
+    attr_out: &mut Vec<Ignored>,
+) {
+    use std::collections::{BTreeMap, HashSet};
+    if triggered_by.is_empty() {
+        return;
+    }
+    // What changes by itself, after the rules.
+    let mut changing: HashSet<&str> = create.iter().map(String::as_str).collect();
+    let mut pending: Vec<&str> = Vec::new();
+    for u in update.iter().chain(replace.iter()) {
+        let triggered =
+            u.attributes.iter().any(|a| a == TRIGGERED) && triggered_by.contains_key(&u.address);
+        if triggered {
+            pending.push(&u.address);
+        }
+        if u.attributes.iter().any(|a| a != TRIGGERED) || !triggered {
+            changing.insert(&u.address);
+        }
+    }
+    // Trigger by trigger, as in the diff: a replace that still fires is a change.
+    let mut fired: HashSet<&str> = HashSet::new();
+    loop {
+        let newly: Vec<&str> = pending
+            .iter()
+            .copied()
+            .filter(|a| {
+                !fired.contains(a)
+                    && triggered_by[*a]
+                        .iter()
+                        .any(|t| changing.contains(t.as_str()))
+            })
+            .collect();
+        if newly.is_empty() {
+            break;
+        }
+        for a in newly {
+            fired.insert(a);
+            changing.insert(a);
+        }
+    }
+    let dropped: Vec<&str> = pending
+        .iter()
+        .copied()
+        .filter(|a| !fired.contains(a))
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    // The rules that took each address's change out, followed down the chains of triggers.
+    let mut rules_of: BTreeMap<String, BTreeSet<RuleRef>> = BTreeMap::new();
+    for i in whole.iter().chain(attr_out.iter()) {
+        rules_of
+            .entry(i.address.clone())
+            .or_default()
+            .extend(i.rules.iter().cloned());
+    }
+    for _ in 0..dropped.len() {
+        let mut grew = false;
+        for a in &dropped {
+            let mut rs: BTreeSet<RuleRef> = BTreeSet::new();
+            for t in &triggered_by[*a] {
+                if let Some(r) = rules_of.get(t) {
+                    rs.extend(r.iter().cloned());
+                }
+            }
+            let have = rules_of.entry((*a).to_string()).or_default();
+            let before = have.len();
+            have.extend(rs);
+            grew |= have.len() != before;
+        }
+        if !grew {
+            break;
+        }
+    }
+    let dropped: HashSet<String> = dropped.into_iter().map(str::to_string).collect();
+    let mut left_update = Vec::new();
+    let mut left_replace = Vec::new();
+    for (was_replace, list) in [
+        (false, std::mem::take(update)),
+        (true, std::mem::take(replace)),
+    ] {
+        for mut u in list {
+            if !dropped.contains(u.address.as_str()) {
+                if was_replace {
+                    left_replace.push(u);
+                } else {
+                    left_update.push(u);
+                }
+                continue;
+            }
+            let mut rules: Vec<RuleRef> = Vec::new();
+            for t in &triggered_by[&u.address] {
+                if let Some(r) = rules_of.get(t) {
+                    rules.extend(r.iter().cloned());
+                }
+            }
+            rules.sort();
+            rules.dedup();
+            match attr_out.iter_mut().find(|i| i.address == u.address) {
+                Some(i) => {
+                    i.attributes.push(TRIGGERED.into());
+                    i.rules.extend(rules);
+                    i.rules.sort();
+                    i.rules.dedup();
+                }
+                None => attr_out.push(Ignored {
+                    address: u.address.clone(),
+                    from: None,
+                    action: "replace".into(),
+                    attributes: vec![TRIGGERED.into()],
+                    rules,
+                }),
+            }
+            u.attributes.retain(|a| a != TRIGGERED);
+            u.sensitive.retain(|s| u.attributes.contains(s));
+            if u.attributes.is_empty() {
+                continue;
+            }
+            if u.attributes.iter().any(|a| REPLACING.contains(&a.as_str())) {
+                left_replace.push(u);
+            } else {
+                left_update.push(u);
+            }
+        }
+    }
+    *update = left_update;
+    *replace = left_replace;
 }
 
 /// The paths (attribute first) where `attr` differs between the configuration and the state,
