@@ -9,7 +9,8 @@
 //!   compare with their types and count attributes removed from the configuration; other
 //!   types compare what the configuration sets, primitives after conversion to strings (an
 //!   `update`: without the provider's schema, an in-place update and a replacement look the
-//!   same). `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces
+//!   same); nested blocks the state holds of a type the configuration does not write leave
+//!   such an instance `unknown` (a removed block, or one the provider fills in itself). `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces
 //!   when a referenced resource changes.
 //! - A recorded object no desired instance claims: `forget` under a `removed` block with
 //!   `destroy = false`, nothing when an `unknown` entry covers it, else `destroy`.
@@ -232,6 +233,8 @@ enum Verdict {
     InSync,
     Update(Vec<String>),
     Replace(Vec<String>),
+    /// Not decided without the provider's schema (why).
+    Unknown(String),
 }
 
 fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut bool) -> Verdict {
@@ -281,69 +284,215 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
                 .map(|(k, _)| k.as_str())
                 .chain(want.blocks.keys().map(String::as_str))
                 .collect();
-            if keys.is_empty() {
-                return Verdict::InSync;
-            }
-            let vals = have.attributes(&keys);
+            let vals = if keys.is_empty() {
+                Vec::new()
+            } else {
+                have.attributes(&keys)
+            };
+            let mut undecided: Vec<String> = Vec::new();
             let changed: Vec<String> = keys
                 .iter()
                 .zip(vals)
                 .filter(|(k, sv)| match want.blocks.get(**k) {
-                    Some(blocks) => !blocks_match(sv.as_ref(), blocks),
+                    Some(blocks) => match blocks_match(sv.as_ref(), blocks, k) {
+                        BlockCmp::Same => false,
+                        BlockCmp::Differ => true,
+                        BlockCmp::Undecided(why) => {
+                            undecided.extend(why);
+                            false
+                        }
+                    },
                     None => !sv.as_ref().is_some_and(|sv| equal(sv, &want.attrs[**k])),
                 })
                 .map(|(k, _)| k.to_string())
                 .collect();
-            if changed.is_empty() {
+            if !changed.is_empty() {
+                *schemaless = true;
+                return Verdict::Update(changed);
+            }
+            // Block types the state holds that the configuration does not write at all.
+            undecided.extend(unwritten_blocks(&have.raw_attributes, "", |k| {
+                want.attrs.contains_key(k) || want.blocks.contains_key(k) || ig.covers(k)
+            }));
+            if undecided.is_empty() {
                 Verdict::InSync
             } else {
-                *schemaless = true;
-                Verdict::Update(changed)
+                Verdict::Unknown(undecided_reason(&undecided))
             }
         }
     }
+}
+
+/// An instance `compare` could not decide, named at its resource block.
+fn schemaless_unknown(desired: &Desired, addr: &str, reason: String) -> Unknown {
+    // The block is recorded without instance keys: `a.b["k"]` is declared as `a.b`.
+    let mut base = addr;
+    let at = loop {
+        if let Some(at) = desired.schemaless_at.get(base) {
+            break at.clone();
+        }
+        match base.rfind('[') {
+            Some(i) => base = &base[..i],
+            None => break String::new(),
+        }
+    };
+    Unknown {
+        address: addr.to_string(),
+        reason,
+        at,
+    }
+}
+
+/// How the blocks of one type compare with the state's.
+enum BlockCmp {
+    Same,
+    Differ,
+    /// The same on what the configuration writes; the state also holds blocks of these
+    /// types (paths such as `listener.rule`, with how many) that it does not write.
+    Undecided(Vec<String>),
+}
+
+/// The block types an object of the state holds (a non-empty list of objects) that `written`
+/// says the configuration does not write: `"N `prefix.type`"` each. A list of objects is how
+/// the state records nested blocks; it may also be a nested attribute the provider computes.
+fn unwritten_blocks(
+    raw: &serde_json::value::RawValue,
+    prefix: &str,
+    written: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let Ok(fields) =
+        serde_json::from_str::<BTreeMap<String, &serde_json::value::RawValue>>(raw.get())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        // Cheap test first: only a list can be blocks.
+        if !v.get().starts_with('[') || written(&k) {
+            continue;
+        }
+        if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(v.get()) {
+            if !items.is_empty() && items.iter().all(Value::is_object) {
+                out.push(format!("{} `{prefix}{k}`", items.len()));
+            }
+        }
+    }
+    out
+}
+
+/// Why blocks the configuration does not write leave an instance undecided.
+fn undecided_reason(found: &[String]) -> String {
+    let shown: Vec<&str> = found.iter().take(5).map(String::as_str).collect();
+    let more = if found.len() > shown.len() {
+        format!(" and {} more", found.len() - shown.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "the state holds {}{more} block(s) the configuration does not write: without the provider's \
+         schema tfops cannot tell removed blocks (an update) from ones the provider fills in \
+         itself (no change); write them, or name them in `lifecycle {{ ignore_changes }}`",
+        shown.join(", ")
+    )
 }
 
 /// Nested blocks of a type whose schema tfops does not know: the state holds every block of
 /// the type (a list or a set of objects with every argument of the schema); each configured
 /// block must match one recorded block on the arguments it sets, and the counts must agree.
 /// In order first (a list); else in any order, as a set compares.
-fn blocks_match(have: Option<&Value>, want: &[super::model::BlockValue]) -> bool {
+/// `path` names the block type (`listener`, `listener.rule`) in what is undecided.
+fn blocks_match(have: Option<&Value>, want: &[super::model::BlockValue], path: &str) -> BlockCmp {
     let have: &[Value] = match have {
         Some(Value::Array(a)) => a,
         None | Some(Value::Null) => &[],
         // A single nested block recorded as an object.
         Some(v @ Value::Object(_)) => std::slice::from_ref(v),
-        Some(_) => return false,
+        Some(_) => return BlockCmp::Differ,
     };
     if have.len() != want.len() {
-        return false;
+        return BlockCmp::Differ;
     }
-    if have.iter().zip(want).all(|(h, w)| block_match(h, w)) {
-        return true;
-    }
-    let mut used = vec![false; have.len()];
-    want.iter().all(|w| {
-        let hit = have
-            .iter()
-            .enumerate()
-            .find(|(i, h)| !used[*i] && block_match(h, w));
-        match hit {
-            Some((i, _)) => {
-                used[i] = true;
-                true
-            }
-            None => false,
+    let mut undecided = Vec::new();
+    let take = |c: BlockCmp, undecided: &mut Vec<String>| match c {
+        BlockCmp::Same => true,
+        BlockCmp::Differ => false,
+        BlockCmp::Undecided(u) => {
+            undecided.extend(u);
+            true
         }
-    })
+    };
+    let in_order = have
+        .iter()
+        .zip(want)
+        .all(|(h, w)| take(block_match(h, w, path), &mut undecided));
+    if !in_order {
+        undecided.clear();
+        let mut used = vec![false; have.len()];
+        let as_set = want.iter().all(|w| {
+            let hit = have.iter().enumerate().find_map(|(i, h)| {
+                if used[i] {
+                    return None;
+                }
+                match block_match(h, w, path) {
+                    BlockCmp::Differ => None,
+                    c => Some((i, c)),
+                }
+            });
+            match hit {
+                Some((i, c)) => {
+                    used[i] = true;
+                    take(c, &mut undecided)
+                }
+                None => false,
+            }
+        });
+        if !as_set {
+            return BlockCmp::Differ;
+        }
+    }
+    if undecided.is_empty() {
+        BlockCmp::Same
+    } else {
+        undecided.sort();
+        undecided.dedup();
+        BlockCmp::Undecided(undecided)
+    }
 }
 
-fn block_match(have: &Value, want: &super::model::BlockValue) -> bool {
-    let Value::Object(h) = have else { return false };
-    want.attrs
+fn block_match(have: &Value, want: &super::model::BlockValue, path: &str) -> BlockCmp {
+    let Value::Object(h) = have else {
+        return BlockCmp::Differ;
+    };
+    if !want
+        .attrs
         .iter()
         .all(|(k, v)| h.get(k).is_some_and(|x| equal(x, v)))
-        && want.blocks.iter().all(|(k, bs)| blocks_match(h.get(k), bs))
+    {
+        return BlockCmp::Differ;
+    }
+    let mut undecided = Vec::new();
+    for (k, bs) in &want.blocks {
+        match blocks_match(h.get(k), bs, &format!("{path}.{k}")) {
+            BlockCmp::Same => {}
+            BlockCmp::Differ => return BlockCmp::Differ,
+            BlockCmp::Undecided(u) => undecided.extend(u),
+        }
+    }
+    for (k, v) in h {
+        if want.attrs.contains_key(k) || want.blocks.contains_key(k) {
+            continue;
+        }
+        if let Value::Array(items) = v {
+            if !items.is_empty() && items.iter().all(Value::is_object) {
+                undecided.push(format!("{} `{path}.{k}`", items.len()));
+            }
+        }
+    }
+    if undecided.is_empty() {
+        BlockCmp::Same
+    } else {
+        BlockCmp::Undecided(undecided)
+    }
 }
 
 /// True when `prefix` names `addr` or a part of it (`a.b` covers `a.b[0]`; `module.m` covers
@@ -463,6 +612,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
         match verdict {
             Verdict::InSync => out.in_sync += 1,
+            Verdict::Unknown(reason) => out.unknown.push(schemaless_unknown(desired, addr, reason)),
             Verdict::Update(attrs) => {
                 changing.insert(addr.clone());
                 out.update.push(Update {
@@ -522,6 +672,9 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         if !fired.contains(addr) {
             match verdict {
                 Verdict::InSync => out.in_sync += 1,
+                Verdict::Unknown(reason) => {
+                    out.unknown.push(schemaless_unknown(desired, addr, reason));
+                }
                 Verdict::Update(attrs) => out.update.push(Update {
                     address: addr.clone(),
                     sensitive: sens(&attrs),
@@ -538,7 +691,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         // Replaced whatever its own change: Terraform plans `-/+` for the trigger even when
         // the instance would otherwise be updated in place.
         let mut attrs = match verdict {
-            Verdict::InSync => Vec::new(),
+            Verdict::InSync | Verdict::Unknown(_) => Vec::new(),
             Verdict::Update(a) | Verdict::Replace(a) => a,
         };
         attrs.push("replace_triggered_by".into());
@@ -814,6 +967,118 @@ resource "x_lb" "a" {
         );
         assert_eq!(actions(&run(tf, &state(&["/a", "/c"]))), ["update x_lb.a"]);
         assert_eq!(actions(&run(tf, &state(&["/a"]))), ["update x_lb.a"]);
+    }
+
+    /// Block types of a type whose schema tfops does not know, against the state, with
+    /// expectations written by hand. Removed, added and changed blocks are an update where
+    /// Terraform's plan does not depend on the schema (the configuration writes the block
+    /// type); blocks the state holds of a type the configuration never writes may be removed
+    /// ones (an update) or ones the provider fills in itself (no change): unknown, with why.
+    #[test]
+    fn blocks_the_configuration_does_not_write() {
+        let tf = r#"
+resource "x_lb" "a" {
+  name = "a"
+  listener {
+    port = 80
+  }
+}
+"#;
+        let state = |listener: &str, extra: &str| {
+            st(&format!(
+                r#"{{"mode":"managed","type":"x_lb","name":"a","instances":[{{"attributes":{{"id":"1","name":"a","tags":{{"k":"v"}},"zones":["a"],"listener":[{listener}]{extra}}}}}]}}"#
+            ))
+        };
+        let l80 = r#"{"port":80,"protocol":"HTTP","rule":[]}"#;
+        let logs = r#","access_logs":[{"bucket":"b","enabled":true}]"#;
+        // What the provider records beside the configuration: computed attributes, a map,
+        // a list of strings, an empty block list, a null single block.
+        let d = run(tf, &state(l80, r#","timeouts":null,"access_logs":[]"#));
+        assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
+        assert_eq!(d.in_sync, 1);
+        // A block type the configuration does not write, held in the state: undecided.
+        let d = run(tf, &state(l80, logs));
+        assert_eq!(actions(&d), ["unknown x_lb.a"], "{d:?}");
+        assert_eq!(d.unknown[0].at, "t.tf:2:1");
+        assert!(
+            d.unknown[0].reason.contains("1 `access_logs` block")
+                && d.unknown[0].reason.contains("provider's schema"),
+            "{}",
+            d.unknown[0].reason
+        );
+        assert!(
+            !d.unknown[0].reason.contains("\"b\""),
+            "no values in reasons"
+        );
+        // ... unless something decided changes too: then it is an update anyway.
+        let d = run(
+            &tf.replace("name = \"a\"", "name = \"b\""),
+            &state(l80, logs),
+        );
+        assert_eq!(actions(&d), ["update x_lb.a"], "{d:?}");
+        assert_eq!(d.update[0].attributes, ["name"]);
+        // `ignore_changes` on it decides: in sync.
+        let ig = tf.replace(
+            "  name = \"a\"\n",
+            "  name = \"a\"\n  lifecycle {\n    ignore_changes = [access_logs]\n  }\n",
+        );
+        assert_eq!(actions(&run(&ig, &state(l80, logs))), Vec::<String>::new());
+        // The same inside a written block: `rule` blocks the listener does not write.
+        let d = run(
+            tf,
+            &state(
+                r#"{"port":80,"protocol":"HTTP","rule":[{"path":"/a"}]}"#,
+                "",
+            ),
+        );
+        assert_eq!(actions(&d), ["unknown x_lb.a"], "{d:?}");
+        assert!(
+            d.unknown[0].reason.contains("`listener.rule`"),
+            "{}",
+            d.unknown[0].reason
+        );
+        // Written, absent from the state (added): an update, at both levels.
+        let with_logs = tf.replace(
+            "  listener {",
+            "  access_logs {\n    bucket = \"b\"\n  }\n  listener {",
+        );
+        let d = run(&with_logs, &state(l80, ""));
+        assert_eq!(actions(&d), ["update x_lb.a"], "{d:?}");
+        assert_eq!(d.update[0].attributes, ["access_logs"]);
+        assert_eq!(
+            actions(&run(&with_logs, &state(l80, logs))),
+            Vec::<String>::new()
+        );
+        let with_rule = tf.replace(
+            "    port = 80\n",
+            "    port = 80\n    rule {\n      path = \"/a\"\n    }\n",
+        );
+        let d = run(&with_rule, &state(l80, ""));
+        assert_eq!(d.update.len(), 1, "{d:?}");
+        assert_eq!(d.update[0].attributes, ["listener"]);
+        // Changed inside, at both levels.
+        let d = run(
+            &with_rule,
+            &state(
+                r#"{"port":80,"protocol":"HTTP","rule":[{"path":"/b"}]}"#,
+                "",
+            ),
+        );
+        assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
+        let d = run(&with_logs, &state(l80, &logs.replace("\"b\"", "\"c\"")));
+        assert_eq!(d.update[0].attributes, ["access_logs"], "{d:?}");
+        // Removed, where the configuration still writes the type: one block fewer, or a
+        // `dynamic` block that now makes none.
+        let two = format!("{l80},{}", l80.replace("80", "81"));
+        let d = run(tf, &state(&two, ""));
+        assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
+        let none = tf.replace(
+            "  listener {\n    port = 80\n  }\n",
+            "  dynamic \"listener\" {\n    for_each = []\n    content {\n      port = listener.value\n    }\n  }\n",
+        );
+        let d = run(&none, &state(l80, ""));
+        assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
+        assert_eq!(actions(&run(&none, &state("", ""))), Vec::<String>::new());
     }
 
     #[test]

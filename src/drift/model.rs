@@ -494,6 +494,9 @@ pub struct Desired {
     /// Instances (in `unknown`) whose address is known but some value is not: without an
     /// object in the state they are created whatever their values.
     pub unknown_values: BTreeSet<String>,
+    /// `file:line:column` of each resource block (address without instance key) of a type
+    /// whose schema tfops does not know: the diff names it when it cannot decide.
+    pub schemaless_at: BTreeMap<String, String>,
 }
 
 /// Meta-arguments: never compared.
@@ -1570,6 +1573,9 @@ impl Expander {
             return;
         }
         let base = format!("{}{}", inst.prefix, d.address());
+        if !matches!(d.rtype.as_str(), "terraform_data" | "null_resource") {
+            self.out.schemaless_at.insert(base.clone(), d.at.clone());
+        }
         let keys = match instance_keys(d.count.as_ref(), d.for_each.as_ref(), scope) {
             Ok(k) => k,
             Err(reason) => {
