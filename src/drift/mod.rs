@@ -401,7 +401,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     o.stage(Stage::Evaluating);
     // The parsers' syntax trees are gone: give their memory back before the expansion.
     release_freed_memory();
-    let desired = model::expand_inputs(
+    let mut desired = model::expand_inputs(
         models,
         model::Inputs {
             env,
@@ -420,6 +420,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     let ignored = ignore::apply(&rules, &mut d, &desired, &recorded);
     log::debug!("compared at {:?} ({})", t0.elapsed(), memory());
     let missing = recorded.missing;
+    let module_dirs = std::mem::take(&mut desired.module_dirs);
     // Freeing two large trees is pure malloc work: let it happen off the caller's path.
     let _ = std::thread::Builder::new()
         .name("drift-free".into())
@@ -432,6 +433,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
         crate::fsutil::json_ts(chrono::Local::now()),
     );
     report.set_ignored(ignored);
+    report.module_dirs = module_dirs;
     Ok(report)
 }
 

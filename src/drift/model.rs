@@ -497,6 +497,8 @@ pub struct Desired {
     /// `file:line:column` of each resource block (address without instance key) of a type
     /// whose schema tfops does not know: the diff names it when it cannot decide.
     pub schemaless_at: BTreeMap<String, String>,
+    /// The child module folders read (the module folder joined with their path).
+    pub module_dirs: Vec<PathBuf>,
 }
 
 /// Meta-arguments: never compared.
@@ -1374,6 +1376,7 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
         sensitive,
         depth: 0,
     })?;
+    x.out.module_dirs = x.parsed.keys().map(|r| x.root_dir.join(r)).collect();
     Ok(x.out)
 }
 
