@@ -400,6 +400,11 @@ module "m" {
   source = "./mod"
   x      = lower(local.plain)
 }
+module "per_secret" {
+  source   = "./mod"
+  for_each = toset([local.plain])
+  x        = "1"
+}
 output "o" {
   value     = local.derived
   sensitive = true
@@ -481,6 +486,7 @@ output "plain" {
         "terraform_data.keys",
         "terraform_data.from_module",
         "module.m.terraform_data.k",
+        "module.per_secret",
     ] {
         assert!(reason(a).contains("sensitive"), "{a}: {}", reason(a));
     }

@@ -323,12 +323,12 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
     }
 }
 
-/// An instance `compare` could not decide, named at its resource block.
-fn schemaless_unknown(desired: &Desired, addr: &str, reason: String) -> Unknown {
+/// An instance the diff cannot decide offline, named at its resource block.
+fn undecided(desired: &Desired, addr: &str, reason: String) -> Unknown {
     // The block is recorded without instance keys: `a.b["k"]` is declared as `a.b`.
     let mut base = addr;
     let at = loop {
-        if let Some(at) = desired.schemaless_at.get(base) {
+        if let Some(at) = desired.resource_at.get(base) {
             break at.clone();
         }
         match base.rfind('[') {
@@ -612,7 +612,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
         match verdict {
             Verdict::InSync => out.in_sync += 1,
-            Verdict::Unknown(reason) => out.unknown.push(schemaless_unknown(desired, addr, reason)),
+            Verdict::Unknown(reason) => out.unknown.push(undecided(desired, addr, reason)),
             Verdict::Update(attrs) => {
                 changing.insert(addr.clone());
                 out.update.push(Update {
@@ -670,10 +670,24 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 .collect()
         };
         if !fired.contains(addr) {
+            // A trigger that cannot be decided offline leaves the replacement undecided.
+            let unknown_trigger = want.replace_triggered_by.iter().find_map(|r| {
+                out.unknown
+                    .iter()
+                    .find(|u| covers(r, &u.address) || covers(&u.address, r))
+                    .map(|u| u.address.clone())
+            });
             match verdict {
+                Verdict::InSync if unknown_trigger.is_some() => {
+                    let trigger = unknown_trigger.unwrap_or_default();
+                    let reason = format!(
+                        "replace_triggered_by refers to {trigger}, which cannot be decided offline"
+                    );
+                    out.unknown.push(undecided(desired, addr, reason));
+                }
                 Verdict::InSync => out.in_sync += 1,
                 Verdict::Unknown(reason) => {
-                    out.unknown.push(schemaless_unknown(desired, addr, reason));
+                    out.unknown.push(undecided(desired, addr, reason));
                 }
                 Verdict::Update(attrs) => out.update.push(Update {
                     address: addr.clone(),
@@ -1079,6 +1093,43 @@ resource "x_lb" "a" {
         let d = run(&none, &state(l80, ""));
         assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
         assert_eq!(actions(&run(&none, &state("", ""))), Vec::<String>::new());
+    }
+
+    /// `replace_triggered_by` a resource whose change cannot be decided offline: the
+    /// replacement cannot be either (never in sync).
+    #[test]
+    fn a_trigger_that_cannot_be_decided_leaves_the_replace_undecided() {
+        let tf = r#"
+resource "terraform_data" "a" {
+  input = timestamp()
+}
+resource "terraform_data" "b" {
+  input = "b"
+  lifecycle {
+    replace_triggered_by = [terraform_data.a]
+  }
+}
+"#;
+        let td = |name: &str, v: &str| {
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"{name}","instances":[{{"attributes":{{"id":"1","input":{{"value":"{v}","type":"string"}},"triggers_replace":null}}}}]}}"#
+            )
+        };
+        let state = st(&[td("a", "t"), td("b", "b")].join(","));
+        let d = run(tf, &state);
+        assert_eq!(
+            actions(&d),
+            ["unknown terraform_data.a", "unknown terraform_data.b"],
+            "{d:?}"
+        );
+        assert!(d.unknown[1].reason.contains("refers to terraform_data.a"));
+        assert_eq!(d.unknown[1].at, "t.tf:5:1");
+        // Decided once the trigger is.
+        let known = tf.replace("timestamp()", "\"t\"");
+        assert_eq!(d.in_sync, 0);
+        let d = run(&known, &state);
+        assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
+        assert_eq!(d.in_sync, 2);
     }
 
     #[test]

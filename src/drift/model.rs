@@ -495,8 +495,9 @@ pub struct Desired {
     /// object in the state they are created whatever their values.
     pub unknown_values: BTreeSet<String>,
     /// `file:line:column` of each resource block (address without instance key) of a type
-    /// whose schema tfops does not know: the diff names it when it cannot decide.
-    pub schemaless_at: BTreeMap<String, String>,
+    /// whose schema tfops does not know, or with `replace_triggered_by`: the diff names it
+    /// when it cannot decide.
+    pub resource_at: BTreeMap<String, String>,
     /// The child module folders read (the module folder joined with their path).
     pub module_dirs: Vec<PathBuf>,
 }
@@ -1592,8 +1593,10 @@ impl Expander {
             return;
         }
         let base = format!("{}{}", inst.prefix, d.address());
-        if !matches!(d.rtype.as_str(), "terraform_data" | "null_resource") {
-            self.out.schemaless_at.insert(base.clone(), d.at.clone());
+        if !matches!(d.rtype.as_str(), "terraform_data" | "null_resource")
+            || !d.replace_triggered_by.is_empty()
+        {
+            self.out.resource_at.insert(base.clone(), d.at.clone());
         }
         let keys = match instance_keys(d.count.as_ref(), d.for_each.as_ref(), scope, sens) {
             Ok(k) => k,
