@@ -428,3 +428,53 @@ fn a_replace_triggered_by_an_ignored_change_is_ignored_too() {
     );
     assert_eq!(r["summary"]["ignored"], 0, "{r:#}");
 }
+
+/// A reference to one attribute: when the change of that attribute is ignored, the replace
+/// it caused goes, even though the resource still changes otherwise.
+#[test]
+fn an_ignored_change_of_the_referenced_attribute_takes_its_replace_along() {
+    let tf = "resource \"terraform_data\" \"a\" {\n  input            = \"a2\"\n  triggers_replace = \"t2\"\n}\n\
+resource \"terraform_data\" \"on_input\" {\n  input = \"x\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.a.input]\n  }\n}\n\
+resource \"terraform_data\" \"on_id\" {\n  input = \"x\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.a.id]\n  }\n}\n";
+    let s = |v: &str| (json!(v), json!("string"));
+    let mut a = td("a", s("a1"));
+    a["instances"][0]["attributes"]["triggers_replace"] = json!({"value": "t1", "type": "string"});
+    let ws = workspace(tf, vec![a, td("on_input", s("x")), td("on_id", s("x"))]);
+    let addrs = |r: &Value| -> Vec<String> {
+        r["replace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(
+        addrs(&r),
+        [
+            "terraform_data.a",
+            "terraform_data.on_id",
+            "terraform_data.on_input"
+        ],
+        "{r:#}"
+    );
+    // `a` is still replaced (triggers_replace), so `on_id` stays; `on_input` goes.
+    std::fs::write(ws.path("iac/.driftignore"), "terraform_data.a.input\n").unwrap();
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(
+        addrs(&r),
+        ["terraform_data.a", "terraform_data.on_id"],
+        "{r:#}"
+    );
+    let ignored: Vec<&str> = r["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ignored,
+        ["terraform_data.a", "terraform_data.on_input"],
+        "{r:#}"
+    );
+}

@@ -10,8 +10,10 @@
 //!   types compare what the configuration sets, primitives after conversion to strings (an
 //!   `update`: without the provider's schema, an in-place update and a replacement look the
 //!   same); nested blocks the state holds of a type the configuration does not write leave
-//!   such an instance `unknown` (a removed block, or one the provider fills in itself). `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces
-//!   when a referenced resource changes.
+//!   such an instance `unknown` (a removed block, or one the provider fills in itself).
+//!   `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces when a
+//!   referenced resource (or the referenced attribute of it) changes, also through another
+//!   trigger, and leaves the instance unknown when that change cannot be decided.
 //! - A recorded object no desired instance claims: `forget` under a `removed` block with
 //!   `destroy = false`, nothing when an `unknown` entry covers it, else `destroy`.
 //! - Root outputs whose known value differs from the state's.
@@ -75,10 +77,99 @@ pub struct Diff {
     pub in_sync: usize,
     /// Whether an update was decided for a type whose schema tfops does not know.
     pub schemaless_update: bool,
-    /// For each replace its `replace_triggered_by` caused: the changing addresses (created,
-    /// updated or replaced, also through another trigger) its references cover. Ignore rules
-    /// use it to drop a replace whose triggers they all ignore.
-    pub triggered_by: BTreeMap<String, Vec<String>>,
+    /// For each replace its `replace_triggered_by` caused: the changes (of instances created,
+    /// updated or replaced, also through another trigger) that fired it. Ignore rules use it
+    /// to drop a replace whose triggers they all ignore.
+    pub triggered_by: BTreeMap<String, Vec<Trigger>>,
+}
+
+/// A `replace_triggered_by` reference that fired: the instance whose change fired it, and
+/// the attribute referenced (`None`: the whole resource).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub address: String,
+    pub attribute: Option<String>,
+}
+
+/// What the plan changes of one instance, for references to its attributes.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    pub rtype: &'a str,
+    /// Its own changed attributes (`replace_triggered_by` left out).
+    pub attrs: Vec<String>,
+    pub replaced: bool,
+    pub created: bool,
+}
+
+impl Planned<'_> {
+    /// Whether a reference to `attribute` (`None`: the whole resource) sees a change, as
+    /// Terraform decides it: the attribute's planned value differs from the state's, one
+    /// known only after apply included (`output` when `input` changes, `id` on a
+    /// replacement). Exact for the types whose schema tfops knows; any change counts for
+    /// the others.
+    pub fn fires(&self, attribute: Option<&str>) -> bool {
+        let Some(a) = attribute else { return true };
+        if self.created {
+            return true;
+        }
+        let own = |x: &str| self.attrs.iter().any(|y| y == x);
+        match self.rtype {
+            "terraform_data" => {
+                own(a)
+                    || (a == "output" && (self.replaced || own("input")))
+                    || (a == "id" && self.replaced)
+            }
+            "null_resource" => own(a) || (a == "id" && self.replaced),
+            _ => true,
+        }
+    }
+}
+
+/// A reference split into the resource (or instance) it names and the attribute after it:
+/// `module.m[0].type.name["k"].attr.sub` → (`module.m[0].type.name["k"]`, `Some("attr")`).
+pub fn split_reference(r: &str) -> (&str, Option<&str>) {
+    let b = r.as_bytes();
+    // One dotted part and its `[key]`, if any: the index after them.
+    let part = |mut i: usize| -> usize {
+        while i < b.len() && b[i] != b'.' && b[i] != b'[' {
+            i += 1;
+        }
+        if i < b.len() && b[i] == b'[' {
+            let mut in_q = false;
+            i += 1;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' if in_q => i += 1,
+                    b'"' => in_q = !in_q,
+                    b']' if !in_q => {
+                        i += 1;
+                        break;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        i.min(b.len())
+    };
+    let mut i = 0;
+    while r[i..].starts_with("module.") {
+        i = part(i + "module.".len());
+        if b.get(i) != Some(&b'.') {
+            return (r, None);
+        }
+        i += 1;
+    }
+    let t = part(i);
+    if b.get(t) != Some(&b'.') {
+        return (r, None);
+    }
+    let end = part(t + 1);
+    let attr = r[end..]
+        .strip_prefix('.')
+        .map(|rest| &rest[..rest.find(['.', '[']).unwrap_or(rest.len())])
+        .filter(|a| !a.is_empty());
+    (&r[..end], attr)
 }
 
 impl Diff {
@@ -575,13 +666,19 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
 
     // An instance whose values are not known offline, with no object in the state, is
     // created whatever its values (Terraform plans `create` too).
-    let mut changing: BTreeSet<String> = BTreeSet::new();
+    let mut changing: BTreeMap<String, Planned<'_>> = BTreeMap::new();
+    let created = |rtype| Planned {
+        rtype,
+        attrs: Vec::new(),
+        replaced: false,
+        created: true,
+    };
     out.unknown.retain(|u| {
         let create = desired.unknown_values.contains(&u.address)
             && !effective.contains_key(u.address.as_str());
         if create {
             out.create.push(u.address.clone());
-            changing.insert(u.address.clone());
+            changing.insert(u.address.clone(), created(""));
         }
         !create
     });
@@ -591,7 +688,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     for (addr, want) in &desired.instances {
         let Some(orig) = effective.get(addr.as_str()) else {
             out.create.push(addr.clone());
-            changing.insert(addr.clone());
+            changing.insert(addr.clone(), created(&want.rtype));
             continue;
         };
         let have = &recorded.instances[*orig];
@@ -603,10 +700,16 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 .collect()
         };
         let verdict = compare(want, have, &mut out.schemaless_update);
+        if let Verdict::Update(a) | Verdict::Replace(a) = &verdict {
+            let planned = Planned {
+                rtype: &want.rtype,
+                attrs: a.clone(),
+                replaced: matches!(verdict, Verdict::Replace(_)),
+                created: false,
+            };
+            changing.insert(addr.clone(), planned);
+        }
         if !want.replace_triggered_by.is_empty() {
-            if !matches!(verdict, Verdict::InSync) {
-                changing.insert(addr.clone());
-            }
             triggered.push((addr, want, verdict));
             continue;
         }
@@ -614,7 +717,6 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             Verdict::InSync => out.in_sync += 1,
             Verdict::Unknown(reason) => out.unknown.push(undecided(desired, addr, reason)),
             Verdict::Update(attrs) => {
-                changing.insert(addr.clone());
                 out.update.push(Update {
                     address: addr.clone(),
                     sensitive: sens(&attrs),
@@ -622,7 +724,6 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 });
             }
             Verdict::Replace(attrs) => {
-                changing.insert(addr.clone());
                 out.replace.push(Update {
                     address: addr.clone(),
                     sensitive: sens(&attrs),
@@ -634,27 +735,45 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     out.create.sort();
     // A replace by `replace_triggered_by` is a change too, which can trigger another (as
     // Terraform plans them, in dependency order): repeat until nothing more fires.
-    let triggers_of = |want: &DesiredInstance, changing: &BTreeSet<String>| -> Vec<String> {
-        changing
-            .iter()
-            .filter(|c| want.replace_triggered_by.iter().any(|r| covers(r, c)))
-            .cloned()
-            .collect()
+    let triggers_of = |want: &DesiredInstance, changing: &BTreeMap<String, Planned<'_>>| {
+        let mut by: Vec<Trigger> = Vec::new();
+        for r in &want.replace_triggered_by {
+            let (target, attribute) = split_reference(r);
+            for (c, planned) in changing {
+                if covers(target, c) && planned.fires(attribute) {
+                    by.push(Trigger {
+                        address: c.clone(),
+                        attribute: attribute.map(str::to_string),
+                    });
+                }
+            }
+        }
+        by
     };
     let mut fired: BTreeSet<&String> = BTreeSet::new();
     loop {
-        let newly: Vec<&String> = triggered
+        let newly: Vec<(&String, &DesiredInstance, &Verdict)> = triggered
             .iter()
             .filter(|(addr, want, _)| {
                 !fired.contains(addr) && !triggers_of(want, &changing).is_empty()
             })
-            .map(|(addr, _, _)| *addr)
+            .map(|(addr, want, v)| (*addr, *want, v))
             .collect();
         if newly.is_empty() {
             break;
         }
-        for addr in newly {
-            changing.insert(addr.clone());
+        for (addr, want, verdict) in newly {
+            let attrs = match verdict {
+                Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
+                Verdict::InSync | Verdict::Unknown(_) => Vec::new(),
+            };
+            let planned = Planned {
+                rtype: &want.rtype,
+                attrs,
+                replaced: true,
+                created: false,
+            };
+            changing.insert(addr.clone(), planned);
             fired.insert(addr);
         }
     }
@@ -672,9 +791,10 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         if !fired.contains(addr) {
             // A trigger that cannot be decided offline leaves the replacement undecided.
             let unknown_trigger = want.replace_triggered_by.iter().find_map(|r| {
+                let (target, _) = split_reference(r);
                 out.unknown
                     .iter()
-                    .find(|u| covers(r, &u.address) || covers(&u.address, r))
+                    .find(|u| covers(target, &u.address) || covers(&u.address, target))
                     .map(|u| u.address.clone())
             });
             match verdict {
@@ -710,7 +830,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         };
         attrs.push("replace_triggered_by".into());
         let mut by = triggers_of(want, &changing);
-        by.retain(|c| c != addr);
+        by.retain(|t| &t.address != addr);
         out.triggered_by.insert(addr.clone(), by);
         out.replace.push(Update {
             address: addr.clone(),
@@ -1130,6 +1250,30 @@ resource "terraform_data" "b" {
         let d = run(&known, &state);
         assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
         assert_eq!(d.in_sync, 2);
+    }
+
+    #[test]
+    fn references_split_into_resource_and_attribute() {
+        for (r, want) in [
+            ("terraform_data.a", ("terraform_data.a", None)),
+            (
+                "terraform_data.a.input",
+                ("terraform_data.a", Some("input")),
+            ),
+            (
+                "terraform_data.a[0].input.tags",
+                ("terraform_data.a[0]", Some("input")),
+            ),
+            (
+                "module.m[\"k.1\"].module.n.t.b[\"x.]y\"].id",
+                ("module.m[\"k.1\"].module.n.t.b[\"x.]y\"]", Some("id")),
+            ),
+            ("t.b.list[0]", ("t.b", Some("list"))),
+            ("module.m", ("module.m", None)),
+            ("t.b[\"unterminated", ("t.b[\"unterminated", None)),
+        ] {
+            assert_eq!(split_reference(r), want, "{r}");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::diff::{self, Diff, Update};
+use super::diff::{self, Diff, Planned, Trigger, Update};
 use super::model::{Desired, DesiredInstance};
 use super::state::{Recorded, RecordedInstance};
 
@@ -523,6 +523,7 @@ pub fn apply(
     }
     untrigger(
         &d.triggered_by,
+        desired,
         &d.create,
         &mut still_update,
         &mut still_replace,
@@ -551,49 +552,89 @@ const TRIGGERED: &str = "replace_triggered_by";
 /// ignored by the rules that ignored its triggers; what is left of the instance (its own
 /// changes) stays an update or a replace of its own.
 fn untrigger(
-    triggered_by: &std::collections::BTreeMap<String, Vec<String>>,
+    triggered_by: &std::collections::BTreeMap<String, Vec<Trigger>>,
+    desired: &Desired,
     create: &[String],
     update: &mut Vec<Update>,
     replace: &mut Vec<Update>,
     whole: &[Ignored],
     attr_out: &mut Vec<Ignored>,
 ) {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::{BTreeMap, HashMap, HashSet};
     if triggered_by.is_empty() {
         return;
     }
+    let rtype = |a: &str| desired.instances.get(a).map_or("", |i| i.rtype.as_str());
     // What changes by itself, after the rules.
-    let mut changing: HashSet<&str> = create.iter().map(String::as_str).collect();
+    let mut changing: HashMap<&str, Planned<'_>> = create
+        .iter()
+        .map(|a| {
+            let p = Planned {
+                rtype: rtype(a),
+                attrs: Vec::new(),
+                replaced: false,
+                created: true,
+            };
+            (a.as_str(), p)
+        })
+        .collect();
     let mut pending: Vec<&str> = Vec::new();
-    for u in update.iter().chain(replace.iter()) {
+    let listed = update
+        .iter()
+        .map(|u| (false, u))
+        .chain(replace.iter().map(|u| (true, u)));
+    for (is_replace, u) in listed {
         let triggered =
             u.attributes.iter().any(|a| a == TRIGGERED) && triggered_by.contains_key(&u.address);
         if triggered {
             pending.push(&u.address);
         }
-        if u.attributes.iter().any(|a| a != TRIGGERED) || !triggered {
-            changing.insert(&u.address);
+        let own: Vec<String> = u
+            .attributes
+            .iter()
+            .filter(|a| *a != TRIGGERED)
+            .cloned()
+            .collect();
+        if !own.is_empty() || !triggered {
+            let replaced =
+                is_replace && (!triggered || own.iter().any(|a| REPLACING.contains(&a.as_str())));
+            let p = Planned {
+                rtype: rtype(&u.address),
+                attrs: own,
+                replaced,
+                created: false,
+            };
+            changing.insert(&u.address, p);
         }
     }
     // Trigger by trigger, as in the diff: a replace that still fires is a change.
+    let fires = |a: &str, changing: &HashMap<&str, Planned<'_>>| {
+        triggered_by[a].iter().any(|t| {
+            changing
+                .get(t.address.as_str())
+                .is_some_and(|p| p.fires(t.attribute.as_deref()))
+        })
+    };
     let mut fired: HashSet<&str> = HashSet::new();
     loop {
         let newly: Vec<&str> = pending
             .iter()
             .copied()
-            .filter(|a| {
-                !fired.contains(a)
-                    && triggered_by[*a]
-                        .iter()
-                        .any(|t| changing.contains(t.as_str()))
-            })
+            .filter(|a| !fired.contains(a) && fires(a, &changing))
             .collect();
         if newly.is_empty() {
             break;
         }
         for a in newly {
             fired.insert(a);
-            changing.insert(a);
+            let attrs = changing.get(a).map(|p| p.attrs.clone()).unwrap_or_default();
+            let p = Planned {
+                rtype: rtype(a),
+                attrs,
+                replaced: true,
+                created: false,
+            };
+            changing.insert(a, p);
         }
     }
     let dropped: Vec<&str> = pending
@@ -617,7 +658,7 @@ fn untrigger(
         for a in &dropped {
             let mut rs: BTreeSet<RuleRef> = BTreeSet::new();
             for t in &triggered_by[*a] {
-                if let Some(r) = rules_of.get(t) {
+                if let Some(r) = rules_of.get(&t.address) {
                     rs.extend(r.iter().cloned());
                 }
             }
@@ -648,7 +689,7 @@ fn untrigger(
             }
             let mut rules: Vec<RuleRef> = Vec::new();
             for t in &triggered_by[&u.address] {
-                if let Some(r) = rules_of.get(t) {
+                if let Some(r) = rules_of.get(&t.address) {
                     rules.extend(r.iter().cloned());
                 }
             }

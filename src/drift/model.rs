@@ -206,7 +206,8 @@ pub struct Declared {
     pub ignore: Ignore,
     /// Whether a `lifecycle` block set `ignore_changes` (for override merging).
     ignore_set: bool,
-    /// `replace_triggered_by` references (resource addresses, attribute parts dropped).
+    /// `replace_triggered_by` references as written (`type.name[key].attribute`), without
+    /// spaces.
     pub replace_triggered_by: Vec<String>,
     /// Nested blocks (and `dynamic` blocks).
     pub blocks: Vec<NestedBlock>,
@@ -692,12 +693,10 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         if let Some(a) = l.body.get_attribute("replace_triggered_by") {
             if let hcl_edit::expr::Expression::Array(items) = &a.value {
                 for x in items.iter() {
+                    // The attribute part is kept: a reference to one attribute fires only
+                    // when that attribute changes (see `diff::split_reference`).
                     let t = x.to_string().split_whitespace().collect::<String>();
-                    // `type.name[key].attr` → `type.name[key]`.
-                    let mut parts = t.splitn(3, '.');
-                    let (ty, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                    let name_key: String = rest.to_string();
-                    d.replace_triggered_by.push(format!("{ty}.{name_key}"));
+                    d.replace_triggered_by.push(t);
                 }
             }
         }
@@ -1279,6 +1278,19 @@ fn instance_keys(
     }
 }
 
+/// A reference with `[count.index]` / `[each.key]` (which `replace_triggered_by` allows)
+/// written as this instance's key.
+fn instance_ref(r: &str, key: &InstanceKey) -> String {
+    let mut r = r.to_string();
+    if let Some(i) = key.1 {
+        r = r.replace("[count.index]", &format!("[{i}]"));
+    }
+    if let Some((TfValue::String(k), _)) = &key.2 {
+        r = r.replace("[each.key]", &format!("[{}]", quote(k)));
+    }
+    r
+}
+
 /// Sets `count.index` / `each` in `scope` for one instance.
 fn enter(scope: &mut Scope, key: &InstanceKey) {
     scope.set_count_index(key.1);
@@ -1673,7 +1685,7 @@ impl Expander {
                     replace_triggered_by: d
                         .replace_triggered_by
                         .iter()
-                        .map(|r| format!("{}{r}", inst.prefix))
+                        .map(|r| format!("{}{}", inst.prefix, instance_ref(r, key)))
                         .collect(),
                     blocks,
                 },
