@@ -359,3 +359,47 @@ expect {
     }
     assert_eq!(ws.run(&["drift"]).status.code(), Some(1));
 }
+
+/// A workspace with a local child module and a file read by `file()`: the scenario's copy
+/// holds only the module folder's own files, yet the run reads the child module and the file
+/// where they are, as `tfops drift` does.
+#[test]
+fn a_scenario_on_a_copy_reads_child_modules_and_files_where_they_are() {
+    let ws = Ws::bundled();
+    let main = std::fs::read_to_string(ws.path("iac/main.tf")).unwrap();
+    std::fs::write(
+        ws.path("iac/main.tf"),
+        format!("{main}\nmodule \"app\" {{\n  source = \"./modules/app\"\n}}\nresource \"terraform_data\" \"f\" {{\n  count = length(file(\"${{path.module}}/note.txt\")) > 0 ? 1 : 0\n}}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.path("iac/modules/app")).unwrap();
+    std::fs::write(
+        ws.path("iac/modules/app/main.tf"),
+        "resource \"terraform_data\" \"a\" {}\n",
+    )
+    .unwrap();
+    std::fs::write(ws.path("iac/note.txt"), "hello").unwrap();
+    let d = ws.run(&["drift", "--json"]);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d));
+    let r: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
+    assert_eq!(r["summary"]["unknown"], 0, "{r:#}");
+    assert_eq!(r["summary"]["create"], 2, "{r:#}");
+    for args in [
+        &["scenario", "run", "config/scenarios/rename_service_1.hcl"][..],
+        &[
+            "scenario",
+            "run",
+            "config/scenarios/rename_service_1.hcl",
+            "--in-place",
+        ][..],
+    ] {
+        let o = ws.run(args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("+ module.app.terraform_data.a") && out.contains("+ terraform_data.f[0]"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(out.contains("0 unknown"), "{args:?}: {out}");
+    }
+}

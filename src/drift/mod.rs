@@ -140,6 +140,10 @@ pub struct Options<'a> {
     pub root: Option<PathBuf>,
     /// Told when each stage starts.
     pub progress: Option<&'a (dyn Fn(Stage) + Sync)>,
+    /// The module folder that `Target::dir` is a copy of, holding only its `.tf` and
+    /// variables files (a scenario's): child module sources, variables files and the file
+    /// functions are read there. `None`: `Target::dir` itself.
+    pub origin: Option<PathBuf>,
 }
 
 impl Options<'_> {
@@ -150,6 +154,7 @@ impl Options<'_> {
             ignore: cfg.drift.ignore.clone(),
             root: Some(ws.root.clone()),
             progress: None,
+            origin: None,
         }
     }
 
@@ -405,7 +410,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
         models,
         model::Inputs {
             env,
-            dir: Some(t.dir.clone()),
+            dir: Some(o.origin.clone().unwrap_or_else(|| t.dir.clone())),
             display: t.dir_display.clone(),
             cli: t.vars.clone(),
         },

@@ -200,7 +200,8 @@ impl Drop for TempDir {
 }
 
 /// Runs a scenario on a temporary copy of `t` (module `*.tf` and state): nothing of `t` is
-/// touched. Detection uses `o` as `tfops drift` does: its rules, then the module's own
+/// touched. Child modules, variables files and files the configuration reads are read where
+/// they are (the steps change only the copied files). Detection uses `o` as `tfops drift` does: its rules, then the module's own
 /// `.driftignore`, read where it is (a link is judged against `o.root`, as for a drift).
 ///
 /// # Errors
@@ -281,6 +282,9 @@ pub fn run_on_copy(s: &Scenario, t: &Target, o: &Options<'_>) -> Result<Outcome,
                 ignore,
                 root: Some(tmp.0.clone()),
                 progress: None,
+                // Child modules and files the configuration reads are where they are: the
+                // steps change only the module folder's own files.
+                origin: Some(t.dir.clone()),
             },
         )
     });
