@@ -478,3 +478,51 @@ resource \"terraform_data\" \"on_id\" {\n  input = \"x\"\n  lifecycle {\n    rep
         "{r:#}"
     );
 }
+
+/// An instance unknown only because the state holds blocks its configuration does not write
+/// (a provider-filled `root_block_device`, say) is decided by rules covering those blocks.
+#[test]
+fn rules_on_unwritten_blocks_decide_an_instance_unknown_for_them() {
+    let tf = "resource \"x_lb\" \"a\" {\n  name = \"a\"\n  listener {\n    port = 80\n  }\n}\n";
+    let st = json!({"mode": "managed", "type": "x_lb", "name": "a",
+        "provider": "provider[\"registry.terraform.io/x/x\"]",
+        "instances": [{"schema_version": 0, "sensitive_attributes": [], "attributes": {
+            "id": "1", "name": "a", "access_logs": [{"bucket": "b"}],
+            "listener": [{"port": 80, "rule": [{"path": "/"}]}]}}]});
+    let ws = workspace(tf, vec![st]);
+    let run = || {
+        let o = ws.run(&[
+            "drift",
+            "--json",
+            "--detailed-exitcode",
+            "--unknown-is-drift",
+        ]);
+        (o.status.code(), json_of(&o))
+    };
+    let (code, r) = run();
+    assert_eq!(code, Some(2), "{r:#}");
+    assert_eq!(r["unknown"][0]["address"], "x_lb.a", "{r:#}");
+    // One of the two block types covered: still unknown.
+    std::fs::write(ws.path("iac/.driftignore"), "*.access_logs\n").unwrap();
+    let (code, r) = run();
+    assert_eq!(
+        (code, r["summary"]["ignored"].clone()),
+        (Some(2), json!(0)),
+        "{r:#}"
+    );
+    std::fs::write(
+        ws.path("iac/.driftignore"),
+        "*.access_logs\nx_lb.a.listener.rule\n",
+    )
+    .unwrap();
+    let (code, r) = run();
+    assert_eq!(code, Some(0), "{r:#}");
+    assert_eq!(
+        r["ignored"],
+        json!([{"address": "x_lb.a", "action": "unknown",
+                "attributes": ["access_logs", "listener.rule"],
+                "rules": [{"rule": "*.access_logs", "source": "iac/.driftignore:1"},
+                          {"rule": "x_lb.a.listener.rule", "source": "iac/.driftignore:2"}]}]),
+        "{r:#}"
+    );
+}

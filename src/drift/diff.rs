@@ -81,6 +81,10 @@ pub struct Diff {
     /// updated or replaced, also through another trigger) that fired it. Ignore rules use it
     /// to drop a replace whose triggers they all ignore.
     pub triggered_by: BTreeMap<String, Vec<Trigger>>,
+    /// Instances unknown only because the state holds blocks their configuration does not
+    /// write: the paths of those block types (`access_logs`, `listener.rule`). Ignore rules
+    /// that cover every one of them decide the instance.
+    pub unwritten: BTreeMap<String, Vec<String>>,
 }
 
 /// A `replace_triggered_by` reference that fired: the instance whose change fired it, and
@@ -173,6 +177,13 @@ pub fn split_reference(r: &str) -> (&str, Option<&str>) {
 }
 
 impl Diff {
+    fn unwritten_unknown(&mut self, desired: &Desired, addr: &str, u: Vec<Unwritten>) {
+        self.unknown
+            .push(undecided(desired, addr, undecided_reason(&u)));
+        self.unwritten
+            .insert(addr.to_string(), u.into_iter().map(|(p, _)| p).collect());
+    }
+
     /// True when the plan would change something (resources, moves, forgets or outputs), as
     /// `terraform plan -detailed-exitcode` counts it.
     pub fn has_drift(&self) -> bool {
@@ -324,8 +335,9 @@ enum Verdict {
     InSync,
     Update(Vec<String>),
     Replace(Vec<String>),
-    /// Not decided without the provider's schema (why).
-    Unknown(String),
+    /// Not decided without the provider's schema: the state holds blocks the configuration
+    /// does not write.
+    Unwritten(Vec<Unwritten>),
 }
 
 fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut bool) -> Verdict {
@@ -380,7 +392,7 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
             } else {
                 have.attributes(&keys)
             };
-            let mut undecided: Vec<String> = Vec::new();
+            let mut undecided: Vec<Unwritten> = Vec::new();
             let changed: Vec<String> = keys
                 .iter()
                 .zip(vals)
@@ -402,13 +414,13 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
                 return Verdict::Update(changed);
             }
             // Block types the state holds that the configuration does not write at all.
-            undecided.extend(unwritten_blocks(&have.raw_attributes, "", |k| {
+            undecided.extend(unwritten_blocks(&have.raw_attributes, |k| {
                 want.attrs.contains_key(k) || want.blocks.contains_key(k) || ig.covers(k)
             }));
             if undecided.is_empty() {
                 Verdict::InSync
             } else {
-                Verdict::Unknown(undecided_reason(&undecided))
+                Verdict::Unwritten(merge_unwritten(undecided))
             }
         }
     }
@@ -438,19 +450,35 @@ fn undecided(desired: &Desired, addr: &str, reason: String) -> Unknown {
 enum BlockCmp {
     Same,
     Differ,
-    /// The same on what the configuration writes; the state also holds blocks of these
-    /// types (paths such as `listener.rule`, with how many) that it does not write.
-    Undecided(Vec<String>),
+    /// The same on what the configuration writes; the state also holds blocks of types it
+    /// does not write.
+    Undecided(Vec<Unwritten>),
+}
+
+/// Blocks the state holds of a type the configuration does not write: the block type's path
+/// (`access_logs`, `listener.rule`) and how many.
+pub type Unwritten = (String, usize);
+
+/// One entry a path, counts added up (the same nested type in several written blocks).
+fn merge_unwritten(mut v: Vec<Unwritten>) -> Vec<Unwritten> {
+    v.sort();
+    let mut out: Vec<Unwritten> = Vec::with_capacity(v.len());
+    for (path, n) in v {
+        match out.last_mut() {
+            Some((p, m)) if *p == path => *m += n,
+            _ => out.push((path, n)),
+        }
+    }
+    out
 }
 
 /// The block types an object of the state holds (a non-empty list of objects) that `written`
-/// says the configuration does not write: `"N `prefix.type`"` each. A list of objects is how
-/// the state records nested blocks; it may also be a nested attribute the provider computes.
+/// says the configuration does not write. A list of objects is how the state records nested
+/// blocks; it may also be a nested attribute the provider computes.
 fn unwritten_blocks(
     raw: &serde_json::value::RawValue,
-    prefix: &str,
     written: impl Fn(&str) -> bool,
-) -> Vec<String> {
+) -> Vec<Unwritten> {
     let Ok(fields) =
         serde_json::from_str::<BTreeMap<String, &serde_json::value::RawValue>>(raw.get())
     else {
@@ -464,7 +492,7 @@ fn unwritten_blocks(
         }
         if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(v.get()) {
             if !items.is_empty() && items.iter().all(Value::is_object) {
-                out.push(format!("{} `{prefix}{k}`", items.len()));
+                out.push((k, items.len()));
             }
         }
     }
@@ -472,8 +500,12 @@ fn unwritten_blocks(
 }
 
 /// Why blocks the configuration does not write leave an instance undecided.
-fn undecided_reason(found: &[String]) -> String {
-    let shown: Vec<&str> = found.iter().take(5).map(String::as_str).collect();
+fn undecided_reason(found: &[Unwritten]) -> String {
+    let shown: Vec<String> = found
+        .iter()
+        .take(5)
+        .map(|(path, n)| format!("{n} `{path}`"))
+        .collect();
     let more = if found.len() > shown.len() {
         format!(" and {} more", found.len() - shown.len())
     } else {
@@ -504,7 +536,7 @@ fn blocks_match(have: Option<&Value>, want: &[super::model::BlockValue], path: &
         return BlockCmp::Differ;
     }
     let mut undecided = Vec::new();
-    let take = |c: BlockCmp, undecided: &mut Vec<String>| match c {
+    let take = |c: BlockCmp, undecided: &mut Vec<Unwritten>| match c {
         BlockCmp::Same => true,
         BlockCmp::Differ => false,
         BlockCmp::Undecided(u) => {
@@ -544,8 +576,6 @@ fn blocks_match(have: Option<&Value>, want: &[super::model::BlockValue], path: &
     if undecided.is_empty() {
         BlockCmp::Same
     } else {
-        undecided.sort();
-        undecided.dedup();
         BlockCmp::Undecided(undecided)
     }
 }
@@ -575,7 +605,7 @@ fn block_match(have: &Value, want: &super::model::BlockValue, path: &str) -> Blo
         }
         if let Value::Array(items) = v {
             if !items.is_empty() && items.iter().all(Value::is_object) {
-                undecided.push(format!("{} `{path}.{k}`", items.len()));
+                undecided.push((format!("{path}.{k}"), items.len()));
             }
         }
     }
@@ -715,7 +745,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
         match verdict {
             Verdict::InSync => out.in_sync += 1,
-            Verdict::Unknown(reason) => out.unknown.push(undecided(desired, addr, reason)),
+            Verdict::Unwritten(u) => out.unwritten_unknown(desired, addr, u),
             Verdict::Update(attrs) => {
                 out.update.push(Update {
                     address: addr.clone(),
@@ -765,7 +795,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         for (addr, want, verdict) in newly {
             let attrs = match verdict {
                 Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
-                Verdict::InSync | Verdict::Unknown(_) => Vec::new(),
+                Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
             };
             let planned = Planned {
                 rtype: &want.rtype,
@@ -806,9 +836,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                     out.unknown.push(undecided(desired, addr, reason));
                 }
                 Verdict::InSync => out.in_sync += 1,
-                Verdict::Unknown(reason) => {
-                    out.unknown.push(undecided(desired, addr, reason));
-                }
+                Verdict::Unwritten(u) => out.unwritten_unknown(desired, addr, u),
                 Verdict::Update(attrs) => out.update.push(Update {
                     address: addr.clone(),
                     sensitive: sens(&attrs),
@@ -825,7 +853,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         // Replaced whatever its own change: Terraform plans `-/+` for the trigger even when
         // the instance would otherwise be updated in place.
         let mut attrs = match verdict {
-            Verdict::InSync | Verdict::Unknown(_) => Vec::new(),
+            Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
             Verdict::Update(a) | Verdict::Replace(a) => a,
         };
         attrs.push("replace_triggered_by".into());

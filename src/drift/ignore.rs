@@ -443,6 +443,32 @@ pub fn apply(
     d.forget.retain(|a| !whole("forget", a, &mut out));
     d.unknown
         .retain(|u| !whole("unknown", &u.address, &mut out));
+    // Unknown only for blocks the configuration does not write: decided when the rules
+    // cover every one of those block types (`*.root_block_device`).
+    let unwritten = &d.unwritten;
+    d.unknown.retain(|u| {
+        let Some(paths) = unwritten.get(&u.address) else {
+            return true;
+        };
+        let mut used: BTreeSet<RuleRef> = BTreeSet::new();
+        for p in paths {
+            let path: Vec<String> = p.split('.').map(str::to_string).collect();
+            match rules.matching(&u.address, &path) {
+                Some(r) => {
+                    used.insert(r.clone());
+                }
+                None => return true,
+            }
+        }
+        out.push(Ignored {
+            address: u.address.clone(),
+            from: None,
+            action: "unknown".into(),
+            attributes: paths.clone(),
+            rules: used.into_iter().collect(),
+        });
+        false
+    });
     d.outputs
         .retain(|o| !whole("output", &format!("output.{}", o.name), &mut out));
     let moves: std::collections::HashMap<String, String> = d
