@@ -168,9 +168,13 @@ impl DriftActor {
         let Some(w) = self.watcher.as_mut() else {
             return;
         };
-        let mut own = vec![self.cfg.drift.dir.clone()];
-        own.extend(self.cfg.state.path.parent().map(Path::to_path_buf));
-        let (wanted, left_out) = module_watch_set(&self.ws.root, &own, read);
+        // Folders watched anyway (the module folder, the state's) are in the filter's set but
+        // never watched or unwatched here.
+        let own: Vec<PathBuf> = std::iter::once(self.cfg.drift.dir.as_path())
+            .chain(self.cfg.state.path.parent())
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .collect();
+        let (wanted, left_out) = module_watch_set(&self.ws.root, read);
         // The lock is never held while the watcher is called: its event thread takes it to
         // filter events, and adding a watch waits for that thread. The filter knows the new
         // folders first, so no event of theirs is dropped.
@@ -186,11 +190,13 @@ impl DriftActor {
             Err(_) => return,
         };
         for gone in watched.difference(&wanted) {
-            let _ = w.unwatch(gone);
+            if !own.contains(gone) {
+                let _ = w.unwatch(gone);
+            }
         }
         let mut now = BTreeSet::new();
         for d in &wanted {
-            if watched.contains(d) {
+            if watched.contains(d) || own.contains(d) {
                 now.insert(d.clone());
                 continue;
             }
@@ -321,22 +327,17 @@ fn relevant_in_module(ev: &notify::Event, modules: &BTreeSet<PathBuf>) -> bool {
 
 /// The folders to watch for the child modules a run `read`: each resolved (links followed)
 /// and kept only when it is inside the workspace's `root` (a link never leads the watcher
-/// out of it) and not one of the folders already watched (`own`), at most
-/// [`MAX_MODULE_WATCHES`]. Returns them and how many were left out.
-fn module_watch_set(root: &Path, own: &[PathBuf], read: &[PathBuf]) -> (BTreeSet<PathBuf>, usize) {
+/// out of it), at most [`MAX_MODULE_WATCHES`]. Returns them and how many were left out.
+fn module_watch_set(root: &Path, read: &[PathBuf]) -> (BTreeSet<PathBuf>, usize) {
     let Ok(root) = std::fs::canonicalize(root) else {
         return (BTreeSet::new(), read.len());
     };
-    let own: Vec<PathBuf> = own
-        .iter()
-        .filter_map(|d| std::fs::canonicalize(d).ok())
-        .collect();
     let mut out = BTreeSet::new();
     let mut left_out = 0;
     for d in read {
         match std::fs::canonicalize(d) {
             Ok(c) if c.starts_with(&root) => {
-                if own.contains(&c) || out.contains(&c) {
+                if out.contains(&c) {
                     continue;
                 }
                 if out.len() < MAX_MODULE_WATCHES {
@@ -525,9 +526,8 @@ mod tests {
             iac.join("modules/out"),
             outside.path().to_path_buf(),
             iac.join("modules/missing"),
-            iac.clone(),
         ];
-        let (set, left_out) = module_watch_set(&root, std::slice::from_ref(&iac), &read);
+        let (set, left_out) = module_watch_set(&root, &read);
         let canon = |p: &Path| std::fs::canonicalize(p).unwrap();
         let want: BTreeSet<PathBuf> =
             [canon(&iac.join("modules/a")), canon(&iac.join("modules/b"))]
@@ -546,7 +546,7 @@ mod tests {
                 p
             })
             .collect();
-        let (set, left_out) = module_watch_set(&root, &[], &many);
+        let (set, left_out) = module_watch_set(&root, &many);
         assert_eq!((set.len(), left_out), (MAX_MODULE_WATCHES, 5));
     }
 

@@ -340,7 +340,14 @@ enum Verdict {
     Unwritten(Vec<Unwritten>),
 }
 
-fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut bool) -> Verdict {
+/// Compares one instance. `unwritten`: also look for blocks the state holds that the
+/// configuration does not write (renames, a heuristic, match on what is written only).
+fn compare(
+    want: &DesiredInstance,
+    have: &RecordedInstance,
+    schemaless: &mut bool,
+    unwritten: bool,
+) -> Verdict {
     let ig = &want.ignore;
     match want.rtype.as_str() {
         "terraform_data" => {
@@ -414,10 +421,12 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
                 return Verdict::Update(changed);
             }
             // Block types the state holds that the configuration does not write at all.
-            undecided.extend(unwritten_blocks(&have.raw_attributes, |k| {
-                want.attrs.contains_key(k) || want.blocks.contains_key(k) || ig.covers(k)
-            }));
-            if undecided.is_empty() {
+            if unwritten {
+                undecided.extend(unwritten_blocks(&have.raw_attributes, |k| {
+                    want.attrs.contains_key(k) || want.blocks.contains_key(k) || ig.covers(k)
+                }));
+            }
+            if undecided.is_empty() || !unwritten {
                 Verdict::InSync
             } else {
                 Verdict::Unwritten(merge_unwritten(undecided))
@@ -729,7 +738,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 .cloned()
                 .collect()
         };
-        let verdict = compare(want, have, &mut out.schemaless_update);
+        let verdict = compare(want, have, &mut out.schemaless_update, true);
         if let Verdict::Update(a) | Verdict::Replace(a) = &verdict {
             let planned = Planned {
                 rtype: &want.rtype,
@@ -959,7 +968,7 @@ fn renames(
         for c in by_type.get(r.rtype.as_str()).into_iter().flatten() {
             let want = &desired.instances[*c];
             let mut schemaless = false;
-            if matches!(compare(want, r, &mut schemaless), Verdict::InSync) {
+            if matches!(compare(want, r, &mut schemaless, false), Verdict::InSync) {
                 matches_of_destroy
                     .entry(dname.as_str())
                     .or_default()
@@ -1172,6 +1181,10 @@ resource "x_lb" "a" {
             !d.unknown[0].reason.contains("\"b\""),
             "no values in reasons"
         );
+        // Renamed, it is still recognised (on what the configuration writes).
+        let d = run(&tf.replace("\"a\" {", "\"b\" {"), &state(l80, logs));
+        assert_eq!(actions(&d), ["create x_lb.b", "destroy x_lb.a"], "{d:?}");
+        assert_eq!(d.renamed.len(), 1, "{d:?}");
         // ... unless something decided changes too: then it is an update anyway.
         let d = run(
             &tf.replace("name = \"a\"", "name = \"b\""),
