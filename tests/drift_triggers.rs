@@ -97,11 +97,13 @@ fn tfops_plan(ws: &Ws) -> BTreeMap<String, String> {
     m
 }
 
-/// (name, configuration applied, edits made before the plan: `(from, to)`)
+/// (name, configuration applied, edits made before the plan: `(from, to)`, addresses taken
+/// out of the state before the plan: they are to create)
 type Case = (
     &'static str,
     &'static str,
     &'static [(&'static str, &'static str)],
+    &'static [&'static str],
 );
 
 const CASES: &[Case] = &[
@@ -143,6 +145,7 @@ resource "terraform_data" "quiet" {
 }
 "#,
         &[("\"a1\"", "\"a2\""), ("\"b1\"", "\"b2\"")],
+        &[],
     ),
     (
         "references to one attribute of a replaced and of an updated resource",
@@ -184,6 +187,7 @@ resource "terraform_data" "u_tr" {
 }
 "#,
         &[("\"t1\"", "\"t2\""), ("\"u1\"", "\"u2\"")],
+        &[],
     ),
     (
         "count.index and each.key in the reference",
@@ -217,13 +221,39 @@ resource "terraform_data" "e" {
                 "input    = each.key == \"y\" ? \"yy\" : each.key",
             ),
         ],
+        &[],
+    ),
+    (
+        "a referenced resource to create triggers nothing",
+        r#"
+resource "terraform_data" "a" {
+  input = "a"
+}
+resource "terraform_data" "b" {
+  input = "b"
+  lifecycle { replace_triggered_by = [terraform_data.a] }
+}
+resource "terraform_data" "c" {
+  input = "c"
+  lifecycle { replace_triggered_by = [terraform_data.a.input] }
+}
+resource "terraform_data" "d" {
+  input = "d1"
+}
+resource "terraform_data" "e" {
+  input = "e"
+  lifecycle { replace_triggered_by = [terraform_data.d] }
+}
+"#,
+        &[("\"d1\"", "\"d2\"")],
+        &["terraform_data.a"],
     ),
 ];
 
 #[test]
 fn replace_triggered_by_agrees_with_terraform() {
     let Some(bin) = terraform() else { return };
-    for (name, applied, edits) in CASES {
+    for (name, applied, edits, forget) in CASES {
         let ws = Ws::empty();
         let iac = ws.path("iac");
         std::fs::create_dir_all(&iac).unwrap();
@@ -240,6 +270,9 @@ fn replace_triggered_by_agrees_with_terraform() {
             planned = planned.replacen(from, to, 1);
         }
         std::fs::write(iac.join("main.tf"), &planned).unwrap();
+        for a in forget.iter() {
+            tf(&bin, &iac, &["state", "rm", a]);
+        }
         let want = terraform_plan(&bin, &iac);
         assert!(
             want.values().any(|a| a == "replace"),

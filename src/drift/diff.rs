@@ -77,8 +77,8 @@ pub struct Diff {
     pub in_sync: usize,
     /// Whether an update was decided for a type whose schema tfops does not know.
     pub schemaless_update: bool,
-    /// For each replace its `replace_triggered_by` caused: the changes (of instances created,
-    /// updated or replaced, also through another trigger) that fired it. Ignore rules use it
+    /// For each replace its `replace_triggered_by` caused: the changes (of instances updated
+    /// or replaced, also through another trigger) that fired it. Ignore rules use it
     /// to drop a replace whose triggers they all ignore.
     pub triggered_by: BTreeMap<String, Vec<Trigger>>,
     /// Instances unknown only because the state holds blocks their configuration does not
@@ -102,20 +102,16 @@ pub struct Planned<'a> {
     /// Its own changed attributes (`replace_triggered_by` left out).
     pub attrs: Vec<String>,
     pub replaced: bool,
-    pub created: bool,
 }
 
 impl Planned<'_> {
-    /// Whether a reference to `attribute` (`None`: the whole resource) sees a change, as
-    /// Terraform decides it: the attribute's planned value differs from the state's, one
-    /// known only after apply included (`output` when `input` changes, `id` on a
-    /// replacement). Exact for the types whose schema tfops knows; any change counts for
-    /// the others.
+    /// Whether a reference to `attribute` (`None`: the whole resource) of an instance
+    /// updated or replaced sees a change, as Terraform decides it: the attribute's planned
+    /// value differs from the state's, one known only after apply included (`output` when
+    /// `input` changes, `id` on a replacement). Exact for the types whose schema tfops
+    /// knows; any change counts for the others. (An instance to create fires nothing.)
     pub fn fires(&self, attribute: Option<&str>) -> bool {
         let Some(a) = attribute else { return true };
-        if self.created {
-            return true;
-        }
         let own = |x: &str| self.attrs.iter().any(|y| y == x);
         match self.rtype {
             "terraform_data" => {
@@ -705,29 +701,23 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
 
     // An instance whose values are not known offline, with no object in the state, is
     // created whatever its values (Terraform plans `create` too).
-    let mut changing: BTreeMap<String, Planned<'_>> = BTreeMap::new();
-    let created = |rtype| Planned {
-        rtype,
-        attrs: Vec::new(),
-        replaced: false,
-        created: true,
-    };
     out.unknown.retain(|u| {
         let create = desired.unknown_values.contains(&u.address)
             && !effective.contains_key(u.address.as_str());
         if create {
             out.create.push(u.address.clone());
-            changing.insert(u.address.clone(), created(""));
         }
         !create
     });
+    // What is updated or replaced, for `replace_triggered_by` (an instance to create
+    // triggers nothing, as in Terraform).
+    let mut changing: BTreeMap<String, Planned<'_>> = BTreeMap::new();
     // Instances with `replace_triggered_by` and an object in the state, with their own
     // verdict: decided once every other change is known.
     let mut triggered: Vec<(&String, &DesiredInstance, Verdict)> = Vec::new();
     for (addr, want) in &desired.instances {
         let Some(orig) = effective.get(addr.as_str()) else {
             out.create.push(addr.clone());
-            changing.insert(addr.clone(), created(&want.rtype));
             continue;
         };
         let have = &recorded.instances[*orig];
@@ -744,7 +734,6 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 rtype: &want.rtype,
                 attrs: a.clone(),
                 replaced: matches!(verdict, Verdict::Replace(_)),
-                created: false,
             };
             changing.insert(addr.clone(), planned);
         }
@@ -810,7 +799,6 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 rtype: &want.rtype,
                 attrs,
                 replaced: true,
-                created: false,
             };
             changing.insert(addr.clone(), planned);
             fired.insert(addr);

@@ -550,7 +550,6 @@ pub fn apply(
     untrigger(
         &d.triggered_by,
         desired,
-        &d.create,
         &mut still_update,
         &mut still_replace,
         &out,
@@ -580,7 +579,6 @@ const TRIGGERED: &str = "replace_triggered_by";
 fn untrigger(
     triggered_by: &std::collections::BTreeMap<String, Vec<Trigger>>,
     desired: &Desired,
-    create: &[String],
     update: &mut Vec<Update>,
     replace: &mut Vec<Update>,
     whole: &[Ignored],
@@ -591,19 +589,8 @@ fn untrigger(
         return;
     }
     let rtype = |a: &str| desired.instances.get(a).map_or("", |i| i.rtype.as_str());
-    // What changes by itself, after the rules.
-    let mut changing: HashMap<&str, Planned<'_>> = create
-        .iter()
-        .map(|a| {
-            let p = Planned {
-                rtype: rtype(a),
-                attrs: Vec::new(),
-                replaced: false,
-                created: true,
-            };
-            (a.as_str(), p)
-        })
-        .collect();
+    // What is updated or replaced by itself, after the rules (a create triggers nothing).
+    let mut changing: HashMap<&str, Planned<'_>> = HashMap::new();
     let mut pending: Vec<&str> = Vec::new();
     let listed = update
         .iter()
@@ -628,7 +615,6 @@ fn untrigger(
                 rtype: rtype(&u.address),
                 attrs: own,
                 replaced,
-                created: false,
             };
             changing.insert(&u.address, p);
         }
@@ -658,7 +644,6 @@ fn untrigger(
                 rtype: rtype(a),
                 attrs,
                 replaced: true,
-                created: false,
             };
             changing.insert(a, p);
         }
