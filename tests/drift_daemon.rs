@@ -114,3 +114,67 @@ fn the_daemon_detects_at_start_notices_a_drill_and_its_undo() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// With an interval of an hour, a change inside a child module's folder (two levels down, and
+/// in a module added while the daemon runs) is noticed through the watcher, not the interval.
+#[test]
+fn the_daemon_notices_edits_inside_child_module_folders() {
+    let ws = Ws::bundled();
+    ws.write_config("drift {\n  interval = \"1h\"\n}\n");
+    let write = |rel: &str, body: &str| {
+        let p = ws.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    let main = std::fs::read_to_string(ws.path("iac/main.tf")).unwrap();
+    write(
+        "iac/main.tf",
+        &format!("{main}\nmodule \"app\" {{\n  source = \"./modules/app\"\n}}\n"),
+    );
+    let app =
+        "resource \"terraform_data\" \"a\" {}\nmodule \"inner\" {\n  source = \"../inner\"\n}\n";
+    write("iac/modules/app/main.tf", app);
+    write(
+        "iac/modules/inner/main.tf",
+        "resource \"terraform_data\" \"i\" {}\n",
+    );
+    let child = ws
+        .cmd()
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tfops run");
+    let _d = Daemon(child);
+    let ws = &ws;
+    let creates = |n: u64| {
+        move || {
+            reports(ws)
+                .last()
+                .is_some_and(|r| r["summary"]["create"] == n && r["summary"]["in_sync"] == 3)
+        }
+    };
+    wait_for("the report at start", creates(2));
+    // Two levels down: module.app.module.inner.
+    write(
+        "iac/modules/inner/main.tf",
+        "resource \"terraform_data\" \"i\" {}\nresource \"terraform_data\" \"j\" {}\n",
+    );
+    wait_for("the edit of a nested module", creates(3));
+    // A module called from a child, added while the daemon runs: its folder is watched once
+    // a run has read it.
+    write(
+        "iac/modules/new/main.tf",
+        "resource \"terraform_data\" \"n\" {}\n",
+    );
+    write(
+        "iac/modules/app/main.tf",
+        &format!("{app}module \"new\" {{\n  source = \"../new\"\n}}\n"),
+    );
+    wait_for("the new module call", creates(4));
+    write(
+        "iac/modules/new/extra.tf",
+        "resource \"terraform_data\" \"m\" {}\n",
+    );
+    wait_for("the edit of the new module", creates(5));
+}

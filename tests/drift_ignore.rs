@@ -314,3 +314,215 @@ fn progress_on_a_terminal_and_silent_with_json_or_quiet() {
         assert!(!out.contains("drift: parsing"), "{quiet}: {out:?}");
     }
 }
+
+/// `replace_triggered_by`: a replace whose trigger's change is ignored is ignored too (with the
+/// trigger's rules), through a chain (`c` is triggered by `b`, which `app` triggers); one whose
+/// trigger still changes stays. `d` has an update of its own: Terraform replaces it for its
+/// trigger (checked with terraform 1.11.4: `-/+` with reason `replace_triggered_by`).
+#[test]
+fn a_replace_triggered_by_an_ignored_change_is_ignored_too() {
+    let tf = |app: &str| {
+        [
+            resource("app", app, "prod"),
+            "resource \"terraform_data\" \"b\" {\n  input = \"b\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.app]\n  }\n}\n".into(),
+            "resource \"terraform_data\" \"c\" {\n  input = \"c\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.b]\n  }\n}\n".into(),
+            "resource \"terraform_data\" \"d\" {\n  input = \"d2\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.app]\n  }\n}\n".into(),
+        ]
+        .concat()
+    };
+    let s = |v: &str| (json!(v), json!("string"));
+    let state = || {
+        vec![
+            td("app", obj_t("a", "dev")),
+            td("b", s("b")),
+            td("c", s("c")),
+            td("d", s("d1")),
+        ]
+    };
+    let ws = workspace(&tf("a"), state());
+    let addr = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Without rules: `app` changes in place, and what it triggers is replaced.
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(addr(&r["update"]), ["terraform_data.app"], "{r:#}");
+    assert_eq!(
+        r["replace"],
+        json!([
+            {"address": "terraform_data.b", "attributes": ["replace_triggered_by"]},
+            {"address": "terraform_data.c", "attributes": ["replace_triggered_by"]},
+            {"address": "terraform_data.d", "attributes": ["input", "replace_triggered_by"]},
+        ]),
+        "{r:#}"
+    );
+    // `app`'s only change is ignored: nothing is replaced; `d` keeps its own update.
+    std::fs::write(ws.path("iac/.driftignore"), "*.input.tags\n").unwrap();
+    let o = ws.run(&["drift", "--json", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let r = json_of(&o);
+    assert_eq!(r["replace"], json!([]), "{r:#}");
+    assert_eq!(
+        r["update"],
+        json!([{"address": "terraform_data.d", "attributes": ["input"]}]),
+        "{r:#}"
+    );
+    let rule = json!([{"rule": "*.input.tags", "source": "iac/.driftignore:1"}]);
+    let ignored = r["ignored"].as_array().unwrap();
+    for (a, action, attrs) in [
+        ("terraform_data.app", "update", json!(["input"])),
+        (
+            "terraform_data.b",
+            "replace",
+            json!(["replace_triggered_by"]),
+        ),
+        (
+            "terraform_data.c",
+            "replace",
+            json!(["replace_triggered_by"]),
+        ),
+        (
+            "terraform_data.d",
+            "replace",
+            json!(["replace_triggered_by"]),
+        ),
+    ] {
+        let want = json!({"address": a, "action": action, "attributes": attrs, "rules": rule});
+        assert!(ignored.contains(&want), "{want} not in {r:#}");
+    }
+    assert_eq!(r["summary"]["ignored"], 4, "{r:#}");
+    assert_eq!(r["summary"]["in_sync"], 0, "{r:#}");
+    // `d`'s own change ignored as well: no drift left.
+    std::fs::write(
+        ws.path("iac/.driftignore"),
+        "*.input.tags\nterraform_data.d.input\n",
+    )
+    .unwrap();
+    let o = ws.run(&["drift", "--json", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = json_of(&o);
+    let d = r["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["address"] == "terraform_data.d")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        d["attributes"],
+        json!(["input", "replace_triggered_by"]),
+        "{r:#}"
+    );
+    assert_eq!(d["rules"].as_array().unwrap().len(), 2, "{r:#}");
+    // `app`'s name changes too, which no rule covers: the replaces stay.
+    std::fs::write(ws.path("iac/main.tf"), tf("renamed")).unwrap();
+    std::fs::write(ws.path("iac/.driftignore"), "*.input.tags\n").unwrap();
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(
+        addr(&r["replace"]),
+        ["terraform_data.b", "terraform_data.c", "terraform_data.d"],
+        "{r:#}"
+    );
+    assert_eq!(r["summary"]["ignored"], 0, "{r:#}");
+}
+
+/// A reference to one attribute: when the change of that attribute is ignored, the replace
+/// it caused goes, even though the resource still changes otherwise.
+#[test]
+fn an_ignored_change_of_the_referenced_attribute_takes_its_replace_along() {
+    let tf = "resource \"terraform_data\" \"a\" {\n  input            = \"a2\"\n  triggers_replace = \"t2\"\n}\n\
+resource \"terraform_data\" \"on_input\" {\n  input = \"x\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.a.input]\n  }\n}\n\
+resource \"terraform_data\" \"on_id\" {\n  input = \"x\"\n  lifecycle {\n    replace_triggered_by = [terraform_data.a.id]\n  }\n}\n";
+    let s = |v: &str| (json!(v), json!("string"));
+    let mut a = td("a", s("a1"));
+    a["instances"][0]["attributes"]["triggers_replace"] = json!({"value": "t1", "type": "string"});
+    let ws = workspace(tf, vec![a, td("on_input", s("x")), td("on_id", s("x"))]);
+    let addrs = |r: &Value| -> Vec<String> {
+        r["replace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["address"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(
+        addrs(&r),
+        [
+            "terraform_data.a",
+            "terraform_data.on_id",
+            "terraform_data.on_input"
+        ],
+        "{r:#}"
+    );
+    // `a` is still replaced (triggers_replace), so `on_id` stays; `on_input` goes.
+    std::fs::write(ws.path("iac/.driftignore"), "terraform_data.a.input\n").unwrap();
+    let r = json_of(&ws.run(&["drift", "--json"]));
+    assert_eq!(
+        addrs(&r),
+        ["terraform_data.a", "terraform_data.on_id"],
+        "{r:#}"
+    );
+    let ignored: Vec<&str> = r["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ignored,
+        ["terraform_data.a", "terraform_data.on_input"],
+        "{r:#}"
+    );
+}
+
+/// An instance unknown only because the state holds blocks its configuration does not write
+/// (a provider-filled `root_block_device`, say) is decided by rules covering those blocks.
+#[test]
+fn rules_on_unwritten_blocks_decide_an_instance_unknown_for_them() {
+    let tf = "resource \"x_lb\" \"a\" {\n  name = \"a\"\n  listener {\n    port = 80\n  }\n}\n";
+    let st = json!({"mode": "managed", "type": "x_lb", "name": "a",
+        "provider": "provider[\"registry.terraform.io/x/x\"]",
+        "instances": [{"schema_version": 0, "sensitive_attributes": [], "attributes": {
+            "id": "1", "name": "a", "access_logs": [{"bucket": "b"}],
+            "listener": [{"port": 80, "rule": [{"path": "/"}]}]}}]});
+    let ws = workspace(tf, vec![st]);
+    let run = || {
+        let o = ws.run(&[
+            "drift",
+            "--json",
+            "--detailed-exitcode",
+            "--unknown-is-drift",
+        ]);
+        (o.status.code(), json_of(&o))
+    };
+    let (code, r) = run();
+    assert_eq!(code, Some(2), "{r:#}");
+    assert_eq!(r["unknown"][0]["address"], "x_lb.a", "{r:#}");
+    // One of the two block types covered: still unknown.
+    std::fs::write(ws.path("iac/.driftignore"), "*.access_logs\n").unwrap();
+    let (code, r) = run();
+    assert_eq!(
+        (code, r["summary"]["ignored"].clone()),
+        (Some(2), json!(0)),
+        "{r:#}"
+    );
+    std::fs::write(
+        ws.path("iac/.driftignore"),
+        "*.access_logs\nx_lb.a.listener.rule\n",
+    )
+    .unwrap();
+    let (code, r) = run();
+    assert_eq!(code, Some(0), "{r:#}");
+    assert_eq!(
+        r["ignored"],
+        json!([{"address": "x_lb.a", "action": "unknown",
+                "attributes": ["access_logs", "listener.rule"],
+                "rules": [{"rule": "*.access_logs", "source": "iac/.driftignore:1"},
+                          {"rule": "x_lb.a.listener.rule", "source": "iac/.driftignore:2"}]}]),
+        "{r:#}"
+    );
+}

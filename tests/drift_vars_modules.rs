@@ -355,3 +355,156 @@ fn registry_modules_need_terraform_init_unless_installed() {
     assert_eq!(creates(&r), ["module.vpc.terraform_data.v"]);
     assert!(unknown(&r).is_empty(), "{:?}", unknown(&r));
 }
+
+/// A `sensitive` variable's value, and what is computed from it (through locals, module inputs
+/// and outputs, functions), never reaches an output: not in reasons, not as instance keys
+/// (Terraform refuses a sensitive `for_each`, as its keys would show it; a sensitive `count`
+/// it accepts). Checked by looking for the value, in any case, in the table, the JSON and
+/// the files written under logs/.
+#[test]
+fn values_from_a_sensitive_variable_are_masked_everywhere() {
+    let ws = ws_with(
+        r#"
+variable "secret" {
+  type      = string
+  sensitive = true
+}
+locals {
+  derived = "${upper(var.secret)}-x"
+  plain   = local.derived
+  list    = [var.secret, "b"]
+  other   = "abc"
+}
+resource "terraform_data" "keys" {
+  for_each = toset([local.plain])
+}
+resource "terraform_data" "from_module" {
+  for_each = toset([module.m.out])
+}
+resource "terraform_data" "not_secret" {
+  for_each = toset([module.m.plain])
+}
+resource "terraform_data" "counted" {
+  count = length(local.list)
+}
+resource "terraform_data" "num" {
+  input = tonumber(local.derived)
+}
+resource "terraform_data" "idx" {
+  input = element(local.list, local.plain)
+}
+resource "terraform_data" "shown" {
+  input = tonumber(local.other)
+}
+module "m" {
+  source = "./mod"
+  x      = lower(local.plain)
+}
+module "per_secret" {
+  source   = "./mod"
+  for_each = toset([local.plain])
+  x        = "1"
+}
+output "o" {
+  value     = local.derived
+  sensitive = true
+}
+"#,
+    );
+    write(
+        &ws,
+        "iac/mod/main.tf",
+        r#"
+variable "x" {
+  type = string
+}
+locals {
+  y = trimspace(var.x)
+}
+resource "terraform_data" "k" {
+  for_each = toset([local.y])
+}
+resource "terraform_data" "n" {
+  input = tonumber(var.x)
+}
+output "out" {
+  value = local.y
+}
+output "plain" {
+  value = "p"
+}
+"#,
+    );
+    let td = |name: &str, module: Option<&str>| {
+        let mut r = serde_json::json!({"mode": "managed", "type": "terraform_data", "name": name,
+            "provider": "provider[\"terraform.io/builtin/terraform\"]",
+            "instances": [{"schema_version": 0, "attributes": {"id": "x", "input": null,
+                "output": null, "triggers_replace": null}, "sensitive_attributes": []}]});
+        if let Some(m) = module {
+            r["module"] = m.into();
+        }
+        r
+    };
+    let st = serde_json::json!({"version": 4, "terraform_version": "1.11.4", "serial": 1,
+        "lineage": "l", "outputs": {}, "resources": [td("num", None), td("idx", None),
+        td("shown", None), td("n", Some("module.m"))]});
+    std::fs::write(ws.path("iac/terraform.tfstate"), st.to_string()).unwrap();
+    let secret = "s3cr3tvalue";
+    let env = [("TF_VAR_secret", secret)];
+    let run = |args: &[&str]| {
+        let o = ws.cmd().args(args).envs(env).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        o
+    };
+    let leaks = |what: &str, s: &str| {
+        assert!(
+            !s.to_lowercase().contains(secret),
+            "{what} shows the sensitive value:\n{s}"
+        );
+    };
+    let table = run(&["drift", "--no-color"]);
+    leaks("the table", &text(&table));
+    let json = run(&["drift", "--json"]);
+    leaks("the JSON", &text(&json));
+    for e in std::fs::read_dir(ws.path("logs")).unwrap() {
+        let p = e.unwrap().path();
+        leaks(
+            &p.display().to_string(),
+            &std::fs::read_to_string(&p).unwrap(),
+        );
+    }
+    let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let u = unknown(&r);
+    let reason = |a: &str| {
+        u.iter()
+            .find(|(x, _)| x == a)
+            .unwrap_or_else(|| panic!("{a} not unknown: {r:#}"))
+            .1
+            .clone()
+    };
+    for a in [
+        "terraform_data.keys",
+        "terraform_data.from_module",
+        "module.m.terraform_data.k",
+        "module.per_secret",
+    ] {
+        assert!(reason(a).contains("sensitive"), "{a}: {}", reason(a));
+    }
+    for a in [
+        "terraform_data.num",
+        "terraform_data.idx",
+        "module.m.terraform_data.n",
+    ] {
+        assert!(reason(a).contains("sensitive"), "{a}: {}", reason(a));
+    }
+    // What does not come from the secret is shown as before.
+    assert!(reason("terraform_data.shown").contains("\"abc\""), "{r:#}");
+    let c = creates(&r);
+    for a in [
+        "terraform_data.counted[0]",
+        "terraform_data.counted[1]",
+        "terraform_data.not_secret[\"p\"]",
+    ] {
+        assert!(c.contains(&a.to_string()), "{a} not created: {r:#}");
+    }
+}

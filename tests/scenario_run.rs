@@ -281,3 +281,125 @@ fn ctrl_c_on_a_copy_removes_the_copy() {
     );
     assert_eq!(snapshot(ws.root()), before);
 }
+
+/// `drift.ignore` and `.driftignore` (here a link to a file inside the workspace) decide in a
+/// scenario run as they do in `tfops drift`: on the copy and in place alike.
+#[test]
+fn ignore_rules_apply_in_scenario_runs_as_in_drift() {
+    let ws = Ws::bundled();
+    let cfg = std::fs::read_to_string(ws.path("config/tfops.hcl")).unwrap();
+    let cfg = cfg.replace(
+        "  keep_reports = 100",
+        "  ignore       = [\"terraform_data.service_2.input\"]\n  keep_reports = 100",
+    );
+    assert!(cfg.contains("service_2.input"));
+    ws.write_config(&cfg);
+    std::fs::write(ws.path("shared.driftignore"), "terraform_data.scratch_*\n").unwrap();
+    std::os::unix::fs::symlink(ws.path("shared.driftignore"), ws.path("iac/.driftignore")).unwrap();
+    std::fs::write(
+        ws.path("s.hcl"),
+        r#"set {
+  address   = "terraform_data.service_2"
+  attribute = "input"
+  value     = "service_2-v2"
+}
+add {
+  file  = "main.tf"
+  block = <<EOT
+resource "terraform_data" "scratch_1" {
+  input = "s"
+}
+EOT
+}
+expect {
+  create    = 0
+  update    = 0
+  ignored   = ["terraform_data.scratch_1", "terraform_data.service_2"]
+  exit_code = 0
+}
+"#,
+    )
+    .unwrap();
+    let before = snapshot(ws.root());
+    for args in [
+        &["scenario", "run", "s.hcl"][..],
+        &["scenario", "run", "s.hcl", "--in-place"][..],
+    ] {
+        let o = ws.run(args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert!(out.contains("2 ignored (1 by `terraform_data.scratch_*` (iac/.driftignore:1), 1 by `terraform_data.service_2.input` (config/tfops.hcl: drift.ignore[0]))"), "{args:?}: {out}");
+        assert_eq!(snapshot(ws.root()), before, "{args:?} left a change");
+    }
+    // The same edit, made for real, and `tfops drift` agrees.
+    let o = ws.run(&["scenario", "run", "s.hcl", "--keep"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = ws.run(&["drift", "--json", "--detailed-exitcode"]);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d));
+    let r: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
+    assert_eq!(r["summary"]["ignored"], 2, "{r:#}");
+    assert_eq!(ws.run(&["scenario", "revert"]).status.code(), Some(0));
+    // A `.driftignore` that `tfops drift` refuses (a link out of the workspace) is refused by
+    // a scenario run too: no detection, not a run without the rules.
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "*\n").unwrap();
+    std::fs::remove_file(ws.path("iac/.driftignore")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), ws.path("iac/.driftignore")).unwrap();
+    for args in [
+        &["scenario", "run", "s.hcl"][..],
+        &["scenario", "run", "s.hcl", "--in-place"][..],
+    ] {
+        let o = ws.run(args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            out.contains("Drift detection failed") && out.contains("outside the workspace"),
+            "{args:?}: {out}"
+        );
+    }
+    assert_eq!(ws.run(&["drift"]).status.code(), Some(1));
+}
+
+/// A workspace with a local child module and a file read by `file()`: the scenario's copy
+/// holds only the module folder's own files, yet the run reads the child module and the file
+/// where they are, as `tfops drift` does.
+#[test]
+fn a_scenario_on_a_copy_reads_child_modules_and_files_where_they_are() {
+    let ws = Ws::bundled();
+    let main = std::fs::read_to_string(ws.path("iac/main.tf")).unwrap();
+    std::fs::write(
+        ws.path("iac/main.tf"),
+        format!("{main}\nmodule \"app\" {{\n  source = \"./modules/app\"\n}}\nresource \"terraform_data\" \"f\" {{\n  count = length(file(\"${{path.module}}/note.txt\")) > 0 ? 1 : 0\n}}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.path("iac/modules/app")).unwrap();
+    std::fs::write(
+        ws.path("iac/modules/app/main.tf"),
+        "resource \"terraform_data\" \"a\" {}\n",
+    )
+    .unwrap();
+    std::fs::write(ws.path("iac/note.txt"), "hello").unwrap();
+    let d = ws.run(&["drift", "--json"]);
+    assert_eq!(d.status.code(), Some(0), "{}", text(&d));
+    let r: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
+    assert_eq!(r["summary"]["unknown"], 0, "{r:#}");
+    assert_eq!(r["summary"]["create"], 2, "{r:#}");
+    for args in [
+        &["scenario", "run", "config/scenarios/rename_service_1.hcl"][..],
+        &[
+            "scenario",
+            "run",
+            "config/scenarios/rename_service_1.hcl",
+            "--in-place",
+        ][..],
+    ] {
+        let o = ws.run(args);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("+ module.app.terraform_data.a") && out.contains("+ terraform_data.f[0]"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(out.contains("0 unknown"), "{args:?}: {out}");
+    }
+}

@@ -1,6 +1,8 @@
 //! DriftActor: drift detection every `drift.interval` and when a `.tf` file or the state
 //! changes (notify, debounced), each successful run leaving `logs/drift_<ts>.json` and `.log`
-//! for `status` (see [`crate::drift::last_drift`]).
+//! for `status` (see [`crate::drift::last_drift`]). Besides the module folder and the state's,
+//! it watches the folders of the child modules the last good run read (inside the workspace
+//! only, at most [`MAX_MODULE_WATCHES`]), updated when that set changes.
 //!
 //! Thin, as DESIGN.md asks: it owns the watcher, the timers and the messages; the detection
 //! itself ([`crate::drift::detect_and_record`]) runs on a std thread, never on the actor's
@@ -10,8 +12,9 @@
 //! is rewriting is not drift. Drift is configuration against state, offline — not against the
 //! real cloud.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -30,6 +33,9 @@ pub const LOCK_RETRY: Duration = Duration::from_secs(1);
 
 /// The alarm kind raised when detection fails.
 pub const ALARM: &str = "drift";
+
+/// The most child module folders watched; the others are seen at the interval.
+pub const MAX_MODULE_WATCHES: usize = 128;
 
 /// A `.tf` file or the state changed (from the watcher thread).
 #[derive(Message)]
@@ -52,6 +58,8 @@ pub struct DriftSummary {
     pub has_drift: bool,
     pub summary: crate::drift::report::Summary,
     pub report: PathBuf,
+    /// The child module folders the run read.
+    pub module_dirs: Vec<PathBuf>,
 }
 
 /// Ask for the last result (`None` before the first run ends).
@@ -64,6 +72,9 @@ pub struct DriftActor {
     cfg: Arc<Config>,
     status: Recipient<StatusEvent>,
     watcher: Option<notify::RecommendedWatcher>,
+    /// The child module folders watched (resolved, inside the workspace), shared with the
+    /// watcher's event filter.
+    modules: Arc<RwLock<BTreeSet<PathBuf>>>,
     tick: Option<SpawnHandle>,
     debounce: Option<SpawnHandle>,
     running: Option<std::thread::JoinHandle<()>>,
@@ -79,6 +90,7 @@ impl DriftActor {
             cfg,
             status,
             watcher: None,
+            modules: Arc::default(),
             tick: None,
             debounce: None,
             running: None,
@@ -104,8 +116,16 @@ impl DriftActor {
         let state = self.cfg.state.path.clone();
         let filter_dir = dir.clone();
         let filter_state = state.clone();
+        let filter_modules = Arc::clone(&self.modules);
         let handler = move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) if relevant(&ev, &filter_dir, &filter_state) => addr.do_send(FsChanged),
+            Ok(ev)
+                if relevant(&ev, &filter_dir, &filter_state)
+                    || filter_modules
+                        .read()
+                        .is_ok_and(|m| relevant_in_module(&ev, &m)) =>
+            {
+                addr.do_send(FsChanged)
+            }
             Ok(_) => {}
             Err(e) => {
                 log::debug!("drift watcher: {e}");
@@ -133,7 +153,72 @@ impl DriftActor {
                 );
             }
         }
+        // A new watcher: the module folders are watched again from scratch.
+        let modules: Vec<PathBuf> = match self.modules.write() {
+            Ok(mut m) => std::mem::take(&mut *m).into_iter().collect(),
+            Err(_) => Vec::new(),
+        };
         self.watcher = Some(w);
+        self.watch_modules(&modules);
+    }
+
+    /// Watches the folders of the child modules a run read (see [`module_watch_set`]),
+    /// dropping those no longer read. Each folder is watched once.
+    fn watch_modules(&mut self, read: &[PathBuf]) {
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        // Folders watched anyway (the module folder, the state's) are in the filter's set but
+        // never watched or unwatched here.
+        let own: Vec<PathBuf> = std::iter::once(self.cfg.drift.dir.as_path())
+            .chain(self.cfg.state.path.parent())
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .collect();
+        let (wanted, left_out) = module_watch_set(&self.ws.root, read);
+        // The lock is never held while the watcher is called: its event thread takes it to
+        // filter events, and adding a watch waits for that thread. The filter knows the new
+        // folders first, so no event of theirs is dropped.
+        let watched: BTreeSet<PathBuf> = match self.modules.write() {
+            Ok(mut m) => {
+                if *m == wanted {
+                    return;
+                }
+                let before = m.clone();
+                m.extend(wanted.iter().cloned());
+                before
+            }
+            Err(_) => return,
+        };
+        for gone in watched.difference(&wanted) {
+            if !own.contains(gone) {
+                let _ = w.unwatch(gone);
+            }
+        }
+        let mut now = BTreeSet::new();
+        for d in &wanted {
+            if watched.contains(d) || own.contains(d) {
+                now.insert(d.clone());
+                continue;
+            }
+            match w.watch(d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    now.insert(d.clone());
+                }
+                Err(e) => log::warn!(
+                    "drift: cannot watch the module folder {} ({e}); its changes are seen at the interval",
+                    self.ws.rel(d)
+                ),
+            }
+        }
+        if left_out > 0 {
+            log::warn!(
+                "drift: {left_out} module folder(s) not watched (outside the workspace, or past {MAX_MODULE_WATCHES}); their changes are seen at the interval"
+            );
+        }
+        log::debug!("drift: watching {} module folder(s)", now.len());
+        if let Ok(mut m) = self.modules.write() {
+            *m = now;
+        }
     }
 
     fn detect(&mut self, ctx: &mut Context<Self>) {
@@ -182,6 +267,7 @@ impl DriftActor {
                             has_drift: report.has_drift(),
                             summary: report.summary,
                             report: path,
+                            module_dirs: report.module_dirs,
                         }
                     })
                     .map_err(|e| e.to_string())
@@ -201,21 +287,69 @@ fn relevant(ev: &notify::Event, dir: &Path, state: &Path) -> bool {
     if ev.need_rescan() {
         return true;
     }
-    match ev.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
-        EventKind::Access(_) | EventKind::Other => return false,
-        _ => {}
+    if !changes(ev) {
+        return false;
     }
     ev.paths.iter().any(|p| {
         p == state
             || (p.parent() == Some(dir)
                 && p.file_name() == Some(std::ffi::OsStr::new(crate::drift::DRIFTIGNORE)))
-            || (p.parent() == Some(dir)
-                && p.extension().is_some_and(|x| x == "tf")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            || (p.parent() == Some(dir) && is_tf(p))
     })
+}
+
+/// A write, creation, removal or rename (not an open or a read).
+fn changes(ev: &notify::Event) -> bool {
+    match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+        _ => true,
+    }
+}
+
+/// `*.tf` or `*.tf.json`, not hidden: what drift reads in a module folder.
+fn is_tf(p: &Path) -> bool {
+    p.file_name().is_some_and(|n| {
+        let n = n.to_string_lossy();
+        !n.starts_with('.') && (n.ends_with(".tf") || n.ends_with(".tf.json"))
+    })
+}
+
+/// True for a change of a `.tf` file in one of the watched child module folders.
+fn relevant_in_module(ev: &notify::Event, modules: &BTreeSet<PathBuf>) -> bool {
+    !modules.is_empty()
+        && changes(ev)
+        && ev
+            .paths
+            .iter()
+            .any(|p| is_tf(p) && p.parent().is_some_and(|d| modules.contains(d)))
+}
+
+/// The folders to watch for the child modules a run `read`: each resolved (links followed)
+/// and kept only when it is inside the workspace's `root` (a link never leads the watcher
+/// out of it), at most [`MAX_MODULE_WATCHES`]. Returns them and how many were left out.
+fn module_watch_set(root: &Path, read: &[PathBuf]) -> (BTreeSet<PathBuf>, usize) {
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return (BTreeSet::new(), read.len());
+    };
+    let mut out = BTreeSet::new();
+    let mut left_out = 0;
+    for d in read {
+        match std::fs::canonicalize(d) {
+            Ok(c) if c.starts_with(&root) => {
+                if out.contains(&c) {
+                    continue;
+                }
+                if out.len() < MAX_MODULE_WATCHES {
+                    out.insert(c);
+                } else {
+                    left_out += 1;
+                }
+            }
+            _ => left_out += 1,
+        }
+    }
+    (out, left_out)
 }
 
 impl Actor for DriftActor {
@@ -253,6 +387,12 @@ impl Handler<Detected> for DriftActor {
     fn handle(&mut self, msg: Detected, ctx: &mut Context<Self>) {
         if let Some(h) = self.running.take() {
             let _ = h.join();
+        }
+        if let Ok(s) = &msg.0 {
+            // The set of module folders may have changed (a module added or removed); a
+            // failed run keeps the folders watched, so fixing a broken child is seen.
+            let dirs = s.module_dirs.clone();
+            self.watch_modules(&dirs);
         }
         match &msg.0 {
             Ok(s) => {
@@ -365,6 +505,81 @@ mod tests {
         ] {
             assert!(!relevant(&ev(no), dir, state), "{no}");
         }
+    }
+
+    #[test]
+    fn module_folders_watched_stay_inside_the_workspace_and_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let iac = root.join("iac");
+        for m in ["a", "b"] {
+            std::fs::create_dir_all(iac.join("modules").join(m)).unwrap();
+        }
+        // A link inside the workspace to a folder inside it, and one that leads out.
+        std::os::unix::fs::symlink(iac.join("modules/b"), iac.join("modules/to_b")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), iac.join("modules/out")).unwrap();
+        let read = [
+            iac.join("modules/a"),
+            iac.join("modules/../modules/a"),
+            iac.join("modules/to_b"),
+            iac.join("modules/out"),
+            outside.path().to_path_buf(),
+            iac.join("modules/missing"),
+        ];
+        let (set, left_out) = module_watch_set(&root, &read);
+        let canon = |p: &Path| std::fs::canonicalize(p).unwrap();
+        let want: BTreeSet<PathBuf> =
+            [canon(&iac.join("modules/a")), canon(&iac.join("modules/b"))]
+                .into_iter()
+                .collect();
+        assert_eq!(set, want);
+        assert_eq!(
+            left_out, 3,
+            "the link out, the folder outside, the missing one"
+        );
+        // Bounded.
+        let many: Vec<PathBuf> = (0..MAX_MODULE_WATCHES + 5)
+            .map(|i| {
+                let p = iac.join(format!("m/{i}"));
+                std::fs::create_dir_all(&p).unwrap();
+                p
+            })
+            .collect();
+        let (set, left_out) = module_watch_set(&root, &many);
+        assert_eq!((set.len(), left_out), (MAX_MODULE_WATCHES, 5));
+    }
+
+    #[test]
+    fn tf_files_of_watched_module_folders_are_relevant() {
+        let modules: BTreeSet<PathBuf> = [PathBuf::from("/ws/iac/modules/a")].into();
+        let ev = |p: &str, kind: EventKind| notify::Event::new(kind).add_path(p.into());
+        let modify = EventKind::Modify(notify::event::ModifyKind::Any);
+        assert!(relevant_in_module(
+            &ev("/ws/iac/modules/a/main.tf", modify),
+            &modules
+        ));
+        assert!(relevant_in_module(
+            &ev("/ws/iac/modules/a/x.tf.json", modify),
+            &modules
+        ));
+        let read = EventKind::Access(AccessKind::Open(notify::event::AccessMode::Any));
+        assert!(!relevant_in_module(
+            &ev("/ws/iac/modules/a/main.tf", read),
+            &modules
+        ));
+        for no in [
+            "/ws/iac/modules/a/notes.txt",
+            "/ws/iac/modules/a/.hidden.tf",
+            "/ws/iac/modules/b/main.tf",
+            "/ws/iac/modules/a/sub/main.tf",
+        ] {
+            assert!(!relevant_in_module(&ev(no, modify), &modules), "{no}");
+        }
+        assert!(!relevant_in_module(
+            &ev("/ws/iac/modules/a/main.tf", modify),
+            &BTreeSet::new()
+        ));
     }
 
     struct Collect(Arc<Mutex<Vec<StatusEvent>>>);

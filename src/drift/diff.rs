@@ -9,8 +9,11 @@
 //!   compare with their types and count attributes removed from the configuration; other
 //!   types compare what the configuration sets, primitives after conversion to strings (an
 //!   `update`: without the provider's schema, an in-place update and a replacement look the
-//!   same). `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces
-//!   when a referenced resource changes.
+//!   same); nested blocks the state holds of a type the configuration does not write leave
+//!   such an instance `unknown` (a removed block, or one the provider fills in itself).
+//!   `lifecycle.ignore_changes` hides what it names; `replace_triggered_by` replaces when a
+//!   referenced resource (or the referenced attribute of it) changes, also through another
+//!   trigger, and leaves the instance unknown when that change cannot be decided.
 //! - A recorded object no desired instance claims: `forget` under a `removed` block with
 //!   `destroy = false`, nothing when an `unknown` entry covers it, else `destroy`.
 //! - Root outputs whose known value differs from the state's.
@@ -74,9 +77,109 @@ pub struct Diff {
     pub in_sync: usize,
     /// Whether an update was decided for a type whose schema tfops does not know.
     pub schemaless_update: bool,
+    /// For each replace its `replace_triggered_by` caused: the changes (of instances updated
+    /// or replaced, also through another trigger) that fired it. Ignore rules use it
+    /// to drop a replace whose triggers they all ignore.
+    pub triggered_by: BTreeMap<String, Vec<Trigger>>,
+    /// Instances unknown only because the state holds blocks their configuration does not
+    /// write: the paths of those block types (`access_logs`, `listener.rule`). Ignore rules
+    /// that cover every one of them decide the instance.
+    pub unwritten: BTreeMap<String, Vec<String>>,
+}
+
+/// A `replace_triggered_by` reference that fired: the instance whose change fired it, and
+/// the attribute referenced (`None`: the whole resource).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub address: String,
+    pub attribute: Option<String>,
+}
+
+/// What the plan changes of one instance, for references to its attributes.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    pub rtype: &'a str,
+    /// Its own changed attributes (`replace_triggered_by` left out).
+    pub attrs: Vec<String>,
+    pub replaced: bool,
+}
+
+impl Planned<'_> {
+    /// Whether a reference to `attribute` (`None`: the whole resource) of an instance
+    /// updated or replaced sees a change, as Terraform decides it: the attribute's planned
+    /// value differs from the state's, one known only after apply included (`output` when
+    /// `input` changes, `id` on a replacement). Exact for the types whose schema tfops
+    /// knows; any change counts for the others. (An instance to create fires nothing.)
+    pub fn fires(&self, attribute: Option<&str>) -> bool {
+        let Some(a) = attribute else { return true };
+        let own = |x: &str| self.attrs.iter().any(|y| y == x);
+        match self.rtype {
+            "terraform_data" => {
+                own(a)
+                    || (a == "output" && (self.replaced || own("input")))
+                    || (a == "id" && self.replaced)
+            }
+            "null_resource" => own(a) || (a == "id" && self.replaced),
+            _ => true,
+        }
+    }
+}
+
+/// A reference split into the resource (or instance) it names and the attribute after it:
+/// `module.m[0].type.name["k"].attr.sub` → (`module.m[0].type.name["k"]`, `Some("attr")`).
+pub fn split_reference(r: &str) -> (&str, Option<&str>) {
+    let b = r.as_bytes();
+    // One dotted part and its `[key]`, if any: the index after them.
+    let part = |mut i: usize| -> usize {
+        while i < b.len() && b[i] != b'.' && b[i] != b'[' {
+            i += 1;
+        }
+        if i < b.len() && b[i] == b'[' {
+            let mut in_q = false;
+            i += 1;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' if in_q => i += 1,
+                    b'"' => in_q = !in_q,
+                    b']' if !in_q => {
+                        i += 1;
+                        break;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        i.min(b.len())
+    };
+    let mut i = 0;
+    while r[i..].starts_with("module.") {
+        i = part(i + "module.".len());
+        if b.get(i) != Some(&b'.') {
+            return (r, None);
+        }
+        i += 1;
+    }
+    let t = part(i);
+    if b.get(t) != Some(&b'.') {
+        return (r, None);
+    }
+    let end = part(t + 1);
+    let attr = r[end..]
+        .strip_prefix('.')
+        .map(|rest| &rest[..rest.find(['.', '[']).unwrap_or(rest.len())])
+        .filter(|a| !a.is_empty());
+    (&r[..end], attr)
 }
 
 impl Diff {
+    fn unwritten_unknown(&mut self, desired: &Desired, addr: &str, u: Vec<Unwritten>) {
+        self.unknown
+            .push(undecided(desired, addr, undecided_reason(&u)));
+        self.unwritten
+            .insert(addr.to_string(), u.into_iter().map(|(p, _)| p).collect());
+    }
+
     /// True when the plan would change something (resources, moves, forgets or outputs), as
     /// `terraform plan -detailed-exitcode` counts it.
     pub fn has_drift(&self) -> bool {
@@ -228,9 +331,19 @@ enum Verdict {
     InSync,
     Update(Vec<String>),
     Replace(Vec<String>),
+    /// Not decided without the provider's schema: the state holds blocks the configuration
+    /// does not write.
+    Unwritten(Vec<Unwritten>),
 }
 
-fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut bool) -> Verdict {
+/// Compares one instance. `unwritten`: also look for blocks the state holds that the
+/// configuration does not write (renames, a heuristic, match on what is written only).
+fn compare(
+    want: &DesiredInstance,
+    have: &RecordedInstance,
+    schemaless: &mut bool,
+    unwritten: bool,
+) -> Verdict {
     let ig = &want.ignore;
     match want.rtype.as_str() {
         "terraform_data" => {
@@ -277,69 +390,235 @@ fn compare(want: &DesiredInstance, have: &RecordedInstance, schemaless: &mut boo
                 .map(|(k, _)| k.as_str())
                 .chain(want.blocks.keys().map(String::as_str))
                 .collect();
-            if keys.is_empty() {
-                return Verdict::InSync;
-            }
-            let vals = have.attributes(&keys);
+            let vals = if keys.is_empty() {
+                Vec::new()
+            } else {
+                have.attributes(&keys)
+            };
+            let mut undecided: Vec<Unwritten> = Vec::new();
             let changed: Vec<String> = keys
                 .iter()
                 .zip(vals)
                 .filter(|(k, sv)| match want.blocks.get(**k) {
-                    Some(blocks) => !blocks_match(sv.as_ref(), blocks),
+                    Some(blocks) => match blocks_match(sv.as_ref(), blocks, k) {
+                        BlockCmp::Same => false,
+                        BlockCmp::Differ => true,
+                        BlockCmp::Undecided(why) => {
+                            undecided.extend(why);
+                            false
+                        }
+                    },
                     None => !sv.as_ref().is_some_and(|sv| equal(sv, &want.attrs[**k])),
                 })
                 .map(|(k, _)| k.to_string())
                 .collect();
-            if changed.is_empty() {
+            if !changed.is_empty() {
+                *schemaless = true;
+                return Verdict::Update(changed);
+            }
+            // Block types the state holds that the configuration does not write at all.
+            if unwritten {
+                undecided.extend(unwritten_blocks(&have.raw_attributes, |k| {
+                    want.attrs.contains_key(k) || want.blocks.contains_key(k) || ig.covers(k)
+                }));
+            }
+            if undecided.is_empty() || !unwritten {
                 Verdict::InSync
             } else {
-                *schemaless = true;
-                Verdict::Update(changed)
+                Verdict::Unwritten(merge_unwritten(undecided))
             }
         }
     }
+}
+
+/// An instance the diff cannot decide offline, named at its resource block.
+fn undecided(desired: &Desired, addr: &str, reason: String) -> Unknown {
+    // The block is recorded without instance keys: `a.b["k"]` is declared as `a.b`.
+    let mut base = addr;
+    let at = loop {
+        if let Some(at) = desired.resource_at.get(base) {
+            break at.clone();
+        }
+        match base.rfind('[') {
+            Some(i) => base = &base[..i],
+            None => break String::new(),
+        }
+    };
+    Unknown {
+        address: addr.to_string(),
+        reason,
+        at,
+    }
+}
+
+/// How the blocks of one type compare with the state's.
+enum BlockCmp {
+    Same,
+    Differ,
+    /// The same on what the configuration writes; the state also holds blocks of types it
+    /// does not write.
+    Undecided(Vec<Unwritten>),
+}
+
+/// Blocks the state holds of a type the configuration does not write: the block type's path
+/// (`access_logs`, `listener.rule`) and how many.
+pub type Unwritten = (String, usize);
+
+/// One entry a path, counts added up (the same nested type in several written blocks).
+fn merge_unwritten(mut v: Vec<Unwritten>) -> Vec<Unwritten> {
+    v.sort();
+    let mut out: Vec<Unwritten> = Vec::with_capacity(v.len());
+    for (path, n) in v {
+        match out.last_mut() {
+            Some((p, m)) if *p == path => *m += n,
+            _ => out.push((path, n)),
+        }
+    }
+    out
+}
+
+/// The block types an object of the state holds (a non-empty list of objects) that `written`
+/// says the configuration does not write. A list of objects is how the state records nested
+/// blocks; it may also be a nested attribute the provider computes.
+fn unwritten_blocks(
+    raw: &serde_json::value::RawValue,
+    written: impl Fn(&str) -> bool,
+) -> Vec<Unwritten> {
+    let Ok(fields) =
+        serde_json::from_str::<BTreeMap<String, &serde_json::value::RawValue>>(raw.get())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        // Cheap test first: only a list can be blocks.
+        if !v.get().starts_with('[') || written(&k) {
+            continue;
+        }
+        if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(v.get()) {
+            if !items.is_empty() && items.iter().all(Value::is_object) {
+                out.push((k, items.len()));
+            }
+        }
+    }
+    out
+}
+
+/// Why blocks the configuration does not write leave an instance undecided.
+fn undecided_reason(found: &[Unwritten]) -> String {
+    let shown: Vec<String> = found
+        .iter()
+        .take(5)
+        .map(|(path, n)| format!("{n} `{path}`"))
+        .collect();
+    let more = if found.len() > shown.len() {
+        format!(" and {} more", found.len() - shown.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "the state holds {}{more} block(s) the configuration does not write: without the provider's \
+         schema tfops cannot tell removed blocks (an update) from ones the provider fills in \
+         itself (no change); write them, or name them in `lifecycle {{ ignore_changes }}`",
+        shown.join(", ")
+    )
 }
 
 /// Nested blocks of a type whose schema tfops does not know: the state holds every block of
 /// the type (a list or a set of objects with every argument of the schema); each configured
 /// block must match one recorded block on the arguments it sets, and the counts must agree.
 /// In order first (a list); else in any order, as a set compares.
-fn blocks_match(have: Option<&Value>, want: &[super::model::BlockValue]) -> bool {
+/// `path` names the block type (`listener`, `listener.rule`) in what is undecided.
+fn blocks_match(have: Option<&Value>, want: &[super::model::BlockValue], path: &str) -> BlockCmp {
     let have: &[Value] = match have {
         Some(Value::Array(a)) => a,
         None | Some(Value::Null) => &[],
         // A single nested block recorded as an object.
         Some(v @ Value::Object(_)) => std::slice::from_ref(v),
-        Some(_) => return false,
+        Some(_) => return BlockCmp::Differ,
     };
     if have.len() != want.len() {
-        return false;
+        return BlockCmp::Differ;
     }
-    if have.iter().zip(want).all(|(h, w)| block_match(h, w)) {
-        return true;
-    }
-    let mut used = vec![false; have.len()];
-    want.iter().all(|w| {
-        let hit = have
-            .iter()
-            .enumerate()
-            .find(|(i, h)| !used[*i] && block_match(h, w));
-        match hit {
-            Some((i, _)) => {
-                used[i] = true;
-                true
-            }
-            None => false,
+    let mut undecided = Vec::new();
+    let take = |c: BlockCmp, undecided: &mut Vec<Unwritten>| match c {
+        BlockCmp::Same => true,
+        BlockCmp::Differ => false,
+        BlockCmp::Undecided(u) => {
+            undecided.extend(u);
+            true
         }
-    })
+    };
+    let in_order = have
+        .iter()
+        .zip(want)
+        .all(|(h, w)| take(block_match(h, w, path), &mut undecided));
+    if !in_order {
+        undecided.clear();
+        let mut used = vec![false; have.len()];
+        let as_set = want.iter().all(|w| {
+            let hit = have.iter().enumerate().find_map(|(i, h)| {
+                if used[i] {
+                    return None;
+                }
+                match block_match(h, w, path) {
+                    BlockCmp::Differ => None,
+                    c => Some((i, c)),
+                }
+            });
+            match hit {
+                Some((i, c)) => {
+                    used[i] = true;
+                    take(c, &mut undecided)
+                }
+                None => false,
+            }
+        });
+        if !as_set {
+            return BlockCmp::Differ;
+        }
+    }
+    if undecided.is_empty() {
+        BlockCmp::Same
+    } else {
+        BlockCmp::Undecided(undecided)
+    }
 }
 
-fn block_match(have: &Value, want: &super::model::BlockValue) -> bool {
-    let Value::Object(h) = have else { return false };
-    want.attrs
+fn block_match(have: &Value, want: &super::model::BlockValue, path: &str) -> BlockCmp {
+    let Value::Object(h) = have else {
+        return BlockCmp::Differ;
+    };
+    if !want
+        .attrs
         .iter()
         .all(|(k, v)| h.get(k).is_some_and(|x| equal(x, v)))
-        && want.blocks.iter().all(|(k, bs)| blocks_match(h.get(k), bs))
+    {
+        return BlockCmp::Differ;
+    }
+    let mut undecided = Vec::new();
+    for (k, bs) in &want.blocks {
+        match blocks_match(h.get(k), bs, &format!("{path}.{k}")) {
+            BlockCmp::Same => {}
+            BlockCmp::Differ => return BlockCmp::Differ,
+            BlockCmp::Undecided(u) => undecided.extend(u),
+        }
+    }
+    for (k, v) in h {
+        if want.attrs.contains_key(k) || want.blocks.contains_key(k) {
+            continue;
+        }
+        if let Value::Array(items) = v {
+            if !items.is_empty() && items.iter().all(Value::is_object) {
+                undecided.push((format!("{path}.{k}"), items.len()));
+            }
+        }
+    }
+    if undecided.is_empty() {
+        BlockCmp::Same
+    } else {
+        BlockCmp::Undecided(undecided)
+    }
 }
 
 /// True when `prefix` names `addr` or a part of it (`a.b` covers `a.b[0]`; `module.m` covers
@@ -422,21 +701,23 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
 
     // An instance whose values are not known offline, with no object in the state, is
     // created whatever its values (Terraform plans `create` too).
-    let mut changing: BTreeSet<String> = BTreeSet::new();
     out.unknown.retain(|u| {
         let create = desired.unknown_values.contains(&u.address)
             && !effective.contains_key(u.address.as_str());
         if create {
             out.create.push(u.address.clone());
-            changing.insert(u.address.clone());
         }
         !create
     });
-    let mut triggered: Vec<(&String, &DesiredInstance)> = Vec::new();
+    // What is updated or replaced, for `replace_triggered_by` (an instance to create
+    // triggers nothing, as in Terraform).
+    let mut changing: BTreeMap<String, Planned<'_>> = BTreeMap::new();
+    // Instances with `replace_triggered_by` and an object in the state, with their own
+    // verdict: decided once every other change is known.
+    let mut triggered: Vec<(&String, &DesiredInstance, Verdict)> = Vec::new();
     for (addr, want) in &desired.instances {
         let Some(orig) = effective.get(addr.as_str()) else {
             out.create.push(addr.clone());
-            changing.insert(addr.clone());
             continue;
         };
         let have = &recorded.instances[*orig];
@@ -447,16 +728,23 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 .cloned()
                 .collect()
         };
-        match compare(want, have, &mut out.schemaless_update) {
-            Verdict::InSync => {
-                if want.replace_triggered_by.is_empty() {
-                    out.in_sync += 1;
-                } else {
-                    triggered.push((addr, want));
-                }
-            }
+        let verdict = compare(want, have, &mut out.schemaless_update, true);
+        if let Verdict::Update(a) | Verdict::Replace(a) = &verdict {
+            let planned = Planned {
+                rtype: &want.rtype,
+                attrs: a.clone(),
+                replaced: matches!(verdict, Verdict::Replace(_)),
+            };
+            changing.insert(addr.clone(), planned);
+        }
+        if !want.replace_triggered_by.is_empty() {
+            triggered.push((addr, want, verdict));
+            continue;
+        }
+        match verdict {
+            Verdict::InSync => out.in_sync += 1,
+            Verdict::Unwritten(u) => out.unwritten_unknown(desired, addr, u),
             Verdict::Update(attrs) => {
-                changing.insert(addr.clone());
                 out.update.push(Update {
                     address: addr.clone(),
                     sensitive: sens(&attrs),
@@ -464,7 +752,6 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                 });
             }
             Verdict::Replace(attrs) => {
-                changing.insert(addr.clone());
                 out.replace.push(Update {
                     address: addr.clone(),
                     sensitive: sens(&attrs),
@@ -474,21 +761,110 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
     }
     out.create.sort();
-    for (addr, want) in triggered {
-        let hit = want
-            .replace_triggered_by
+    // A replace by `replace_triggered_by` is a change too, which can trigger another (as
+    // Terraform plans them, in dependency order): repeat until nothing more fires.
+    let triggers_of = |want: &DesiredInstance, changing: &BTreeMap<String, Planned<'_>>| {
+        let mut by: Vec<Trigger> = Vec::new();
+        for r in &want.replace_triggered_by {
+            let (target, attribute) = split_reference(r);
+            for (c, planned) in changing {
+                if covers(target, c) && planned.fires(attribute) {
+                    by.push(Trigger {
+                        address: c.clone(),
+                        attribute: attribute.map(str::to_string),
+                    });
+                }
+            }
+        }
+        by
+    };
+    let mut fired: BTreeSet<&String> = BTreeSet::new();
+    loop {
+        let newly: Vec<(&String, &DesiredInstance, &Verdict)> = triggered
             .iter()
-            .any(|r| changing.iter().any(|c| covers(r, c)));
-        if hit {
-            out.replace.push(Update {
-                address: addr.clone(),
-                attributes: vec!["replace_triggered_by".into()],
-                sensitive: Vec::new(),
-            });
-        } else {
-            out.in_sync += 1;
+            .filter(|(addr, want, _)| {
+                !fired.contains(addr) && !triggers_of(want, &changing).is_empty()
+            })
+            .map(|(addr, want, v)| (*addr, *want, v))
+            .collect();
+        if newly.is_empty() {
+            break;
+        }
+        for (addr, want, verdict) in newly {
+            let attrs = match verdict {
+                Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
+                Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
+            };
+            let planned = Planned {
+                rtype: &want.rtype,
+                attrs,
+                replaced: true,
+            };
+            changing.insert(addr.clone(), planned);
+            fired.insert(addr);
         }
     }
+    for (addr, want, verdict) in triggered {
+        let sens = |attrs: &[String]| -> Vec<String> {
+            let have = effective
+                .get(addr.as_str())
+                .and_then(|o| recorded.instances.get(*o));
+            attrs
+                .iter()
+                .filter(|a| have.is_some_and(|h| h.sensitive.contains(*a)))
+                .cloned()
+                .collect()
+        };
+        if !fired.contains(addr) {
+            // A trigger that cannot be decided offline leaves the replacement undecided.
+            let unknown_trigger = want.replace_triggered_by.iter().find_map(|r| {
+                let (target, _) = split_reference(r);
+                out.unknown
+                    .iter()
+                    .find(|u| covers(target, &u.address) || covers(&u.address, target))
+                    .map(|u| u.address.clone())
+            });
+            match verdict {
+                Verdict::InSync if unknown_trigger.is_some() => {
+                    let trigger = unknown_trigger.unwrap_or_default();
+                    let reason = format!(
+                        "replace_triggered_by refers to {trigger}, which cannot be decided offline"
+                    );
+                    out.unknown.push(undecided(desired, addr, reason));
+                }
+                Verdict::InSync => out.in_sync += 1,
+                Verdict::Unwritten(u) => out.unwritten_unknown(desired, addr, u),
+                Verdict::Update(attrs) => out.update.push(Update {
+                    address: addr.clone(),
+                    sensitive: sens(&attrs),
+                    attributes: attrs,
+                }),
+                Verdict::Replace(attrs) => out.replace.push(Update {
+                    address: addr.clone(),
+                    sensitive: sens(&attrs),
+                    attributes: attrs,
+                }),
+            }
+            continue;
+        }
+        // Replaced whatever its own change: Terraform plans `-/+` for the trigger even when
+        // the instance would otherwise be updated in place.
+        let mut attrs = match verdict {
+            Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
+            Verdict::Update(a) | Verdict::Replace(a) => a,
+        };
+        attrs.push("replace_triggered_by".into());
+        let mut by = triggers_of(want, &changing);
+        by.retain(|t| &t.address != addr);
+        out.triggered_by.insert(addr.clone(), by);
+        out.replace.push(Update {
+            address: addr.clone(),
+            sensitive: sens(&attrs),
+            attributes: attrs,
+        });
+    }
+    out.update.sort_by(|a, b| a.address.cmp(&b.address));
+    out.replace.sort_by(|a, b| a.address.cmp(&b.address));
     for addr in effective.keys() {
         if desired.instances.contains_key(addr.as_ref())
             || out.unknown.iter().any(|u| covers(&u.address, addr))
@@ -580,7 +956,7 @@ fn renames(
         for c in by_type.get(r.rtype.as_str()).into_iter().flatten() {
             let want = &desired.instances[*c];
             let mut schemaless = false;
-            if matches!(compare(want, r, &mut schemaless), Verdict::InSync) {
+            if matches!(compare(want, r, &mut schemaless, false), Verdict::InSync) {
                 matches_of_destroy
                     .entry(dname.as_str())
                     .or_default()
@@ -750,6 +1126,183 @@ resource "x_lb" "a" {
         );
         assert_eq!(actions(&run(tf, &state(&["/a", "/c"]))), ["update x_lb.a"]);
         assert_eq!(actions(&run(tf, &state(&["/a"]))), ["update x_lb.a"]);
+    }
+
+    /// Block types of a type whose schema tfops does not know, against the state, with
+    /// expectations written by hand. Removed, added and changed blocks are an update where
+    /// Terraform's plan does not depend on the schema (the configuration writes the block
+    /// type); blocks the state holds of a type the configuration never writes may be removed
+    /// ones (an update) or ones the provider fills in itself (no change): unknown, with why.
+    #[test]
+    fn blocks_the_configuration_does_not_write() {
+        let tf = r#"
+resource "x_lb" "a" {
+  name = "a"
+  listener {
+    port = 80
+  }
+}
+"#;
+        let state = |listener: &str, extra: &str| {
+            st(&format!(
+                r#"{{"mode":"managed","type":"x_lb","name":"a","instances":[{{"attributes":{{"id":"1","name":"a","tags":{{"k":"v"}},"zones":["a"],"listener":[{listener}]{extra}}}}}]}}"#
+            ))
+        };
+        let l80 = r#"{"port":80,"protocol":"HTTP","rule":[]}"#;
+        let logs = r#","access_logs":[{"bucket":"b","enabled":true}]"#;
+        // What the provider records beside the configuration: computed attributes, a map,
+        // a list of strings, an empty block list, a null single block.
+        let d = run(tf, &state(l80, r#","timeouts":null,"access_logs":[]"#));
+        assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
+        assert_eq!(d.in_sync, 1);
+        // A block type the configuration does not write, held in the state: undecided.
+        let d = run(tf, &state(l80, logs));
+        assert_eq!(actions(&d), ["unknown x_lb.a"], "{d:?}");
+        assert_eq!(d.unknown[0].at, "t.tf:2:1");
+        assert!(
+            d.unknown[0].reason.contains("1 `access_logs` block")
+                && d.unknown[0].reason.contains("provider's schema"),
+            "{}",
+            d.unknown[0].reason
+        );
+        assert!(
+            !d.unknown[0].reason.contains("\"b\""),
+            "no values in reasons"
+        );
+        // Renamed, it is still recognised (on what the configuration writes).
+        let d = run(&tf.replace("\"a\" {", "\"b\" {"), &state(l80, logs));
+        assert_eq!(actions(&d), ["create x_lb.b", "destroy x_lb.a"], "{d:?}");
+        assert_eq!(d.renamed.len(), 1, "{d:?}");
+        // ... unless something decided changes too: then it is an update anyway.
+        let d = run(
+            &tf.replace("name = \"a\"", "name = \"b\""),
+            &state(l80, logs),
+        );
+        assert_eq!(actions(&d), ["update x_lb.a"], "{d:?}");
+        assert_eq!(d.update[0].attributes, ["name"]);
+        // `ignore_changes` on it decides: in sync.
+        let ig = tf.replace(
+            "  name = \"a\"\n",
+            "  name = \"a\"\n  lifecycle {\n    ignore_changes = [access_logs]\n  }\n",
+        );
+        assert_eq!(actions(&run(&ig, &state(l80, logs))), Vec::<String>::new());
+        // The same inside a written block: `rule` blocks the listener does not write.
+        let d = run(
+            tf,
+            &state(
+                r#"{"port":80,"protocol":"HTTP","rule":[{"path":"/a"}]}"#,
+                "",
+            ),
+        );
+        assert_eq!(actions(&d), ["unknown x_lb.a"], "{d:?}");
+        assert!(
+            d.unknown[0].reason.contains("`listener.rule`"),
+            "{}",
+            d.unknown[0].reason
+        );
+        // Written, absent from the state (added): an update, at both levels.
+        let with_logs = tf.replace(
+            "  listener {",
+            "  access_logs {\n    bucket = \"b\"\n  }\n  listener {",
+        );
+        let d = run(&with_logs, &state(l80, ""));
+        assert_eq!(actions(&d), ["update x_lb.a"], "{d:?}");
+        assert_eq!(d.update[0].attributes, ["access_logs"]);
+        assert_eq!(
+            actions(&run(&with_logs, &state(l80, logs))),
+            Vec::<String>::new()
+        );
+        let with_rule = tf.replace(
+            "    port = 80\n",
+            "    port = 80\n    rule {\n      path = \"/a\"\n    }\n",
+        );
+        let d = run(&with_rule, &state(l80, ""));
+        assert_eq!(d.update.len(), 1, "{d:?}");
+        assert_eq!(d.update[0].attributes, ["listener"]);
+        // Changed inside, at both levels.
+        let d = run(
+            &with_rule,
+            &state(
+                r#"{"port":80,"protocol":"HTTP","rule":[{"path":"/b"}]}"#,
+                "",
+            ),
+        );
+        assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
+        let d = run(&with_logs, &state(l80, &logs.replace("\"b\"", "\"c\"")));
+        assert_eq!(d.update[0].attributes, ["access_logs"], "{d:?}");
+        // Removed, where the configuration still writes the type: one block fewer, or a
+        // `dynamic` block that now makes none.
+        let two = format!("{l80},{}", l80.replace("80", "81"));
+        let d = run(tf, &state(&two, ""));
+        assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
+        let none = tf.replace(
+            "  listener {\n    port = 80\n  }\n",
+            "  dynamic \"listener\" {\n    for_each = []\n    content {\n      port = listener.value\n    }\n  }\n",
+        );
+        let d = run(&none, &state(l80, ""));
+        assert_eq!(d.update[0].attributes, ["listener"], "{d:?}");
+        assert_eq!(actions(&run(&none, &state("", ""))), Vec::<String>::new());
+    }
+
+    /// `replace_triggered_by` a resource whose change cannot be decided offline: the
+    /// replacement cannot be either (never in sync).
+    #[test]
+    fn a_trigger_that_cannot_be_decided_leaves_the_replace_undecided() {
+        let tf = r#"
+resource "terraform_data" "a" {
+  input = timestamp()
+}
+resource "terraform_data" "b" {
+  input = "b"
+  lifecycle {
+    replace_triggered_by = [terraform_data.a]
+  }
+}
+"#;
+        let td = |name: &str, v: &str| {
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"{name}","instances":[{{"attributes":{{"id":"1","input":{{"value":"{v}","type":"string"}},"triggers_replace":null}}}}]}}"#
+            )
+        };
+        let state = st(&[td("a", "t"), td("b", "b")].join(","));
+        let d = run(tf, &state);
+        assert_eq!(
+            actions(&d),
+            ["unknown terraform_data.a", "unknown terraform_data.b"],
+            "{d:?}"
+        );
+        assert!(d.unknown[1].reason.contains("refers to terraform_data.a"));
+        assert_eq!(d.unknown[1].at, "t.tf:5:1");
+        // Decided once the trigger is.
+        let known = tf.replace("timestamp()", "\"t\"");
+        assert_eq!(d.in_sync, 0);
+        let d = run(&known, &state);
+        assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
+        assert_eq!(d.in_sync, 2);
+    }
+
+    #[test]
+    fn references_split_into_resource_and_attribute() {
+        for (r, want) in [
+            ("terraform_data.a", ("terraform_data.a", None)),
+            (
+                "terraform_data.a.input",
+                ("terraform_data.a", Some("input")),
+            ),
+            (
+                "terraform_data.a[0].input.tags",
+                ("terraform_data.a[0]", Some("input")),
+            ),
+            (
+                "module.m[\"k.1\"].module.n.t.b[\"x.]y\"].id",
+                ("module.m[\"k.1\"].module.n.t.b[\"x.]y\"]", Some("id")),
+            ),
+            ("t.b.list[0]", ("t.b", Some("list"))),
+            ("module.m", ("module.m", None)),
+            ("t.b[\"unterminated", ("t.b[\"unterminated", None)),
+        ] {
+            assert_eq!(split_reference(r), want, "{r}");
+        }
     }
 
     #[test]

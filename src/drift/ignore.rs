@@ -35,7 +35,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::diff::{self, Diff, Update};
+use super::diff::{self, Diff, Planned, Trigger, Update};
 use super::model::{Desired, DesiredInstance};
 use super::state::{Recorded, RecordedInstance};
 
@@ -443,6 +443,32 @@ pub fn apply(
     d.forget.retain(|a| !whole("forget", a, &mut out));
     d.unknown
         .retain(|u| !whole("unknown", &u.address, &mut out));
+    // Unknown only for blocks the configuration does not write: decided when the rules
+    // cover every one of those block types (`*.root_block_device`).
+    let unwritten = &d.unwritten;
+    d.unknown.retain(|u| {
+        let Some(paths) = unwritten.get(&u.address) else {
+            return true;
+        };
+        let mut used: BTreeSet<RuleRef> = BTreeSet::new();
+        for p in paths {
+            let path: Vec<String> = p.split('.').map(str::to_string).collect();
+            match rules.matching(&u.address, &path) {
+                Some(r) => {
+                    used.insert(r.clone());
+                }
+                None => return true,
+            }
+        }
+        out.push(Ignored {
+            address: u.address.clone(),
+            from: None,
+            action: "unknown".into(),
+            attributes: paths.clone(),
+            rules: used.into_iter().collect(),
+        });
+        false
+    });
     d.outputs
         .retain(|o| !whole("output", &format!("output.{}", o.name), &mut out));
     let moves: std::collections::HashMap<String, String> = d
@@ -521,6 +547,14 @@ pub fn apply(
             }
         }
     }
+    untrigger(
+        &d.triggered_by,
+        desired,
+        &mut still_update,
+        &mut still_replace,
+        &out,
+        &mut attr_out,
+    );
     still_update.sort_by(|a, b| a.address.cmp(&b.address));
     d.update = still_update;
     d.replace = still_replace;
@@ -533,6 +567,174 @@ pub fn apply(
             .retain(|r| create.contains(r.to.as_str()) && destroy.contains(r.from.as_str()));
     }
     out
+}
+
+const TRIGGERED: &str = "replace_triggered_by";
+
+/// Takes back the replaces `replace_triggered_by` made when none of their triggers changes
+/// any more once the rules are applied (a trigger changes when something of it is still
+/// reported, or when it is itself still replaced by its own trigger). Such a replace is
+/// ignored by the rules that ignored its triggers; what is left of the instance (its own
+/// changes) stays an update or a replace of its own.
+fn untrigger(
+    triggered_by: &std::collections::BTreeMap<String, Vec<Trigger>>,
+    desired: &Desired,
+    update: &mut Vec<Update>,
+    replace: &mut Vec<Update>,
+    whole: &[Ignored],
+    attr_out: &mut Vec<Ignored>,
+) {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    if triggered_by.is_empty() {
+        return;
+    }
+    let rtype = |a: &str| desired.instances.get(a).map_or("", |i| i.rtype.as_str());
+    // What is updated or replaced by itself, after the rules (a create triggers nothing).
+    let mut changing: HashMap<&str, Planned<'_>> = HashMap::new();
+    let mut pending: Vec<&str> = Vec::new();
+    let listed = update
+        .iter()
+        .map(|u| (false, u))
+        .chain(replace.iter().map(|u| (true, u)));
+    for (is_replace, u) in listed {
+        let triggered =
+            u.attributes.iter().any(|a| a == TRIGGERED) && triggered_by.contains_key(&u.address);
+        if triggered {
+            pending.push(&u.address);
+        }
+        let own: Vec<String> = u
+            .attributes
+            .iter()
+            .filter(|a| *a != TRIGGERED)
+            .cloned()
+            .collect();
+        if !own.is_empty() || !triggered {
+            let replaced =
+                is_replace && (!triggered || own.iter().any(|a| REPLACING.contains(&a.as_str())));
+            let p = Planned {
+                rtype: rtype(&u.address),
+                attrs: own,
+                replaced,
+            };
+            changing.insert(&u.address, p);
+        }
+    }
+    // Trigger by trigger, as in the diff: a replace that still fires is a change.
+    let fires = |a: &str, changing: &HashMap<&str, Planned<'_>>| {
+        triggered_by[a].iter().any(|t| {
+            changing
+                .get(t.address.as_str())
+                .is_some_and(|p| p.fires(t.attribute.as_deref()))
+        })
+    };
+    let mut fired: HashSet<&str> = HashSet::new();
+    loop {
+        let newly: Vec<&str> = pending
+            .iter()
+            .copied()
+            .filter(|a| !fired.contains(a) && fires(a, &changing))
+            .collect();
+        if newly.is_empty() {
+            break;
+        }
+        for a in newly {
+            fired.insert(a);
+            let attrs = changing.get(a).map(|p| p.attrs.clone()).unwrap_or_default();
+            let p = Planned {
+                rtype: rtype(a),
+                attrs,
+                replaced: true,
+            };
+            changing.insert(a, p);
+        }
+    }
+    let dropped: Vec<&str> = pending
+        .iter()
+        .copied()
+        .filter(|a| !fired.contains(a))
+        .collect();
+    if dropped.is_empty() {
+        return;
+    }
+    // The rules that took each address's change out, followed down the chains of triggers.
+    let mut rules_of: BTreeMap<String, BTreeSet<RuleRef>> = BTreeMap::new();
+    for i in whole.iter().chain(attr_out.iter()) {
+        rules_of
+            .entry(i.address.clone())
+            .or_default()
+            .extend(i.rules.iter().cloned());
+    }
+    for _ in 0..dropped.len() {
+        let mut grew = false;
+        for a in &dropped {
+            let mut rs: BTreeSet<RuleRef> = BTreeSet::new();
+            for t in &triggered_by[*a] {
+                if let Some(r) = rules_of.get(&t.address) {
+                    rs.extend(r.iter().cloned());
+                }
+            }
+            let have = rules_of.entry((*a).to_string()).or_default();
+            let before = have.len();
+            have.extend(rs);
+            grew |= have.len() != before;
+        }
+        if !grew {
+            break;
+        }
+    }
+    let dropped: HashSet<String> = dropped.into_iter().map(str::to_string).collect();
+    let mut left_update = Vec::new();
+    let mut left_replace = Vec::new();
+    for (was_replace, list) in [
+        (false, std::mem::take(update)),
+        (true, std::mem::take(replace)),
+    ] {
+        for mut u in list {
+            if !dropped.contains(u.address.as_str()) {
+                if was_replace {
+                    left_replace.push(u);
+                } else {
+                    left_update.push(u);
+                }
+                continue;
+            }
+            let mut rules: Vec<RuleRef> = Vec::new();
+            for t in &triggered_by[&u.address] {
+                if let Some(r) = rules_of.get(&t.address) {
+                    rules.extend(r.iter().cloned());
+                }
+            }
+            rules.sort();
+            rules.dedup();
+            match attr_out.iter_mut().find(|i| i.address == u.address) {
+                Some(i) => {
+                    i.attributes.push(TRIGGERED.into());
+                    i.rules.extend(rules);
+                    i.rules.sort();
+                    i.rules.dedup();
+                }
+                None => attr_out.push(Ignored {
+                    address: u.address.clone(),
+                    from: None,
+                    action: "replace".into(),
+                    attributes: vec![TRIGGERED.into()],
+                    rules,
+                }),
+            }
+            u.attributes.retain(|a| a != TRIGGERED);
+            u.sensitive.retain(|s| u.attributes.contains(s));
+            if u.attributes.is_empty() {
+                continue;
+            }
+            if u.attributes.iter().any(|a| REPLACING.contains(&a.as_str())) {
+                left_replace.push(u);
+            } else {
+                left_update.push(u);
+            }
+        }
+    }
+    *update = left_update;
+    *replace = left_replace;
 }
 
 /// The paths (attribute first) where `attr` differs between the configuration and the state,

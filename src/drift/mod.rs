@@ -30,8 +30,9 @@
 //! [`scenario`] runs a scenario file (`config/scenarios/*.hcl`): steps `rename`, `set`,
 //! `remove`, `add` (configuration, rewritten with hcl-edit, format kept) and `delete_state`,
 //! `corrupt_state { truncate_to = N }`; then detection; then the `expect` block (`create`,
-//! `destroy`, `update`, `unknown`: a list of addresses or a count; `renamed`: a count or a list
-//! of `{ from, to }`; `in_sync`, `exit_code`: numbers). On a temporary copy by default; in
+//! `destroy`, `update`, `unknown`, `ignored`: a list of addresses or a count; `renamed`: a count
+//! or a list of `{ from, to }`; `in_sync`, `exit_code`: numbers), with the ignore rules of
+//! `drift.ignore` and `.driftignore` applied as `tfops drift` applies them. On a temporary copy by default; in
 //! place with a journal ([`journal`]) that puts every file back byte for byte, also after
 //! Ctrl-C, and after kill -9 at the next tfops command ([`heal_interrupted`]).
 
@@ -139,6 +140,10 @@ pub struct Options<'a> {
     pub root: Option<PathBuf>,
     /// Told when each stage starts.
     pub progress: Option<&'a (dyn Fn(Stage) + Sync)>,
+    /// The module folder that `Target::dir` is a copy of, holding only its `.tf` and
+    /// variables files (a scenario's): child module sources, variables files and the file
+    /// functions are read there. `None`: `Target::dir` itself.
+    pub origin: Option<PathBuf>,
 }
 
 impl Options<'_> {
@@ -149,6 +154,7 @@ impl Options<'_> {
             ignore: cfg.drift.ignore.clone(),
             root: Some(ws.root.clone()),
             progress: None,
+            origin: None,
         }
     }
 
@@ -252,8 +258,9 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     Ok(files)
 }
 
-/// The files of a module folder that drift reads: `*.tf`, `terraform.tfvars(.json)`,
-/// `*.auto.tfvars(.json)` and `.driftignore` (what a scenario's temporary copy needs).
+/// The files of a module folder that drift reads beside its `.driftignore`: `*.tf`,
+/// `terraform.tfvars(.json)` and `*.auto.tfvars(.json)` (what a scenario's temporary copy
+/// needs; the ignore rules are read from the module folder itself, see [`load_driftignore`]).
 ///
 /// # Errors
 /// When the folder cannot be listed.
@@ -266,9 +273,7 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
             || n == "terraform.tfvars.json"
             || n.ends_with(".auto.tfvars")
             || n.ends_with(".auto.tfvars.json");
-        // `.driftignore` only as a regular file: a link is judged where it is, not copied.
-        let ignore = n == DRIFTIGNORE && e.file_type().is_ok_and(|t| t.is_file());
-        if (vars && e.path().is_file()) || ignore {
+        if vars && e.path().is_file() {
             files.push(e.path());
         }
     }
@@ -402,11 +407,11 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     o.stage(Stage::Evaluating);
     // The parsers' syntax trees are gone: give their memory back before the expansion.
     release_freed_memory();
-    let desired = model::expand_inputs(
+    let mut desired = model::expand_inputs(
         models,
         model::Inputs {
             env,
-            dir: Some(t.dir.clone()),
+            dir: Some(o.origin.clone().unwrap_or_else(|| t.dir.clone())),
             display: t.dir_display.clone(),
             cli: t.vars.clone(),
         },
@@ -421,6 +426,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     let ignored = ignore::apply(&rules, &mut d, &desired, &recorded);
     log::debug!("compared at {:?} ({})", t0.elapsed(), memory());
     let missing = recorded.missing;
+    let module_dirs = std::mem::take(&mut desired.module_dirs);
     // Freeing two large trees is pure malloc work: let it happen off the caller's path.
     let _ = std::thread::Builder::new()
         .name("drift-free".into())
@@ -433,6 +439,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
         crate::fsutil::json_ts(chrono::Local::now()),
     );
     report.set_ignored(ignored);
+    report.module_dirs = module_dirs;
     Ok(report)
 }
 

@@ -277,7 +277,8 @@ pub struct Declared {
     pub ignore: Ignore,
     /// Whether a `lifecycle` block set `ignore_changes` (for override merging).
     ignore_set: bool,
-    /// `replace_triggered_by` references (resource addresses, attribute parts dropped).
+    /// `replace_triggered_by` references as written (`type.name[key].attribute`), without
+    /// spaces.
     pub replace_triggered_by: Vec<String>,
     /// Nested blocks (and `dynamic` blocks).
     pub blocks: Vec<NestedBlock>,
@@ -649,6 +650,12 @@ pub struct Desired {
     /// Instances (in `unknown`) whose address is known but some value is not: without an
     /// object in the state they are created whatever their values.
     pub unknown_values: BTreeSet<String>,
+    /// `file:line:column` of each resource block (address without instance key) of a type
+    /// whose schema tfops does not know, or with `replace_triggered_by`: the diff names it
+    /// when it cannot decide.
+    pub resource_at: BTreeMap<String, String>,
+    /// The child module folders read (the module folder joined with their path).
+    pub module_dirs: Vec<PathBuf>,
 }
 
 /// Meta-arguments: never compared.
@@ -847,12 +854,10 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         if let Some(a) = l.body.get_attribute("replace_triggered_by") {
             if let hcl_edit::expr::Expression::Array(items) = &a.value {
                 for x in items.iter() {
+                    // The attribute part is kept: a reference to one attribute fires only
+                    // when that attribute changes (see `diff::split_reference`).
                     let t = x.to_string().split_whitespace().collect::<String>();
-                    // `type.name[key].attr` → `type.name[key]`.
-                    let mut parts = t.splitn(3, '.');
-                    let (ty, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                    let name_key: String = rest.to_string();
-                    d.replace_triggered_by.push(format!("{ty}.{name_key}"));
+                    d.replace_triggered_by.push(t);
                 }
             }
         }
@@ -1336,13 +1341,14 @@ fn instance_keys(
     count: Option<&Expr>,
     for_each: Option<&Expr>,
     scope: &Scope,
+    sens: &BTreeSet<String>,
 ) -> Result<Vec<InstanceKey>, String> {
     match (count, for_each) {
         (Some(_), Some(_)) => Err("both `count` and `for_each` are set".into()),
         (Some(e), None) => {
             let v = e
                 .eval(scope)
-                .map_err(|err| format!("count = {}: {err}", e.text()))?;
+                .map_err(|err| format!("count = {}: {}", e.text(), failure(e, &err, sens)))?;
             if let Some(u) = v.first_unknown() {
                 return Err(format!(
                     "count = {} cannot be known offline: {}",
@@ -1372,6 +1378,14 @@ fn instance_keys(
             }
         }
         (None, Some(e)) => {
+            // Its keys would be in the addresses, for everyone to read.
+            if mentions_sensitive(&e.text, sens) {
+                return Err(format!(
+                    "for_each = {} uses a sensitive value: Terraform refuses it, since the \
+                     instance keys would show it",
+                    e.text
+                ));
+            }
             let v = e
                 .eval(scope)
                 .map_err(|err| format!("for_each = {}: {err}", e.text()))?;
@@ -1427,6 +1441,19 @@ fn instance_keys(
     }
 }
 
+/// A reference with `[count.index]` / `[each.key]` (which `replace_triggered_by` allows)
+/// written as this instance's key.
+fn instance_ref(r: &str, key: &InstanceKey) -> String {
+    let mut r = r.to_string();
+    if let Some(i) = key.1 {
+        r = r.replace("[count.index]", &format!("[{i}]"));
+    }
+    if let Some((TfValue::String(k), _)) = &key.2 {
+        r = r.replace("[each.key]", &format!("[{}]", quote(k)));
+    }
+    r
+}
+
 /// Sets `count.index` / `each` in `scope` for one instance.
 fn enter(scope: &mut Scope, key: &InstanceKey) {
     scope.set_count_index(key.1);
@@ -1438,18 +1465,7 @@ fn leave(scope: &mut Scope) {
     scope.set_each(None);
 }
 
-/// True when `text` refers to one of the `sensitive` variables (`var.NAME`).
-fn mentions_sensitive(text: &str, sensitive: &BTreeSet<String>) -> bool {
-    sensitive.iter().any(|n| {
-        let pat = format!("var.{n}");
-        text.match_indices(&pat).any(|(i, _)| {
-            let after = text[i + pat.len()..].chars().next();
-            let before = text[..i].chars().next_back();
-            !after.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
-                && !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
-        })
-    })
-}
+use super::vars::mentions_sensitive;
 
 /// Why an expression could not be evaluated, without showing a sensitive value.
 fn failure(e: &Expr, err: &tfeval::EvalError, sensitive: &BTreeSet<String>) -> String {
@@ -1513,7 +1529,7 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
     let mut sensitive = BTreeSet::new();
     for (n, r) in resolved {
         if r.sensitive {
-            sensitive.insert(n.clone());
+            sensitive.insert(format!("var.{n}"));
         }
         var_values.insert(n, r.value);
     }
@@ -1536,6 +1552,7 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
         sensitive,
         depth: 0,
     })?;
+    x.out.module_dirs = x.parsed.keys().map(|r| x.root_dir.join(r)).collect();
     Ok(x.out)
 }
 
@@ -1634,32 +1651,46 @@ impl Expander {
         });
     }
 
-    /// Expands one module instance; returns the object of its outputs.
-    fn module(&mut self, mut inst: ModuleInstance) -> Result<TfValue, DriftError> {
+    /// Expands one module instance; returns the object of its outputs, and the names of
+    /// those whose value comes from a sensitive one.
+    fn module(
+        &mut self,
+        mut inst: ModuleInstance,
+    ) -> Result<(TfValue, BTreeSet<String>), DriftError> {
         let m = inst.config;
         let mut scope = Scope::new(&inst.rel_dir);
         scope.set_root(Path::new("."), &self.root_dir);
         for (n, v) in &inst.vars {
             scope.set_var(n, v.clone());
         }
-        let sens = &inst.sensitive;
+        // What comes from a sensitive value is sensitive too (as Terraform marks it): locals
+        // and module outputs join `inst.sensitive` in the order they are evaluated.
         for node in evaluation_order(m) {
             match node {
                 Node::Local(i) => {
                     let (name, e) = &m.locals[i];
+                    if mentions_sensitive(&e.text, &inst.sensitive) {
+                        inst.sensitive.insert(format!("local.{name}"));
+                    }
                     let v = match e.eval(&scope) {
                         Ok(v) => v,
                         Err(err) => TfValue::unknown(format!(
                             "local.{name} = {}: {}",
                             e.text(),
-                            failure(e, &err, sens)
+                            failure(e, &err, &inst.sensitive)
                         )),
                     };
                     scope.set_local(name, v);
                 }
-                Node::Module(i) => self.call(&m.modules[i], &mut scope, &inst)?,
+                Node::Module(i) => {
+                    let b = &m.modules[i];
+                    for o in self.call(b, &mut scope, &inst)? {
+                        inst.sensitive.insert(format!("module.{}.{o}", b.name));
+                    }
+                }
             }
         }
+        let sens = &inst.sensitive;
 
         // The root's resources are consumed one by one: the parsed blocks of a large module
         // are freed as its instances are built (peak memory).
@@ -1696,8 +1727,12 @@ impl Expander {
         }
 
         let mut outputs = BTreeMap::new();
+        let mut sensitive_outputs = BTreeSet::new();
         for o in &m.outputs {
             let Some(e) = &o.value else { continue };
+            if o.sensitive || mentions_sensitive(&e.text, sens) {
+                sensitive_outputs.insert(o.name.clone());
+            }
             let v = match e.eval(&scope) {
                 Ok(v) => v,
                 Err(err) => TfValue::unknown(format!(
@@ -1728,7 +1763,7 @@ impl Expander {
             }
             outputs.insert(o.name.clone(), v);
         }
-        Ok(TfValue::Object(outputs))
+        Ok((TfValue::Object(outputs), sensitive_outputs))
     }
 
     /// Expands one `resource` block of a module instance into `self.out`.
@@ -1739,7 +1774,12 @@ impl Expander {
             return;
         }
         let base = format!("{}{}", inst.prefix, d.address());
-        let keys = match instance_keys(d.count.as_deref(), d.for_each.as_deref(), scope) {
+        if !matches!(d.rtype.as_str(), "terraform_data" | "null_resource")
+            || !d.replace_triggered_by.is_empty()
+        {
+            self.out.resource_at.insert(base.clone(), d.at.clone());
+        }
+        let keys = match instance_keys(d.count.as_deref(), d.for_each.as_deref(), scope, sens) {
             Ok(k) => k,
             Err(reason) => {
                 if d.count.is_some() && d.for_each.is_none() {
@@ -1816,7 +1856,7 @@ impl Expander {
                     replace_triggered_by: d
                         .replace_triggered_by
                         .iter()
-                        .map(|r| format!("{}{r}", inst.prefix))
+                        .map(|r| format!("{}{}", inst.prefix, instance_ref(r, key)))
                         .collect(),
                     blocks,
                 },
@@ -1888,13 +1928,13 @@ impl Expander {
     }
 
     /// Expands a `module` block of `parent` (every instance) and sets `module.<name>` in
-    /// `scope`.
+    /// `scope`. Returns the names of its outputs whose value comes from a sensitive one.
     fn call(
         &mut self,
         b: &ModuleBlock,
         scope: &mut Scope,
         parent: &ModuleInstance,
-    ) -> Result<(), DriftError> {
+    ) -> Result<BTreeSet<String>, DriftError> {
         let base = format!("{}module.{}", parent.prefix, b.name);
         let fail = |x: &mut Expander, scope: &mut Scope, reason: String| {
             scope.set_module(&b.name, TfValue::unknown(format!("{base}: {reason}")));
@@ -1904,7 +1944,7 @@ impl Expander {
             Ok(r) => r,
             Err(reason) => {
                 fail(self, scope, reason);
-                return Ok(());
+                return Ok(BTreeSet::new());
             }
         };
         if parent.depth + 1 > MAX_MODULE_DEPTH {
@@ -1913,7 +1953,7 @@ impl Expander {
                 scope,
                 format!("modules nested deeper than {MAX_MODULE_DEPTH}; not read"),
             );
-            return Ok(());
+            return Ok(BTreeSet::new());
         }
         if self.stack.contains(&rel) {
             fail(
@@ -1921,13 +1961,18 @@ impl Expander {
                 scope,
                 format!("{} calls a module folder that contains it", rel.display()),
             );
-            return Ok(());
+            return Ok(BTreeSet::new());
         }
-        let keys = match instance_keys(b.count.as_ref(), b.for_each.as_ref(), scope) {
+        let keys = match instance_keys(
+            b.count.as_ref(),
+            b.for_each.as_ref(),
+            scope,
+            &parent.sensitive,
+        ) {
             Ok(k) => k,
             Err(reason) => {
                 fail(self, scope, reason);
-                return Ok(());
+                return Ok(BTreeSet::new());
             }
         };
         if self.module_instances + keys.len() > MAX_MODULE_INSTANCES {
@@ -1936,7 +1981,7 @@ impl Expander {
                 scope,
                 format!("more than {MAX_MODULE_INSTANCES} module instances; not expanded"),
             );
-            return Ok(());
+            return Ok(BTreeSet::new());
         }
         self.module_instances += keys.len();
         let config = self.load(&rel)?;
@@ -1947,13 +1992,18 @@ impl Expander {
         };
         self.stack.push(rel.clone());
         let mut results: Vec<(InstanceKey, TfValue)> = Vec::with_capacity(keys.len());
+        let mut sensitive_outputs = BTreeSet::new();
         for k in keys {
             enter(scope, &k);
             let mut vars = BTreeMap::new();
             let mut sensitive = BTreeSet::new();
             for d in &config.variables {
-                if d.sensitive {
-                    sensitive.insert(d.name.clone());
+                let from_sensitive = b
+                    .args
+                    .get(&d.name)
+                    .is_some_and(|e| mentions_sensitive(&e.text, &parent.sensitive));
+                if d.sensitive || from_sensitive {
+                    sensitive.insert(format!("var.{}", d.name));
                 }
                 let v = match b.args.get(&d.name) {
                     Some(e) => match e.eval(scope) {
@@ -1992,7 +2042,7 @@ impl Expander {
             }
             leave(scope);
             let prefix = format!("{}module.{}{}.", parent.prefix, b.name, k.0);
-            let outputs = self.module(ModuleInstance {
+            let (outputs, tainted) = self.module(ModuleInstance {
                 config: &config,
                 owned_resources: None,
                 rel_dir: rel.clone(),
@@ -2002,6 +2052,7 @@ impl Expander {
                 sensitive,
                 depth: parent.depth + 1,
             })?;
+            sensitive_outputs.extend(tainted);
             results.push((k, outputs));
         }
         self.stack.pop();
@@ -2023,7 +2074,7 @@ impl Expander {
                 .unwrap_or_else(|| TfValue::Object(BTreeMap::new())),
         };
         scope.set_module(&b.name, value);
-        Ok(())
+        Ok(sensitive_outputs)
     }
 }
 

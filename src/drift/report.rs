@@ -67,6 +67,10 @@ pub struct Report {
     /// (it may be a replacement for Terraform).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub schemaless_update: bool,
+    /// The child module folders the configuration was read from (for the daemon's watcher);
+    /// not part of the report's JSON.
+    #[serde(skip)]
+    pub module_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Report {
@@ -108,6 +112,7 @@ impl Report {
             unknown: diff.unknown,
             ignored: Vec::new(),
             schemaless_update: diff.schemaless_update,
+            module_dirs: Vec::new(),
         }
     }
 

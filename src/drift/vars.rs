@@ -221,6 +221,54 @@ impl ResolvedVar {
     }
 }
 
+/// True when `text` (an expression as written) refers to one of `sensitive`: references
+/// written `var.NAME`, `local.NAME` or `module.NAME.OUTPUT` (an instance key or a splat after
+/// the module's name allowed; the whole `module.NAME` object counts too). This is how a value
+/// computed from a `sensitive` variable is followed through locals, module inputs and outputs
+/// and function calls, as Terraform marks it: over-cautious (a mention in a string literal
+/// counts), never showing less than Terraform hides.
+pub fn mentions_sensitive(text: &str, sensitive: &std::collections::BTreeSet<String>) -> bool {
+    sensitive.iter().any(|r| refers_to(text, r))
+}
+
+fn refers_to(text: &str, r: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let (head, output) = match r.strip_prefix("module.").and_then(|m| m.split_once('.')) {
+        Some((m, o)) => (&r[.."module.".len() + m.len()], Some(o)),
+        None => (r, None),
+    };
+    text.match_indices(head).any(|(i, _)| {
+        if text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| ident(c) || c == '.')
+        {
+            return false;
+        }
+        let mut rest = &text[i + head.len()..];
+        if rest.chars().next().is_some_and(ident) {
+            return false;
+        }
+        let Some(o) = output else { return true };
+        if let Some(after) = rest.strip_prefix('[') {
+            match after.find(']') {
+                Some(j) => rest = &after[j + 1..],
+                None => return true,
+            }
+        }
+        match rest.strip_prefix('.') {
+            Some(after) => {
+                let after = after.strip_prefix("*.").unwrap_or(after);
+                after
+                    .strip_prefix(o)
+                    .is_some_and(|x| !x.chars().next().is_some_and(ident))
+            }
+            // The module's whole object, or an index into it.
+            None => true,
+        }
+    })
+}
+
 /// Splits `NAME=VALUE` at the first `=`.
 ///
 /// # Errors
@@ -505,6 +553,44 @@ pub fn resolve_files(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sensitive_references_are_found_in_expressions() {
+        let set: std::collections::BTreeSet<String> = ["var.s", "local.l", "module.m.out"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        let yes = [
+            "var.s",
+            "upper(var.s)",
+            "\"${var.s}-x\"",
+            "[local.l, 1]",
+            "module.m.out",
+            "module.m[0].out",
+            "module.m[\"k\"].out",
+            "module.m[*].out",
+            "module.m.*.out",
+            "jsonencode(module.m)",
+            "module.m[0]",
+        ];
+        for t in yes {
+            assert!(mentions_sensitive(t, &set), "{t}");
+        }
+        let no = [
+            "var.s2",
+            "var.sx",
+            "x.var.s",
+            "local.l_2",
+            "module.m.other",
+            "module.m[0].outer",
+            "module.mm.out",
+            "var.t",
+        ];
+        for t in no {
+            assert!(!mentions_sensitive(t, &set), "{t}");
+        }
+    }
+
     use super::*;
 
     fn decls(hcl: &str) -> Vec<VarDecl> {

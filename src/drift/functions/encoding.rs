@@ -45,7 +45,8 @@ pub fn call(name: &str, a: &[Value]) -> Option<FResult> {
             let enc = arg_str(a, 1, "encoding")?;
             if !enc.eq_ignore_ascii_case("utf-8") && !enc.eq_ignore_ascii_case("utf8") {
                 return Ok(Value::unknown(format!(
-                    "{name}() with encoding {enc:?} is not evaluated by tfops"
+                    // The argument is not quoted: it may come from a sensitive value.
+                    "{name}() with an encoding other than UTF-8 is not evaluated by tfops"
                 )));
             }
             call(

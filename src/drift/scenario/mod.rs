@@ -119,7 +119,8 @@ pub enum Want {
 /// One key of the `expect` block.
 #[derive(Debug, Clone)]
 pub struct Expectation {
-    /// `create`, `destroy`, `update`, `renamed`, `unknown`, `in_sync` or `exit_code`.
+    /// `create`, `destroy`, `update`, `renamed`, `unknown`, `ignored` (the addresses of the
+    /// findings ignore rules took out), `in_sync` or `exit_code`.
     pub key: String,
     /// The value as written in the scenario file.
     pub written: String,

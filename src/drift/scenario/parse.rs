@@ -65,7 +65,7 @@ pub fn parse_scenario(text: &str, display: &str) -> Result<Scenario, ScenarioErr
                     "add" => &["file", "block"],
                     "delete_state" => &[],
                     "corrupt_state" => &["truncate_to"],
-                    "expect" => &["create", "destroy", "update", "renamed", "unknown", "in_sync", "exit_code"],
+                    "expect" => &["create", "destroy", "update", "renamed", "unknown", "ignored", "in_sync", "exit_code"],
                     other => {
                         return Err(broken(
                             here,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::{broken, load, plan, Change, Expectation, Plan, Scenario, ScenarioError, Want};
 use crate::drift::journal::{Journal, JournalError};
-use crate::drift::{detect_target, DriftError, Report, Target};
+use crate::drift::{detect_with, load_driftignore, DriftError, Options, Report, Target};
 use crate::workspace::Workspace;
 
 /// Writes the changes of a plan (mapping each path through `map`).
@@ -90,6 +90,7 @@ pub fn check(expect: &[Expectation], detection: &Result<Report, DriftError>) -> 
                         .collect(),
                 ),
                 ("unknown", Ok(r)) => Some(r.unknown.iter().map(|u| u.address.clone()).collect()),
+                ("ignored", Ok(r)) => Some(r.ignored.iter().map(|i| i.address.clone()).collect()),
                 (_, Ok(r)) => Some(vec![String::new(); r.summary.in_sync]),
             };
             let (held, found) = match (&e.want, got) {
@@ -199,12 +200,22 @@ impl Drop for TempDir {
 }
 
 /// Runs a scenario on a temporary copy of `t` (module `*.tf` and state): nothing of `t` is
-/// touched.
+/// touched. Child modules, variables files and files the configuration reads are read where
+/// they are (the steps change only the copied files). Detection uses `o` as `tfops drift` does: its rules, then the module's own
+/// `.driftignore`, read where it is (a link is judged against `o.root`, as for a drift).
 ///
 /// # Errors
 /// [`ScenarioError::Broken`] when a step cannot apply; I/O errors making the copy.
-pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
+pub fn run_on_copy(s: &Scenario, t: &Target, o: &Options<'_>) -> Result<Outcome, ScenarioError> {
     let plan = plan(s, t)?;
+    // Steps never touch `.driftignore`: its rules are read from the workspace, so that the
+    // copy (which does not hold it) is judged by the same rules as a drift of the original.
+    let rules =
+        load_driftignore(&t.dir, &t.dir_display, o.root.as_deref().unwrap_or(&t.dir)).map(|own| {
+            let mut rules = o.ignore.clone();
+            rules.extend(own);
+            rules
+        });
     // Ctrl-C stops the run but still removes the temporary copy.
     let _guard = SignalGuard::install();
     let io = |path: &Path| {
@@ -263,7 +274,20 @@ pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
         state_display: t.state_display.clone(),
         vars: t.vars.clone(),
     };
-    let detection = detect_target(&copy);
+    let detection = rules.and_then(|ignore| {
+        detect_with(
+            &copy,
+            &Options {
+                env: o.env.clone(),
+                ignore,
+                root: Some(tmp.0.clone()),
+                progress: None,
+                // Child modules and files the configuration reads are where they are: the
+                // steps change only the module folder's own files.
+                origin: Some(t.dir.clone()),
+            },
+        )
+    });
     let checks = check(&s.expect, &detection);
     Ok(Outcome {
         plan,
@@ -277,6 +301,7 @@ pub fn run_on_copy(s: &Scenario, t: &Target) -> Result<Outcome, ScenarioError> {
 /// Runs a scenario on the live workspace: journals every touched file, writes the steps'
 /// result, detects, checks, then puts every file back byte for byte — pass, fail, error or
 /// SIGINT/SIGTERM — unless `keep`, which leaves the result with `<file>.orig` beside each.
+/// Detection uses `o` (ignore rules, environment) as `tfops drift` does.
 ///
 /// # Errors
 /// [`ScenarioError::Broken`] (nothing touched), a journal that refuses (another run, a kept
@@ -286,12 +311,13 @@ pub fn run_in_place(
     s: &Scenario,
     t: &Target,
     keep: bool,
+    o: &Options<'_>,
 ) -> Result<Outcome, ScenarioError> {
     crate::drift::journal::ensure_free(ws)?;
     let plan = plan(s, t)?;
     if plan.changes.is_empty() {
         // Nothing to touch, nothing to journal: just detect.
-        let detection = detect_target(t);
+        let detection = detect_with(t, o);
         let checks = check(&s.expect, &detection);
         return Ok(Outcome {
             plan,
@@ -317,7 +343,7 @@ pub fn run_in_place(
     }
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     let detection = match (&applied, interrupted) {
-        (Ok(()), false) => detect_target(t),
+        (Ok(()), false) => detect_with(t, o),
         _ => Err(DriftError::StateInvalid {
             state: t.state_display.clone(),
             reason: "not detected: the run was interrupted or a file could not be written".into(),
@@ -348,7 +374,8 @@ pub fn run_in_place(
 }
 
 /// Runs a scenario file (for the CLI and the demo): on a copy, or in place (`keep` leaves the
-/// result). Returns the parsed scenario and its outcome.
+/// result), with the ignore rules of `drift.ignore` and the module's `.driftignore`, as
+/// `tfops drift` applies them. Returns the parsed scenario and its outcome.
 ///
 /// # Errors
 /// As [`run_on_copy`] and [`run_in_place`], and [`load`].
@@ -361,10 +388,11 @@ pub fn run(
 ) -> Result<(Scenario, Outcome), ScenarioError> {
     let s = load(ws, file)?;
     let t = Target::of(ws, cfg);
+    let opts = Options::of(ws, cfg);
     let o = if in_place || keep {
-        run_in_place(ws, &s, &t, keep)?
+        run_in_place(ws, &s, &t, keep, &opts)?
     } else {
-        run_on_copy(&s, &t)?
+        run_on_copy(&s, &t, &opts)?
     };
     Ok((s, o))
 }

@@ -1,0 +1,287 @@
+//! `replace_triggered_by` against the real Terraform (1.4 or later, `terraform_data` needs no
+//! provider download): each case is applied, edited, planned with
+//! `terraform plan -refresh=false -json`, and `tfops drift` must plan the same action for
+//! every address. Chains of triggers, an instance with an update of its own, references to
+//! one attribute (which fire only when that attribute changes, one known only after apply
+//! included), and `[count.index]` / `[each.key]` in the reference.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{text, tools_required, Ws};
+use serde_json::Value;
+
+/// Terraform 1.4 or later: `$TFOPS_TERRAFORM_PLAN`, else `terraform` on PATH. Missing when CI
+/// promises it: the test fails.
+fn terraform() -> Option<PathBuf> {
+    let bin = std::env::var_os("TFOPS_TERRAFORM_PLAN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("terraform"));
+    let version = Command::new(&bin)
+        .args(["version", "-json"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+        .and_then(|v| v["terraform_version"].as_str().map(str::to_string));
+    let ok = version.as_deref().is_some_and(|v| {
+        let p: Vec<u64> = v.split('.').filter_map(|x| x.parse().ok()).collect();
+        p.first() == Some(&1) && p.get(1).is_some_and(|m| *m >= 4)
+    });
+    if !ok && tools_required() {
+        panic!("Terraform 1.4 or later is required here (CI): put it on PATH or set TFOPS_TERRAFORM_PLAN");
+    }
+    if !ok {
+        eprintln!("SKIP: no terraform 1.4 or later (set TFOPS_TERRAFORM_PLAN)");
+    }
+    ok.then_some(bin)
+}
+
+fn tf(bin: &Path, dir: &Path, args: &[&str]) -> Vec<u8> {
+    let rc = dir.join("empty.tfrc");
+    std::fs::write(&rc, "").unwrap();
+    let o = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "terraform {args:?}: {}", text(&o));
+    o.stdout
+}
+
+/// Address → action, as Terraform plans it (`no-op` left out).
+fn terraform_plan(bin: &Path, dir: &Path) -> BTreeMap<String, String> {
+    let out = tf(
+        bin,
+        dir,
+        &["plan", "-refresh=false", "-input=false", "-json"],
+    );
+    let mut m = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["type"] == "planned_change" {
+            let c = &v["change"];
+            m.insert(
+                c["resource"]["addr"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    m
+}
+
+/// Address → action, as `tfops drift --json` plans it.
+fn tfops_plan(ws: &Ws) -> BTreeMap<String, String> {
+    let o = ws.run(&["drift", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["summary"]["unknown"], 0, "{r:#}");
+    let mut m = BTreeMap::new();
+    for a in ["create", "destroy"] {
+        for x in r[a].as_array().unwrap() {
+            m.insert(x.as_str().unwrap().to_string(), a.to_string());
+        }
+    }
+    for a in ["update", "replace"] {
+        for x in r[a].as_array().unwrap() {
+            m.insert(x["address"].as_str().unwrap().to_string(), a.to_string());
+        }
+    }
+    m
+}
+
+/// (name, configuration applied, edits made before the plan: `(from, to)`, addresses taken
+/// out of the state before the plan: they are to create)
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+const CASES: &[Case] = &[
+    (
+        "a chain, and an instance with an update of its own",
+        r#"
+resource "terraform_data" "a" {
+  input = "a1"
+}
+resource "terraform_data" "b" {
+  input = "b1"
+  lifecycle {
+    replace_triggered_by = [terraform_data.a]
+  }
+}
+resource "terraform_data" "c" {
+  input = "c1"
+  lifecycle {
+    replace_triggered_by = [terraform_data.b]
+  }
+}
+resource "terraform_data" "d" {
+  input = "d1"
+  lifecycle {
+    replace_triggered_by = [terraform_data.a.input]
+  }
+}
+resource "terraform_data" "e" {
+  input = "e1"
+  lifecycle {
+    replace_triggered_by = [terraform_data.a.triggers_replace]
+  }
+}
+resource "terraform_data" "quiet" {
+  input = "q"
+  lifecycle {
+    replace_triggered_by = [terraform_data.e]
+  }
+}
+"#,
+        &[("\"a1\"", "\"a2\""), ("\"b1\"", "\"b2\"")],
+        &[],
+    ),
+    (
+        "references to one attribute of a replaced and of an updated resource",
+        r#"
+resource "terraform_data" "a" {
+  input            = "a1"
+  triggers_replace = "t1"
+}
+resource "terraform_data" "u" {
+  input = "u1"
+}
+resource "terraform_data" "r_input" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.a.input] }
+}
+resource "terraform_data" "r_output" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.a.output] }
+}
+resource "terraform_data" "r_id" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.a.id] }
+}
+resource "terraform_data" "u_input" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.u.input] }
+}
+resource "terraform_data" "u_output" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.u.output] }
+}
+resource "terraform_data" "u_id" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.u.id] }
+}
+resource "terraform_data" "u_tr" {
+  input = "x"
+  lifecycle { replace_triggered_by = [terraform_data.u.triggers_replace] }
+}
+"#,
+        &[("\"t1\"", "\"t2\""), ("\"u1\"", "\"u2\"")],
+        &[],
+    ),
+    (
+        "count.index and each.key in the reference",
+        r#"
+resource "terraform_data" "a" {
+  count = 2
+  input = "a${count.index}"
+}
+resource "terraform_data" "b" {
+  count = 2
+  input = "b"
+  lifecycle { replace_triggered_by = [terraform_data.a[count.index]] }
+}
+resource "terraform_data" "k" {
+  for_each = toset(["x", "y"])
+  input    = each.key
+}
+resource "terraform_data" "e" {
+  for_each = toset(["x", "y"])
+  input    = "e"
+  lifecycle { replace_triggered_by = [terraform_data.k[each.key].input] }
+}
+"#,
+        &[
+            (
+                "\"a${count.index}\"",
+                "count.index == 0 ? \"changed\" : \"a1\"",
+            ),
+            (
+                "input    = each.key",
+                "input    = each.key == \"y\" ? \"yy\" : each.key",
+            ),
+        ],
+        &[],
+    ),
+    (
+        "a referenced resource to create triggers nothing",
+        r#"
+resource "terraform_data" "a" {
+  input = "a"
+}
+resource "terraform_data" "b" {
+  input = "b"
+  lifecycle { replace_triggered_by = [terraform_data.a] }
+}
+resource "terraform_data" "c" {
+  input = "c"
+  lifecycle { replace_triggered_by = [terraform_data.a.input] }
+}
+resource "terraform_data" "d" {
+  input = "d1"
+}
+resource "terraform_data" "e" {
+  input = "e"
+  lifecycle { replace_triggered_by = [terraform_data.d] }
+}
+"#,
+        &[("\"d1\"", "\"d2\"")],
+        &["terraform_data.a"],
+    ),
+];
+
+#[test]
+fn replace_triggered_by_agrees_with_terraform() {
+    let Some(bin) = terraform() else { return };
+    for (name, applied, edits, forget) in CASES {
+        let ws = Ws::empty();
+        let iac = ws.path("iac");
+        std::fs::create_dir_all(&iac).unwrap();
+        std::fs::write(iac.join("main.tf"), applied).unwrap();
+        tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+        tf(
+            &bin,
+            &iac,
+            &["apply", "-auto-approve", "-input=false", "-no-color"],
+        );
+        let mut planned = applied.to_string();
+        for (from, to) in edits.iter() {
+            assert!(planned.contains(from), "{name}: {from}");
+            planned = planned.replacen(from, to, 1);
+        }
+        std::fs::write(iac.join("main.tf"), &planned).unwrap();
+        for a in forget.iter() {
+            tf(&bin, &iac, &["state", "rm", a]);
+        }
+        let want = terraform_plan(&bin, &iac);
+        assert!(
+            want.values().any(|a| a == "replace"),
+            "{name}: the case replaces nothing: {want:?}"
+        );
+        let got = tfops_plan(&ws);
+        assert_eq!(
+            got, want,
+            "{name}: tfops (left) and terraform (right) disagree"
+        );
+    }
+}
