@@ -1391,3 +1391,103 @@ fn credentials_only_in_profile_files_reach_the_state_and_the_replicas_and_never_
         ],
     );
 }
+
+/// A configured S3 backend that cannot be used (its named AWS profile does not exist) is a
+/// state alarm naming the profile; the daemon never falls back to the local file Terraform
+/// does not use (no false "missing" alarm, no restore there), and its drift check fails rather
+/// than report everything to create. Once the profile exists, a reload (SIGHUP) protects the
+/// object: the alarm clears and the state is snapshotted.
+#[test]
+fn an_s3_backend_that_cannot_be_used_is_an_alarm_never_a_local_fallback() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("tfstate", true);
+    m.put("tfstate", STATE_KEY, &big_state(3, 2, 0));
+    let ws = remote_ws(
+        &m,
+        "    profile = \"nope\"",
+        "state {\n  grace = \"1s\"\n  auto_restore = true\n}\ndrift {\n  interval = \"1s\"\n}\n",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let with_home = |c: &mut Command| {
+        aws_env(c).env("HOME", home.path());
+        for k in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CONFIG_FILE",
+        ] {
+            c.env_remove(k);
+        }
+    };
+    let status = || -> serde_json::Value {
+        let mut c = ws.cmd();
+        with_home(&mut c);
+        let o = c.args(["status", "--json"]).output().unwrap();
+        serde_json::from_slice(&o.stdout).unwrap_or_default()
+    };
+    let alarm = |v: &serde_json::Value, kind: &str| -> Option<String> {
+        v["alarms"].as_array().into_iter().flatten().find_map(|a| {
+            (a["kind"] == kind).then(|| a["detail"].as_str().unwrap_or("").to_string())
+        })
+    };
+    let log = ws.path("daemon.log");
+    let mut c = ws.cmd();
+    with_home(&mut c);
+    let child = c
+        .args(["-vv", "run"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let d = Daemon { child };
+    let mut last = serde_json::Value::Null;
+    let both = wait_until(Duration::from_secs(30), || {
+        last = status();
+        alarm(&last, "state").is_some() && alarm(&last, "drift").is_some()
+    });
+    let daemon_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        both,
+        "state and drift alarms expected: {last}\n{}",
+        daemon_log()
+    );
+    let state = alarm(&last, "state").unwrap();
+    assert!(
+        state.contains("nope") && state.contains("cannot be used"),
+        "{state}"
+    );
+    let drift = alarm(&last, "drift").unwrap();
+    assert!(drift.contains("cannot be used"), "{drift}");
+    // Past the grace several times over: still nothing done to the local side.
+    std::thread::sleep(Duration::from_secs(3));
+    last = status();
+    assert!(alarm(&last, "state").unwrap().contains("nope"), "{last}");
+    assert!(alarm(&last, "state_restored").is_none(), "{last}");
+    assert!(
+        !ws.path("iac/terraform.tfstate").exists(),
+        "no local fallback state"
+    );
+    assert!(
+        ws.snapshots().is_empty(),
+        "nothing snapshotted while broken"
+    );
+    // The profile appears; a reload protects the object.
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!("[nope]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(d.child.id() as libc::pid_t, libc::SIGHUP) };
+    let healed = wait_until(Duration::from_secs(30), || {
+        last = status();
+        alarm(&last, "state").is_none()
+            && alarm(&last, "drift").is_none()
+            && ws.snapshots().len() == 1
+    });
+    assert!(healed, "after the reload: {last}\n{}", daemon_log());
+    drop(d);
+    assert!(!ws.path("iac/terraform.tfstate").exists());
+    assert_no_credentials(&daemon_log(), ws.root());
+}

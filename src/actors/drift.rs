@@ -249,7 +249,10 @@ impl DriftActor {
             .spawn(move || {
                 let res = catch(|| {
                     // A state in Terraform's S3 backend is read from a fresh copy (#12).
+                    // A backend that cannot be used fails the check: comparing against a local
+                    // file Terraform does not use would report everything to create.
                     let (mut eff, remote, name) = crate::state::remote::resolve(&cfg);
+                    let remote = remote.map_err(crate::drift::DriftError::Remote)?;
                     if let Some(r) = remote {
                         match crate::state::remote::materialize(&r, &ws.dot_tfops(), &name) {
                             Ok(p) => eff.state.path = p,

@@ -57,6 +57,19 @@ struct RemoteParts {
     replicator: Option<Replicator>,
     /// The ETag and verdict of the last poll (the remote counterpart of [`Cache`]).
     last: Arc<std::sync::Mutex<Option<(String, Seen)>>>,
+    /// Why the configuration's S3 backend cannot be used (a missing AWS profile…): then
+    /// nothing is protected, never the local file Terraform does not use, until a reload.
+    broken: Option<String>,
+}
+
+/// The resolved remote state, or why the configured backend cannot be used.
+fn split_remote(
+    r: Result<Option<RemoteState>, String>,
+) -> (Option<Arc<RemoteState>>, Option<String>) {
+    match r {
+        Ok(r) => (r.map(Arc::new), None),
+        Err(why) => (None, Some(why)),
+    }
 }
 
 /// The actor. Create with [`StateKeeperActor::new`], then `.start()`.
@@ -81,11 +94,13 @@ impl StateKeeperActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
         // #12: the workspace's files and backups, and the S3 object when the backend is S3.
         let (eff, remote, workspace) = remote_state::resolve(&cfg);
+        let (state, broken) = split_remote(remote);
         StateKeeperActor {
             ws,
             cfg: Arc::new(eff),
             remote: RemoteParts {
-                state: remote.map(Arc::new),
+                state,
+                broken,
                 workspace,
                 ..RemoteParts::default()
             },
@@ -112,8 +127,8 @@ impl StateKeeperActor {
     /// Watches the state's folder (the state itself may be deleted and recreated).
     fn watch(&mut self, ctx: &mut Context<Self>) {
         self.watcher = None;
-        if self.remote.state.is_some() {
-            return; // polled every state.poll: no file to watch
+        if self.remote.state.is_some() || self.remote.broken.is_some() {
+            return; // polled every state.poll (or nothing to protect): no file to watch
         }
         let state = self.cfg.state.path.clone();
         let info = tflock::lock_info_path(&state);
@@ -161,7 +176,7 @@ impl StateKeeperActor {
 
     /// Starts `job`, or coalesces it with the pending one while another runs.
     fn request(&mut self, job: Job, ctx: &mut Context<Self>) {
-        if self.stopping {
+        if self.stopping || self.remote.broken.is_some() {
             return;
         }
         if self.busy {
@@ -290,6 +305,19 @@ impl StateKeeperActor {
         }
     }
 
+    /// Says (log and alarm) that the configured S3 backend cannot be used.
+    fn report_broken(&self) {
+        if let Some(why) = &self.remote.broken {
+            log::error!(
+                "{why}; protecting nothing until it is fixed and the configuration reloaded (SIGHUP)"
+            );
+            self.alarm(
+                ALARM_STATE,
+                format!("{why}; fix it, then reload (SIGHUP) or restart"),
+            );
+        }
+    }
+
     fn alarm(&self, kind: &str, detail: String) {
         let _ = self.status.try_send(StatusEvent::Alarm {
             kind: kind.into(),
@@ -402,6 +430,7 @@ impl Actor for StateKeeperActor {
         self.busy = false;
         self.stopping = false;
         self.start_replicator();
+        self.report_broken();
         self.watch(ctx);
         self.arm_tick(ctx);
         self.request(Job::at_start(), ctx);
@@ -457,9 +486,15 @@ impl Handler<Reconfigure> for StateKeeperActor {
         // #12: the workspace stays the one pinned at start; the backend may have changed.
         let (eff, remote, _) = remote_state::resolve(&msg.0);
         let msg = Reconfigure(Arc::new(eff));
-        let remote_moved = remote.as_ref().map(|r| r.url().to_string())
-            != self.remote.state.as_ref().map(|r| r.url().to_string());
-        self.remote.state = remote.map(Arc::new);
+        let (remote, broken) = split_remote(remote);
+        let was_broken = self.remote.broken.is_some();
+        let remote_moved = was_broken
+            || broken.is_some()
+            || remote.as_ref().map(|r| r.url().to_string())
+                != self.remote.state.as_ref().map(|r| r.url().to_string());
+        self.remote.state = remote;
+        self.remote.broken = broken;
+        self.report_broken();
         if let Some(r) = &self.remote.replicator {
             r.reconfigure((*msg.0).clone());
         }
@@ -480,7 +515,7 @@ impl Handler<Reconfigure> for StateKeeperActor {
         }
         if moved {
             self.cache = None;
-            if self.guard.alarmed() {
+            if (self.guard.alarmed() || was_broken) && self.remote.broken.is_none() {
                 let _ = self.status.try_send(StatusEvent::ClearAlarm {
                     kind: ALARM_STATE.into(),
                 });
@@ -524,6 +559,10 @@ impl Handler<Shutdown> for StateKeeperActor {
 impl Handler<SnapshotNow> for StateKeeperActor {
     type Result = ();
     fn handle(&mut self, msg: SnapshotNow, ctx: &mut Context<Self>) {
+        if let Some(why) = &self.remote.broken {
+            log::error!("no snapshot ({}): {why}", msg.reason);
+            return;
+        }
         self.request(
             Job::Scan {
                 reason: msg.reason,

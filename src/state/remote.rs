@@ -841,22 +841,21 @@ pub fn materialize(
     Ok(p)
 }
 
-/// The state a long-running process protects, resolved once from `cfg`: the config pointing
-/// at the workspace's files and backups, the remote object when the backend is S3, and the
-/// workspace name. A backend that cannot be read is logged, and the local file is protected.
-pub fn resolve(cfg: &Config) -> (Config, Option<RemoteState>, String) {
+/// The state a long-running process protects, resolved from `cfg`: the config pointing at the
+/// workspace's files and backups, the remote object when the backend is S3, and the workspace
+/// name. The middle part is an error when the configuration declares an S3 backend that cannot
+/// be used (a named AWS profile that is missing, a malformed profile file…): the caller must
+/// then protect nothing rather than fall back to a local file Terraform does not use. A backend
+/// that cannot be read at all (HCL that does not parse) is logged, and the local file protected.
+pub fn resolve(cfg: &Config) -> (Config, Result<Option<RemoteState>, String>, String) {
     match super::backend::target(cfg) {
         Ok(t) => {
             let eff = t.apply(cfg);
             let remote = match t.s3() {
-                Some(b) => match RemoteState::new(b, &t.workspace) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        log::error!("remote state: {e}; protecting nothing remote");
-                        None
-                    }
-                },
-                None => None,
+                Some(b) => RemoteState::new(b, &t.workspace).map(Some).map_err(|e| {
+                    format!("the S3 backend {} cannot be used: {e}", b.url(&t.workspace))
+                }),
+                None => Ok(None),
             };
             (eff, remote, t.workspace)
         }
@@ -867,7 +866,7 @@ pub fn resolve(cfg: &Config) -> (Config, Option<RemoteState>, String) {
             );
             (
                 cfg.clone(),
-                None,
+                Ok(None),
                 super::backend::DEFAULT_WORKSPACE.to_string(),
             )
         }
