@@ -795,6 +795,39 @@ fn compact(a: &serde_json::value::RawValue) -> Box<serde_json::value::RawValue> 
     }
 }
 
+/// The address of one instance of a version 4 resource (both readers build it the same way).
+fn instance_address(
+    module: &str,
+    data: bool,
+    rtype: &str,
+    name: &str,
+    index_key: Option<&serde_json::Value>,
+) -> Address {
+    Address {
+        module: module.to_string(),
+        data,
+        rtype: rtype.to_string(),
+        name: name.to_string(),
+        key: index_key.and_then(Key::from_json),
+    }
+}
+
+/// Attributes that are a JSON object (anything else reads as none).
+fn is_object(a: &serde_json::value::RawValue) -> bool {
+    a.get().trim_start().starts_with('{')
+}
+
+/// One instance object: its compacted attributes (none: `{}`) and sensitive paths.
+fn state_object(
+    attributes: Option<Box<serde_json::value::RawValue>>,
+    sensitive: Option<Vec<Vec<PathStep>>>,
+) -> StateObject {
+    StateObject {
+        attributes: attributes.unwrap_or_else(raw_empty),
+        sensitive: sensitive.unwrap_or_default(),
+    }
+}
+
 fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
     use serde_json::value::RawValue;
     // Attributes are borrowed from `bytes` while reading and copied once, minified: never
@@ -857,20 +890,11 @@ fn read_v4(bytes: &[u8]) -> Result<StateContent, Invalid> {
         let module = r.module.unwrap_or_default();
         let data = r.mode.as_deref() == Some("data");
         for i in r.instances {
-            let address = Address {
-                module: module.clone(),
-                data,
-                rtype: r.rtype.clone(),
-                name: r.name.clone(),
-                key: i.index_key.as_ref().and_then(Key::from_json),
-            };
-            let obj = StateObject {
-                attributes: match i.attributes {
-                    Some(a) if a.get().trim_start().starts_with('{') => compact(a),
-                    _ => raw_empty(),
-                },
-                sensitive: i.sensitive_attributes.unwrap_or_default(),
-            };
+            let address = instance_address(&module, data, &r.rtype, &r.name, i.index_key.as_ref());
+            let obj = state_object(
+                i.attributes.filter(|a| is_object(a)).map(compact),
+                i.sensitive_attributes,
+            );
             let e = out
                 .instances
                 .entry(address.to_string())
@@ -1022,20 +1046,12 @@ impl<'de> Visitor<'de> for StreamResources<'_> {
             let module = r.module.unwrap_or_default();
             let data = r.mode.as_deref() == Some("data");
             for i in r.instances {
-                let address = Address {
-                    module: module.clone(),
-                    data,
-                    rtype: r.rtype.clone(),
-                    name: r.name.clone(),
-                    key: i.index_key.as_ref().and_then(Key::from_json),
-                };
-                let obj = StateObject {
-                    attributes: match i.attributes {
-                        Some(a) if a.get().trim_start().starts_with('{') => compact_owned(a),
-                        _ => raw_empty(),
-                    },
-                    sensitive: i.sensitive_attributes.unwrap_or_default(),
-                };
+                let address =
+                    instance_address(&module, data, &r.rtype, &r.name, i.index_key.as_ref());
+                let obj = state_object(
+                    i.attributes.filter(|a| is_object(a)).map(compact_owned),
+                    i.sensitive_attributes,
+                );
                 (self.each)(address, i.deposed.is_some(), obj);
             }
         }
