@@ -10,7 +10,8 @@
 //!
 //! Keys read: `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`, `region`;
 //! others are ignored. Profiles that get credentials some other way (`role_arn`,
-//! `credential_process`, SSO) are refused with a message naming the key, never followed.
+//! `credential_process`, SSO) are refused with a message naming the key, never followed; a
+//! `role_arn` is refused even beside static keys, as the AWS SDKs would assume the role.
 //!
 //! Values never leave this module in an error or a log line: errors name the file, the
 //! profile and the line number only, and [`Credentials`]' `Debug` hides the secrets. A file
@@ -395,6 +396,15 @@ pub fn resolve(
         });
     }
     let get = |k: &str| merged.get(k).filter(|v| !v.0.is_empty());
+    // A role to assume comes before static keys in the AWS SDKs (the keys, if any, only serve
+    // to assume it): using the keys as they are would act as another identity.
+    if let Some((_, file)) = get("role_arn") {
+        return Err(ProfileError::Indirect {
+            profile: name,
+            path: file.clone(),
+            key: "role_arn",
+        });
+    }
     match (get("aws_access_key_id"), get("aws_secret_access_key")) {
         (Some((id, file)), Some(secret)) => Ok(Resolved {
             credentials: Some(Credentials {
@@ -662,6 +672,44 @@ region = ap-south-1
         let e = fx.resolve(&s).unwrap_err().to_string();
         assert!(e.contains("no aws_secret_access_key"), "{e}");
         assert!(!e.contains("AKIAHALF"), "{e}");
+    }
+
+    #[test]
+    fn a_role_to_assume_is_refused_even_beside_static_keys() {
+        // The AWS SDKs assume the role and use the keys only to do so: taking the keys as the
+        // credentials would act as another identity than Terraform does.
+        let fx = Fx::new();
+        let d = tempfile::tempdir().unwrap();
+        let creds = d.path().join("credentials");
+        let config = d.path().join("config");
+        std::fs::write(
+            &creds,
+            "[ops]\naws_access_key_id = AKIABASEKEY\naws_secret_access_key = base\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &config,
+            "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/deployer\nsource_profile = ops\n",
+        )
+        .unwrap();
+        let s = ProfileSettings {
+            profile: Some("ops".into()),
+            shared_credentials_files: vec![creds.display().to_string()],
+            shared_config_files: vec![config.display().to_string()],
+        };
+        let e = fx.resolve(&s).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            matches!(
+                e,
+                ProfileError::Indirect {
+                    key: "role_arn",
+                    ..
+                }
+            ),
+            "{m}"
+        );
+        assert!(!m.contains("deployer") && !m.contains("AKIABASE"), "{m}");
     }
 
     #[test]
