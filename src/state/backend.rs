@@ -230,7 +230,7 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
     match std::fs::read(&record) {
         Ok(bytes) => {
             if let Some(b) = parse_init_record(&bytes, &record)? {
-                return Ok(b);
+                return Ok(anchored(b, module_dir));
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -266,10 +266,27 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
             continue;
         }
         if let Some(b) = parse_backend_block(&text, &f)? {
-            return Ok(b);
+            return Ok(anchored(b, module_dir));
         }
     }
     Ok(Backend::Local)
+}
+
+/// Relative profile file paths are relative to where Terraform runs, the root module's
+/// folder, not to tfops' own: they are anchored there (`~/…` and absolute paths stay).
+fn anchored(b: Backend, module_dir: &Path) -> Backend {
+    let Backend::S3(mut s) = b else { return b };
+    let p = &mut s.profile;
+    for f in p
+        .shared_credentials_files
+        .iter_mut()
+        .chain(p.shared_config_files.iter_mut())
+    {
+        if f != "~" && !f.starts_with("~/") && Path::new(f.as_str()).is_relative() {
+            *f = module_dir.join(&*f).display().to_string();
+        }
+    }
+    Backend::S3(s)
 }
 
 /// One setting of a backend, as read from HCL or from the init record's JSON.
@@ -606,6 +623,45 @@ resource "terraform_data" "a" {}
         assert_eq!(s.bucket, "other");
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(discover(empty.path()).unwrap(), Backend::Local);
+    }
+
+    #[test]
+    fn relative_profile_files_are_found_in_the_root_module_where_terraform_runs() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("main.tf"),
+            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key = \"k\"\n    shared_credentials_files = [\"creds\", \"~/home-creds\", \"/abs/creds\"]\n    shared_config_files = [\"../config\"]\n  }\n}\n",
+        )
+        .unwrap();
+        let Backend::S3(s) = discover(d.path()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            s.profile.shared_credentials_files,
+            vec![
+                d.path().join("creds").display().to_string(),
+                "~/home-creds".to_string(),
+                "/abs/creds".to_string()
+            ]
+        );
+        assert_eq!(
+            s.profile.shared_config_files,
+            vec![d.path().join("../config").display().to_string()]
+        );
+        // The init record's paths too.
+        std::fs::create_dir(d.path().join(".terraform")).unwrap();
+        std::fs::write(
+            d.path().join(".terraform/terraform.tfstate"),
+            br#"{"backend":{"type":"s3","config":{"bucket":"b","key":"k","shared_config_files":["cfg"]}}}"#,
+        )
+        .unwrap();
+        let Backend::S3(s) = discover(d.path()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            s.profile.shared_config_files,
+            vec![d.path().join("cfg").display().to_string()]
+        );
     }
 
     #[test]
