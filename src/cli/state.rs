@@ -583,7 +583,7 @@ fn remote_error(ws: &Workspace, e: RemoteError) -> anyhow::Error {
     let msg = match e {
         RemoteError::Snapshot(e) => return snapshot_error(ws, e),
         RemoteError::Store { url, source } => format!(
-            "{url}: {source}; check the endpoint, the bucket and the AWS_* credentials in the environment"
+            "{url}: {source}; check the endpoint, the bucket and the AWS credentials (the AWS_* variables, or the profile files)"
         ),
         RemoteError::Missing { url } => format!(
             "the state {url} does not exist, so there is nothing to snapshot; `tfops restore --latest` puts the newest valid snapshot back"
