@@ -147,8 +147,8 @@ pub type Sections = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Parses the INI dialect of the AWS profile files, strictly: blank lines and whole-line
 /// comments (`#`, `;`) are skipped; `[name]` opens a section (a comment may follow the
-/// bracket); `key = value` sets a key (spaces around both trimmed; the value is taken as is, so
-/// a `#` inside it stays); an indented line under a key with an empty value is a nested
+/// bracket); `key = value` (or `key: value`) sets a key (spaces around both trimmed; the value
+/// is taken as is, so a `#` inside it stays); an indented line under a key with an empty value is a nested
 /// setting (the config file's `s3 =` block), skipped. Anything else is an error naming the line.
 ///
 /// # Errors
@@ -167,7 +167,7 @@ pub fn parse_ini(text: &str) -> Result<Sections, (usize, &'static str)> {
         }
         if raw.starts_with([' ', '\t']) {
             match prev_empty {
-                Some(true) if line.contains('=') => continue,
+                Some(true) if split_setting(line).is_some() => continue,
                 Some(true) => return Err((n, "a nested setting must be `key = value`")),
                 Some(false) => {
                     return Err((
@@ -196,7 +196,7 @@ pub fn parse_ini(text: &str) -> Result<Sections, (usize, &'static str)> {
             prev_empty = None;
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else {
+        let Some((k, v)) = split_setting(line) else {
             return Err((n, "expected `key = value`, a `[section]` or a comment"));
         };
         let key = k.trim();
@@ -212,6 +212,13 @@ pub fn parse_ini(text: &str) -> Result<Sections, (usize, &'static str)> {
             .map(|m| m.insert(key.to_ascii_lowercase(), value.to_string()));
     }
     Ok(out)
+}
+
+/// `key = value` or `key: value`, split at whichever of `=` and `:` comes first (as the AWS
+/// CLI's reader does).
+fn split_setting(line: &str) -> Option<(&str, &str)> {
+    let i = line.find(['=', ':'])?;
+    Some((&line[..i], &line[i + 1..]))
 }
 
 /// Reads a profile file: `Ok(None)` when it does not exist; refuses anything but a regular
@@ -515,6 +522,19 @@ region = ap-south-1
         assert_eq!(g["profile team"]["output"], "json");
         assert!(!g["profile team"].contains_key("addressing_style"));
         assert_eq!(g["profile sso"]["sso_session"], "corp");
+    }
+
+    #[test]
+    fn a_colon_separates_a_key_from_its_value_as_well() {
+        // The AWS CLI's reader takes `key: value` too; whichever of `=` and `:` comes first.
+        let c = parse_ini(
+            "[x]\nregion: eu-west-1\nrole_arn = arn:aws:iam::1:role/r\ns3:\n  addressing_style: path\n",
+        )
+        .unwrap();
+        assert_eq!(c["x"]["region"], "eu-west-1");
+        assert_eq!(c["x"]["role_arn"], "arn:aws:iam::1:role/r");
+        assert_eq!(c["x"]["s3"], "");
+        assert!(!c["x"].contains_key("addressing_style"));
     }
 
     #[test]
