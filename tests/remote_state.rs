@@ -1339,6 +1339,16 @@ fn credentials_only_in_profile_files_reach_the_state_and_the_replicas_and_never_
     assert!(t.contains("by the store's SHA-256 checksum)"), "{t}");
 
     // AWS_PROFILE chooses the replicas' profile; one that is not there is a clear error.
+    px.clear();
+    let o = tfops_run(&["backups", "--remote"], &[("AWS_PROFILE", "team")]);
+    let t = seen.add(&o);
+    assert!(o.status.success(), "{t}");
+    let reqs = px.requests();
+    assert!(
+        reqs.iter().any(|r| r.path.starts_with("/replica"))
+            && reqs.iter().all(|r| r.key_id.as_deref() == Some(KEY_ID)),
+        "the replica signed with AWS_PROFILE's keys: {reqs:?}"
+    );
     let o = tfops_run(&["backups", "--remote"], &[("AWS_PROFILE", "nope")]);
     let t = seen.add(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");

@@ -242,7 +242,9 @@ impl StateKeeperActor {
                 if let Some(e) = error {
                     log::error!("state: {e}");
                 }
-                if let Some(seen) = seen {
+                // A job begun before a reload found the backend unusable saw the old target:
+                // nothing to react to (the alarm says why nothing is protected).
+                if let Some(seen) = seen.filter(|_| self.remote.broken.is_none()) {
                     self.react(&seen, ctx);
                 }
             }
@@ -276,7 +278,8 @@ impl StateKeeperActor {
             return;
         }
         if let Some(next) = self.pending.take() {
-            self.start_job(next, ctx);
+            // Through `request`: nothing starts while the backend cannot be used.
+            self.request(next, ctx);
         }
     }
 
@@ -570,6 +573,96 @@ impl Handler<SnapshotNow> for StateKeeperActor {
                 startup: false,
             },
             ctx,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct Collect(Arc<Mutex<Vec<StatusEvent>>>);
+    impl Actor for Collect {
+        type Context = Context<Self>;
+    }
+    impl Handler<StatusEvent> for Collect {
+        type Result = ();
+        fn handle(&mut self, m: StatusEvent, _: &mut Context<Self>) {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(m);
+            }
+        }
+    }
+
+    /// A job begun before a reload found the S3 backend unusable ends after it: what it saw
+    /// (the old target) raises no alarm, and the job that was waiting does not start (it would
+    /// look at the local file Terraform does not use).
+    #[actix_rt::test]
+    async fn a_job_ending_after_the_backend_broke_starts_nothing_and_alarms_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        std::fs::create_dir_all(root.join("iac")).unwrap();
+        let none = root.join("no-such-file").display().to_string();
+        std::fs::write(
+            root.join("iac/main.tf"),
+            format!(
+                "terraform {{\n  backend \"s3\" {{\n    bucket = \"b\"\n    key = \"k\"\n    profile = \"nope\"\n    shared_credentials_files = [\"{none}\"]\n    shared_config_files = [\"{none}\"]\n  }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let mut cfg = Config::defaults(&root);
+        cfg.state.grace = Duration::ZERO;
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let status = Collect(Arc::clone(&events)).start().recipient();
+        let ws = Workspace::new(&root);
+        let started = Arc::new(Mutex::new(None));
+        let seen_started = Arc::clone(&started);
+        let _addr = StateKeeperActor::create(move |ctx| {
+            let mut act = StateKeeperActor::new(ws, Arc::new(cfg), status);
+            assert!(act.remote.broken.is_some(), "the profile is missing");
+            act.busy = true;
+            act.pending = Some(Job::on_change());
+            act.job_done(
+                JobOutcome::Scanned(Scanned {
+                    seen: Some(Seen::Bad("missing".into())),
+                    taken: None,
+                    error: None,
+                    cache: None,
+                }),
+                ctx,
+            );
+            *seen_started.lock().unwrap() = Some(act.busy);
+            act
+        });
+        assert_eq!(*started.lock().unwrap(), Some(false), "no job started");
+        // The broken backend's alarm is sent when the actor starts, after the job ended: once
+        // it has arrived, an alarm from the job's outcome would have arrived before it.
+        let alarms = || -> Vec<String> {
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|e| match e {
+                    StatusEvent::Alarm { detail, .. } => Some(detail.clone()),
+                    StatusEvent::ClearAlarm { .. } => None,
+                })
+                .collect()
+        };
+        for _ in 0..400 {
+            if alarms().iter().any(|d| d.contains("cannot be used")) {
+                break;
+            }
+            actix_rt::time::sleep(Duration::from_millis(25)).await;
+        }
+        let details = alarms();
+        assert!(
+            details.iter().any(|d| d.contains("cannot be used")),
+            "the broken backend is an alarm: {details:?}"
+        );
+        assert!(
+            details.iter().all(|d| d.contains("cannot be used")),
+            "{details:?}"
         );
     }
 }

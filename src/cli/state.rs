@@ -583,7 +583,7 @@ fn remote_error(ws: &Workspace, e: RemoteError) -> anyhow::Error {
     let msg = match e {
         RemoteError::Snapshot(e) => return snapshot_error(ws, e),
         RemoteError::Store { url, source } => format!(
-            "{url}: {source}; check the endpoint, the bucket and the AWS_* credentials in the environment"
+            "{url}: {source}; check the endpoint, the bucket and the AWS credentials (the AWS_* variables, or the profile files)"
         ),
         RemoteError::Missing { url } => format!(
             "the state {url} does not exist, so there is nothing to snapshot; `tfops restore --latest` puts the newest valid snapshot back"
@@ -829,8 +829,6 @@ fn shared_file_groups(backups: &Path, bad: &[String]) -> Vec<Vec<String>> {
     groups.into_values().filter(|g| g.len() > 1).collect()
 }
 
-/// The preview part of a restore plan, local or remote: resources by address (or why they
-/// cannot be compared), a note, and the masked line diff.
 /// The lineage line of a restore plan: the same state, or another one (refused without --force).
 fn print_lineage(current: &str, snapshot: &str) {
     if current == snapshot {
@@ -840,6 +838,8 @@ fn print_lineage(current: &str, snapshot: &str) {
     }
 }
 
+/// The preview part of a restore plan, local or remote: resources by address (or why they
+/// cannot be compared), a note, and the masked line diff.
 fn print_preview(preview: &crate::state::preview::Preview) {
     let c = &preview.changes;
     if let Some(why) = &preview.failed {

@@ -10,7 +10,8 @@
 //!
 //! Keys read: `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`, `region`;
 //! others are ignored. Profiles that get credentials some other way (`role_arn`,
-//! `credential_process`, SSO) are refused with a message naming the key, never followed.
+//! `credential_process`, SSO) are refused with a message naming the key, never followed; a
+//! `role_arn` is refused even beside static keys, as the AWS SDKs would assume the role.
 //!
 //! Values never leave this module in an error or a log line: errors name the file, the
 //! profile and the line number only, and [`Credentials`]' `Debug` hides the secrets. A file
@@ -146,8 +147,8 @@ pub type Sections = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Parses the INI dialect of the AWS profile files, strictly: blank lines and whole-line
 /// comments (`#`, `;`) are skipped; `[name]` opens a section (a comment may follow the
-/// bracket); `key = value` sets a key (spaces around both trimmed; the value is taken as is, so
-/// a `#` inside it stays); an indented line under a key with an empty value is a nested
+/// bracket); `key = value` (or `key: value`) sets a key (spaces around both trimmed; the value
+/// is taken as is, so a `#` inside it stays); an indented line under a key with an empty value is a nested
 /// setting (the config file's `s3 =` block), skipped. Anything else is an error naming the line.
 ///
 /// # Errors
@@ -166,7 +167,7 @@ pub fn parse_ini(text: &str) -> Result<Sections, (usize, &'static str)> {
         }
         if raw.starts_with([' ', '\t']) {
             match prev_empty {
-                Some(true) if line.contains('=') => continue,
+                Some(true) if split_setting(line).is_some() => continue,
                 Some(true) => return Err((n, "a nested setting must be `key = value`")),
                 Some(false) => {
                     return Err((
@@ -195,7 +196,7 @@ pub fn parse_ini(text: &str) -> Result<Sections, (usize, &'static str)> {
             prev_empty = None;
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else {
+        let Some((k, v)) = split_setting(line) else {
             return Err((n, "expected `key = value`, a `[section]` or a comment"));
         };
         let key = k.trim();
@@ -211,6 +212,13 @@ pub fn parse_ini(text: &str) -> Result<Sections, (usize, &'static str)> {
             .map(|m| m.insert(key.to_ascii_lowercase(), value.to_string()));
     }
     Ok(out)
+}
+
+/// `key = value` or `key: value`, split at whichever of `=` and `:` comes first (as the AWS
+/// CLI's reader does).
+fn split_setting(line: &str) -> Option<(&str, &str)> {
+    let i = line.find(['=', ':'])?;
+    Some((&line[..i], &line[i + 1..]))
 }
 
 /// Reads a profile file: `Ok(None)` when it does not exist; refuses anything but a regular
@@ -395,6 +403,15 @@ pub fn resolve(
         });
     }
     let get = |k: &str| merged.get(k).filter(|v| !v.0.is_empty());
+    // A role to assume comes before static keys in the AWS SDKs (the keys, if any, only serve
+    // to assume it): using the keys as they are would act as another identity.
+    if let Some((_, file)) = get("role_arn") {
+        return Err(ProfileError::Indirect {
+            profile: name,
+            path: file.clone(),
+            key: "role_arn",
+        });
+    }
     match (get("aws_access_key_id"), get("aws_secret_access_key")) {
         (Some((id, file)), Some(secret)) => Ok(Resolved {
             credentials: Some(Credentials {
@@ -505,6 +522,19 @@ region = ap-south-1
         assert_eq!(g["profile team"]["output"], "json");
         assert!(!g["profile team"].contains_key("addressing_style"));
         assert_eq!(g["profile sso"]["sso_session"], "corp");
+    }
+
+    #[test]
+    fn a_colon_separates_a_key_from_its_value_as_well() {
+        // The AWS CLI's reader takes `key: value` too; whichever of `=` and `:` comes first.
+        let c = parse_ini(
+            "[x]\nregion: eu-west-1\nrole_arn = arn:aws:iam::1:role/r\ns3:\n  addressing_style: path\n",
+        )
+        .unwrap();
+        assert_eq!(c["x"]["region"], "eu-west-1");
+        assert_eq!(c["x"]["role_arn"], "arn:aws:iam::1:role/r");
+        assert_eq!(c["x"]["s3"], "");
+        assert!(!c["x"].contains_key("addressing_style"));
     }
 
     #[test]
@@ -662,6 +692,44 @@ region = ap-south-1
         let e = fx.resolve(&s).unwrap_err().to_string();
         assert!(e.contains("no aws_secret_access_key"), "{e}");
         assert!(!e.contains("AKIAHALF"), "{e}");
+    }
+
+    #[test]
+    fn a_role_to_assume_is_refused_even_beside_static_keys() {
+        // The AWS SDKs assume the role and use the keys only to do so: taking the keys as the
+        // credentials would act as another identity than Terraform does.
+        let fx = Fx::new();
+        let d = tempfile::tempdir().unwrap();
+        let creds = d.path().join("credentials");
+        let config = d.path().join("config");
+        std::fs::write(
+            &creds,
+            "[ops]\naws_access_key_id = AKIABASEKEY\naws_secret_access_key = base\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &config,
+            "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/deployer\nsource_profile = ops\n",
+        )
+        .unwrap();
+        let s = ProfileSettings {
+            profile: Some("ops".into()),
+            shared_credentials_files: vec![creds.display().to_string()],
+            shared_config_files: vec![config.display().to_string()],
+        };
+        let e = fx.resolve(&s).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            matches!(
+                e,
+                ProfileError::Indirect {
+                    key: "role_arn",
+                    ..
+                }
+            ),
+            "{m}"
+        );
+        assert!(!m.contains("deployer") && !m.contains("AKIABASE"), "{m}");
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn resolve_workspace(
         (None, Some(e)) => e.to_string(),
         (None, None) => {
             let p = module_dir.join(".terraform/environment");
-            match std::fs::read_to_string(&p) {
+            match read_text(&p) {
                 Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
                 Ok(_) => DEFAULT_WORKSPACE.to_string(),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => DEFAULT_WORKSPACE.to_string(),
@@ -227,10 +227,11 @@ pub fn target(cfg: &Config) -> Result<Target, BackendError> {
 /// than local or s3, or lacks `bucket` / `key`.
 pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
     let record = module_dir.join(".terraform/terraform.tfstate");
-    match std::fs::read(&record) {
+    // Never a blocking read: a fifo (or anything but a regular file) is refused.
+    match crate::fsutil::read_regular(&record, true) {
         Ok(bytes) => {
             if let Some(b) = parse_init_record(&bytes, &record)? {
-                return Ok(b);
+                return Ok(anchored(b, module_dir));
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -257,7 +258,7 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
         .collect();
     files.sort();
     for f in files {
-        let text = match std::fs::read_to_string(&f) {
+        let text = match read_text(&f) {
             Ok(t) => t,
             Err(source) => return Err(BackendError::Io { path: f, source }),
         };
@@ -266,10 +267,33 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
             continue;
         }
         if let Some(b) = parse_backend_block(&text, &f)? {
-            return Ok(b);
+            return Ok(anchored(b, module_dir));
         }
     }
     Ok(Backend::Local)
+}
+
+/// A regular file's text (a fifo or anything else is refused, never waited on).
+fn read_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(crate::fsutil::read_regular(path, true)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Relative profile file paths are relative to where Terraform runs, the root module's
+/// folder, not to tfops' own: they are anchored there (`~/…` and absolute paths stay).
+fn anchored(b: Backend, module_dir: &Path) -> Backend {
+    let Backend::S3(mut s) = b else { return b };
+    let p = &mut s.profile;
+    for f in p
+        .shared_credentials_files
+        .iter_mut()
+        .chain(p.shared_config_files.iter_mut())
+    {
+        if f != "~" && !f.starts_with("~/") && Path::new(f.as_str()).is_relative() {
+            *f = module_dir.join(&*f).display().to_string();
+        }
+    }
+    Backend::S3(s)
 }
 
 /// One setting of a backend, as read from HCL or from the init record's JSON.
@@ -606,6 +630,75 @@ resource "terraform_data" "a" {}
         assert_eq!(s.bucket, "other");
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(discover(empty.path()).unwrap(), Backend::Local);
+    }
+
+    #[test]
+    fn relative_profile_files_are_found_in_the_root_module_where_terraform_runs() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("main.tf"),
+            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key = \"k\"\n    shared_credentials_files = [\"creds\", \"~/home-creds\", \"/abs/creds\"]\n    shared_config_files = [\"../config\"]\n  }\n}\n",
+        )
+        .unwrap();
+        let Backend::S3(s) = discover(d.path()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            s.profile.shared_credentials_files,
+            vec![
+                d.path().join("creds").display().to_string(),
+                "~/home-creds".to_string(),
+                "/abs/creds".to_string()
+            ]
+        );
+        assert_eq!(
+            s.profile.shared_config_files,
+            vec![d.path().join("../config").display().to_string()]
+        );
+        // The init record's paths too.
+        std::fs::create_dir(d.path().join(".terraform")).unwrap();
+        std::fs::write(
+            d.path().join(".terraform/terraform.tfstate"),
+            br#"{"backend":{"type":"s3","config":{"bucket":"b","key":"k","shared_config_files":["cfg"]}}}"#,
+        )
+        .unwrap();
+        let Backend::S3(s) = discover(d.path()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            s.profile.shared_config_files,
+            vec![d.path().join("cfg").display().to_string()]
+        );
+    }
+
+    /// A fifo at `path`, with a writer that opens it and leaves at once: a blocking read
+    /// would then see an empty file (and without the writer it would wait forever).
+    fn fifo_with_a_passing_writer(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) on a path in our own temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let p = path.to_path_buf();
+        std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(p)));
+    }
+
+    #[test]
+    fn fifos_for_the_init_record_or_the_environment_file_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".terraform")).unwrap();
+        let env = d.path().join(".terraform/environment");
+        fifo_with_a_passing_writer(&env);
+        let e = resolve_workspace(None, None, d.path()).unwrap_err();
+        assert!(
+            matches!(&e, BackendError::Io { path, .. } if *path == env),
+            "{e}"
+        );
+        let record = d.path().join(".terraform/terraform.tfstate");
+        fifo_with_a_passing_writer(&record);
+        let e = discover(d.path()).unwrap_err();
+        assert!(
+            matches!(&e, BackendError::Io { path, .. } if *path == record),
+            "{e}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use base64::Engine;
 use object_store::aws::{AwsAuthorizer, AwsCredential};
 use object_store::client::{
-    HttpClient, HttpConnector, HttpRequest, HttpRequestBody, ReqwestConnector,
+    HttpClient, HttpConnector, HttpRequest, HttpRequestBody, HttpResponse, ReqwestConnector,
 };
 use object_store::path::Path as ObjPath;
 
@@ -180,17 +180,18 @@ impl ChecksumClient {
         format!("{}/{}", self.bucket_url, encode_key(key.as_ref()))
     }
 
-    /// What the store keeps for `key`.
+    /// What the store keeps for `key`. A failed connection or a 5xx answer is tried again,
+    /// twice.
     ///
     /// # Errors
     /// When the request fails or the store answers other than 200 or 404.
     pub async fn stored(&self, key: &ObjPath) -> Result<Stored, RequestError> {
-        let req = signed_head(&self.url(key), &self.region, self.credential.as_deref())?;
+        let url = self.url(key);
         let resp = self
-            .client
-            .execute(req)
-            .await
-            .map_err(|e| RequestError::Request(e.to_string()))?;
+            .send(&format!("checksum HEAD of {url}"), || {
+                signed_head(&url, &self.region, self.credential.as_deref())
+            })
+            .await?;
         match resp.status().as_u16() {
             200 => {
                 let h = resp
@@ -220,36 +221,50 @@ impl ChecksumClient {
     ) -> Result<(), RequestError> {
         let url = self.url(key);
         let body = HttpRequestBody::from(body);
+        let resp = self
+            .send(&format!("upload to {url}"), || {
+                signed_put(
+                    &url,
+                    &self.region,
+                    self.credential.as_deref(),
+                    body.clone(),
+                    sha256,
+                )
+            })
+            .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let status = resp.status().as_u16();
+        let body = resp.into_body().bytes().await.unwrap_or_default();
+        Err(RequestError::Status {
+            status,
+            code: error_code(&body),
+        })
+    }
+
+    /// Sends the request `make` builds; when the connection fails or the store answers 5xx,
+    /// again after a pause, three attempts in all. The store's last answer otherwise.
+    async fn send(
+        &self,
+        what: &str,
+        make: impl Fn() -> Result<HttpRequest, RequestError>,
+    ) -> Result<HttpResponse, RequestError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let req = signed_put(
-                &url,
-                &self.region,
-                self.credential.as_deref(),
-                body.clone(),
-                sha256,
-            )?;
-            let err = match self.client.execute(req).await {
-                Ok(resp) if resp.status().is_success() => return Ok(()),
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let body = resp.into_body().bytes().await.unwrap_or_default();
-                    let e = RequestError::Status {
-                        status,
-                        code: error_code(&body),
-                    };
-                    if status < 500 {
-                        return Err(e);
-                    }
-                    e
-                }
+            let err = match self.client.execute(make()?).await {
+                Ok(resp) if resp.status().as_u16() < 500 || attempt >= 3 => return Ok(resp),
+                Ok(resp) => RequestError::Status {
+                    status: resp.status().as_u16(),
+                    code: None,
+                },
                 Err(e) => RequestError::Request(e.to_string()),
             };
             if attempt >= 3 {
                 return Err(err);
             }
-            log::debug!("upload to {url} failed ({err}); trying again");
+            log::debug!("{what} failed ({err}); trying again");
             tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
         }
     }
@@ -454,6 +469,48 @@ mod tests {
             Some("BadDigest")
         );
         assert_eq!(error_code(b"<Code>a b</Code>"), None);
+    }
+
+    /// A loopback HTTP server that answers one request per connection with `answers` in
+    /// turn; returns its URL and the number of requests served.
+    fn answering(answers: Vec<String>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&served);
+        std::thread::spawn(move || {
+            for a in answers {
+                let Ok((mut c, _)) = l.accept() else { return };
+                let mut got = Vec::new();
+                let mut b = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&b[..n]),
+                    }
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = c.write_all(a.as_bytes());
+            }
+        });
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn a_checksum_head_answered_5xx_is_tried_again() {
+        let sha = Sha256::digest(b"blob");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sha);
+        let (url, served) = answering(vec![
+            "HTTP/1.1 503 Slow Down\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+            format!("HTTP/1.1 200 OK\r\n{CHECKSUM_HEADER}: {b64}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+        ]);
+        let (opts, _) = crate::state::remote::client_options();
+        let c =
+            ChecksumClient::new(format!("{url}/bucket"), "us-east-1".into(), None, &opts).unwrap();
+        let got = c.stored(&ObjPath::from("ws/blobs/x")).await.unwrap();
+        assert_eq!(got, Stored::Sha256(crate::fsutil::hex(&sha)));
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
