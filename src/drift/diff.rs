@@ -633,6 +633,14 @@ fn covers(prefix: &str, addr: &str) -> bool {
     }
 }
 
+/// Every target that may cover `addr` (see [`covers`]): itself and each part of it that
+/// ends before a `[` or a `.`.
+fn covering(addr: &str) -> impl Iterator<Item = &str> {
+    addr.match_indices(['[', '.'])
+        .map(move |(i, _)| &addr[..i])
+        .chain(std::iter::once(addr))
+}
+
 /// The recorded address `addr` after `moved` blocks and implicit `a` ↔ `a[0]` moves.
 fn effective_address(addr: &str, desired: &Desired, recorded: &Recorded) -> String {
     if desired.instances.contains_key(addr) {
@@ -767,7 +775,17 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         let mut by: Vec<Trigger> = Vec::new();
         for r in &want.replace_triggered_by {
             let (target, attribute) = split_reference(r);
-            for (c, planned) in changing {
+            // Only the addresses that start with the target can be covered by it: they
+            // follow it in order (a scan of every change, repeated for each link of a chain
+            // of triggers, made a chain of n instances take n³ steps).
+            let from = (
+                std::ops::Bound::Included(target),
+                std::ops::Bound::Unbounded,
+            );
+            let after = changing
+                .range::<str, _>(from)
+                .take_while(|(c, _)| c.starts_with(target));
+            for (c, planned) in after {
                 if covers(target, c) && planned.fires(attribute) {
                     by.push(Trigger {
                         address: c.clone(),
@@ -778,30 +796,47 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
         by
     };
-    let mut fired: BTreeSet<&String> = BTreeSet::new();
-    loop {
-        let newly: Vec<(&String, &DesiredInstance, &Verdict)> = triggered
-            .iter()
-            .filter(|(addr, want, _)| {
-                !fired.contains(addr) && !triggers_of(want, &changing).is_empty()
-            })
-            .map(|(addr, want, v)| (*addr, *want, v))
-            .collect();
-        if newly.is_empty() {
-            break;
+    // Which instances name each target (`t.a`, `t.a[0]`, `module.m`): an address that
+    // starts changing is looked at once, against only the instances that may cover it (in
+    // rounds over every instance, a chain of n triggers took n rounds of n checks).
+    let mut by_target: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, (_, want, _)) in triggered.iter().enumerate() {
+        for r in &want.replace_triggered_by {
+            by_target.entry(split_reference(r).0).or_default().push(i);
         }
-        for (addr, want, verdict) in newly {
-            let attrs = match verdict {
-                Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
-                Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
-            };
-            let planned = Planned {
-                rtype: &want.rtype,
-                attrs,
-                replaced: true,
-            };
-            changing.insert(addr.clone(), planned);
-            fired.insert(addr);
+    }
+    let mut fired: BTreeSet<&String> = BTreeSet::new();
+    let mut queue: Vec<String> = changing.keys().cloned().collect();
+    while let Some(c) = queue.pop() {
+        for target in covering(&c) {
+            for &i in by_target.get(target).into_iter().flatten() {
+                let (addr, want, verdict) = &triggered[i];
+                if fired.contains(addr) {
+                    continue;
+                }
+                let fires = want.replace_triggered_by.iter().any(|r| {
+                    let (t, attribute) = split_reference(r);
+                    t == target
+                        && covers(t, &c)
+                        && changing.get(&c).is_some_and(|p| p.fires(attribute))
+                });
+                if !fires {
+                    continue;
+                }
+                let attrs = match verdict {
+                    Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
+                    Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
+                };
+                let planned = Planned {
+                    rtype: &want.rtype,
+                    attrs,
+                    replaced: true,
+                };
+                changing.insert((*addr).clone(), planned);
+                fired.insert(*addr);
+                queue.push((*addr).clone());
+            }
         }
     }
     for (addr, want, verdict) in triggered {
@@ -1279,6 +1314,69 @@ resource "terraform_data" "b" {
         let d = run(&known, &state);
         assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
         assert_eq!(d.in_sync, 2);
+    }
+
+    /// Triggers fire through chains whatever the order of the addresses, through an
+    /// instance key and an attribute, and a target covers its instances only (`a` is not
+    /// `ab`, which sorts between `a` and `a[0]`'s neighbours).
+    #[test]
+    fn triggers_fire_down_chains_in_any_order() {
+        let res = |name: &str, extra: &str| {
+            format!("resource \"terraform_data\" \"{name}\" {{\n  input = \"{name}\"\n{extra}}}\n")
+        };
+        let by = |r: &str| format!("  lifecycle {{\n    replace_triggered_by = [{r}]\n  }}\n");
+        let tf = [
+            res("a", ""),
+            res("f", &by("terraform_data.c.id")),
+            res("c", &by("terraform_data.b[1]")),
+            res(
+                "b",
+                &format!("  count = 2\n{}", by("terraform_data.a.input")),
+            ),
+            res("ab", ""),
+            res("e", &by("terraform_data.a.id")),
+            res("g", &by("terraform_data.ab")),
+        ]
+        .concat();
+        let td = |name: &str, key: Option<u64>, v: &str| {
+            let k = key.map_or(String::new(), |k| format!(r#""index_key":{k},"#));
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"{name}","instances":[{{{k}"attributes":{{"id":"1","input":{{"value":"{v}","type":"string"}},"triggers_replace":null}}}}]}}"#
+            )
+        };
+        let state = st(&[
+            td("a", None, "old"),
+            td("b", Some(0), "b"),
+            td("b", Some(1), "b"),
+            td("c", None, "c"),
+            td("f", None, "f"),
+            td("ab", None, "ab"),
+            td("e", None, "e"),
+            td("g", None, "g"),
+        ]
+        .join(","));
+        let d = run(&tf, &state);
+        assert_eq!(
+            actions(&d),
+            [
+                "update terraform_data.a",
+                "replace terraform_data.b[0]",
+                "replace terraform_data.b[1]",
+                "replace terraform_data.c",
+                "replace terraform_data.f",
+            ],
+            "{d:?}"
+        );
+        assert_eq!(d.in_sync, 3);
+        let fired_by = |a: &str| -> Vec<String> {
+            d.triggered_by[a]
+                .iter()
+                .map(|t| t.address.clone())
+                .collect()
+        };
+        assert_eq!(fired_by("terraform_data.c"), ["terraform_data.b[1]"]);
+        assert_eq!(fired_by("terraform_data.f"), ["terraform_data.c"]);
+        assert_eq!(fired_by("terraform_data.b[0]"), ["terraform_data.a"]);
     }
 
     #[test]
