@@ -799,8 +799,7 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     // Which instances name each target (`t.a`, `t.a[0]`, `module.m`): an address that
     // starts changing is looked at once, against only the instances that may cover it (in
     // rounds over every instance, a chain of n triggers took n rounds of n checks).
-    let mut by_target: std::collections::HashMap<&str, Vec<usize>> =
-        std::collections::HashMap::new();
+    let mut by_target: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (_, want, _)) in triggered.iter().enumerate() {
         for r in &want.replace_triggered_by {
             by_target.entry(split_reference(r).0).or_default().push(i);
@@ -839,6 +838,40 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             }
         }
     }
+    // A trigger that cannot be decided offline leaves an instance that would stay in sync
+    // undecided, and so on down a chain, whatever the order of the addresses: found from each
+    // undecided address, as the triggers that fire are.
+    let mut undecided_addrs: Vec<String> = out.unknown.iter().map(|u| u.address.clone()).collect();
+    for (addr, _, verdict) in &triggered {
+        if !fired.contains(addr) && matches!(verdict, Verdict::Unwritten(_)) {
+            undecided_addrs.push((*addr).clone());
+        }
+    }
+    let mut undecided_triggered: BTreeSet<&String> = BTreeSet::new();
+    let mut queue = undecided_addrs.clone();
+    while let Some(u) = queue.pop() {
+        let covering_u = covering(&u)
+            .filter(|t| covers(t, &u))
+            .filter_map(|t| by_target.get(t));
+        let covered_by_u = by_target
+            .range::<str, _>((
+                std::ops::Bound::Included(u.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(t, _)| t.starts_with(u.as_str()))
+            .filter(|(t, _)| covers(&u, t))
+            .map(|(_, v)| v);
+        let hit: Vec<usize> = covering_u.chain(covered_by_u).flatten().copied().collect();
+        for i in hit {
+            let (addr, _, verdict) = &triggered[i];
+            if !fired.contains(addr)
+                && matches!(verdict, Verdict::InSync)
+                && undecided_triggered.insert(*addr)
+            {
+                queue.push((*addr).clone());
+            }
+        }
+    }
     for (addr, want, verdict) in triggered {
         let sens = |attrs: &[String]| -> Vec<String> {
             let have = effective
@@ -852,13 +885,19 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         };
         if !fired.contains(addr) {
             // A trigger that cannot be decided offline leaves the replacement undecided.
-            let unknown_trigger = want.replace_triggered_by.iter().find_map(|r| {
-                let (target, _) = split_reference(r);
-                out.unknown
-                    .iter()
-                    .find(|u| covers(target, &u.address) || covers(&u.address, target))
-                    .map(|u| u.address.clone())
-            });
+            let unknown_trigger = undecided_triggered
+                .contains(addr)
+                .then(|| {
+                    want.replace_triggered_by.iter().find_map(|r| {
+                        let (target, _) = split_reference(r);
+                        undecided_addrs
+                            .iter()
+                            .chain(undecided_triggered.iter().copied())
+                            .find(|u| covers(target, u) || covers(u, target))
+                            .cloned()
+                    })
+                })
+                .flatten();
             match verdict {
                 Verdict::InSync if unknown_trigger.is_some() => {
                     let trigger = unknown_trigger.unwrap_or_default();
@@ -1377,6 +1416,59 @@ resource "terraform_data" "b" {
         assert_eq!(fired_by("terraform_data.c"), ["terraform_data.b[1]"]);
         assert_eq!(fired_by("terraform_data.f"), ["terraform_data.c"]);
         assert_eq!(fired_by("terraform_data.b[0]"), ["terraform_data.a"]);
+    }
+
+    /// A chain of triggers from one that cannot be decided is undecided all the way down,
+    /// whatever the order of the addresses (`c` sorts before `z`, which it refers to).
+    #[test]
+    fn an_undecided_trigger_leaves_a_chain_undecided_in_any_order() {
+        let res = |name: &str, input: &str, by: &str| {
+            let l = if by.is_empty() {
+                String::new()
+            } else {
+                format!("  lifecycle {{\n    replace_triggered_by = [{by}]\n  }}\n")
+            };
+            format!("resource \"terraform_data\" \"{name}\" {{\n  input = {input}\n{l}}}\n")
+        };
+        let tf = [
+            res("a", "timestamp()", ""),
+            res("z", "\"z\"", "terraform_data.a"),
+            res("c", "\"c\"", "terraform_data.z"),
+            res("b", "\"b\"", "terraform_data.c.id"),
+        ]
+        .concat();
+        let td = |name: &str| {
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"{name}","instances":[{{"attributes":{{"id":"1","input":{{"value":"{name}","type":"string"}},"triggers_replace":null}}}}]}}"#
+            )
+        };
+        let d = run(&tf, &st(&[td("a"), td("z"), td("c"), td("b")].join(",")));
+        assert_eq!(
+            actions(&d),
+            [
+                "unknown terraform_data.a",
+                "unknown terraform_data.b",
+                "unknown terraform_data.c",
+                "unknown terraform_data.z",
+            ],
+            "{d:?}"
+        );
+        assert_eq!(d.in_sync, 0);
+        let reason = |a: &str| {
+            d.unknown
+                .iter()
+                .find(|u| u.address == a)
+                .map(|u| u.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            reason("terraform_data.c").contains("refers to terraform_data.z"),
+            "{d:?}"
+        );
+        assert!(
+            reason("terraform_data.b").contains("refers to terraform_data.c"),
+            "{d:?}"
+        );
     }
 
     #[test]
