@@ -508,3 +508,51 @@ output "plain" {
         assert!(c.contains(&a.to_string()), "{a} not created: {r:#}");
     }
 }
+
+/// However a reference to a sensitive variable is written — after a minus, spaced around its
+/// dot, split by a comment or a line break — what is computed from it is still sensitive: a
+/// `for_each` over it is refused (its keys would show the value), never expanded.
+#[test]
+fn a_sensitive_reference_is_followed_however_it_is_written() {
+    let forms = [
+        "10-var.secret",
+        "-var.secret",
+        "var . secret",
+        "var.\n    secret",
+        "var/* c */.secret",
+    ];
+    let mut tf = String::from(
+        "variable \"secret\" {\n  type      = number\n  sensitive = true\n}\nlocals {\n",
+    );
+    for (i, f) in forms.iter().enumerate() {
+        tf.push_str(&format!("  l{i} = ({f})\n"));
+    }
+    tf.push_str("}\n");
+    for i in 0..forms.len() {
+        tf.push_str(&format!(
+            "resource \"terraform_data\" \"k{i}\" {{\n  for_each = toset([tostring(local.l{i})])\n}}\n"
+        ));
+    }
+    let ws = ws_with(&tf);
+    let o = ws
+        .cmd()
+        .args(["drift", "--json"])
+        .env("TF_VAR_secret", "4242")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    // 4242 itself, 10 - 4242 and -4242.
+    assert!(!out.contains("4242") && !out.contains("4232"), "{out}");
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let u = unknown(&r);
+    for (i, f) in forms.iter().enumerate() {
+        let a = format!("terraform_data.k{i}");
+        let reason = u
+            .iter()
+            .find(|(x, _)| *x == a)
+            .unwrap_or_else(|| panic!("{f}: {a} not unknown: {r:#}"));
+        assert!(reason.1.contains("sensitive"), "{f}: {}", reason.1);
+    }
+    assert!(creates(&r).is_empty(), "{r:#}");
+}

@@ -284,8 +284,9 @@ impl DriftActor {
     }
 }
 
-/// True for events that may change the result: a `.tf` file or `.driftignore` in `dir`, or the
-/// state file, written, created, removed or renamed (opens and reads — ours included — are not).
+/// True for events that may change the result: a `.tf` file, a variables file drift reads by
+/// itself or `.driftignore` in `dir`, or the state file, written, created, removed or renamed
+/// (opens and reads — ours included — are not).
 fn relevant(ev: &notify::Event, dir: &Path, state: &Path) -> bool {
     if ev.need_rescan() {
         return true;
@@ -297,7 +298,10 @@ fn relevant(ev: &notify::Event, dir: &Path, state: &Path) -> bool {
         p == state
             || (p.parent() == Some(dir)
                 && p.file_name() == Some(std::ffi::OsStr::new(crate::drift::DRIFTIGNORE)))
-            || (p.parent() == Some(dir) && is_tf(p))
+            || (p.parent() == Some(dir)
+                && (is_tf(p)
+                    || p.file_name()
+                        .is_some_and(|n| crate::drift::is_variables_file(&n.to_string_lossy()))))
     })
 }
 
@@ -498,6 +502,10 @@ mod tests {
             "/ws/iac/main.tf",
             "/ws/iac/.driftignore",
             "/ws/iac/terraform.tfstate",
+            "/ws/iac/terraform.tfvars",
+            "/ws/iac/terraform.tfvars.json",
+            "/ws/iac/prod.auto.tfvars",
+            "/ws/iac/prod.auto.tfvars.json",
         ] {
             assert!(relevant(&ev(yes), dir, state), "{yes}");
         }
@@ -505,6 +513,8 @@ mod tests {
             "/ws/iac/.hidden.tf",
             "/ws/iac/notes.txt",
             "/ws/other/.driftignore",
+            "/ws/iac/prod.tfvars",
+            "/ws/other/terraform.tfvars",
         ] {
             assert!(!relevant(&ev(no), dir, state), "{no}");
         }

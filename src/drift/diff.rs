@@ -633,6 +633,14 @@ fn covers(prefix: &str, addr: &str) -> bool {
     }
 }
 
+/// Every target that may cover `addr` (see [`covers`]): itself and each part of it that
+/// ends before a `[` or a `.`.
+fn covering(addr: &str) -> impl Iterator<Item = &str> {
+    addr.match_indices(['[', '.'])
+        .map(move |(i, _)| &addr[..i])
+        .chain(std::iter::once(addr))
+}
+
 /// The recorded address `addr` after `moved` blocks and implicit `a` ↔ `a[0]` moves.
 fn effective_address(addr: &str, desired: &Desired, recorded: &Recorded) -> String {
     if desired.instances.contains_key(addr) {
@@ -767,7 +775,17 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         let mut by: Vec<Trigger> = Vec::new();
         for r in &want.replace_triggered_by {
             let (target, attribute) = split_reference(r);
-            for (c, planned) in changing {
+            // Only the addresses that start with the target can be covered by it: they
+            // follow it in order (a scan of every change, repeated for each link of a chain
+            // of triggers, made a chain of n instances take n³ steps).
+            let from = (
+                std::ops::Bound::Included(target),
+                std::ops::Bound::Unbounded,
+            );
+            let after = changing
+                .range::<str, _>(from)
+                .take_while(|(c, _)| c.starts_with(target));
+            for (c, planned) in after {
                 if covers(target, c) && planned.fires(attribute) {
                     by.push(Trigger {
                         address: c.clone(),
@@ -778,30 +796,80 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         }
         by
     };
-    let mut fired: BTreeSet<&String> = BTreeSet::new();
-    loop {
-        let newly: Vec<(&String, &DesiredInstance, &Verdict)> = triggered
-            .iter()
-            .filter(|(addr, want, _)| {
-                !fired.contains(addr) && !triggers_of(want, &changing).is_empty()
-            })
-            .map(|(addr, want, v)| (*addr, *want, v))
-            .collect();
-        if newly.is_empty() {
-            break;
+    // Which instances name each target (`t.a`, `t.a[0]`, `module.m`): an address that
+    // starts changing is looked at once, against only the instances that may cover it (in
+    // rounds over every instance, a chain of n triggers took n rounds of n checks).
+    let mut by_target: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (_, want, _)) in triggered.iter().enumerate() {
+        for r in &want.replace_triggered_by {
+            by_target.entry(split_reference(r).0).or_default().push(i);
         }
-        for (addr, want, verdict) in newly {
-            let attrs = match verdict {
-                Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
-                Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
-            };
-            let planned = Planned {
-                rtype: &want.rtype,
-                attrs,
-                replaced: true,
-            };
-            changing.insert(addr.clone(), planned);
-            fired.insert(addr);
+    }
+    let mut fired: BTreeSet<&String> = BTreeSet::new();
+    let mut queue: Vec<String> = changing.keys().cloned().collect();
+    while let Some(c) = queue.pop() {
+        for target in covering(&c) {
+            for &i in by_target.get(target).into_iter().flatten() {
+                let (addr, want, verdict) = &triggered[i];
+                if fired.contains(addr) {
+                    continue;
+                }
+                let fires = want.replace_triggered_by.iter().any(|r| {
+                    let (t, attribute) = split_reference(r);
+                    t == target
+                        && covers(t, &c)
+                        && changing.get(&c).is_some_and(|p| p.fires(attribute))
+                });
+                if !fires {
+                    continue;
+                }
+                let attrs = match verdict {
+                    Verdict::Update(a) | Verdict::Replace(a) => a.clone(),
+                    Verdict::InSync | Verdict::Unwritten(_) => Vec::new(),
+                };
+                let planned = Planned {
+                    rtype: &want.rtype,
+                    attrs,
+                    replaced: true,
+                };
+                changing.insert((*addr).clone(), planned);
+                fired.insert(*addr);
+                queue.push((*addr).clone());
+            }
+        }
+    }
+    // A trigger that cannot be decided offline leaves an instance that would stay in sync
+    // undecided, and so on down a chain, whatever the order of the addresses: found from each
+    // undecided address, as the triggers that fire are.
+    let mut undecided_addrs: Vec<String> = out.unknown.iter().map(|u| u.address.clone()).collect();
+    for (addr, _, verdict) in &triggered {
+        if !fired.contains(addr) && matches!(verdict, Verdict::Unwritten(_)) {
+            undecided_addrs.push((*addr).clone());
+        }
+    }
+    let mut undecided_triggered: BTreeSet<&String> = BTreeSet::new();
+    let mut queue = undecided_addrs.clone();
+    while let Some(u) = queue.pop() {
+        let covering_u = covering(&u)
+            .filter(|t| covers(t, &u))
+            .filter_map(|t| by_target.get(t));
+        let covered_by_u = by_target
+            .range::<str, _>((
+                std::ops::Bound::Included(u.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(t, _)| t.starts_with(u.as_str()))
+            .filter(|(t, _)| covers(&u, t))
+            .map(|(_, v)| v);
+        let hit: Vec<usize> = covering_u.chain(covered_by_u).flatten().copied().collect();
+        for i in hit {
+            let (addr, _, verdict) = &triggered[i];
+            if !fired.contains(addr)
+                && matches!(verdict, Verdict::InSync)
+                && undecided_triggered.insert(*addr)
+            {
+                queue.push((*addr).clone());
+            }
         }
     }
     for (addr, want, verdict) in triggered {
@@ -817,13 +885,19 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
         };
         if !fired.contains(addr) {
             // A trigger that cannot be decided offline leaves the replacement undecided.
-            let unknown_trigger = want.replace_triggered_by.iter().find_map(|r| {
-                let (target, _) = split_reference(r);
-                out.unknown
-                    .iter()
-                    .find(|u| covers(target, &u.address) || covers(&u.address, target))
-                    .map(|u| u.address.clone())
-            });
+            let unknown_trigger = undecided_triggered
+                .contains(addr)
+                .then(|| {
+                    want.replace_triggered_by.iter().find_map(|r| {
+                        let (target, _) = split_reference(r);
+                        undecided_addrs
+                            .iter()
+                            .chain(undecided_triggered.iter().copied())
+                            .find(|u| covers(target, u) || covers(u, target))
+                            .cloned()
+                    })
+                })
+                .flatten();
             match verdict {
                 Verdict::InSync if unknown_trigger.is_some() => {
                     let trigger = unknown_trigger.unwrap_or_default();
@@ -1279,6 +1353,122 @@ resource "terraform_data" "b" {
         let d = run(&known, &state);
         assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
         assert_eq!(d.in_sync, 2);
+    }
+
+    /// Triggers fire through chains whatever the order of the addresses, through an
+    /// instance key and an attribute, and a target covers its instances only (`a` is not
+    /// `ab`, which sorts between `a` and `a[0]`'s neighbours).
+    #[test]
+    fn triggers_fire_down_chains_in_any_order() {
+        let res = |name: &str, extra: &str| {
+            format!("resource \"terraform_data\" \"{name}\" {{\n  input = \"{name}\"\n{extra}}}\n")
+        };
+        let by = |r: &str| format!("  lifecycle {{\n    replace_triggered_by = [{r}]\n  }}\n");
+        let tf = [
+            res("a", ""),
+            res("f", &by("terraform_data.c.id")),
+            res("c", &by("terraform_data.b[1]")),
+            res(
+                "b",
+                &format!("  count = 2\n{}", by("terraform_data.a.input")),
+            ),
+            res("ab", ""),
+            res("e", &by("terraform_data.a.id")),
+            res("g", &by("terraform_data.ab")),
+        ]
+        .concat();
+        let td = |name: &str, key: Option<u64>, v: &str| {
+            let k = key.map_or(String::new(), |k| format!(r#""index_key":{k},"#));
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"{name}","instances":[{{{k}"attributes":{{"id":"1","input":{{"value":"{v}","type":"string"}},"triggers_replace":null}}}}]}}"#
+            )
+        };
+        let state = st(&[
+            td("a", None, "old"),
+            td("b", Some(0), "b"),
+            td("b", Some(1), "b"),
+            td("c", None, "c"),
+            td("f", None, "f"),
+            td("ab", None, "ab"),
+            td("e", None, "e"),
+            td("g", None, "g"),
+        ]
+        .join(","));
+        let d = run(&tf, &state);
+        assert_eq!(
+            actions(&d),
+            [
+                "update terraform_data.a",
+                "replace terraform_data.b[0]",
+                "replace terraform_data.b[1]",
+                "replace terraform_data.c",
+                "replace terraform_data.f",
+            ],
+            "{d:?}"
+        );
+        assert_eq!(d.in_sync, 3);
+        let fired_by = |a: &str| -> Vec<String> {
+            d.triggered_by[a]
+                .iter()
+                .map(|t| t.address.clone())
+                .collect()
+        };
+        assert_eq!(fired_by("terraform_data.c"), ["terraform_data.b[1]"]);
+        assert_eq!(fired_by("terraform_data.f"), ["terraform_data.c"]);
+        assert_eq!(fired_by("terraform_data.b[0]"), ["terraform_data.a"]);
+    }
+
+    /// A chain of triggers from one that cannot be decided is undecided all the way down,
+    /// whatever the order of the addresses (`c` sorts before `z`, which it refers to).
+    #[test]
+    fn an_undecided_trigger_leaves_a_chain_undecided_in_any_order() {
+        let res = |name: &str, input: &str, by: &str| {
+            let l = if by.is_empty() {
+                String::new()
+            } else {
+                format!("  lifecycle {{\n    replace_triggered_by = [{by}]\n  }}\n")
+            };
+            format!("resource \"terraform_data\" \"{name}\" {{\n  input = {input}\n{l}}}\n")
+        };
+        let tf = [
+            res("a", "timestamp()", ""),
+            res("z", "\"z\"", "terraform_data.a"),
+            res("c", "\"c\"", "terraform_data.z"),
+            res("b", "\"b\"", "terraform_data.c.id"),
+        ]
+        .concat();
+        let td = |name: &str| {
+            format!(
+                r#"{{"mode":"managed","type":"terraform_data","name":"{name}","instances":[{{"attributes":{{"id":"1","input":{{"value":"{name}","type":"string"}},"triggers_replace":null}}}}]}}"#
+            )
+        };
+        let d = run(&tf, &st(&[td("a"), td("z"), td("c"), td("b")].join(",")));
+        assert_eq!(
+            actions(&d),
+            [
+                "unknown terraform_data.a",
+                "unknown terraform_data.b",
+                "unknown terraform_data.c",
+                "unknown terraform_data.z",
+            ],
+            "{d:?}"
+        );
+        assert_eq!(d.in_sync, 0);
+        let reason = |a: &str| {
+            d.unknown
+                .iter()
+                .find(|u| u.address == a)
+                .map(|u| u.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            reason("terraform_data.c").contains("refers to terraform_data.z"),
+            "{d:?}"
+        );
+        assert!(
+            reason("terraform_data.b").contains("refers to terraform_data.c"),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -258,6 +258,15 @@ pub fn tf_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     Ok(files)
 }
 
+/// True for the name of a variables file drift reads by itself in the module folder:
+/// `terraform.tfvars(.json)` and `*.auto.tfvars(.json)`.
+pub fn is_variables_file(name: &str) -> bool {
+    name == "terraform.tfvars"
+        || name == "terraform.tfvars.json"
+        || name.ends_with(".auto.tfvars")
+        || name.ends_with(".auto.tfvars.json")
+}
+
 /// The files of a module folder that drift reads beside its `.driftignore`: `*.tf`,
 /// `terraform.tfvars(.json)` and `*.auto.tfvars(.json)` (what a scenario's temporary copy
 /// needs; the ignore rules are read from the module folder itself, see [`load_driftignore`]).
@@ -269,11 +278,7 @@ pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, DriftError> {
     for e in std::fs::read_dir(dir).map_err(|e| DriftError::io(dir, e))? {
         let e = e.map_err(|e| DriftError::io(dir, e))?;
         let n = e.file_name().to_string_lossy().into_owned();
-        let vars = n == "terraform.tfvars"
-            || n == "terraform.tfvars.json"
-            || n.ends_with(".auto.tfvars")
-            || n.ends_with(".auto.tfvars.json");
-        if vars && e.path().is_file() {
+        if is_variables_file(&n) && e.path().is_file() {
             files.push(e.path());
         }
     }

@@ -167,6 +167,22 @@ impl Expr {
         }
     }
 
+    /// True when the expression refers to one of `sensitive` (see [`mentions_sensitive`]):
+    /// by its text, and by the references of its syntax tree written plainly, so that spacing
+    /// or a comment inside a reference (`var . s`, `var/**/.s`) hides nothing.
+    fn mentions(&self, sensitive: &BTreeSet<String>) -> bool {
+        if sensitive.is_empty() {
+            return false;
+        }
+        if mentions_sensitive(&self.text, sensitive) {
+            return true;
+        }
+        let Some(e) = &self.expr else { return false };
+        let mut w = Written(String::new());
+        hcl_edit::visit::Visit::visit_expr(&mut w, e.as_ref());
+        mentions_sensitive(&w.0, sensitive)
+    }
+
     /// `local.x` and `module.x` names the expression refers to (for evaluation order).
     fn refs(&self) -> Vec<(String, String)> {
         let mut r = Refs(Vec::new());
@@ -255,6 +271,32 @@ impl hcl_edit::visit::Visit for Refs {
                     self.0.push((root.to_string(), a.as_str().to_string()));
                 }
             }
+        }
+        hcl_edit::visit::visit_traversal(self, node);
+    }
+}
+
+/// The references an expression makes, written plainly and each followed by a space:
+/// `var.s`, `module.m[_].out`, `module.m[*].out` (an index's own expression is visited too).
+struct Written(String);
+
+impl hcl_edit::visit::Visit for Written {
+    fn visit_traversal(&mut self, node: &hcl_edit::expr::Traversal) {
+        use hcl_edit::expr::TraversalOperator as Op;
+        if let hcl_edit::expr::Expression::Variable(v) = &node.expr {
+            self.0.push_str(v.as_str());
+            for o in &node.operators {
+                match o.value() {
+                    Op::GetAttr(a) => {
+                        self.0.push('.');
+                        self.0.push_str(a.as_str());
+                    }
+                    Op::Index(_) | Op::LegacyIndex(_) => self.0.push_str("[_]"),
+                    Op::AttrSplat(_) => self.0.push_str(".*"),
+                    Op::FullSplat(_) => self.0.push_str("[*]"),
+                }
+            }
+            self.0.push(' ');
         }
         hcl_edit::visit::visit_traversal(self, node);
     }
@@ -1379,7 +1421,7 @@ fn instance_keys(
         }
         (None, Some(e)) => {
             // Its keys would be in the addresses, for everyone to read.
-            if mentions_sensitive(&e.text, sens) {
+            if e.mentions(sens) {
                 return Err(format!(
                     "for_each = {} uses a sensitive value: Terraform refuses it, since the \
                      instance keys would show it",
@@ -1469,7 +1511,7 @@ use super::vars::mentions_sensitive;
 
 /// Why an expression could not be evaluated, without showing a sensitive value.
 fn failure(e: &Expr, err: &tfeval::EvalError, sensitive: &BTreeSet<String>) -> String {
-    if mentions_sensitive(&e.text(), sensitive) {
+    if e.mentions(sensitive) {
         "it cannot be evaluated (the message is not shown: it involves a sensitive variable)".into()
     } else {
         format!("it cannot be evaluated: {err}")
@@ -1669,7 +1711,7 @@ impl Expander {
             match node {
                 Node::Local(i) => {
                     let (name, e) = &m.locals[i];
-                    if mentions_sensitive(&e.text, &inst.sensitive) {
+                    if e.mentions(&inst.sensitive) {
                         inst.sensitive.insert(format!("local.{name}"));
                     }
                     let v = match e.eval(&scope) {
@@ -1730,7 +1772,7 @@ impl Expander {
         let mut sensitive_outputs = BTreeSet::new();
         for o in &m.outputs {
             let Some(e) = &o.value else { continue };
-            if o.sensitive || mentions_sensitive(&e.text, sens) {
+            if o.sensitive || e.mentions(sens) {
                 sensitive_outputs.insert(o.name.clone());
             }
             let v = match e.eval(&scope) {
@@ -2001,7 +2043,7 @@ impl Expander {
                 let from_sensitive = b
                     .args
                     .get(&d.name)
-                    .is_some_and(|e| mentions_sensitive(&e.text, &parent.sensitive));
+                    .is_some_and(|e| e.mentions(&parent.sensitive));
                 if d.sensitive || from_sensitive {
                     sensitive.insert(format!("var.{}", d.name));
                 }
@@ -2016,9 +2058,7 @@ impl Expander {
                                 TfValue::unknown(format!(
                                     "var.{} of {base}: {}",
                                     d.name,
-                                    if d.sensitive
-                                        || mentions_sensitive(&e.text(), &parent.sensitive)
-                                    {
+                                    if d.sensitive || e.mentions(&parent.sensitive) {
                                         "the value does not convert to its type".to_string()
                                     } else {
                                         err.to_string()

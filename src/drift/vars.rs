@@ -238,11 +238,7 @@ fn refers_to(text: &str, r: &str) -> bool {
         None => (r, None),
     };
     text.match_indices(head).any(|(i, _)| {
-        if text[..i]
-            .chars()
-            .next_back()
-            .is_some_and(|c| ident(c) || c == '.')
-        {
+        if continues_identifier(&text[..i]) {
             return false;
         }
         let mut rest = &text[i + head.len()..];
@@ -267,6 +263,26 @@ fn refers_to(text: &str, r: &str) -> bool {
             None => true,
         }
     })
+}
+
+/// True when a name starting right after `before` would be the end of a longer identifier
+/// or an attribute (`x.`, `ab`, `my-`), not a reference of its own. A `-` continues an
+/// identifier only after one (`my-var.s` is one name): after a number, an operand or
+/// nothing it is a minus (`-var.s`, `10-var.s`).
+fn continues_identifier(before: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    match before.chars().next_back() {
+        None => false,
+        Some('.') => true,
+        Some('-') => {
+            let run = before.trim_end_matches(word);
+            let start = before[run.len()..].chars().next();
+            // The run of name characters before it is a name only if it starts with a letter
+            // or `_` (`a.b-var.s` reads `b-var`); `10-` is a number and a minus.
+            start.is_some_and(|c| c.is_alphabetic() || c == '_')
+        }
+        Some(c) => word(c),
+    }
 }
 
 /// Splits `NAME=VALUE` at the first `=`.
@@ -572,6 +588,11 @@ mod tests {
             "module.m.*.out",
             "jsonencode(module.m)",
             "module.m[0]",
+            "-var.s",
+            "abs(-var.s)",
+            "10-var.s",
+            "(1)-local.l",
+            "x[0]-var.s",
         ];
         for t in yes {
             assert!(mentions_sensitive(t, &set), "{t}");
@@ -585,6 +606,9 @@ mod tests {
             "module.m[0].outer",
             "module.mm.out",
             "var.t",
+            "my-var.s",
+            "a.b-var.s",
+            "_x-local.l",
         ];
         for t in no {
             assert!(!mentions_sensitive(t, &set), "{t}");
