@@ -290,9 +290,17 @@ fn ev(expr: &Expression, cx: &Cx) -> Result<Value, EvalError> {
             let cond = ev(&c.cond_expr, cx)?;
             let t = ev(&c.true_expr, cx);
             let f = ev(&c.false_expr, cx);
+            // An unknown condition makes the result unknown; its own reason (what it waits
+            // for) says more than a branch's, so it comes first.
+            let cond_unknown = cond.first_unknown().cloned();
             let cond = match to_bool(cond, "condition")? {
                 Some(b) => b,
-                None => return Ok(first_unknown_of(&[&t, &f], "the condition is not known")),
+                None => {
+                    return Ok(match cond_unknown {
+                        Some(u) => Value::Unknown(u),
+                        None => first_unknown_of(&[&t, &f], "the condition is not known"),
+                    })
+                }
             };
             let (sel, other) = if cond { (t, f) } else { (f, t) };
             let sel = sel?;

@@ -79,6 +79,16 @@ fn unknowns_carry_their_reason() {
     assert!(ok("try(local.nope.x, \"d\")").is_unknown());
     assert_eq!(ok("try(var.names[5], \"d\")"), Value::string("d"));
     assert_eq!(ok("can(var.names[5])"), Value::Bool(false));
+    // an unknown condition names what it waits for, not only that it is unknown
+    let v = ok("length(data.aws_availability_zones.a.names) > 0 && var.n > 1 ? 1 : 0");
+    let reason = v
+        .first_unknown()
+        .map(|u| u.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("data.aws_availability_zones.a.names"),
+        "{reason}"
+    );
 }
 
 #[test]
