@@ -285,3 +285,87 @@ fn replace_triggered_by_agrees_with_terraform() {
         );
     }
 }
+
+/// Terraform refuses a `replace_triggered_by` that is not a list of resource references
+/// indexed by constants, `count.index` or `each.key`: its plan fails. tfops cannot plan such
+/// a resource either and says why (unknown), instead of counting it in sync; the forms
+/// Terraform accepts stay decided.
+#[test]
+fn triggers_terraform_refuses_are_unknown_with_the_reason() {
+    let Some(bin) = terraform() else { return };
+    let config = |lifecycle: &str| {
+        format!(
+            r#"
+variable "k" {{
+  default = "x"
+}}
+locals {{
+  l = 1
+}}
+resource "terraform_data" "a" {{
+  for_each = {{ x = "y", y = "x" }}
+  input    = each.key
+}}
+resource "terraform_data" "b" {{
+  for_each = {{ x = "y", y = "x" }}
+  input    = each.key
+  lifecycle {{
+    replace_triggered_by = {lifecycle}
+  }}
+}}
+"#
+        )
+    };
+    let ws = Ws::empty();
+    let iac = ws.path("iac");
+    std::fs::create_dir_all(&iac).unwrap();
+    std::fs::write(iac.join("main.tf"), config("[]")).unwrap();
+    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    let plan_ok = |iac: &Path| {
+        let rc = iac.join("empty.tfrc");
+        Command::new(&bin)
+            .current_dir(iac)
+            .args(["plan", "-refresh=false", "-input=false", "-no-color"])
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap()
+    };
+    let cases: &[(&str, bool)] = &[
+        ("[terraform_data.a[each.value]]", false),
+        ("[terraform_data.a[var.k]]", false),
+        ("[var.k]", false),
+        ("[local.l]", false),
+        ("[upper(terraform_data.a[\"x\"].id)]", false),
+        ("[terraform_data.a[*].id]", false),
+        ("terraform_data.a", false),
+        ("[terraform_data.a[ each.key ].input]", true),
+        ("[terraform_data.a[\"x\"], terraform_data.a]", true),
+    ];
+    for (lifecycle, accepted) in cases {
+        std::fs::write(iac.join("main.tf"), config(lifecycle)).unwrap();
+        let o = plan_ok(&iac);
+        assert_eq!(
+            o.status.success(),
+            *accepted,
+            "{lifecycle}: terraform plan: {}",
+            text(&o)
+        );
+        let o = ws.run(&["drift", "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let unknown: Vec<&Value> = r["unknown"].as_array().unwrap().iter().collect();
+        if *accepted {
+            assert!(unknown.is_empty(), "{lifecycle}: {r:#}");
+            assert_eq!(r["summary"]["create"], 4, "{lifecycle}: {r:#}");
+        } else {
+            assert_eq!(unknown.len(), 1, "{lifecycle}: {r:#}");
+            assert_eq!(unknown[0]["address"], "terraform_data.b", "{lifecycle}");
+            let reason = unknown[0]["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("replace_triggered_by") && reason.contains("Terraform refuses"),
+                "{lifecycle}: {reason}"
+            );
+        }
+    }
+}

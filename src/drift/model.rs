@@ -322,6 +322,10 @@ pub struct Declared {
     /// `replace_triggered_by` references as written (`type.name[key].attribute`), without
     /// spaces.
     pub replace_triggered_by: Vec<String>,
+    /// Why Terraform refuses the `replace_triggered_by` as written (not a list, a reference
+    /// to something other than a resource, an index other than a constant, `count.index` or
+    /// `each.key`): the resource cannot be decided.
+    trigger_refused: Option<Box<str>>,
     /// Nested blocks (and `dynamic` blocks).
     pub blocks: Vec<NestedBlock>,
 }
@@ -874,6 +878,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         ignore: Ignore::Nothing,
         ignore_set: false,
         replace_triggered_by: Vec::new(),
+        trigger_refused: None,
         blocks: nested_blocks(&b.body),
     };
     for a in b.body.attributes() {
@@ -896,15 +901,75 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         if let Some(a) = l.body.get_attribute("replace_triggered_by") {
             if let hcl_edit::expr::Expression::Array(items) = &a.value {
                 for x in items.iter() {
+                    if let Err(why) = trigger_reference(x) {
+                        let text = x.to_string();
+                        d.trigger_refused
+                            .get_or_insert_with(|| format!("{}: {why}", text.trim()).into());
+                    }
                     // The attribute part is kept: a reference to one attribute fires only
                     // when that attribute changes (see `diff::split_reference`).
                     let t = x.to_string().split_whitespace().collect::<String>();
                     d.replace_triggered_by.push(t);
                 }
+            } else {
+                d.trigger_refused =
+                    Some("Terraform refuses it: it must be a list of resource references".into());
             }
         }
     }
     d
+}
+
+/// Whether Terraform accepts `x` as one `replace_triggered_by` entry: a reference to a
+/// resource (`type.name`, then attributes and indexes), indexed only by constants,
+/// `count.index` or `each.key`. The error says why not, as Terraform would.
+fn trigger_reference(x: &hcl_edit::expr::Expression) -> Result<(), &'static str> {
+    use hcl_edit::expr::{Expression as E, TraversalOperator as Op};
+    const NOT_A_RESOURCE: &str =
+        "Terraform refuses it: only resources, count.index and each.key may be used";
+    let E::Traversal(t) = x else {
+        return Err(match x {
+            E::Variable(_) => NOT_A_RESOURCE,
+            _ => "Terraform refuses it: an entry must be a reference to a resource",
+        });
+    };
+    let E::Variable(root) = &t.expr else {
+        return Err("Terraform refuses it: an entry must be a reference to a resource");
+    };
+    if matches!(
+        root.value().as_str(),
+        "var" | "local" | "module" | "self" | "path" | "terraform" | "count" | "each"
+    ) {
+        return Err(NOT_A_RESOURCE);
+    }
+    for op in t.operators.iter() {
+        match op.value() {
+            Op::GetAttr(_) | Op::LegacyIndex(_) => {}
+            Op::AttrSplat(_) | Op::FullSplat(_) => {
+                return Err("Terraform refuses it: a splat (`[*]`) is not a single reference")
+            }
+            Op::Index(E::String(_) | E::Number(_)) => {}
+            Op::Index(E::Traversal(i)) => {
+                let name = match (&i.expr, i.operators.first().map(|o| o.value())) {
+                    (E::Variable(v), Some(Op::GetAttr(a))) if i.operators.len() == 1 => (
+                        v.value().as_str().to_string(),
+                        a.value().as_str().to_string(),
+                    ),
+                    _ => return Err(NOT_A_RESOURCE),
+                };
+                match (name.0.as_str(), name.1.as_str()) {
+                    ("count", "index") | ("each", "key") => {}
+                    ("each", _) => return Err("Terraform refuses it: only each.key may be used"),
+                    ("count", _) => {
+                        return Err("Terraform refuses it: only count.index may be used")
+                    }
+                    _ => return Err(NOT_A_RESOURCE),
+                }
+            }
+            Op::Index(_) => return Err(NOT_A_RESOURCE),
+        }
+    }
+    Ok(())
 }
 
 /// Arguments of a `module` block that are not input variables.
@@ -1264,8 +1329,9 @@ fn merge_override(base: &mut Declared, o: Declared) {
         base.ignore = o.ignore;
         base.ignore_set = true;
     }
-    if !o.replace_triggered_by.is_empty() {
+    if !o.replace_triggered_by.is_empty() || o.trigger_refused.is_some() {
         base.replace_triggered_by = o.replace_triggered_by;
+        base.trigger_refused = o.trigger_refused;
     }
     // Blocks of a type the override writes replace all of that type.
     let kinds: BTreeSet<&str> = o.blocks.iter().map(|b| b.kind.as_str()).collect();
@@ -1820,6 +1886,13 @@ impl Expander {
             || !d.replace_triggered_by.is_empty()
         {
             self.out.resource_at.insert(base.clone(), d.at.clone());
+        }
+        if let Some(why) = &d.trigger_refused {
+            if d.count.is_some() && d.for_each.is_none() {
+                self.out.with_count.insert(base.clone());
+            }
+            self.unknown(base, format!("replace_triggered_by = {why}"), &d.at);
+            return;
         }
         let keys = match instance_keys(d.count.as_deref(), d.for_each.as_deref(), scope, sens) {
             Ok(k) => k,
