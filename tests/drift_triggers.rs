@@ -224,6 +224,49 @@ resource "terraform_data" "e" {
         &[],
     ),
     (
+        "comments, spacing and a legacy index in the list",
+        r#"
+resource "terraform_data" "a" {
+  for_each = toset(["x", "y"])
+  input    = "a-${each.key}"
+}
+resource "terraform_data" "n" {
+  count = 2
+  input = "n"
+}
+resource "terraform_data" "b" {
+  for_each = toset(["x", "y"])
+  input    = "b"
+  lifecycle {
+    replace_triggered_by = [
+      # the a of the same key
+      terraform_data.a[ each.key ], # trailing
+    ]
+  }
+}
+resource "terraform_data" "c" {
+  input = "c"
+  lifecycle {
+    replace_triggered_by = [/* one */ terraform_data.a["y"] . input /* two */]
+  }
+}
+resource "terraform_data" "d" {
+  input = "d"
+  lifecycle {
+    replace_triggered_by = [terraform_data.n.1]
+  }
+}
+"#,
+        &[
+            (
+                "\"a-${each.key}\"",
+                "each.key == \"x\" ? \"changed\" : \"a-${each.key}\"",
+            ),
+            ("input = \"n\"", "input = count.index == 1 ? \"n1\" : \"n\""),
+        ],
+        &[],
+    ),
+    (
         "a referenced resource to create triggers nothing",
         r#"
 resource "terraform_data" "a" {

@@ -908,8 +908,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
                     }
                     // The attribute part is kept: a reference to one attribute fires only
                     // when that attribute changes (see `diff::split_reference`).
-                    let t = x.to_string().split_whitespace().collect::<String>();
-                    d.replace_triggered_by.push(t);
+                    d.replace_triggered_by.push(reference_text(x));
                 }
             } else {
                 d.trigger_refused =
@@ -970,6 +969,35 @@ fn trigger_reference(x: &hcl_edit::expr::Expression) -> Result<(), &'static str>
         }
     }
     Ok(())
+}
+
+/// A reference as an address is written (`type.name["key"].attr`), whatever its spacing and
+/// comments (`terraform_data.a[ each.key ], # why` is `terraform_data.a[each.key]`).
+fn reference_text(x: &hcl_edit::expr::Expression) -> String {
+    use hcl_edit::expr::{Expression as E, TraversalOperator as Op};
+    match x {
+        E::Variable(v) => v.value().as_str().to_string(),
+        E::String(s) => quote(s.value()),
+        E::Number(n) => n.value().to_string(),
+        E::Traversal(t) => {
+            let mut out = reference_text(&t.expr);
+            for op in t.operators.iter() {
+                match op.value() {
+                    Op::GetAttr(a) => {
+                        out.push('.');
+                        out.push_str(a.value().as_str());
+                    }
+                    Op::LegacyIndex(i) => out.push_str(&format!("[{}]", i.value())),
+                    Op::Index(i) => out.push_str(&format!("[{}]", reference_text(i))),
+                    Op::AttrSplat(_) => out.push_str(".*"),
+                    Op::FullSplat(_) => out.push_str("[*]"),
+                }
+            }
+            out
+        }
+        // Refused by `trigger_reference`; kept only to name it.
+        other => other.to_string().split_whitespace().collect(),
+    }
 }
 
 /// Arguments of a `module` block that are not input variables.
