@@ -3,7 +3,8 @@
 //! `terraform plan -refresh=false -json`, and `tfops drift` must plan the same action for
 //! every address. Chains of triggers, an instance with an update of its own, references to
 //! one attribute (which fire only when that attribute changes, one known only after apply
-//! included), and `[count.index]` / `[each.key]` in the reference.
+//! included), and `[count.index]` / `[each.key]` in the reference; comments in the lists
+//! (`ignore_changes` too); the forms Terraform refuses.
 
 mod common;
 
@@ -256,6 +257,15 @@ resource "terraform_data" "d" {
     replace_triggered_by = [terraform_data.n.1]
   }
 }
+resource "terraform_data" "ig" {
+  input = "ig1"
+  lifecycle {
+    ignore_changes = [
+      # set by hand
+      input, # see the runbook
+    ]
+  }
+}
 "#,
         &[
             (
@@ -263,6 +273,7 @@ resource "terraform_data" "d" {
                 "each.key == \"x\" ? \"changed\" : \"a-${each.key}\"",
             ),
             ("input = \"n\"", "input = count.index == 1 ? \"n1\" : \"n\""),
+            ("\"ig1\"", "\"ig2\""),
         ],
         &[],
     ),

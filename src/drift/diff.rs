@@ -1751,7 +1751,13 @@ resource "terraform_data" "b" {
     #[test]
     fn ignore_changes_is_honoured() {
         let st = st(&td("a", None, S_X, "null"));
-        for ig in ["[input]", "all"] {
+        for ig in [
+            "[input]",
+            "all",
+            "[\n    # why\n    input, # more\n  ]",
+            "[ /* c */ input ]",
+            "[\"input\"]",
+        ] {
             let tf = format!("resource \"terraform_data\" \"a\" {{\n  input = \"y\"\n  lifecycle {{\n    ignore_changes = {ig}\n  }}\n}}\n");
             let d = run_files(&[("main.tf", &tf)], &st, &[]);
             assert_eq!(actions(&d), Vec::<String>::new(), "{ig}");

@@ -1046,13 +1046,23 @@ fn ignore_of(e: &hcl_edit::expr::Expression) -> Ignore {
         E::Array(items) => Ignore::Attrs(
             items
                 .iter()
+                // From the syntax tree: the text of an entry carries its comments and
+                // spacing (`# why` on the line before made it read as nothing).
                 .filter_map(|x| {
-                    let t = x.to_string();
-                    let t = t.trim().trim_matches('"');
-                    let first: String = t
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
-                        .collect();
+                    let first: String = match x {
+                        E::Variable(v) => v.as_str().to_string(),
+                        E::Traversal(t) => match &t.expr {
+                            E::Variable(v) => v.as_str().to_string(),
+                            _ => return None,
+                        },
+                        // The older quoted form, `"tags"` or `"tags.Name"`.
+                        E::String(s) => s
+                            .value()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                            .collect(),
+                        _ => return None,
+                    };
                     (!first.is_empty()).then_some(first)
                 })
                 .collect(),
