@@ -556,3 +556,71 @@ fn a_sensitive_reference_is_followed_however_it_is_written() {
     }
     assert!(creates(&r).is_empty(), "{r:#}");
 }
+
+/// Comments written beside a setting are not part of it: a module output marked
+/// `sensitive = true # why` stays sensitive (its value used as `for_each` keys is refused,
+/// never shown), and `moved` / `removed` blocks with comments beside their addresses or
+/// `destroy = false` still apply.
+#[test]
+fn comments_beside_settings_change_nothing() {
+    let ws = ws_with(
+        r#"
+module "m" {
+  source = "./mod"
+}
+resource "terraform_data" "keys" {
+  for_each = toset([module.m.token])
+}
+resource "terraform_data" "b" {
+  input = "x"
+}
+moved {
+  from = terraform_data.a # the old name
+  to   = /* new */ terraform_data.b
+}
+removed {
+  from = terraform_data.old
+  lifecycle {
+    destroy = /* keep */ false
+  }
+}
+"#,
+    );
+    write(
+        &ws,
+        "iac/mod/main.tf",
+        r#"
+output "token" {
+  value     = "s3cr3tvalue"
+  sensitive = /* always */ true # never shown
+}
+"#,
+    );
+    let td = |name: &str| {
+        serde_json::json!({"mode": "managed", "type": "terraform_data", "name": name,
+            "provider": "provider[\"terraform.io/builtin/terraform\"]",
+            "instances": [{"schema_version": 0, "attributes": {"id": "x",
+                "input": {"value": "x", "type": "string"}, "output": {"value": "x", "type": "string"},
+                "triggers_replace": null}, "sensitive_attributes": []}]})
+    };
+    let st = serde_json::json!({"version": 4, "terraform_version": "1.11.4", "serial": 1,
+        "lineage": "l", "outputs": {}, "resources": [td("a"), td("old")]});
+    std::fs::write(ws.path("iac/terraform.tfstate"), st.to_string()).unwrap();
+    let o = ws.run(&["drift", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("s3cr3tvalue"), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let u = unknown(&r);
+    assert_eq!(u.len(), 1, "{r:#}");
+    assert_eq!(u[0].0, "terraform_data.keys", "{r:#}");
+    assert!(u[0].1.contains("sensitive"), "{r:#}");
+    assert_eq!(r["moved"][0]["from"], "terraform_data.a", "{r:#}");
+    assert_eq!(r["moved"][0]["to"], "terraform_data.b", "{r:#}");
+    assert_eq!(
+        r["forget"],
+        serde_json::json!(["terraform_data.old"]),
+        "{r:#}"
+    );
+    assert_eq!(r["summary"]["destroy"], 0, "{r:#}");
+    assert_eq!(r["summary"]["create"], 0, "{r:#}");
+}

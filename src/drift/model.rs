@@ -571,7 +571,10 @@ fn nested_blocks(body: &hcl_edit::structure::Body) -> Vec<NestedBlock> {
                 let iterator = b
                     .body
                     .get_attribute("iterator")
-                    .map(|a| a.value.to_string().trim().to_string())
+                    .map(|a| match &a.value {
+                        hcl_edit::expr::Expression::Variable(v) => v.as_str().to_string(),
+                        other => other.to_string().trim().to_string(),
+                    })
                     .unwrap_or_else(|| kind.clone());
                 let content = b.body.get_blocks("content").next();
                 let mut n = match content {
@@ -765,12 +768,11 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
         let (l, c) = lines.position(span.map(|r| r.start).unwrap_or(0));
         format!("{file}:{l}:{c}")
     };
-    let flat = |e: &hcl_edit::expr::Expression| {
-        e.to_string()
-            .split_whitespace()
-            .collect::<String>()
-            .trim_matches('"')
-            .to_string()
+    // An address in a `moved` / `removed` block, from the syntax tree (its text carries the
+    // comments written beside it).
+    let flat = |e: &hcl_edit::expr::Expression| match e {
+        hcl_edit::expr::Expression::String(s) => s.value().to_string(),
+        other => reference_text(other),
     };
     for s in body.iter() {
         let Structure::Block(b) = s else { continue };
@@ -808,7 +810,7 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                     let sensitive = b
                         .body
                         .get_attribute("sensitive")
-                        .is_some_and(|a| a.value.to_string().trim() == "true");
+                        .is_some_and(|a| literal_bool(&a.value) == Some(true));
                     out.outputs.push(Output {
                         name: n.as_str().to_string(),
                         value: b.body.get_attribute("value").map(|a| Expr::new(&a.value)),
@@ -843,7 +845,7 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                 let destroy = !b.body.get_blocks("lifecycle").any(|l| {
                     l.body
                         .get_attribute("destroy")
-                        .is_some_and(|a| a.value.to_string().trim() == "false")
+                        .is_some_and(|a| literal_bool(&a.value) == Some(false))
                 });
                 out.removed.push(Removed { from, destroy });
             }
@@ -969,6 +971,14 @@ fn trigger_reference(x: &hcl_edit::expr::Expression) -> Result<(), &'static str>
         }
     }
     Ok(())
+}
+
+/// `true` / `false` as written (comments beside it are not part of it).
+fn literal_bool(e: &hcl_edit::expr::Expression) -> Option<bool> {
+    match e {
+        hcl_edit::expr::Expression::Bool(b) => Some(*b.value()),
+        _ => None,
+    }
 }
 
 /// A reference as an address is written (`type.name["key"].attr`), whatever its spacing and
