@@ -423,3 +423,105 @@ resource "terraform_data" "b" {{
         }
     }
 }
+
+/// `ignore_changes` entries naming a part of an attribute (`input.a`, `input["k"]`,
+/// `input[0]`, nested) hide only that part, with Terraform's rules for objects, maps, lists
+/// and tuples: every case is one resource of one workspace, applied, edited and planned once.
+#[test]
+fn ignore_changes_paths_agree_with_terraform() {
+    let Some(bin) = terraform() else { return };
+    // (value applied, value planned, ignore_changes entry)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"{ a = "1", b = "2" }"#,
+            r#"{ a = "1", b = "3" }"#,
+            "input.a",
+        ),
+        (
+            r#"{ a = "1", b = "2" }"#,
+            r#"{ a = "9", b = "2" }"#,
+            "input.a",
+        ),
+        (
+            r#"{ a = "1", b = "2" }"#,
+            r#"{ a = "1", b = "3" }"#,
+            r#"input["a"]"#,
+        ),
+        (
+            r#"tomap({ a = "1", b = "2" })"#,
+            r#"tomap({ a = "1", b = "3" })"#,
+            r#"input["a"]"#,
+        ),
+        (
+            r#"tomap({ a = "1", b = "2" })"#,
+            r#"tomap({ a = "9", b = "2" })"#,
+            r#"input["a"]"#,
+        ),
+        (
+            r#"tomap({ a = "1", b = "2" })"#,
+            r#"tomap({ a = "9", b = "2" })"#,
+            "input.a",
+        ),
+        (
+            r#"tomap({ b = "2" })"#,
+            r#"tomap({ a = "1", b = "2" })"#,
+            r#"input["a"]"#,
+        ),
+        (
+            r#"tomap({ a = "1", b = "2" })"#,
+            r#"tomap({ b = "2" })"#,
+            r#"input["a"]"#,
+        ),
+        (r#"tolist(["1", "2"])"#, r#"tolist(["9", "2"])"#, "input[0]"),
+        (r#"tolist(["1", "2"])"#, r#"tolist(["1", "3"])"#, "input[0]"),
+        (r#"["1", "2"]"#, r#"["1", "2", "3"]"#, "input[0]"),
+        (r#"["1", "2"]"#, r#"["9", "2"]"#, "input.0"),
+        (r#""s""#, r#""t""#, "input.a"),
+        (
+            r#"{ a = { x = "1", y = "2" }, b = "2" }"#,
+            r#"{ a = { x = "1", y = "3" }, b = "2" }"#,
+            "input.a.x",
+        ),
+        (
+            r#"{ a = { x = "1", y = "2" }, b = "2" }"#,
+            r#"{ a = { x = "9", y = "2" }, b = "2" }"#,
+            "input.a.x",
+        ),
+        (
+            r#"{ a = "1", b = "2" }"#,
+            r#"{ a = "9", b = "2" }"#,
+            "triggers_replace.a",
+        ),
+    ];
+    let config = |planned: bool| {
+        let mut s = String::new();
+        for (i, (before, after, path)) in cases.iter().enumerate() {
+            let v = if planned { after } else { before };
+            let (input, trig) = if path.starts_with("triggers_replace") {
+                ("\"x\"", *v)
+            } else {
+                (*v, "\"x\"")
+            };
+            s.push_str(&format!(
+                "resource \"terraform_data\" \"c{i}\" {{\n  input = {input}\n  triggers_replace = {trig}\n  lifecycle {{\n    ignore_changes = [{path}]\n  }}\n}}\n"
+            ));
+        }
+        s
+    };
+    let ws = Ws::empty();
+    let iac = ws.path("iac");
+    std::fs::create_dir_all(&iac).unwrap();
+    std::fs::write(iac.join("main.tf"), config(false)).unwrap();
+    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    tf(
+        &bin,
+        &iac,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    std::fs::write(iac.join("main.tf"), config(true)).unwrap();
+    let want = terraform_plan(&bin, &iac);
+    // Both outcomes are in the cases, so the test can tell them apart.
+    assert!(want.len() >= 4 && want.len() <= cases.len() - 4, "{want:?}");
+    let got = tfops_plan(&ws);
+    assert_eq!(got, want, "tfops (left) and terraform (right) disagree");
+}

@@ -308,16 +308,22 @@ fn typed_equal(want: Option<(&Value, &Value)>, have: Option<&Value>) -> bool {
     }
 }
 
-/// `null_resource.triggers` (a map of strings): the desired value converted, against the state.
-fn triggers_equal(want: Option<&Value>, have: Option<&Value>) -> bool {
-    let want = want.filter(|v| !v.is_null()).map(|v| match v {
+/// A map's values converted to strings, as `null_resource.triggers` (a map of strings) holds
+/// them.
+fn to_string_map(v: &Value) -> Value {
+    match v {
         Value::Object(o) => Value::Object(
             o.iter()
                 .map(|(k, x)| (k.clone(), super::model::to_string_value(x.clone())))
                 .collect(),
         ),
         other => other.clone(),
-    });
+    }
+}
+
+/// `null_resource.triggers` (a map of strings): the desired value converted, against the state.
+fn triggers_equal(want: Option<&Value>, have: Option<&Value>) -> bool {
+    let want = want.filter(|v| !v.is_null()).map(to_string_map);
     let have = have.filter(|h| !h.is_null());
     match (want, have) {
         (None, None) => true,
@@ -350,10 +356,23 @@ fn compare(
             let keys = ["input", "triggers_replace"];
             let vals = have.attributes(&keys);
             let (input_t, triggers_t) = (want.type_of("input"), want.type_of("triggers_replace"));
-            let input = want.attrs.get("input").zip(input_t.as_deref());
-            let triggers = want
-                .attrs
-                .get("triggers_replace")
+            // `ignore_changes` paths below an attribute keep the state's value there.
+            let kept = |k: &str, t: Option<&Value>, have: Option<&Value>| {
+                let paths = ig.paths(k);
+                let (v, t) = want.attrs.get(k).zip(t)?;
+                let have = have.filter(|h| !paths.is_empty() && !h.is_null())?;
+                let (hv, ht) = (have.get("value")?, have.get("type")?);
+                Some(super::ignore_changes::keep_prior(v, t, hv, ht, paths))
+            };
+            let input_kept = kept("input", input_t.as_deref(), vals[0].as_ref());
+            let triggers_kept = kept("triggers_replace", triggers_t.as_deref(), vals[1].as_ref());
+            let input = input_kept
+                .as_ref()
+                .or(want.attrs.get("input"))
+                .zip(input_t.as_deref());
+            let triggers = triggers_kept
+                .as_ref()
+                .or(want.attrs.get("triggers_replace"))
                 .zip(triggers_t.as_deref());
             let mut replace = Vec::new();
             let mut update = Vec::new();
@@ -374,8 +393,20 @@ fn compare(
         }
         "null_resource" => {
             let vals = have.attributes(&["triggers"]);
+            let paths = ig.paths("triggers");
+            let kept = match (want.attrs.get("triggers"), vals[0].as_ref()) {
+                (Some(v), Some(h)) if !paths.is_empty() && !v.is_null() && !h.is_null() => {
+                    let t = serde_json::json!(["map", "string"]);
+                    let v = to_string_map(v);
+                    Some(super::ignore_changes::keep_prior(&v, &t, h, &t, paths))
+                }
+                _ => None,
+            };
             if !ig.covers("triggers")
-                && !triggers_equal(want.attrs.get("triggers"), vals[0].as_ref())
+                && !triggers_equal(
+                    kept.as_ref().or(want.attrs.get("triggers")),
+                    vals[0].as_ref(),
+                )
             {
                 Verdict::Replace(vec!["triggers".into()])
             } else {
@@ -408,7 +439,21 @@ fn compare(
                             false
                         }
                     },
-                    None => !sv.as_ref().is_some_and(|sv| equal(sv, &want.attrs[**k])),
+                    None => !sv.as_ref().is_some_and(|sv| {
+                        let paths = ig.paths(k);
+                        if paths.is_empty() || sv.is_null() {
+                            return equal(sv, &want.attrs[**k]);
+                        }
+                        // Without the schema, objects are taken as maps.
+                        let v = super::ignore_changes::keep_prior(
+                            &want.attrs[**k],
+                            &Value::Null,
+                            sv,
+                            &Value::Null,
+                            paths,
+                        );
+                        equal(sv, &v)
+                    }),
                 })
                 .map(|(k, _)| k.to_string())
                 .collect();

@@ -48,6 +48,7 @@ pub mod error;
 pub mod eval;
 pub mod functions;
 pub mod ignore;
+pub mod ignore_changes;
 pub mod journal;
 pub mod model;
 pub mod modules;

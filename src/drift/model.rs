@@ -56,6 +56,16 @@ pub enum Ignore {
     Nothing,
     All,
     Attrs(BTreeSet<String>),
+    /// Whole attributes, and paths below attributes (`input.a`, `tags["Name"]`), which hide
+    /// only that part (see `ignore_changes::keep_prior`).
+    Paths(Box<IgnorePaths>),
+}
+
+/// The entries of an `ignore_changes` list some of which name a part of an attribute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnorePaths {
+    pub attrs: BTreeSet<String>,
+    pub paths: BTreeMap<String, Vec<Vec<super::ignore_changes::Step>>>,
 }
 
 impl Ignore {
@@ -65,6 +75,17 @@ impl Ignore {
             Ignore::Nothing => false,
             Ignore::All => true,
             Ignore::Attrs(a) => a.contains(attr),
+            Ignore::Paths(p) => p.attrs.contains(attr),
+        }
+    }
+
+    /// The paths below `attr` whose changes are ignored (none when the whole attribute is).
+    pub fn paths(&self, attr: &str) -> &[Vec<super::ignore_changes::Step>] {
+        match self {
+            Ignore::Paths(p) if !p.attrs.contains(attr) => {
+                p.paths.get(attr).map_or(&[], Vec::as_slice)
+            }
+            _ => &[],
         }
     }
 }
@@ -1053,32 +1074,63 @@ fn ignore_of(e: &hcl_edit::expr::Expression) -> Ignore {
     match e {
         E::Variable(v) if v.as_str() == "all" => Ignore::All,
         E::String(s) if s.value().as_str() == "all" => Ignore::All,
-        E::Array(items) => Ignore::Attrs(
-            items
-                .iter()
-                // From the syntax tree: the text of an entry carries its comments and
-                // spacing (`# why` on the line before made it read as nothing).
-                .filter_map(|x| {
-                    let first: String = match x {
-                        E::Variable(v) => v.as_str().to_string(),
-                        E::Traversal(t) => match &t.expr {
-                            E::Variable(v) => v.as_str().to_string(),
-                            _ => return None,
-                        },
-                        // The older quoted form, `"tags"` or `"tags.Name"`.
-                        E::String(s) => s
-                            .value()
+        E::Array(items) => {
+            let mut out = IgnorePaths::default();
+            // From the syntax tree: the text of an entry carries its comments and spacing
+            // (`# why` on the line before made it read as nothing).
+            for x in items.iter() {
+                let (first, steps): (String, Option<Vec<_>>) = match x {
+                    E::Variable(v) => (v.as_str().to_string(), None),
+                    E::Traversal(t) => match &t.expr {
+                        E::Variable(v) => (v.as_str().to_string(), ignore_steps(&t.operators)),
+                        _ => continue,
+                    },
+                    // The older quoted form, `"tags"` or `"tags.Name"`: the whole attribute.
+                    E::String(s) => (
+                        s.value()
                             .chars()
                             .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
                             .collect(),
-                        _ => return None,
-                    };
-                    (!first.is_empty()).then_some(first)
-                })
-                .collect(),
-        ),
+                        None,
+                    ),
+                    _ => continue,
+                };
+                if first.is_empty() {
+                    continue;
+                }
+                match steps {
+                    Some(p) if !p.is_empty() => out.paths.entry(first).or_default().push(p),
+                    _ => {
+                        out.attrs.insert(first);
+                    }
+                }
+            }
+            if out.paths.is_empty() {
+                Ignore::Attrs(out.attrs)
+            } else {
+                Ignore::Paths(Box::new(out))
+            }
+        }
         _ => Ignore::Nothing,
     }
+}
+
+/// The steps of an `ignore_changes` entry below its attribute; `None` for a form tfops does
+/// not follow step by step (a splat, a computed index), which then hides the whole attribute.
+fn ignore_steps(
+    ops: &[hcl_edit::Decorated<hcl_edit::expr::TraversalOperator>],
+) -> Option<Vec<super::ignore_changes::Step>> {
+    use super::ignore_changes::Step;
+    use hcl_edit::expr::{Expression as E, TraversalOperator as Op};
+    ops.iter()
+        .map(|op| match op.value() {
+            Op::GetAttr(a) => Some(Step::Attr(a.as_str().to_string())),
+            Op::LegacyIndex(i) => Some(Step::Index(*i.value())),
+            Op::Index(E::String(s)) => Some(Step::Key(s.value().to_string())),
+            Op::Index(E::Number(n)) => n.value().as_u64().map(Step::Index),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Literal objects, arrays and primitives straight to JSON, without converting and
