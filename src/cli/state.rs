@@ -754,9 +754,11 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
         anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
     }
     let mut bad = Vec::new();
+    let mut unchecked = Vec::new();
     let mut total = 0;
     let mut by_checksum = std::collections::BTreeSet::new();
     let mut by_reading = std::collections::BTreeSet::new();
+    let mut not_checked = std::collections::BTreeSet::new();
     for url in urls {
         let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
         let read_word = if rep.is_local() {
@@ -781,14 +783,27 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
                             by_reading.insert(key);
                             read_word
                         }
+                        Checked::NotChecked => {
+                            not_checked.insert(key);
+                            "not checked"
+                        }
                     };
-                    format!(" (blob {}: {word})", sha.get(..12).unwrap_or(sha))
+                    let why = v
+                        .no_checksum
+                        .as_ref()
+                        .map(|e| format!("store gave no checksum ({e}): "))
+                        .unwrap_or_default();
+                    format!(" (blob {}: {why}{word})", sha.get(..12).unwrap_or(sha))
                 }
                 _ => String::new(),
             };
-            match v.problem {
-                None => println!("ok   {url} {}{how}", v.id),
-                Some(p) => {
+            match (v.problem, v.checked) {
+                (None, _) => println!("ok   {url} {}{how}", v.id),
+                (Some(p), Some(Checked::NotChecked)) => {
+                    println!("ERR  {url} {}{how}: {p}", v.id);
+                    unchecked.push(format!("{} in {url} ({p})", v.id));
+                }
+                (Some(p), _) => {
                     println!("BAD  {url} {}{how}: {p}", v.id);
                     bad.push(format!("{} in {url} ({p})", v.id));
                 }
@@ -796,18 +811,38 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
         }
     }
     println!(
-        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed",
+        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed, {} could not be checked",
         by_checksum.len(),
-        by_reading.len()
+        by_reading.len(),
+        not_checked.len()
     );
-    if bad.is_empty() {
+    if bad.is_empty() && unchecked.is_empty() {
         println!("{total} replica snapshots verified");
         return Ok(0);
     }
+    let mut parts = Vec::new();
+    if !bad.is_empty() {
+        parts.push(format!(
+            "{} of {total} replica snapshots failed verification: {}",
+            bad.len(),
+            bad.join(", ")
+        ));
+    }
+    if !unchecked.is_empty() {
+        parts.push(format!(
+            "{} of {total} replica snapshots could not be checked: {}",
+            unchecked.len(),
+            unchecked.join(", ")
+        ));
+    }
     anyhow::bail!(
-        "{} of {total} replica snapshots failed verification: {}; restore from another one (`tfops backups --remote` lists them)",
-        bad.len(),
-        bad.join(", ")
+        "{}; restore from another one (`tfops backups --remote` lists them){}",
+        parts.join("; "),
+        if unchecked.is_empty() {
+            ""
+        } else {
+            ", and check the replica's endpoint and credentials for those that could not be checked"
+        }
     )
 }
 

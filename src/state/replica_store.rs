@@ -93,6 +93,9 @@ pub enum Checked {
     StoredChecksum,
     /// The bytes were read (downloaded from S3, read from a `file://` folder) and hashed.
     Read,
+    /// Neither way worked (the download or the read failed): the blob could not be checked;
+    /// the problem says why.
+    NotChecked,
 }
 
 /// One snapshot document as `verify` found it.
@@ -104,6 +107,10 @@ pub struct Verified {
     pub sha256: Option<String>,
     /// How the blob was checked (`None` for an unreadable document).
     pub checked: Option<Checked>,
+    /// Why the store's checksum could not be used although it was asked for it (its `HEAD`
+    /// failed, e.g. `HTTP 501` from a store that does not know the checksum mode), so the
+    /// blob was downloaded instead.
+    pub no_checksum: Option<String>,
     /// Why it is bad; `None` when good.
     pub problem: Option<String>,
 }
@@ -399,80 +406,100 @@ impl Replica {
     }
 
     /// Checks one blob: by the checksum the store keeps when it keeps one (S3, uploads made
-    /// with a checksum), else by reading and hashing it. `None`: good.
-    async fn check_blob(
-        &self,
-        doc: &SnapshotDoc,
-    ) -> Result<(Checked, Option<String>), ReplicaError> {
+    /// with a checksum), else by reading and hashing it. A checksum `HEAD` that fails (a
+    /// status other than 200 or 404, or no answer) falls back to the download, and says why;
+    /// a download that fails too leaves the blob [`Checked::NotChecked`]. Never an error: one
+    /// blob's failure must not stop the others' check.
+    async fn check_blob(&self, doc: &SnapshotDoc) -> BlobCheck {
         let sha = &doc.meta.sha256;
+        let mut no_checksum = None;
         if let Some(h) = &self.checksums {
             let key = self.path(&replica::blob_key(&doc.workspace, sha));
-            let stored = h.stored(&key).await.map_err(|e| ReplicaError::Request {
-                url: self.url.clone(),
-                what: format!("checksum HEAD of {key}"),
-                reason: e.to_string(),
-            })?;
-            match stored {
-                Stored::Sha256(got) if &got == sha => return Ok((Checked::StoredChecksum, None)),
-                Stored::Sha256(got) => {
-                    return Ok((
-                        Checked::StoredChecksum,
-                        Some(format!(
+            let by_checksum = |problem: Option<String>| BlobCheck {
+                checked: Checked::StoredChecksum,
+                no_checksum: None,
+                problem,
+            };
+            match h.stored(&key).await {
+                Ok(Stored::Sha256(got)) if &got == sha => return by_checksum(None),
+                Ok(Stored::Sha256(got)) => {
+                    return by_checksum(Some(format!(
                         "the store's SHA-256 checksum of its blob is {}, the blob's name says {}",
                         short(&got),
                         short(sha)
-                    )),
-                    ))
+                    )))
                 }
-                Stored::Missing => {
-                    return Ok((
-                        Checked::StoredChecksum,
-                        Some(format!("its blob {} is missing", short(sha))),
-                    ))
+                Ok(Stored::Missing) => {
+                    return by_checksum(Some(format!("its blob {} is missing", short(sha))))
                 }
-                Stored::NoChecksum => {}
+                Ok(Stored::NoChecksum) => {}
+                Err(e) => {
+                    log::debug!(
+                        "replica {}: checksum HEAD of {key} failed ({e}); downloading the blob",
+                        self.url
+                    );
+                    no_checksum = Some(e.to_string());
+                }
             }
         }
-        let problem = match self.fetch(doc).await {
-            Ok(b) => match snapshot::hash_and_check(&b).1 {
-                Ok(_) => None,
-                Err(i) => Some(format!("its state is {i}")),
-            },
-            Err(ReplicaError::Bad { reason, .. }) => Some(reason),
-            Err(e) => return Err(e),
+        let (checked, problem) = match self.fetch(doc).await {
+            Ok(b) => (
+                Checked::Read,
+                snapshot::hash_and_check(&b)
+                    .1
+                    .err()
+                    .map(|i| format!("its state is {i}")),
+            ),
+            Err(ReplicaError::Bad { reason, .. }) => (Checked::Read, Some(reason)),
+            Err(e) => {
+                let what = if self.is_local() {
+                    "reading"
+                } else {
+                    "downloading"
+                };
+                (
+                    Checked::NotChecked,
+                    Some(format!("{what} its blob {} failed: {e}", short(sha))),
+                )
+            }
         };
-        Ok((Checked::Read, problem))
+        BlobCheck {
+            checked,
+            no_checksum,
+            problem,
+        }
     }
 
     /// Rechecks every snapshot of `workspace`, each distinct blob once: by the SHA-256
     /// checksum the store keeps for it when there is one (a blob whose bytes hash to its name
     /// is the valid state that was uploaded: the upload checked it), else by reading it,
-    /// hashing it and checking that it is a valid state. Unreadable documents come last.
+    /// hashing it and checking that it is a valid state. A blob that cannot be checked is
+    /// reported as such, and the others are still checked. Unreadable documents come last.
     ///
     /// # Errors
-    /// When the listing fails or the store cannot be asked.
+    /// When the listing fails.
     pub async fn verify(&self, workspace: &str) -> Result<Vec<Verified>, ReplicaError> {
         let (docs, bad) = self.list(workspace).await?;
-        let mut by_sha: std::collections::BTreeMap<String, (Checked, Option<String>)> =
-            Default::default();
+        let mut by_sha: std::collections::BTreeMap<String, BlobCheck> = Default::default();
         let mut out = Vec::new();
         for d in &docs {
             if !by_sha.contains_key(&d.meta.sha256) {
-                let r = self.check_blob(d).await?;
+                let r = self.check_blob(d).await;
                 log::debug!(
                     "replica {}: blob {} checked {:?}",
                     self.url,
                     d.meta.sha256,
-                    r.0
+                    r.checked
                 );
                 by_sha.insert(d.meta.sha256.clone(), r);
             }
-            let (checked, problem) = by_sha[&d.meta.sha256].clone();
+            let r = by_sha[&d.meta.sha256].clone();
             out.push(Verified {
                 id: d.id.clone(),
                 sha256: Some(d.meta.sha256.clone()),
-                checked: Some(checked),
-                problem,
+                checked: Some(r.checked),
+                no_checksum: r.no_checksum,
+                problem: r.problem,
             });
         }
         for (k, reason) in bad {
@@ -480,6 +507,7 @@ impl Replica {
                 id: k,
                 sha256: None,
                 checked: None,
+                no_checksum: None,
                 problem: Some(reason),
             });
         }
@@ -518,6 +546,14 @@ impl Replica {
         }
         Ok((drop, gone))
     }
+}
+
+/// What [`Replica::check_blob`] found for one blob.
+#[derive(Debug, Clone)]
+struct BlobCheck {
+    checked: Checked,
+    no_checksum: Option<String>,
+    problem: Option<String>,
 }
 
 fn short(s: &str) -> &str {

@@ -49,7 +49,7 @@ pub enum Stored {
 pub enum RequestError {
     #[error("{0}")]
     Request(String),
-    #[error("HTTP status {status}{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    #[error("HTTP {status}{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Status { status: u16, code: Option<String> },
 }
 
@@ -148,6 +148,12 @@ pub fn parse_checksum(value: Option<&str>) -> Option<String> {
     (raw.len() == 32).then(|| raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Whether an answer is worth another attempt: a 5xx, but not 501 (a store that does not
+/// implement the request answers the same every time).
+fn transient(status: u16) -> bool {
+    status >= 500 && status != 501
+}
+
 impl ChecksumClient {
     /// A client for the bucket at `bucket_url` (path-style), with the store's options.
     ///
@@ -180,8 +186,8 @@ impl ChecksumClient {
         format!("{}/{}", self.bucket_url, encode_key(key.as_ref()))
     }
 
-    /// What the store keeps for `key`. A failed connection or a 5xx answer is tried again,
-    /// twice.
+    /// What the store keeps for `key`. A failed connection or a 5xx answer (but 501) is
+    /// tried again, twice.
     ///
     /// # Errors
     /// When the request fails or the store answers other than 200 or 404.
@@ -209,7 +215,8 @@ impl ChecksumClient {
     }
 
     /// Uploads `body` to `key`; `sha256` is its SHA-256 (checked by the caller), which the
-    /// store checks and keeps. A failed connection or a 5xx answer is tried again, twice.
+    /// store checks and keeps. A failed connection or a 5xx answer (but 501) is tried
+    /// again, twice.
     ///
     /// # Errors
     /// When the store refuses (its status and error code) or cannot be reached.
@@ -243,8 +250,9 @@ impl ChecksumClient {
         })
     }
 
-    /// Sends the request `make` builds; when the connection fails or the store answers 5xx,
-    /// again after a pause, three attempts in all. The store's last answer otherwise.
+    /// Sends the request `make` builds; when the connection fails or the store answers 5xx
+    /// (but 501), again after a pause, three attempts in all. The store's last answer
+    /// otherwise.
     async fn send(
         &self,
         what: &str,
@@ -254,7 +262,7 @@ impl ChecksumClient {
         loop {
             attempt += 1;
             let err = match self.client.execute(make()?).await {
-                Ok(resp) if resp.status().as_u16() < 500 || attempt >= 3 => return Ok(resp),
+                Ok(resp) if !transient(resp.status().as_u16()) || attempt >= 3 => return Ok(resp),
                 Ok(resp) => RequestError::Status {
                     status: resp.status().as_u16(),
                     code: None,
@@ -511,6 +519,21 @@ mod tests {
         let got = c.stored(&ObjPath::from("ws/blobs/x")).await.unwrap();
         assert_eq!(got, Stored::Sha256(crate::fsutil::hex(&sha)));
         assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_checksum_head_answered_501_is_an_error_at_once_naming_the_status() {
+        let (url, served) = answering(vec![
+            "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+            "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+        ]);
+        let (opts, _) = crate::state::remote::client_options();
+        let c =
+            ChecksumClient::new(format!("{url}/bucket"), "us-east-1".into(), None, &opts).unwrap();
+        let e = c.stored(&ObjPath::from("ws/blobs/x")).await.unwrap_err();
+        assert_eq!(e.to_string(), "HTTP 501");
+        // Not implemented is not worth asking again.
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
