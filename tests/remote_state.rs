@@ -1430,7 +1430,7 @@ fn verify_remote_falls_back_to_a_download_when_the_checksum_head_fails_and_goes_
         }
     }
     assert!(
-        t.contains("blobs: 0 checked by the store's SHA-256 checksum, 2 read and hashed, 1 could not be checked"),
+        t.contains("blobs: 0 checked by the store's SHA-256 checksum, 2 read and hashed, 0 missing, 1 could not be checked"),
         "{t}"
     );
     assert!(
@@ -1439,6 +1439,78 @@ fn verify_remote_falls_back_to_a_download_when_the_checksum_head_fails_and_goes_
     );
     assert!(!t.contains("failed verification"), "{t}");
     assert_no_credentials(&t, ws.root());
+}
+
+/// A blob gone from the replica is reported and counted as missing (not as checked by the
+/// store's checksum), whether the store's HEAD or the download finds it gone; exit 1.
+#[test]
+fn verify_remote_reports_and_counts_a_missing_blob_as_missing() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("replica", false);
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("state {\n  replicate = [\"s3://replica/p\"]\n}\n");
+    let run = |endpoint: &str, args: &[&str]| {
+        let mut c = ws.cmd();
+        aws_env(&mut c).env("AWS_ENDPOINT_URL", endpoint);
+        c.args(args).output().unwrap()
+    };
+    let states = [big_state(1, 1, 10), big_state(2, 2, 10)];
+    for s in &states {
+        std::fs::write(ws.path("iac/terraform.tfstate"), s).unwrap();
+        let o = run(&m.endpoint(), &["backup"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let gone = tfops::state::snapshot::sha256_hex(&states[0]);
+    m.delete("replica", &format!("p/default/blobs/{gone}"));
+    assert_eq!(m.keys("replica", "p/default/blobs/").len(), 1);
+
+    let check = |t: &str, how: &str| {
+        let bad: Vec<&str> = t.lines().filter(|l| l.starts_with("BAD")).collect();
+        assert_eq!(bad.len(), 1, "{t}");
+        assert!(
+            bad[0].contains(&format!(
+                "(blob {}: {how}missing from the replica): its blob {} is missing",
+                &gone[..12],
+                &gone[..12]
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains("1 of 2 replica snapshots have lost their blob"),
+            "{t}"
+        );
+        assert!(!t.contains("failed verification"), "{t}");
+    };
+    // The HEAD finds it gone.
+    let o = run(&m.endpoint(), &["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    check(&t, "");
+    assert!(
+        t.contains("blobs: 1 checked by the store's SHA-256 checksum, 0 read and hashed, 1 missing, 0 could not be checked"),
+        "{t}"
+    );
+    // A store that gives no checksum: the download finds it gone.
+    let fx = Faulty::start(
+        m.port,
+        Box::new(|h: &Head| {
+            (h.method == "HEAD" && h.headers.iter().any(|x| x == "x-amz-checksum-mode")).then(
+                || {
+                    "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_string()
+                },
+            )
+        }),
+    );
+    let o = run(&fx.endpoint(), &["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    check(&t, "store gave no checksum (HTTP 501): ");
+    assert!(
+        t.contains("blobs: 0 checked by the store's SHA-256 checksum, 1 read and hashed, 1 missing, 0 could not be checked"),
+        "{t}"
+    );
 }
 
 #[test]

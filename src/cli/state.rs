@@ -759,6 +759,8 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     let mut by_checksum = std::collections::BTreeSet::new();
     let mut by_reading = std::collections::BTreeSet::new();
     let mut not_checked = std::collections::BTreeSet::new();
+    let mut missing = std::collections::BTreeSet::new();
+    let mut lost = Vec::new();
     for url in urls {
         let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
         let read_word = if rep.is_local() {
@@ -787,6 +789,10 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
                             not_checked.insert(key);
                             "not checked"
                         }
+                        Checked::Missing => {
+                            missing.insert(key);
+                            "missing from the replica"
+                        }
                     };
                     let why = v
                         .no_checksum
@@ -803,6 +809,10 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
                     println!("ERR  {url} {}{how}: {p}", v.id);
                     unchecked.push(format!("{} in {url} ({p})", v.id));
                 }
+                (Some(p), Some(Checked::Missing)) => {
+                    println!("BAD  {url} {}{how}: {p}", v.id);
+                    lost.push(format!("{} in {url}", v.id));
+                }
                 (Some(p), _) => {
                     println!("BAD  {url} {}{how}: {p}", v.id);
                     bad.push(format!("{} in {url} ({p})", v.id));
@@ -811,12 +821,13 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
         }
     }
     println!(
-        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed, {} could not be checked",
+        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed, {} missing, {} could not be checked",
         by_checksum.len(),
         by_reading.len(),
+        missing.len(),
         not_checked.len()
     );
-    if bad.is_empty() && unchecked.is_empty() {
+    if bad.is_empty() && lost.is_empty() && unchecked.is_empty() {
         println!("{total} replica snapshots verified");
         return Ok(0);
     }
@@ -826,6 +837,13 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
             "{} of {total} replica snapshots failed verification: {}",
             bad.len(),
             bad.join(", ")
+        ));
+    }
+    if !lost.is_empty() {
+        parts.push(format!(
+            "{} of {total} replica snapshots have lost their blob: {}",
+            lost.len(),
+            lost.join(", ")
         ));
     }
     if !unchecked.is_empty() {

@@ -96,6 +96,8 @@ pub enum Checked {
     /// Neither way worked (the download or the read failed): the blob could not be checked;
     /// the problem says why.
     NotChecked,
+    /// The blob is not in the replica (its `HEAD` or its download found nothing).
+    Missing,
 }
 
 /// One snapshot document as `verify` found it.
@@ -373,31 +375,33 @@ impl Replica {
     /// # Errors
     /// `Bad` when the blob is missing or its hash differs.
     pub async fn fetch(&self, doc: &SnapshotDoc) -> Result<Vec<u8>, ReplicaError> {
-        let key = self.path(&replica::blob_key(&doc.workspace, &doc.meta.sha256));
         let bad = |reason: String| ReplicaError::Bad {
             url: self.url.clone(),
             id: doc.id.clone(),
             reason,
         };
-        let got = match self.store.get(&key).await {
-            Ok(g) => g.bytes().await.map_err(self.err("read of blob"))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(bad(format!(
-                    "its blob {} is missing",
-                    short(&doc.meta.sha256)
-                )))
-            }
-            Err(e) => return Err(self.err("read of blob")(e)),
-        };
-        let sha = snapshot::sha256_hex(&got);
-        if sha != doc.meta.sha256 {
+        let Some(got) = self.read_blob(&doc.workspace, &doc.meta.sha256).await? else {
             return Err(bad(format!(
-                "its blob hashes to {}, the document says {}",
-                short(&sha),
+                "its blob {} is missing",
                 short(&doc.meta.sha256)
             )));
+        };
+        match blob_problem(doc, &got) {
+            Some(p) => Err(bad(p)),
+            None => Ok(got),
         }
-        Ok(got.to_vec())
+    }
+
+    /// The bytes of blob `sha` of `workspace`; `None` when there is no such blob.
+    async fn read_blob(&self, workspace: &str, sha: &str) -> Result<Option<Vec<u8>>, ReplicaError> {
+        let key = self.path(&replica::blob_key(workspace, sha));
+        match self.store.get(&key).await {
+            Ok(g) => Ok(Some(
+                g.bytes().await.map_err(self.err("read of blob"))?.into(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("read of blob")(e)),
+        }
     }
 
     /// Whether this replica is a local folder (`file://`).
@@ -429,9 +433,7 @@ impl Replica {
                         short(sha)
                     )))
                 }
-                Ok(Stored::Missing) => {
-                    return by_checksum(Some(format!("its blob {} is missing", short(sha))))
-                }
+                Ok(Stored::Missing) => return missing(sha),
                 Ok(Stored::NoChecksum) => {}
                 Err(e) => {
                     log::debug!(
@@ -442,15 +444,22 @@ impl Replica {
                 }
             }
         }
-        let (checked, problem) = match self.fetch(doc).await {
-            Ok(b) => (
+        let (checked, problem) = match self.read_blob(&doc.workspace, sha).await {
+            Ok(None) => {
+                return BlobCheck {
+                    no_checksum,
+                    ..missing(sha)
+                }
+            }
+            Ok(Some(b)) => (
                 Checked::Read,
-                snapshot::hash_and_check(&b)
-                    .1
-                    .err()
-                    .map(|i| format!("its state is {i}")),
+                blob_problem(doc, &b).or_else(|| {
+                    snapshot::hash_and_check(&b)
+                        .1
+                        .err()
+                        .map(|i| format!("its state is {i}"))
+                }),
             ),
-            Err(ReplicaError::Bad { reason, .. }) => (Checked::Read, Some(reason)),
             Err(e) => {
                 let what = if self.is_local() {
                     "reading"
@@ -554,6 +563,27 @@ struct BlobCheck {
     checked: Checked,
     no_checksum: Option<String>,
     problem: Option<String>,
+}
+
+/// A blob missing from the replica.
+fn missing(sha: &str) -> BlobCheck {
+    BlobCheck {
+        checked: Checked::Missing,
+        no_checksum: None,
+        problem: Some(format!("its blob {} is missing", short(sha))),
+    }
+}
+
+/// Why `bytes` are not the blob `doc` names (their hash differs); `None` when they are.
+fn blob_problem(doc: &SnapshotDoc, bytes: &[u8]) -> Option<String> {
+    let sha = snapshot::sha256_hex(bytes);
+    (sha != doc.meta.sha256).then(|| {
+        format!(
+            "its blob hashes to {}, the document says {}",
+            short(&sha),
+            short(&doc.meta.sha256)
+        )
+    })
 }
 
 fn short(s: &str) -> &str {
@@ -1060,6 +1090,16 @@ mod tests {
         let badv: Vec<_> = v.iter().filter(|x| x.problem.is_some()).collect();
         assert_eq!(badv.len(), 1, "{v:?}");
         assert_eq!(badv[0].id, docs[1].id);
+        assert_eq!(badv[0].checked, Some(Checked::Read));
+        // A blob gone from the folder is missing, not read.
+        let damaged = std::fs::read(&blob).unwrap();
+        std::fs::remove_file(&blob).unwrap();
+        let v = rt.block_on(rep.verify("default")).unwrap();
+        let badv: Vec<_> = v.iter().filter(|x| x.problem.is_some()).collect();
+        assert_eq!(badv.len(), 1, "{v:?}");
+        assert_eq!(badv[0].checked, Some(Checked::Missing), "{v:?}");
+        assert!(badv[0].problem.as_ref().unwrap().contains("is missing"));
+        std::fs::write(&blob, damaged).unwrap();
         // Retention applies in the replica: keep_last 1 keeps this host's newest document only
         // (and the other host's document stays).
         let (gone, _) = rt
