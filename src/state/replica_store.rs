@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::aws_profile::ProfileSettings;
 use super::remote::{self, RemoteError, S3Access};
 use super::replica::{self, BlobEntry, ReplicaUrl, SnapshotDoc};
-use super::s3_checksum::{ChecksumClient, Stored};
+use super::s3_checksum::{self, ChecksumClient, Stored};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
 use crate::fsutil;
@@ -39,7 +39,7 @@ use crate::fsutil;
 pub enum ReplicaError {
     #[error(transparent)]
     Url(#[from] replica::BadUrl),
-    #[error("{url}: {what}: {source}")]
+    #[error("{url}: {what}: {}", s3_checksum::shown(&source.to_string()))]
     Store {
         url: String,
         what: String,
@@ -1038,6 +1038,44 @@ mod tests {
         );
         // No replica configured: nothing is pending.
         assert_eq!(oldest_unreplicated(&snaps, &Ledger::default(), &[]), None);
+    }
+
+    /// The store's own errors may quote a whole answer and a URL: shown bounded, without
+    /// user information or query.
+    #[test]
+    fn store_errors_are_shown_bounded_and_without_credentials() {
+        let quoted = format!(
+            "Error performing GET http://AKIAUSER:s3cr3t@127.0.0.1:9/b/k?X-Amz-Signature=5ig - Server returned non-2xx status code: 403 Forbidden: {}",
+            "<Error>".repeat(100_000)
+        );
+        let source = || {
+            Box::new(object_store::Error::Generic {
+                store: "S3",
+                source: quoted.clone().into(),
+            })
+        };
+        let texts = [
+            ReplicaError::Store {
+                url: "s3://b/p".into(),
+                what: "read of blob".into(),
+                source: source(),
+            }
+            .to_string(),
+            RemoteError::Store {
+                url: "s3://b/k".into(),
+                source: source(),
+            }
+            .to_string(),
+        ];
+        for t in texts {
+            assert!(
+                t.len() < 2 * s3_checksum::SHOWN_ERROR_LIMIT,
+                "{} bytes",
+                t.len()
+            );
+            assert!(!t.contains("s3cr3t") && !t.contains("5ig"), "{t}");
+            assert!(t.contains("GET http://127.0.0.1:9/b/k?…"), "{t}");
+        }
     }
 
     #[test]
