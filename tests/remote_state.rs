@@ -1513,6 +1513,46 @@ fn verify_remote_reports_and_counts_a_missing_blob_as_missing() {
     );
 }
 
+/// With several replicas, one that cannot be reached at all (its listing fails) is an ERR
+/// line, and the others are still checked; exit 1. (No S3 server needed: nothing listens.)
+#[test]
+fn verify_remote_checks_the_other_replicas_when_one_cannot_be_read() {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let file_url = format!("file://{}/r", folder.path().display());
+    ws.write_config(&format!(
+        "state {{\n  replicate = [\"s3://replica/p\", \"{file_url}\"]\n}}\n"
+    ));
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let run = |args: &[&str]| {
+        let mut c = ws.cmd();
+        aws_env(&mut c).env("AWS_ENDPOINT_URL", &nobody);
+        c.args(args).output().unwrap()
+    };
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(1, 1, 10)).unwrap();
+    let o = run(&["backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.lines().any(|l| l.starts_with("ERR  s3://replica/p: ")),
+        "{t}"
+    );
+    let ok: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with(&format!("ok   {file_url} ")))
+        .collect();
+    assert_eq!(ok.len(), 1, "{t}");
+    assert!(ok[0].contains(": read and hashed)"), "{t}");
+    assert!(
+        t.contains("the replica s3://replica/p could not be read"),
+        "{t}"
+    );
+    assert_no_credentials(&t, ws.root());
+}
+
 #[test]
 fn credentials_only_in_profile_files_reach_the_state_and_the_replicas_and_never_show() {
     let Some(m) = Moto::start() else { return };

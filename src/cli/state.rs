@@ -761,16 +761,32 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     let mut not_checked = std::collections::BTreeSet::new();
     let mut missing = std::collections::BTreeSet::new();
     let mut lost = Vec::new();
+    // Replicas that could not be opened or listed: (url, why). With several replicas, the
+    // others are still checked.
+    let mut unread: Vec<(String, String)> = Vec::new();
     for url in urls {
-        let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
-        let read_word = if rep.is_local() {
+        let w = workspace().to_string();
+        let res = Replica::open(url).and_then(|rep| {
+            let local = rep.is_local();
+            replica_store::run(&rep, move |r| async move { r.verify(&w).await })
+                .map(|res| (local, res))
+        });
+        let (local, res) = match res {
+            Ok(r) => r,
+            Err(e) if urls.len() == 1 => return Err(replica_error(&ctx.ws, e)),
+            Err(e) => {
+                let e = e.to_string();
+                let why = e.strip_prefix(&format!("{url}: ")).unwrap_or(&e);
+                println!("ERR  {url}: {why}");
+                unread.push((url.clone(), why.to_string()));
+                continue;
+            }
+        };
+        let read_word = if local {
             "read and hashed"
         } else {
             "downloaded and hashed"
         };
-        let w = workspace().to_string();
-        let res = replica_store::run(&rep, move |r| async move { r.verify(&w).await })
-            .map_err(|e| replica_error(&ctx.ws, e))?;
         for v in res {
             total += 1;
             let how = match (&v.sha256, v.checked) {
@@ -827,11 +843,14 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
         missing.len(),
         not_checked.len()
     );
-    if bad.is_empty() && lost.is_empty() && unchecked.is_empty() {
+    if bad.is_empty() && lost.is_empty() && unchecked.is_empty() && unread.is_empty() {
         println!("{total} replica snapshots verified");
         return Ok(0);
     }
     let mut parts = Vec::new();
+    for (url, e) in &unread {
+        parts.push(format!("the replica {url} could not be read ({e})"));
+    }
     if !bad.is_empty() {
         parts.push(format!(
             "{} of {total} replica snapshots failed verification: {}",
@@ -853,15 +872,14 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
             unchecked.join(", ")
         ));
     }
-    anyhow::bail!(
-        "{}; restore from another one (`tfops backups --remote` lists them){}",
-        parts.join("; "),
-        if unchecked.is_empty() {
-            ""
-        } else {
-            ", and check the replica's endpoint and credentials for those that could not be checked"
-        }
-    )
+    let mut advice = Vec::new();
+    if !bad.is_empty() || !lost.is_empty() {
+        advice.push("restore from another one (`tfops backups --remote` lists them)");
+    }
+    if !unchecked.is_empty() || !unread.is_empty() {
+        advice.push("check the replica URL, the endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and the credentials for what could not be checked");
+    }
+    anyhow::bail!("{}; {}", parts.join("; "), advice.join(", and "))
 }
 
 /// For `tfops verify`: bad snapshots that share one file through hard links, as groups of ids
