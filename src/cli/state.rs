@@ -742,11 +742,14 @@ pub fn backups_remote(ctx: &ConfiguredWorkspace, json: bool) -> anyhow::Result<i
 }
 
 /// `tfops verify --remote`: every snapshot in every replica against its sha256: by the
-/// SHA-256 checksum the store keeps for the blob when it keeps one, else by reading the blob.
-/// Each line says which.
+/// SHA-256 checksum the store keeps for the blob when it keeps one, else (also when the store
+/// cannot give it) by reading the blob. Each line says which, or that the blob is missing or
+/// could not be checked (`ERR`); one blob's or one replica's failure does not stop the others'
+/// check.
 ///
 /// # Errors
-/// When a snapshot fails (naming each) or a replica cannot be read.
+/// When a snapshot is bad, missing or could not be checked (naming each), or a replica cannot
+/// be read.
 pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     use replica_store::Checked;
     let urls = &ctx.config.state.replicate;
