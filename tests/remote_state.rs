@@ -1056,6 +1056,131 @@ impl Proxy {
     }
 }
 
+/// The first line and the header lines of one request, as a [`Faulty`] rule sees them.
+struct Head {
+    method: String,
+    path: String,
+    /// Lowercase header names.
+    headers: Vec<String>,
+}
+
+type Rule = Box<dyn Fn(&Head) -> Option<String> + Send + Sync>;
+
+/// An HTTP proxy in front of moto that answers some requests itself (a `rule` returning a
+/// whole response), as a store that does not behave like moto would, and forwards the others.
+/// One request per connection: every answer says `Connection: close`.
+struct Faulty {
+    port: u16,
+}
+
+impl Faulty {
+    fn start(upstream: u16, rule: Rule) -> Faulty {
+        use std::sync::Arc;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let rule: Arc<Rule> = Arc::new(rule);
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut client) = c else { break };
+                let rule = rule.clone();
+                std::thread::spawn(move || {
+                    let _ = Self::serve(&mut client, upstream, &rule);
+                });
+            }
+        });
+        Faulty { port }
+    }
+
+    fn serve(client: &mut TcpStream, upstream: u16, rule: &Rule) -> std::io::Result<()> {
+        let mut got = Vec::new();
+        let mut b = [0u8; 8192];
+        let end = loop {
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = client.read(&mut b)?;
+            if n == 0 {
+                return Ok(());
+            }
+            got.extend_from_slice(&b[..n]);
+        };
+        let head_text = String::from_utf8_lossy(&got[..end]).to_string();
+        let mut lines = head_text.split("\r\n");
+        let first: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+        let mut header_lines = Vec::new();
+        let mut length = 0usize;
+        for h in lines.filter(|h| !h.is_empty()) {
+            let (name, value) = h.split_once(':').unwrap_or((h, ""));
+            let name = name.trim().to_ascii_lowercase();
+            if name == "content-length" {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if name != "connection" {
+                header_lines.push(h.to_string());
+            }
+        }
+        let head = Head {
+            method: first.first().unwrap_or(&"").to_string(),
+            path: first.get(1).unwrap_or(&"").to_string(),
+            headers: header_lines
+                .iter()
+                .map(|h| {
+                    h.split(':')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
+                .collect(),
+        };
+        let mut body = got[end..].to_vec();
+        while body.len() < length {
+            let n = client.read(&mut b)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&b[..n]);
+        }
+        if let Some(answer) = rule(&head) {
+            client.write_all(answer.as_bytes())?;
+            return client.shutdown(std::net::Shutdown::Both);
+        }
+        let mut server = TcpStream::connect(("127.0.0.1", upstream))?;
+        let mut req = format!("{}\r\n", first.join(" "));
+        for h in &header_lines {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("Connection: close\r\n\r\n");
+        server.write_all(req.as_bytes())?;
+        server.write_all(&body)?;
+        let mut resp = Vec::new();
+        server.read_to_end(&mut resp)?;
+        // The answer's own Connection header is replaced by ours.
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(resp.len());
+        let rhead = String::from_utf8_lossy(&resp[..split]).to_string();
+        let mut out = String::new();
+        for (i, h) in rhead.split("\r\n").enumerate() {
+            if i > 0 && h.to_ascii_lowercase().starts_with("connection:") {
+                continue;
+            }
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+        out.push_str("Connection: close\r\n");
+        client.write_all(out.as_bytes())?;
+        client.write_all(resp.get(split + 2..).unwrap_or(&[]))?;
+        client.shutdown(std::net::Shutdown::Both)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
 /// The Python of moto's venv (it has boto3), for what only an AWS SDK does.
 fn boto3_python(m: &Moto) -> PathBuf {
     let py = m.bin.parent().unwrap().join("python");
@@ -1208,6 +1333,224 @@ fn verify_remote_uses_the_stores_checksum_and_downloads_only_blobs_without_one()
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("its blob hashes to"), "{t}");
+}
+
+/// A store that does not know the checksum mode (it answers the checksum HEAD with 501):
+/// each blob falls back to a download and says why; a blob whose download fails too is
+/// reported as not checked, while the others are still checked, and the exit code is 1.
+#[test]
+fn verify_remote_falls_back_to_a_download_when_the_checksum_head_fails_and_goes_on() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("replica", false);
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("state {\n  replicate = [\"s3://replica/p\"]\n}\n");
+    let run = |endpoint: &str, args: &[&str]| {
+        let mut c = ws.cmd();
+        aws_env(&mut c).env("AWS_ENDPOINT_URL", endpoint);
+        c.args(args).output().unwrap()
+    };
+    let states = [
+        big_state(1, 1, 10),
+        big_state(2, 2, 10),
+        big_state(3, 3, 10),
+    ];
+    for s in &states {
+        std::fs::write(ws.path("iac/terraform.tfstate"), s).unwrap();
+        let o = run(&m.endpoint(), &["backup"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let sha = |s: &[u8]| tfops::state::snapshot::sha256_hex(s);
+    let shas: Vec<String> = states.iter().map(|s| sha(s)).collect();
+    assert_eq!(m.keys("replica", "p/default/blobs/").len(), 3);
+
+    // Every checksum HEAD: 501.
+    let not_implemented =
+        "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let fx = Faulty::start(
+        m.port,
+        Box::new(move |h: &Head| {
+            (h.method == "HEAD" && h.headers.iter().any(|x| x == "x-amz-checksum-mode"))
+                .then(|| not_implemented.to_string())
+        }),
+    );
+    let o = run(&fx.endpoint(), &["verify", "--remote"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for s in &shas {
+        assert!(
+            t.contains(&format!(
+                "(blob {}: store gave no checksum (HTTP 501): downloaded and hashed)",
+                &s[..12]
+            )),
+            "{t}"
+        );
+    }
+    assert!(
+        t.contains("blobs: 0 checked by the store's SHA-256 checksum, 3 read and hashed"),
+        "{t}"
+    );
+    assert!(t.contains("3 replica snapshots verified"), "{t}");
+
+    // The same, and the download of the second blob is refused as well: that one is not
+    // checked, the other two are, and the exit code says something failed.
+    let refused = format!("/replica/p/default/blobs/{}", shas[1]);
+    let doc = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+    let denied = format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{doc}",
+        doc.len()
+    );
+    let fx = Faulty::start(
+        m.port,
+        Box::new(move |h: &Head| {
+            if h.method == "HEAD" && h.headers.iter().any(|x| x == "x-amz-checksum-mode") {
+                return Some(not_implemented.to_string());
+            }
+            (h.method == "GET" && h.path == refused).then(|| denied.clone())
+        }),
+    );
+    let o = run(&fx.endpoint(), &["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    let lines: Vec<&str> = t.lines().collect();
+    for (i, s) in shas.iter().enumerate() {
+        let l = lines
+            .iter()
+            .find(|l| l.contains(&format!("(blob {}:", &s[..12])))
+            .unwrap_or_else(|| panic!("no line for blob {i}: {t}"));
+        if i == 1 {
+            assert!(l.starts_with("ERR  s3://replica/p "), "{t}");
+            assert!(
+                l.contains("store gave no checksum (HTTP 501): not checked): downloading its blob"),
+                "{t}"
+            );
+            assert!(l.contains("403"), "{t}");
+        } else {
+            assert!(l.starts_with("ok   s3://replica/p "), "{t}");
+        }
+    }
+    assert!(
+        t.contains("blobs: 0 checked by the store's SHA-256 checksum, 2 read and hashed, 0 missing, 1 could not be checked"),
+        "{t}"
+    );
+    assert!(
+        t.contains("1 of 3 replica snapshots could not be checked"),
+        "{t}"
+    );
+    assert!(!t.contains("failed verification"), "{t}");
+    assert_no_credentials(&t, ws.root());
+}
+
+/// A blob gone from the replica is reported and counted as missing (not as checked by the
+/// store's checksum), whether the store's HEAD or the download finds it gone; exit 1.
+#[test]
+fn verify_remote_reports_and_counts_a_missing_blob_as_missing() {
+    let Some(m) = Moto::start() else { return };
+    m.create_bucket("replica", false);
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("state {\n  replicate = [\"s3://replica/p\"]\n}\n");
+    let run = |endpoint: &str, args: &[&str]| {
+        let mut c = ws.cmd();
+        aws_env(&mut c).env("AWS_ENDPOINT_URL", endpoint);
+        c.args(args).output().unwrap()
+    };
+    let states = [big_state(1, 1, 10), big_state(2, 2, 10)];
+    for s in &states {
+        std::fs::write(ws.path("iac/terraform.tfstate"), s).unwrap();
+        let o = run(&m.endpoint(), &["backup"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let gone = tfops::state::snapshot::sha256_hex(&states[0]);
+    m.delete("replica", &format!("p/default/blobs/{gone}"));
+    assert_eq!(m.keys("replica", "p/default/blobs/").len(), 1);
+
+    let check = |t: &str, how: &str| {
+        let bad: Vec<&str> = t.lines().filter(|l| l.starts_with("BAD")).collect();
+        assert_eq!(bad.len(), 1, "{t}");
+        assert!(
+            bad[0].contains(&format!(
+                "(blob {}: {how}missing from the replica): its blob {} is missing",
+                &gone[..12],
+                &gone[..12]
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains("1 of 2 replica snapshots have lost their blob"),
+            "{t}"
+        );
+        assert!(!t.contains("failed verification"), "{t}");
+    };
+    // The HEAD finds it gone.
+    let o = run(&m.endpoint(), &["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    check(&t, "");
+    assert!(
+        t.contains("blobs: 1 checked by the store's SHA-256 checksum, 0 read and hashed, 1 missing, 0 could not be checked"),
+        "{t}"
+    );
+    // A store that gives no checksum: the download finds it gone.
+    let fx = Faulty::start(
+        m.port,
+        Box::new(|h: &Head| {
+            (h.method == "HEAD" && h.headers.iter().any(|x| x == "x-amz-checksum-mode")).then(
+                || {
+                    "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_string()
+                },
+            )
+        }),
+    );
+    let o = run(&fx.endpoint(), &["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    check(&t, "store gave no checksum (HTTP 501): ");
+    assert!(
+        t.contains("blobs: 0 checked by the store's SHA-256 checksum, 1 read and hashed, 1 missing, 0 could not be checked"),
+        "{t}"
+    );
+}
+
+/// With several replicas, one that cannot be reached at all (its listing fails) is an ERR
+/// line, and the others are still checked; exit 1. (No S3 server needed: nothing listens.)
+#[test]
+fn verify_remote_checks_the_other_replicas_when_one_cannot_be_read() {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let file_url = format!("file://{}/r", folder.path().display());
+    ws.write_config(&format!(
+        "state {{\n  replicate = [\"s3://replica/p\", \"{file_url}\"]\n}}\n"
+    ));
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let run = |args: &[&str]| {
+        let mut c = ws.cmd();
+        aws_env(&mut c).env("AWS_ENDPOINT_URL", &nobody);
+        c.args(args).output().unwrap()
+    };
+    std::fs::write(ws.path("iac/terraform.tfstate"), big_state(1, 1, 10)).unwrap();
+    let o = run(&["backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["verify", "--remote"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.lines().any(|l| l.starts_with("ERR  s3://replica/p: ")),
+        "{t}"
+    );
+    let ok: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with(&format!("ok   {file_url} ")))
+        .collect();
+    assert_eq!(ok.len(), 1, "{t}");
+    assert!(ok[0].contains(": read and hashed)"), "{t}");
+    assert!(
+        t.contains("the replica s3://replica/p could not be read"),
+        "{t}"
+    );
+    assert_no_credentials(&t, ws.root());
 }
 
 #[test]

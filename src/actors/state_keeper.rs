@@ -88,7 +88,14 @@ pub struct StateKeeperActor {
     guard: Guard,
     cache: Option<Cache>,
     remote: RemoteParts,
+    /// Reloads received: each resolves its backend on the blocking pool, and only the
+    /// newest one's result is applied (an older one finishing last is dropped).
+    reloads: u64,
 }
+
+/// What [`remote_state::resolve`] gives: the effective config, the remote state (or why the
+/// backend cannot be used), the workspace.
+type Resolved = (Config, Result<Option<RemoteState>, String>, String);
 
 impl StateKeeperActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
@@ -114,6 +121,7 @@ impl StateKeeperActor {
             stopping: false,
             guard: Guard::default(),
             cache: None,
+            reloads: 0,
         }
     }
 
@@ -486,8 +494,39 @@ impl Handler<FsHint> for StateKeeperActor {
 impl Handler<Reconfigure> for StateKeeperActor {
     type Result = ();
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
+        // #12: resolving the backend reads the .tf files, Terraform's init record and the AWS
+        // profile files: that runs on tokio's blocking pool, like the jobs, never on this
+        // thread. Until it is done the previous settings stay in effect.
+        self.reloads += 1;
+        let generation = self.reloads;
+        let cfg = msg.0;
+        let handle =
+            tokio::task::spawn_blocking(move || super::catch(|| remote_state::resolve(&cfg)));
+        let fut = actix::fut::wrap_future::<_, Self>(handle).map(move |res, act, ctx| {
+            match res.map_err(|e| e.to_string()).and_then(|r| r) {
+                Ok(resolved) => act.reconfigured(generation, resolved, ctx),
+                Err(e) => log::error!(
+                    "state keeper: the new configuration's state could not be resolved ({e}); keeping the previous one"
+                ),
+            }
+        });
+        ctx.spawn(fut);
+    }
+}
+
+impl StateKeeperActor {
+    /// Applies the settings of reload number `generation`, resolved off the actor thread,
+    /// unless a newer reload came in meanwhile or the actor is stopping.
+    fn reconfigured(&mut self, generation: u64, resolved: Resolved, ctx: &mut Context<Self>) {
+        if generation != self.reloads {
+            log::debug!("state keeper: reload {generation} superseded by a newer one");
+            return;
+        }
+        if self.stopping {
+            return;
+        }
         // #12: the workspace stays the one pinned at start; the backend may have changed.
-        let (eff, remote, _) = remote_state::resolve(&msg.0);
+        let (eff, remote, _) = resolved;
         let msg = Reconfigure(Arc::new(eff));
         let (remote, broken) = split_remote(remote);
         let was_broken = self.remote.broken.is_some();
@@ -513,9 +552,6 @@ impl Handler<Reconfigure> for StateKeeperActor {
             msg.0.state.grace != self.cfg.state.grace || msg.0.state.poll != self.cfg.state.poll;
         self.cfg = msg.0;
         self.start_replicator();
-        if self.stopping {
-            return;
-        }
         if moved {
             self.cache = None;
             if (self.guard.alarmed() || was_broken) && self.remote.broken.is_none() {
@@ -593,6 +629,40 @@ mod tests {
                 v.push(m);
             }
         }
+    }
+
+    /// Reloads resolve their backend off the actor thread and may finish out of order: the
+    /// result of an older reload that arrives after a newer one's is dropped, never applied
+    /// over it.
+    #[actix_rt::test]
+    async fn an_older_reload_finishing_last_is_not_applied() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        std::fs::create_dir_all(root.join("iac")).unwrap();
+        let cfg = Config::defaults(&root);
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let status = Collect(Arc::clone(&events)).start().recipient();
+        let ws = Workspace::new(&root);
+        let with_backups = |dir: &str| {
+            let mut c = Config::defaults(&root);
+            c.state.backups = root.join(dir);
+            (c, Ok(None), "default".to_string())
+        };
+        let (older, newer) = (with_backups("older"), with_backups("newer"));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&applied);
+        let _addr = StateKeeperActor::create(move |ctx| {
+            let mut act = StateKeeperActor::new(ws, Arc::new(cfg), status);
+            act.reloads = 2;
+            act.busy = true; // as if a job ran: the rescan a move asks for is queued
+            act.reconfigured(2, newer, ctx);
+            seen.lock().unwrap().push(act.cfg.state.backups.clone());
+            act.reconfigured(1, older, ctx);
+            seen.lock().unwrap().push(act.cfg.state.backups.clone());
+            act
+        });
+        let got = applied.lock().unwrap().clone();
+        assert_eq!(got, vec![root.join("newer"), root.join("newer")]);
     }
 
     /// A job begun before a reload found the S3 backend unusable ends after it: what it saw

@@ -742,11 +742,14 @@ pub fn backups_remote(ctx: &ConfiguredWorkspace, json: bool) -> anyhow::Result<i
 }
 
 /// `tfops verify --remote`: every snapshot in every replica against its sha256: by the
-/// SHA-256 checksum the store keeps for the blob when it keeps one, else by reading the blob.
-/// Each line says which.
+/// SHA-256 checksum the store keeps for the blob when it keeps one, else (also when the store
+/// cannot give it) by reading the blob. Each line says which, or that the blob is missing or
+/// could not be checked (`ERR`); one blob's or one replica's failure does not stop the others'
+/// check.
 ///
 /// # Errors
-/// When a snapshot fails (naming each) or a replica cannot be read.
+/// When a snapshot is bad, missing or could not be checked (naming each), or a replica cannot
+/// be read.
 pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
     use replica_store::Checked;
     let urls = &ctx.config.state.replicate;
@@ -754,19 +757,39 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
         anyhow::bail!("no replica is configured; add state {{ replicate = [\"s3://bucket/prefix\"] }} to the config");
     }
     let mut bad = Vec::new();
+    let mut unchecked = Vec::new();
     let mut total = 0;
     let mut by_checksum = std::collections::BTreeSet::new();
     let mut by_reading = std::collections::BTreeSet::new();
+    let mut not_checked = std::collections::BTreeSet::new();
+    let mut missing = std::collections::BTreeSet::new();
+    let mut lost = Vec::new();
+    // Replicas that could not be opened or listed: (url, why). With several replicas, the
+    // others are still checked.
+    let mut unread: Vec<(String, String)> = Vec::new();
     for url in urls {
-        let rep = Replica::open(url).map_err(|e| replica_error(&ctx.ws, e))?;
-        let read_word = if rep.is_local() {
+        let w = workspace().to_string();
+        let res = Replica::open(url).and_then(|rep| {
+            let local = rep.is_local();
+            replica_store::run(&rep, move |r| async move { r.verify(&w).await })
+                .map(|res| (local, res))
+        });
+        let (local, res) = match res {
+            Ok(r) => r,
+            Err(e) if urls.len() == 1 => return Err(replica_error(&ctx.ws, e)),
+            Err(e) => {
+                let e = e.to_string();
+                let why = e.strip_prefix(&format!("{url}: ")).unwrap_or(&e);
+                println!("ERR  {url}: {why}");
+                unread.push((url.clone(), why.to_string()));
+                continue;
+            }
+        };
+        let read_word = if local {
             "read and hashed"
         } else {
             "downloaded and hashed"
         };
-        let w = workspace().to_string();
-        let res = replica_store::run(&rep, move |r| async move { r.verify(&w).await })
-            .map_err(|e| replica_error(&ctx.ws, e))?;
         for v in res {
             total += 1;
             let how = match (&v.sha256, v.checked) {
@@ -781,14 +804,35 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
                             by_reading.insert(key);
                             read_word
                         }
+                        Checked::NotChecked => {
+                            not_checked.insert(key);
+                            "not checked"
+                        }
+                        Checked::Missing => {
+                            missing.insert(key);
+                            "missing from the replica"
+                        }
                     };
-                    format!(" (blob {}: {word})", sha.get(..12).unwrap_or(sha))
+                    let why = v
+                        .no_checksum
+                        .as_ref()
+                        .map(|e| format!("store gave no checksum ({e}): "))
+                        .unwrap_or_default();
+                    format!(" (blob {}: {why}{word})", sha.get(..12).unwrap_or(sha))
                 }
                 _ => String::new(),
             };
-            match v.problem {
-                None => println!("ok   {url} {}{how}", v.id),
-                Some(p) => {
+            match (v.problem, v.checked) {
+                (None, _) => println!("ok   {url} {}{how}", v.id),
+                (Some(p), Some(Checked::NotChecked)) => {
+                    println!("ERR  {url} {}{how}: {p}", v.id);
+                    unchecked.push(format!("{} in {url} ({p})", v.id));
+                }
+                (Some(p), Some(Checked::Missing)) => {
+                    println!("BAD  {url} {}{how}: {p}", v.id);
+                    lost.push(format!("{} in {url}", v.id));
+                }
+                (Some(p), _) => {
                     println!("BAD  {url} {}{how}: {p}", v.id);
                     bad.push(format!("{} in {url} ({p})", v.id));
                 }
@@ -796,19 +840,49 @@ pub fn verify_remote(ctx: &ConfiguredWorkspace) -> anyhow::Result<i32> {
         }
     }
     println!(
-        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed",
+        "blobs: {} checked by the store's SHA-256 checksum, {} read and hashed, {} missing, {} could not be checked",
         by_checksum.len(),
-        by_reading.len()
+        by_reading.len(),
+        missing.len(),
+        not_checked.len()
     );
-    if bad.is_empty() {
+    if bad.is_empty() && lost.is_empty() && unchecked.is_empty() && unread.is_empty() {
         println!("{total} replica snapshots verified");
         return Ok(0);
     }
-    anyhow::bail!(
-        "{} of {total} replica snapshots failed verification: {}; restore from another one (`tfops backups --remote` lists them)",
-        bad.len(),
-        bad.join(", ")
-    )
+    let mut parts = Vec::new();
+    for (url, e) in &unread {
+        parts.push(format!("the replica {url} could not be read ({e})"));
+    }
+    if !bad.is_empty() {
+        parts.push(format!(
+            "{} of {total} replica snapshots failed verification: {}",
+            bad.len(),
+            bad.join(", ")
+        ));
+    }
+    if !lost.is_empty() {
+        parts.push(format!(
+            "{} of {total} replica snapshots have lost their blob: {}",
+            lost.len(),
+            lost.join(", ")
+        ));
+    }
+    if !unchecked.is_empty() {
+        parts.push(format!(
+            "{} of {total} replica snapshots could not be checked: {}",
+            unchecked.len(),
+            unchecked.join(", ")
+        ));
+    }
+    let mut advice = Vec::new();
+    if !bad.is_empty() || !lost.is_empty() {
+        advice.push("restore from another one (`tfops backups --remote` lists them)");
+    }
+    if !unchecked.is_empty() || !unread.is_empty() {
+        advice.push("check the replica URL, the endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) and the credentials for what could not be checked");
+    }
+    anyhow::bail!("{}; {}", parts.join("; "), advice.join(", and "))
 }
 
 /// For `tfops verify`: bad snapshots that share one file through hard links, as groups of ids

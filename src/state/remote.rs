@@ -40,7 +40,7 @@ use crate::fsutil;
 /// Errors of remote state operations. Messages name the `s3://` URL, never credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", super::s3_checksum::shown(&source.to_string()))]
     Store {
         url: String,
         source: Box<object_store::Error>,

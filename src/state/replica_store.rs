@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::aws_profile::ProfileSettings;
 use super::remote::{self, RemoteError, S3Access};
 use super::replica::{self, BlobEntry, ReplicaUrl, SnapshotDoc};
-use super::s3_checksum::{ChecksumClient, Stored};
+use super::s3_checksum::{self, ChecksumClient, Stored};
 use super::snapshot::{self, Snapshot};
 use crate::config::Config;
 use crate::fsutil;
@@ -39,7 +39,7 @@ use crate::fsutil;
 pub enum ReplicaError {
     #[error(transparent)]
     Url(#[from] replica::BadUrl),
-    #[error("{url}: {what}: {source}")]
+    #[error("{url}: {what}: {}", s3_checksum::shown(&source.to_string()))]
     Store {
         url: String,
         what: String,
@@ -93,6 +93,11 @@ pub enum Checked {
     StoredChecksum,
     /// The bytes were read (downloaded from S3, read from a `file://` folder) and hashed.
     Read,
+    /// Neither way worked (the download or the read failed): the blob could not be checked;
+    /// the problem says why.
+    NotChecked,
+    /// The blob is not in the replica (its `HEAD` or its download found nothing).
+    Missing,
 }
 
 /// One snapshot document as `verify` found it.
@@ -104,6 +109,10 @@ pub struct Verified {
     pub sha256: Option<String>,
     /// How the blob was checked (`None` for an unreadable document).
     pub checked: Option<Checked>,
+    /// Why the store's checksum could not be used although it was asked for it (its `HEAD`
+    /// failed, e.g. `HTTP 501` from a store that does not know the checksum mode), so the
+    /// blob was downloaded instead.
+    pub no_checksum: Option<String>,
     /// Why it is bad; `None` when good.
     pub problem: Option<String>,
 }
@@ -366,31 +375,33 @@ impl Replica {
     /// # Errors
     /// `Bad` when the blob is missing or its hash differs.
     pub async fn fetch(&self, doc: &SnapshotDoc) -> Result<Vec<u8>, ReplicaError> {
-        let key = self.path(&replica::blob_key(&doc.workspace, &doc.meta.sha256));
         let bad = |reason: String| ReplicaError::Bad {
             url: self.url.clone(),
             id: doc.id.clone(),
             reason,
         };
-        let got = match self.store.get(&key).await {
-            Ok(g) => g.bytes().await.map_err(self.err("read of blob"))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(bad(format!(
-                    "its blob {} is missing",
-                    short(&doc.meta.sha256)
-                )))
-            }
-            Err(e) => return Err(self.err("read of blob")(e)),
-        };
-        let sha = snapshot::sha256_hex(&got);
-        if sha != doc.meta.sha256 {
+        let Some(got) = self.read_blob(&doc.workspace, &doc.meta.sha256).await? else {
             return Err(bad(format!(
-                "its blob hashes to {}, the document says {}",
-                short(&sha),
+                "its blob {} is missing",
                 short(&doc.meta.sha256)
             )));
+        };
+        match blob_problem(doc, &got) {
+            Some(p) => Err(bad(p)),
+            None => Ok(got),
         }
-        Ok(got.to_vec())
+    }
+
+    /// The bytes of blob `sha` of `workspace`; `None` when there is no such blob.
+    async fn read_blob(&self, workspace: &str, sha: &str) -> Result<Option<Vec<u8>>, ReplicaError> {
+        let key = self.path(&replica::blob_key(workspace, sha));
+        match self.store.get(&key).await {
+            Ok(g) => Ok(Some(
+                g.bytes().await.map_err(self.err("read of blob"))?.into(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("read of blob")(e)),
+        }
     }
 
     /// Whether this replica is a local folder (`file://`).
@@ -399,80 +410,105 @@ impl Replica {
     }
 
     /// Checks one blob: by the checksum the store keeps when it keeps one (S3, uploads made
-    /// with a checksum), else by reading and hashing it. `None`: good.
-    async fn check_blob(
-        &self,
-        doc: &SnapshotDoc,
-    ) -> Result<(Checked, Option<String>), ReplicaError> {
+    /// with a checksum), else by reading and hashing it. A checksum `HEAD` that fails (a
+    /// status other than 200 or 404, or no answer) falls back to the download, and says why;
+    /// a download that fails too leaves the blob [`Checked::NotChecked`]. Never an error: one
+    /// blob's failure must not stop the others' check.
+    async fn check_blob(&self, doc: &SnapshotDoc) -> BlobCheck {
         let sha = &doc.meta.sha256;
+        let mut no_checksum = None;
         if let Some(h) = &self.checksums {
             let key = self.path(&replica::blob_key(&doc.workspace, sha));
-            let stored = h.stored(&key).await.map_err(|e| ReplicaError::Request {
-                url: self.url.clone(),
-                what: format!("checksum HEAD of {key}"),
-                reason: e.to_string(),
-            })?;
-            match stored {
-                Stored::Sha256(got) if &got == sha => return Ok((Checked::StoredChecksum, None)),
-                Stored::Sha256(got) => {
-                    return Ok((
-                        Checked::StoredChecksum,
-                        Some(format!(
+            let by_checksum = |problem: Option<String>| BlobCheck {
+                checked: Checked::StoredChecksum,
+                no_checksum: None,
+                problem,
+            };
+            match h.stored(&key).await {
+                Ok(Stored::Sha256(got)) if &got == sha => return by_checksum(None),
+                Ok(Stored::Sha256(got)) => {
+                    return by_checksum(Some(format!(
                         "the store's SHA-256 checksum of its blob is {}, the blob's name says {}",
                         short(&got),
                         short(sha)
-                    )),
-                    ))
+                    )))
                 }
-                Stored::Missing => {
-                    return Ok((
-                        Checked::StoredChecksum,
-                        Some(format!("its blob {} is missing", short(sha))),
-                    ))
+                Ok(Stored::Missing) => return missing(sha),
+                Ok(Stored::NoChecksum) => {}
+                Err(e) => {
+                    log::debug!(
+                        "replica {}: checksum HEAD of {key} failed ({e}); downloading the blob",
+                        self.url
+                    );
+                    no_checksum = Some(e.to_string());
                 }
-                Stored::NoChecksum => {}
             }
         }
-        let problem = match self.fetch(doc).await {
-            Ok(b) => match snapshot::hash_and_check(&b).1 {
-                Ok(_) => None,
-                Err(i) => Some(format!("its state is {i}")),
-            },
-            Err(ReplicaError::Bad { reason, .. }) => Some(reason),
-            Err(e) => return Err(e),
+        let (checked, problem) = match self.read_blob(&doc.workspace, sha).await {
+            Ok(None) => {
+                return BlobCheck {
+                    no_checksum,
+                    ..missing(sha)
+                }
+            }
+            Ok(Some(b)) => (
+                Checked::Read,
+                blob_problem(doc, &b).or_else(|| {
+                    snapshot::hash_and_check(&b)
+                        .1
+                        .err()
+                        .map(|i| format!("its state is {i}"))
+                }),
+            ),
+            Err(e) => {
+                let what = if self.is_local() {
+                    "reading"
+                } else {
+                    "downloading"
+                };
+                (
+                    Checked::NotChecked,
+                    Some(format!("{what} its blob {} failed: {e}", short(sha))),
+                )
+            }
         };
-        Ok((Checked::Read, problem))
+        BlobCheck {
+            checked,
+            no_checksum,
+            problem,
+        }
     }
 
     /// Rechecks every snapshot of `workspace`, each distinct blob once: by the SHA-256
     /// checksum the store keeps for it when there is one (a blob whose bytes hash to its name
     /// is the valid state that was uploaded: the upload checked it), else by reading it,
-    /// hashing it and checking that it is a valid state. Unreadable documents come last.
+    /// hashing it and checking that it is a valid state. A blob that cannot be checked is
+    /// reported as such, and the others are still checked. Unreadable documents come last.
     ///
     /// # Errors
-    /// When the listing fails or the store cannot be asked.
+    /// When the listing fails.
     pub async fn verify(&self, workspace: &str) -> Result<Vec<Verified>, ReplicaError> {
         let (docs, bad) = self.list(workspace).await?;
-        let mut by_sha: std::collections::BTreeMap<String, (Checked, Option<String>)> =
-            Default::default();
+        let mut by_sha: std::collections::BTreeMap<String, BlobCheck> = Default::default();
         let mut out = Vec::new();
         for d in &docs {
             if !by_sha.contains_key(&d.meta.sha256) {
-                let r = self.check_blob(d).await?;
+                let r = self.check_blob(d).await;
                 log::debug!(
                     "replica {}: blob {} checked {:?}",
                     self.url,
                     d.meta.sha256,
-                    r.0
+                    r.checked
                 );
                 by_sha.insert(d.meta.sha256.clone(), r);
             }
-            let (checked, problem) = by_sha[&d.meta.sha256].clone();
+            let r = by_sha[&d.meta.sha256].clone();
             out.push(Verified {
                 id: d.id.clone(),
                 sha256: Some(d.meta.sha256.clone()),
-                checked: Some(checked),
-                problem,
+                checked: Some(r.checked),
+                no_checksum: r.no_checksum,
+                problem: r.problem,
             });
         }
         for (k, reason) in bad {
@@ -480,6 +516,7 @@ impl Replica {
                 id: k,
                 sha256: None,
                 checked: None,
+                no_checksum: None,
                 problem: Some(reason),
             });
         }
@@ -518,6 +555,35 @@ impl Replica {
         }
         Ok((drop, gone))
     }
+}
+
+/// What [`Replica::check_blob`] found for one blob.
+#[derive(Debug, Clone)]
+struct BlobCheck {
+    checked: Checked,
+    no_checksum: Option<String>,
+    problem: Option<String>,
+}
+
+/// A blob missing from the replica.
+fn missing(sha: &str) -> BlobCheck {
+    BlobCheck {
+        checked: Checked::Missing,
+        no_checksum: None,
+        problem: Some(format!("its blob {} is missing", short(sha))),
+    }
+}
+
+/// Why `bytes` are not the blob `doc` names (their hash differs); `None` when they are.
+fn blob_problem(doc: &SnapshotDoc, bytes: &[u8]) -> Option<String> {
+    let sha = snapshot::sha256_hex(bytes);
+    (sha != doc.meta.sha256).then(|| {
+        format!(
+            "its blob hashes to {}, the document says {}",
+            short(&sha),
+            short(&doc.meta.sha256)
+        )
+    })
 }
 
 fn short(s: &str) -> &str {
@@ -974,6 +1040,44 @@ mod tests {
         assert_eq!(oldest_unreplicated(&snaps, &Ledger::default(), &[]), None);
     }
 
+    /// The store's own errors may quote a whole answer and a URL: shown bounded, without
+    /// user information or query.
+    #[test]
+    fn store_errors_are_shown_bounded_and_without_credentials() {
+        let quoted = format!(
+            "Error performing GET http://AKIAUSER:s3cr3t@127.0.0.1:9/b/k?X-Amz-Signature=5ig - Server returned non-2xx status code: 403 Forbidden: {}",
+            "<Error>".repeat(100_000)
+        );
+        let source = || {
+            Box::new(object_store::Error::Generic {
+                store: "S3",
+                source: quoted.clone().into(),
+            })
+        };
+        let texts = [
+            ReplicaError::Store {
+                url: "s3://b/p".into(),
+                what: "read of blob".into(),
+                source: source(),
+            }
+            .to_string(),
+            RemoteError::Store {
+                url: "s3://b/k".into(),
+                source: source(),
+            }
+            .to_string(),
+        ];
+        for t in texts {
+            assert!(
+                t.len() < 2 * s3_checksum::SHOWN_ERROR_LIMIT,
+                "{} bytes",
+                t.len()
+            );
+            assert!(!t.contains("s3cr3t") && !t.contains("5ig"), "{t}");
+            assert!(t.contains("GET http://127.0.0.1:9/b/k?…"), "{t}");
+        }
+    }
+
     #[test]
     fn file_replica_upload_list_verify_import_and_idempotence() {
         let ws = tempfile::tempdir().unwrap();
@@ -1024,6 +1128,16 @@ mod tests {
         let badv: Vec<_> = v.iter().filter(|x| x.problem.is_some()).collect();
         assert_eq!(badv.len(), 1, "{v:?}");
         assert_eq!(badv[0].id, docs[1].id);
+        assert_eq!(badv[0].checked, Some(Checked::Read));
+        // A blob gone from the folder is missing, not read.
+        let damaged = std::fs::read(&blob).unwrap();
+        std::fs::remove_file(&blob).unwrap();
+        let v = rt.block_on(rep.verify("default")).unwrap();
+        let badv: Vec<_> = v.iter().filter(|x| x.problem.is_some()).collect();
+        assert_eq!(badv.len(), 1, "{v:?}");
+        assert_eq!(badv[0].checked, Some(Checked::Missing), "{v:?}");
+        assert!(badv[0].problem.as_ref().unwrap().contains("is missing"));
+        std::fs::write(&blob, damaged).unwrap();
         // Retention applies in the replica: keep_last 1 keeps this host's newest document only
         // (and the other host's document stays).
         let (gone, _) = rt

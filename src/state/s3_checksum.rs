@@ -44,12 +44,54 @@ pub enum Stored {
     Missing,
 }
 
+/// At most this much of an error answer's body is read: S3's error document is a few hundred
+/// bytes, and only its `<Code>` is kept. A broken or hostile server cannot make tfops read
+/// (and hold) more.
+pub const ERROR_BODY_LIMIT: usize = 4096;
+
+/// At most this many characters of an error's text are shown (the text of another library's
+/// error may quote a whole answer).
+pub const SHOWN_ERROR_LIMIT: usize = 1024;
+
+/// `text` as it may be shown in an error message or a log: every URL in it without its user
+/// information (`user:password@`) and without its query (where a presigned URL carries its
+/// signature and credential), and no longer than [`SHOWN_ERROR_LIMIT`] characters.
+pub fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(SHOWN_ERROR_LIMIT + 8));
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        let after = &rest[i + 3..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')'))
+            .unwrap_or(after.len());
+        let url = &after[..end];
+        let (url, had_query) = match url.find(['?', '#']) {
+            Some(q) => (&url[..q], true),
+            None => (url, false),
+        };
+        let authority_end = url.find('/').unwrap_or(url.len());
+        let host_start = url[..authority_end].rfind('@').map_or(0, |a| a + 1);
+        out.push_str(&url[host_start..]);
+        if had_query {
+            out.push_str("?…");
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    if out.chars().count() > SHOWN_ERROR_LIMIT {
+        let cut: String = out.chars().take(SHOWN_ERROR_LIMIT).collect();
+        return format!("{cut}… (cut)");
+    }
+    out
+}
+
 /// Errors of a request; they name no credential.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error("{0}")]
     Request(String),
-    #[error("HTTP status {status}{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    #[error("HTTP {status}{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Status { status: u16, code: Option<String> },
 }
 
@@ -129,15 +171,31 @@ pub fn signed_put(
     Ok(req)
 }
 
-/// The `<Code>` of an S3 error document, if any (never anything else of the body).
+/// The `<Code>` of an S3 error document, if any (never anything else of the body): letters
+/// and digits, at most 64 of them, as S3's codes are (`BadDigest`, `AccessDenied`…).
 fn error_code(body: &[u8]) -> Option<String> {
-    let t = std::str::from_utf8(body).ok()?;
+    let t = String::from_utf8_lossy(body);
     let start = t.find("<Code>")? + "<Code>".len();
     let len = t[start..].find("</Code>")?;
     let code = &t[start..start + len];
-    code.chars()
-        .all(|c| c.is_ascii_alphanumeric())
+    (!code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric()))
         .then(|| code.to_string())
+}
+
+/// The start of an answer's body: at most [`ERROR_BODY_LIMIT`] bytes are read, the rest is
+/// left unread (the connection is then closed, not reused).
+async fn body_start(resp: HttpResponse) -> Vec<u8> {
+    use futures::StreamExt;
+    let mut body = resp.into_body().bytes_stream();
+    let mut out = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        let room = ERROR_BODY_LIMIT - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= ERROR_BODY_LIMIT {
+            break;
+        }
+    }
+    out
 }
 
 /// The stored checksum in a response's headers, as hex; `None` when absent or not a
@@ -146,6 +204,12 @@ pub fn parse_checksum(value: Option<&str>) -> Option<String> {
     let v = value?.trim();
     let raw = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
     (raw.len() == 32).then(|| raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether an answer is worth another attempt: a 5xx, but not 501 (a store that does not
+/// implement the request answers the same every time).
+fn transient(status: u16) -> bool {
+    status >= 500 && status != 501
 }
 
 impl ChecksumClient {
@@ -180,8 +244,8 @@ impl ChecksumClient {
         format!("{}/{}", self.bucket_url, encode_key(key.as_ref()))
     }
 
-    /// What the store keeps for `key`. A failed connection or a 5xx answer is tried again,
-    /// twice.
+    /// What the store keeps for `key`. A failed connection or a 5xx answer (but 501) is
+    /// tried again, twice.
     ///
     /// # Errors
     /// When the request fails or the store answers other than 200 or 404.
@@ -209,7 +273,8 @@ impl ChecksumClient {
     }
 
     /// Uploads `body` to `key`; `sha256` is its SHA-256 (checked by the caller), which the
-    /// store checks and keeps. A failed connection or a 5xx answer is tried again, twice.
+    /// store checks and keeps. A failed connection or a 5xx answer (but 501) is tried
+    /// again, twice.
     ///
     /// # Errors
     /// When the store refuses (its status and error code) or cannot be reached.
@@ -236,15 +301,16 @@ impl ChecksumClient {
             return Ok(());
         }
         let status = resp.status().as_u16();
-        let body = resp.into_body().bytes().await.unwrap_or_default();
+        let body = body_start(resp).await;
         Err(RequestError::Status {
             status,
             code: error_code(&body),
         })
     }
 
-    /// Sends the request `make` builds; when the connection fails or the store answers 5xx,
-    /// again after a pause, three attempts in all. The store's last answer otherwise.
+    /// Sends the request `make` builds; when the connection fails or the store answers 5xx
+    /// (but 501), again after a pause, three attempts in all. The store's last answer
+    /// otherwise.
     async fn send(
         &self,
         what: &str,
@@ -254,17 +320,17 @@ impl ChecksumClient {
         loop {
             attempt += 1;
             let err = match self.client.execute(make()?).await {
-                Ok(resp) if resp.status().as_u16() < 500 || attempt >= 3 => return Ok(resp),
+                Ok(resp) if !transient(resp.status().as_u16()) || attempt >= 3 => return Ok(resp),
                 Ok(resp) => RequestError::Status {
                     status: resp.status().as_u16(),
                     code: None,
                 },
-                Err(e) => RequestError::Request(e.to_string()),
+                Err(e) => RequestError::Request(shown(&e.to_string())),
             };
             if attempt >= 3 {
                 return Err(err);
             }
-            log::debug!("{what} failed ({err}); trying again");
+            log::debug!("{} failed ({err}); trying again", shown(what));
             tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
         }
     }
@@ -511,6 +577,129 @@ mod tests {
         let got = c.stored(&ObjPath::from("ws/blobs/x")).await.unwrap();
         assert_eq!(got, Stored::Sha256(crate::fsutil::hex(&sha)));
         assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_checksum_head_answered_501_is_an_error_at_once_naming_the_status() {
+        let (url, served) = answering(vec![
+            "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+            "HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+        ]);
+        let (opts, _) = crate::state::remote::client_options();
+        let c =
+            ChecksumClient::new(format!("{url}/bucket"), "us-east-1".into(), None, &opts).unwrap();
+        let e = c.stored(&ObjPath::from("ws/blobs/x")).await.unwrap_err();
+        assert_eq!(e.to_string(), "HTTP 501");
+        // Not implemented is not worth asking again.
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// A store refusing a PUT with an endless error body: tfops reads only the start of it
+    /// (enough for the error code), not the 64 MiB announced.
+    #[tokio::test]
+    async fn a_refused_put_reads_only_the_start_of_the_error_body() {
+        use std::io::{Read, Write};
+        const ANNOUNCED: usize = 64 << 20;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 4096];
+            // The request's head and its 11-byte body.
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") || got.ends_with(b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&b[..n]),
+                }
+            }
+            let doc = b"<Error><Code>InvalidRequest</Code><Message>";
+            let head = format!("HTTP/1.1 400 Bad Request\r\ncontent-length: {ANNOUNCED}\r\n\r\n");
+            let mut sent = 0usize;
+            if c.write_all(head.as_bytes()).is_err() || c.write_all(doc).is_err() {
+                return sent;
+            }
+            sent += doc.len();
+            let filler = vec![b'x'; 64 << 10];
+            while sent < ANNOUNCED {
+                let n = filler.len().min(ANNOUNCED - sent);
+                if c.write_all(&filler[..n]).is_err() {
+                    break;
+                }
+                sent += n;
+            }
+            sent
+        });
+        let (opts, _) = crate::state::remote::client_options();
+        let c =
+            ChecksumClient::new(format!("{url}/bucket"), "us-east-1".into(), None, &opts).unwrap();
+        let body = b"state bytes".to_vec();
+        let sha: [u8; 32] = Sha256::digest(&body).into();
+        let e = c
+            .put(&ObjPath::from("ws/blobs/x"), body, &sha)
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "HTTP 400 (InvalidRequest)");
+        drop(c);
+        let sent = tokio::task::spawn_blocking(move || server.join().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            sent < ANNOUNCED,
+            "the whole error body was read: {sent} bytes"
+        );
+    }
+
+    #[test]
+    fn shown_errors_carry_no_user_information_nor_query_and_are_bounded() {
+        let t = shown(
+            "error sending request for url (http://AKIAUSER:s3cr3t@127.0.0.1:9/b/k?X-Amz-Credential=AKIAQ&X-Amz-Signature=5ig) and https://h/x?y#z",
+        );
+        assert_eq!(
+            t,
+            "error sending request for url (http://127.0.0.1:9/b/k?…) and https://h/x?…"
+        );
+        assert_eq!(shown("no url here"), "no url here");
+        assert_eq!(
+            shown("s3://bucket/prefix: HTTP 403"),
+            "s3://bucket/prefix: HTTP 403"
+        );
+        let long = shown(&"é".repeat(5000));
+        assert_eq!(
+            long.chars().count(),
+            SHOWN_ERROR_LIMIT + "… (cut)".chars().count()
+        );
+        assert_eq!(
+            error_code(format!("<Code>{}</Code>", "A".repeat(65)).as_bytes()),
+            None
+        );
+    }
+
+    /// An endpoint written with user information (`http://user:password@host`) that cannot
+    /// be reached: the error names neither. (A guard: the HTTP client already leaves them out
+    /// of its own message; `shown` makes sure of it.)
+    #[tokio::test]
+    async fn a_failed_request_does_not_show_the_endpoints_user_information() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (opts, _) = crate::state::remote::client_options();
+        let c = ChecksumClient::new(
+            format!("http://AKIAUSERINFO:s3cr3tPassw0rd@127.0.0.1:{port}/bucket"),
+            "us-east-1".into(),
+            None,
+            &opts,
+        )
+        .unwrap();
+        let e = c.stored(&ObjPath::from("ws/blobs/x")).await.unwrap_err();
+        let t = format!("{e} {e:?}");
+        assert!(matches!(e, RequestError::Request(_)), "{t}");
+        assert!(
+            !t.contains("s3cr3tPassw0rd") && !t.contains("AKIAUSERINFO"),
+            "{t}"
+        );
     }
 
     #[test]
