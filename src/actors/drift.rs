@@ -595,18 +595,7 @@ mod tests {
         ));
     }
 
-    struct Collect(Arc<Mutex<Vec<StatusEvent>>>);
-    impl Actor for Collect {
-        type Context = Context<Self>;
-    }
-    impl Handler<StatusEvent> for Collect {
-        type Result = ();
-        fn handle(&mut self, m: StatusEvent, _: &mut Context<Self>) {
-            if let Ok(mut v) = self.0.lock() {
-                v.push(m);
-            }
-        }
-    }
+    use crate::actors::testkit::Collect;
 
     fn reports(ws: &Workspace) -> usize {
         std::fs::read_dir(ws.logs())

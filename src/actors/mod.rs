@@ -22,6 +22,30 @@ pub mod service;
 pub mod state_keeper;
 pub mod supervisor;
 
+/// What actor unit tests share: a status recipient that records what it is sent.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use std::sync::{Arc, Mutex};
+
+    use actix::prelude::*;
+
+    use super::StatusEvent;
+
+    /// Keeps every [`StatusEvent`] it receives, in order.
+    pub struct Collect(pub Arc<Mutex<Vec<StatusEvent>>>);
+    impl Actor for Collect {
+        type Context = Context<Self>;
+    }
+    impl Handler<StatusEvent> for Collect {
+        type Result = ();
+        fn handle(&mut self, m: StatusEvent, _: &mut Context<Self>) {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(m);
+            }
+        }
+    }
+}
+
 /// A new validated configuration, sent to every actor after SIGHUP.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]

@@ -618,18 +618,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    struct Collect(Arc<Mutex<Vec<StatusEvent>>>);
-    impl Actor for Collect {
-        type Context = Context<Self>;
-    }
-    impl Handler<StatusEvent> for Collect {
-        type Result = ();
-        fn handle(&mut self, m: StatusEvent, _: &mut Context<Self>) {
-            if let Ok(mut v) = self.0.lock() {
-                v.push(m);
-            }
-        }
-    }
+    use crate::actors::testkit::Collect;
 
     /// Reloads resolve their backend off the actor thread and may finish out of order: the
     /// result of an older reload that arrives after a newer one's is dropped, never applied
