@@ -9,7 +9,10 @@
 //! outputs) and the real plan is
 //! the oracle: every case must agree address by address and action by action, and nothing may
 //! be left `unknown` (every feature generated here is one tfops decides). The share of
-//! addresses decided is printed (and must be at least 95%).
+//! addresses decided is printed (and must be at least 95%). Each case is then checked once
+//! more with a comment before and after every expression and after every argument (which
+//! Terraform ignores; the decorated files pass `terraform validate`): tfops must decide the
+//! same (`TFOPS_SHOW_DECORATED=1` prints those files).
 //!
 //! Terraform: `TFOPS_TERRAFORM_PLAN`, else `terraform` on PATH (>= 1.4, for `terraform_data`).
 //! Under CI (`CI` or `TFOPS_REQUIRE_TOOLS=1`) a missing one fails the test.
@@ -797,6 +800,33 @@ fn ours(r: &tfops::drift::Report) -> BTreeSet<String> {
     out
 }
 
+/// `text` with a block comment before and after every expression and a line comment after
+/// every argument: places where HCL allows comments and Terraform ignores them.
+fn decorate(text: &str) -> Result<String, String> {
+    use hcl_edit::expr::Expression;
+    use hcl_edit::structure::{AttributeMut, Body};
+    use hcl_edit::visit_mut::{visit_attr_mut, visit_expr_mut, VisitMut};
+    use hcl_edit::Decorate;
+    struct Commenter(u32);
+    impl VisitMut for Commenter {
+        fn visit_expr_mut(&mut self, e: &mut Expression) {
+            visit_expr_mut(self, e);
+            self.0 += 1;
+            let n = self.0;
+            let d = e.decor_mut();
+            d.set_prefix(format!(" /* c{n} */ "));
+            d.set_suffix(format!(" /* d{n} */ "));
+        }
+        fn visit_attr_mut(&mut self, mut a: AttributeMut) {
+            a.decor_mut().set_suffix(" # why");
+            visit_attr_mut(self, a);
+        }
+    }
+    let mut body: Body = text.parse().map_err(|e| format!("{e}"))?;
+    Commenter(0).visit_body_mut(&mut body);
+    Ok(body.to_string())
+}
+
 /// What one agreeing case decided.
 struct Outcome {
     /// Terraform planned a change.
@@ -857,6 +887,35 @@ fn case(bin: &Path, root: &Path, seed: u64) -> Result<Outcome, String> {
     let report = tfops::drift::detect_target_env(&target, edited.env.clone())
         .map_err(|e| format!("tfops drift failed: {e}"))?;
     let mine = ours(&report);
+    // The same configuration with comments around every expression and after every
+    // argument, which Terraform ignores: tfops's verdicts must not change either.
+    let mut decorated_files = 0;
+    for (n, t) in edited.files() {
+        if n.ends_with(".tf") {
+            let d = decorate(&t).map_err(|e| format!("seed {seed}: {n} does not parse: {e}"))?;
+            if std::env::var_os("TFOPS_SHOW_DECORATED").is_some() {
+                println!("--- {n}\n{d}");
+            }
+            std::fs::write(dir.join(&n), d).unwrap();
+            decorated_files += 1;
+        }
+    }
+    if decorated_files > 0 {
+        let again = tfops::drift::detect_target_env(&target, edited.env.clone())
+            .map_err(|e| format!("seed {seed}: tfops drift failed with comments added: {e}"))?;
+        let with_comments = ours(&again);
+        if with_comments != mine {
+            let files: String = edited
+                .files()
+                .iter()
+                .filter(|(n, _)| n.ends_with(".tf"))
+                .map(|(n, t)| format!("--- {n}\n{}", decorate(t).unwrap_or_default()))
+                .collect();
+            return Err(format!(
+                "seed {seed}: comments changed tfops's verdicts\n  without: {mine:?}\n  with:    {with_comments:?}\n{files}"
+            ));
+        }
+    }
     // The exit code as `terraform plan -detailed-exitcode` gives it.
     let tf_exit = if theirs.is_empty() { 0 } else { 2 };
     if theirs != mine || tf_exit != report.exit_code() {
