@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -523,5 +523,138 @@ fn ignore_changes_paths_agree_with_terraform() {
     // Both outcomes are in the cases, so the test can tell them apart.
     assert!(want.len() >= 4 && want.len() <= cases.len() - 4, "{want:?}");
     let got = tfops_plan(&ws);
+    assert_eq!(got, want, "tfops (left) and terraform (right) disagree");
+}
+
+/// `import` blocks (Terraform 1.5): a `terraform_data` imports as its ID alone, so what the
+/// plan does with it is known offline — imported, and updated or replaced where the
+/// configuration sets values. A target already in the state ignores its block. Compared
+/// with Terraform's own plan, address by address, the IDs included; an import-only plan is
+/// drift for `--detailed-exitcode`, as it is for Terraform.
+#[test]
+fn import_blocks_agree_with_terraform() {
+    let Some(bin) = terraform() else { return };
+    let applied = r#"
+resource "terraform_data" "e" {
+  input = "e"
+}
+"#;
+    let planned = r#"
+variable "suffix" {
+  default = "x"
+}
+resource "terraform_data" "a" {
+  input = "set"
+}
+resource "terraform_data" "b" {
+  triggers_replace = "t"
+}
+resource "terraform_data" "c" {
+}
+resource "terraform_data" "d" {
+  input = null
+}
+resource "terraform_data" "e" {
+  input = "e"
+}
+resource "terraform_data" "g" {
+  for_each = toset(["k", "l"])
+}
+module "m" {
+  source = "./m"
+}
+import {
+  to = terraform_data.a
+  id = "a-id"
+}
+import {
+  to = terraform_data.b
+  id = "b-id"
+}
+import {
+  to = terraform_data.c # with a comment
+  id = "c-${upper(var.suffix)}"
+}
+import {
+  to = terraform_data.d
+  id = "d"
+}
+import {
+  to = terraform_data.e
+  id = "another-id"
+}
+import {
+  to = terraform_data.g["k"]
+  id = "g-k"
+}
+import {
+  to = module.m.terraform_data.inner
+  id = "inner-id"
+}
+"#;
+    let ws = Ws::empty();
+    let iac = ws.path("iac");
+    std::fs::create_dir_all(iac.join("m")).unwrap();
+    std::fs::write(iac.join("main.tf"), applied).unwrap();
+    std::fs::write(
+        iac.join("m/main.tf"),
+        "resource \"terraform_data\" \"inner\" {\n  input = 1\n}\n",
+    )
+    .unwrap();
+    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    tf(
+        &bin,
+        &iac,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    std::fs::write(iac.join("main.tf"), planned).unwrap();
+    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    let out = tf(
+        &bin,
+        &iac,
+        &["plan", "-refresh=false", "-input=false", "-json"],
+    );
+    let mut want = BTreeSet::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["type"] == "planned_change" {
+            let c = &v["change"];
+            let addr = c["resource"]["addr"].as_str().unwrap();
+            if let Some(id) = c["importing"]["id"].as_str() {
+                want.insert(format!("import {addr} {id}"));
+            }
+            match c["action"].as_str().unwrap() {
+                "import" => {}
+                a => {
+                    want.insert(format!("{a} {addr}"));
+                }
+            }
+        }
+    }
+    let o = ws.run(&["drift", "--json", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["summary"]["unknown"], 0, "{r:#}");
+    let mut got = BTreeSet::new();
+    for i in r["import"].as_array().unwrap() {
+        got.insert(format!(
+            "import {} {}",
+            i["address"].as_str().unwrap(),
+            i["id"].as_str().unwrap()
+        ));
+    }
+    for a in ["create", "destroy"] {
+        for x in r[a].as_array().unwrap() {
+            got.insert(format!("{a} {}", x.as_str().unwrap()));
+        }
+    }
+    for a in ["update", "replace"] {
+        for x in r[a].as_array().unwrap() {
+            got.insert(format!("{a} {}", x["address"].as_str().unwrap()));
+        }
+    }
+    assert!(want.len() >= 8, "{want:?}");
     assert_eq!(got, want, "tfops (left) and terraform (right) disagree");
 }

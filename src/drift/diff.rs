@@ -49,6 +49,13 @@ pub struct OutputChange {
     pub action: String,
 }
 
+/// An object an `import` block brings under management: the address and the ID given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Import {
+    pub address: String,
+    pub id: String,
+}
+
 /// A destroy and a create that look like one resource under a new name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Renamed {
@@ -73,6 +80,8 @@ pub struct Diff {
     pub moved: Vec<Moved>,
     /// Objects a `removed { lifecycle { destroy = false } }` block drops from the state.
     pub forget: Vec<String>,
+    /// Objects `import` blocks bring into the state (compared like recorded objects too).
+    pub import: Vec<Import>,
     pub outputs: Vec<OutputChange>,
     pub in_sync: usize,
     /// Whether an update was decided for a type whose schema tfops does not know.
@@ -189,6 +198,7 @@ impl Diff {
             && self.replace.is_empty()
             && self.moved.is_empty()
             && self.forget.is_empty()
+            && self.import.is_empty()
             && self.outputs.is_empty())
     }
 }
@@ -476,6 +486,31 @@ fn compare(
     }
 }
 
+/// The object an `import` block brings in, where tfops knows it without the provider:
+/// `terraform_data` imports as its ID alone. `None` for other types.
+fn imported_object(want: &DesiredInstance, id: &str) -> Option<RecordedInstance> {
+    if want.rtype != "terraform_data" {
+        return None;
+    }
+    let attrs = serde_json::json!({"id": id, "input": null, "output": null,
+        "triggers_replace": null});
+    Some(RecordedInstance {
+        // Only the attributes are compared: the address is the type's alone.
+        address: crate::state::model::Address {
+            module: String::new(),
+            data: false,
+            rtype: want.rtype.clone(),
+            name: String::new(),
+            key: None,
+        },
+        module: String::new(),
+        data: false,
+        rtype: want.rtype.clone(),
+        raw_attributes: serde_json::value::to_raw_value(&attrs).ok()?,
+        sensitive: Default::default(),
+    })
+}
+
 /// An instance the diff cannot decide offline, named at its resource block.
 fn undecided(desired: &Desired, addr: &str, reason: String) -> Unknown {
     // The block is recorded without instance keys: `a.b["k"]` is declared as `a.b`.
@@ -756,7 +791,8 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     // created whatever its values (Terraform plans `create` too).
     out.unknown.retain(|u| {
         let create = desired.unknown_values.contains(&u.address)
-            && !effective.contains_key(u.address.as_str());
+            && !effective.contains_key(u.address.as_str())
+            && !desired.imports.contains_key(&u.address);
         if create {
             out.create.push(u.address.clone());
         }
@@ -769,11 +805,41 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
     // verdict: decided once every other change is known.
     let mut triggered: Vec<(&String, &DesiredInstance, Verdict)> = Vec::new();
     for (addr, want) in &desired.instances {
-        let Some(orig) = effective.get(addr.as_str()) else {
-            out.create.push(addr.clone());
-            continue;
+        let imported;
+        let import = desired.imports.get(addr);
+        let at_import = |reason: String| Unknown {
+            address: addr.clone(),
+            reason,
+            at: import.map(|i| i.at.clone()).unwrap_or_default(),
         };
-        let have = &recorded.instances[*orig];
+        let have = match (effective.get(addr.as_str()), import.map(|i| &i.id)) {
+            (Some(orig), _) => &recorded.instances[*orig],
+            (None, None) => {
+                out.create.push(addr.clone());
+                continue;
+            }
+            (None, Some(Err(reason))) => {
+                out.unknown.push(at_import(reason.clone()));
+                continue;
+            }
+            (None, Some(Ok(id))) => match imported_object(want, id) {
+                Some(o) => {
+                    out.import.push(Import {
+                        address: addr.clone(),
+                        id: id.clone(),
+                    });
+                    imported = o;
+                    &imported
+                }
+                None => {
+                    out.unknown.push(at_import(format!(
+                        "imported (id {}): what the provider reads for it is known only during plan",
+                        super::state::quote(id)
+                    )));
+                    continue;
+                }
+            },
+        };
         let sens = |attrs: &[String]| -> Vec<String> {
             attrs
                 .iter()
@@ -811,6 +877,21 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
                     attributes: attrs,
                 });
             }
+        }
+    }
+    // An import block whose target the configuration does not declare: Terraform refuses
+    // the plan (unless asked to write the configuration). Targets under an address that is
+    // itself undecided are left to it.
+    for (target, i) in &desired.imports {
+        if !desired.instances.contains_key(target)
+            && !effective.contains_key(target.as_str())
+            && !out.unknown.iter().any(|u| covers(&u.address, target))
+        {
+            out.unknown.push(Unknown {
+                address: target.clone(),
+                reason: "an import block names it, but no resource block declares it: Terraform refuses the plan".into(),
+                at: i.at.clone(),
+            });
         }
     }
     out.create.sort();
@@ -1791,6 +1872,74 @@ resource "terraform_data" "b" {
         let d = run_files(&[("main.tf", "removed {\n  from = terraform_data.old\n  lifecycle {\n    destroy = false\n  }\n}\n")], &st, &[]);
         assert_eq!(actions(&d), ["forget terraform_data.old"]);
         assert!(d.has_drift());
+    }
+
+    /// What tfops cannot know of an import: a type whose provider reads the object, an ID
+    /// made of a secret or of a value known only after apply, a target no block declares.
+    #[test]
+    fn imports_tfops_cannot_decide_are_unknown() {
+        let tf = r#"
+variable "secret" {
+  default   = "s3cr3t"
+  sensitive = true
+}
+resource "aws_instance" "web" {
+  ami = "ami-1"
+}
+resource "terraform_data" "s" {
+}
+resource "terraform_data" "later" {
+}
+resource "terraform_data" "src" {
+}
+import {
+  to = aws_instance.web
+  id = "i-123"
+}
+import {
+  to = terraform_data.s
+  id = var.secret
+}
+import {
+  to = terraform_data.later
+  id = terraform_data.src.id
+}
+import {
+  to = terraform_data.missing
+  id = "m"
+}
+"#;
+        let d = run_files(&[("main.tf", tf)], &st(""), &[]);
+        assert!(d.import.is_empty(), "{:?}", d.import);
+        assert_eq!(d.create, ["terraform_data.src"]);
+        assert_eq!(d.unknown.len(), 4, "{:?}", d.unknown);
+        let reasons: BTreeMap<&str, &str> = d
+            .unknown
+            .iter()
+            .map(|u| (u.address.as_str(), u.reason.as_str()))
+            .collect();
+        assert!(
+            reasons["aws_instance.web"].contains("provider"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons["terraform_data.s"].contains("sensitive"),
+            "{reasons:?}"
+        );
+        assert!(!format!("{d:?}").contains("s3cr3t"));
+        assert!(
+            reasons["terraform_data.later"].contains("after apply"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons["terraform_data.missing"].contains("no resource block"),
+            "{reasons:?}"
+        );
+        assert!(
+            d.unknown.iter().all(|u| u.at.starts_with("main.tf:")),
+            "{:?}",
+            d.unknown
+        );
     }
 
     #[test]

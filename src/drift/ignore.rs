@@ -441,6 +441,7 @@ pub fn apply(
     d.create.retain(|a| !whole("create", a, &mut out));
     d.destroy.retain(|a| !whole("destroy", a, &mut out));
     d.forget.retain(|a| !whole("forget", a, &mut out));
+    d.import.retain(|i| !whole("import", &i.address, &mut out));
     d.unknown
         .retain(|u| !whole("unknown", &u.address, &mut out));
     // Unknown only for blocks the configuration does not write: decided when the rules

@@ -410,10 +410,31 @@ pub struct FileModel {
     outputs: Vec<Output>,
     pub moved: Vec<Moved>,
     pub removed: Vec<Removed>,
+    /// `import { to, id }` blocks (Terraform reads them in the root module only).
+    pub imports: Vec<ImportBlock>,
     /// `module "name"` blocks.
     pub modules: Vec<ModuleBlock>,
     /// An override file (`override.tf`, `*_override.tf`, `.tf.json` forms).
     pub is_override: bool,
+}
+
+/// An `import { to = ADDRESS, id = "…" }` block as written.
+#[derive(Debug, Clone)]
+pub struct ImportBlock {
+    pub to: String,
+    id: Option<Expr>,
+    /// `for_each` on the block (Terraform 1.7): not expanded by tfops.
+    for_each: bool,
+    pub at: String,
+}
+
+/// What an `import` block asks for one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportTarget {
+    /// The ID, or why it is not known offline.
+    pub id: Result<String, String>,
+    /// `file:line:column` of the block.
+    pub at: String,
 }
 
 /// Something that cannot be decided offline.
@@ -726,6 +747,8 @@ pub struct Desired {
     pub resource_at: BTreeMap<String, String>,
     /// The child module folders read (the module folder joined with their path).
     pub module_dirs: Vec<PathBuf>,
+    /// Root `import` blocks by target address.
+    pub imports: BTreeMap<String, ImportTarget>,
 }
 
 /// Meta-arguments: never compared.
@@ -869,6 +892,22 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                         .is_some_and(|a| literal_bool(&a.value) == Some(false))
                 });
                 out.removed.push(Removed { from, destroy });
+            }
+            "import" => {
+                let Some(to) = b.body.get_attribute("to").map(|a| flat(&a.value)) else {
+                    return Err(hcl_error(
+                        file,
+                        &lines,
+                        b.span(),
+                        "an `import` block needs `to`".into(),
+                    ));
+                };
+                out.imports.push(ImportBlock {
+                    to,
+                    id: b.body.get_attribute("id").map(|a| Expr::new(&a.value)),
+                    for_each: b.body.get_attribute("for_each").is_some(),
+                    at: at(b.span()),
+                });
             }
             "module" => {
                 if let [n] = b.labels.as_slice() {
@@ -1448,6 +1487,7 @@ struct ModuleConfig {
     outputs: Vec<Output>,
     moved: Vec<Moved>,
     removed: Vec<Removed>,
+    imports: Vec<ImportBlock>,
     modules: Vec<ModuleBlock>,
 }
 
@@ -1465,6 +1505,7 @@ fn merge_files(files: Vec<FileModel>) -> Result<ModuleConfig, DriftError> {
         m.outputs.extend(f.outputs);
         m.moved.extend(f.moved);
         m.removed.extend(f.removed);
+        m.imports.extend(f.imports);
         m.modules.extend(f.modules);
         for d in f.resources {
             let addr = d.address();
@@ -1932,6 +1973,41 @@ impl Expander {
                 from: format!("{}{}", inst.prefix, r.from),
                 destroy: r.destroy,
             });
+        }
+        // Terraform reads `import` blocks in the root module only.
+        if inst.depth == 0 {
+            for i in &m.imports {
+                let id = if i.for_each {
+                    Err("an import block with for_each is not expanded by tfops".to_string())
+                } else {
+                    match &i.id {
+                        None => Err("the import block has no `id`".to_string()),
+                        // The ID is shown in the report: never one made of a secret.
+                        Some(e) if e.mentions(sens) => {
+                            Err("its import id comes from a sensitive value".to_string())
+                        }
+                        Some(e) => match e.eval(&scope) {
+                            Ok(TfValue::String(id)) => Ok(id),
+                            Ok(v) => match v.first_unknown() {
+                                Some(u) => Err(format!("import id = {}: {}", e.text(), u.reason)),
+                                None => Err(format!("import id = {} is not a string", e.text())),
+                            },
+                            Err(err) => Err(format!(
+                                "import id = {}: {}",
+                                e.text(),
+                                failure(e, &err, sens)
+                            )),
+                        },
+                    }
+                };
+                self.out.imports.insert(
+                    i.to.clone(),
+                    ImportTarget {
+                        id,
+                        at: i.at.clone(),
+                    },
+                );
+            }
         }
 
         let mut outputs = BTreeMap::new();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::diff::{Diff, OutputChange, Renamed, Update};
+use super::diff::{Diff, Import, OutputChange, Renamed, Update};
 use super::ignore::Ignored;
 use super::model::{Moved, Unknown};
 use crate::fsutil;
@@ -30,6 +30,14 @@ pub struct Summary {
     pub unknown: usize,
     pub ignored: usize,
     pub in_sync: usize,
+    /// Objects `import` blocks bring in (absent from the JSON when none, as in reports of
+    /// earlier versions).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub import: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One drift detection: the configuration (`dir`) against the state, offline.
@@ -56,6 +64,10 @@ pub struct Report {
     pub forget: Vec<String>,
     /// Root outputs that change.
     pub outputs: Vec<OutputChange>,
+    /// Objects `import` blocks bring into the state, with the ID given (their own changes,
+    /// if any, are under `update` / `replace`). Absent from the JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub import: Vec<Import>,
     pub renamed: Vec<Renamed>,
     pub unknown: Vec<Unknown>,
     /// What ignore rules (`.driftignore`, `drift.ignore`) took out of the lists above, each
@@ -100,6 +112,7 @@ impl Report {
                 unknown: diff.unknown.len(),
                 ignored: 0,
                 in_sync: diff.in_sync,
+                import: diff.import.len(),
             },
             create: diff.create,
             destroy: diff.destroy,
@@ -108,6 +121,7 @@ impl Report {
             moved: diff.moved,
             forget: diff.forget,
             outputs: diff.outputs,
+            import: diff.import,
             renamed: diff.renamed,
             unknown: diff.unknown,
             ignored: Vec::new(),
@@ -153,7 +167,7 @@ impl Report {
     /// (as `terraform plan -detailed-exitcode` counts it).
     pub fn has_drift(&self) -> bool {
         let s = &self.summary;
-        s.create + s.destroy + s.update + s.replace + s.moved + s.forget + s.outputs > 0
+        s.create + s.destroy + s.update + s.replace + s.moved + s.forget + s.outputs + s.import > 0
     }
 
     /// What `drift --detailed-exitcode` returns: 2 drift, 0 none. Unknown addresses alone
@@ -262,6 +276,14 @@ impl Report {
                 format!("has moved from {}", m.from),
             ));
         }
+        for i in &self.import {
+            rows.push((
+                "  <=",
+                "36",
+                i.address.clone(),
+                format!("will be imported (id {})", super::state::quote(&i.id)),
+            ));
+        }
         for a in &self.forget {
             rows.push((
                 "  .",
@@ -343,6 +365,11 @@ impl Report {
             self.ignored_note(),
             sm.in_sync
         );
+        if sm.import > 0 {
+            // Before the full stop: `…, 3 in sync, 1 to import.`
+            s.truncate(s.trim_end().len() - 1);
+            let _ = writeln!(s, ", {} to import.", sm.import);
+        }
         s
     }
 }
