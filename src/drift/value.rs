@@ -744,6 +744,13 @@ pub fn convert(v: Value, t: &Type) -> Result<Value, ConvError> {
                 quote(s)
             )),
         },
+        // A set with unknown elements has no known order, nor length (two of them may turn
+        // out equal): as a list or tuple it is unknown.
+        (Value::Set(_), Type::List(_) | Type::Tuple(_)) if v.first_unknown().is_some() => {
+            Ok(Value::Unknown(v.first_unknown().cloned().unwrap_or_else(|| {
+                Unknown::new("a set with unknown elements")
+            })))
+        }
         (Value::List(_) | Value::Set(_) | Value::Tuple(_), Type::List(et) | Type::Set(et)) => {
             let elems = match v {
                 Value::List(e) | Value::Set(e) | Value::Tuple(e) => e,

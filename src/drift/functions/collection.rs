@@ -117,6 +117,10 @@ fn same_kind(like: &Value, items: Vec<Value>) -> Value {
 fn length(v: &Value) -> FResult {
     match v {
         Value::String(s) => Ok(Value::int(grapheme_count(s) as i128)),
+        // A set with unknown elements may hold fewer: two of them may turn out equal.
+        Value::Set(_) if v.first_unknown().is_some() => {
+            Ok(v.first_unknown().cloned().map_or(Value::Null, Value::Unknown))
+        }
         Value::List(v) | Value::Set(v) | Value::Tuple(v) => Ok(Value::int(v.len() as i128)),
         Value::Map(m) | Value::Object(m) => Ok(Value::int(m.len() as i128)),
         Value::Null => err("Invalid value for \"value\" parameter: argument must not be null"),

@@ -290,6 +290,29 @@ mod tests {
         );
     }
 
+    fn u(r: &str) -> Value {
+        Value::unknown(r)
+    }
+
+    #[test]
+    fn a_set_with_unknown_elements_has_no_known_length() {
+        // Two unknown elements may turn out equal, or equal to a known one: Terraform refuses
+        // `count = length(toset([x.id, "a"]))` as not known until apply.
+        let s = Scope::new(Path::new("."));
+        let set = call(
+            "toset",
+            vec![Value::Tuple(vec![u("r"), Value::String("a".into())])],
+            &s,
+        )
+        .unwrap();
+        assert!(matches!(set, Value::Set(_)), "{set:?}");
+        assert_eq!(call("length", vec![set.clone()], &s).unwrap(), u("r"));
+        assert_eq!(call("tolist", vec![set], &s).unwrap(), u("r"));
+        // a list keeps its length
+        let l = Value::List(vec![u("r"), Value::String("a".into())]);
+        assert_eq!(call("length", vec![l], &s).unwrap(), Value::int(2));
+    }
+
     #[test]
     fn unknown_arguments_make_unknown_results() {
         let s = Scope::new(Path::new("."));
