@@ -376,6 +376,14 @@ fn zipmap(a: &[Value]) -> FResult {
     arity("zipmap", a, 2, 2)?;
     let ks = seq(a, 0, "keys")?;
     let vs = seq(a, 1, "values")?;
+    // Unknown values stay in the map; an unknown key leaves the map unknown.
+    if let Some(u) = ks.iter().find_map(Value::first_unknown) {
+        return Ok(Value::Unknown(u.clone()));
+    }
+    // A set with unknown elements has no known length (two of them may turn out equal).
+    if let (Value::Set(_), Some(u)) = (&a[1], a[1].first_unknown()) {
+        return Ok(Value::Unknown(u.clone()));
+    }
     if ks.len() != vs.len() {
         return err(format!(
             "number of keys ({}) does not match number of values ({})",

@@ -158,6 +158,11 @@ const UNKNOWN_AWARE: &[&str] = &[
     "index",
 ];
 
+/// Functions that keep unknowns found inside their arguments (a map's values, a list's
+/// elements) where they are: `keys` of a map with unknown values is known, as Terraform knows
+/// it. An argument that is itself unknown still makes the result unknown.
+const ELEMENT_AWARE: &[&str] = &["keys", "values", "merge", "zipmap"];
+
 /// Calls the function `name` with evaluated arguments.
 ///
 /// # Errors
@@ -168,7 +173,7 @@ pub fn call(name: &str, args: Vec<Value>, scope: &Scope) -> FResult {
             "{name}() is known only after apply"
         )));
     }
-    if !UNKNOWN_AWARE.contains(&name) {
+    if !UNKNOWN_AWARE.contains(&name) && !ELEMENT_AWARE.contains(&name) {
         if let Some(u) = args.iter().find_map(Value::first_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
@@ -292,6 +297,50 @@ mod tests {
 
     fn u(r: &str) -> Value {
         Value::unknown(r)
+    }
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn unknown_values_inside_maps_leave_keys_known() {
+        let s = Scope::new(Path::new("."));
+        let m = obj(&[("a", u("r")), ("b", Value::String("z".into()))]);
+        let ks = call("keys", vec![m.clone()], &s).unwrap();
+        assert_eq!(
+            ks,
+            Value::Tuple(vec![Value::String("a".into()), Value::String("b".into())])
+        );
+        let vs = call("values", vec![m.clone()], &s).unwrap();
+        assert_eq!(vs, Value::Tuple(vec![u("r"), Value::String("z".into())]));
+        let merged = call("merge", vec![m.clone(), obj(&[("c", u("q"))])], &s).unwrap();
+        assert_eq!(
+            merged,
+            obj(&[
+                ("a", u("r")),
+                ("b", Value::String("z".into())),
+                ("c", u("q"))
+            ])
+        );
+        let l = Value::Tuple(vec![u("r"), Value::String("y".into())]);
+        let keys = Value::Tuple(vec![Value::String("p".into()), Value::String("q".into())]);
+        let z = call("zipmap", vec![keys, l.clone()], &s).unwrap();
+        assert_eq!(z, obj(&[("p", u("r")), ("q", Value::String("y".into()))]));
+        // an unknown key, or an argument itself unknown, leaves the result unknown
+        let z = call(
+            "zipmap",
+            vec![l, Value::Tuple(vec![Value::int(1), Value::int(2)])],
+            &s,
+        );
+        assert_eq!(z.unwrap(), u("r"));
+        assert_eq!(call("merge", vec![m, u("w")], &s).unwrap(), u("w"));
+        assert_eq!(call("keys", vec![u("k")], &s).unwrap(), u("k"));
     }
 
     #[test]
