@@ -1431,7 +1431,13 @@ fn instance_keys(
             let v = e
                 .eval(scope)
                 .map_err(|err| format!("for_each = {}: {err}", e.text()))?;
-            if let Some(u) = v.first_unknown() {
+            // A map's keys make the instances: its values may be unknown (`each.value` is
+            // then unknown), as Terraform allows. A set must be wholly known.
+            let undecided = match &v {
+                TfValue::Map(_) | TfValue::Object(_) => None,
+                other => other.first_unknown(),
+            };
+            if let Some(u) = undecided {
                 return Err(format!(
                     "for_each = {} cannot be known offline: {}",
                     e.text(),
@@ -2320,6 +2326,39 @@ data "null_data_source" "d" {}
         assert_eq!(d.removed[1].from, "module.m[1].terraform_data.old");
         assert!(!d.removed[1].destroy);
         assert!(d.single.contains("module.m[1].terraform_data.b"));
+    }
+
+    #[test]
+    fn for_each_over_a_map_needs_known_keys_not_known_values() {
+        let d = desired(
+            r#"
+resource "x" "a" {}
+resource "x" "m" {
+  for_each = { p = x.a.id, q = "v" }
+  v        = each.value
+}
+resource "x" "s" {
+  for_each = toset([x.a.id, "v"])
+}
+"#,
+        );
+        let k: Vec<_> = d.instances.keys().cloned().collect();
+        assert_eq!(k, ["x.a", "x.m[\"q\"]"]);
+        assert_eq!(d.instances["x.m[\"q\"]"].attrs["v"], "v");
+        // x.m["p"] is an instance (its value is what is unknown); a set's elements are its
+        // keys: all must be known
+        let u: Vec<_> = d.unknown.iter().map(|u| u.address.as_str()).collect();
+        assert_eq!(u, ["x.m[\"p\"]", "x.s"], "{:?}", d.unknown);
+        assert!(
+            d.unknown[1].reason.starts_with("for_each = "),
+            "{}",
+            d.unknown[1].reason
+        );
+        assert!(
+            d.unknown[1].reason.contains("x.a.id"),
+            "{}",
+            d.unknown[1].reason
+        );
     }
 
     #[test]
