@@ -2058,7 +2058,8 @@ impl Expander {
                         Ok(TfValue::Null) if !d.nullable && d.default.is_some() => {
                             d.default.clone().unwrap_or(TfValue::Null)
                         }
-                        Ok(v) if v.first_unknown().is_some() => v,
+                        // Converted even with unknowns inside: the defaults of `optional`
+                        // attributes are filled in around them, as Terraform does.
                         Ok(v) => match &d.ty {
                             Some(t) => tfeval::convert(v, t).unwrap_or_else(|err| {
                                 TfValue::unknown(format!(
@@ -2326,6 +2327,58 @@ data "null_data_source" "d" {}
         assert_eq!(d.removed[1].from, "module.m[1].terraform_data.old");
         assert!(!d.removed[1].destroy);
         assert!(d.single.contains("module.m[1].terraform_data.b"));
+    }
+
+    #[test]
+    fn optional_attribute_defaults_are_filled_in_around_unknowns() {
+        // terraform-aws-alb's `var.listeners`: a listener holding a value known only after
+        // apply still gets `rules = {}` and `extra = []` from its type (Terraform plans
+        // e["a"], e["b"] and r["b/r1"]).
+        let d = expand_dir(
+            "resource \"terraform_data\" \"x\" {}\nmodule \"m\" {\n  source = \"./m\"\n  listeners = {\n    a = { port = 80 }\n    b = { port = 443, cert = terraform_data.x.output, rules = { r1 = { priority = 1 } } }\n  }\n}\n",
+            &[(
+                "m/main.tf",
+                r#"
+variable "listeners" {
+  type = map(object({
+    port  = number
+    cert  = optional(string)
+    extra = optional(list(string), [])
+    rules = optional(map(object({
+      priority = optional(number)
+      tag      = optional(string, "t")
+    })), {})
+  }))
+}
+locals {
+  rules  = flatten([for lk, lv in var.listeners : [for rk, rv in lv.rules : merge(rv, { lk = lk, rk = rk })]])
+  extras = { for k, v in var.listeners : k => v if length(v.extra) == 0 }
+}
+resource "terraform_data" "r" {
+  for_each = { for v in local.rules : "${v.lk}/${v.rk}" => v }
+  input    = each.value.tag
+}
+resource "terraform_data" "e" {
+  for_each = local.extras
+}
+"#,
+            )],
+        );
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        let k: Vec<_> = d.instances.keys().cloned().collect();
+        assert_eq!(
+            k,
+            [
+                "module.m.terraform_data.e[\"a\"]",
+                "module.m.terraform_data.e[\"b\"]",
+                "module.m.terraform_data.r[\"b/r1\"]",
+                "terraform_data.x",
+            ]
+        );
+        assert_eq!(
+            d.instances["module.m.terraform_data.r[\"b/r1\"]"].attrs["input"],
+            "t"
+        );
     }
 
     #[test]
