@@ -36,7 +36,17 @@ module "lb" {
   }
 }
 
-# lambda's allowed_triggers: a map whose values are known only after apply
+# lambda's allowed_triggers: a map(any) of objects with different attributes
+module "fn" {
+  source = "./fn"
+  allowed_triggers = {
+    Config   = { principal = "config.amazonaws.com", principal_org_id = terraform_data.x.output }
+    OneRule  = { principal = "events.amazonaws.com", source_arn = "arn:rule" }
+    Gateway  = { service = "apigateway" }
+  }
+}
+
+# a map whose values are known only after apply
 resource "terraform_data" "triggers" {
   for_each = { for k, v in local.m : k => v if k != "" }
   input    = each.value
@@ -100,6 +110,18 @@ resource "terraform_data" "rule" {
 
 resource "terraform_data" "listener" {
   for_each = local.extras
+}
+"#;
+
+const FN: &str = r#"
+variable "allowed_triggers" {
+  type    = map(any)
+  default = {}
+}
+
+resource "terraform_data" "permission" {
+  for_each = { for k, v in var.allowed_triggers : k => v }
+  input    = try(each.value.service, each.value.principal)
 }
 "#;
 
@@ -184,6 +206,8 @@ fn public_module_patterns_agree_with_terraform_plan() {
     std::fs::create_dir_all(ws.path("iac/lb")).unwrap();
     std::fs::write(ws.path("iac/main.tf"), MAIN).unwrap();
     std::fs::write(ws.path("iac/lb/main.tf"), LB).unwrap();
+    std::fs::create_dir_all(ws.path("iac/fn")).unwrap();
+    std::fs::write(ws.path("iac/fn/main.tf"), FN).unwrap();
 
     let o = ws.run(&["drift", "--json"]);
     assert!(o.status.code().is_some(), "{}", text(&o));

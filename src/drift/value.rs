@@ -902,7 +902,10 @@ pub fn unify_types(types: &[Type]) -> Option<Type> {
                     }
                     return Some(Type::Object(out));
                 }
-                return None;
+                // Objects with different attributes unify as a map of what all their
+                // attribute values unify to (`{a = "x"}` and `{b = "y"}`: `map(string)`).
+                let attrs: Vec<Type> = objs.iter().flat_map(|m| m.values().cloned()).collect();
+                return unify_types(&attrs).map(|e| Type::Map(Box::new(e)));
             }
             let mut all = Vec::new();
             for t in &known {
