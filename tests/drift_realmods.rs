@@ -74,6 +74,11 @@ resource "terraform_data" "zip" {
   for_each = zipmap(["p", "q"], local.l)
 }
 
+# alb's listener rules: flatten() of objects that hold values known after apply
+resource "terraform_data" "flat_objects" {
+  for_each = { for o in flatten([[local.objs], [{ name = "n3", v = "w" }]]) : o.name => o }
+}
+
 # alb: for_each = local.create && var.target_groups != null ? var.target_groups : {}
 resource "terraform_data" "not_null" {
   for_each = local.m != null ? local.m : {}

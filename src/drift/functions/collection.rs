@@ -308,18 +308,36 @@ fn distinct(a: &[Value]) -> FResult {
 
 fn flatten(a: &[Value]) -> FResult {
     arity("flatten", a, 1, 1)?;
-    fn go(v: &[Value], out: &mut Vec<Value>) -> Result<(), FuncError> {
+    /// Flattens into `out`; an unknown element (it may be a list itself) or a set holding
+    /// one leaves the length unknown: that unknown is returned. Objects with unknown
+    /// attributes are elements like any other.
+    fn go(v: &[Value], out: &mut Vec<Value>) -> Option<Value> {
         for x in v {
             match x {
-                Value::List(i) | Value::Set(i) | Value::Tuple(i) => go(i, out)?,
+                Value::Unknown(_) => return Some(x.clone()),
+                Value::Set(_) if x.first_unknown().is_some() => {
+                    return x.first_unknown().cloned().map(Value::Unknown)
+                }
+                Value::List(i) | Value::Set(i) | Value::Tuple(i) => {
+                    if let Some(u) = go(i, out) {
+                        return Some(u);
+                    }
+                }
                 other => out.push(other.clone()),
             }
         }
-        Ok(())
+        None
     }
     let s = seq(a, 0, "list")?;
+    if let Value::Set(_) = &a[0] {
+        if let Some(u) = a[0].first_unknown() {
+            return Ok(Value::Unknown(u.clone()));
+        }
+    }
     let mut out = Vec::new();
-    go(s, &mut out)?;
+    if let Some(u) = go(s, &mut out) {
+        return Ok(u);
+    }
     Ok(Value::Tuple(out))
 }
 

@@ -161,7 +161,7 @@ const UNKNOWN_AWARE: &[&str] = &[
 /// Functions that keep unknowns found inside their arguments (a map's values, a list's
 /// elements) where they are: `keys` of a map with unknown values is known, as Terraform knows
 /// it. An argument that is itself unknown still makes the result unknown.
-const ELEMENT_AWARE: &[&str] = &["keys", "values", "merge", "zipmap"];
+const ELEMENT_AWARE: &[&str] = &["keys", "values", "merge", "zipmap", "flatten"];
 
 /// Calls the function `name` with evaluated arguments.
 ///
@@ -341,6 +341,23 @@ mod tests {
         assert_eq!(z.unwrap(), u("r"));
         assert_eq!(call("merge", vec![m, u("w")], &s).unwrap(), u("w"));
         assert_eq!(call("keys", vec![u("k")], &s).unwrap(), u("k"));
+    }
+
+    #[test]
+    fn flatten_keeps_objects_with_unknowns_and_not_unknown_elements() {
+        let s = Scope::new(Path::new("."));
+        let o = obj(&[("v", u("r"))]);
+        let nested = Value::Tuple(vec![
+            Value::Tuple(vec![o.clone()]),
+            Value::String("a".into()),
+        ]);
+        assert_eq!(
+            call("flatten", vec![nested], &s).unwrap(),
+            Value::Tuple(vec![o, Value::String("a".into())])
+        );
+        // an unknown element may be a list: the length is not known
+        let with_unknown = Value::Tuple(vec![Value::Tuple(vec![u("e")]), Value::int(1)]);
+        assert_eq!(call("flatten", vec![with_unknown], &s).unwrap(), u("e"));
     }
 
     #[test]
