@@ -97,6 +97,15 @@ resource "terraform_data" "set_length" {
 resource "terraform_data" "set_as_list" {
   count = length(tolist(local.s))
 }
+
+# outputs the state does not hold yet are added, known or not
+output "known" {
+  value = keys(local.m)
+}
+
+output "after_apply" {
+  value = terraform_data.x.output
+}
 "#;
 
 const LB: &str = r#"
@@ -154,8 +163,15 @@ fn terraform() -> Option<PathBuf> {
     (parts.first() == Some(&1) && parts.get(1).is_some_and(|m| *m >= 4)).then_some(bin)
 }
 
-/// Terraform's plan: (addresses it plans to create, resources it refuses to plan).
-fn terraform_plan(bin: &Path, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+/// Terraform's plan: addresses it plans to create, resources it refuses to plan, outputs it
+/// plans to add.
+struct Plan {
+    creates: BTreeSet<String>,
+    refused: BTreeSet<String>,
+    outputs: BTreeSet<String>,
+}
+
+fn terraform_plan(bin: &Path, dir: &Path) -> Plan {
     let init = common::terraform_cmd(
         bin,
         &["init", "-input=false", "-no-color", "-backend=false"],
@@ -175,6 +191,7 @@ fn terraform_plan(bin: &Path, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>
     );
     let mut creates = BTreeSet::new();
     let mut refused = BTreeSet::new();
+    let mut outputs = BTreeSet::new();
     for line in String::from_utf8_lossy(&plan.stdout).lines() {
         let Ok(m) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -187,6 +204,13 @@ fn terraform_plan(bin: &Path, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>
                         .unwrap()
                         .to_string(),
                 );
+            }
+            Some("outputs") => {
+                for (name, o) in m["outputs"].as_object().unwrap() {
+                    if o["action"] == "create" {
+                        outputs.insert(name.clone());
+                    }
+                }
             }
             Some("diagnostic") if m["diagnostic"]["severity"] == "error" => {
                 let d = &m["diagnostic"];
@@ -203,7 +227,11 @@ fn terraform_plan(bin: &Path, dir: &Path) -> (BTreeSet<String>, BTreeSet<String>
             _ => {}
         }
     }
-    (creates, refused)
+    Plan {
+        creates,
+        refused,
+        outputs,
+    }
 }
 
 #[test]
@@ -241,7 +269,19 @@ fn public_module_patterns_agree_with_terraform_plan() {
         .map(|u| u["address"].as_str().unwrap().to_string())
         .collect();
 
-    let (theirs, refused) = terraform_plan(&bin, &ws.path("iac"));
+    let our_outputs: BTreeSet<String> = r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] == "create")
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+
+    let Plan {
+        creates: theirs,
+        refused,
+        outputs,
+    } = terraform_plan(&bin, &ws.path("iac"));
     // the configuration must exercise both sides
     assert!(
         theirs.len() > 10 && refused.len() == 3,
@@ -249,4 +289,6 @@ fn public_module_patterns_agree_with_terraform_plan() {
     );
     assert_eq!(ours, theirs, "creates; tfops unknown: {}", r["unknown"]);
     assert_eq!(unknown, refused, "unknown: {}", r["unknown"]);
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    assert_eq!(our_outputs, outputs, "outputs: {}", r["outputs"]);
 }
