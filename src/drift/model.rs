@@ -1711,6 +1711,20 @@ impl Expander {
         for (n, v) in &inst.vars {
             scope.set_var(n, v.clone());
         }
+        // A module call read before it is evaluated is on a cycle of calls that refer to each
+        // other (Terraform follows each input and output on its own; tfops evaluates a call as
+        // a whole): what reads it is unknown, and says so.
+        for b in &m.modules {
+            scope.set_module(
+                &b.name,
+                TfValue::unknown(format!(
+                    "module.{} is not known offline: it and another module call here refer to \
+                     each other, and tfops evaluates a module call as a whole, not output \
+                     by output",
+                    b.name
+                )),
+            );
+        }
         // What comes from a sensitive value is sensitive too (as Terraform marks it): locals
         // and module outputs join `inst.sensitive` in the order they are evaluated.
         for node in evaluation_order(m) {
@@ -2411,6 +2425,45 @@ resource "x" "s" {
             d.unknown[1].reason.contains("x.a.id"),
             "{}",
             d.unknown[1].reason
+        );
+    }
+
+    #[test]
+    fn module_calls_that_refer_to_each_other_say_so() {
+        // terraform-aws-s3-bucket's s3-analytics example: two buckets naming each other
+        let d = expand_dir(
+            "module \"a\" {\n  source = \"./m\"\n  n      = 1\n  peer   = module.b.name\n}\nmodule \"b\" {\n  source = \"./m\"\n  n      = 2\n  peer   = module.a.name\n}\n",
+            &[(
+                "m/main.tf",
+                "variable \"n\" {}\nvariable \"peer\" {}\nresource \"terraform_data\" \"t\" {\n  count = var.n\n  input = var.peer\n}\noutput \"name\" {\n  value = \"m${var.n}\"\n}\n",
+            )],
+        );
+        // one of the two is evaluated first and cannot read the other: the instances of
+        // that one are unknown with the reason, the other's are known
+        let mut u: Vec<_> = d
+            .unknown
+            .iter()
+            .filter(|u| u.reason.contains("refer to each other"))
+            .map(|u| u.address.clone())
+            .collect();
+        u.sort();
+        assert_eq!(u.len(), d.unknown.len(), "{:?}", d.unknown);
+        let known: Vec<_> = d.instances.keys().cloned().collect();
+        let (first, second) = if known == ["module.a.terraform_data.t[0]"] {
+            ("module.b", "module.a")
+        } else {
+            ("module.a", "module.b")
+        };
+        let want_unknown: Vec<String> = (0..if first == "module.b" { 2 } else { 1 })
+            .map(|i| format!("{first}.terraform_data.t[{i}]"))
+            .collect();
+        assert_eq!(u, want_unknown, "{:?}", d.unknown);
+        assert!(
+            d.unknown[0]
+                .reason
+                .contains(&format!("{second} is not known offline")),
+            "{}",
+            d.unknown[0].reason
         );
     }
 
