@@ -66,6 +66,22 @@ pub fn call_ref(name: &str, first: &Value, rest: &[Value]) -> Option<FResult> {
         "lookup" => check(2, 3).and_then(|_| lookup(first, rest)),
         "element" => check(2, 2).and_then(|_| element(first, rest)),
         "contains" | "index" => check(2, 2).and_then(|_| {
+            if name == "contains" && rest[0].first_unknown().is_none() {
+                if let Some(u) = first.first_unknown() {
+                    // A known element equal to the value decides; else an unknown one may be.
+                    let known: Vec<Value> = seq_of(first, "list")?
+                        .iter()
+                        .filter(|x| x.first_unknown().is_none())
+                        .cloned()
+                        .collect();
+                    let found = contains(&same_kind(first, known), &rest[0])?;
+                    return Ok(if found == Value::Bool(true) {
+                        found
+                    } else {
+                        Value::Unknown(u.clone())
+                    });
+                }
+            }
             if let Some(u) = first.first_unknown().or(rest[0].first_unknown()) {
                 return Ok(Value::Unknown(u.clone()));
             }
@@ -359,6 +375,20 @@ fn compact(a: &[Value]) -> FResult {
 }
 
 fn coalesce(a: &[Value]) -> FResult {
+    // With an unknown argument the result type is not known (the unknown's type joins the
+    // unification): a string before every unknown is the result all the same, as any
+    // primitive unifies to a string.
+    if let Some(pos) = a.iter().position(Value::is_unknown) {
+        let first = a[..pos].iter().find(|v| match v {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        });
+        return Ok(match first {
+            Some(v @ Value::String(_)) => v.clone(),
+            _ => a[pos].clone(),
+        });
+    }
     let t = unify(a).ok_or_else(|| FuncError("all arguments must have the same type".into()))?;
     for v in a {
         let v = convert(v.clone(), &t).map_err(FuncError)?;
@@ -466,6 +496,10 @@ fn range(a: &[Value]) -> FResult {
 fn one(a: &[Value]) -> FResult {
     arity("one", a, 1, 1)?;
     let s = seq(a, 0, "list")?;
+    // a set with an unknown element has no known length
+    if let (Value::Set(_), Some(u)) = (&a[0], a[0].first_unknown()) {
+        return Ok(Value::Unknown(u.clone()));
+    }
     match s {
         [] => Ok(Value::Null),
         [x] => Ok(x.clone()),

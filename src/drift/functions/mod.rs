@@ -161,7 +161,7 @@ const UNKNOWN_AWARE: &[&str] = &[
 /// Functions that keep unknowns found inside their arguments (a map's values, a list's
 /// elements) where they are: `keys` of a map with unknown values is known, as Terraform knows
 /// it. An argument that is itself unknown still makes the result unknown.
-const ELEMENT_AWARE: &[&str] = &["keys", "values", "merge", "zipmap", "flatten"];
+const ELEMENT_AWARE: &[&str] = &["keys", "values", "merge", "zipmap", "flatten", "one"];
 
 /// Calls the function `name` with evaluated arguments.
 ///
@@ -177,7 +177,13 @@ pub fn call(name: &str, args: Vec<Value>, scope: &Scope) -> FResult {
         if let Some(u) = args.iter().find_map(Value::first_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
-    } else if let Some(u) = args.iter().find(|a| a.is_unknown()) {
+    } else if let Some(u) = args
+        .iter()
+        .find(|a| a.is_unknown())
+        .filter(|_| name != "coalesce")
+    {
+        // (`coalesce` sees its unknown arguments: one after a non-null string does not
+        // matter)
         return Ok(u.clone());
     }
     if let Some(r) = collection::call(name, &args) {
@@ -358,6 +364,25 @@ mod tests {
         // an unknown element may be a list: the length is not known
         let with_unknown = Value::Tuple(vec![Value::Tuple(vec![u("e")]), Value::int(1)]);
         assert_eq!(call("flatten", vec![with_unknown], &s).unwrap(), u("e"));
+    }
+
+    #[test]
+    fn coalesce_contains_and_one_decide_around_unknowns_where_terraform_does() {
+        let s = Scope::new(Path::new("."));
+        let z = Value::String("z".into());
+        let c = |args: Vec<Value>| call("coalesce", args, &s).unwrap();
+        assert_eq!(c(vec![Value::Null, z.clone(), u("r")]), z);
+        assert_eq!(c(vec![u("r"), z.clone()]), u("r"));
+        // a number before an unknown: its type (string if the unknown is one) is not known
+        assert_eq!(c(vec![Value::int(1), u("r")]), u("r"));
+        let l = Value::List(vec![u("r"), z.clone()]);
+        let has = |v: Value| call("contains", vec![l.clone(), v], &s).unwrap();
+        assert_eq!(has(z.clone()), Value::Bool(true));
+        assert_eq!(has(Value::String("q".into())), u("r"));
+        let one = |v: Value| call("one", vec![v], &s).unwrap();
+        let o = obj(&[("a", u("r"))]);
+        assert_eq!(one(Value::Tuple(vec![o.clone()])), o);
+        assert_eq!(one(Value::set(vec![u("r"), z])), u("r"));
     }
 
     #[test]
