@@ -182,6 +182,18 @@ const CASES: &[&str] = &[
     r#"tolist(["a", 1])"#,
     r#"tolist(toset([3, 1, 2]))"#,
     r#"tomap({a = 1, b = "x"})"#,
+    // objects with different attributes unify as maps (terraform-aws-lambda's
+    // allowed_triggers, a `map(any)` of such objects)
+    r#"tomap({a = {p = "x", q = "y"}, b = {s = "z"}})"#,
+    r#"tomap({a = {p = "x"}, b = {s = 1}})"#,
+    r#"tomap({a = {p = "x"}, b = {s = [1]}})"#,
+    r#"tomap({a = {p = "x"}, b = {p = "y"}})"#,
+    r#"tolist([{a = "x"}, {b = "y"}])"#,
+    r#"tolist([{a = "x"}, {b = true}, {}])"#,
+    r#"true ? {a = 1} : {b = 2}"#,
+    r#"false ? {a = 1} : {b = "x"}"#,
+    r#"[for o in [{a = "x"}, {b = "y"}] : o]"#,
+    r#"merge({a = {p = "x"}}, {b = {s = "z"}})"#,
     r#"tomap({a = [1], b = "x"})"#,
     r#"tostring(1.5)"#,
     r#"tostring(true)"#,

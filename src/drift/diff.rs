@@ -1107,6 +1107,22 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             });
         }
     }
+    // An output whose value is not known offline, and that the state does not hold, is
+    // added whatever its value (Terraform plans `create` too).
+    let mut added = BTreeSet::new();
+    for name in &desired.unknown_outputs {
+        if !recorded.outputs.contains_key(name) {
+            out.outputs.push(OutputChange {
+                name: name.clone(),
+                action: "create".into(),
+            });
+            added.insert(format!("output.{name}"));
+        }
+    }
+    if !added.is_empty() {
+        out.outputs.sort_by(|a, b| a.name.cmp(&b.name));
+        out.unknown.retain(|u| !added.contains(&u.address));
+    }
     for name in recorded.outputs.keys() {
         if !desired.outputs.contains_key(name) && !desired.unknown_outputs.contains(name) {
             out.outputs.push(OutputChange {

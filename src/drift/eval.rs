@@ -401,6 +401,14 @@ fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, EvalError> {
     use BinaryOperator as B;
     match op {
         B::Eq | B::NotEq => {
+            // Against null, a value that is itself known (a map with unknowns inside) is
+            // known not to be null: `var.target_groups != null` is true, as Terraform has it.
+            let null_vs_known =
+                (l.is_null() && !r.is_unknown()) || (r.is_null() && !l.is_unknown());
+            if null_vs_known {
+                let eq = l.is_null() && r.is_null();
+                return Ok(Value::Bool(if op == B::Eq { eq } else { !eq }));
+            }
             if let Some(u) = l.first_unknown().or(r.first_unknown()) {
                 return Ok(Value::Unknown(u.clone()));
             }

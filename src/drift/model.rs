@@ -1638,7 +1638,13 @@ fn instance_keys(
             let v = e
                 .eval(scope)
                 .map_err(|err| format!("for_each = {}: {err}", e.text()))?;
-            if let Some(u) = v.first_unknown() {
+            // A map's keys make the instances: its values may be unknown (`each.value` is
+            // then unknown), as Terraform allows. A set must be wholly known.
+            let undecided = match &v {
+                TfValue::Map(_) | TfValue::Object(_) => None,
+                other => other.first_unknown(),
+            };
+            if let Some(u) = undecided {
                 return Err(format!(
                     "for_each = {} cannot be known offline: {}",
                     e.text(),
@@ -1911,6 +1917,20 @@ impl Expander {
         scope.set_root(Path::new("."), &self.root_dir);
         for (n, v) in &inst.vars {
             scope.set_var(n, v.clone());
+        }
+        // A module call read before it is evaluated is on a cycle of calls that refer to each
+        // other (Terraform follows each input and output on its own; tfops evaluates a call as
+        // a whole): what reads it is unknown, and says so.
+        for b in &m.modules {
+            scope.set_module(
+                &b.name,
+                TfValue::unknown(format!(
+                    "module.{} is not known offline: it and another module call here refer to \
+                     each other, and tfops evaluates a module call as a whole, not output \
+                     by output",
+                    b.name
+                )),
+            );
         }
         // What comes from a sensitive value is sensitive too (as Terraform marks it): locals
         // and module outputs join `inst.sensitive` in the order they are evaluated.
@@ -2301,7 +2321,8 @@ impl Expander {
                         Ok(TfValue::Null) if !d.nullable && d.default.is_some() => {
                             d.default.clone().unwrap_or(TfValue::Null)
                         }
-                        Ok(v) if v.first_unknown().is_some() => v,
+                        // Converted even with unknowns inside: the defaults of `optional`
+                        // attributes are filled in around them, as Terraform does.
                         Ok(v) => match &d.ty {
                             Some(t) => tfeval::convert(v, t).unwrap_or_else(|err| {
                                 TfValue::unknown(format!(
@@ -2569,6 +2590,130 @@ data "null_data_source" "d" {}
         assert_eq!(d.removed[1].from, "module.m[1].terraform_data.old");
         assert!(!d.removed[1].destroy);
         assert!(d.single.contains("module.m[1].terraform_data.b"));
+    }
+
+    #[test]
+    fn optional_attribute_defaults_are_filled_in_around_unknowns() {
+        // terraform-aws-alb's `var.listeners`: a listener holding a value known only after
+        // apply still gets `rules = {}` and `extra = []` from its type (Terraform plans
+        // e["a"], e["b"] and r["b/r1"]).
+        let d = expand_dir(
+            "resource \"terraform_data\" \"x\" {}\nmodule \"m\" {\n  source = \"./m\"\n  listeners = {\n    a = { port = 80 }\n    b = { port = 443, cert = terraform_data.x.output, rules = { r1 = { priority = 1 } } }\n  }\n}\n",
+            &[(
+                "m/main.tf",
+                r#"
+variable "listeners" {
+  type = map(object({
+    port  = number
+    cert  = optional(string)
+    extra = optional(list(string), [])
+    rules = optional(map(object({
+      priority = optional(number)
+      tag      = optional(string, "t")
+    })), {})
+  }))
+}
+locals {
+  rules  = flatten([for lk, lv in var.listeners : [for rk, rv in lv.rules : merge(rv, { lk = lk, rk = rk })]])
+  extras = { for k, v in var.listeners : k => v if length(v.extra) == 0 }
+}
+resource "terraform_data" "r" {
+  for_each = { for v in local.rules : "${v.lk}/${v.rk}" => v }
+  input    = each.value.tag
+}
+resource "terraform_data" "e" {
+  for_each = local.extras
+}
+"#,
+            )],
+        );
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        let k: Vec<_> = d.instances.keys().cloned().collect();
+        assert_eq!(
+            k,
+            [
+                "module.m.terraform_data.e[\"a\"]",
+                "module.m.terraform_data.e[\"b\"]",
+                "module.m.terraform_data.r[\"b/r1\"]",
+                "terraform_data.x",
+            ]
+        );
+        assert_eq!(
+            d.instances["module.m.terraform_data.r[\"b/r1\"]"].attrs["input"],
+            "t"
+        );
+    }
+
+    #[test]
+    fn for_each_over_a_map_needs_known_keys_not_known_values() {
+        let d = desired(
+            r#"
+resource "x" "a" {}
+resource "x" "m" {
+  for_each = { p = x.a.id, q = "v" }
+  v        = each.value
+}
+resource "x" "s" {
+  for_each = toset([x.a.id, "v"])
+}
+"#,
+        );
+        let k: Vec<_> = d.instances.keys().cloned().collect();
+        assert_eq!(k, ["x.a", "x.m[\"q\"]"]);
+        assert_eq!(d.instances["x.m[\"q\"]"].attrs["v"], "v");
+        // x.m["p"] is an instance (its value is what is unknown); a set's elements are its
+        // keys: all must be known
+        let u: Vec<_> = d.unknown.iter().map(|u| u.address.as_str()).collect();
+        assert_eq!(u, ["x.m[\"p\"]", "x.s"], "{:?}", d.unknown);
+        assert!(
+            d.unknown[1].reason.starts_with("for_each = "),
+            "{}",
+            d.unknown[1].reason
+        );
+        assert!(
+            d.unknown[1].reason.contains("x.a.id"),
+            "{}",
+            d.unknown[1].reason
+        );
+    }
+
+    #[test]
+    fn module_calls_that_refer_to_each_other_say_so() {
+        // terraform-aws-s3-bucket's s3-analytics example: two buckets naming each other
+        let d = expand_dir(
+            "module \"a\" {\n  source = \"./m\"\n  n      = 1\n  peer   = module.b.name\n}\nmodule \"b\" {\n  source = \"./m\"\n  n      = 2\n  peer   = module.a.name\n}\n",
+            &[(
+                "m/main.tf",
+                "variable \"n\" {}\nvariable \"peer\" {}\nresource \"terraform_data\" \"t\" {\n  count = var.n\n  input = var.peer\n}\noutput \"name\" {\n  value = \"m${var.n}\"\n}\n",
+            )],
+        );
+        // one of the two is evaluated first and cannot read the other: the instances of
+        // that one are unknown with the reason, the other's are known
+        let mut u: Vec<_> = d
+            .unknown
+            .iter()
+            .filter(|u| u.reason.contains("refer to each other"))
+            .map(|u| u.address.clone())
+            .collect();
+        u.sort();
+        assert_eq!(u.len(), d.unknown.len(), "{:?}", d.unknown);
+        let known: Vec<_> = d.instances.keys().cloned().collect();
+        let (first, second) = if known == ["module.a.terraform_data.t[0]"] {
+            ("module.b", "module.a")
+        } else {
+            ("module.a", "module.b")
+        };
+        let want_unknown: Vec<String> = (0..if first == "module.b" { 2 } else { 1 })
+            .map(|i| format!("{first}.terraform_data.t[{i}]"))
+            .collect();
+        assert_eq!(u, want_unknown, "{:?}", d.unknown);
+        assert!(
+            d.unknown[0]
+                .reason
+                .contains(&format!("{second} is not known offline")),
+            "{}",
+            d.unknown[0].reason
+        );
     }
 
     #[test]

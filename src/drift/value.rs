@@ -744,6 +744,13 @@ pub fn convert(v: Value, t: &Type) -> Result<Value, ConvError> {
                 quote(s)
             )),
         },
+        // A set with unknown elements has no known order, nor length (two of them may turn
+        // out equal): as a list or tuple it is unknown.
+        (Value::Set(_), Type::List(_) | Type::Tuple(_)) if v.first_unknown().is_some() => {
+            Ok(Value::Unknown(v.first_unknown().cloned().unwrap_or_else(|| {
+                Unknown::new("a set with unknown elements")
+            })))
+        }
         (Value::List(_) | Value::Set(_) | Value::Tuple(_), Type::List(et) | Type::Set(et)) => {
             let elems = match v {
                 Value::List(e) | Value::Set(e) | Value::Tuple(e) => e,
@@ -895,7 +902,10 @@ pub fn unify_types(types: &[Type]) -> Option<Type> {
                     }
                     return Some(Type::Object(out));
                 }
-                return None;
+                // Objects with different attributes unify as a map of what all their
+                // attribute values unify to (`{a = "x"}` and `{b = "y"}`: `map(string)`).
+                let attrs: Vec<Type> = objs.iter().flat_map(|m| m.values().cloned()).collect();
+                return unify_types(&attrs).map(|e| Type::Map(Box::new(e)));
             }
             let mut all = Vec::new();
             for t in &known {

@@ -66,6 +66,22 @@ pub fn call_ref(name: &str, first: &Value, rest: &[Value]) -> Option<FResult> {
         "lookup" => check(2, 3).and_then(|_| lookup(first, rest)),
         "element" => check(2, 2).and_then(|_| element(first, rest)),
         "contains" | "index" => check(2, 2).and_then(|_| {
+            if name == "contains" && rest[0].first_unknown().is_none() {
+                if let Some(u) = first.first_unknown() {
+                    // A known element equal to the value decides; else an unknown one may be.
+                    let known: Vec<Value> = seq_of(first, "list")?
+                        .iter()
+                        .filter(|x| x.first_unknown().is_none())
+                        .cloned()
+                        .collect();
+                    let found = contains(&same_kind(first, known), &rest[0])?;
+                    return Ok(if found == Value::Bool(true) {
+                        found
+                    } else {
+                        Value::Unknown(u.clone())
+                    });
+                }
+            }
             if let Some(u) = first.first_unknown().or(rest[0].first_unknown()) {
                 return Ok(Value::Unknown(u.clone()));
             }
@@ -117,6 +133,10 @@ fn same_kind(like: &Value, items: Vec<Value>) -> Value {
 fn length(v: &Value) -> FResult {
     match v {
         Value::String(s) => Ok(Value::int(grapheme_count(s) as i128)),
+        // A set with unknown elements may hold fewer: two of them may turn out equal.
+        Value::Set(_) if v.first_unknown().is_some() => {
+            Ok(v.first_unknown().cloned().map_or(Value::Null, Value::Unknown))
+        }
         Value::List(v) | Value::Set(v) | Value::Tuple(v) => Ok(Value::int(v.len() as i128)),
         Value::Map(m) | Value::Object(m) => Ok(Value::int(m.len() as i128)),
         Value::Null => err("Invalid value for \"value\" parameter: argument must not be null"),
@@ -304,18 +324,36 @@ fn distinct(a: &[Value]) -> FResult {
 
 fn flatten(a: &[Value]) -> FResult {
     arity("flatten", a, 1, 1)?;
-    fn go(v: &[Value], out: &mut Vec<Value>) -> Result<(), FuncError> {
+    /// Flattens into `out`; an unknown element (it may be a list itself) or a set holding
+    /// one leaves the length unknown: that unknown is returned. Objects with unknown
+    /// attributes are elements like any other.
+    fn go(v: &[Value], out: &mut Vec<Value>) -> Option<Value> {
         for x in v {
             match x {
-                Value::List(i) | Value::Set(i) | Value::Tuple(i) => go(i, out)?,
+                Value::Unknown(_) => return Some(x.clone()),
+                Value::Set(_) if x.first_unknown().is_some() => {
+                    return x.first_unknown().cloned().map(Value::Unknown)
+                }
+                Value::List(i) | Value::Set(i) | Value::Tuple(i) => {
+                    if let Some(u) = go(i, out) {
+                        return Some(u);
+                    }
+                }
                 other => out.push(other.clone()),
             }
         }
-        Ok(())
+        None
     }
     let s = seq(a, 0, "list")?;
+    if let Value::Set(_) = &a[0] {
+        if let Some(u) = a[0].first_unknown() {
+            return Ok(Value::Unknown(u.clone()));
+        }
+    }
     let mut out = Vec::new();
-    go(s, &mut out)?;
+    if let Some(u) = go(s, &mut out) {
+        return Ok(u);
+    }
     Ok(Value::Tuple(out))
 }
 
@@ -337,6 +375,20 @@ fn compact(a: &[Value]) -> FResult {
 }
 
 fn coalesce(a: &[Value]) -> FResult {
+    // With an unknown argument the result type is not known (the unknown's type joins the
+    // unification): a string before every unknown is the result all the same, as any
+    // primitive unifies to a string.
+    if let Some(pos) = a.iter().position(Value::is_unknown) {
+        let first = a[..pos].iter().find(|v| match v {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        });
+        return Ok(match first {
+            Some(v @ Value::String(_)) => v.clone(),
+            _ => a[pos].clone(),
+        });
+    }
     let t = unify(a).ok_or_else(|| FuncError("all arguments must have the same type".into()))?;
     for v in a {
         let v = convert(v.clone(), &t).map_err(FuncError)?;
@@ -372,6 +424,14 @@ fn zipmap(a: &[Value]) -> FResult {
     arity("zipmap", a, 2, 2)?;
     let ks = seq(a, 0, "keys")?;
     let vs = seq(a, 1, "values")?;
+    // Unknown values stay in the map; an unknown key leaves the map unknown.
+    if let Some(u) = ks.iter().find_map(Value::first_unknown) {
+        return Ok(Value::Unknown(u.clone()));
+    }
+    // A set with unknown elements has no known length (two of them may turn out equal).
+    if let (Value::Set(_), Some(u)) = (&a[1], a[1].first_unknown()) {
+        return Ok(Value::Unknown(u.clone()));
+    }
     if ks.len() != vs.len() {
         return err(format!(
             "number of keys ({}) does not match number of values ({})",
@@ -436,6 +496,10 @@ fn range(a: &[Value]) -> FResult {
 fn one(a: &[Value]) -> FResult {
     arity("one", a, 1, 1)?;
     let s = seq(a, 0, "list")?;
+    // a set with an unknown element has no known length
+    if let (Value::Set(_), Some(u)) = (&a[0], a[0].first_unknown()) {
+        return Ok(Value::Unknown(u.clone()));
+    }
     match s {
         [] => Ok(Value::Null),
         [x] => Ok(x.clone()),

@@ -158,6 +158,11 @@ const UNKNOWN_AWARE: &[&str] = &[
     "index",
 ];
 
+/// Functions that keep unknowns found inside their arguments (a map's values, a list's
+/// elements) where they are: `keys` of a map with unknown values is known, as Terraform knows
+/// it. An argument that is itself unknown still makes the result unknown.
+const ELEMENT_AWARE: &[&str] = &["keys", "values", "merge", "zipmap", "flatten", "one"];
+
 /// Calls the function `name` with evaluated arguments.
 ///
 /// # Errors
@@ -168,11 +173,17 @@ pub fn call(name: &str, args: Vec<Value>, scope: &Scope) -> FResult {
             "{name}() is known only after apply"
         )));
     }
-    if !UNKNOWN_AWARE.contains(&name) {
+    if !UNKNOWN_AWARE.contains(&name) && !ELEMENT_AWARE.contains(&name) {
         if let Some(u) = args.iter().find_map(Value::first_unknown) {
             return Ok(Value::Unknown(u.clone()));
         }
-    } else if let Some(u) = args.iter().find(|a| a.is_unknown()) {
+    } else if let Some(u) = args
+        .iter()
+        .find(|a| a.is_unknown())
+        .filter(|_| name != "coalesce")
+    {
+        // (`coalesce` sees its unknown arguments: one after a non-null string does not
+        // matter)
         return Ok(u.clone());
     }
     if let Some(r) = collection::call(name, &args) {
@@ -288,6 +299,109 @@ mod tests {
             v.first_unknown().map(|u| u.reason.as_str()),
             Some("function nosuchfunction() is not evaluated by tfops")
         );
+    }
+
+    fn u(r: &str) -> Value {
+        Value::unknown(r)
+    }
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn unknown_values_inside_maps_leave_keys_known() {
+        let s = Scope::new(Path::new("."));
+        let m = obj(&[("a", u("r")), ("b", Value::String("z".into()))]);
+        let ks = call("keys", vec![m.clone()], &s).unwrap();
+        assert_eq!(
+            ks,
+            Value::Tuple(vec![Value::String("a".into()), Value::String("b".into())])
+        );
+        let vs = call("values", vec![m.clone()], &s).unwrap();
+        assert_eq!(vs, Value::Tuple(vec![u("r"), Value::String("z".into())]));
+        let merged = call("merge", vec![m.clone(), obj(&[("c", u("q"))])], &s).unwrap();
+        assert_eq!(
+            merged,
+            obj(&[
+                ("a", u("r")),
+                ("b", Value::String("z".into())),
+                ("c", u("q"))
+            ])
+        );
+        let l = Value::Tuple(vec![u("r"), Value::String("y".into())]);
+        let keys = Value::Tuple(vec![Value::String("p".into()), Value::String("q".into())]);
+        let z = call("zipmap", vec![keys, l.clone()], &s).unwrap();
+        assert_eq!(z, obj(&[("p", u("r")), ("q", Value::String("y".into()))]));
+        // an unknown key, or an argument itself unknown, leaves the result unknown
+        let z = call(
+            "zipmap",
+            vec![l, Value::Tuple(vec![Value::int(1), Value::int(2)])],
+            &s,
+        );
+        assert_eq!(z.unwrap(), u("r"));
+        assert_eq!(call("merge", vec![m, u("w")], &s).unwrap(), u("w"));
+        assert_eq!(call("keys", vec![u("k")], &s).unwrap(), u("k"));
+    }
+
+    #[test]
+    fn flatten_keeps_objects_with_unknowns_and_not_unknown_elements() {
+        let s = Scope::new(Path::new("."));
+        let o = obj(&[("v", u("r"))]);
+        let nested = Value::Tuple(vec![
+            Value::Tuple(vec![o.clone()]),
+            Value::String("a".into()),
+        ]);
+        assert_eq!(
+            call("flatten", vec![nested], &s).unwrap(),
+            Value::Tuple(vec![o, Value::String("a".into())])
+        );
+        // an unknown element may be a list: the length is not known
+        let with_unknown = Value::Tuple(vec![Value::Tuple(vec![u("e")]), Value::int(1)]);
+        assert_eq!(call("flatten", vec![with_unknown], &s).unwrap(), u("e"));
+    }
+
+    #[test]
+    fn coalesce_contains_and_one_decide_around_unknowns_where_terraform_does() {
+        let s = Scope::new(Path::new("."));
+        let z = Value::String("z".into());
+        let c = |args: Vec<Value>| call("coalesce", args, &s).unwrap();
+        assert_eq!(c(vec![Value::Null, z.clone(), u("r")]), z);
+        assert_eq!(c(vec![u("r"), z.clone()]), u("r"));
+        // a number before an unknown: its type (string if the unknown is one) is not known
+        assert_eq!(c(vec![Value::int(1), u("r")]), u("r"));
+        let l = Value::List(vec![u("r"), z.clone()]);
+        let has = |v: Value| call("contains", vec![l.clone(), v], &s).unwrap();
+        assert_eq!(has(z.clone()), Value::Bool(true));
+        assert_eq!(has(Value::String("q".into())), u("r"));
+        let one = |v: Value| call("one", vec![v], &s).unwrap();
+        let o = obj(&[("a", u("r"))]);
+        assert_eq!(one(Value::Tuple(vec![o.clone()])), o);
+        assert_eq!(one(Value::set(vec![u("r"), z])), u("r"));
+    }
+
+    #[test]
+    fn a_set_with_unknown_elements_has_no_known_length() {
+        // Two unknown elements may turn out equal, or equal to a known one: Terraform refuses
+        // `count = length(toset([x.id, "a"]))` as not known until apply.
+        let s = Scope::new(Path::new("."));
+        let set = call(
+            "toset",
+            vec![Value::Tuple(vec![u("r"), Value::String("a".into())])],
+            &s,
+        )
+        .unwrap();
+        assert!(matches!(set, Value::Set(_)), "{set:?}");
+        assert_eq!(call("length", vec![set.clone()], &s).unwrap(), u("r"));
+        assert_eq!(call("tolist", vec![set], &s).unwrap(), u("r"));
+        // a list keeps its length
+        let l = Value::List(vec![u("r"), Value::String("a".into())]);
+        assert_eq!(call("length", vec![l], &s).unwrap(), Value::int(2));
     }
 
     #[test]
