@@ -92,6 +92,11 @@ resource "terraform_data" "contains" {
   count = contains(local.l, "b") ? 1 : 0
 }
 
+# an element of another type does not match: Terraform compares without converting
+resource "terraform_data" "contains_other_type" {
+  count = contains(tolist(["1", "b"]), 1) ? 1 : 0
+}
+
 # alb: for_each = local.create && var.target_groups != null ? var.target_groups : {}
 resource "terraform_data" "not_null" {
   for_each = local.m != null ? local.m : {}

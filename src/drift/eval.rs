@@ -1244,6 +1244,13 @@ pub fn convert(v: Value, tc: &TypeConstraint) -> Result<Value, EvalError> {
     if v.is_null() || v.is_unknown() {
         return Ok(v);
     }
+    // A set with unknown elements has no known length (two of them may turn out equal): as a
+    // list or tuple it is unknown, as `tolist` makes it.
+    if let (Value::Set(_), TypeConstraint::List(_) | TypeConstraint::Tuple(_), Some(u)) =
+        (&v, tc, v.first_unknown())
+    {
+        return Ok(Value::Unknown(u.clone()));
+    }
     match tc {
         TypeConstraint::Any => Ok(v),
         TypeConstraint::String => value::convert(v, &Type::String).map_err(err),

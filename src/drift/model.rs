@@ -2645,6 +2645,28 @@ resource "terraform_data" "e" {
     }
 
     #[test]
+    fn a_set_with_unknown_elements_passed_as_a_list_has_no_known_length() {
+        // Terraform refuses `count = length(var.l)` when `var.l` is a list(string) given
+        // toset([x.output, "a"]): the two elements may turn out equal
+        let d = expand_dir(
+            "resource \"terraform_data\" \"x\" {}\nmodule \"m\" {\n  source = \"./m\"\n  l      = toset([terraform_data.x.output, \"a\"])\n}\n",
+            &[(
+                "m/main.tf",
+                "variable \"l\" {\n  type = list(string)\n}\nresource \"terraform_data\" \"n\" {\n  count = length(var.l)\n}\n",
+            )],
+        );
+        let k: Vec<_> = d.instances.keys().cloned().collect();
+        assert_eq!(k, ["terraform_data.x"], "{:?}", d.unknown);
+        let u: Vec<_> = d.unknown.iter().map(|u| u.address.as_str()).collect();
+        assert_eq!(u, ["module.m.terraform_data.n"], "{:?}", d.unknown);
+        assert!(
+            d.unknown[0].reason.contains("terraform_data.x.output"),
+            "{}",
+            d.unknown[0].reason
+        );
+    }
+
+    #[test]
     fn for_each_over_a_map_needs_known_keys_not_known_values() {
         let d = desired(
             r#"

@@ -934,7 +934,10 @@ pub fn unify_types(types: &[Type]) -> Option<Type> {
                 }
                 return Some(Type::Tuple(out));
             }
-            None
+            // Tuples of different lengths unify as a list of what all their elements unify
+            // to (`[1]` and `["a", "b"]`: `list(string)`), as objects as a map.
+            let elems: Vec<Type> = tups.iter().flat_map(|v| v.iter().cloned()).collect();
+            unify_types(&elems).map(|e| Type::List(Box::new(e)))
         }
         _ => None,
     }

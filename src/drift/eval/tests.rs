@@ -114,6 +114,15 @@ fn type_constraints_convert_variables() {
         convert(ok("[\"b\", \"a\", \"b\"]"), &tc("set(string)")),
         Ok(Value::Set(vec![Value::string("a"), Value::string("b")]))
     );
+    // a set with unknown elements has no known length: as a list or tuple it is unknown
+    let u = Value::unknown("r");
+    let set = Value::set(vec![u.clone(), Value::string("a")]);
+    assert_eq!(convert(set.clone(), &tc("list(string)")), Ok(u.clone()));
+    assert_eq!(convert(set.clone(), &tc("tuple([string, string])")), Ok(u));
+    assert!(matches!(
+        convert(set, &tc("set(string)")),
+        Ok(Value::Set(s)) if s.len() == 2
+    ));
 }
 
 #[test]

@@ -301,13 +301,8 @@ fn values(a: &[Value]) -> FResult {
 
 fn contains(first: &Value, v: &Value) -> FResult {
     let s = seq_of(first, "list")?;
-    let found = s.iter().any(|x| {
-        values_equal(x, v)
-            || unify(&[x.clone(), v.clone()])
-                .and_then(|t| Some((convert(x.clone(), &t).ok()?, convert(v.clone(), &t).ok()?)))
-                .is_some_and(|(x, v)| x == v && matches!(first, Value::List(_) | Value::Set(_)))
-    });
-    Ok(Value::Bool(found))
+    // Terraform compares without converting: `contains(tolist(["1"]), 1)` is false.
+    Ok(Value::Bool(s.iter().any(|x| values_equal(x, v))))
 }
 
 fn distinct(a: &[Value]) -> FResult {
@@ -675,9 +670,8 @@ fn slice(a: &[Value]) -> FResult {
 fn index(first: &Value, item: &Value) -> FResult {
     let s = seq_of(first, "list")?;
     for (i, x) in s.iter().enumerate() {
-        if values_equal(x, item)
-            || convert(item.clone(), &x.ty()).is_ok_and(|v| values_equal(x, &v))
-        {
+        // no conversion either: `index(tolist(["1"]), 1)` finds nothing
+        if values_equal(x, item) {
             return Ok(Value::int(i as i128));
         }
     }

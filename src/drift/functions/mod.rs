@@ -379,6 +379,13 @@ mod tests {
         let has = |v: Value| call("contains", vec![l.clone(), v], &s).unwrap();
         assert_eq!(has(z.clone()), Value::Bool(true));
         assert_eq!(has(Value::String("q".into())), u("r"));
+        // compared without conversion: "1" is not 1 (an unknown string is not either, but
+        // tfops does not know the unknown's type)
+        let l1 = Value::List(vec![u("r"), Value::String("1".into())]);
+        assert_eq!(
+            call("contains", vec![l1, Value::int(1)], &s).unwrap(),
+            u("r")
+        );
         let one = |v: Value| call("one", vec![v], &s).unwrap();
         let o = obj(&[("a", u("r"))]);
         assert_eq!(one(Value::Tuple(vec![o.clone()])), o);
