@@ -1974,6 +1974,24 @@ import {
         }
     }
 
+    /// The quoted form `"input.a"` (deprecated, still read by Terraform 1.11) is a path like
+    /// `input.a`: a change elsewhere in `input` is an update, as Terraform plans it.
+    #[test]
+    fn a_quoted_ignore_changes_path_hides_only_its_part() {
+        let s = r#"{"value":{"a":"1","b":"2"},"type":["object",{"a":"string","b":"string"}]}"#;
+        let st = st(&td("a", None, s, "null"));
+        for (ig, b, want) in [
+            ("[\"input.a\"]", "3", vec!["update terraform_data.a"]),
+            ("[\"input.a\"]", "2", vec![]),
+            ("[\"input\"]", "3", vec![]),
+            ("[input.a]", "3", vec!["update terraform_data.a"]),
+        ] {
+            let tf = format!("resource \"terraform_data\" \"a\" {{\n  input = {{ a = \"9\", b = \"{b}\" }}\n  lifecycle {{\n    ignore_changes = {ig}\n  }}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st, &[]);
+            assert_eq!(actions(&d), want, "{ig} b={b}");
+        }
+    }
+
     #[test]
     fn attributes_removed_from_the_configuration_count() {
         let st = st(&td("a", None, S_X, r#"{"value":"t","type":"string"}"#));

@@ -1124,14 +1124,22 @@ fn ignore_of(e: &hcl_edit::expr::Expression) -> Ignore {
                         E::Variable(v) => (v.as_str().to_string(), ignore_steps(&t.operators)),
                         _ => continue,
                     },
-                    // The older quoted form, `"tags"` or `"tags.Name"`: the whole attribute.
-                    E::String(s) => (
-                        s.value()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
-                            .collect(),
-                        None,
-                    ),
+                    // The older quoted form, `"tags"` or `"tags.Name"`: Terraform reads the
+                    // string as the reference it holds (a path in it hides only that part).
+                    E::String(s) => match s.value().parse::<E>() {
+                        Ok(E::Variable(v)) => (v.as_str().to_string(), None),
+                        Ok(E::Traversal(t)) => match &t.expr {
+                            E::Variable(v) => (v.as_str().to_string(), ignore_steps(&t.operators)),
+                            _ => continue,
+                        },
+                        _ => (
+                            s.value()
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                                .collect(),
+                            None,
+                        ),
+                    },
                     _ => continue,
                 };
                 if first.is_empty() {
