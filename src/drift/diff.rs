@@ -813,6 +813,11 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             at: import.map(|i| i.at.clone()).unwrap_or_default(),
         };
         let have = match (effective.get(addr.as_str()), import.map(|i| &i.id)) {
+            // Terraform refuses such a block even when the target is in the state.
+            (_, Some(Err(reason))) if import.is_some_and(|i| i.refused) => {
+                out.unknown.push(at_import(reason.clone()));
+                continue;
+            }
             (Some(orig), _) => &recorded.instances[*orig],
             (None, None) => {
                 out.create.push(addr.clone());
@@ -1956,6 +1961,69 @@ import {
             "{:?}",
             d.unknown
         );
+    }
+
+    /// Two import blocks for one address, or an empty ID: Terraform 1.11 refuses the plan,
+    /// with the target in the state or not.
+    #[test]
+    fn imports_terraform_refuses_are_unknown_even_in_the_state() {
+        let two = "import {\n  to = terraform_data.a\n  id = \"x\"\n}\nimport {\n  to = terraform_data.a\n  id = \"y\"\n}\n";
+        let empty = "import {\n  to = terraform_data.a\n  id = \"\"\n}\n";
+        for (imports, why) in [(two, "second import block"), (empty, "empty")] {
+            let tf = format!("resource \"terraform_data\" \"a\" {{\n}}\n{imports}");
+            for state in [st(""), st(&td("a", None, "null", "null"))] {
+                let d = run_files(&[("main.tf", &tf)], &state, &[]);
+                assert!(d.import.is_empty(), "{imports}: {:?}", d.import);
+                assert_eq!(actions(&d), ["unknown terraform_data.a"], "{imports}");
+                assert_eq!(d.unknown.len(), 1, "{imports}: {:?}", d.unknown);
+                assert_eq!(d.unknown[0].address, "terraform_data.a");
+                assert!(d.unknown[0].reason.contains(why), "{:?}", d.unknown);
+                assert!(d.unknown[0].reason.contains("refuses"), "{:?}", d.unknown);
+            }
+        }
+    }
+
+    /// An import block in a child module: Terraform 1.11 refuses the plan ("Import blocks
+    /// are only allowed in the root module").
+    #[test]
+    fn an_import_in_a_child_module_is_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("m")).unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            "module \"m\" {\n  source = \"./m\"\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("m/main.tf"),
+            "resource \"terraform_data\" \"a\" {\n}\nimport {\n  to = terraform_data.a\n  id = \"x\"\n}\n",
+        )
+        .unwrap();
+        let mut res = td("a", None, "null", "null");
+        res.insert_str(1, r#""module":"module.m","#);
+        let main = std::fs::read_to_string(dir.path().join("main.tf")).unwrap();
+        for state in [st(""), st(&res)] {
+            let inputs = crate::drift::model::Inputs {
+                dir: Some(dir.path().to_path_buf()),
+                display: "iac".into(),
+                ..Default::default()
+            };
+            let files = vec![crate::drift::model::parse_file(&main, "iac/main.tf").unwrap()];
+            let desired = crate::drift::model::expand_inputs(files, inputs).unwrap();
+            let d = diff(&desired, &parse_state(state.as_bytes(), "s").unwrap());
+            assert_eq!(
+                actions(&d),
+                ["unknown module.m.terraform_data.a"],
+                "{state}"
+            );
+            assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
+            assert_eq!(d.unknown[0].address, "module.m.terraform_data.a");
+            assert!(
+                d.unknown[0].reason.contains("root module"),
+                "{:?}",
+                d.unknown
+            );
+        }
     }
 
     #[test]

@@ -435,6 +435,9 @@ pub struct ImportTarget {
     pub id: Result<String, String>,
     /// `file:line:column` of the block.
     pub at: String,
+    /// Terraform refuses the plan whether or not the target is in the state (a second block
+    /// for the same address, an empty ID): the reason is in `id`.
+    pub refused: bool,
 }
 
 /// Something that cannot be decided offline.
@@ -2015,6 +2018,10 @@ impl Expander {
                             Err("its import id comes from a sensitive value".to_string())
                         }
                         Some(e) => match e.eval(&scope) {
+                            Ok(TfValue::String(id)) if id.is_empty() => {
+                                Err("its import id is empty: Terraform refuses the plan"
+                                    .to_string())
+                            }
                             Ok(TfValue::String(id)) => Ok(id),
                             Ok(v) => match v.first_unknown() {
                                 Some(u) => Err(format!("import id = {}: {}", e.text(), u.reason)),
@@ -2028,11 +2035,44 @@ impl Expander {
                         },
                     }
                 };
+                let refused = matches!(&id, Err(r) if r.ends_with("Terraform refuses the plan"));
+                if let Some(first) = self.out.imports.get(&i.to) {
+                    let reason = format!(
+                        "a second import block for it (the first at {}): Terraform refuses the plan",
+                        first.at
+                    );
+                    self.out.imports.insert(
+                        i.to.clone(),
+                        ImportTarget {
+                            id: Err(reason),
+                            at: i.at.clone(),
+                            refused: true,
+                        },
+                    );
+                    continue;
+                }
                 self.out.imports.insert(
                     i.to.clone(),
                     ImportTarget {
                         id,
                         at: i.at.clone(),
+                        refused,
+                    },
+                );
+            }
+        } else {
+            // Elsewhere Terraform refuses the plan: its target is not decided.
+            for i in &m.imports {
+                self.out.imports.insert(
+                    format!("{}{}", inst.prefix, i.to),
+                    ImportTarget {
+                        id: Err(format!(
+                            "an import block in {}: Terraform allows them only in the root \
+                             module and refuses the plan",
+                            inst.prefix.trim_end_matches('.')
+                        )),
+                        at: i.at.clone(),
+                        refused: true,
                     },
                 );
             }
