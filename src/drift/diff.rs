@@ -1963,6 +1963,26 @@ import {
         );
     }
 
+    /// An ID made by `sensitive(…)`, directly or through a local, is a secret: never shown.
+    #[test]
+    fn an_import_id_from_sensitive_is_unknown_and_not_shown() {
+        for (locals, id) in [
+            ("", "sensitive(\"s3cr3t\")"),
+            ("locals {\n  s = sensitive(\"s3cr3t\")\n}\n", "local.s"),
+            (
+                "locals {\n  s = sensitive(\"s3cr3t\")\n  t = \"x-${local.s}\"\n}\n",
+                "local.t",
+            ),
+        ] {
+            let tf = format!("{locals}resource \"terraform_data\" \"a\" {{\n}}\nimport {{\n  to = terraform_data.a\n  id = {id}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st(""), &[]);
+            assert!(d.import.is_empty(), "{tf}: {:?}", d.import);
+            assert_eq!(d.unknown.len(), 1, "{tf}: {:?}", d.unknown);
+            assert!(d.unknown[0].reason.contains("sensitive"), "{:?}", d.unknown);
+            assert!(!format!("{d:?}").contains("s3cr3t"), "{d:?}");
+        }
+    }
+
     /// Two import blocks for one address, or an empty ID: Terraform 1.11 refuses the plan,
     /// with the target in the state or not.
     #[test]

@@ -190,8 +190,12 @@ impl Expr {
 
     /// True when the expression refers to one of `sensitive` (see [`mentions_sensitive`]):
     /// by its text, and by the references of its syntax tree written plainly, so that spacing
-    /// or a comment inside a reference (`var . s`, `var/**/.s`) hides nothing.
+    /// or a comment inside a reference (`var . s`, `var/**/.s`) hides nothing. A call of
+    /// `sensitive(…)` counts too: Terraform marks its result.
     fn mentions(&self, sensitive: &BTreeSet<String>) -> bool {
+        if self.calls_sensitive() {
+            return true;
+        }
         if sensitive.is_empty() {
             return false;
         }
@@ -294,6 +298,34 @@ impl hcl_edit::visit::Visit for Refs {
             }
         }
         hcl_edit::visit::visit_traversal(self, node);
+    }
+}
+
+/// Whether an expression calls `sensitive(…)` (found in the syntax tree).
+struct CallsSensitive(bool);
+
+impl hcl_edit::visit::Visit for CallsSensitive {
+    fn visit_func_call(&mut self, node: &hcl_edit::expr::FuncCall) {
+        if node.name.namespace.is_empty() && node.name.name.as_str() == "sensitive" {
+            self.0 = true;
+        }
+        hcl_edit::visit::visit_func_call(self, node);
+    }
+}
+
+impl Expr {
+    fn calls_sensitive(&self) -> bool {
+        // The text first: most expressions do not name the function at all.
+        let Some(e) = self
+            .expr
+            .as_ref()
+            .filter(|_| self.text.contains("sensitive"))
+        else {
+            return false;
+        };
+        let mut c = CallsSensitive(false);
+        hcl_edit::visit::Visit::visit_expr(&mut c, e.as_ref());
+        c.0
     }
 }
 
