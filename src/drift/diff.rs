@@ -1983,6 +1983,21 @@ import {
         }
     }
 
+    /// A number as the ID is converted to its string, as Terraform 1.11 imports it.
+    #[test]
+    fn an_import_id_that_is_a_number_is_its_string() {
+        let tf = "resource \"terraform_data\" \"a\" {\n}\nimport {\n  to = terraform_data.a\n  id = 123\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st(""), &[]);
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        assert_eq!(
+            d.import,
+            [Import {
+                address: "terraform_data.a".into(),
+                id: "123".into()
+            }]
+        );
+    }
+
     /// Two import blocks for one address, or an empty ID: Terraform 1.11 refuses the plan,
     /// with the target in the state or not.
     #[test]

@@ -2055,6 +2055,13 @@ impl Expander {
                                     .to_string())
                             }
                             Ok(TfValue::String(id)) => Ok(id),
+                            // Terraform converts a number or a bool to its string.
+                            Ok(v @ (TfValue::Number(_) | TfValue::Bool(_))) => {
+                                match super::value::convert(v, &super::value::Type::String) {
+                                    Ok(TfValue::String(id)) => Ok(id),
+                                    _ => Err(format!("import id = {} is not a string", e.text())),
+                                }
+                            }
                             Ok(v) => match v.first_unknown() {
                                 Some(u) => Err(format!("import id = {}: {}", e.text(), u.reason)),
                                 None => Err(format!("import id = {} is not a string", e.text())),
