@@ -1981,6 +1981,11 @@ import {
             assert!(d.unknown[0].reason.contains("sensitive"), "{:?}", d.unknown);
             assert!(!format!("{d:?}").contains("s3cr3t"), "{d:?}");
         }
+        // nonsensitive() takes the mark off, as in Terraform.
+        let tf = "resource \"terraform_data\" \"a\" {\n}\nimport {\n  to = terraform_data.a\n  id = nonsensitive(sensitive(\"i-1\"))\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st(""), &[]);
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        assert_eq!(d.import.len(), 1, "{:?}", d.import);
     }
 
     /// A number as the ID is converted to its string, as Terraform 1.11 imports it.

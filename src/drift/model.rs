@@ -301,15 +301,20 @@ impl hcl_edit::visit::Visit for Refs {
     }
 }
 
-/// Whether an expression calls `sensitive(…)` (found in the syntax tree).
+/// Whether an expression calls `sensitive(…)` (found in the syntax tree), other than inside
+/// `nonsensitive(…)`, which takes the mark off.
 struct CallsSensitive(bool);
 
 impl hcl_edit::visit::Visit for CallsSensitive {
     fn visit_func_call(&mut self, node: &hcl_edit::expr::FuncCall) {
-        if node.name.namespace.is_empty() && node.name.name.as_str() == "sensitive" {
-            self.0 = true;
+        if !node.name.namespace.is_empty() {
+            return hcl_edit::visit::visit_func_call(self, node);
         }
-        hcl_edit::visit::visit_func_call(self, node);
+        match node.name.name.as_str() {
+            "sensitive" => self.0 = true,
+            "nonsensitive" => {}
+            _ => hcl_edit::visit::visit_func_call(self, node),
+        }
     }
 }
 
