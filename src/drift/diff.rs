@@ -2003,13 +2003,18 @@ import {
         );
     }
 
-    /// Two import blocks for one address, or an empty ID: Terraform 1.11 refuses the plan,
+    /// Two import blocks for one address, an empty ID, a quoted `to`: Terraform 1.11 refuses the plan,
     /// with the target in the state or not.
     #[test]
     fn imports_terraform_refuses_are_unknown_even_in_the_state() {
         let two = "import {\n  to = terraform_data.a\n  id = \"x\"\n}\nimport {\n  to = terraform_data.a\n  id = \"y\"\n}\n";
         let empty = "import {\n  to = terraform_data.a\n  id = \"\"\n}\n";
-        for (imports, why) in [(two, "second import block"), (empty, "empty")] {
+        let quoted = "import {\n  to = \"terraform_data.a\"\n  id = \"x\"\n}\n";
+        for (imports, why) in [
+            (two, "second import block"),
+            (empty, "empty"),
+            (quoted, "quoted"),
+        ] {
             let tf = format!("resource \"terraform_data\" \"a\" {{\n}}\n{imports}");
             for state in [st(""), st(&td("a", None, "null", "null"))] {
                 let d = run_files(&[("main.tf", &tf)], &state, &[]);

@@ -459,6 +459,8 @@ pub struct FileModel {
 #[derive(Debug, Clone)]
 pub struct ImportBlock {
     pub to: String,
+    /// `to = "type.name"`: Terraform refuses a quoted address.
+    quoted_to: bool,
     id: Option<Expr>,
     /// `for_each` on the block (Terraform 1.7): not expanded by tfops.
     for_each: bool,
@@ -942,8 +944,16 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                         "an `import` block needs `to`".into(),
                     ));
                 };
+                let quoted_to = b.body.get_attribute("to").is_some_and(|a| {
+                    matches!(
+                        a.value,
+                        hcl_edit::expr::Expression::String(_)
+                            | hcl_edit::expr::Expression::StringTemplate(_)
+                    )
+                });
                 out.imports.push(ImportBlock {
                     to,
+                    quoted_to,
                     id: b.body.get_attribute("id").map(|a| Expr::new(&a.value)),
                     for_each: b.body.get_attribute("for_each").is_some(),
                     at: at(b.span()),
@@ -2045,7 +2055,12 @@ impl Expander {
         // Terraform reads `import` blocks in the root module only.
         if inst.depth == 0 {
             for i in &m.imports {
-                let id = if i.for_each {
+                let id = if i.quoted_to {
+                    Err(
+                        "its `to` is quoted (a string, not an address): Terraform refuses the plan"
+                            .to_string(),
+                    )
+                } else if i.for_each {
                     Err("an import block with for_each is not expanded by tfops".to_string())
                 } else {
                     match &i.id {
