@@ -2003,6 +2003,24 @@ import {
         );
     }
 
+    /// An import block in a `.tf.json` file is read as in a `.tf` one (it was left out: the
+    /// target was to create where Terraform imports it).
+    #[test]
+    fn an_import_block_in_json_is_read() {
+        let json = r#"{"variable": {"x": {"default": "x"}},
+            "resource": {"terraform_data": {"a": {}}},
+            "import": [{"to": "terraform_data.a", "id": "i-${upper(var.x)}"}]}"#;
+        let d = run_files(&[("main.tf.json", json)], &st(""), &[]);
+        assert_eq!(actions(&d), Vec::<String>::new());
+        assert_eq!(
+            d.import,
+            [Import {
+                address: "terraform_data.a".into(),
+                id: "i-X".into()
+            }]
+        );
+    }
+
     /// Two import blocks for one address, an empty ID, a quoted `to`: Terraform 1.11 refuses the plan,
     /// with the target in the state or not.
     #[test]

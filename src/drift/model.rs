@@ -1371,6 +1371,23 @@ pub fn json_to_hcl(text: &str, file: &str) -> Result<String, DriftError> {
                     out.push_str("}\n");
                 }
             }
+            "import" => {
+                for body in items(v) {
+                    out.push_str("import {\n");
+                    for (k, x) in body.as_object().into_iter().flatten() {
+                        match (k.as_str(), x) {
+                            ("to", Value::String(s)) => {
+                                out.push_str(&format!("  to = {}\n", unwrap_interp(s).unwrap_or(s)))
+                            }
+                            ("id" | "for_each", x) => {
+                                out.push_str(&format!("  {k} = {}\n", json_expr(x)))
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.push_str("}\n");
+                }
+            }
             "moved" | "removed" => {
                 for body in items(v) {
                     out.push_str(&format!("{kind} {{\n"));
