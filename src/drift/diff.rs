@@ -2089,6 +2089,20 @@ import {
         }
     }
 
+    /// An `ignore_changes` entry with a splat, a negative or a computed index: Terraform
+    /// 1.11.4 refuses the plan ("Invalid expression"); it hid the whole attribute.
+    #[test]
+    fn ignore_changes_terraform_refuses_are_unknown() {
+        let s = r#"{"value":["1","2"],"type":["tuple",["string","string"]]}"#;
+        let st = st(&td("a", None, s, "null"));
+        for ig in ["input[*]", "input[-1]", "input[var.i]"] {
+            let tf = format!("variable \"i\" {{\n  default = 0\n}}\nresource \"terraform_data\" \"a\" {{\n  input = [\"1\", \"3\"]\n  lifecycle {{\n    ignore_changes = [{ig}]\n  }}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st, &[]);
+            assert_eq!(actions(&d), ["unknown terraform_data.a"], "{ig}");
+            assert!(d.unknown[0].reason.contains("refuses"), "{:?}", d.unknown);
+        }
+    }
+
     #[test]
     fn ignore_changes_is_honoured() {
         let st = st(&td("a", None, S_X, "null"));

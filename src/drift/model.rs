@@ -384,6 +384,9 @@ pub struct Declared {
     /// to something other than a resource, an index other than a constant, `count.index` or
     /// `each.key`): the resource cannot be decided.
     trigger_refused: Option<Box<str>>,
+    /// Why Terraform refuses the `ignore_changes` as written (an entry with a splat, a
+    /// computed or negative index): the resource cannot be decided.
+    ignore_refused: Option<Box<str>>,
     /// Nested blocks (and `dynamic` blocks).
     pub blocks: Vec<NestedBlock>,
 }
@@ -991,6 +994,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         ignore_set: false,
         replace_triggered_by: Vec::new(),
         trigger_refused: None,
+        ignore_refused: None,
         blocks: nested_blocks(&b.body),
     };
     for a in b.body.attributes() {
@@ -1009,6 +1013,23 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         if let Some(a) = l.body.get_attribute("ignore_changes") {
             d.ignore_set = true;
             d.ignore = ignore_of(&a.value);
+            if let hcl_edit::expr::Expression::Array(items) = &a.value {
+                d.ignore_refused = items.iter().find_map(|x| match x {
+                    hcl_edit::expr::Expression::Traversal(t)
+                        if ignore_steps(&t.operators).is_none() =>
+                    {
+                        Some(
+                            format!(
+                                "{}: Terraform refuses it: an entry must be a path of names and \
+                                 constant keys or indexes",
+                                reference_text(x)
+                            )
+                            .into(),
+                        )
+                    }
+                    _ => None,
+                });
+            }
         }
         if let Some(a) = l.body.get_attribute("replace_triggered_by") {
             if let hcl_edit::expr::Expression::Array(items) = &a.value {
@@ -1542,6 +1563,7 @@ fn merge_override(base: &mut Declared, o: Declared) {
     if o.ignore_set {
         base.ignore = o.ignore;
         base.ignore_set = true;
+        base.ignore_refused = o.ignore_refused;
     }
     if !o.replace_triggered_by.is_empty() || o.trigger_refused.is_some() {
         base.replace_triggered_by = o.replace_triggered_by;
@@ -2212,6 +2234,13 @@ impl Expander {
                 self.out.with_count.insert(base.clone());
             }
             self.unknown(base, format!("replace_triggered_by = {why}"), &d.at);
+            return;
+        }
+        if let Some(why) = &d.ignore_refused {
+            if d.count.is_some() && d.for_each.is_none() {
+                self.out.with_count.insert(base.clone());
+            }
+            self.unknown(base, format!("ignore_changes = {why}"), &d.at);
             return;
         }
         let keys = match instance_keys(d.count.as_deref(), d.for_each.as_deref(), scope, sens) {
