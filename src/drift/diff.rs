@@ -813,6 +813,11 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             at: import.map(|i| i.at.clone()).unwrap_or_default(),
         };
         let have = match (effective.get(addr.as_str()), import.map(|i| &i.id)) {
+            // Terraform refuses such a block even when the target is in the state.
+            (_, Some(Err(reason))) if import.is_some_and(|i| i.refused) => {
+                out.unknown.push(at_import(reason.clone()));
+                continue;
+            }
             (Some(orig), _) => &recorded.instances[*orig],
             (None, None) => {
                 out.create.push(addr.clone());
@@ -1958,6 +1963,146 @@ import {
         );
     }
 
+    /// An ID made by `sensitive(…)`, directly or through a local, is a secret: never shown.
+    #[test]
+    fn an_import_id_from_sensitive_is_unknown_and_not_shown() {
+        for (locals, id) in [
+            ("", "sensitive(\"s3cr3t\")"),
+            ("locals {\n  s = sensitive(\"s3cr3t\")\n}\n", "local.s"),
+            (
+                "locals {\n  s = sensitive(\"s3cr3t\")\n  t = \"x-${local.s}\"\n}\n",
+                "local.t",
+            ),
+        ] {
+            let tf = format!("{locals}resource \"terraform_data\" \"a\" {{\n}}\nimport {{\n  to = terraform_data.a\n  id = {id}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st(""), &[]);
+            assert!(d.import.is_empty(), "{tf}: {:?}", d.import);
+            assert_eq!(d.unknown.len(), 1, "{tf}: {:?}", d.unknown);
+            assert!(d.unknown[0].reason.contains("sensitive"), "{:?}", d.unknown);
+            assert!(!format!("{d:?}").contains("s3cr3t"), "{d:?}");
+        }
+        // nonsensitive() takes the mark off, as in Terraform.
+        let tf = "resource \"terraform_data\" \"a\" {\n}\nimport {\n  to = terraform_data.a\n  id = nonsensitive(sensitive(\"i-1\"))\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st(""), &[]);
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        assert_eq!(d.import.len(), 1, "{:?}", d.import);
+    }
+
+    /// A number as the ID is converted to its string, as Terraform 1.11 imports it.
+    #[test]
+    fn an_import_id_that_is_a_number_is_its_string() {
+        let tf = "resource \"terraform_data\" \"a\" {\n}\nimport {\n  to = terraform_data.a\n  id = 123\n}\n";
+        let d = run_files(&[("main.tf", tf)], &st(""), &[]);
+        assert!(d.unknown.is_empty(), "{:?}", d.unknown);
+        assert_eq!(
+            d.import,
+            [Import {
+                address: "terraform_data.a".into(),
+                id: "123".into()
+            }]
+        );
+    }
+
+    /// An import block in a `.tf.json` file is read as in a `.tf` one (it was left out: the
+    /// target was to create where Terraform imports it).
+    #[test]
+    fn an_import_block_in_json_is_read() {
+        let json = r#"{"variable": {"x": {"default": "x"}},
+            "resource": {"terraform_data": {"a": {}}},
+            "import": [{"to": "terraform_data.a", "id": "i-${upper(var.x)}"}]}"#;
+        let d = run_files(&[("main.tf.json", json)], &st(""), &[]);
+        assert_eq!(actions(&d), Vec::<String>::new());
+        assert_eq!(
+            d.import,
+            [Import {
+                address: "terraform_data.a".into(),
+                id: "i-X".into()
+            }]
+        );
+    }
+
+    /// Two import blocks for one address, an empty ID, a quoted `to`: Terraform 1.11 refuses the plan,
+    /// with the target in the state or not.
+    #[test]
+    fn imports_terraform_refuses_are_unknown_even_in_the_state() {
+        let two = "import {\n  to = terraform_data.a\n  id = \"x\"\n}\nimport {\n  to = terraform_data.a\n  id = \"y\"\n}\n";
+        let empty = "import {\n  to = terraform_data.a\n  id = \"\"\n}\n";
+        let quoted = "import {\n  to = \"terraform_data.a\"\n  id = \"x\"\n}\n";
+        for (imports, why) in [
+            (two, "second import block"),
+            (empty, "empty"),
+            (quoted, "quoted"),
+        ] {
+            let tf = format!("resource \"terraform_data\" \"a\" {{\n}}\n{imports}");
+            for state in [st(""), st(&td("a", None, "null", "null"))] {
+                let d = run_files(&[("main.tf", &tf)], &state, &[]);
+                assert!(d.import.is_empty(), "{imports}: {:?}", d.import);
+                assert_eq!(actions(&d), ["unknown terraform_data.a"], "{imports}");
+                assert_eq!(d.unknown.len(), 1, "{imports}: {:?}", d.unknown);
+                assert_eq!(d.unknown[0].address, "terraform_data.a");
+                assert!(d.unknown[0].reason.contains(why), "{:?}", d.unknown);
+                assert!(d.unknown[0].reason.contains("refuses"), "{:?}", d.unknown);
+            }
+        }
+    }
+
+    /// An import block in a child module: Terraform 1.11 refuses the plan ("Import blocks
+    /// are only allowed in the root module").
+    #[test]
+    fn an_import_in_a_child_module_is_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("m")).unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            "module \"m\" {\n  source = \"./m\"\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("m/main.tf"),
+            "resource \"terraform_data\" \"a\" {\n}\nimport {\n  to = terraform_data.a\n  id = \"x\"\n}\n",
+        )
+        .unwrap();
+        let mut res = td("a", None, "null", "null");
+        res.insert_str(1, r#""module":"module.m","#);
+        let main = std::fs::read_to_string(dir.path().join("main.tf")).unwrap();
+        for state in [st(""), st(&res)] {
+            let inputs = crate::drift::model::Inputs {
+                dir: Some(dir.path().to_path_buf()),
+                display: "iac".into(),
+                ..Default::default()
+            };
+            let files = vec![crate::drift::model::parse_file(&main, "iac/main.tf").unwrap()];
+            let desired = crate::drift::model::expand_inputs(files, inputs).unwrap();
+            let d = diff(&desired, &parse_state(state.as_bytes(), "s").unwrap());
+            assert_eq!(
+                actions(&d),
+                ["unknown module.m.terraform_data.a"],
+                "{state}"
+            );
+            assert_eq!(d.unknown.len(), 1, "{:?}", d.unknown);
+            assert_eq!(d.unknown[0].address, "module.m.terraform_data.a");
+            assert!(
+                d.unknown[0].reason.contains("root module"),
+                "{:?}",
+                d.unknown
+            );
+        }
+    }
+
+    /// An `ignore_changes` entry with a splat, a negative or a computed index: Terraform
+    /// 1.11.4 refuses the plan ("Invalid expression"); it hid the whole attribute.
+    #[test]
+    fn ignore_changes_terraform_refuses_are_unknown() {
+        let s = r#"{"value":["1","2"],"type":["tuple",["string","string"]]}"#;
+        let st = st(&td("a", None, s, "null"));
+        for ig in ["input[*]", "input[-1]", "input[var.i]"] {
+            let tf = format!("variable \"i\" {{\n  default = 0\n}}\nresource \"terraform_data\" \"a\" {{\n  input = [\"1\", \"3\"]\n  lifecycle {{\n    ignore_changes = [{ig}]\n  }}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st, &[]);
+            assert_eq!(actions(&d), ["unknown terraform_data.a"], "{ig}");
+            assert!(d.unknown[0].reason.contains("refuses"), "{:?}", d.unknown);
+        }
+    }
+
     #[test]
     fn ignore_changes_is_honoured() {
         let st = st(&td("a", None, S_X, "null"));
@@ -1971,6 +2116,24 @@ import {
             let tf = format!("resource \"terraform_data\" \"a\" {{\n  input = \"y\"\n  lifecycle {{\n    ignore_changes = {ig}\n  }}\n}}\n");
             let d = run_files(&[("main.tf", &tf)], &st, &[]);
             assert_eq!(actions(&d), Vec::<String>::new(), "{ig}");
+        }
+    }
+
+    /// The quoted form `"input.a"` (deprecated, still read by Terraform 1.11) is a path like
+    /// `input.a`: a change elsewhere in `input` is an update, as Terraform plans it.
+    #[test]
+    fn a_quoted_ignore_changes_path_hides_only_its_part() {
+        let s = r#"{"value":{"a":"1","b":"2"},"type":["object",{"a":"string","b":"string"}]}"#;
+        let st = st(&td("a", None, s, "null"));
+        for (ig, b, want) in [
+            ("[\"input.a\"]", "3", vec!["update terraform_data.a"]),
+            ("[\"input.a\"]", "2", vec![]),
+            ("[\"input\"]", "3", vec![]),
+            ("[input.a]", "3", vec!["update terraform_data.a"]),
+        ] {
+            let tf = format!("resource \"terraform_data\" \"a\" {{\n  input = {{ a = \"9\", b = \"{b}\" }}\n  lifecycle {{\n    ignore_changes = {ig}\n  }}\n}}\n");
+            let d = run_files(&[("main.tf", &tf)], &st, &[]);
+            assert_eq!(actions(&d), want, "{ig} b={b}");
         }
     }
 

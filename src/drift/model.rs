@@ -190,8 +190,12 @@ impl Expr {
 
     /// True when the expression refers to one of `sensitive` (see [`mentions_sensitive`]):
     /// by its text, and by the references of its syntax tree written plainly, so that spacing
-    /// or a comment inside a reference (`var . s`, `var/**/.s`) hides nothing.
+    /// or a comment inside a reference (`var . s`, `var/**/.s`) hides nothing. A call of
+    /// `sensitive(…)` counts too: Terraform marks its result.
     fn mentions(&self, sensitive: &BTreeSet<String>) -> bool {
+        if self.calls_sensitive() {
+            return true;
+        }
         if sensitive.is_empty() {
             return false;
         }
@@ -297,6 +301,39 @@ impl hcl_edit::visit::Visit for Refs {
     }
 }
 
+/// Whether an expression calls `sensitive(…)` (found in the syntax tree), other than inside
+/// `nonsensitive(…)`, which takes the mark off.
+struct CallsSensitive(bool);
+
+impl hcl_edit::visit::Visit for CallsSensitive {
+    fn visit_func_call(&mut self, node: &hcl_edit::expr::FuncCall) {
+        if !node.name.namespace.is_empty() {
+            return hcl_edit::visit::visit_func_call(self, node);
+        }
+        match node.name.name.as_str() {
+            "sensitive" => self.0 = true,
+            "nonsensitive" => {}
+            _ => hcl_edit::visit::visit_func_call(self, node),
+        }
+    }
+}
+
+impl Expr {
+    fn calls_sensitive(&self) -> bool {
+        // The text first: most expressions do not name the function at all.
+        let Some(e) = self
+            .expr
+            .as_ref()
+            .filter(|_| self.text.contains("sensitive"))
+        else {
+            return false;
+        };
+        let mut c = CallsSensitive(false);
+        hcl_edit::visit::Visit::visit_expr(&mut c, e.as_ref());
+        c.0
+    }
+}
+
 /// The references an expression makes, written plainly and each followed by a space:
 /// `var.s`, `module.m[_].out`, `module.m[*].out` (an index's own expression is visited too).
 struct Written(String);
@@ -347,6 +384,9 @@ pub struct Declared {
     /// to something other than a resource, an index other than a constant, `count.index` or
     /// `each.key`): the resource cannot be decided.
     trigger_refused: Option<Box<str>>,
+    /// Why Terraform refuses the `ignore_changes` as written (an entry with a splat, a
+    /// computed or negative index): the resource cannot be decided.
+    ignore_refused: Option<Box<str>>,
     /// Nested blocks (and `dynamic` blocks).
     pub blocks: Vec<NestedBlock>,
 }
@@ -422,6 +462,8 @@ pub struct FileModel {
 #[derive(Debug, Clone)]
 pub struct ImportBlock {
     pub to: String,
+    /// `to = "type.name"`: Terraform refuses a quoted address.
+    quoted_to: bool,
     id: Option<Expr>,
     /// `for_each` on the block (Terraform 1.7): not expanded by tfops.
     for_each: bool,
@@ -435,6 +477,9 @@ pub struct ImportTarget {
     pub id: Result<String, String>,
     /// `file:line:column` of the block.
     pub at: String,
+    /// Terraform refuses the plan whether or not the target is in the state (a second block
+    /// for the same address, an empty ID): the reason is in `id`.
+    pub refused: bool,
 }
 
 /// Something that cannot be decided offline.
@@ -902,8 +947,16 @@ pub fn parse_file(text: &str, file: &str) -> Result<FileModel, DriftError> {
                         "an `import` block needs `to`".into(),
                     ));
                 };
+                let quoted_to = b.body.get_attribute("to").is_some_and(|a| {
+                    matches!(
+                        a.value,
+                        hcl_edit::expr::Expression::String(_)
+                            | hcl_edit::expr::Expression::StringTemplate(_)
+                    )
+                });
                 out.imports.push(ImportBlock {
                     to,
+                    quoted_to,
                     id: b.body.get_attribute("id").map(|a| Expr::new(&a.value)),
                     for_each: b.body.get_attribute("for_each").is_some(),
                     at: at(b.span()),
@@ -941,6 +994,7 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         ignore_set: false,
         replace_triggered_by: Vec::new(),
         trigger_refused: None,
+        ignore_refused: None,
         blocks: nested_blocks(&b.body),
     };
     for a in b.body.attributes() {
@@ -959,6 +1013,23 @@ fn declared(b: &Block, data: bool, rtype: &str, name: &str, at: String) -> Decla
         if let Some(a) = l.body.get_attribute("ignore_changes") {
             d.ignore_set = true;
             d.ignore = ignore_of(&a.value);
+            if let hcl_edit::expr::Expression::Array(items) = &a.value {
+                d.ignore_refused = items.iter().find_map(|x| match x {
+                    hcl_edit::expr::Expression::Traversal(t)
+                        if ignore_steps(&t.operators).is_none() =>
+                    {
+                        Some(
+                            format!(
+                                "{}: Terraform refuses it: an entry must be a path of names and \
+                                 constant keys or indexes",
+                                reference_text(x)
+                            )
+                            .into(),
+                        )
+                    }
+                    _ => None,
+                });
+            }
         }
         if let Some(a) = l.body.get_attribute("replace_triggered_by") {
             if let hcl_edit::expr::Expression::Array(items) = &a.value {
@@ -1124,14 +1195,22 @@ fn ignore_of(e: &hcl_edit::expr::Expression) -> Ignore {
                         E::Variable(v) => (v.as_str().to_string(), ignore_steps(&t.operators)),
                         _ => continue,
                     },
-                    // The older quoted form, `"tags"` or `"tags.Name"`: the whole attribute.
-                    E::String(s) => (
-                        s.value()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
-                            .collect(),
-                        None,
-                    ),
+                    // The older quoted form, `"tags"` or `"tags.Name"`: Terraform reads the
+                    // string as the reference it holds (a path in it hides only that part).
+                    E::String(s) => match s.value().parse::<E>() {
+                        Ok(E::Variable(v)) => (v.as_str().to_string(), None),
+                        Ok(E::Traversal(t)) => match &t.expr {
+                            E::Variable(v) => (v.as_str().to_string(), ignore_steps(&t.operators)),
+                            _ => continue,
+                        },
+                        _ => (
+                            s.value()
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                                .collect(),
+                            None,
+                        ),
+                    },
                     _ => continue,
                 };
                 if first.is_empty() {
@@ -1313,6 +1392,23 @@ pub fn json_to_hcl(text: &str, file: &str) -> Result<String, DriftError> {
                     out.push_str("}\n");
                 }
             }
+            "import" => {
+                for body in items(v) {
+                    out.push_str("import {\n");
+                    for (k, x) in body.as_object().into_iter().flatten() {
+                        match (k.as_str(), x) {
+                            ("to", Value::String(s)) => {
+                                out.push_str(&format!("  to = {}\n", unwrap_interp(s).unwrap_or(s)))
+                            }
+                            ("id" | "for_each", x) => {
+                                out.push_str(&format!("  {k} = {}\n", json_expr(x)))
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.push_str("}\n");
+                }
+            }
             "moved" | "removed" => {
                 for body in items(v) {
                     out.push_str(&format!("{kind} {{\n"));
@@ -1467,6 +1563,7 @@ fn merge_override(base: &mut Declared, o: Declared) {
     if o.ignore_set {
         base.ignore = o.ignore;
         base.ignore_set = true;
+        base.ignore_refused = o.ignore_refused;
     }
     if !o.replace_triggered_by.is_empty() || o.trigger_refused.is_some() {
         base.replace_triggered_by = o.replace_triggered_by;
@@ -1997,7 +2094,12 @@ impl Expander {
         // Terraform reads `import` blocks in the root module only.
         if inst.depth == 0 {
             for i in &m.imports {
-                let id = if i.for_each {
+                let id = if i.quoted_to {
+                    Err(
+                        "its `to` is quoted (a string, not an address): Terraform refuses the plan"
+                            .to_string(),
+                    )
+                } else if i.for_each {
                     Err("an import block with for_each is not expanded by tfops".to_string())
                 } else {
                     match &i.id {
@@ -2007,7 +2109,18 @@ impl Expander {
                             Err("its import id comes from a sensitive value".to_string())
                         }
                         Some(e) => match e.eval(&scope) {
+                            Ok(TfValue::String(id)) if id.is_empty() => {
+                                Err("its import id is empty: Terraform refuses the plan"
+                                    .to_string())
+                            }
                             Ok(TfValue::String(id)) => Ok(id),
+                            // Terraform converts a number or a bool to its string.
+                            Ok(v @ (TfValue::Number(_) | TfValue::Bool(_))) => {
+                                match super::value::convert(v, &super::value::Type::String) {
+                                    Ok(TfValue::String(id)) => Ok(id),
+                                    _ => Err(format!("import id = {} is not a string", e.text())),
+                                }
+                            }
                             Ok(v) => match v.first_unknown() {
                                 Some(u) => Err(format!("import id = {}: {}", e.text(), u.reason)),
                                 None => Err(format!("import id = {} is not a string", e.text())),
@@ -2020,11 +2133,44 @@ impl Expander {
                         },
                     }
                 };
+                let refused = matches!(&id, Err(r) if r.ends_with("Terraform refuses the plan"));
+                if let Some(first) = self.out.imports.get(&i.to) {
+                    let reason = format!(
+                        "a second import block for it (the first at {}): Terraform refuses the plan",
+                        first.at
+                    );
+                    self.out.imports.insert(
+                        i.to.clone(),
+                        ImportTarget {
+                            id: Err(reason),
+                            at: i.at.clone(),
+                            refused: true,
+                        },
+                    );
+                    continue;
+                }
                 self.out.imports.insert(
                     i.to.clone(),
                     ImportTarget {
                         id,
                         at: i.at.clone(),
+                        refused,
+                    },
+                );
+            }
+        } else {
+            // Elsewhere Terraform refuses the plan: its target is not decided.
+            for i in &m.imports {
+                self.out.imports.insert(
+                    format!("{}{}", inst.prefix, i.to),
+                    ImportTarget {
+                        id: Err(format!(
+                            "an import block in {}: Terraform allows them only in the root \
+                             module and refuses the plan",
+                            inst.prefix.trim_end_matches('.')
+                        )),
+                        at: i.at.clone(),
+                        refused: true,
                     },
                 );
             }
@@ -2088,6 +2234,13 @@ impl Expander {
                 self.out.with_count.insert(base.clone());
             }
             self.unknown(base, format!("replace_triggered_by = {why}"), &d.at);
+            return;
+        }
+        if let Some(why) = &d.ignore_refused {
+            if d.count.is_some() && d.for_each.is_none() {
+                self.out.with_count.insert(base.clone());
+            }
+            self.unknown(base, format!("ignore_changes = {why}"), &d.at);
             return;
         }
         let keys = match instance_keys(d.count.as_deref(), d.for_each.as_deref(), scope, sens) {
