@@ -11,8 +11,9 @@
 //! be left `unknown` (every feature generated here is one tfops decides). The share of
 //! addresses decided is printed (and must be at least 95%). Each case is then checked once
 //! more with a comment before and after every expression and after every argument (which
-//! Terraform ignores; the decorated files pass `terraform validate`): tfops must decide the
-//! same (`TFOPS_SHOW_DECORATED=1` prints those files).
+//! Terraform ignores; decorated files printed with `TFOPS_SHOW_DECORATED=1` passed
+//! `terraform validate` when checked by hand — the test itself runs only tfops on them):
+//! tfops must decide the same.
 //!
 //! Terraform: `TFOPS_TERRAFORM_PLAN`, else `terraform` on PATH (>= 1.4, for `terraform_data`).
 //! Under CI (`CI` or `TFOPS_REQUIRE_TOOLS=1`) a missing one fails the test.
