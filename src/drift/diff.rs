@@ -2103,6 +2103,28 @@ import {
         }
     }
 
+    /// A `.tf.json` template whose interpolation holds a quoted string, as Terraform reads
+    /// it (it was turned into HCL that did not parse, failing the whole run).
+    #[test]
+    fn json_templates_with_quotes_inside_interpolations() {
+        let json = r#"{"variable": {"n": {"default": "b"}},
+            "resource": {"terraform_data": {"a": {"input": "i-${upper(\"x\")}-${var.n} \"q\" $${lit} %{ if var.n == \"b\" }yes%{ endif }"}}}}"#;
+        let want = r#"{"value":"i-X-b \"q\" ${lit} yes","type":"string"}"#;
+        let d = run_files(
+            &[("main.tf.json", json)],
+            &st(&td("a", None, want, "null")),
+            &[],
+        );
+        assert_eq!(actions(&d), Vec::<String>::new(), "{d:?}");
+        assert_eq!(d.in_sync, 1);
+        // Deeply nested sequences are refused as HCL, never a stack overflow.
+        let deep = format!(
+            r#"{{"resource": {{"terraform_data": {{"a": {{"input": "{}"}}}}}}}}"#,
+            "${\"".repeat(100_000)
+        );
+        assert!(crate::drift::model::parse_any(&deep, "deep.tf.json").is_err());
+    }
+
     #[test]
     fn ignore_changes_is_honoured() {
         let st = st(&td("a", None, S_X, "null"));

@@ -1492,12 +1492,91 @@ fn unwrap_interp(s: &str) -> Option<&str> {
     (!inner.contains("${") && !inner.contains('}')).then_some(inner.trim())
 }
 
+/// A JSON string holding a template, as an HCL quoted template: the literal text escaped,
+/// each `${…}` / `%{…}` sequence copied as written (quotes inside it are the expression's
+/// own: `"i-${upper("x")}"`, where escaping them made HCL Terraform accepts unreadable).
+fn quote_template(s: &str) -> String {
+    // Sequences nested deeper than this are copied to the end as written (the HCL parser
+    // then judges them); the scan never recurses without bound on hostile input.
+    const DEEPEST: u32 = 64;
+    // The end of the sequence whose body starts at `k` (just after `${` or `%{`).
+    fn end_of_sequence(b: &[u8], mut k: usize, nest: u32) -> usize {
+        if nest > DEEPEST {
+            return b.len();
+        }
+        let mut depth = 1;
+        while k < b.len() {
+            match b[k] {
+                b'"' => {
+                    k = end_of_string(b, k + 1, nest + 1);
+                    continue;
+                }
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return k + 1;
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        b.len()
+    }
+    // The end of a quoted string inside a sequence whose text starts at `k`.
+    fn end_of_string(b: &[u8], mut k: usize, nest: u32) -> usize {
+        while k < b.len() {
+            match b[k] {
+                b'\\' => k += 2,
+                b'"' => return k + 1,
+                b'$' | b'%' if b.get(k + 1) == Some(&b'{') => {
+                    k = end_of_sequence(b, k + 2, nest + 1)
+                }
+                _ => k += 1,
+            }
+        }
+        b.len()
+    }
+    let b = s.as_bytes();
+    let mut out = String::from("\"");
+    let mut literal = String::new();
+    let flush = |literal: &mut String, out: &mut String| {
+        if !literal.is_empty() {
+            let q = quote(literal);
+            out.push_str(&q[1..q.len() - 1]);
+            literal.clear();
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &s[i..];
+        if rest.starts_with("$${") || rest.starts_with("%%{") {
+            flush(&mut literal, &mut out);
+            out.push_str(&rest[..3]);
+            i += 3;
+        } else if rest.starts_with("${") || rest.starts_with("%{") {
+            flush(&mut literal, &mut out);
+            let end = end_of_sequence(b, i + 2, 0);
+            out.push_str(&s[i..end]);
+            i = end;
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            literal.push(c);
+            i += c.len_utf8().max(1);
+        }
+    }
+    flush(&mut literal, &mut out);
+    out.push('"');
+    out
+}
+
 fn json_expr(v: &Value) -> String {
     match v {
         Value::String(s) => match unwrap_interp(s) {
             Some(e) => format!("({e})"),
             // A template: JSON's escapes are HCL's, and `${`/`%{` keep their meaning.
-            None => quote(s),
+            None => quote_template(s),
         },
         Value::Array(a) => format!(
             "[{}]",
