@@ -658,3 +658,66 @@ import {
     assert!(want.len() >= 8, "{want:?}");
     assert_eq!(got, want, "tfops (left) and terraform (right) disagree");
 }
+
+/// An override file's `replace_triggered_by` is not merged: Terraform keeps the original
+/// block's triggers (or none), whatever the override lists.
+#[test]
+fn an_override_files_replace_triggered_by_is_not_merged() {
+    let Some(bin) = terraform() else { return };
+    let main = r#"
+resource "terraform_data" "a" {
+  input = "a1"
+}
+resource "terraform_data" "c" {
+  input = "c"
+}
+resource "terraform_data" "b" {
+  input = "b"
+  lifecycle {
+    replace_triggered_by = [terraform_data.c]
+  }
+}
+resource "terraform_data" "d" {
+  input = "d"
+}
+resource "terraform_data" "e" {
+  input = "e"
+  lifecycle {
+    replace_triggered_by = [terraform_data.a]
+  }
+}
+"#;
+    let overrides = r#"
+resource "terraform_data" "b" {
+  lifecycle {
+    replace_triggered_by = [terraform_data.a]
+  }
+}
+resource "terraform_data" "d" {
+  lifecycle {
+    replace_triggered_by = [terraform_data.a]
+  }
+}
+resource "terraform_data" "e" {
+  lifecycle {
+    replace_triggered_by = [terraform_data.c]
+  }
+}
+"#;
+    let ws = Ws::empty();
+    let iac = ws.path("iac");
+    std::fs::create_dir_all(&iac).unwrap();
+    std::fs::write(iac.join("main.tf"), main).unwrap();
+    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    tf(
+        &bin,
+        &iac,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    );
+    std::fs::write(iac.join("main.tf"), main.replacen("a1", "a2", 1)).unwrap();
+    std::fs::write(iac.join("override.tf"), overrides).unwrap();
+    let want = terraform_plan(&bin, &iac);
+    assert!(want.values().any(|a| a == "replace"), "{want:?}");
+    let got = tfops_plan(&ws);
+    assert_eq!(got, want, "tfops (left) and terraform (right) disagree");
+}

@@ -1644,10 +1644,8 @@ fn merge_override(base: &mut Declared, o: Declared) {
         base.ignore_set = true;
         base.ignore_refused = o.ignore_refused;
     }
-    if !o.replace_triggered_by.is_empty() || o.trigger_refused.is_some() {
-        base.replace_triggered_by = o.replace_triggered_by;
-        base.trigger_refused = o.trigger_refused;
-    }
+    // `replace_triggered_by` in an override file is not merged: Terraform 1.11 keeps the
+    // original's (checked with its plan), so the override's is dropped here too.
     // Blocks of a type the override writes replace all of that type.
     let kinds: BTreeSet<&str> = o.blocks.iter().map(|b| b.kind.as_str()).collect();
     base.blocks.retain(|b| !kinds.contains(b.kind.as_str()));
