@@ -892,9 +892,21 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             && !effective.contains_key(target.as_str())
             && !out.unknown.iter().any(|u| covers(&u.address, target))
         {
+            let keyed = format!("{target}[");
+            let expanded = desired.with_count.contains(target)
+                || desired
+                    .instances
+                    .range(keyed.clone()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(&keyed));
+            let reason = if expanded {
+                "an import block names it without an instance key, but its resource uses count or for_each: Terraform refuses the plan"
+            } else {
+                "an import block names it, but no resource block declares it: Terraform refuses the plan"
+            };
             out.unknown.push(Unknown {
                 address: target.clone(),
-                reason: "an import block names it, but no resource block declares it: Terraform refuses the plan".into(),
+                reason: reason.into(),
                 at: i.at.clone(),
             });
         }
@@ -1929,11 +1941,25 @@ import {
   to = terraform_data.missing
   id = "m"
 }
+resource "terraform_data" "counted" {
+  count = 2
+}
+import {
+  to = terraform_data.counted
+  id = "c"
+}
 "#;
         let d = run_files(&[("main.tf", tf)], &st(""), &[]);
         assert!(d.import.is_empty(), "{:?}", d.import);
-        assert_eq!(d.create, ["terraform_data.src"]);
-        assert_eq!(d.unknown.len(), 4, "{:?}", d.unknown);
+        assert_eq!(
+            d.create,
+            [
+                "terraform_data.counted[0]",
+                "terraform_data.counted[1]",
+                "terraform_data.src"
+            ]
+        );
+        assert_eq!(d.unknown.len(), 5, "{:?}", d.unknown);
         let reasons: BTreeMap<&str, &str> = d
             .unknown
             .iter()
@@ -1954,6 +1980,10 @@ import {
         );
         assert!(
             reasons["terraform_data.missing"].contains("no resource block"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons["terraform_data.counted"].contains("uses count or for_each"),
             "{reasons:?}"
         );
         assert!(
