@@ -657,6 +657,14 @@ import {
     }
     assert!(want.len() >= 8, "{want:?}");
     assert_eq!(got, want, "tfops (left) and terraform (right) disagree");
+    // The table shows each import and counts them in its last line.
+    let o = ws.run(&["drift", "--no-color"]);
+    let t = text(&o);
+    assert!(
+        t.contains("<= terraform_data.c") && t.contains("will be imported (id \"c-X\")"),
+        "{t}"
+    );
+    assert!(t.contains(" in sync, 6 to import."), "{t}");
 }
 
 /// An override file's `replace_triggered_by` is not merged: Terraform keeps the original

@@ -352,7 +352,7 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "\n{head}: {} to create, {} to update, {} to replace, {} to destroy, {} moved, {} to forget, {} output changes, {} renamed, {} unknown (not decided offline){}, {} in sync.",
+            "\n{head}: {} to create, {} to update, {} to replace, {} to destroy, {} moved, {} to forget, {} output changes, {} renamed, {} unknown (not decided offline){}, {} in sync{}.",
             sm.create,
             sm.update,
             sm.replace,
@@ -363,13 +363,14 @@ impl Report {
             sm.renamed,
             sm.unknown,
             self.ignored_note(),
-            sm.in_sync
+            sm.in_sync,
+            // Only when there are imports: the line of earlier versions is unchanged.
+            if sm.import > 0 {
+                format!(", {} to import", sm.import)
+            } else {
+                String::new()
+            }
         );
-        if sm.import > 0 {
-            // Before the full stop: `…, 3 in sync, 1 to import.`
-            s.truncate(s.trim_end().len() - 1);
-            let _ = writeln!(s, ", {} to import.", sm.import);
-        }
         s
     }
 }
