@@ -138,9 +138,12 @@ fn the_daemon_notices_edits_inside_child_module_folders() {
         "iac/modules/inner/main.tf",
         "resource \"terraform_data\" \"i\" {}\n",
     );
+    // Each run's end reaches the actor 600 ms after its report is written, so the edits
+    // below land while a folder the run read is not yet watched: they must not be lost.
     let child = ws
         .cmd()
         .arg("run")
+        .env("TFOPS_TEST_WATCH_DELAY_MS", "600")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

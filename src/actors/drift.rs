@@ -81,6 +81,9 @@ pub struct DriftActor {
     again: bool,
     stopping: bool,
     last: Option<Result<DriftSummary, String>>,
+    /// When the running (or last) detection started: a module folder first watched after
+    /// it ends may have changed between the run reading it and the watch being added.
+    run_started: Option<std::time::SystemTime>,
 }
 
 impl DriftActor {
@@ -97,6 +100,7 @@ impl DriftActor {
             again: false,
             stopping: false,
             last: None,
+            run_started: None,
         }
     }
 
@@ -163,10 +167,11 @@ impl DriftActor {
     }
 
     /// Watches the folders of the child modules a run read (see [`module_watch_set`]),
-    /// dropping those no longer read. Each folder is watched once.
-    fn watch_modules(&mut self, read: &[PathBuf]) {
+    /// dropping those no longer read. Each folder is watched once. Returns the folders
+    /// watched from now on that were not watched before.
+    fn watch_modules(&mut self, read: &[PathBuf]) -> Vec<PathBuf> {
         let Some(w) = self.watcher.as_mut() else {
-            return;
+            return Vec::new();
         };
         // Folders watched anyway (the module folder, the state's) are in the filter's set but
         // never watched or unwatched here.
@@ -181,13 +186,13 @@ impl DriftActor {
         let watched: BTreeSet<PathBuf> = match self.modules.write() {
             Ok(mut m) => {
                 if *m == wanted {
-                    return;
+                    return Vec::new();
                 }
                 let before = m.clone();
                 m.extend(wanted.iter().cloned());
                 before
             }
-            Err(_) => return,
+            Err(_) => return Vec::new(),
         };
         for gone in watched.difference(&wanted) {
             if !own.contains(gone) {
@@ -195,6 +200,7 @@ impl DriftActor {
             }
         }
         let mut now = BTreeSet::new();
+        let mut added = Vec::new();
         for d in &wanted {
             if watched.contains(d) || own.contains(d) {
                 now.insert(d.clone());
@@ -203,6 +209,7 @@ impl DriftActor {
             match w.watch(d, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     now.insert(d.clone());
+                    added.push(d.clone());
                 }
                 Err(e) => log::warn!(
                     "drift: cannot watch the module folder {} ({e}); its changes are seen at the interval",
@@ -219,6 +226,7 @@ impl DriftActor {
         if let Ok(mut m) = self.modules.write() {
             *m = now;
         }
+        added
     }
 
     fn detect(&mut self, ctx: &mut Context<Self>) {
@@ -244,6 +252,7 @@ impl DriftActor {
         let ws = self.ws.clone();
         let cfg = Arc::clone(&self.cfg);
         let addr = ctx.address();
+        self.run_started = Some(std::time::SystemTime::now());
         let spawned = std::thread::Builder::new()
             .name("drift-detect".into())
             .spawn(move || {
@@ -275,6 +284,7 @@ impl DriftActor {
                     })
                     .map_err(|e| e.to_string())
                 });
+                watch_delay_for_tests();
                 addr.do_send(Detected(res));
             });
         match spawned {
@@ -321,6 +331,47 @@ fn is_tf(p: &Path) -> bool {
         !n.starts_with('.') && (n.ends_with(".tf") || n.ends_with(".tf.json"))
     })
 }
+
+/// Test hook (feature `fault-injection`, on in `cargo test` only):
+/// `TFOPS_TEST_WATCH_DELAY_MS` holds a finished run (its report already written) before the
+/// actor hears of it, widening the window in which a module folder is read but not watched.
+#[cfg(feature = "fault-injection")]
+fn watch_delay_for_tests() {
+    if let Some(ms) = std::env::var("TFOPS_TEST_WATCH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms.min(10_000)));
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn watch_delay_for_tests() {}
+
+/// How far a file's time may lag the clock: Linux stamps files with a coarse clock (a
+/// scheduler tick behind at most), so a write just after a run started may look earlier.
+const MTIME_SLACK: Duration = Duration::from_millis(100);
+
+/// True when the folder `dir` (files created, removed or renamed) or a `.tf` file in it was
+/// modified at or after `since` (less [`MTIME_SLACK`]). Reads metadata only (no file is
+/// opened, so a FIFO cannot block), at most [`MAX_FILES_LOOKED_AT`] entries.
+fn changed_since(dir: &Path, since: std::time::SystemTime) -> bool {
+    let since = since.checked_sub(MTIME_SLACK).unwrap_or(since);
+    let newer = |m: std::fs::Metadata| m.modified().is_ok_and(|t| t >= since);
+    if std::fs::symlink_metadata(dir).is_ok_and(newer) {
+        return true;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten()
+        .take(MAX_FILES_LOOKED_AT)
+        .filter(|e| is_tf(&e.path()))
+        .any(|e| std::fs::metadata(e.path()).is_ok_and(newer))
+}
+
+/// The most entries of one module folder [`changed_since`] looks at.
+const MAX_FILES_LOOKED_AT: usize = 4096;
 
 /// True for a change of a `.tf` file in one of the watched child module folders.
 fn relevant_in_module(ev: &notify::Event, modules: &BTreeSet<PathBuf>) -> bool {
@@ -399,7 +450,18 @@ impl Handler<Detected> for DriftActor {
             // The set of module folders may have changed (a module added or removed); a
             // failed run keeps the folders watched, so fixing a broken child is seen.
             let dirs = s.module_dirs.clone();
-            self.watch_modules(&dirs);
+            let added = self.watch_modules(&dirs);
+            // A folder watched only now was read by the run before its watch existed: an
+            // edit in between made no event. Its times tell; if it changed, look again.
+            if let Some(since) = self.run_started {
+                if let Some(d) = added.iter().find(|d| changed_since(d, since)) {
+                    log::debug!(
+                        "drift: {} changed while it was not yet watched; detecting again",
+                        self.ws.rel(d)
+                    );
+                    self.again = true;
+                }
+            }
         }
         match &msg.0 {
             Ok(s) => {
@@ -561,6 +623,50 @@ mod tests {
             .collect();
         let (set, left_out) = module_watch_set(&root, &many);
         assert_eq!((set.len(), left_out), (MAX_MODULE_WATCHES, 5));
+    }
+
+    #[test]
+    fn a_module_folder_changed_since_a_run_started_is_seen_by_its_times() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("main.tf"), "").unwrap();
+        std::fs::write(d.path().join("notes.txt"), "").unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+        // Nothing newer than a run that starts in an hour…
+        assert!(!changed_since(d.path(), later));
+        // …everything newer than one that started an hour ago.
+        let earlier = std::time::SystemTime::now() - Duration::from_secs(3600);
+        assert!(changed_since(d.path(), earlier));
+        // Only `.tf` files and the folder itself count: age them, then touch a text file.
+        let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+        let set = |p: &Path| {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap()
+        };
+        set(&d.path().join("main.tf"));
+        set(&d.path().join("notes.txt"));
+        std::fs::File::open(d.path())
+            .unwrap()
+            .set_modified(old)
+            .unwrap_or_else(|_| panic!("cannot age the folder"));
+        assert!(!changed_since(d.path(), earlier));
+        std::fs::File::options()
+            .write(true)
+            .open(d.path().join("notes.txt"))
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        assert!(!changed_since(d.path(), earlier));
+        std::fs::File::options()
+            .write(true)
+            .open(d.path().join("main.tf"))
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        assert!(changed_since(d.path(), earlier));
     }
 
     #[test]
