@@ -60,6 +60,9 @@ pub struct DriftSummary {
     pub report: PathBuf,
     /// The child module folders the run read.
     pub module_dirs: Vec<PathBuf>,
+    /// The local state file the run compared with (`None` for state in S3): where the
+    /// backend says, which an edit of its block may move.
+    pub local_state: Option<PathBuf>,
 }
 
 /// Ask for the last result (`None` before the first run ends).
@@ -84,6 +87,9 @@ pub struct DriftActor {
     /// When the running (or last) detection started: a module folder first watched after
     /// it ends may have changed between the run reading it and the watch being added.
     run_started: Option<std::time::SystemTime>,
+    /// The local state file watched: the one the workspace's backend names (`state.path`
+    /// unless `backend "local"` sets a path, or another workspace is selected).
+    state_file: PathBuf,
 }
 
 impl DriftActor {
@@ -101,6 +107,7 @@ impl DriftActor {
             stopping: false,
             last: None,
             run_started: None,
+            state_file: PathBuf::new(),
         }
     }
 
@@ -117,7 +124,8 @@ impl DriftActor {
         self.watcher = None;
         let addr = ctx.address();
         let dir = self.cfg.drift.dir.clone();
-        let state = self.cfg.state.path.clone();
+        self.state_file = local_state_file(&self.cfg, &self.ws.root);
+        let state = self.state_file.clone();
         let filter_dir = dir.clone();
         let filter_state = state.clone();
         let filter_modules = Arc::clone(&self.modules);
@@ -176,7 +184,7 @@ impl DriftActor {
         // Folders watched anyway (the module folder, the state's) are in the filter's set but
         // never watched or unwatched here.
         let own: Vec<PathBuf> = std::iter::once(self.cfg.drift.dir.as_path())
-            .chain(self.cfg.state.path.parent())
+            .chain(self.state_file.parent())
             .filter_map(|d| std::fs::canonicalize(d).ok())
             .collect();
         let (wanted, left_out) = module_watch_set(&self.ws.root, read);
@@ -239,7 +247,7 @@ impl DriftActor {
         }
         // While Terraform holds the state it may be rewriting it in place: a half-written
         // state is not drift. Look again shortly (its lock going away makes no event here).
-        if let Ok(Some(lock)) = crate::state::tflock::terraform_lock(&self.cfg.state.path) {
+        if let Ok(Some(lock)) = crate::state::tflock::terraform_lock(&self.state_file) {
             log::debug!("drift: Terraform holds the state ({lock:?}); detection waits");
             if self.debounce.is_none() {
                 self.debounce = Some(ctx.run_later(LOCK_RETRY, |act, ctx| {
@@ -260,19 +268,20 @@ impl DriftActor {
                     // A state in Terraform's S3 backend is read from a fresh copy (#12).
                     // A backend that cannot be used fails the check: comparing against a local
                     // file Terraform does not use would report everything to create.
-                    let (mut eff, remote, name) = crate::state::remote::resolve(&cfg);
-                    let remote = remote.map_err(crate::drift::DriftError::Remote)?;
+                    let (mut eff, remote, name) = crate::state::remote::resolve(&cfg, &ws.root);
+                    let remote = remote.map_err(crate::drift::DriftError::Backend)?;
+                    let local_state = remote.is_none().then(|| eff.state.path.clone());
                     if let Some(r) = remote {
                         match crate::state::remote::materialize(&r, &ws.dot_tfops(), &name) {
                             Ok(p) => eff.state.path = p,
                             Err(e) => return Err(crate::drift::DriftError::Remote(e.to_string())),
                         }
                     }
-                    crate::drift::detect_and_record(&ws, &eff)
+                    crate::drift::detect_and_record(&ws, &eff).map(|r| (r, local_state))
                 })
                 .map_err(|p| format!("drift detection panicked: {p}"))
                 .and_then(|r| {
-                    r.map(|(report, path)| {
+                    r.map(|((report, path), local_state)| {
                         let ev = crate::events::DriftEvent::from_report(&report);
                         crate::events::emit(crate::events::Event::Drift(ev));
                         DriftSummary {
@@ -280,6 +289,7 @@ impl DriftActor {
                             summary: report.summary,
                             report: path,
                             module_dirs: report.module_dirs,
+                            local_state,
                         }
                     })
                     .map_err(|e| e.to_string())
@@ -291,6 +301,15 @@ impl DriftActor {
             Ok(h) => self.running = Some(h),
             Err(e) => log::warn!("drift: cannot start a detection thread: {e}"),
         }
+    }
+}
+
+/// The local state file of the workspace in force: where the root module's backend puts it
+/// (see [`crate::state::backend`]), else `state.path`. Reads a few small files.
+fn local_state_file(cfg: &Config, root: &Path) -> PathBuf {
+    match crate::state::backend::target(cfg) {
+        Ok(t) if t.s3().is_none() && t.check_inside(root).is_ok() => t.apply(cfg).state.path,
+        _ => cfg.state.path.clone(),
     }
 }
 
@@ -447,6 +466,13 @@ impl Handler<Detected> for DriftActor {
             let _ = h.join();
         }
         if let Ok(s) = &msg.0 {
+            // An edit of `backend "local"` may have moved the state: watch the new file.
+            if s.local_state
+                .as_ref()
+                .is_some_and(|p| *p != self.state_file)
+            {
+                self.watch(ctx);
+            }
             // The set of module folders may have changed (a module added or removed); a
             // failed run keeps the folders watched, so fixing a broken child is seen.
             let dirs = s.module_dirs.clone();

@@ -100,7 +100,7 @@ type Resolved = (Config, Result<Option<RemoteState>, String>, String);
 impl StateKeeperActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
         // #12: the workspace's files and backups, and the S3 object when the backend is S3.
-        let (eff, remote, workspace) = remote_state::resolve(&cfg);
+        let (eff, remote, workspace) = remote_state::resolve(&cfg, &ws.root);
         let (state, broken) = split_remote(remote);
         StateKeeperActor {
             ws,
@@ -500,8 +500,10 @@ impl Handler<Reconfigure> for StateKeeperActor {
         self.reloads += 1;
         let generation = self.reloads;
         let cfg = msg.0;
-        let handle =
-            tokio::task::spawn_blocking(move || super::catch(|| remote_state::resolve(&cfg)));
+        let root = self.ws.root.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            super::catch(|| remote_state::resolve(&cfg, &root))
+        });
         let fut = actix::fut::wrap_future::<_, Self>(handle).map(move |res, act, ctx| {
             match res.map_err(|e| e.to_string()).and_then(|r| r) {
                 Ok(resolved) => act.reconfigured(generation, resolved, ctx),

@@ -380,7 +380,23 @@ showing status with the built-in defaults"
     };
     // #12: the Terraform workspace, pinned for the process; `run` resolves its paths itself.
     let adjust = !matches!(cli.command, Command::Run(_) | Command::Demo);
-    state::select_workspace(&mut ctx, cli.workspace.as_deref(), adjust)?;
+    if let Err(e) = state::select_workspace(&mut ctx, cli.workspace.as_deref(), adjust) {
+        // Only the commands that read or write the state stop on a backend they cannot use;
+        // `status` says so and goes on (the daemon's alarm shows the same), the rest go on.
+        match cli.command {
+            Command::Backup
+            | Command::Backups(_)
+            | Command::Restore(_)
+            | Command::Verify(_)
+            | Command::Drift(_)
+            | Command::Scenario(_)
+            | Command::Prune(_)
+            | Command::Run(_)
+            | Command::Demo => return Err(e),
+            Command::Status(_) => eprintln!("warning: {e:#}"),
+            _ => log::warn!("{e:#}"),
+        }
+    }
     if let Command::Drift(_) = cli.command {
         state::materialize_remote(&mut ctx)?;
     }

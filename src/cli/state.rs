@@ -551,12 +551,18 @@ pub fn select_workspace(
     let name = backend::resolve_workspace(flag, env.as_deref(), &ctx.config.drift.dir)
         .map_err(|e| anyhow::anyhow!("{e}; pass --workspace NAME with a valid name"))?;
     backend::pin_workspace(&name);
-    if adjust && name != backend::DEFAULT_WORKSPACE {
-        let b = backend::discover(&ctx.config.drift.dir).unwrap_or(Backend::Local);
+    if !adjust {
+        return Ok(());
+    }
+    let b = backend::discover(&ctx.config.drift.dir).unwrap_or(Backend::local());
+    let local_set = matches!(&b, Backend::Local(l) if l.is_set());
+    if name != backend::DEFAULT_WORKSPACE || local_set {
         let t = backend::Target {
             workspace: name,
             backend: b,
         };
+        t.check_inside(&ctx.ws.root)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         ctx.config = t.apply(&ctx.config);
     }
     Ok(())
@@ -569,7 +575,7 @@ fn workspace() -> &'static str {
 /// The remote state of the selected workspace, when the root module uses `backend "s3"`.
 fn remote_state(ctx: &ConfiguredWorkspace) -> anyhow::Result<Option<RemoteState>> {
     match backend::discover(&ctx.config.drift.dir) {
-        Ok(Backend::Local) => Ok(None),
+        Ok(Backend::Local(_)) => Ok(None),
         Ok(Backend::S3(b)) => Ok(Some(
             RemoteState::new(&b, workspace()).map_err(|e| remote_error(&ctx.ws, e))?,
         )),

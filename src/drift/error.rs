@@ -43,6 +43,10 @@ pub enum DriftError {
     /// credentials).
     #[error("the remote state cannot be read: {0}")]
     Remote(String),
+    /// The backend names a state tfops cannot use (an S3 backend without usable
+    /// credentials, a local path outside the workspace): the message says which and why.
+    #[error("{0}")]
+    Backend(String),
 }
 
 impl DriftError {
@@ -65,6 +69,9 @@ impl DriftError {
             }
             DriftError::StateEmpty { .. } | DriftError::StateInvalid { .. } => {
                 "`tfops backups` lists snapshots and `tfops restore --latest` puts the newest valid one back"
+            }
+            DriftError::Backend(_) => {
+                "fix the backend block in drift.dir (or run `terraform init` again), then reload the daemon (SIGHUP)"
             }
             DriftError::Remote(_) => {
                 "check the backend's endpoint, bucket and the AWS_* credentials in the environment; a lost state is put back by `tfops restore --latest`"

@@ -67,14 +67,78 @@ impl S3Backend {
     }
 }
 
+/// The settings of a `backend "local"` that locate its state files. Both `None` when the
+/// configuration sets neither (no block, or an empty one): tfops' `state.path` then names the
+/// default workspace's file, and other workspaces live in `terraform.tfstate.d/` beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalBackend {
+    /// `path`: the default workspace's state file, anchored at the root module's folder.
+    pub path: Option<PathBuf>,
+    /// `workspace_dir`: other workspaces' states are `<dir>/<name>/terraform.tfstate`.
+    pub workspace_dir: Option<PathBuf>,
+}
+
+impl LocalBackend {
+    /// Whether the configuration says where the state is (else `state.path` does).
+    pub fn is_set(&self) -> bool {
+        self.path.is_some() || self.workspace_dir.is_some()
+    }
+
+    /// The state file of `workspace`, when the backend says, by Terraform's rules: `path` for
+    /// `default`, `<workspace_dir>/<name>/terraform.tfstate` for the others ([`discover`]
+    /// fills in Terraform's defaults for the one not set, relative to the root module).
+    pub fn state_file(&self, workspace: &str) -> Option<PathBuf> {
+        if workspace == DEFAULT_WORKSPACE {
+            self.path.clone()
+        } else {
+            Some(
+                self.workspace_dir
+                    .as_ref()?
+                    .join(workspace)
+                    .join(DEFAULT_STATE_FILE),
+            )
+        }
+    }
+
+    /// Anchors relative paths at `module_dir` (where Terraform runs) and, when one is set,
+    /// fills in Terraform's default for the other.
+    fn anchored(self, module_dir: &Path) -> LocalBackend {
+        if !self.is_set() {
+            return self;
+        }
+        let at = |p: PathBuf| module_dir.join(p);
+        LocalBackend {
+            path: Some(at(self.path.unwrap_or_else(|| DEFAULT_STATE_FILE.into()))),
+            workspace_dir: Some(at(self
+                .workspace_dir
+                .unwrap_or_else(|| DEFAULT_WORKSPACE_DIR.into()))),
+        }
+    }
+}
+
+/// Terraform's state file name, and its folder of workspaces, for the local backend.
+const DEFAULT_STATE_FILE: &str = "terraform.tfstate";
+const DEFAULT_WORKSPACE_DIR: &str = "terraform.tfstate.d";
+
 /// Where the state lives.
 // One value per command or daemon: the size of the S3 variant costs nothing worth a Box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// A file (`state.path`, or `terraform.tfstate.d/<ws>/` beside it).
-    Local,
+    /// A file: where `backend "local"` says, else `state.path` (or `terraform.tfstate.d/<ws>/`
+    /// beside it).
+    Local(LocalBackend),
     S3(S3Backend),
+}
+
+impl Backend {
+    /// The local backend with no settings: `state.path` names the file.
+    pub const fn local() -> Backend {
+        Backend::Local(LocalBackend {
+            path: None,
+            workspace_dir: None,
+        })
+    }
 }
 
 /// The state tfops protects: a workspace of a backend.
@@ -89,28 +153,56 @@ impl Target {
     pub fn s3(&self) -> Option<&S3Backend> {
         match &self.backend {
             Backend::S3(b) => Some(b),
-            Backend::Local => None,
+            Backend::Local(_) => None,
         }
     }
 
     /// `cfg` with `state.path` and `state.backups` pointing at this workspace: the local state
-    /// file of the workspace and `backups/<name>/` for a workspace other than `default`.
+    /// file of the workspace (where `backend "local"` puts it, when it says) and
+    /// `backups/<name>/` for a workspace other than `default`.
     pub fn apply(&self, cfg: &Config) -> Config {
         let mut out = cfg.clone();
         if self.workspace != DEFAULT_WORKSPACE {
             out.state.backups = cfg.state.backups.join(&self.workspace);
-            if let Backend::Local = self.backend {
-                out.state.path = local_state_path(&cfg.state.path, &self.workspace);
-            }
+        }
+        if let Backend::Local(l) = &self.backend {
+            out.state.path = match l.state_file(&self.workspace) {
+                Some(p) => p,
+                None => local_state_path(&cfg.state.path, &self.workspace),
+            };
         }
         out
+    }
+
+    /// Refuses a local backend whose state file for this workspace is outside the workspace
+    /// folder `root`: `iac/*.tf` may be edited by people who must not make tfops snapshot,
+    /// restore or watch files elsewhere (`path = "/etc/…"`, `../../…`, or a link out).
+    ///
+    /// # Errors
+    /// A message naming the path as written in the backend, for an alarm or an error.
+    pub fn check_inside(&self, root: &Path) -> Result<(), String> {
+        let Backend::Local(l) = &self.backend else {
+            return Ok(());
+        };
+        let Some(file) = l.state_file(&self.workspace) else {
+            return Ok(());
+        };
+        if inside(root, &file) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the local backend's state file {} is outside the workspace {}; tfops protects state inside the workspace only (set `path` / `workspace_dir` in `backend \"local\"` to a place inside it)",
+                file.display(),
+                root.display()
+            ))
+        }
     }
 
     /// A short description for messages: the file or `s3://…` URL and the workspace.
     pub fn describe(&self, cfg: &Config) -> String {
         let eff = self.apply(cfg);
         let place = match &self.backend {
-            Backend::Local => eff.state.path.display().to_string(),
+            Backend::Local(_) => eff.state.path.display().to_string(),
             Backend::S3(b) => b.url(&self.workspace),
         };
         if self.workspace == DEFAULT_WORKSPACE {
@@ -119,6 +211,43 @@ impl Target {
             format!("{place} (workspace {})", self.workspace)
         }
     }
+}
+
+/// Whether `path` is inside `root`: after removing `.` and resolving `..` lexically, and with
+/// the links of its nearest existing folder resolved (a link cannot lead out).
+fn inside(root: &Path, path: &Path) -> bool {
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    let mut lexical = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !lexical.pop() {
+                    return false;
+                }
+            }
+            other => lexical.push(other),
+        }
+    }
+    // The nearest folder that exists, links resolved, plus the rest as written.
+    let mut existing = lexical.as_path();
+    let mut rest = Vec::new();
+    let resolved = loop {
+        match std::fs::canonicalize(existing) {
+            Ok(c) => break c,
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => return false,
+            },
+        }
+    };
+    let full = rest.iter().rev().fold(resolved, |p, n| p.join(n));
+    full.starts_with(&root) && full != root
 }
 
 /// The local state file of `workspace`, given the default workspace's `state.path`.
@@ -244,7 +373,7 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
     }
     let rd = match std::fs::read_dir(module_dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Backend::Local),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Backend::local()),
         Err(source) => {
             return Err(BackendError::Io {
                 path: module_dir.to_path_buf(),
@@ -270,7 +399,7 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
             return Ok(anchored(b, module_dir));
         }
     }
-    Ok(Backend::Local)
+    Ok(Backend::local())
 }
 
 /// A regular file's text (a fifo or anything else is refused, never waited on).
@@ -282,7 +411,10 @@ fn read_text(path: &Path) -> io::Result<String> {
 /// Relative profile file paths are relative to where Terraform runs, the root module's
 /// folder, not to tfops' own: they are anchored there (`~/…` and absolute paths stay).
 fn anchored(b: Backend, module_dir: &Path) -> Backend {
-    let Backend::S3(mut s) = b else { return b };
+    let mut s = match b {
+        Backend::S3(s) => s,
+        Backend::Local(l) => return Backend::Local(l.anchored(module_dir)),
+    };
     let p = &mut s.profile;
     for f in p
         .shared_credentials_files
@@ -340,7 +472,8 @@ impl Settings {
 }
 
 /// `.terraform/terraform.tfstate` as `terraform init` writes it: `{"backend": {"type",
-/// "config": {…}}}`. `None` when it records no backend (or the local one).
+/// "config": {…}}}`. `None` when it records no backend (or the local one with neither `path`
+/// nor `workspace_dir`).
 ///
 /// # Errors
 /// When it is not JSON of that shape, or records an unsupported backend.
@@ -356,7 +489,22 @@ pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, B
     };
     let kind = backend.get("type").and_then(|t| t.as_str()).unwrap_or("");
     match kind {
-        "" | "local" => return Ok(None),
+        "" => return Ok(None),
+        "local" => {
+            let setting = |k: &str| {
+                backend
+                    .get("config")
+                    .and_then(|c| c.get(k))
+                    .and_then(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            };
+            let l = LocalBackend {
+                path: setting("path"),
+                workspace_dir: setting("workspace_dir"),
+            };
+            return Ok(l.is_set().then_some(Backend::Local(l)));
+        }
         "s3" => {}
         other => {
             return Err(BackendError::Unsupported {
@@ -429,7 +577,20 @@ pub fn parse_backend_block(text: &str, path: &Path) -> Result<Option<Backend>, B
         if let Some(be) = tf.body().blocks().find(|b| b.identifier() == "backend") {
             let kind = be.labels().first().map(|l| l.as_str()).unwrap_or("");
             match kind {
-                "local" => return Ok(None),
+                "local" => {
+                    let mut l = LocalBackend::default();
+                    for a in be.body().attributes() {
+                        let v = hcl_str(a.expr())
+                            .filter(|v| !v.is_empty())
+                            .map(PathBuf::from);
+                        match a.key() {
+                            "path" => l.path = v,
+                            "workspace_dir" => l.workspace_dir = v,
+                            _ => {}
+                        }
+                    }
+                    return Ok(Some(Backend::Local(l)));
+                }
                 "s3" => {}
                 other => {
                     return Err(BackendError::Unsupported {
@@ -629,7 +790,118 @@ resource "terraform_data" "a" {}
         };
         assert_eq!(s.bucket, "other");
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(discover(empty.path()).unwrap(), Backend::Local);
+        assert_eq!(discover(empty.path()).unwrap(), Backend::local());
+    }
+
+    #[test]
+    fn a_local_backend_names_its_files_by_terraforms_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let iac = d.path().join("iac");
+        std::fs::create_dir(&iac).unwrap();
+        let t = |b: &Backend, ws: &str| Target {
+            workspace: ws.into(),
+            backend: b.clone(),
+        };
+        let cfg = Config::defaults(d.path());
+        // From the block: `path` only; other workspaces in terraform.tfstate.d of the module.
+        std::fs::write(
+            iac.join("main.tf"),
+            "terraform {\n  backend \"local\" {\n    path = \"s/p.tfstate\"\n  }\n}\n",
+        )
+        .unwrap();
+        let b = discover(&iac).unwrap();
+        assert_eq!(
+            t(&b, "default").apply(&cfg).state.path,
+            iac.join("s/p.tfstate")
+        );
+        assert_eq!(
+            t(&b, "dev").apply(&cfg).state.path,
+            iac.join("terraform.tfstate.d/dev/terraform.tfstate")
+        );
+        assert_eq!(
+            t(&b, "dev").apply(&cfg).state.backups,
+            cfg.state.backups.join("dev")
+        );
+        // The init record wins, `workspace_dir` only: default is terraform.tfstate.
+        std::fs::create_dir(iac.join(".terraform")).unwrap();
+        std::fs::write(
+            iac.join(".terraform/terraform.tfstate"),
+            r#"{"backend":{"type":"local","config":{"path":null,"workspace_dir":"../w"}}}"#,
+        )
+        .unwrap();
+        let b = discover(&iac).unwrap();
+        assert_eq!(
+            t(&b, "default").apply(&cfg).state.path,
+            iac.join("terraform.tfstate")
+        );
+        assert_eq!(
+            t(&b, "dev").apply(&cfg).state.path,
+            iac.join("../w/dev/terraform.tfstate")
+        );
+        assert!(t(&b, "dev").check_inside(d.path()).is_ok());
+        // A local record with no settings leaves it to the block, then to state.path.
+        std::fs::write(
+            iac.join(".terraform/terraform.tfstate"),
+            r#"{"backend":{"type":"local","config":{"path":null,"workspace_dir":null}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            iac.join("main.tf"),
+            "terraform {\n  backend \"local\" {}\n}\n",
+        )
+        .unwrap();
+        let b = discover(&iac).unwrap();
+        assert_eq!(b, Backend::local());
+        assert_eq!(t(&b, "default").apply(&cfg).state.path, cfg.state.path);
+    }
+
+    #[test]
+    fn a_local_state_outside_the_workspace_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let iac = root.join("iac");
+        std::fs::create_dir_all(&iac).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), iac.join("out")).unwrap();
+        std::fs::create_dir(iac.join("real")).unwrap();
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(iac.join(p)),
+                workspace_dir: Some(iac.join("terraform.tfstate.d")),
+            }),
+        };
+        for ok in [
+            "t.tfstate",
+            "real/t.tfstate",
+            "new/deeper/t.tfstate",
+            "../t.tfstate",
+            "./a/../t",
+        ] {
+            assert!(local(ok).check_inside(&root).is_ok(), "{ok}");
+        }
+        for bad in [
+            "../../t.tfstate",
+            "out/t.tfstate",
+            "out/new/t.tfstate",
+            "real/../../../t",
+            "/etc/passwd",
+            "..",
+        ] {
+            let e = local(bad).check_inside(&root).unwrap_err();
+            assert!(e.contains("outside the workspace"), "{bad}: {e}");
+        }
+        // The workspace folder itself is not a state file.
+        assert!(!inside(&root, &root));
+        // Another workspace: its file under workspace_dir is checked.
+        let t = Target {
+            workspace: "w".into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(iac.join("t.tfstate")),
+                workspace_dir: Some(d.path().to_path_buf()),
+            }),
+        };
+        assert!(t.check_inside(&root).is_err());
     }
 
     #[test]
@@ -726,7 +998,7 @@ resource "terraform_data" "a" {}
         let cfg = Config::defaults(root);
         let t = Target {
             workspace: "staging".into(),
-            backend: Backend::Local,
+            backend: Backend::local(),
         };
         let e = t.apply(&cfg);
         assert_eq!(
@@ -736,7 +1008,7 @@ resource "terraform_data" "a" {}
         assert_eq!(e.state.backups, Path::new("/ws/backups/staging"));
         let d = Target {
             workspace: "default".into(),
-            backend: Backend::Local,
+            backend: Backend::local(),
         };
         assert_eq!(d.apply(&cfg), cfg);
     }

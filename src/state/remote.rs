@@ -844,12 +844,19 @@ pub fn materialize(
 /// The state a long-running process protects, resolved from `cfg`: the config pointing at the
 /// workspace's files and backups, the remote object when the backend is S3, and the workspace
 /// name. The middle part is an error when the configuration declares an S3 backend that cannot
-/// be used (a named AWS profile that is missing, a malformed profile file…): the caller must
+/// be used (a named AWS profile that is missing, a malformed profile file…), or a local one
+/// whose file is outside the workspace folder `root`: the caller must
 /// then protect nothing rather than fall back to a local file Terraform does not use. A backend
 /// that cannot be read at all (HCL that does not parse) is logged, and the local file protected.
-pub fn resolve(cfg: &Config) -> (Config, Result<Option<RemoteState>, String>, String) {
+pub fn resolve(
+    cfg: &Config,
+    root: &std::path::Path,
+) -> (Config, Result<Option<RemoteState>, String>, String) {
     match super::backend::target(cfg) {
         Ok(t) => {
+            if let Err(e) = t.check_inside(root) {
+                return (cfg.clone(), Err(e), t.workspace);
+            }
             let eff = t.apply(cfg);
             let remote = match t.s3() {
                 Some(b) => RemoteState::new(b, &t.workspace).map(Some).map_err(|e| {

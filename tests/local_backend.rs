@@ -1,0 +1,307 @@
+//! `backend "local" { path, workspace_dir }`: tfops protects the file Terraform uses (checked
+//! with real Terraform 1.11, which runs `terraform_data` offline), in every workspace, from
+//! the init record or from the block; a path outside the workspace is refused, never followed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{text, wait_until, Ws};
+
+fn terraform11() -> Option<PathBuf> {
+    // `terraform_data` needs Terraform 1.4 or later: the one on PATH.
+    let tf = common::which("terraform");
+    if tf.is_none() && common::tools_required() {
+        panic!("terraform (>= 1.4) is required on PATH here (CI)");
+    }
+    if tf.is_none() {
+        eprintln!("SKIP: no terraform on PATH");
+    }
+    tf
+}
+
+fn tf(bin: &Path, ws: &Ws, args: &[&str]) -> Output {
+    let rc = ws.path(".terraformrc");
+    let _ = std::fs::write(&rc, "");
+    Command::new(bin)
+        .args(args)
+        .current_dir(ws.path("iac"))
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env_remove("TF_WORKSPACE")
+        .output()
+        .expect("run terraform")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+fn tfops(ws: &Ws, args: &[&str]) -> Output {
+    ws.cmd()
+        .env_remove("TF_WORKSPACE")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn config(backend: &str) -> String {
+    format!(
+        r#"terraform {{
+  backend "local" {{
+{backend}
+  }}
+}}
+
+resource "terraform_data" "web" {{
+  input = "web"
+}}
+
+resource "terraform_data" "db" {{
+  input = {{ size = 2 }}
+}}
+"#
+    )
+}
+
+fn local_ws(backend: &str) -> Ws {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    std::fs::write(ws.path("iac/main.tf"), config(backend)).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n  auto_restore = true\n}\n");
+    ws
+}
+
+fn snapshot_serials(dir: &Path) -> Vec<u64> {
+    let mut v: Vec<u64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path().join("meta.json")).ok()?).ok()?;
+            m["serial"].as_u64()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status_alarms(ws: &Ws) -> String {
+    let o = tfops(ws, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    v["alarms"].to_string()
+}
+
+#[test]
+fn the_state_file_a_local_backend_names_is_the_one_protected_in_every_workspace() {
+    let Some(bin) = terraform11() else { return };
+    let ws =
+        local_ws("    path          = \"state/prod.tfstate\"\n    workspace_dir = \"../tfstates\"");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let prod = ws.path("iac/state/prod.tfstate");
+    assert!(
+        prod.is_file(),
+        "terraform wrote its state where the backend says"
+    );
+    assert!(!ws.path("iac/terraform.tfstate").exists());
+
+    // drift compares with that file: in sync (before, everything was "to create").
+    let o = tfops(&ws, &["drift", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // backup snapshots it; restore puts it back where Terraform reads it.
+    ok(tfops(&ws, &["backup"]));
+    assert_eq!(ws.snapshots().len(), 1);
+    std::fs::remove_file(&prod).unwrap();
+    let o = tfops(&ws, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert!(prod.is_file());
+    let o = tf(
+        &bin,
+        &ws,
+        &[
+            "plan",
+            "-refresh=false",
+            "-detailed-exitcode",
+            "-input=false",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !ws.path("iac/terraform.tfstate").exists(),
+        "nothing written where Terraform does not look"
+    );
+
+    // Another workspace: `<workspace_dir>/<name>/terraform.tfstate`, snapshots in backups/dev/.
+    ok(tf(&bin, &ws, &["workspace", "new", "dev"]));
+    std::fs::write(
+        ws.path("iac/extra.tf"),
+        "resource \"terraform_data\" \"dev_only\" {}\n",
+    )
+    .unwrap();
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let dev = ws.path("tfstates/dev/terraform.tfstate");
+    assert!(dev.is_file());
+    // .terraform/environment now says dev: tfops follows it, as Terraform does.
+    let o = tfops(&ws, &["drift", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ok(tfops(&ws, &["backup"]));
+    let dev_serials = snapshot_serials(&ws.path("backups/dev"));
+    let dev_state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&dev).unwrap()).unwrap();
+    assert_eq!(dev_serials, vec![dev_state["serial"].as_u64().unwrap()]);
+    // The default workspace, named on the command line, is still state/prod.tfstate: it
+    // lacks dev_only, so it has drift.
+    let o = tfops(&ws, &["--workspace", "default", "drift", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let creates: Vec<&str> = v["create"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(creates, vec!["terraform_data.dev_only"], "{v}");
+    std::fs::remove_file(ws.path("iac/extra.tf")).unwrap();
+    ok(tf(&bin, &ws, &["workspace", "select", "default"]));
+
+    // The daemon protects that same file: gone, it is restored (auto_restore), and the
+    // default file name it used to watch is never created.
+    let child = ws
+        .cmd()
+        .env_remove("TF_WORKSPACE")
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _d = Daemon(child);
+    assert!(wait_until(Duration::from_secs(20), || ws
+        .path("balanceador/logs/status.json")
+        .exists()));
+    let before = std::fs::read(&prod).unwrap();
+    std::fs::remove_file(&prod).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || std::fs::read(&prod)
+            .is_ok_and(|b| b == before)),
+        "the daemon did not restore {}: {}",
+        prod.display(),
+        status_alarms(&ws)
+    );
+    assert!(!ws.path("iac/terraform.tfstate").exists());
+}
+
+#[test]
+fn the_init_record_wins_over_the_block_as_for_terraform() {
+    let Some(bin) = terraform11() else { return };
+    let ws = local_ws("    path = \"recorded.tfstate\"");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    // The block is edited without `terraform init`: Terraform still uses the recorded path
+    // (it asks for an init before any plan), and so does tfops.
+    std::fs::write(
+        ws.path("iac/main.tf"),
+        config("    path = \"edited.tfstate\""),
+    )
+    .unwrap();
+    ok(tfops(&ws, &["backup"]));
+    let o = tfops(&ws, &["backups", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path("iac/recorded.tfstate")).unwrap()).unwrap();
+    assert_eq!(v["snapshots"][0]["lineage"], recorded["lineage"], "{v}");
+}
+
+#[test]
+fn a_local_backend_path_outside_the_workspace_is_refused_never_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim.tfstate");
+    std::fs::write(&victim, "precious, not a state\n").unwrap();
+    let cases: Vec<(String, Option<PathBuf>)> = vec![
+        (format!("    path = \"{}\"", victim.display()), None),
+        (
+            "    path = \"../../../../../../../../tmp/x.tfstate\"".into(),
+            None,
+        ),
+        (
+            "    workspace_dir = \"../..\"".into(),
+            None, // the default workspace's file is inside; `--workspace w` would not be
+        ),
+        (
+            "    path = \"linked/prod.tfstate\"".into(),
+            Some(outside.path().to_path_buf()),
+        ),
+    ];
+    for (backend, link) in cases {
+        let ws = local_ws(&backend);
+        if let Some(target) = &link {
+            std::os::unix::fs::symlink(target, ws.path("iac/linked")).unwrap();
+        }
+        let ws_args: &[&str] = if backend.contains("workspace_dir") {
+            &["--workspace", "w"]
+        } else {
+            &[]
+        };
+        for cmd in [
+            &["backup"][..],
+            &["drift"],
+            &["restore", "--latest", "--yes"],
+        ] {
+            let args: Vec<&str> = ws_args.iter().chain(cmd).copied().collect();
+            let o = tfops(&ws, &args);
+            assert_eq!(o.status.code(), Some(1), "{backend} {args:?}: {}", text(&o));
+            assert!(
+                text(&o).contains("outside the workspace"),
+                "{backend} {args:?}: {}",
+                text(&o)
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "precious, not a state\n"
+        );
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+    }
+
+    // The daemon: an alarm that says why, and nothing protected in the meantime (no local
+    // fallback to iac/terraform.tfstate, which Terraform would not use either).
+    let ws = local_ws(&format!("    path = \"{}\"", victim.display()));
+    let child = ws
+        .cmd()
+        .env_remove("TF_WORKSPACE")
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _d = Daemon(child);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let a = status_alarms(&ws);
+            a.contains("\"state\"") && a.contains("outside the workspace")
+        }),
+        "{}",
+        status_alarms(&ws)
+    );
+    std::thread::sleep(Duration::from_secs(2)); // past the grace
+    assert!(!status_alarms(&ws).contains("state_restored"));
+    assert!(!ws.path("iac/terraform.tfstate").exists());
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious, not a state\n"
+    );
+}
