@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// Renames `from` to `to` atomically, failing with `AlreadyExists` instead of overwriting
 /// (`renameat2(RENAME_NOREPLACE)`; falls back to `link` + `unlink` where the filesystem lacks it).
@@ -400,6 +400,90 @@ pub fn cut_torn_tail(path: &Path) -> io::Result<u64> {
         f.sync_all()?;
     }
     Ok(len)
+}
+
+/// `path` with `.` removed and `..` applied to the text (no file system access); `None` when
+/// a `..` climbs above the start. Only meaningful for paths checked not to contain links.
+pub fn lexical(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// Opens the folder `dir`, which must be `root` or lie below it, walking down from `root` one
+/// folder at a time without following any link (`O_NOFOLLOW` at each step), so that whatever
+/// is swapped in meanwhile, the folder opened is inside `root`. Missing folders are created
+/// with `create`'s mode when given. `root` itself is opened as named (links followed).
+///
+/// # Errors
+/// `dir` not below `root`, a link on the way ([`symlink_refused`]), something that is not a
+/// folder, or an open or creation error.
+pub fn open_dir_beneath(
+    root: &Path,
+    dir: &Path,
+    create: Option<u32>,
+) -> io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{mkdirat, openat, Mode, OFlags, CWD};
+    let outside = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not inside {}", dir.display(), root.display()),
+        )
+    };
+    let dir_l = lexical(dir).ok_or_else(outside)?;
+    let root_l = lexical(root).ok_or_else(outside)?;
+    let rel = dir_l.strip_prefix(&root_l).map_err(|_| outside())?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut fd = openat(
+        CWD,
+        &root_l,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut walked = root_l.clone();
+    for c in rel.components() {
+        let Component::Normal(name) = c else {
+            return Err(outside());
+        };
+        walked.push(name);
+        let refuse = |e: rustix::io::Errno, walked: &Path| -> io::Error {
+            match e {
+                rustix::io::Errno::LOOP => symlink_refused(walked),
+                rustix::io::Errno::NOTDIR if is_symlink(walked) => symlink_refused(walked),
+                e => io::Error::from(e),
+            }
+        };
+        fd = match openat(&fd, name, flags, Mode::empty()) {
+            Ok(f) => f,
+            Err(rustix::io::Errno::NOENT) if create.is_some() => {
+                let mode = Mode::from_raw_mode(create.unwrap_or(0o700));
+                match mkdirat(&fd, name, mode) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(refuse(e, &walked)),
+                }
+                openat(&fd, name, flags, Mode::empty()).map_err(|e| refuse(e, &walked))?
+            }
+            Err(e) => return Err(refuse(e, &walked)),
+        };
+    }
+    Ok(fd)
+}
+
+/// A path that names `name` inside the folder open as `dir`, whatever happens to the folder's
+/// own path meanwhile (`/proc/self/fd/N/name`, Linux).
+pub fn path_in_fd(dir: &rustix::fd::OwnedFd, name: &std::ffi::OsStr) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
 }
 
 #[cfg(test)]

@@ -561,9 +561,9 @@ pub fn select_workspace(
             workspace: name,
             backend: b,
         };
-        t.check_inside(&ctx.ws.root)
+        ctx.config = t
+            .apply_in(&ctx.config, &ctx.ws.root)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        ctx.config = t.apply(&ctx.config);
     }
     Ok(())
 }

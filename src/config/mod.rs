@@ -106,6 +106,10 @@ pub struct StateConfig {
     pub poll: Duration,
     /// Replica URLs (`s3://bucket/prefix`, `file:///dir`) snapshots are copied to (#12).
     pub replicate: Vec<String>,
+    /// Not a setting: the folder the state file must stay in when the `.tf` files chose it
+    /// (`backend "local" { path }`). Restores then reach its folder from here without
+    /// following a link, so a folder swapped for a link after the check cannot lead out.
+    pub confine: Option<PathBuf>,
 }
 
 /// `drift { }`. `dir` is absolute.
@@ -192,6 +196,7 @@ impl Config {
                 auto_restore: false,
                 poll: Duration::from_secs(10),
                 replicate: Vec::new(),
+                confine: None,
             },
             drift: DriftConfig {
                 dir: root.join("iac"),

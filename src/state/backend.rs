@@ -174,6 +174,21 @@ impl Target {
         out
     }
 
+    /// [`Target::apply`] for a process working in the workspace folder `root`: refused as
+    /// [`Target::check_inside`] says, and a state file that the `.tf` files chose is confined
+    /// to `root` (restores reach its folder without following links).
+    ///
+    /// # Errors
+    /// As [`Target::check_inside`].
+    pub fn apply_in(&self, cfg: &Config, root: &Path) -> Result<Config, String> {
+        self.check_inside(root)?;
+        let mut out = self.apply(cfg);
+        if matches!(&self.backend, Backend::Local(l) if l.is_set()) {
+            out.state.confine = Some(root.to_path_buf());
+        }
+        Ok(out)
+    }
+
     /// Refuses a local backend whose state file for this workspace is outside the workspace
     /// folder `root`: `iac/*.tf` may be edited by people who must not make tfops snapshot,
     /// restore or watch files elsewhere (`path = "/etc/…"`, `../../…`, or a link out).

@@ -854,10 +854,10 @@ pub fn resolve(
 ) -> (Config, Result<Option<RemoteState>, String>, String) {
     match super::backend::target(cfg) {
         Ok(t) => {
-            if let Err(e) = t.check_inside(root) {
-                return (cfg.clone(), Err(e), t.workspace);
-            }
-            let eff = t.apply(cfg);
+            let eff = match t.apply_in(cfg, root) {
+                Ok(eff) => eff,
+                Err(e) => return (cfg.clone(), Err(e), t.workspace),
+            };
             let remote = match t.s3() {
                 Some(b) => RemoteState::new(b, &t.workspace).map(Some).map_err(|e| {
                     format!("the S3 backend {} cannot be used: {e}", b.url(&t.workspace))

@@ -104,6 +104,22 @@ pub enum RestoreError {
     Io { path: PathBuf, source: io::Error },
 }
 
+impl RestoreError {
+    /// The error with `ops` (the path the operation used) named as `shown`.
+    fn shown_as(self, ops: &Path, shown: &Path) -> RestoreError {
+        match self {
+            RestoreError::Io { path, source } if path.starts_with(ops.parent().unwrap_or(ops)) => {
+                let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+                RestoreError::Io {
+                    path: shown.parent().unwrap_or(shown).join(name),
+                    source,
+                }
+            }
+            e => e,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RestoreError + '_ {
     move |source| RestoreError::Io {
         path: path.to_path_buf(),
@@ -242,27 +258,47 @@ pub fn apply(
     plan: &RestorePlan,
     progress: Option<snapshot::Progress>,
 ) -> Result<Restored, RestoreError> {
-    let state = &cfg.state.path;
+    // `shown` is the path for messages; `state` the one the file operations use: the same,
+    // unless the state's folder must be reached without following links (see `confine`).
+    let shown = &cfg.state.path;
     let _lock = snapshot::lock_backups(&cfg.state.backups)?;
     if !plan.force {
-        if let Some(l) = tflock::terraform_lock(state).map_err(io_err(state))? {
+        if let Some(l) = tflock::terraform_lock(shown).map_err(io_err(shown))? {
             return Err(RestoreError::TerraformHolds {
-                path: state.clone(),
+                path: shown.clone(),
                 lock: Box::new(l),
             });
         }
     }
-    let dir = state.parent().unwrap_or(Path::new(".")).to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let dir = shown.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let (_dir_fd, state) = match &cfg.state.confine {
+        Some(root) => {
+            let fd = fsutil::open_dir_beneath(root, &dir, Some(0o700)).map_err(io_err(&dir))?;
+            let name = shown.file_name().unwrap_or_default();
+            let p = fsutil::path_in_fd(&fd, name);
+            (Some(fd), p)
+        }
+        None => {
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            (None, shown.clone())
+        }
+    };
+    let state = &state;
     clean_restore_leftovers(state);
     let read = match snapshot::read_state(state, None) {
         Ok((rs, _)) => Some(rs),
         Err(SnapshotError::StateMissing { .. }) => None,
+        Err(SnapshotError::Io { source, .. }) => return Err(io_err(shown)(source)),
+        Err(SnapshotError::StateChanged { .. }) => {
+            return Err(RestoreError::ChangedSincePreview {
+                path: shown.clone(),
+            })
+        }
         Err(e) => return Err(e.into()),
     };
     if read.as_ref().map(|r| r.sha256.as_str()) != plan.current.sha() {
         return Err(RestoreError::ChangedSincePreview {
-            path: state.clone(),
+            path: shown.clone(),
         });
     }
     let mut pre_snapshot = None;
@@ -274,10 +310,15 @@ pub fn apply(
                 pre_snapshot = Some(t.id);
             }
         }
-        Some(rs) => corrupt_kept = Some(keep_corrupt(state, &rs.bytes)?),
+        Some(rs) => {
+            let kept = keep_corrupt(state, &rs.bytes).map_err(|e| e.shown_as(state, shown))?;
+            // Named as the user knows the folder (not through the descriptor's path).
+            corrupt_kept = Some(dir.join(kept.file_name().unwrap_or_default()));
+        }
         None => {}
     }
-    write_state(state, &plan.bytes, progress)?;
+    write_state(state, &plan.bytes, progress).map_err(|e| e.shown_as(state, shown))?;
+    let state = shown;
     log::info!(
         "restored snapshot {} to {} (serial {}){}{}",
         plan.snapshot.id,
@@ -400,4 +441,68 @@ fn write_state(
         return Err(io_err(state)(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: &[u8] = br#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"l-1","outputs":{},"resources":[]}"#;
+
+    /// A workspace whose state the `.tf` files placed in `iac/state/` (confined to the
+    /// workspace), with one snapshot of it; and a folder outside.
+    fn setup() -> (tempfile::TempDir, tempfile::TempDir, Config) {
+        let ws = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mut cfg = Config::defaults(ws.path());
+        cfg.state.path = ws.path().join("iac/state/prod.tfstate");
+        cfg.state.confine = Some(ws.path().to_path_buf());
+        std::fs::create_dir_all(ws.path().join("iac/state")).unwrap();
+        std::fs::write(&cfg.state.path, STATE).unwrap();
+        snapshot::take(&cfg, "test").unwrap();
+        (ws, outside, cfg)
+    }
+
+    #[test]
+    fn a_confined_restore_writes_where_it_was_checked_and_names_files_as_the_user_knows_them() {
+        let (_ws, _outside, cfg) = setup();
+        std::fs::write(&cfg.state.path, b"{ torn").unwrap();
+        let r = restore(&cfg, &Target::Latest, false).unwrap();
+        assert_eq!(std::fs::read(&cfg.state.path).unwrap(), STATE);
+        assert_eq!(r.state, cfg.state.path);
+        let kept = r.corrupt_kept.unwrap();
+        assert_eq!(kept.parent(), cfg.state.path.parent(), "{}", kept.display());
+        assert_eq!(std::fs::read(&kept).unwrap(), b"{ torn");
+        // A missing folder is created (0700), still without following links.
+        std::fs::remove_dir_all(cfg.state.path.parent().unwrap()).unwrap();
+        restore(&cfg, &Target::Latest, false).unwrap();
+        assert_eq!(std::fs::read(&cfg.state.path).unwrap(), STATE);
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_link_after_the_check_is_not_followed() {
+        let (ws, outside, cfg) = setup();
+        std::fs::remove_file(&cfg.state.path).unwrap();
+        let plan = prepare_inner(&cfg, &Target::Latest, false, false).unwrap();
+        // Between the check (when the backend was resolved, and the preview) and the write,
+        // the state's folder becomes a link out of the workspace.
+        std::fs::remove_dir(ws.path().join("iac/state")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("iac/state")).unwrap();
+        let e = apply(&cfg, &plan, None).unwrap_err();
+        assert!(e.to_string().contains("link"), "{e}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        // The same with `iac` itself swapped.
+        std::fs::remove_file(ws.path().join("iac/state")).unwrap();
+        let moved = ws.path().join("iac-real");
+        std::fs::rename(ws.path().join("iac"), &moved).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("iac")).unwrap();
+        assert!(apply(&cfg, &plan, None).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        // Unconfined (a path the operator's own configuration names), links are followed.
+        let mut open = cfg.clone();
+        open.state.confine = None;
+        std::fs::remove_file(ws.path().join("iac")).unwrap();
+        std::fs::rename(&moved, ws.path().join("iac")).unwrap();
+        assert!(apply(&open, &plan, None).is_ok());
+    }
 }
