@@ -184,9 +184,11 @@ fn metrics_pass_promtool_while_routing_grow_only_and_match_status_when_idle() {
         "alarms",
         "last_snapshot",
         "last_drift",
+        "protected_state",
     ] {
         assert_eq!(api[k], st[k], "/api/status {k}");
     }
+    assert_eq!(st["protected_state"]["location"], "iac/terraform.tfstate");
     assert_eq!(api["daemon"]["pid"], st["daemon"]["pid"]);
 }
 

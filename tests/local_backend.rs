@@ -120,6 +120,13 @@ fn the_state_file_a_local_backend_names_is_the_one_protected_in_every_workspace(
     );
     assert!(!ws.path("iac/terraform.tfstate").exists());
 
+    // status names it.
+    let o = tfops(&ws, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["protected_state"],
+        serde_json::json!({"backend": "local", "location": "iac/state/prod.tfstate", "workspace": "default"})
+    );
     // drift compares with that file: in sync (before, everything was "to create").
     let o = tfops(&ws, &["drift", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -275,6 +282,17 @@ fn a_local_backend_path_outside_the_workspace_is_refused_never_followed() {
             "precious, not a state\n"
         );
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+        // status still works, and says why nothing is protected.
+        let args: Vec<&str> = ws_args
+            .iter()
+            .chain(&["status", "--json"])
+            .copied()
+            .collect();
+        let o = tfops(&ws, &args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let e = v["protected_state"]["error"].as_str().unwrap_or_default();
+        assert!(e.contains("outside the workspace"), "{v}");
     }
 
     // The daemon: an alarm that says why, and nothing protected in the meantime (no local

@@ -1062,6 +1062,12 @@ pub fn materialize_remote(ctx: &mut ConfiguredWorkspace) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which state the commands work on, for `status` (see [`backend::protected_state`]).
+pub fn protected_state(ctx: &ConfiguredWorkspace) -> serde_json::Value {
+    // The context's state.path is already the selected workspace's file (select_workspace).
+    backend::protected_state(&ctx.config, &ctx.ws.root, workspace(), true)
+}
+
 /// The replication ledger for `status`: per replica, what is not replicated yet and the last
 /// error.
 pub fn replication_status(ctx: &ConfiguredWorkspace) -> serde_json::Value {

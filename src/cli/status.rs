@@ -1,4 +1,5 @@
-//! `tfops status [--json]`: services, intake, errors, alarms, last snapshot, last drift.
+//! `tfops status [--json]`: services, intake, errors, alarms, the protected state, last
+//! snapshot, replicas, last drift.
 //! With a running supervisor (it holds `.tfops/run.lock`) its own view is shown; without one
 //! the folders are looked at directly.
 
@@ -55,6 +56,16 @@ pub fn run(ctx: &ConfiguredWorkspace, as_json: bool) -> anyhow::Result<i32> {
             a["kind"].as_str().unwrap_or(""),
             a["detail"].as_str().unwrap_or("")
         );
+    }
+    let p = &v["protected_state"];
+    match p["error"].as_str() {
+        Some(e) => println!("protected state: none ({e})"),
+        None => println!(
+            "protected state: {} ({} backend, workspace {})",
+            p["location"].as_str().unwrap_or(""),
+            p["backend"].as_str().unwrap_or(""),
+            p["workspace"].as_str().unwrap_or("")
+        ),
     }
     match &v["last_snapshot"] {
         Value::Null => println!("last snapshot: none (`tfops backup` takes one)"),
@@ -122,5 +133,6 @@ pub fn collect(ctx: &ConfiguredWorkspace) -> Value {
     };
     let mut doc = crate::status::document(ws, &ctx.config, daemon.as_ref());
     doc["replication"] = crate::cli::state::replication_status(ctx);
+    doc["protected_state"] = crate::cli::state::protected_state(ctx);
     doc
 }

@@ -275,12 +275,11 @@ async fn api_status(req: HttpRequest, sh: web::Data<Shared>) -> HttpResponse {
     let (ws, cfg) = (sh.ws.clone(), sh.cfg.clone());
     match web::block(move || {
         let mut doc = crate::status::document(&ws, &cfg, Some(&live.status));
-        doc["replication"] = crate::state::replica_store::status(
-            &cfg,
-            &ws.dot_tfops(),
-            crate::state::backend::pinned_workspace()
-                .unwrap_or(crate::state::backend::DEFAULT_WORKSPACE),
-        );
+        let workspace = crate::state::backend::pinned_workspace()
+            .unwrap_or(crate::state::backend::DEFAULT_WORKSPACE);
+        doc["replication"] = crate::state::replica_store::status(&cfg, &ws.dot_tfops(), workspace);
+        doc["protected_state"] =
+            crate::state::backend::protected_state(&cfg, &ws.root, workspace, false);
         doc
     })
     .await

@@ -228,6 +228,42 @@ impl Target {
     }
 }
 
+/// The `protected_state` member of `status --json`: `{"backend": "local"|"s3", "location",
+/// "workspace"}` (the file relative to the workspace folder `root`, or the `s3://` URL), or
+/// `{"error", "workspace"}` when the backend cannot be used. `applied`: `cfg` already points
+/// at the workspace's file ([`Target::apply`] done).
+pub fn protected_state(
+    cfg: &Config,
+    root: &Path,
+    workspace: &str,
+    applied: bool,
+) -> serde_json::Value {
+    let t = match discover(&cfg.drift.dir) {
+        Ok(backend) => Target {
+            workspace: workspace.to_string(),
+            backend,
+        },
+        Err(e) => return serde_json::json!({ "error": e.to_string(), "workspace": workspace }),
+    };
+    let eff = match t.apply_in(cfg, root) {
+        Ok(eff) => eff,
+        Err(e) => return serde_json::json!({ "error": e, "workspace": workspace }),
+    };
+    let (kind, location) = match &t.backend {
+        Backend::S3(b) => ("s3", b.url(workspace)),
+        Backend::Local(_) => {
+            let p = if applied {
+                &cfg.state.path
+            } else {
+                &eff.state.path
+            };
+            let shown = p.strip_prefix(root).unwrap_or(p);
+            ("local", shown.display().to_string())
+        }
+    };
+    serde_json::json!({ "backend": kind, "location": location, "workspace": workspace })
+}
+
 /// Whether `path` is inside `root`: after removing `.` and resolving `..` lexically, and with
 /// the links of its nearest existing folder resolved (a link cannot lead out).
 fn inside(root: &Path, path: &Path) -> bool {
