@@ -323,3 +323,54 @@ fn a_local_backend_path_outside_the_workspace_is_refused_never_followed() {
         "precious, not a state\n"
     );
 }
+
+/// `TF_DATA_DIR` moves Terraform's `.terraform` folder: the init record (here the only place
+/// that knows the path, given with `-backend-config`) and the selected workspace are read
+/// from there.
+#[test]
+fn tf_data_dir_holds_the_init_record_and_the_selected_workspace() {
+    let Some(bin) = terraform11() else { return };
+    let ws = local_ws("");
+    let data = |c: &mut Command| {
+        c.env("TF_DATA_DIR", "tfdata");
+    };
+    let run_tf = |args: &[&str]| {
+        let rc = ws.path(".terraformrc");
+        let _ = std::fs::write(&rc, "");
+        let mut c = Command::new(&bin);
+        c.args(args)
+            .current_dir(ws.path("iac"))
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .env_remove("TF_WORKSPACE");
+        data(&mut c);
+        ok(c.output().unwrap())
+    };
+    run_tf(&["init", "-input=false", "-backend-config=path=st/x.tfstate"]);
+    run_tf(&["apply", "-auto-approve", "-input=false"]);
+    assert!(ws.path("iac/tfdata/terraform.tfstate").is_file());
+    assert!(ws.path("iac/st/x.tfstate").is_file());
+    let with_data = |args: &[&str]| {
+        let mut c = ws.cmd();
+        c.env_remove("TF_WORKSPACE").args(args);
+        data(&mut c);
+        c.output().unwrap()
+    };
+    let o = with_data(&["drift", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = with_data(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["protected_state"]["location"], "iac/st/x.tfstate", "{v}");
+    // `terraform workspace new dev` writes tfdata/environment: tfops follows it.
+    run_tf(&["workspace", "new", "dev"]);
+    run_tf(&["apply", "-auto-approve", "-input=false"]);
+    let o = with_data(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["protected_state"],
+        serde_json::json!({"backend": "local", "location": "iac/terraform.tfstate.d/dev/terraform.tfstate", "workspace": "dev"})
+    );
+    let o = with_data(&["drift", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -2419,11 +2419,13 @@ impl Expander {
             };
         }
         if self.manifest.is_none() {
-            let p = self.root_dir.join(".terraform/modules/modules.json");
+            let p = crate::state::backend::data_dir(&self.root_dir).join("modules/modules.json");
             let m = if p.exists() {
                 let bytes = super::functions::fs::read_path(&p).map_err(|e| e.0)?;
-                super::modules::parse_manifest(&bytes, Path::new("."))
-                    .map_err(|e| format!(".terraform/modules/modules.json: {e}"))?
+                super::modules::parse_manifest(&bytes, Path::new(".")).map_err(|e| {
+                    let shown = p.strip_prefix(&self.root_dir).unwrap_or(&p);
+                    format!("{}: {e}", shown.display())
+                })?
             } else {
                 BTreeMap::new()
             };

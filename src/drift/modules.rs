@@ -140,7 +140,7 @@ const META: &[&str] = &[
 type Manifest = BTreeMap<String, PathBuf>;
 
 fn read_manifest(root: &Path) -> Result<Manifest, ModulesError> {
-    let path = root.join(".terraform/modules/modules.json");
+    let path = crate::state::backend::data_dir(root).join("modules/modules.json");
     if !path.exists() {
         return Ok(Manifest::new());
     }

@@ -355,7 +355,7 @@ pub fn resolve_workspace(
         (Some(f), _) => f.to_string(),
         (None, Some(e)) => e.to_string(),
         (None, None) => {
-            let p = module_dir.join(".terraform/environment");
+            let p = data_dir(module_dir).join("environment");
             match read_text(&p) {
                 Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
                 Ok(_) => DEFAULT_WORKSPACE.to_string(),
@@ -400,13 +400,24 @@ pub fn target(cfg: &Config) -> Result<Target, BackendError> {
     })
 }
 
+/// Terraform's data folder for the root module in `module_dir`: `TF_DATA_DIR` when set
+/// (relative to the root module, where Terraform runs), else `.terraform`. It holds the init
+/// record (`terraform.tfstate`), the selected workspace (`environment`) and the installed
+/// modules (`modules/modules.json`).
+pub fn data_dir(module_dir: &Path) -> PathBuf {
+    match std::env::var_os("TF_DATA_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => module_dir.join(d),
+        None => module_dir.join(".terraform"),
+    }
+}
+
 /// The backend of the root module in `module_dir`: the init record first, then `*.tf`.
 ///
 /// # Errors
 /// When a file that names the backend cannot be read or parsed, names another backend type
 /// than local or s3, or lacks `bucket` / `key`.
 pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
-    let record = module_dir.join(".terraform/terraform.tfstate");
+    let record = data_dir(module_dir).join("terraform.tfstate");
     // Never a blocking read: a fifo (or anything but a regular file) is refused.
     match crate::fsutil::read_regular(&record, true) {
         Ok(bytes) => {
