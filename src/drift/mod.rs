@@ -50,6 +50,7 @@ pub mod functions;
 pub mod ignore;
 pub mod ignore_changes;
 pub mod journal;
+pub mod known;
 pub mod model;
 pub mod modules;
 pub mod report;
@@ -413,15 +414,14 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     o.stage(Stage::Evaluating);
     // The parsers' syntax trees are gone: give their memory back before the expansion.
     release_freed_memory();
-    let mut desired = model::expand_inputs(
-        models,
-        model::Inputs {
-            env,
-            dir: Some(o.origin.clone().unwrap_or_else(|| t.dir.clone())),
-            display: t.dir_display.clone(),
-            cli: t.vars.clone(),
-        },
-    )?;
+    let inputs = model::Inputs {
+        env,
+        dir: Some(o.origin.clone().unwrap_or_else(|| t.dir.clone())),
+        display: t.dir_display.clone(),
+        cli: t.vars.clone(),
+        known: known::Known::new(),
+    };
+    let mut desired = model::expand_inputs(models, inputs.clone())?;
     let recorded = recorded?;
     release_freed_memory();
     log::debug!("expanded at {:?} ({})", t0.elapsed(), memory());
@@ -429,6 +429,37 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
         addresses: desired.instances.len().max(recorded.instances.len()),
     });
     let mut d = diff::diff(&desired, &recorded);
+    // References to resources the plan leaves as they are: known from the state. Each pass
+    // gives the resources found in sync so far and detects again, while that adds any.
+    let mut known = known::Known::new();
+    for pass in 2..=MAX_PASSES {
+        if !d
+            .unknown
+            .iter()
+            .any(|u| u.reason.contains(known::AFTER_APPLY_MARK))
+        {
+            break;
+        }
+        let next = known::in_sync_resources(&desired, &recorded, &d);
+        if next.len() <= known.len() {
+            break;
+        }
+        known = next;
+        log::debug!(
+            "drift pass {pass}: {} resource(s) in sync give their references",
+            known.len()
+        );
+        let models = parse_sequentially(&files, t)?;
+        drop(desired);
+        desired = model::expand_inputs(
+            models,
+            model::Inputs {
+                known: known.clone(),
+                ..inputs.clone()
+            },
+        )?;
+        d = diff::diff(&desired, &recorded);
+    }
     let ignored = ignore::apply(&rules, &mut d, &desired, &recorded);
     log::debug!("compared at {:?} ({})", t0.elapsed(), memory());
     let missing = recorded.missing;
@@ -447,6 +478,25 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     report.set_ignored(ignored);
     report.module_dirs = module_dirs;
     Ok(report)
+}
+
+/// The most detections one run makes to follow references between resources in sync (a
+/// chain longer than this leaves its far end unknown).
+const MAX_PASSES: usize = 16;
+
+/// The files parsed again, one after the other, for another pass.
+fn parse_sequentially(files: &[PathBuf], t: &Target) -> Result<Vec<model::FileModel>, DriftError> {
+    files
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let display = format!("{}/{name}", t.dir_display);
+            read_tf(p, &display).and_then(|text| model::parse_any(&text, &display))
+        })
+        .collect()
 }
 
 /// `resident N MiB, peak M MiB` of this process (Linux), for the debug log of each stage.

@@ -1608,6 +1608,9 @@ pub struct Inputs {
     /// The `drift {}` block's `var_files` then `vars`, then `--var-file` / `--var` in the
     /// order given (relative files resolve in `dir`).
     pub cli: Vec<CliArg>,
+    /// Resources whose references are known (see [`super::known`]), by address without an
+    /// instance key; every other resource reference is known only after apply.
+    pub known: super::known::Known,
 }
 
 impl Inputs {
@@ -1933,6 +1936,8 @@ struct Expander {
     module_instances: usize,
     /// Child module configurations by folder, parsed once.
     parsed: BTreeMap<PathBuf, std::rc::Rc<ModuleConfig>>,
+    /// [`Inputs::known`].
+    known: super::known::Known,
     out: Desired,
 }
 
@@ -1969,6 +1974,7 @@ pub fn expand_inputs(files: Vec<FileModel>, inputs: Inputs) -> Result<Desired, D
         stack: vec![PathBuf::from(".")],
         module_instances: 0,
         parsed: BTreeMap::new(),
+        known: inputs.known,
         out: Desired::default(),
     };
     x.module(ModuleInstance {
@@ -2089,6 +2095,17 @@ impl Expander {
         let m = inst.config;
         let mut scope = Scope::new(&inst.rel_dir);
         scope.set_root(Path::new("."), &self.root_dir);
+        // This module instance's resources that earlier passes found in sync.
+        for (addr, v) in self
+            .known
+            .range(inst.prefix.clone()..)
+            .take_while(|(a, _)| a.starts_with(&inst.prefix))
+        {
+            let rest = &addr[inst.prefix.len()..];
+            if !rest.starts_with("module.") && !rest.starts_with("data.") {
+                scope.set_resource(rest, v.clone());
+            }
+        }
         for (n, v) in &inst.vars {
             scope.set_var(n, v.clone());
         }
