@@ -721,6 +721,19 @@ fn covering(addr: &str) -> impl Iterator<Item = &str> {
         .chain(std::iter::once(addr))
 }
 
+/// The resource of an instance address: `t.a["k"]` and `t.a[0]` give `t.a`; `t.a` is itself.
+fn resource_of(addr: &str) -> &str {
+    if !addr.ends_with(']') {
+        return addr;
+    }
+    // The key is the last bracket group; a string key may hold brackets itself, so the
+    // group starts at the last `["` (or, for a number, the last `[`).
+    match addr.rfind("[\"").or_else(|| addr.rfind('[')) {
+        Some(i) => &addr[..i],
+        None => addr,
+    }
+}
+
 /// The recorded address `addr` after `moved` blocks and implicit `a` ↔ `a[0]` moves.
 fn effective_address(addr: &str, desired: &Desired, recorded: &Recorded) -> String {
     if desired.instances.contains_key(addr) {
@@ -740,8 +753,10 @@ fn effective_address(addr: &str, desired: &Desired, recorded: &Recorded) -> Stri
             break;
         }
     }
-    // Implicit moves when `count` was added (`a` → `a[0]`) or removed (`a[0]` → `a`).
-    if !desired.instances.contains_key(&cur) {
+    // Implicit moves when `count` was added (`a` → `a[0]`) or removed (`a[0]` → `a`):
+    // Terraform finds them on the state as it was, so never for an object a `moved` block
+    // moved.
+    if cur == addr && !desired.instances.contains_key(&cur) {
         if desired.with_count.contains(&cur) {
             let to = format!("{cur}[0]");
             if !recorded.instances.contains_key(&to) {
@@ -1098,10 +1113,29 @@ pub fn diff(desired: &Desired, recorded: &Recorded) -> Diff {
             out.destroy.push(addr.to_string());
         }
     }
-    // A moved object that is then destroyed or forgotten is reported at its old address only.
-    out.moved
-        .retain(|m| !out.destroy.contains(&m.to) && !out.forget.contains(&m.to));
+    // A moved object that is then destroyed or forgotten: Terraform applies a `moved` block
+    // only onto a resource the configuration declares (a resource block, whatever its
+    // instances now, or a `removed` block); then it reports the move, and the destroy or
+    // forget at the new address. A move to an address nothing declares is not applied: the
+    // object is reported at its old address only.
+    let declared = |a: &str| {
+        let res = resource_of(a);
+        desired.single.contains(res)
+            || desired.with_count.contains(res)
+            || desired
+                .instances
+                .range(res.to_string()..)
+                .take_while(|(k, _)| k.starts_with(res))
+                .any(|(k, _)| k.len() == res.len() || k[res.len()..].starts_with('['))
+            || desired.removed.iter().any(|r| covers(&r.from, a))
+    };
+    out.moved.retain(|m| {
+        !(out.destroy.contains(&m.to) || out.forget.contains(&m.to)) || declared(&m.to)
+    });
     for d in out.destroy.iter_mut().chain(out.forget.iter_mut()) {
+        if declared(d) {
+            continue;
+        }
         if let Some(orig) = effective.get(d.as_str()) {
             *d = orig.to_string();
         }
