@@ -456,6 +456,28 @@ fn function_input(r: &mut Rng) -> String {
 fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
     let mut w = ws.clone();
     let mut done = Vec::new();
+    // One case in five: the only edit is an input that refers to another resource, left as
+    // it is (so in sync: its values are the state's, which Terraform and tfops both read).
+    if w.res.len() > 1 && r.chance(20) {
+        let i = r.below(w.res.len() as u64) as usize;
+        let j = (i + 1 + r.below(w.res.len() as u64 - 1) as usize) % w.res.len();
+        let other = &w.res[j];
+        let key = match &other.mode {
+            Mode::Single => String::new(),
+            Mode::Count(_) => "[0]".into(),
+            Mode::ForEach(keys) => format!("[\"{}\"]", keys[0]),
+        };
+        let attr = pick(r, &["output", "input", "id"]);
+        let reference = format!("terraform_data.{}{key}.{attr}", other.name);
+        // (Only `id` is surely a string, which a template needs.)
+        w.res[i].input = Some(if attr == "id" && r.chance(50) {
+            format!("\"${{{reference}}}-x\"")
+        } else {
+            reference.clone()
+        });
+        done.push(format!("{}: input refers to {reference}", w.res[i].name));
+        return (w, done);
+    }
     for _ in 0..1 + r.below(2) {
         let i = r.below(w.res.len() as u64) as usize;
         let name = w.res[i].name.clone();
@@ -838,7 +860,7 @@ struct Outcome {
     unknown: usize,
     /// Features the case used: a module, a nested module, a function call, `-var`/`-var-file`,
     /// a module renamed with a `moved` block.
-    features: [bool; 5],
+    features: [bool; 6],
 }
 
 /// Runs one case; `Err` describes the disagreement.
@@ -956,6 +978,11 @@ fn case(bin: &Path, root: &Path, seed: u64) -> Result<Outcome, String> {
             }),
             !edited.cli.is_empty(),
             edited.moved.iter().any(|(f, _)| f.starts_with("module.")),
+            edited.res.iter().any(|r| {
+                r.input
+                    .as_ref()
+                    .is_some_and(|i| i.contains("terraform_data."))
+            }),
         ],
     })
 }
@@ -988,7 +1015,7 @@ fn tfops_drift_agrees_with_terraform_plan() {
     let changed = std::sync::atomic::AtomicUsize::new(0);
     let addresses = std::sync::atomic::AtomicUsize::new(0);
     let unknown = std::sync::atomic::AtomicUsize::new(0);
-    let features = std::sync::Mutex::new([0usize; 5]);
+    let features = std::sync::Mutex::new([0usize; 6]);
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
@@ -1017,7 +1044,7 @@ fn tfops_drift_agrees_with_terraform_plan() {
     let decided = addresses - unknown;
     let summary = format!(
         "differential: {} cases, {} agree ({} of them with changes planned), {} disagree (terraform: {})\n\
-         differential: cases with a module {}, a nested module {}, a function call {}, -var/-var-file {}, a module moved {}\n\
+         differential: cases with a module {}, a nested module {}, a function call {}, -var/-var-file {}, a module moved {}, a reference to a resource {}\n\
          differential: {decided} of {addresses} addresses decided ({:.1}%), {unknown} unknown\n",
         seeds.len(),
         seeds.len() - failures.len(),
@@ -1029,6 +1056,7 @@ fn tfops_drift_agrees_with_terraform_plan() {
         f[2],
         f[3],
         f[4],
+        f[5],
         100.0 * decided as f64 / addresses.max(1) as f64
     );
     print!("{summary}");
