@@ -305,3 +305,37 @@ fn a_local_backend_path_outside_the_workspace_is_refused_never_followed() {
         "precious, not a state\n"
     );
 }
+
+#[test]
+fn a_dotdot_after_a_link_is_where_terraform_says_never_where_the_text_folds() {
+    let Some(bin) = terraform11() else { return };
+    // iac/lnk leads out: for `path`, Terraform opens lnk/../t.tfstate through the system, the
+    // parent of the link's target (outside); `workspace_dir` it folds by text (iac/wsd).
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(outside.path().join("sub")).unwrap();
+    let ws =
+        local_ws("    path          = \"lnk/../t.tfstate\"\n    workspace_dir = \"lnk/../wsd\"");
+    std::os::unix::fs::symlink(outside.path().join("sub"), ws.path("iac/lnk")).unwrap();
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    assert!(outside.path().join("t.tfstate").is_file());
+    assert!(!ws.path("iac/t.tfstate").exists());
+    let o = tfops(&ws, &["--workspace", "default", "backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("outside the workspace"), "{}", text(&o));
+    assert!(snapshot_serials(&ws.path("backups")).is_empty());
+
+    ok(tf(&bin, &ws, &["workspace", "new", "dev"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let dev = ws.path("iac/wsd/dev/terraform.tfstate");
+    assert!(
+        dev.is_file(),
+        "terraform wrote the dev state by the folded text"
+    );
+    ok(tfops(&ws, &["--workspace", "dev", "backup"]));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&dev).unwrap()).unwrap();
+    assert_eq!(
+        snapshot_serials(&ws.path("backups/dev")),
+        vec![v["serial"].as_u64().unwrap()]
+    );
+}

@@ -109,11 +109,37 @@ impl LocalBackend {
         let at = |p: PathBuf| module_dir.join(p);
         LocalBackend {
             path: Some(at(self.path.unwrap_or_else(|| DEFAULT_STATE_FILE.into()))),
-            workspace_dir: Some(at(self
-                .workspace_dir
-                .unwrap_or_else(|| DEFAULT_WORKSPACE_DIR.into()))),
+            // Terraform joins `workspace_dir` with the name by text, which also folds its
+            // `x/..` steps by text (the OS would go to the parent of a link's target); `path`
+            // it opens as written.
+            workspace_dir: Some(at(cleaned(
+                &self
+                    .workspace_dir
+                    .unwrap_or_else(|| DEFAULT_WORKSPACE_DIR.into()),
+            ))),
         }
     }
+}
+
+/// `p` with `.` dropped and each `name/..` folded by text, as Go's `filepath.Clean` does: the
+/// `..` that climb above a relative start are kept, those above `/` dropped.
+fn cleaned(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Terraform's state file name, and its folder of workspaces, for the local backend.
@@ -229,7 +255,9 @@ impl Target {
 }
 
 /// Whether `path` is inside `root`: after removing `.` and resolving `..` lexically, and with
-/// the links of its nearest existing folder resolved (a link cannot lead out).
+/// the links of its nearest existing folder resolved (a link cannot lead out). A `..` right
+/// after a link is refused: the system goes to the parent of the link's target there, not to
+/// the folder the text names, so the file opened would not be the one checked.
 fn inside(root: &Path, path: &Path) -> bool {
     let Ok(root) = std::fs::canonicalize(root) else {
         return false;
@@ -239,7 +267,10 @@ fn inside(root: &Path, path: &Path) -> bool {
         match c {
             std::path::Component::CurDir => {}
             std::path::Component::ParentDir => {
-                if !lexical.pop() {
+                let link = std::fs::symlink_metadata(&lexical)
+                    .map(|m| m.file_type().is_symlink())
+                    .unwrap_or(false);
+                if link || !lexical.pop() {
                     return false;
                 }
             }
@@ -917,6 +948,50 @@ resource "terraform_data" "a" {}
             }),
         };
         assert!(t.check_inside(&root).is_err());
+    }
+
+    #[test]
+    fn a_dotdot_after_a_link_is_refused_and_workspace_dir_folds_it_as_terraform_does() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let iac = root.join("iac");
+        std::fs::create_dir_all(iac.join("real/deep")).unwrap();
+        // `out/..` is the parent of the link's target for the system: outside the workspace
+        // (what Terraform 1.11 opens for `path`), though the text folds to iac/.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(outside.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("sub"), iac.join("out")).unwrap();
+        // A link inside the workspace: `in/..` is iac/real, not iac/.
+        std::os::unix::fs::symlink(iac.join("real/deep"), iac.join("in")).unwrap();
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(iac.join(p)),
+                workspace_dir: Some(iac.join("terraform.tfstate.d")),
+            }),
+        };
+        for bad in ["out/../t.tfstate", "in/../t.tfstate", "out/x/../../t"] {
+            assert!(local(bad).check_inside(&root).is_err(), "{bad}");
+        }
+        assert!(local("real/deep/../t.tfstate").check_inside(&root).is_ok());
+        // `workspace_dir` is folded by text before use, as Terraform joins it with the name.
+        std::fs::write(
+            iac.join("main.tf"),
+            "terraform {\n  backend \"local\" {\n    workspace_dir = \"out/../w\"\n  }\n}\n",
+        )
+        .unwrap();
+        let t = Target {
+            workspace: "dev".into(),
+            backend: discover(&iac).unwrap(),
+        };
+        let cfg = Config::defaults(&root);
+        assert_eq!(
+            t.apply(&cfg).state.path,
+            iac.join("w/dev/terraform.tfstate")
+        );
+        assert!(t.check_inside(&root).is_ok());
+        assert_eq!(cleaned(Path::new("a/../../b/./c")), Path::new("../b/c"));
+        assert_eq!(cleaned(Path::new("/../a/..")), Path::new("/"));
     }
 
     #[test]
