@@ -339,3 +339,29 @@ fn a_dotdot_after_a_link_is_where_terraform_says_never_where_the_text_folds() {
         vec![v["serial"].as_u64().unwrap()]
     );
 }
+
+#[test]
+fn a_root_module_folder_the_operator_put_outside_the_workspace_keeps_working() {
+    let Some(bin) = terraform11() else { return };
+    // `drift.dir` (here the default `iac`) may be a link, followed: to a folder outside the
+    // workspace. A block that spells out Terraform's default file must not make tfops refuse
+    // the state it protected before.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ws = Ws::empty();
+    std::fs::write(
+        elsewhere.path().join("main.tf"),
+        config("    path = \"terraform.tfstate\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), ws.path("iac")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n}\n");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let state = elsewhere.path().join("terraform.tfstate");
+    let before = std::fs::read(&state).unwrap();
+    ok(tfops(&ws, &["backup"]));
+    std::fs::remove_file(&state).unwrap();
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    ok(tfops(&ws, &["verify"]));
+}

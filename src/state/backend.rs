@@ -202,15 +202,21 @@ impl Target {
 
     /// [`Target::apply`] for a process working in the workspace folder `root`: refused as
     /// [`Target::check_inside`] says, and a state file that the `.tf` files chose is confined
-    /// to `root` (restores reach its folder without following links).
+    /// to `root` (restores reach its folder without following links). The root module's
+    /// folder (`drift.dir`) is the operator's choice too, and may be a link or lie outside
+    /// `root`: a file outside `root` but inside it is accepted, and confined to it.
     ///
     /// # Errors
-    /// As [`Target::check_inside`].
+    /// As [`Target::check_inside`] for `root`, when the file is not inside `drift.dir` either.
     pub fn apply_in(&self, cfg: &Config, root: &Path) -> Result<Config, String> {
-        self.check_inside(root)?;
+        let within = match self.check_inside(root) {
+            Ok(()) => root.to_path_buf(),
+            Err(_) if self.check_inside(&cfg.drift.dir).is_ok() => cfg.drift.dir.clone(),
+            Err(e) => return Err(e),
+        };
         let mut out = self.apply(cfg);
         if matches!(&self.backend, Backend::Local(l) if l.is_set()) {
-            out.state.confine = Some(root.to_path_buf());
+            out.state.confine = Some(within);
         }
         Ok(out)
     }
@@ -948,6 +954,43 @@ resource "terraform_data" "a" {}
             }),
         };
         assert!(t.check_inside(&root).is_err());
+    }
+
+    #[test]
+    fn a_root_module_folder_outside_the_workspace_confines_the_state_to_itself() {
+        // drift.dir is the operator's: a link to a folder outside the workspace (followed).
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let module = d.path().join("elsewhere/iac");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&module).unwrap();
+        std::os::unix::fs::symlink(&module, root.join("iac")).unwrap();
+        let cfg = Config::defaults(&root);
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(root.join("iac").join(p)),
+                workspace_dir: Some(root.join("iac/terraform.tfstate.d")),
+            }),
+        };
+        let eff = local("terraform.tfstate").apply_in(&cfg, &root).unwrap();
+        assert_eq!(eff.state.path, root.join("iac/terraform.tfstate"));
+        assert_eq!(eff.state.confine.as_deref(), Some(cfg.drift.dir.as_path()));
+        // Inside the workspace: confined to it, as before.
+        let inside_ws = Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(root.join("s.tfstate")),
+                workspace_dir: Some(root.join("w")),
+            }),
+        };
+        let eff = inside_ws.apply_in(&cfg, &root).unwrap();
+        assert_eq!(eff.state.confine.as_deref(), Some(root.as_path()));
+        // Out of both: refused, naming the workspace.
+        for bad in ["../x.tfstate", "/etc/passwd"] {
+            let e = local(bad).apply_in(&cfg, &root).unwrap_err();
+            assert!(e.contains("outside the workspace"), "{bad}: {e}");
+        }
     }
 
     #[test]
