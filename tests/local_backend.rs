@@ -365,3 +365,40 @@ fn a_root_module_folder_the_operator_put_outside_the_workspace_keeps_working() {
     assert_eq!(std::fs::read(&state).unwrap(), before);
     ok(tfops(&ws, &["verify"]));
 }
+
+#[test]
+fn links_that_stay_inside_the_workspace_are_followed_by_restore_as_by_terraform() {
+    let Some(bin) = terraform11() else { return };
+    // The root module is a link (`drift.dir` may be one), and so is the state's folder in it;
+    // both lead to folders inside the workspace.
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("envs/prod")).unwrap();
+    std::fs::create_dir_all(ws.path("shared/states")).unwrap();
+    std::fs::write(
+        ws.path("envs/prod/main.tf"),
+        config("    path = \"states/prod.tfstate\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("envs/prod", ws.path("iac")).unwrap();
+    std::os::unix::fs::symlink("../../shared/states", ws.path("envs/prod/states")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n}\n");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let state = ws.path("shared/states/prod.tfstate");
+    let before = std::fs::read(&state).unwrap();
+    ok(tfops(&ws, &["backup"]));
+    std::fs::remove_file(&state).unwrap();
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    let o = tf(
+        &bin,
+        &ws,
+        &[
+            "plan",
+            "-refresh=false",
+            "-detailed-exitcode",
+            "-input=false",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -273,7 +273,11 @@ pub fn apply(
     let dir = shown.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (_dir_fd, state) = match &cfg.state.confine {
         Some(root) => {
-            let fd = fsutil::open_dir_beneath(root, &dir, Some(0o700)).map_err(io_err(&dir))?;
+            // Links that stay inside are followed (resolved now, then walked without
+            // following any): one swapped in after this fails the walk.
+            let (root_c, dir_c) = fsutil::resolve_beneath(root, &dir).map_err(io_err(&dir))?;
+            let fd =
+                fsutil::open_dir_beneath(&root_c, &dir_c, Some(0o700)).map_err(io_err(&dir))?;
             let name = shown.file_name().unwrap_or_default();
             let p = fsutil::path_in_fd(&fd, name);
             (Some(fd), p)
