@@ -437,8 +437,19 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "tf"))
         .collect();
-    files.sort();
+    // Terraform reads the override files (`override.tf`, `*_override.tf`) after the others, in
+    // name order, and a backend block in one replaces the one found before.
+    let is_override = |p: &PathBuf| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .is_some_and(|s| s == "override" || s.ends_with("_override"))
+    };
+    files.sort_by_key(|p| (is_override(p), p.clone()));
+    let mut found = None;
     for f in files {
+        if found.is_some() && !is_override(&f) {
+            continue;
+        }
         let text = match read_text(&f) {
             Ok(t) => t,
             Err(source) => return Err(BackendError::Io { path: f, source }),
@@ -448,10 +459,10 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
             continue;
         }
         if let Some(b) = parse_backend_block(&text, &f)? {
-            return Ok(anchored(b, module_dir));
+            found = Some(b);
         }
     }
-    Ok(Backend::local())
+    Ok(found.map_or_else(Backend::local, |b| anchored(b, module_dir)))
 }
 
 /// A regular file's text (a fifo or anything else is refused, never waited on).
@@ -991,6 +1002,41 @@ resource "terraform_data" "a" {}
             let e = local(bad).apply_in(&cfg, &root).unwrap_err();
             assert!(e.contains("outside the workspace"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_backend_block_in_an_override_file_replaces_the_one_before_as_for_terraform() {
+        let d = tempfile::tempdir().unwrap();
+        let block = |p: &str| {
+            format!("terraform {{\n  backend \"local\" {{\n    path = \"{p}\"\n  }}\n}}\n")
+        };
+        let path = |b: Backend| match b {
+            Backend::Local(l) => l.path.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        std::fs::write(d.path().join("main.tf"), block("a.tfstate")).unwrap();
+        // Sorts before main.tf, yet read after it (Terraform 1.11 uses b.tfstate here).
+        std::fs::write(d.path().join("override.tf"), block("b.tfstate")).unwrap();
+        std::fs::write(d.path().join("a_override.tf"), "# backend: none here\n").unwrap();
+        assert_eq!(
+            path(discover(d.path()).unwrap()),
+            d.path().join("b.tfstate")
+        );
+        // The last override file, by name, wins.
+        std::fs::write(d.path().join("z_override.tf"), block("c.tfstate")).unwrap();
+        assert_eq!(
+            path(discover(d.path()).unwrap()),
+            d.path().join("c.tfstate")
+        );
+        // Without override files, the first file declaring one, as before.
+        for f in ["override.tf", "z_override.tf"] {
+            std::fs::remove_file(d.path().join(f)).unwrap();
+        }
+        std::fs::write(d.path().join("x.tf"), block("x.tfstate")).unwrap();
+        assert_eq!(
+            path(discover(d.path()).unwrap()),
+            d.path().join("a.tfstate")
+        );
     }
 
     #[test]
