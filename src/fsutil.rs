@@ -479,38 +479,54 @@ pub fn open_dir_beneath(
     Ok(fd)
 }
 
-/// `root` and `dir` with their links resolved now, for [`open_dir_beneath`]: `dir`'s existing
-/// part resolved one step at a time (a `..` goes to the parent the system would), the missing
-/// rest as written. Links that stay inside `root` are thereby allowed, and the walk that
-/// follows no link then fails if one is swapped in meanwhile.
+/// `path` as the system would reach it now: each existing step with its links resolved (so a
+/// `..` goes to the parent the system goes to, the one of a link's target), the missing steps
+/// as written.
 ///
 /// # Errors
-/// When `dir` leads out of `root` (through a link, or by `..`), or a step cannot be resolved.
-pub fn resolve_beneath(root: &Path, dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
-    let root_c = std::fs::canonicalize(root)?;
+/// A link that cannot be followed (its target is missing, or a loop): where it would lead is
+/// not known.
+pub fn resolve_path(path: &Path) -> io::Result<PathBuf> {
     let mut cur = PathBuf::new();
-    let mut missing = false;
-    for c in dir.components() {
+    for c in path.components() {
         match c {
             Component::CurDir => {}
-            // `cur` has no link in it (or ends in missing folders): its parent by text is the
+            // `cur` has no link in it (or ends in missing steps): its parent by text is the
             // real one.
             Component::ParentDir => {
                 cur.pop();
             }
             Component::Normal(name) => {
                 cur.push(name);
-                if !missing {
-                    match std::fs::canonicalize(&cur) {
-                        Ok(p) => cur = p,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => missing = true,
-                        Err(e) => return Err(e),
+                match std::fs::canonicalize(&cur) {
+                    Ok(p) => cur = p,
+                    Err(e) if is_symlink(&cur) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!(
+                                "{} is a symbolic link that cannot be followed ({e})",
+                                cur.display()
+                            ),
+                        ))
                     }
+                    Err(_) => {}
                 }
             }
             other => cur.push(other),
         }
     }
+    Ok(cur)
+}
+
+/// `root` and `dir` resolved now ([`resolve_path`]), for [`open_dir_beneath`]: links that stay
+/// inside `root` are thereby allowed, and the walk that follows no link then fails if one is
+/// swapped in meanwhile.
+///
+/// # Errors
+/// When `dir` leads out of `root` (through a link, or by `..`), or cannot be resolved.
+pub fn resolve_beneath(root: &Path, dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    let root_c = std::fs::canonicalize(root)?;
+    let cur = resolve_path(dir)?;
     if !cur.starts_with(&root_c) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -402,3 +402,29 @@ fn links_that_stay_inside_the_workspace_are_followed_by_restore_as_by_terraform(
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn a_dotdot_from_a_linked_root_module_is_the_parent_terraform_uses() {
+    let Some(bin) = terraform11() else { return };
+    // iac -> envs/prod: for Terraform, running there, `../shared.tfstate` is envs/shared.tfstate
+    // (the parent of the link's target), inside the workspace; not ws/shared.tfstate.
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("envs/prod")).unwrap();
+    std::fs::write(
+        ws.path("envs/prod/main.tf"),
+        config("    path = \"../shared.tfstate\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("envs/prod", ws.path("iac")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n}\n");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let state = ws.path("envs/shared.tfstate");
+    let before = std::fs::read(&state).unwrap();
+    assert!(!ws.path("shared.tfstate").exists());
+    ok(tfops(&ws, &["backup"]));
+    std::fs::remove_file(&state).unwrap();
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    assert!(!ws.path("shared.tfstate").exists());
+}

@@ -260,46 +260,15 @@ impl Target {
     }
 }
 
-/// Whether `path` is inside `root`: after removing `.` and resolving `..` lexically, and with
-/// the links of its nearest existing folder resolved (a link cannot lead out). A `..` right
-/// after a link is refused: the system goes to the parent of the link's target there, not to
-/// the folder the text names, so the file opened would not be the one checked.
+/// Whether `path` is inside `root` (and not `root` itself) where the system would reach it now:
+/// links resolved, and a `..` after a link going to the parent of the link's target, as it does
+/// when tfops and Terraform open `path` ([`crate::fsutil::resolve_path`]). A link that cannot be
+/// followed is refused.
 fn inside(root: &Path, path: &Path) -> bool {
     let Ok(root) = std::fs::canonicalize(root) else {
         return false;
     };
-    let mut lexical = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                let link = std::fs::symlink_metadata(&lexical)
-                    .map(|m| m.file_type().is_symlink())
-                    .unwrap_or(false);
-                if link || !lexical.pop() {
-                    return false;
-                }
-            }
-            other => lexical.push(other),
-        }
-    }
-    // The nearest folder that exists, links resolved, plus the rest as written.
-    let mut existing = lexical.as_path();
-    let mut rest = Vec::new();
-    let resolved = loop {
-        match std::fs::canonicalize(existing) {
-            Ok(c) => break c,
-            Err(_) => match (existing.parent(), existing.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_os_string());
-                    existing = parent;
-                }
-                _ => return false,
-            },
-        }
-    };
-    let full = rest.iter().rev().fold(resolved, |p, n| p.join(n));
-    full.starts_with(&root) && full != root
+    crate::fsutil::resolve_path(path).is_ok_and(|full| full.starts_with(&root) && full != root)
 }
 
 /// The local state file of `workspace`, given the default workspace's `state.path`.
@@ -1040,7 +1009,7 @@ resource "terraform_data" "a" {}
     }
 
     #[test]
-    fn a_dotdot_after_a_link_is_refused_and_workspace_dir_folds_it_as_terraform_does() {
+    fn a_dotdot_after_a_link_is_checked_where_the_system_goes_and_workspace_dir_is_folded() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().join("ws");
         let iac = root.join("iac");
@@ -1050,8 +1019,10 @@ resource "terraform_data" "a" {}
         let outside = tempfile::tempdir().unwrap();
         std::fs::create_dir(outside.path().join("sub")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("sub"), iac.join("out")).unwrap();
-        // A link inside the workspace: `in/..` is iac/real, not iac/.
+        // A link inside the workspace: `in/..` is iac/real, not iac/ (inside either way).
         std::os::unix::fs::symlink(iac.join("real/deep"), iac.join("in")).unwrap();
+        // A link that leads nowhere yet: where it would lead is not known.
+        std::os::unix::fs::symlink(outside.path().join("later"), iac.join("dangling")).unwrap();
         let local = |p: &str| Target {
             workspace: DEFAULT_WORKSPACE.into(),
             backend: Backend::Local(LocalBackend {
@@ -1059,10 +1030,17 @@ resource "terraform_data" "a" {}
                 workspace_dir: Some(iac.join("terraform.tfstate.d")),
             }),
         };
-        for bad in ["out/../t.tfstate", "in/../t.tfstate", "out/x/../../t"] {
+        for bad in [
+            "out/../t.tfstate",
+            "out/x/../../t",
+            "x/../out/../t",
+            "dangling/t.tfstate",
+        ] {
             assert!(local(bad).check_inside(&root).is_err(), "{bad}");
         }
-        assert!(local("real/deep/../t.tfstate").check_inside(&root).is_ok());
+        for ok in ["in/../t.tfstate", "real/deep/../t.tfstate", "in/../../t"] {
+            assert!(local(ok).check_inside(&root).is_ok(), "{ok}");
+        }
         // `workspace_dir` is folded by text before use, as Terraform joins it with the name.
         std::fs::write(
             iac.join("main.tf"),
