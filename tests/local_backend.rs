@@ -428,3 +428,29 @@ fn a_dotdot_from_a_linked_root_module_is_the_parent_terraform_uses() {
     assert_eq!(std::fs::read(&state).unwrap(), before);
     assert!(!ws.path("shared.tfstate").exists());
 }
+
+#[test]
+fn a_local_backend_path_in_tfops_own_folders_is_refused() {
+    // A state that was protected, then a `.tf` edit that points the backend at tfops' own
+    // configuration: a restore (or the daemon's auto_restore) would replace it with the state.
+    let ws = local_ws("    path = \"s.tfstate\"");
+    std::fs::write(
+        ws.path("iac/s.tfstate"),
+        r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"l-1","outputs":{},"resources":[]}"#,
+    )
+    .unwrap();
+    ok(tfops(&ws, &["backup"]));
+    std::fs::write(
+        ws.path("iac/main.tf"),
+        config("    path = \"../config/tfops.hcl\""),
+    )
+    .unwrap();
+    let before = std::fs::read(ws.path("config/tfops.hcl")).unwrap();
+    for cmd in [&["restore", "--latest", "--yes"][..], &["backup"]] {
+        let o = tfops(&ws, cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", text(&o));
+        assert!(text(&o).contains("tfops' own folder"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read(ws.path("config/tfops.hcl")).unwrap(), before);
+    assert_eq!(std::fs::read_dir(ws.path("config")).unwrap().count(), 1);
+}

@@ -214,6 +214,7 @@ impl Target {
             Err(_) if self.check_inside(&cfg.drift.dir).is_ok() => cfg.drift.dir.clone(),
             Err(e) => return Err(e),
         };
+        self.check_not_tfops_own(cfg, root)?;
         let mut out = self.apply(cfg);
         if matches!(&self.backend, Backend::Local(l) if l.is_set()) {
             out.state.confine = Some(within);
@@ -243,6 +244,43 @@ impl Target {
                 root.display()
             ))
         }
+    }
+
+    /// Refuses a local backend whose state file for this workspace is in one of tfops' own
+    /// folders (its configuration, the snapshots, `.tfops`, the services' and logs folders):
+    /// a restore there (auto_restore needs no one) would replace tfops' files with a state.
+    ///
+    /// # Errors
+    /// A message naming the path as written in the backend and the folder.
+    fn check_not_tfops_own(&self, cfg: &Config, root: &Path) -> Result<(), String> {
+        let Backend::Local(l) = &self.backend else {
+            return Ok(());
+        };
+        let Some(file) = l.state_file(&self.workspace) else {
+            return Ok(());
+        };
+        let Ok(resolved) = crate::fsutil::resolve_path(&file) else {
+            return Ok(()); // refused by check_inside
+        };
+        let ws = crate::workspace::Workspace::new(root);
+        let config_dir = ws.config_file().parent().map(Path::to_path_buf);
+        let own = config_dir.into_iter().chain([
+            cfg.state.backups.clone(),
+            ws.dot_tfops(),
+            ws.balanceador(),
+            ws.archived(),
+            ws.logs(),
+        ]);
+        for dir in own {
+            if crate::fsutil::resolve_path(&dir).is_ok_and(|d| resolved.starts_with(d)) {
+                return Err(format!(
+                    "the local backend's state file {} is in tfops' own folder {}; a restore would replace tfops' files there (set `path` / `workspace_dir` in `backend \"local\"` to a place of its own)",
+                    file.display(),
+                    dir.display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A short description for messages: the file or `s3://…` URL and the workspace.
@@ -970,6 +1008,41 @@ resource "terraform_data" "a" {}
         for bad in ["../x.tfstate", "/etc/passwd"] {
             let e = local(bad).apply_in(&cfg, &root).unwrap_err();
             assert!(e.contains("outside the workspace"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_local_state_in_tfops_own_folders_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(root.join("iac")).unwrap();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        let mut cfg = Config::defaults(&root);
+        cfg.state.backups = root.join("snaps");
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(root.join("iac").join(p)),
+                workspace_dir: Some(root.join("iac/terraform.tfstate.d")),
+            }),
+        };
+        for bad in [
+            "../config/tfops.hcl",
+            "../snaps/t.tfstate",
+            "../.tfops/t.tfstate",
+            "../balanceador/logs/status.json",
+            "../archived/t.tfstate",
+            "../logs/t.tfstate",
+        ] {
+            let e = local(bad).apply_in(&cfg, &root).unwrap_err();
+            assert!(e.contains("tfops' own folder"), "{bad}: {e}");
+        }
+        for ok in [
+            "terraform.tfstate",
+            "../states/t.tfstate",
+            "../backups/t.tfstate",
+        ] {
+            assert!(local(ok).apply_in(&cfg, &root).is_ok(), "{ok}");
         }
     }
 
