@@ -484,6 +484,22 @@ mod tests {
     }
 
     #[test]
+    fn a_confined_state_named_through_a_link_to_the_workspace_is_restored() {
+        // The operator wrote drift.dir through a link to the workspace (e.g. /srv/ws ->
+        // /data/ws) while the root is the resolved folder: the same folder, two spellings.
+        let (ws, _outside, cfg) = setup();
+        let alias = tempfile::tempdir().unwrap();
+        let link = alias.path().join("ws");
+        std::os::unix::fs::symlink(ws.path(), &link).unwrap();
+        let mut named = cfg.clone();
+        named.state.path = link.join("iac/state/prod.tfstate");
+        named.state.confine = Some(std::fs::canonicalize(ws.path()).unwrap());
+        std::fs::remove_file(&cfg.state.path).unwrap();
+        restore(&named, &Target::Latest, false).unwrap();
+        assert_eq!(std::fs::read(&cfg.state.path).unwrap(), STATE);
+    }
+
+    #[test]
     fn a_folder_swapped_for_a_link_after_the_check_is_not_followed() {
         let (ws, outside, cfg) = setup();
         std::fs::remove_file(&cfg.state.path).unwrap();
