@@ -479,6 +479,67 @@ pub fn open_dir_beneath(
     Ok(fd)
 }
 
+/// `path` as the system would reach it now: each existing step with its links resolved (so a
+/// `..` goes to the parent the system goes to, the one of a link's target), the missing steps
+/// as written.
+///
+/// # Errors
+/// A link that cannot be followed (its target is missing, or a loop): where it would lead is
+/// not known.
+pub fn resolve_path(path: &Path) -> io::Result<PathBuf> {
+    let mut cur = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            // `cur` has no link in it (or ends in missing steps): its parent by text is the
+            // real one.
+            Component::ParentDir => {
+                cur.pop();
+            }
+            Component::Normal(name) => {
+                cur.push(name);
+                match std::fs::canonicalize(&cur) {
+                    Ok(p) => cur = p,
+                    Err(e) if is_symlink(&cur) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!(
+                                "{} is a symbolic link that cannot be followed ({e})",
+                                cur.display()
+                            ),
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            }
+            other => cur.push(other),
+        }
+    }
+    Ok(cur)
+}
+
+/// `root` and `dir` resolved now ([`resolve_path`]), for [`open_dir_beneath`]: links that stay
+/// inside `root` are thereby allowed, and the walk that follows no link then fails if one is
+/// swapped in meanwhile.
+///
+/// # Errors
+/// When `dir` leads out of `root` (through a link, or by `..`), or cannot be resolved.
+pub fn resolve_beneath(root: &Path, dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
+    let root_c = std::fs::canonicalize(root)?;
+    let cur = resolve_path(dir)?;
+    if !cur.starts_with(&root_c) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} leads out of {} (through a symbolic link or `..`); tfops does not write there",
+                dir.display(),
+                root.display()
+            ),
+        ));
+    }
+    Ok((root_c, cur))
+}
+
 /// A path that names `name` inside the folder open as `dir`, whatever happens to the folder's
 /// own path meanwhile (`/proc/self/fd/N/name`, Linux).
 pub fn path_in_fd(dir: &rustix::fd::OwnedFd, name: &std::ffi::OsStr) -> PathBuf {
@@ -489,6 +550,39 @@ pub fn path_in_fd(dir: &rustix::fd::OwnedFd, name: &std::ffi::OsStr) -> PathBuf 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_is_reached_beneath_a_root_through_links_that_stay_inside_only() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        std::fs::create_dir_all(root.join("envs/prod/deep")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(root.join("envs/prod"), root.join("iac")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("envs/out")).unwrap();
+        let canon = std::fs::canonicalize(&root).unwrap();
+        // A link inside: resolved, the missing rest kept as written.
+        let (r, dir) = resolve_beneath(&root, &root.join("iac/new/x")).unwrap();
+        assert_eq!(
+            (r.as_path(), dir.clone()),
+            (canon.as_path(), canon.join("envs/prod/new/x"))
+        );
+        // `..` after a link goes where the system goes: the parent of its target.
+        let (_, up) = resolve_beneath(&root, &root.join("iac/deep/../..")).unwrap();
+        assert_eq!(up, canon.join("envs"));
+        // Out, through a link or by `..`: refused.
+        for bad in ["envs/out", "envs/out/new", "iac/../../..", "iac/../out/x"] {
+            let e = resolve_beneath(&root, &root.join(bad)).unwrap_err();
+            assert!(e.to_string().contains("leads out"), "{bad}: {e}");
+        }
+        // The walk itself follows no link, even one that stays inside (swapped in after the
+        // resolution), and creates what is missing.
+        let e = open_dir_beneath(&canon, &canon.join("iac/new"), Some(0o700)).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(!canon.join("envs/prod/new").exists());
+        open_dir_beneath(&canon, &dir, Some(0o700)).unwrap();
+        assert!(canon.join("envs/prod/new/x").is_dir());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn noreplace_keeps_both() {

@@ -374,3 +374,152 @@ fn tf_data_dir_holds_the_init_record_and_the_selected_workspace() {
     let o = with_data(&["drift", "--detailed-exitcode"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn a_dotdot_after_a_link_is_where_terraform_says_never_where_the_text_folds() {
+    let Some(bin) = terraform11() else { return };
+    // iac/lnk leads out: for `path`, Terraform opens lnk/../t.tfstate through the system, the
+    // parent of the link's target (outside); `workspace_dir` it folds by text (iac/wsd).
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(outside.path().join("sub")).unwrap();
+    let ws =
+        local_ws("    path          = \"lnk/../t.tfstate\"\n    workspace_dir = \"lnk/../wsd\"");
+    std::os::unix::fs::symlink(outside.path().join("sub"), ws.path("iac/lnk")).unwrap();
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    assert!(outside.path().join("t.tfstate").is_file());
+    assert!(!ws.path("iac/t.tfstate").exists());
+    let o = tfops(&ws, &["--workspace", "default", "backup"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("outside the workspace"), "{}", text(&o));
+    assert!(snapshot_serials(&ws.path("backups")).is_empty());
+
+    ok(tf(&bin, &ws, &["workspace", "new", "dev"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let dev = ws.path("iac/wsd/dev/terraform.tfstate");
+    assert!(
+        dev.is_file(),
+        "terraform wrote the dev state by the folded text"
+    );
+    ok(tfops(&ws, &["--workspace", "dev", "backup"]));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&dev).unwrap()).unwrap();
+    assert_eq!(
+        snapshot_serials(&ws.path("backups/dev")),
+        vec![v["serial"].as_u64().unwrap()]
+    );
+}
+
+#[test]
+fn a_root_module_folder_the_operator_put_outside_the_workspace_keeps_working() {
+    let Some(bin) = terraform11() else { return };
+    // `drift.dir` (here the default `iac`) may be a link, followed: to a folder outside the
+    // workspace. A block that spells out Terraform's default file must not make tfops refuse
+    // the state it protected before.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ws = Ws::empty();
+    std::fs::write(
+        elsewhere.path().join("main.tf"),
+        config("    path = \"terraform.tfstate\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), ws.path("iac")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n}\n");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let state = elsewhere.path().join("terraform.tfstate");
+    let before = std::fs::read(&state).unwrap();
+    ok(tfops(&ws, &["backup"]));
+    std::fs::remove_file(&state).unwrap();
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    ok(tfops(&ws, &["verify"]));
+}
+
+#[test]
+fn links_that_stay_inside_the_workspace_are_followed_by_restore_as_by_terraform() {
+    let Some(bin) = terraform11() else { return };
+    // The root module is a link (`drift.dir` may be one), and so is the state's folder in it;
+    // both lead to folders inside the workspace.
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("envs/prod")).unwrap();
+    std::fs::create_dir_all(ws.path("shared/states")).unwrap();
+    std::fs::write(
+        ws.path("envs/prod/main.tf"),
+        config("    path = \"states/prod.tfstate\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("envs/prod", ws.path("iac")).unwrap();
+    std::os::unix::fs::symlink("../../shared/states", ws.path("envs/prod/states")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n}\n");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let state = ws.path("shared/states/prod.tfstate");
+    let before = std::fs::read(&state).unwrap();
+    ok(tfops(&ws, &["backup"]));
+    std::fs::remove_file(&state).unwrap();
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    let o = tf(
+        &bin,
+        &ws,
+        &[
+            "plan",
+            "-refresh=false",
+            "-detailed-exitcode",
+            "-input=false",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn a_dotdot_from_a_linked_root_module_is_the_parent_terraform_uses() {
+    let Some(bin) = terraform11() else { return };
+    // iac -> envs/prod: for Terraform, running there, `../shared.tfstate` is envs/shared.tfstate
+    // (the parent of the link's target), inside the workspace; not ws/shared.tfstate.
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("envs/prod")).unwrap();
+    std::fs::write(
+        ws.path("envs/prod/main.tf"),
+        config("    path = \"../shared.tfstate\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("envs/prod", ws.path("iac")).unwrap();
+    ws.write_config("state {\n  grace = \"1s\"\n}\n");
+    ok(tf(&bin, &ws, &["init", "-input=false"]));
+    ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+    let state = ws.path("envs/shared.tfstate");
+    let before = std::fs::read(&state).unwrap();
+    assert!(!ws.path("shared.tfstate").exists());
+    ok(tfops(&ws, &["backup"]));
+    std::fs::remove_file(&state).unwrap();
+    ok(tfops(&ws, &["restore", "--latest", "--yes"]));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    assert!(!ws.path("shared.tfstate").exists());
+}
+
+#[test]
+fn a_local_backend_path_in_tfops_own_folders_is_refused() {
+    // A state that was protected, then a `.tf` edit that points the backend at tfops' own
+    // configuration: a restore (or the daemon's auto_restore) would replace it with the state.
+    let ws = local_ws("    path = \"s.tfstate\"");
+    std::fs::write(
+        ws.path("iac/s.tfstate"),
+        r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"l-1","outputs":{},"resources":[]}"#,
+    )
+    .unwrap();
+    ok(tfops(&ws, &["backup"]));
+    std::fs::write(
+        ws.path("iac/main.tf"),
+        config("    path = \"../config/tfops.hcl\""),
+    )
+    .unwrap();
+    let before = std::fs::read(ws.path("config/tfops.hcl")).unwrap();
+    for cmd in [&["restore", "--latest", "--yes"][..], &["backup"]] {
+        let o = tfops(&ws, cmd);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", text(&o));
+        assert!(text(&o).contains("tfops' own folder"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read(ws.path("config/tfops.hcl")).unwrap(), before);
+    assert_eq!(std::fs::read_dir(ws.path("config")).unwrap().count(), 1);
+}

@@ -308,7 +308,10 @@ impl DriftActor {
 /// (see [`crate::state::backend`]), else `state.path`. Reads a few small files.
 fn local_state_file(cfg: &Config, root: &Path) -> PathBuf {
     match crate::state::backend::target(cfg) {
-        Ok(t) if t.s3().is_none() && t.check_inside(root).is_ok() => t.apply(cfg).state.path,
+        Ok(t) if t.s3().is_none() => match t.apply_in(cfg, root) {
+            Ok(eff) => eff.state.path,
+            Err(_) => cfg.state.path.clone(),
+        },
         _ => cfg.state.path.clone(),
     }
 }

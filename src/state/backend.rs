@@ -109,11 +109,37 @@ impl LocalBackend {
         let at = |p: PathBuf| module_dir.join(p);
         LocalBackend {
             path: Some(at(self.path.unwrap_or_else(|| DEFAULT_STATE_FILE.into()))),
-            workspace_dir: Some(at(self
-                .workspace_dir
-                .unwrap_or_else(|| DEFAULT_WORKSPACE_DIR.into()))),
+            // Terraform joins `workspace_dir` with the name by text, which also folds its
+            // `x/..` steps by text (the OS would go to the parent of a link's target); `path`
+            // it opens as written.
+            workspace_dir: Some(at(cleaned(
+                &self
+                    .workspace_dir
+                    .unwrap_or_else(|| DEFAULT_WORKSPACE_DIR.into()),
+            ))),
         }
     }
+}
+
+/// `p` with `.` dropped and each `name/..` folded by text, as Go's `filepath.Clean` does: the
+/// `..` that climb above a relative start are kept, those above `/` dropped.
+fn cleaned(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Terraform's state file name, and its folder of workspaces, for the local backend.
@@ -176,15 +202,22 @@ impl Target {
 
     /// [`Target::apply`] for a process working in the workspace folder `root`: refused as
     /// [`Target::check_inside`] says, and a state file that the `.tf` files chose is confined
-    /// to `root` (restores reach its folder without following links).
+    /// to `root` (restores reach its folder without following links). The root module's
+    /// folder (`drift.dir`) is the operator's choice too, and may be a link or lie outside
+    /// `root`: a file outside `root` but inside it is accepted, and confined to it.
     ///
     /// # Errors
-    /// As [`Target::check_inside`].
+    /// As [`Target::check_inside`] for `root`, when the file is not inside `drift.dir` either.
     pub fn apply_in(&self, cfg: &Config, root: &Path) -> Result<Config, String> {
-        self.check_inside(root)?;
+        let within = match self.check_inside(root) {
+            Ok(()) => root.to_path_buf(),
+            Err(_) if self.check_inside(&cfg.drift.dir).is_ok() => cfg.drift.dir.clone(),
+            Err(e) => return Err(e),
+        };
+        self.check_not_tfops_own(cfg, root)?;
         let mut out = self.apply(cfg);
         if matches!(&self.backend, Backend::Local(l) if l.is_set()) {
-            out.state.confine = Some(root.to_path_buf());
+            out.state.confine = Some(within);
         }
         Ok(out)
     }
@@ -211,6 +244,43 @@ impl Target {
                 root.display()
             ))
         }
+    }
+
+    /// Refuses a local backend whose state file for this workspace is in one of tfops' own
+    /// folders (its configuration, the snapshots, `.tfops`, the services' and logs folders):
+    /// a restore there (auto_restore needs no one) would replace tfops' files with a state.
+    ///
+    /// # Errors
+    /// A message naming the path as written in the backend and the folder.
+    fn check_not_tfops_own(&self, cfg: &Config, root: &Path) -> Result<(), String> {
+        let Backend::Local(l) = &self.backend else {
+            return Ok(());
+        };
+        let Some(file) = l.state_file(&self.workspace) else {
+            return Ok(());
+        };
+        let Ok(resolved) = crate::fsutil::resolve_path(&file) else {
+            return Ok(()); // refused by check_inside
+        };
+        let ws = crate::workspace::Workspace::new(root);
+        let config_dir = ws.config_file().parent().map(Path::to_path_buf);
+        let own = config_dir.into_iter().chain([
+            cfg.state.backups.clone(),
+            ws.dot_tfops(),
+            ws.balanceador(),
+            ws.archived(),
+            ws.logs(),
+        ]);
+        for dir in own {
+            if crate::fsutil::resolve_path(&dir).is_ok_and(|d| resolved.starts_with(d)) {
+                return Err(format!(
+                    "the local backend's state file {} is in tfops' own folder {}; a restore would replace tfops' files there (set `path` / `workspace_dir` in `backend \"local\"` to a place of its own)",
+                    file.display(),
+                    dir.display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A short description for messages: the file or `s3://…` URL and the workspace.
@@ -264,41 +334,15 @@ pub fn protected_state(
     serde_json::json!({ "backend": kind, "location": location, "workspace": workspace })
 }
 
-/// Whether `path` is inside `root`: after removing `.` and resolving `..` lexically, and with
-/// the links of its nearest existing folder resolved (a link cannot lead out).
+/// Whether `path` is inside `root` (and not `root` itself) where the system would reach it now:
+/// links resolved, and a `..` after a link going to the parent of the link's target, as it does
+/// when tfops and Terraform open `path` ([`crate::fsutil::resolve_path`]). A link that cannot be
+/// followed is refused.
 fn inside(root: &Path, path: &Path) -> bool {
     let Ok(root) = std::fs::canonicalize(root) else {
         return false;
     };
-    let mut lexical = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                if !lexical.pop() {
-                    return false;
-                }
-            }
-            other => lexical.push(other),
-        }
-    }
-    // The nearest folder that exists, links resolved, plus the rest as written.
-    let mut existing = lexical.as_path();
-    let mut rest = Vec::new();
-    let resolved = loop {
-        match std::fs::canonicalize(existing) {
-            Ok(c) => break c,
-            Err(_) => match (existing.parent(), existing.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_os_string());
-                    existing = parent;
-                }
-                _ => return false,
-            },
-        }
-    };
-    let full = rest.iter().rev().fold(resolved, |p, n| p.join(n));
-    full.starts_with(&root) && full != root
+    crate::fsutil::resolve_path(path).is_ok_and(|full| full.starts_with(&root) && full != root)
 }
 
 /// The local state file of `workspace`, given the default workspace's `state.path`.
@@ -447,8 +491,19 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "tf"))
         .collect();
-    files.sort();
+    // Terraform reads the override files (`override.tf`, `*_override.tf`) after the others, in
+    // name order, and a backend block in one replaces the one found before.
+    let is_override = |p: &PathBuf| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .is_some_and(|s| s == "override" || s.ends_with("_override"))
+    };
+    files.sort_by_key(|p| (is_override(p), p.clone()));
+    let mut found = None;
     for f in files {
+        if found.is_some() && !is_override(&f) {
+            continue;
+        }
         let text = match read_text(&f) {
             Ok(t) => t,
             Err(source) => return Err(BackendError::Io { path: f, source }),
@@ -458,10 +513,10 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
             continue;
         }
         if let Some(b) = parse_backend_block(&text, &f)? {
-            return Ok(anchored(b, module_dir));
+            found = Some(b);
         }
     }
-    Ok(Backend::local())
+    Ok(found.map_or_else(Backend::local, |b| anchored(b, module_dir)))
 }
 
 /// A regular file's text (a fifo or anything else is refused, never waited on).
@@ -964,6 +1019,166 @@ resource "terraform_data" "a" {}
             }),
         };
         assert!(t.check_inside(&root).is_err());
+    }
+
+    #[test]
+    fn a_root_module_folder_outside_the_workspace_confines_the_state_to_itself() {
+        // drift.dir is the operator's: a link to a folder outside the workspace (followed).
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let module = d.path().join("elsewhere/iac");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&module).unwrap();
+        std::os::unix::fs::symlink(&module, root.join("iac")).unwrap();
+        let cfg = Config::defaults(&root);
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(root.join("iac").join(p)),
+                workspace_dir: Some(root.join("iac/terraform.tfstate.d")),
+            }),
+        };
+        let eff = local("terraform.tfstate").apply_in(&cfg, &root).unwrap();
+        assert_eq!(eff.state.path, root.join("iac/terraform.tfstate"));
+        assert_eq!(eff.state.confine.as_deref(), Some(cfg.drift.dir.as_path()));
+        // Inside the workspace: confined to it, as before.
+        let inside_ws = Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(root.join("s.tfstate")),
+                workspace_dir: Some(root.join("w")),
+            }),
+        };
+        let eff = inside_ws.apply_in(&cfg, &root).unwrap();
+        assert_eq!(eff.state.confine.as_deref(), Some(root.as_path()));
+        // Out of both: refused, naming the workspace.
+        for bad in ["../x.tfstate", "/etc/passwd"] {
+            let e = local(bad).apply_in(&cfg, &root).unwrap_err();
+            assert!(e.contains("outside the workspace"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_local_state_in_tfops_own_folders_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(root.join("iac")).unwrap();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        let mut cfg = Config::defaults(&root);
+        cfg.state.backups = root.join("snaps");
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(root.join("iac").join(p)),
+                workspace_dir: Some(root.join("iac/terraform.tfstate.d")),
+            }),
+        };
+        for bad in [
+            "../config/tfops.hcl",
+            "../snaps/t.tfstate",
+            "../.tfops/t.tfstate",
+            "../balanceador/logs/status.json",
+            "../archived/t.tfstate",
+            "../logs/t.tfstate",
+        ] {
+            let e = local(bad).apply_in(&cfg, &root).unwrap_err();
+            assert!(e.contains("tfops' own folder"), "{bad}: {e}");
+        }
+        for ok in [
+            "terraform.tfstate",
+            "../states/t.tfstate",
+            "../backups/t.tfstate",
+        ] {
+            assert!(local(ok).apply_in(&cfg, &root).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_backend_block_in_an_override_file_replaces_the_one_before_as_for_terraform() {
+        let d = tempfile::tempdir().unwrap();
+        let block = |p: &str| {
+            format!("terraform {{\n  backend \"local\" {{\n    path = \"{p}\"\n  }}\n}}\n")
+        };
+        let path = |b: Backend| match b {
+            Backend::Local(l) => l.path.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        std::fs::write(d.path().join("main.tf"), block("a.tfstate")).unwrap();
+        // Sorts before main.tf, yet read after it (Terraform 1.11 uses b.tfstate here).
+        std::fs::write(d.path().join("override.tf"), block("b.tfstate")).unwrap();
+        std::fs::write(d.path().join("a_override.tf"), "# backend: none here\n").unwrap();
+        assert_eq!(
+            path(discover(d.path()).unwrap()),
+            d.path().join("b.tfstate")
+        );
+        // The last override file, by name, wins.
+        std::fs::write(d.path().join("z_override.tf"), block("c.tfstate")).unwrap();
+        assert_eq!(
+            path(discover(d.path()).unwrap()),
+            d.path().join("c.tfstate")
+        );
+        // Without override files, the first file declaring one, as before.
+        for f in ["override.tf", "z_override.tf"] {
+            std::fs::remove_file(d.path().join(f)).unwrap();
+        }
+        std::fs::write(d.path().join("x.tf"), block("x.tfstate")).unwrap();
+        assert_eq!(
+            path(discover(d.path()).unwrap()),
+            d.path().join("a.tfstate")
+        );
+    }
+
+    #[test]
+    fn a_dotdot_after_a_link_is_checked_where_the_system_goes_and_workspace_dir_is_folded() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("ws");
+        let iac = root.join("iac");
+        std::fs::create_dir_all(iac.join("real/deep")).unwrap();
+        // `out/..` is the parent of the link's target for the system: outside the workspace
+        // (what Terraform 1.11 opens for `path`), though the text folds to iac/.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(outside.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("sub"), iac.join("out")).unwrap();
+        // A link inside the workspace: `in/..` is iac/real, not iac/ (inside either way).
+        std::os::unix::fs::symlink(iac.join("real/deep"), iac.join("in")).unwrap();
+        // A link that leads nowhere yet: where it would lead is not known.
+        std::os::unix::fs::symlink(outside.path().join("later"), iac.join("dangling")).unwrap();
+        let local = |p: &str| Target {
+            workspace: DEFAULT_WORKSPACE.into(),
+            backend: Backend::Local(LocalBackend {
+                path: Some(iac.join(p)),
+                workspace_dir: Some(iac.join("terraform.tfstate.d")),
+            }),
+        };
+        for bad in [
+            "out/../t.tfstate",
+            "out/x/../../t",
+            "x/../out/../t",
+            "dangling/t.tfstate",
+        ] {
+            assert!(local(bad).check_inside(&root).is_err(), "{bad}");
+        }
+        for ok in ["in/../t.tfstate", "real/deep/../t.tfstate", "in/../../t"] {
+            assert!(local(ok).check_inside(&root).is_ok(), "{ok}");
+        }
+        // `workspace_dir` is folded by text before use, as Terraform joins it with the name.
+        std::fs::write(
+            iac.join("main.tf"),
+            "terraform {\n  backend \"local\" {\n    workspace_dir = \"out/../w\"\n  }\n}\n",
+        )
+        .unwrap();
+        let t = Target {
+            workspace: "dev".into(),
+            backend: discover(&iac).unwrap(),
+        };
+        let cfg = Config::defaults(&root);
+        assert_eq!(
+            t.apply(&cfg).state.path,
+            iac.join("w/dev/terraform.tfstate")
+        );
+        assert!(t.check_inside(&root).is_ok());
+        assert_eq!(cleaned(Path::new("a/../../b/./c")), Path::new("../b/c"));
+        assert_eq!(cleaned(Path::new("/../a/..")), Path::new("/"));
     }
 
     #[test]

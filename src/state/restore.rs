@@ -273,7 +273,11 @@ pub fn apply(
     let dir = shown.parent().unwrap_or(Path::new(".")).to_path_buf();
     let (_dir_fd, state) = match &cfg.state.confine {
         Some(root) => {
-            let fd = fsutil::open_dir_beneath(root, &dir, Some(0o700)).map_err(io_err(&dir))?;
+            // Links that stay inside are followed (resolved now, then walked without
+            // following any): one swapped in after this fails the walk.
+            let (root_c, dir_c) = fsutil::resolve_beneath(root, &dir).map_err(io_err(&dir))?;
+            let fd =
+                fsutil::open_dir_beneath(&root_c, &dir_c, Some(0o700)).map_err(io_err(&dir))?;
             let name = shown.file_name().unwrap_or_default();
             let p = fsutil::path_in_fd(&fd, name);
             (Some(fd), p)
@@ -480,6 +484,22 @@ mod tests {
     }
 
     #[test]
+    fn a_confined_state_named_through_a_link_to_the_workspace_is_restored() {
+        // The operator wrote drift.dir through a link to the workspace (e.g. /srv/ws ->
+        // /data/ws) while the root is the resolved folder: the same folder, two spellings.
+        let (ws, _outside, cfg) = setup();
+        let alias = tempfile::tempdir().unwrap();
+        let link = alias.path().join("ws");
+        std::os::unix::fs::symlink(ws.path(), &link).unwrap();
+        let mut named = cfg.clone();
+        named.state.path = link.join("iac/state/prod.tfstate");
+        named.state.confine = Some(std::fs::canonicalize(ws.path()).unwrap());
+        std::fs::remove_file(&cfg.state.path).unwrap();
+        restore(&named, &Target::Latest, false).unwrap();
+        assert_eq!(std::fs::read(&cfg.state.path).unwrap(), STATE);
+    }
+
+    #[test]
     fn a_folder_swapped_for_a_link_after_the_check_is_not_followed() {
         let (ws, outside, cfg) = setup();
         std::fs::remove_file(&cfg.state.path).unwrap();
@@ -498,11 +518,14 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), ws.path().join("iac")).unwrap();
         assert!(apply(&cfg, &plan, None).is_err());
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-        // Unconfined (a path the operator's own configuration names), links are followed.
+        // Unconfined (a path the operator's own configuration names), links are followed:
+        // the restore goes through `iac`, still the link, to the folder it leads to.
         let mut open = cfg.clone();
         open.state.confine = None;
-        std::fs::remove_file(ws.path().join("iac")).unwrap();
-        std::fs::rename(&moved, ws.path().join("iac")).unwrap();
-        assert!(apply(&open, &plan, None).is_ok());
+        apply(&open, &plan, None).unwrap();
+        assert_eq!(
+            std::fs::read(outside.path().join("state/prod.tfstate")).unwrap(),
+            STATE
+        );
     }
 }
