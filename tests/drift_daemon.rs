@@ -181,3 +181,58 @@ fn the_daemon_notices_edits_inside_child_module_folders() {
     );
     wait_for("the edit of the new module", creates(5));
 }
+
+/// An edit of `backend "local" { path }` moves the state the daemon compares with: the file
+/// is watched from then on, and a change to it made while the daemon was still watching the
+/// old one (between the run that read the new block and the new watch) is not lost.
+#[test]
+fn the_daemon_follows_a_local_backend_moved_to_another_file() {
+    let ws = Ws::empty();
+    std::fs::create_dir_all(ws.path("iac")).unwrap();
+    ws.write_config("drift {\n  interval = \"1h\"\n}\n");
+    let main = |file: &str| {
+        format!(
+            "terraform {{\n  backend \"local\" {{\n    path = \"{file}\"\n  }}\n}}\nresource \"terraform_data\" \"x\" {{}}\n"
+        )
+    };
+    let state = |with_x: bool| {
+        let res = if with_x {
+            r#"[{"mode":"managed","type":"terraform_data","name":"x","provider":"provider[\"terraform.io/builtin/terraform\"]","instances":[{"schema_version":0,"attributes":{"id":"1","input":null,"output":null,"triggers_replace":null},"sensitive_attributes":[]}]}]"#
+        } else {
+            "[]"
+        };
+        format!(
+            r#"{{"version":4,"terraform_version":"1.11.4","serial":1,"lineage":"l-1","outputs":{{}},"resources":{res}}}"#
+        )
+    };
+    std::fs::write(ws.path("iac/main.tf"), main("a.tfstate")).unwrap();
+    std::fs::write(ws.path("iac/a.tfstate"), state(true)).unwrap();
+    std::fs::write(ws.path("iac/b.tfstate"), state(true)).unwrap();
+    let child = ws
+        .cmd()
+        .arg("run")
+        .env("TFOPS_TEST_WATCH_DELAY_MS", "600")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tfops run");
+    let _d = Daemon(child);
+    wait_for("the report at start", || {
+        reports(&ws)
+            .last()
+            .is_some_and(|r| r["summary"]["in_sync"] == 1)
+    });
+    let before = reports(&ws).len();
+    std::fs::write(ws.path("iac/main.tf"), main("b.tfstate")).unwrap();
+    // The run that reads the new block wrote its report; its end reaches the actor 600 ms
+    // later. Now the object goes from b.tfstate: to create.
+    wait_for("the run that reads the new block", || {
+        reports(&ws).len() > before
+    });
+    std::fs::write(ws.path("iac/b.tfstate"), state(false)).unwrap();
+    wait_for("the change of the new state file", || {
+        reports(&ws)
+            .last()
+            .is_some_and(|r| r["summary"]["create"] == 1 && r["state"] == "iac/b.tfstate")
+    });
+}

@@ -469,12 +469,15 @@ impl Handler<Detected> for DriftActor {
             let _ = h.join();
         }
         if let Ok(s) = &msg.0 {
-            // An edit of `backend "local"` may have moved the state: watch the new file.
+            // An edit of `backend "local"` may have moved the state: watch the new file. Every
+            // folder is watched anew, after the run read them: detect once more, so that an
+            // edit in between is not left to the interval (the next run finds the same file).
             if s.local_state
                 .as_ref()
                 .is_some_and(|p| *p != self.state_file)
             {
                 self.watch(ctx);
+                self.again = true;
             }
             // The set of module folders may have changed (a module added or removed); a
             // failed run keeps the folders watched, so fixing a broken child is seen.
