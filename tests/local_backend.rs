@@ -523,3 +523,37 @@ fn a_local_backend_path_in_tfops_own_folders_is_refused() {
     assert_eq!(std::fs::read(ws.path("config/tfops.hcl")).unwrap(), before);
     assert_eq!(std::fs::read_dir(ws.path("config")).unwrap().count(), 1);
 }
+
+/// A backend declared in Terraform's JSON syntax (`*.tf.json`) is read as Terraform reads it.
+#[test]
+fn a_backend_in_a_tf_json_file_is_read() {
+    let Some(bin) = terraform11() else { return };
+    for (name, json) in [
+        (
+            "main.tf.json",
+            r#"{"terraform": {"backend": {"local": {"path": "j.tfstate"}}}, "resource": {"terraform_data": {"a": {"input": "x"}}}}"#,
+        ),
+        (
+            "main.tf.json",
+            r#"{"terraform": [{"backend": [{"local": [{"path": "j.tfstate"}]}]}], "resource": {"terraform_data": {"a": {"input": "x"}}}}"#,
+        ),
+    ] {
+        let ws = Ws::empty();
+        std::fs::create_dir_all(ws.path("iac")).unwrap();
+        std::fs::write(ws.path("iac").join(name), json).unwrap();
+        ws.write_config("");
+        ok(tf(&bin, &ws, &["init", "-input=false"]));
+        ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
+        assert!(ws.path("iac/j.tfstate").is_file());
+        // Without the init record, from the file itself.
+        std::fs::remove_dir_all(ws.path("iac/.terraform")).unwrap();
+        let o = tfops(&ws, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            v["protected_state"]["location"], "iac/j.tfstate",
+            "{json}: {v}"
+        );
+        let o = tfops(&ws, &["drift", "--detailed-exitcode"]);
+        assert_eq!(o.status.code(), Some(0), "{json}: {}", text(&o));
+    }
+}

@@ -487,17 +487,25 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
             })
         }
     };
+    // `*.tf` and `*.tf.json` (Terraform's JSON syntax), not hidden.
+    let stem = |p: &Path| -> Option<String> {
+        let n = p.file_name()?.to_str()?;
+        if n.starts_with('.') {
+            return None;
+        }
+        n.strip_suffix(".tf.json")
+            .or_else(|| n.strip_suffix(".tf"))
+            .map(str::to_string)
+    };
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+        .filter(|p| stem(p).is_some())
         .collect();
-    // Terraform reads the override files (`override.tf`, `*_override.tf`) after the others, in
-    // name order, and a backend block in one replaces the one found before.
-    let is_override = |p: &PathBuf| {
-        p.file_stem()
-            .and_then(|s| s.to_str())
-            .is_some_and(|s| s == "override" || s.ends_with("_override"))
-    };
+    // Terraform reads the override files (`override.tf`, `*_override.tf`, and the same in
+    // JSON) after the others, in name order, and a backend block in one replaces the one
+    // found before.
+    let is_override =
+        |p: &PathBuf| stem(p).is_some_and(|s| s == "override" || s.ends_with("_override"));
     files.sort_by_key(|p| (is_override(p), p.clone()));
     let mut found = None;
     for f in files {
@@ -510,6 +518,12 @@ pub fn discover(module_dir: &Path) -> Result<Backend, BackendError> {
         };
         // Cheap pre-check: most files declare no backend.
         if !text.contains("backend") {
+            continue;
+        }
+        if f.to_string_lossy().ends_with(".json") {
+            if let Some(b) = parse_backend_json(&text, &f)? {
+                found = Some(b);
+            }
             continue;
         }
         if let Some(b) = parse_backend_block(&text, &f)? {
@@ -677,6 +691,38 @@ pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, B
         },
     };
     settings.build(path).map(Some)
+}
+
+/// The backend of one `.tf.json` file (Terraform's JSON syntax: `{"terraform": {"backend":
+/// {"s3": {…}}}}`, each level an object or an array of them); `None` when it declares none.
+/// Its settings are read as `terraform init` records them.
+///
+/// # Errors
+/// When the file is not JSON, or the backend is unsupported or lacks `bucket` / `key`.
+pub fn parse_backend_json(text: &str, path: &Path) -> Result<Option<Backend>, BackendError> {
+    use serde_json::Value as J;
+    let doc: J = serde_json::from_str(text).map_err(|e| BackendError::Parse {
+        path: path.to_path_buf(),
+        reason: format!("not JSON ({e})"),
+    })?;
+    let items = |v: &J| -> Vec<J> {
+        match v {
+            J::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        }
+    };
+    for tf in doc.get("terraform").map(items).unwrap_or_default() {
+        for be in tf.get("backend").map(items).unwrap_or_default() {
+            let Some((kind, body)) = be.as_object().and_then(|o| o.iter().next()) else {
+                continue;
+            };
+            let config = items(body).into_iter().next().unwrap_or(J::Null);
+            let record = serde_json::json!({"backend": {"type": kind, "config": config}});
+            let parsed = parse_init_record(record.to_string().as_bytes(), path)?;
+            return Ok(Some(parsed.unwrap_or_else(Backend::local)));
+        }
+    }
+    Ok(None)
 }
 
 /// The `terraform { backend "…" { … } }` block of one `.tf` file; `None` when it has none.
@@ -908,6 +954,29 @@ resource "terraform_data" "a" {}
         assert_eq!(s.bucket, "other");
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(discover(empty.path()).unwrap(), Backend::local());
+    }
+
+    #[test]
+    fn a_backend_in_json_syntax_is_read_like_the_block() {
+        let p = Path::new("iac/backend.tf.json");
+        let j = r#"{"terraform": [{"backend": {"s3": {"bucket": "b", "key": "k/t.tfstate",
+            "endpoints": {"s3": "http://127.0.0.1:9"}, "use_path_style": true,
+            "use_lockfile": true}}}]}"#;
+        let Some(Backend::S3(s)) = parse_backend_json(j, p).unwrap() else {
+            panic!("no s3 backend")
+        };
+        assert_eq!((s.bucket.as_str(), s.key.as_str()), ("b", "k/t.tfstate"));
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(s.use_path_style && s.use_lockfile);
+        assert_eq!(parse_backend_json(r#"{"resource": {}}"#, p).unwrap(), None);
+        assert_eq!(
+            parse_backend_json(r#"{"terraform": {"backend": {"local": {}}}}"#, p).unwrap(),
+            Some(Backend::local())
+        );
+        let e = parse_backend_json(r#"{"terraform": {"backend": {"s3": {"bucket": "b"}}}}"#, p)
+            .unwrap_err();
+        assert!(e.to_string().contains("key"), "{e}");
+        assert!(parse_backend_json("{", p).is_err());
     }
 
     #[test]
