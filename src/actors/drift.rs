@@ -87,13 +87,15 @@ pub struct DriftActor {
     /// When the running (or last) detection started: a module folder first watched after
     /// it ends may have changed between the run reading it and the watch being added.
     run_started: Option<std::time::SystemTime>,
-    /// The local state file watched: the one the workspace's backend names (`state.path`
-    /// unless `backend "local"` sets a path, or another workspace is selected).
+    /// The local state file watched: `state.path` until a run finds where the workspace's
+    /// backend puts it (the detection thread resolves the backend; this thread reads no
+    /// `.tf` file for it).
     state_file: PathBuf,
 }
 
 impl DriftActor {
     pub fn new(ws: Workspace, cfg: Arc<Config>, status: Recipient<StatusEvent>) -> Self {
+        let state_file = cfg.state.path.clone();
         DriftActor {
             ws,
             cfg,
@@ -107,7 +109,7 @@ impl DriftActor {
             stopping: false,
             last: None,
             run_started: None,
-            state_file: PathBuf::new(),
+            state_file,
         }
     }
 
@@ -124,7 +126,6 @@ impl DriftActor {
         self.watcher = None;
         let addr = ctx.address();
         let dir = self.cfg.drift.dir.clone();
-        self.state_file = local_state_file(&self.cfg, &self.ws.root);
         let state = self.state_file.clone();
         let filter_dir = dir.clone();
         let filter_state = state.clone();
@@ -304,18 +305,6 @@ impl DriftActor {
     }
 }
 
-/// The local state file of the workspace in force: where the root module's backend puts it
-/// (see [`crate::state::backend`]), else `state.path`. Reads a few small files.
-fn local_state_file(cfg: &Config, root: &Path) -> PathBuf {
-    match crate::state::backend::target(cfg) {
-        Ok(t) if t.s3().is_none() => match t.apply_in(cfg, root) {
-            Ok(eff) => eff.state.path,
-            Err(_) => cfg.state.path.clone(),
-        },
-        _ => cfg.state.path.clone(),
-    }
-}
-
 /// True for events that may change the result: a `.tf` file, a variables file drift reads by
 /// itself or `.driftignore` in `dir`, or the state file, written, created, removed or renamed
 /// (opens and reads — ours included — are not).
@@ -469,13 +458,12 @@ impl Handler<Detected> for DriftActor {
             let _ = h.join();
         }
         if let Ok(s) = &msg.0 {
-            // An edit of `backend "local"` may have moved the state: watch the new file. Every
-            // folder is watched anew, after the run read them: detect once more, so that an
-            // edit in between is not left to the interval (the next run finds the same file).
-            if s.local_state
-                .as_ref()
-                .is_some_and(|p| *p != self.state_file)
-            {
+            // The run found the state where the backend puts it (`state.path` at first; an
+            // edit of `backend "local"` may move it): watch that file. Every folder is watched
+            // anew, after the run read them: detect once more, so that an edit in between is
+            // not left to the interval (the next run finds the same file).
+            if let Some(p) = s.local_state.as_ref().filter(|p| **p != self.state_file) {
+                self.state_file = p.clone();
                 self.watch(ctx);
                 self.again = true;
             }
@@ -484,15 +472,20 @@ impl Handler<Detected> for DriftActor {
             let dirs = s.module_dirs.clone();
             let added = self.watch_modules(&dirs);
             // A folder watched only now was read by the run before its watch existed: an
-            // edit in between made no event. Its times tell; if it changed, look again.
-            if let Some(since) = self.run_started {
-                if let Some(d) = added.iter().find(|d| changed_since(d, since)) {
-                    log::debug!(
-                        "drift: {} changed while it was not yet watched; detecting again",
-                        self.ws.rel(d)
-                    );
-                    self.again = true;
-                }
+            // edit in between made no event. Its times tell (read on tokio's blocking pool,
+            // not on this thread); if it changed, look again.
+            if let (Some(since), false) = (self.run_started, added.is_empty()) {
+                let addr = ctx.address();
+                let ws = self.ws.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Some(d) = added.iter().find(|d| changed_since(d, since)) {
+                        log::debug!(
+                            "drift: {} changed while it was not yet watched; detecting again",
+                            ws.rel(d)
+                        );
+                        addr.do_send(DetectNow);
+                    }
+                });
             }
         }
         match &msg.0 {
@@ -545,6 +538,8 @@ impl Handler<Reconfigure> for DriftActor {
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
         let old = std::mem::replace(&mut self.cfg, msg.0);
         if old.drift.dir != self.cfg.drift.dir || old.state.path != self.cfg.state.path {
+            // Until the next run says where the backend puts the state.
+            self.state_file = self.cfg.state.path.clone();
             self.watch(ctx);
         }
         if old.drift.interval != self.cfg.drift.interval {
