@@ -345,12 +345,7 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(p) = files.get(i) else { break };
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let display = format!("{}/{name}", t.dir_display);
-        let r = read_tf(p, &display).and_then(|text| model::parse_any(&text, &display));
+        let r = parse_one(p, t);
         if let Ok(mut v) = results.lock() {
             v.push((i, r));
         }
@@ -449,7 +444,11 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
             "drift pass {pass}: {} resource(s) in sync give their references",
             known.len()
         );
-        let models = parse_sequentially(&files, t)?;
+        // The files parsed again, one after the other.
+        let models = files
+            .iter()
+            .map(|p| parse_one(p, t))
+            .collect::<Result<Vec<_>, _>>()?;
         drop(desired);
         desired = model::expand_inputs(
             models,
@@ -484,19 +483,15 @@ pub fn detect_with(t: &Target, o: &Options<'_>) -> Result<Report, DriftError> {
 /// chain longer than this leaves its far end unknown).
 const MAX_PASSES: usize = 16;
 
-/// The files parsed again, one after the other, for another pass.
-fn parse_sequentially(files: &[PathBuf], t: &Target) -> Result<Vec<model::FileModel>, DriftError> {
-    files
-        .iter()
-        .map(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let display = format!("{}/{name}", t.dir_display);
-            read_tf(p, &display).and_then(|text| model::parse_any(&text, &display))
-        })
-        .collect()
+/// Reads and parses one configuration file of `t`'s module folder, named in errors as
+/// `<dir>/<file>`.
+fn parse_one(p: &Path, t: &Target) -> Result<model::FileModel, DriftError> {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let display = format!("{}/{name}", t.dir_display);
+    read_tf(p, &display).and_then(|text| model::parse_any(&text, &display))
 }
 
 /// `resident N MiB, peak M MiB` of this process (Linux), for the debug log of each stage.
