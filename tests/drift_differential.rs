@@ -19,8 +19,10 @@
 //! Under CI (`CI` or `TFOPS_REQUIRE_TOOLS=1`) a missing one fails the test.
 //! `TFOPS_DIFF_CASES=N` sets the number of cases (default 120); `TFOPS_DIFF_SEED=S` replays one.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -685,21 +687,6 @@ fn edit(r: &mut Rng, ws: &Ws) -> (Ws, Vec<String>) {
     (w, done)
 }
 
-fn terraform() -> Option<PathBuf> {
-    let bin = std::env::var_os("TFOPS_TERRAFORM_PLAN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("terraform"));
-    let o = Command::new(&bin)
-        .arg("version")
-        .arg("-json")
-        .output()
-        .ok()?;
-    let v: Value = serde_json::from_slice(&o.stdout).ok()?;
-    let ver = v["terraform_version"].as_str()?.to_string();
-    let parts: Vec<u64> = ver.split('.').filter_map(|p| p.parse().ok()).collect();
-    (parts.first() == Some(&1) && parts.get(1).is_some_and(|m| *m >= 4)).then_some(bin)
-}
-
 fn tf(
     bin: &Path,
     dir: &Path,
@@ -991,7 +978,7 @@ fn case(bin: &Path, root: &Path, seed: u64) -> Result<Outcome, String> {
 fn tfops_drift_agrees_with_terraform_plan() {
     let required = std::env::var_os("CI").is_some()
         || std::env::var("TFOPS_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
-    let Some(bin) = terraform() else {
+    let Some(bin) = common::terraform_1_4() else {
         assert!(
             !required,
             "terraform >= 1.4 is required under CI (set TFOPS_TERRAFORM_PLAN or put it on PATH)"

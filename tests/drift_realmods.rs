@@ -10,8 +10,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::{text, Ws};
 
@@ -175,20 +174,6 @@ resource "terraform_data" "permission" {
 }
 "#;
 
-fn terraform() -> Option<PathBuf> {
-    let bin = std::env::var_os("TFOPS_TERRAFORM_PLAN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("terraform"));
-    let o = Command::new(&bin)
-        .args(["version", "-json"])
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-    let ver = v["terraform_version"].as_str()?.to_string();
-    let parts: Vec<u64> = ver.split('.').filter_map(|p| p.parse().ok()).collect();
-    (parts.first() == Some(&1) && parts.get(1).is_some_and(|m| *m >= 4)).then_some(bin)
-}
-
 /// Terraform's plan: addresses it plans to create, resources it refuses to plan, outputs it
 /// plans to add.
 struct Plan {
@@ -263,7 +248,7 @@ fn terraform_plan(bin: &Path, dir: &Path) -> Plan {
 #[test]
 fn public_module_patterns_agree_with_terraform_plan() {
     let required = common::tools_required();
-    let Some(bin) = terraform() else {
+    let Some(bin) = common::terraform_1_4() else {
         assert!(
             !required,
             "terraform >= 1.4 is required under CI (set TFOPS_TERRAFORM_PLAN or put it on PATH)"

@@ -7,65 +7,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{text, Ws};
 use serde_json::Value;
-
-fn terraform() -> Option<PathBuf> {
-    let tf = common::which("terraform");
-    if tf.is_none() && common::tools_required() {
-        panic!("terraform (>= 1.4) is required on PATH here (CI)");
-    }
-    if tf.is_none() {
-        eprintln!("SKIP: no terraform on PATH");
-    }
-    tf
-}
-
-fn tf(bin: &Path, dir: &Path, args: &[&str]) -> Vec<u8> {
-    let rc = dir.join("empty.tfrc");
-    std::fs::write(&rc, "").unwrap();
-    let o = Command::new(bin)
-        .current_dir(dir)
-        .args(args)
-        .env("TF_CLI_CONFIG_FILE", &rc)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_IN_AUTOMATION", "1")
-        .env_remove("TF_WORKSPACE")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "terraform {args:?}: {}", text(&o));
-    o.stdout
-}
-
-/// Address → action as Terraform plans it (`no-op` left out; `delete` named `destroy`).
-fn terraform_plan(bin: &Path, dir: &Path) -> BTreeMap<String, String> {
-    let out = tf(
-        bin,
-        dir,
-        &["plan", "-refresh=false", "-input=false", "-json"],
-    );
-    let mut m = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out).lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if v["type"] == "planned_change" {
-            let c = &v["change"];
-            let action = match c["action"].as_str().unwrap() {
-                "delete" => "destroy",
-                a => a,
-            };
-            m.insert(
-                c["resource"]["addr"].as_str().unwrap().to_string(),
-                action.to_string(),
-            );
-        }
-    }
-    m
-}
 
 /// (address → action for what tfops decides to change, the addresses it leaves unknown, the
 /// whole report).
@@ -201,15 +145,17 @@ const CASES: &[Case] = &[
 
 #[test]
 fn references_to_resources_in_sync_are_decided_as_terraform_decides() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     for case in CASES {
         let ws = Ws::empty();
         let dir = ws.path("iac");
         std::fs::create_dir_all(dir.join("m")).unwrap();
         std::fs::write(dir.join("main.tf"), case.main).unwrap();
         std::fs::write(dir.join("m/main.tf"), case.module).unwrap();
-        tf(&bin, &dir, &["init", "-input=false"]);
-        tf(&bin, &dir, &["apply", "-auto-approve", "-input=false"]);
+        common::terraform_ok(&bin, &dir, &["init", "-input=false"]);
+        common::terraform_ok(&bin, &dir, &["apply", "-auto-approve", "-input=false"]);
         let mut main = case.main.to_string();
         for (from, to) in REFERENCES.iter().chain(case.edits) {
             assert!(main.contains(from), "{}: {from}", case.name);
@@ -221,7 +167,7 @@ fn references_to_resources_in_sync_are_decided_as_terraform_decides() {
         assert_eq!(unknown, want_unknown, "{}: {report:#}", case.name);
         // Every address tfops decides is planned as Terraform plans it (no-op: left out of
         // both); the unknown ones are left out of the comparison.
-        let mut theirs = terraform_plan(&bin, &dir);
+        let mut theirs = common::planned_actions(&bin, &dir);
         theirs.retain(|a, _| {
             !unknown
                 .iter()
@@ -235,7 +181,9 @@ fn references_to_resources_in_sync_are_decided_as_terraform_decides() {
 /// to it stays unknown, and its value never reaches the report.
 #[test]
 fn a_sensitive_resource_is_not_given_to_references() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let ws = Ws::empty();
     let dir = ws.path("iac");
     std::fs::create_dir_all(&dir).unwrap();
@@ -257,9 +205,9 @@ resource "terraform_data" "u" {
 "#,
     )
     .unwrap();
-    tf(&bin, &dir, &["init", "-input=false"]);
-    tf(&bin, &dir, &["apply", "-auto-approve", "-input=false"]);
-    assert!(terraform_plan(&bin, &dir).is_empty());
+    common::terraform_ok(&bin, &dir, &["init", "-input=false"]);
+    common::terraform_ok(&bin, &dir, &["apply", "-auto-approve", "-input=false"]);
+    assert!(common::planned_actions(&bin, &dir).is_empty());
     let (mine, unknown, report) = tfops_plan(&ws);
     assert!(mine.is_empty(), "{report:#}");
     assert_eq!(

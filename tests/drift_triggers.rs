@@ -9,74 +9,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{text, tools_required, Ws};
+use common::{text, Ws};
 use serde_json::Value;
-
-/// Terraform 1.4 or later: `$TFOPS_TERRAFORM_PLAN`, else `terraform` on PATH. Missing when CI
-/// promises it: the test fails.
-fn terraform() -> Option<PathBuf> {
-    let bin = std::env::var_os("TFOPS_TERRAFORM_PLAN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("terraform"));
-    let version = Command::new(&bin)
-        .args(["version", "-json"])
-        .output()
-        .ok()
-        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
-        .and_then(|v| v["terraform_version"].as_str().map(str::to_string));
-    let ok = version.as_deref().is_some_and(|v| {
-        let p: Vec<u64> = v.split('.').filter_map(|x| x.parse().ok()).collect();
-        p.first() == Some(&1) && p.get(1).is_some_and(|m| *m >= 4)
-    });
-    if !ok && tools_required() {
-        panic!("Terraform 1.4 or later is required here (CI): put it on PATH or set TFOPS_TERRAFORM_PLAN");
-    }
-    if !ok {
-        eprintln!("SKIP: no terraform 1.4 or later (set TFOPS_TERRAFORM_PLAN)");
-    }
-    ok.then_some(bin)
-}
-
-fn tf(bin: &Path, dir: &Path, args: &[&str]) -> Vec<u8> {
-    let rc = dir.join("empty.tfrc");
-    std::fs::write(&rc, "").unwrap();
-    let o = Command::new(bin)
-        .current_dir(dir)
-        .args(args)
-        .env("TF_CLI_CONFIG_FILE", &rc)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_IN_AUTOMATION", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "terraform {args:?}: {}", text(&o));
-    o.stdout
-}
-
-/// Address → action, as Terraform plans it (`no-op` left out).
-fn terraform_plan(bin: &Path, dir: &Path) -> BTreeMap<String, String> {
-    let out = tf(
-        bin,
-        dir,
-        &["plan", "-refresh=false", "-input=false", "-json"],
-    );
-    let mut m = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out).lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if v["type"] == "planned_change" {
-            let c = &v["change"];
-            m.insert(
-                c["resource"]["addr"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            );
-        }
-    }
-    m
-}
 
 /// Address → action, as `tfops drift --json` plans it.
 fn tfops_plan(ws: &Ws) -> BTreeMap<String, String> {
@@ -306,14 +243,16 @@ resource "terraform_data" "e" {
 
 #[test]
 fn replace_triggered_by_agrees_with_terraform() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     for (name, applied, edits, forget) in CASES {
         let ws = Ws::empty();
         let iac = ws.path("iac");
         std::fs::create_dir_all(&iac).unwrap();
         std::fs::write(iac.join("main.tf"), applied).unwrap();
-        tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
-        tf(
+        common::terraform_ok(&bin, &iac, &["init", "-input=false", "-no-color"]);
+        common::terraform_ok(
             &bin,
             &iac,
             &["apply", "-auto-approve", "-input=false", "-no-color"],
@@ -325,9 +264,9 @@ fn replace_triggered_by_agrees_with_terraform() {
         }
         std::fs::write(iac.join("main.tf"), &planned).unwrap();
         for a in forget.iter() {
-            tf(&bin, &iac, &["state", "rm", a]);
+            common::terraform_ok(&bin, &iac, &["state", "rm", a]);
         }
-        let want = terraform_plan(&bin, &iac);
+        let want = common::planned_actions(&bin, &iac);
         assert!(
             want.values().any(|a| a == "replace"),
             "{name}: the case replaces nothing: {want:?}"
@@ -346,7 +285,9 @@ fn replace_triggered_by_agrees_with_terraform() {
 /// Terraform accepts stay decided.
 #[test]
 fn triggers_terraform_refuses_are_unknown_with_the_reason() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let config = |lifecycle: &str| {
         format!(
             r#"
@@ -374,7 +315,7 @@ resource "terraform_data" "b" {{
     let iac = ws.path("iac");
     std::fs::create_dir_all(&iac).unwrap();
     std::fs::write(iac.join("main.tf"), config("[]")).unwrap();
-    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    common::terraform_ok(&bin, &iac, &["init", "-input=false", "-no-color"]);
     let plan_ok = |iac: &Path| {
         let rc = iac.join("empty.tfrc");
         Command::new(&bin)
@@ -429,7 +370,9 @@ resource "terraform_data" "b" {{
 /// and tuples: every case is one resource of one workspace, applied, edited and planned once.
 #[test]
 fn ignore_changes_paths_agree_with_terraform() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     // (value applied, value planned, ignore_changes entry)
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -512,14 +455,14 @@ fn ignore_changes_paths_agree_with_terraform() {
     let iac = ws.path("iac");
     std::fs::create_dir_all(&iac).unwrap();
     std::fs::write(iac.join("main.tf"), config(false)).unwrap();
-    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
-    tf(
+    common::terraform_ok(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    common::terraform_ok(
         &bin,
         &iac,
         &["apply", "-auto-approve", "-input=false", "-no-color"],
     );
     std::fs::write(iac.join("main.tf"), config(true)).unwrap();
-    let want = terraform_plan(&bin, &iac);
+    let want = common::planned_actions(&bin, &iac);
     // Both outcomes are in the cases, so the test can tell them apart.
     assert!(want.len() >= 4 && want.len() <= cases.len() - 4, "{want:?}");
     let got = tfops_plan(&ws);
@@ -533,7 +476,9 @@ fn ignore_changes_paths_agree_with_terraform() {
 /// drift for `--detailed-exitcode`, as it is for Terraform.
 #[test]
 fn import_blocks_agree_with_terraform() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let applied = r#"
 resource "terraform_data" "e" {
   input = "e"
@@ -601,15 +546,15 @@ import {
         "resource \"terraform_data\" \"inner\" {\n  input = 1\n}\n",
     )
     .unwrap();
-    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
-    tf(
+    common::terraform_ok(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    common::terraform_ok(
         &bin,
         &iac,
         &["apply", "-auto-approve", "-input=false", "-no-color"],
     );
     std::fs::write(iac.join("main.tf"), planned).unwrap();
-    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
-    let out = tf(
+    common::terraform_ok(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    let out = common::terraform_ok(
         &bin,
         &iac,
         &["plan", "-refresh=false", "-input=false", "-json"],
@@ -671,7 +616,9 @@ import {
 /// block's triggers (or none), whatever the override lists.
 #[test]
 fn an_override_files_replace_triggered_by_is_not_merged() {
-    let Some(bin) = terraform() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let main = r#"
 resource "terraform_data" "a" {
   input = "a1"
@@ -716,15 +663,15 @@ resource "terraform_data" "e" {
     let iac = ws.path("iac");
     std::fs::create_dir_all(&iac).unwrap();
     std::fs::write(iac.join("main.tf"), main).unwrap();
-    tf(&bin, &iac, &["init", "-input=false", "-no-color"]);
-    tf(
+    common::terraform_ok(&bin, &iac, &["init", "-input=false", "-no-color"]);
+    common::terraform_ok(
         &bin,
         &iac,
         &["apply", "-auto-approve", "-input=false", "-no-color"],
     );
     std::fs::write(iac.join("main.tf"), main.replacen("a1", "a2", 1)).unwrap();
     std::fs::write(iac.join("override.tf"), overrides).unwrap();
-    let want = terraform_plan(&bin, &iac);
+    let want = common::planned_actions(&bin, &iac);
     assert!(want.values().any(|a| a == "replace"), "{want:?}");
     let got = tfops_plan(&ws);
     assert_eq!(got, want, "tfops (left) and terraform (right) disagree");

@@ -10,18 +10,6 @@ use std::time::Duration;
 
 use common::{text, wait_until, Ws};
 
-fn terraform11() -> Option<PathBuf> {
-    // `terraform_data` needs Terraform 1.4 or later: the one on PATH.
-    let tf = common::which("terraform");
-    if tf.is_none() && common::tools_required() {
-        panic!("terraform (>= 1.4) is required on PATH here (CI)");
-    }
-    if tf.is_none() {
-        eprintln!("SKIP: no terraform on PATH");
-    }
-    tf
-}
-
 fn tf(bin: &Path, ws: &Ws, args: &[&str]) -> Output {
     let rc = ws.path(".terraformrc");
     let _ = std::fs::write(&rc, "");
@@ -108,7 +96,9 @@ fn status_alarms(ws: &Ws) -> String {
 
 #[test]
 fn the_state_file_a_local_backend_names_is_the_one_protected_in_every_workspace() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let ws =
         local_ws("    path          = \"state/prod.tfstate\"\n    workspace_dir = \"../tfstates\"");
     ok(tf(&bin, &ws, &["init", "-input=false"]));
@@ -214,7 +204,9 @@ fn the_state_file_a_local_backend_names_is_the_one_protected_in_every_workspace(
 
 #[test]
 fn the_init_record_wins_over_the_block_as_for_terraform() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let ws = local_ws("    path = \"recorded.tfstate\"");
     ok(tf(&bin, &ws, &["init", "-input=false"]));
     ok(tf(&bin, &ws, &["apply", "-auto-approve", "-input=false"]));
@@ -329,7 +321,9 @@ fn a_local_backend_path_outside_the_workspace_is_refused_never_followed() {
 /// from there.
 #[test]
 fn tf_data_dir_holds_the_init_record_and_the_selected_workspace() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     let ws = local_ws("");
     let data = |c: &mut Command| {
         c.env("TF_DATA_DIR", "tfdata");
@@ -377,7 +371,9 @@ fn tf_data_dir_holds_the_init_record_and_the_selected_workspace() {
 
 #[test]
 fn a_dotdot_after_a_link_is_where_terraform_says_never_where_the_text_folds() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     // iac/lnk leads out: for `path`, Terraform opens lnk/../t.tfstate through the system, the
     // parent of the link's target (outside); `workspace_dir` it folds by text (iac/wsd).
     let outside = tempfile::tempdir().unwrap();
@@ -411,7 +407,9 @@ fn a_dotdot_after_a_link_is_where_terraform_says_never_where_the_text_folds() {
 
 #[test]
 fn a_root_module_folder_the_operator_put_outside_the_workspace_keeps_working() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     // `drift.dir` (here the default `iac`) may be a link, followed: to a folder outside the
     // workspace. A block that spells out Terraform's default file must not make tfops refuse
     // the state it protected before.
@@ -437,7 +435,9 @@ fn a_root_module_folder_the_operator_put_outside_the_workspace_keeps_working() {
 
 #[test]
 fn links_that_stay_inside_the_workspace_are_followed_by_restore_as_by_terraform() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     // The root module is a link (`drift.dir` may be one), and so is the state's folder in it;
     // both lead to folders inside the workspace.
     let ws = Ws::empty();
@@ -474,7 +474,9 @@ fn links_that_stay_inside_the_workspace_are_followed_by_restore_as_by_terraform(
 
 #[test]
 fn a_dotdot_from_a_linked_root_module_is_the_parent_terraform_uses() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     // iac -> envs/prod: for Terraform, running there, `../shared.tfstate` is envs/shared.tfstate
     // (the parent of the link's target), inside the workspace; not ws/shared.tfstate.
     let ws = Ws::empty();
@@ -527,7 +529,9 @@ fn a_local_backend_path_in_tfops_own_folders_is_refused() {
 /// A backend declared in Terraform's JSON syntax (`*.tf.json`) is read as Terraform reads it.
 #[test]
 fn a_backend_in_a_tf_json_file_is_read() {
-    let Some(bin) = terraform11() else { return };
+    let Some(bin) = common::require_terraform_1_4() else {
+        return;
+    };
     for (name, json) in [
         (
             "main.tf.json",

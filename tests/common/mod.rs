@@ -4,6 +4,7 @@
 
 pub mod http;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -142,6 +143,38 @@ pub fn terraform() -> Option<PathBuf> {
     found
 }
 
+/// Terraform 1.4 or later (what `terraform_data` and an offline `plan` need):
+/// `$TFOPS_TERRAFORM_PLAN`, else `terraform` on PATH; `None` when there is none that recent.
+pub fn terraform_1_4() -> Option<PathBuf> {
+    let bin = std::env::var_os("TFOPS_TERRAFORM_PLAN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("terraform"));
+    let o = Command::new(&bin)
+        .args(["version", "-json"])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    let parts: Vec<u64> = v["terraform_version"]
+        .as_str()?
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    (parts.first() == Some(&1) && parts.get(1).is_some_and(|m| *m >= 4)).then_some(bin)
+}
+
+/// [`terraform_1_4`], required under CI (a missing one panics there; elsewhere the test may
+/// skip, saying so).
+pub fn require_terraform_1_4() -> Option<PathBuf> {
+    let found = terraform_1_4();
+    if found.is_none() && tools_required() {
+        panic!("Terraform 1.4 or later is required here (CI): put it on PATH or set TFOPS_TERRAFORM_PLAN");
+    }
+    if found.is_none() {
+        eprintln!("SKIP: no terraform 1.4 or later (set TFOPS_TERRAFORM_PLAN)");
+    }
+    found
+}
+
 /// Folder holding `node_modules/@cdktf/hcl2json` (`$TFOPS_HCL2JSON_DIR`); same rules as
 /// [`terraform`].
 pub fn hcl2json_dir() -> Option<PathBuf> {
@@ -182,6 +215,50 @@ pub fn terraform_cmd(tf: &Path, args: &[&str], dir: &Path) -> Output {
         .env("CHECKPOINT_DISABLE", "1")
         .output()
         .expect("run terraform")
+}
+
+/// Runs the real Terraform in `dir` and returns its stdout; a failure fails the test.
+pub fn terraform_ok(bin: &Path, dir: &Path, args: &[&str]) -> Vec<u8> {
+    let rc = dir.join("empty.tfrc");
+    std::fs::write(&rc, "").unwrap();
+    let o = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .env("TF_CLI_CONFIG_FILE", &rc)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env_remove("TF_WORKSPACE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "terraform {args:?}: {}", text(&o));
+    o.stdout
+}
+
+/// Address → action as Terraform plans it (`no-op` left out; `delete` named `destroy`).
+pub fn planned_actions(bin: &Path, dir: &Path) -> BTreeMap<String, String> {
+    let out = terraform_ok(
+        bin,
+        dir,
+        &["plan", "-refresh=false", "-input=false", "-json"],
+    );
+    let mut m = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["type"] == "planned_change" {
+            let c = &v["change"];
+            let action = match c["action"].as_str().unwrap() {
+                "delete" => "destroy",
+                a => a,
+            };
+            m.insert(
+                c["resource"]["addr"].as_str().unwrap().to_string(),
+                action.to_string(),
+            );
+        }
+    }
+    m
 }
 
 /// Polls `f` every 20 ms until it holds or `timeout` passes; returns its last answer. A bound
