@@ -46,16 +46,19 @@ pub fn in_sync_resources(desired: &Desired, recorded: &Recorded, d: &Diff) -> Kn
         busy.insert(&m.from);
         busy.insert(&m.to);
     }
-    let unknown: Vec<&str> = d.unknown.iter().map(|u| u.address.as_str()).collect();
-    // A finding on a resource, one of its instances, or the module around it.
+    busy.extend(d.unknown.iter().map(|u| u.address.as_str()));
+    // A finding on a resource, one of its instances, or a module around it: looked up, not
+    // scanned (a large configuration has many resources and many findings).
     let touched = |resource: &str| {
-        unknown.iter().chain(busy.iter()).any(|u| {
-            *u == resource
-                || u.strip_prefix(resource).is_some_and(|r| r.starts_with('['))
-                || resource
-                    .strip_prefix(*u)
-                    .is_some_and(|r| r.starts_with('.'))
-        })
+        let instance = format!("{resource}[");
+        busy.contains(resource)
+            || busy
+                .range(instance.as_str()..)
+                .next()
+                .is_some_and(|a| a.starts_with(&instance))
+            || resource
+                .match_indices('.')
+                .any(|(i, _)| busy.contains(&resource[..i]))
     };
 
     // The state's instances of each resource of the given type.
