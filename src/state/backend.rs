@@ -615,8 +615,17 @@ pub fn parse_init_record(bytes: &[u8], path: &Path) -> Result<Option<Backend>, B
     };
     let doc: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| parse(format!("not JSON ({e})")))?;
-    let Some(backend) = doc.get("backend").filter(|b| !b.is_null()) else {
-        return Ok(None);
+    match doc.get("backend").filter(|b| !b.is_null()) {
+        Some(backend) => from_record(backend, path),
+        None => Ok(None),
+    }
+}
+
+/// The backend an init record's `{"type", "config"}` (or a `.tf.json` block) names.
+fn from_record(backend: &serde_json::Value, path: &Path) -> Result<Option<Backend>, BackendError> {
+    let parse = |reason: String| BackendError::Parse {
+        path: path.to_path_buf(),
+        reason,
     };
     let kind = backend.get("type").and_then(|t| t.as_str()).unwrap_or("");
     match kind {
@@ -717,9 +726,10 @@ pub fn parse_backend_json(text: &str, path: &Path) -> Result<Option<Backend>, Ba
                 continue;
             };
             let config = items(body).into_iter().next().unwrap_or(J::Null);
-            let record = serde_json::json!({"backend": {"type": kind, "config": config}});
-            let parsed = parse_init_record(record.to_string().as_bytes(), path)?;
-            return Ok(Some(parsed.unwrap_or_else(Backend::local)));
+            let record = serde_json::json!({"type": kind, "config": config});
+            return Ok(Some(
+                from_record(&record, path)?.unwrap_or_else(Backend::local),
+            ));
         }
     }
     Ok(None)
